@@ -1,0 +1,5 @@
+"""`python -m eventscope` runs the CLI."""
+
+from eventscope.cli import main
+
+main()

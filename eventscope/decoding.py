@@ -1,0 +1,59 @@
+"""Decoding one untrusted JSON document (an NDJSON line, an SQS message body) within limits.
+
+Owns the checks every write path applies before looking inside a record: size, UTF-8, JSON
+syntax, nesting depth, and that the top level is an object. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from eventscope.events import RejectedRecord
+from eventscope.limits import MAX_JSON_DEPTH, MAX_LINE_BYTES
+
+
+def decode_object(raw: bytes) -> dict[str, Any]:
+    """The JSON object in `raw`, or `RejectedRecord` with the reason it is refused."""
+    if len(raw) > MAX_LINE_BYTES:
+        raise RejectedRecord("too_large", f"{len(raw)} bytes, over the {MAX_LINE_BYTES} limit")
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if not _is_utf8(raw):
+            raise RejectedRecord("not_utf8", "not valid UTF-8") from None
+        raise RejectedRecord("invalid_json", f"invalid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise RejectedRecord("not_an_object", f"JSON {type(value).__name__}, not an object")
+    if _may_be_deep(raw) and json_depth(value) > MAX_JSON_DEPTH:
+        raise RejectedRecord("too_deep", f"nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def json_depth(value: Any) -> int:
+    """Nesting depth of a decoded JSON value (a scalar is 0, `{}` is 1), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            node = node.values()
+        elif not isinstance(node, list):
+            continue
+        deepest = max(deepest, depth + 1)
+        stack.extend((child, depth + 1) for child in node)
+    return deepest
+
+
+def _may_be_deep(raw: bytes) -> bool:
+    """Cheap pre-check: a document with few brackets cannot be deeper than the limit."""
+    return raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

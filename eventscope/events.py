@@ -1,0 +1,114 @@
+"""Bus events: turning an EventBridge envelope, as a rule target receives it, into a `BusEvent`.
+
+Owns the envelope's required fields, the derived keys (version, correlation key, size) and the
+reasons an envelope is refused. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+
+from eventscope.records import BusEvent
+
+DEFAULT_CORRELATION_PATHS: tuple[str, ...] = ("detail.orderId",)
+VERSION_PATH = "detail.version"
+REQUIRED_FIELDS = ("id", "source", "detail-type", "time", "detail")
+
+
+class RejectedRecord(ValueError):
+    """A record that cannot be stored; `reason` is a short code, the message says why."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def is_bus_event(record: Mapping[str, Any]) -> bool:
+    """Whether a decoded JSON object looks like an EventBridge envelope."""
+    return "detail-type" in record or ("source" in record and "detail" in record)
+
+
+def parse_bus_event(
+    envelope: Mapping[str, Any],
+    size_bytes: int,
+    correlation_paths: Sequence[str] = DEFAULT_CORRELATION_PATHS,
+) -> BusEvent:
+    """Build a `BusEvent` from a decoded envelope, or raise `RejectedRecord` saying why not."""
+    missing = [name for name in REQUIRED_FIELDS if envelope.get(name) in (None, "")]
+    if missing:
+        raise RejectedRecord("missing_fields", f"envelope lacks {', '.join(missing)}")
+    detail = envelope["detail"]
+    if not isinstance(detail, dict):
+        raise RejectedRecord("invalid_detail", "envelope detail is not a JSON object")
+    for name in ("id", "source", "detail-type"):
+        if not isinstance(envelope[name], str):
+            raise RejectedRecord("invalid_field", f"envelope field {name} is not a string")
+    return BusEvent(
+        id=envelope["id"],
+        source=envelope["source"],
+        detail_type=envelope["detail-type"],
+        time_ms=parse_time_ms(envelope["time"]),
+        detail=orjson.dumps(detail).decode(),
+        size_bytes=size_bytes,
+        account=_optional_str(envelope.get("account")),
+        region=_optional_str(envelope.get("region")),
+        resources=orjson.dumps(envelope.get("resources") or []).decode(),
+        version=_optional_str(lookup(envelope, VERSION_PATH)),
+        correlation_key=first_value(envelope, correlation_paths),
+    )
+
+
+def parse_time_ms(value: Any) -> int:
+    """Milliseconds since the epoch of an EventBridge `time` (ISO 8601, UTC when unzoned)."""
+    if not isinstance(value, str):
+        raise RejectedRecord("invalid_time", f"time {value!r} is not an ISO 8601 string")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise RejectedRecord("invalid_time", f"time {value[:40]!r} is not ISO 8601") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return int(parsed.timestamp() * 1000)
+
+
+def format_time(time_ms: int) -> str:
+    """The EventBridge `time` string for milliseconds since the epoch (second precision)."""
+    return datetime.fromtimestamp(time_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def lookup(document: Mapping[str, Any], dotted_path: str) -> Any:
+    """The value at a dotted path such as `detail.order.id`, or None when absent."""
+    current: Any = document
+    for part in dotted_path.split("."):
+        if not isinstance(current, Mapping):
+            return None
+        current = current.get(part)
+    return current
+
+
+def first_value(document: Mapping[str, Any], dotted_paths: Sequence[str]) -> str | None:
+    """The first scalar found at one of the paths, as a string."""
+    for path in dotted_paths:
+        value = lookup(document, path)
+        if value is not None and not isinstance(value, (dict, list)):
+            return str(value)
+    return None
+
+
+def envelope_of(event: BusEvent) -> dict[str, Any]:
+    """The EventBridge envelope a stored event came from (for replay and display)."""
+    envelope: dict[str, Any] = {
+        "version": "0", "id": event.id, "detail-type": event.detail_type,
+        "source": event.source, "account": event.account, "time": format_time(event.time_ms),
+        "region": event.region, "resources": orjson.loads(event.resources),
+        "detail": orjson.loads(event.detail),
+    }
+    return {key: value for key, value in envelope.items() if value is not None}
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,321 @@
+"""The store: one SQLAlchemy Core schema on SQLite (embedded default) or PostgreSQL (teams).
+
+Owns the tables, the engine set-up for both engines, and every write and count eventscope
+makes. Writes are idempotent on natural keys (the event id; an invocation's request id and
+start), and one `write_batch` call is one transaction, so a collector's checkpoint advances
+only with the data it covers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from eventscope.errors import StoreError
+from eventscope.records import BusEvent, Invocation, Quarantined
+
+SCHEMA_VERSION = 1
+DEFAULT_URL = "sqlite:///eventscope.db"
+
+metadata = sa.MetaData()
+
+meta = sa.Table(
+    "meta",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("detail_type", sa.Text, nullable=False),
+    sa.Column("time_ms", sa.BigInteger, nullable=False),
+    sa.Column("version", sa.Text),
+    sa.Column("correlation_key", sa.Text),
+    sa.Column("account", sa.Text),
+    sa.Column("region", sa.Text),
+    sa.Column("resources", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("size_bytes", sa.Integer, nullable=False),
+    sa.Index("ix_events_correlation_key", "correlation_key"),
+    sa.Index("ix_events_type_time", "detail_type", "time_ms"),
+)
+
+invocations = sa.Table(
+    "invocations",
+    metadata,
+    sa.Column("request_id", sa.Text, primary_key=True),
+    sa.Column("start_ms", sa.BigInteger, primary_key=True),
+    sa.Column("consumer", sa.Text, nullable=False),
+    sa.Column("log_group", sa.Text, nullable=False),
+    sa.Column("log_stream", sa.Text, nullable=False),
+    sa.Column("event_id", sa.Text),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("end_ms", sa.BigInteger),
+    sa.Column("duration_ms", sa.Float),
+    sa.Column("error_type", sa.Text),
+    sa.Column("error_message", sa.Text),
+    sa.Column("max_memory_mb", sa.Integer),
+    sa.Column("complete", sa.Boolean, nullable=False),
+    sa.Column("log_format", sa.Text, nullable=False),
+    sa.Index("ix_invocations_event_id", "event_id"),
+    sa.Index("ix_invocations_consumer_start", "consumer", "start_ms"),
+)
+
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),  # sha1 of origin, position and raw bytes
+    sa.Column("origin", sa.Text, nullable=False),
+    sa.Column("position", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("raw", sa.LargeBinary, nullable=False),
+    sa.Column("quarantined_ms", sa.BigInteger, nullable=False),
+)
+
+checkpoints = sa.Table(
+    "checkpoints",
+    metadata,
+    sa.Column("collector", sa.Text, primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+)
+
+_INVOCATION_UPDATABLE = [c.name for c in invocations.columns if not c.primary_key]
+
+
+@dataclass
+class WriteResult:
+    """How many rows one batch added; the rest of what was offered was already stored."""
+
+    events: int = 0
+    invocations: int = 0
+    quarantined: int = 0
+
+
+def resolve_url(url: str | None) -> str:
+    """The store URL to use: the argument, else $EVENTSCOPE_DB, else the SQLite default."""
+    chosen = url or os.environ.get("EVENTSCOPE_DB") or DEFAULT_URL
+    if chosen.startswith("postgresql://") or chosen.startswith("postgres://"):
+        chosen = "postgresql+psycopg://" + chosen.split("://", 1)[1]
+    return chosen
+
+
+def create_engine(url: str | None = None) -> Engine:
+    """An engine for the URL, with SQLite set to WAL and a busy timeout."""
+    resolved = resolve_url(url)
+    try:
+        parsed = sa.engine.make_url(resolved)
+    except sa.exc.ArgumentError:
+        raise StoreError(f"not a database URL: {resolved!r} (try sqlite:///file.db or "
+                         "postgresql://user@host/db)") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(parsed)
+    if backend == "postgresql":
+        return sa.create_engine(parsed, pool_pre_ping=True)
+    raise StoreError(f"unsupported database {backend!r} in {resolved!r}: use sqlite or postgresql")
+
+
+def _sqlite_engine(url: sa.engine.URL) -> Engine:
+    engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA cache_size=-65536")
+        cursor.close()
+
+    return engine
+
+
+class Store:
+    """The store behind one URL: schema set-up, idempotent batch writes, counts."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        dialect = sqlite if engine.dialect.name == "sqlite" else postgresql
+        upsert = dialect.insert(invocations)
+        checkpoint = dialect.insert(checkpoints)
+        self._insert_event = _Compiled(engine, dialect.insert(events).on_conflict_do_nothing())
+        self._insert_quarantine = _Compiled(
+            engine, dialect.insert(quarantine).on_conflict_do_nothing())
+        self._upsert_invocation = _Compiled(engine, upsert.on_conflict_do_update(
+            index_elements=[invocations.c.request_id, invocations.c.start_ms],
+            set_={name: upsert.excluded[name] for name in _INVOCATION_UPDATABLE},
+            where=sa.and_(sa.not_(invocations.c.complete), upsert.excluded.complete),
+        ))
+        self._upsert_checkpoint = _Compiled(engine, checkpoint.on_conflict_do_update(
+            index_elements=[checkpoints.c.collector, checkpoints.c.key],
+            set_={"value": checkpoint.excluded.value,
+                  "updated_ms": checkpoint.excluded.updated_ms},
+        ))
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def create_schema(self) -> None:
+        """Create missing tables and indexes; refuse a store made by a newer eventscope."""
+        try:
+            metadata.create_all(self.engine)
+            with self.engine.begin() as conn:
+                found = conn.execute(
+                    sa.select(meta.c.value).where(meta.c.key == "schema_version")
+                ).scalar()
+                if found is None:
+                    conn.execute(meta.insert().values(key="schema_version",
+                                                      value=str(SCHEMA_VERSION)))
+                elif int(found) > SCHEMA_VERSION:
+                    raise StoreError(f"store {self.url} has schema version {found}, newer than "
+                                     f"this eventscope's {SCHEMA_VERSION}: upgrade eventscope")
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"cannot open store {self.url}: {_first_line(exc)}") from None
+
+    def write_batch(
+        self,
+        events_: Sequence[BusEvent] = (),
+        invocations_: Sequence[Invocation] = (),
+        quarantined: Sequence[Quarantined] = (),
+        checkpoints_: Mapping[tuple[str, str], str] | None = None,
+    ) -> WriteResult:
+        """Write everything given in one transaction and return how many rows were new."""
+        result = WriteResult()
+        try:
+            with self.engine.begin() as conn:
+                result.events = self._execute(conn, self._insert_event,
+                                              [_event_row(e) for e in events_])
+                result.invocations = self._execute(conn, self._upsert_invocation,
+                                                   [asdict(i) for i in invocations_])
+                result.quarantined = self._execute(conn, self._insert_quarantine,
+                                                   [_quarantine_row(q) for q in quarantined])
+                self._execute(conn, self._upsert_checkpoint,
+                              _checkpoint_rows(checkpoints_ or {}))
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"cannot write to store {self.url}: {_first_line(exc)}") from None
+        return result
+
+    @staticmethod
+    def _execute(conn: Connection, statement: _Compiled, rows: list[dict[str, Any]]) -> int:
+        if not rows:
+            return 0
+        return max(conn.exec_driver_sql(statement.sql, statement.params(rows)).rowcount, 0)
+
+    def checkpoint(self, collector: str, key: str) -> str | None:
+        """The last committed checkpoint value of a collector for one key, if any."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(checkpoints.c.value).where(
+                    checkpoints.c.collector == collector, checkpoints.c.key == key)
+            ).scalar()
+
+    def counts(self) -> dict[str, Any]:
+        """Headline counts of what the store holds."""
+        with self.engine.connect() as conn:
+            by_outcome = dict(conn.execute(
+                sa.select(invocations.c.outcome, sa.func.count()).group_by(invocations.c.outcome)
+            ).all())
+            by_reason = dict(conn.execute(
+                sa.select(quarantine.c.reason, sa.func.count()).group_by(quarantine.c.reason)
+            ).all())
+            return {
+                "events": _scalar(conn, sa.select(sa.func.count()).select_from(events)),
+                "detail_types": _scalar(conn, sa.select(
+                    sa.func.count(sa.distinct(events.c.detail_type)))),
+                "invocations": sum(by_outcome.values()),
+                "invocations_by_outcome": {o: by_outcome.get(o, 0)
+                                           for o in ("ok", "error", "timeout")},
+                "failed_invocations": by_outcome.get("error", 0) + by_outcome.get("timeout", 0),
+                "unattributed_invocations": _scalar(conn, sa.select(sa.func.count()).where(
+                    invocations.c.event_id.is_(None))),
+                "quarantined": sum(by_reason.values()),
+                "quarantined_by_reason": by_reason,
+            }
+
+
+class _Compiled:
+    """A statement compiled once for an engine, run through the driver's executemany.
+
+    SQLAlchemy's own executemany reports no row count on psycopg, and the count of new rows
+    is what tells a stored row from a duplicate.
+    """
+
+    def __init__(self, engine: Engine, statement: Any) -> None:
+        compiled = statement.compile(dialect=engine.dialect)
+        self.sql = str(compiled)
+        self.positions = compiled.positiontup  # None for named parameter styles
+
+    def params(self, rows: list[dict[str, Any]]) -> list[Any]:
+        if self.positions is None:
+            return rows
+        return [tuple(row[name] for name in self.positions) for row in rows]
+
+
+def open_store(url: str | None = None, *, must_exist: bool = False) -> Store:
+    """Open the store at the URL (see `resolve_url`) and create any missing tables.
+
+    With `must_exist`, a SQLite file that is not there is an error rather than a new store
+    (a reading command given a mistyped path should say so, not show an empty store).
+    """
+    engine = create_engine(url)
+    database = engine.url.database
+    if (must_exist and engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
+            and not os.path.exists(database)):
+        raise StoreError(f"no store at {database}: run `eventscope ingest` or a collector first")
+    store = Store(engine)
+    store.create_schema()
+    return store
+
+
+def _scalar(conn: Connection, statement: Any) -> int:
+    return int(conn.execute(statement).scalar() or 0)
+
+
+def _first_line(exc: BaseException) -> str:
+    original = getattr(exc, "orig", None) or exc
+    return str(original).strip().splitlines()[0] if str(original).strip() else type(exc).__name__
+
+
+def _event_row(event: BusEvent) -> dict[str, Any]:
+    return {
+        "id": event.id, "source": event.source, "detail_type": event.detail_type,
+        "time_ms": event.time_ms, "version": event.version,
+        "correlation_key": event.correlation_key, "account": event.account,
+        "region": event.region, "resources": event.resources, "detail": event.detail,
+        "size_bytes": event.size_bytes,
+    }
+
+
+def _quarantine_row(item: Quarantined) -> dict[str, Any]:
+    digest = hashlib.sha1()
+    for part in (item.origin.encode(), item.position.encode(), item.raw):
+        digest.update(part)
+        digest.update(b"\0")
+    return {
+        "key": digest.hexdigest(), "origin": item.origin, "position": item.position,
+        "reason": item.reason, "detail": item.detail, "raw": item.raw,
+        "quarantined_ms": int(time.time() * 1000),
+    }
+
+
+def _checkpoint_rows(values: Mapping[tuple[str, str], str]) -> list[dict[str, Any]]:
+    now = int(time.time() * 1000)
+    return [{"collector": c, "key": k, "value": v, "updated_ms": now}
+            for (c, k), v in values.items()]
+
