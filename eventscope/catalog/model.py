@@ -1,0 +1,112 @@
+"""The event catalog's in-memory model: what teams declare should be true on the bus.
+
+Plain frozen dataclasses shared by the catalog loader/importers (which build them), the
+contract checks and the findings (which read them). No I/O here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+Status = Literal["active", "deprecated"]
+Compatibility = Literal[
+    "NONE", "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE",
+    "FULL", "FULL_TRANSITIVE",
+]
+
+
+@dataclass(frozen=True)
+class SchemaVersion:
+    """One version of an event type: the JSON Schema of its `detail`, and examples."""
+
+    version: str
+    schema: dict[str, Any]
+    examples: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class EventType:
+    """An event type as the catalog declares it, keyed by (source, detail_type)."""
+
+    detail_type: str
+    source: str
+    owner: str
+    description: str = ""
+    versions: tuple[SchemaVersion, ...] = ()
+    version_from: str = "detail.version"  # or "detail-type-suffix" for types like OrderPaid.v2
+    correlation_paths: tuple[str, ...] = ("detail.orderId",)
+    pii_fields: tuple[str, ...] = ()  # dotted paths inside the envelope, e.g. detail.customer.email
+    status: Status = "active"
+    sunset: date | None = None
+    replacement: str | None = None
+    compatibility: Compatibility = "FULL_TRANSITIVE"
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.source, self.detail_type)
+
+    def version(self, name: str) -> SchemaVersion | None:
+        return next((v for v in self.versions if v.version == name), None)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A consumer's declared interest in one event type, and the versions it accepts."""
+
+    detail_type: str
+    source: str | None = None
+    versions: tuple[str, ...] = ()  # empty: every version
+    contract: dict[str, Any] | None = None  # JSON Schema of exactly the fields it relies on
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """A consuming application, the functions/targets that implement it, what it listens to."""
+
+    name: str
+    team: str
+    functions: tuple[str, ...] = ()  # Lambda function names (log groups /aws/lambda/<name>)
+    rule_targets: tuple[str, ...] = ()  # target ARNs or rule names that deliver to it
+    subscriptions: tuple[Subscription, ...] = ()
+
+    def subscribes_to(self, detail_type: str) -> bool:
+        return any(s.detail_type == detail_type for s in self.subscriptions)
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """A named entity lifecycle: the events that start, advance and end it.
+
+    Any consumer acting on the lifecycle's events must also subscribe to its cancellations.
+    """
+
+    name: str  # e.g. "order"
+    correlation_path: str  # e.g. "detail.orderId"
+    starts: tuple[str, ...]  # detail-types
+    advances: tuple[str, ...] = ()
+    ends: tuple[str, ...] = ()
+    cancellations: tuple[str, ...] = ()  # e.g. OrderCancelled, OrderReturned
+
+    @property
+    def all_types(self) -> tuple[str, ...]:
+        return self.starts + self.advances + self.ends + self.cancellations
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Everything declared: event types, consumers, lifecycles, and where it came from."""
+
+    event_types: tuple[EventType, ...] = ()
+    consumers: tuple[Consumer, ...] = ()
+    lifecycles: tuple[Lifecycle, ...] = ()
+    revision: str = ""  # a content hash of the catalog files, recorded with contract results
+    teams: dict[str, dict[str, Any]] = field(default_factory=dict)  # team -> contact settings
+
+    def event_type(self, detail_type: str, source: str | None = None) -> EventType | None:
+        return next((t for t in self.event_types if t.detail_type == detail_type
+                     and (source is None or t.source == source)), None)
+
+    def consumer_for_function(self, function_name: str) -> Consumer | None:
+        return next((c for c in self.consumers if function_name in c.functions), None)
