@@ -1,0 +1,185 @@
+"""`eventscope tap install|remove`, `eventscope collect tap|logs|rules|all`, `eventscope replay`.
+
+A thin Click layer: build AWS clients with `collectors.clients.make_client` from the shared
+AWS options, open the store, call the collector, print its counters (or `--json`).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+
+from eventscope.cli.options import db_option, echo_json, json_option
+from eventscope.errors import EventscopeError
+from eventscope.store import open_store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def aws_options(function: F) -> F:
+    """--profile, --region, --endpoint-url (all optional: boto3's default chain otherwise)."""
+    for option in reversed([
+        click.option("--profile", default=None, help="AWS profile (default: boto3's chain)."),
+        click.option("--region", default=None, help="AWS region (default: boto3's chain)."),
+        click.option("--endpoint-url", default=None, metavar="URL",
+                     help="Talk to this endpoint instead of AWS (e.g. a local emulator)."),
+    ]):
+        function = option(function)
+    return function
+
+
+def _settings(profile: str | None, region: str | None, endpoint_url: str | None) -> Any:
+    from collectors.clients import AwsSettings
+
+    return AwsSettings(profile=profile, region=region, endpoint_url=endpoint_url)
+
+
+def _clients(settings: Any, *services: str) -> list[Any]:
+    from collectors.clients import make_client
+
+    return [make_client(service, settings) for service in services]
+
+
+@contextmanager
+def _aws_errors() -> Iterator[None]:
+    """AWS errors that reach the CLI become one line, without credentials or tracebacks."""
+    import botocore.exceptions
+
+    from collectors.clients import aws_error_text
+
+    try:
+        yield
+    except botocore.exceptions.ClientError as exc:
+        raise EventscopeError(f"AWS refused the request: {aws_error_text(exc)}") from None
+    except botocore.exceptions.NoCredentialsError:
+        raise EventscopeError("no AWS credentials found (set a profile or the environment)") from None
+    except botocore.exceptions.BotoCoreError as exc:
+        raise EventscopeError(f"cannot reach AWS: {exc}") from None
+
+
+def _sample_rate(_ctx: click.Context, _param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not 0 <= value <= 1:
+        raise click.BadParameter(f"{value} is not between 0 and 1")
+    return value
+
+
+@click.group()
+def tap() -> None:
+    """Install or remove the bus tap (an SQS queue fed by a match-all rule)."""
+
+
+@tap.command("install")
+@click.option("--bus", required=True, help="Event bus name.")
+@click.option("--sample", "sample_rate", type=float, default=1.0, callback=_sample_rate,
+              show_default=True, help="Fraction of events the collector keeps (by event id).")
+@aws_options
+@json_option
+def tap_install(bus: str, sample_rate: float, profile: str | None, region: str | None,
+                endpoint_url: str | None, as_json: bool) -> None:
+    """Create (idempotently) the tap queue, its DLQ, queue policy, rule and target."""
+    from collectors.tap import install_tap
+
+    sqs, events = _clients(_settings(profile, region, endpoint_url), "sqs", "events")
+    with _aws_errors():
+        report = install_tap(sqs, events, bus, sample_rate)
+    _print_report(report.as_dict(), as_json)
+
+
+@tap.command("remove")
+@click.option("--bus", required=True, help="Event bus name.")
+@aws_options
+@json_option
+def tap_remove(bus: str, profile: str | None, region: str | None, endpoint_url: str | None,
+               as_json: bool) -> None:
+    """Delete the tap's rule and queues (only resources tagged by `tap install`)."""
+    from collectors.tap import remove_tap
+
+    sqs, events = _clients(_settings(profile, region, endpoint_url), "sqs", "events")
+    with _aws_errors():
+        report = remove_tap(sqs, events, bus)
+    _print_report(report.as_dict(), as_json)
+
+
+def _print_report(report: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        echo_json(report)
+        return
+    click.echo(f"bus {report['bus']}" + (f" -> {report['queue_url']}" if report["queue_url"] else ""))
+    for key in ("created", "updated", "removed", "absent", "not_ours"):
+        for item in report[key]:
+            click.echo(f"  {key.replace('_', ' ')}: {item}")
+
+
+@click.group()
+def collect() -> None:
+    """Collect from AWS into the store: the bus tap, consumer logs, bus rules, or all."""
+
+
+@collect.command("tap")
+@click.option("--bus", default=None, help="Event bus whose tap queue to read.")
+@click.option("--queue-url", default=None, help="Read this queue instead of the bus's tap queue.")
+@click.option("--sample", "sample_rate", type=float, default=None, callback=_sample_rate,
+              help="Fraction kept (default: the rate recorded by `tap install`, else 1).")
+@click.option("--batch-size", type=click.IntRange(1, 10_000), default=100, show_default=True,
+              help="Messages per store transaction.")
+@click.option("--wait", "wait_seconds", type=click.IntRange(0, 20), default=20,
+              show_default=True, help="SQS long-poll wait in seconds.")
+@click.option("--until-empty", is_flag=True, help="Stop when a receive comes back empty.")
+@db_option
+@aws_options
+@json_option
+def collect_tap(bus: str | None, queue_url: str | None, sample_rate: float | None,
+                batch_size: int, wait_seconds: int, until_empty: bool, db_url: str | None,
+                profile: str | None, region: str | None, endpoint_url: str | None,
+                as_json: bool) -> None:
+    """Long-poll the tap queue and store a sample of the bus's events."""
+    from collectors.tap_collector import TapCounters, run_tap
+
+    sqs, = _clients(_settings(profile, region, endpoint_url), "sqs")
+    store = open_store(db_url)
+    with _aws_errors():
+        settings = _tap_settings(sqs, bus, queue_url, sample_rate, batch_size, wait_seconds)
+        counters, stop = TapCounters(), threading.Event()
+        with _stop_on_signals(stop):
+            run_tap(sqs, store, settings, counters, stop, until_empty=until_empty)
+    if as_json:
+        echo_json(counters.as_dict())
+    else:
+        click.echo(" ".join(f"{k}={v}" for k, v in counters.as_dict().items()))
+
+
+def _tap_settings(sqs: Any, bus: str | None, queue_url: str | None, sample_rate: float | None,
+                  batch_size: int, wait_seconds: int) -> Any:
+    from collectors.tap import find_tap_queue
+    from collectors.tap_collector import TapSettings, queue_visibility
+
+    if bool(bus) == bool(queue_url):
+        raise click.UsageError("give exactly one of --bus or --queue-url")
+    recorded = 1.0
+    if bus:
+        queue_url, recorded = find_tap_queue(sqs, bus)
+    assert queue_url is not None
+    return TapSettings(queue_url=queue_url, batch_size=batch_size, wait_seconds=wait_seconds,
+                       sample_rate=recorded if sample_rate is None else sample_rate,
+                       visibility_seconds=queue_visibility(sqs, queue_url))
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set `stop`: the running batch finishes and commits, then exit 0."""
+    def handler(_signum: int, _frame: Any) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
