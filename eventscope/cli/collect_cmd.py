@@ -183,3 +183,69 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def _since(_ctx: click.Context, _param: click.Parameter, value: str) -> int:
+    import time
+
+    from eventscope.durations import since_ms
+
+    try:
+        return since_ms(value, int(time.time() * 1000))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> int:
+    from eventscope.durations import duration_ms
+
+    try:
+        return duration_ms(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def logs_options(function: F) -> F:
+    """--prefix, --log-group, --since, --overlap for the consumer-logs collector."""
+    for option in reversed([
+        click.option("--prefix", default="/aws/lambda/", show_default=True,
+                     help="Read every log group whose name starts with this."),
+        click.option("--log-group", "log_groups", multiple=True,
+                     help="Read this log group instead of discovering by prefix (repeatable)."),
+        click.option("--since", "since", default="1h", show_default=True, callback=_since,
+                     help="Where a log group without a checkpoint starts: 1h, 30m, 2d or an "
+                          "ISO time."),
+        click.option("--overlap", "overlap_ms", default="5m", show_default=True,
+                     callback=_duration,
+                     help="Window re-read behind each checkpoint for late records."),
+    ]):
+        function = option(function)
+    return function
+
+
+@collect.command("logs")
+@logs_options
+@db_option
+@aws_options
+@json_option
+def collect_logs_cmd(prefix: str, log_groups: tuple[str, ...], since: int, overlap_ms: int,
+                     db_url: str | None, profile: str | None, region: str | None,
+                     endpoint_url: str | None, as_json: bool) -> None:
+    """Read Lambda consumers' CloudWatch Logs into invocations, once, from each checkpoint."""
+    from collectors.logs_collector import LogsCounters, LogsSettings, collect_logs
+
+    logs, = _clients(_settings(profile, region, endpoint_url), "logs")
+    store = open_store(db_url)
+    settings = LogsSettings(prefix=prefix, since_ms=since, overlap_ms=overlap_ms,
+                            log_groups=log_groups)
+    counters = LogsCounters()
+    with _aws_errors():
+        collect_logs(logs, store, settings, counters)
+    _print_counters(counters.as_dict(), as_json)
+
+
+def _print_counters(counters: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        echo_json(counters)
+    else:
+        click.echo(" ".join(f"{k}={v}" for k, v in counters.items()))

@@ -1,0 +1,152 @@
+"""The consumer-logs collector: CloudWatch Logs of Lambda consumers into invocations.
+
+Owns discovering log groups by prefix, paging `filter_log_events` (on while `nextToken` is
+present, even after an empty page), feeding records to the foundation's
+`InvocationAssembler`, and one checkpoint per log group written in the same transaction as
+the invocations it covers.
+
+Late records: each run re-reads an overlap window (`overlap_ms`, default 5 minutes) behind
+the newest record already read, and skips records whose `eventId` it has already processed
+(the checkpoint keeps the ids inside the window). A record arriving later than the window is
+not seen. An invocation still open at the end of a run is written as partial and its
+records are held back (not marked processed) for up to `hold_ms`, so the next run re-reads
+them with the rest and completes the same invocation row. No server-side filter pattern is
+used: every record is read and parsed locally.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+
+from eventscope.lambda_logs import InvocationAssembler
+from eventscope.records import Invocation
+from eventscope.store import Store
+
+log = logging.getLogger(__name__)
+
+COLLECTOR = "logs"
+DEFAULT_OVERLAP_MS = 5 * 60_000
+DEFAULT_HOLD_MS = 20 * 60_000  # above Lambda's 15-minute maximum duration
+
+
+@dataclass
+class LogsSettings:
+    """What to read and how far back to look."""
+
+    prefix: str = "/aws/lambda/"
+    since_ms: int = 0  # where a log group without a checkpoint starts
+    overlap_ms: int = DEFAULT_OVERLAP_MS
+    hold_ms: int = DEFAULT_HOLD_MS
+    log_groups: tuple[str, ...] = ()  # explicit groups instead of discovery
+
+
+@dataclass
+class LogsCounters:
+    """What the logs collector has done since it started."""
+
+    groups: int = 0
+    pages: int = 0
+    records_read: int = 0
+    records_already_seen: int = 0
+    invocations_built: int = 0
+    invocations_stored: int = 0
+    store_failures: int = 0
+    aws_errors: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass
+class GroupCheckpoint:
+    """Where a log group's next read starts and which record ids it must skip there."""
+
+    resume_ms: int
+    seen: dict[str, int] = field(default_factory=dict)  # eventId -> timestamp
+
+    def encode(self) -> str:
+        return orjson.dumps({"resume_ms": self.resume_ms, "seen": self.seen}).decode()
+
+    @staticmethod
+    def decode(value: str | None) -> GroupCheckpoint | None:
+        if not value:
+            return None
+        data = orjson.loads(value)
+        return GroupCheckpoint(int(data["resume_ms"]), dict(data.get("seen", {})))
+
+
+def discover_groups(logs: Any, prefix: str) -> list[str]:
+    """Every log group whose name starts with `prefix`, across all pages."""
+    names: list[str] = []
+    for page in logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=prefix):
+        names.extend(group["logGroupName"] for group in page.get("logGroups", []))
+    return names
+
+
+def read_pages(logs: Any, group: str, start_ms: int, counters: LogsCounters
+               ) -> Iterator[list[dict[str, Any]]]:
+    """The group's records from `start_ms` on, page by page, until no `nextToken` remains."""
+    request: dict[str, Any] = {"logGroupName": group, "startTime": start_ms}
+    while True:
+        response = logs.filter_log_events(**request)
+        counters.pages += 1
+        yield [{**record, "logGroupName": group} for record in response.get("events", [])]
+        token = response.get("nextToken")
+        if not token or token == request.get("nextToken"):
+            return
+        request["nextToken"] = token
+
+
+def next_checkpoint(previous: GroupCheckpoint | None, read: dict[str, int],
+                    partials: list[Invocation], settings: LogsSettings) -> GroupCheckpoint | None:
+    """The checkpoint after a run that read records `read` (eventId -> timestamp). Pure."""
+    seen = {**(previous.seen if previous else {}), **read}
+    if not seen:
+        return previous
+    newest = max(seen.values())
+    resume = newest - settings.overlap_ms
+    held = [p.start_ms for p in partials if p.start_ms >= newest - settings.hold_ms]
+    hold_from = min(held) if held else None
+    if hold_from is not None:
+        resume = min(resume, hold_from)
+    kept = {event_id: ts for event_id, ts in seen.items()
+            if ts >= resume and (hold_from is None or ts < hold_from)}
+    return GroupCheckpoint(resume, kept)
+
+
+def collect_group(logs: Any, store: Store, group: str, settings: LogsSettings,
+                  counters: LogsCounters) -> None:
+    """Read one log group from its checkpoint and store its invocations with the new one."""
+    previous = GroupCheckpoint.decode(store.checkpoint(COLLECTOR, group))
+    start = previous.resume_ms if previous else settings.since_ms
+    skip = previous.seen if previous else {}
+    assembler, invocations, read = InvocationAssembler(), [], {}
+    for page in read_pages(logs, group, start, counters):
+        for record in page:
+            counters.records_read += 1
+            event_id = record.get("eventId") or f"{record['logStreamName']}:{record['timestamp']}"
+            if event_id in skip:
+                counters.records_already_seen += 1
+                continue
+            read[event_id] = int(record["timestamp"])
+            invocations.extend(assembler.feed(record))
+    partials = assembler.flush()
+    invocations.extend(partials)
+    checkpoint = next_checkpoint(previous, read, partials, settings)
+    counters.invocations_built += len(invocations)
+    cps = {(COLLECTOR, group): checkpoint.encode()} if checkpoint else {}
+    written = store.write_batch((), invocations, (), cps)
+    counters.invocations_stored += written.invocations
+
+
+def collect_logs(logs: Any, store: Store, settings: LogsSettings, counters: LogsCounters) -> None:
+    """One pass over every log group under the prefix (or the explicit groups)."""
+    groups = list(settings.log_groups) or discover_groups(logs, settings.prefix)
+    counters.groups = len(groups)
+    for group in groups:
+        collect_group(logs, store, group, settings, counters)
