@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest_aws import aws, clients, moto_endpoint, put_events  # noqa: F401
+from tests.conftest_aws import aws, clients, moto_endpoint, put_events  # noqa: F401
 
 from collectors.tap import install_tap
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest_aws import aws, clients, moto_endpoint  # noqa: F401
+from tests.conftest_aws import aws, clients, moto_endpoint  # noqa: F401
 
 from collectors.logs_collector import (COLLECTOR, GroupCheckpoint, LogsCounters, LogsSettings,
                                        collect_logs, discover_groups, next_checkpoint)

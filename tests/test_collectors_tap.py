@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest_aws import aws, clients, drain, make_bus_queue, moto_endpoint, put_events  # noqa: F401
+from tests.conftest_aws import aws, clients, drain, make_bus_queue, moto_endpoint, put_events  # noqa: F401
 
 from collectors.tap import TapError, install_tap, queue_names, remove_tap
 from collectors.tap_collector import (TapCounters, TapSettings, classify_messages, poll_once,
