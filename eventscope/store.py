@@ -95,6 +95,97 @@ checkpoints = sa.Table(
     sa.Column("updated_ms", sa.BigInteger, nullable=False),
 )
 
+# --- collectors tables ---
+# Bus rules and their targets as snapshots with history: one row per rule per snapshot.
+rule_snapshots = sa.Table(
+    "rule_snapshots",
+    metadata,
+    sa.Column("bus", sa.Text, primary_key=True),
+    sa.Column("rule_name", sa.Text, primary_key=True),
+    sa.Column("snapshot_ms", sa.BigInteger, primary_key=True),
+    sa.Column("arn", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("event_pattern", sa.Text),  # JSON, None for scheduled rules
+    sa.Column("schedule_expression", sa.Text),
+    sa.Column("description", sa.Text),
+    sa.Column("managed_by", sa.Text),
+    sa.Index("ix_rule_snapshots_time", "snapshot_ms"),
+)
+
+rule_targets = sa.Table(
+    "rule_targets",
+    metadata,
+    sa.Column("bus", sa.Text, primary_key=True),
+    sa.Column("rule_name", sa.Text, primary_key=True),
+    sa.Column("snapshot_ms", sa.BigInteger, primary_key=True),
+    sa.Column("target_id", sa.Text, primary_key=True),
+    sa.Column("arn", sa.Text, nullable=False),
+    sa.Column("dlq_arn", sa.Text),
+    sa.Column("retry_max_attempts", sa.Integer),
+    sa.Column("retry_max_age_seconds", sa.Integer),
+    sa.Column("role_arn", sa.Text),
+    sa.Column("input_mode", sa.Text, nullable=False),  # event, input, input_path, transformer
+)
+
+# Per-target delivery outcomes from the bus's own logs (INVOCATION_ATTEMPT_*, INVOCATION_DLQ).
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),  # sha1 of the log record
+    sa.Column("event_id", sa.Text),
+    sa.Column("bus", sa.Text),
+    sa.Column("rule_arn", sa.Text),
+    sa.Column("target_arn", sa.Text),
+    sa.Column("message_type", sa.Text, nullable=False),
+    sa.Column("outcome", sa.Text, nullable=False),  # ok, retrying, failed, dead_lettered
+    sa.Column("attempt", sa.Integer),
+    sa.Column("time_ms", sa.BigInteger, nullable=False),
+    sa.Column("error_code", sa.Text),
+    sa.Column("error_message", sa.Text),
+    sa.Index("ix_deliveries_event_id", "event_id"),
+    sa.Index("ix_deliveries_target_time", "target_arn", "time_ms"),
+)
+
+# Heartbeat and counters of each running collector loop, for the dashboard.
+collector_status = sa.Table(
+    "collector_status",
+    metadata,
+    sa.Column("collector", sa.Text, primary_key=True),  # tap, logs, rules, deliveries
+    sa.Column("instance", sa.Text, primary_key=True),  # host:pid
+    sa.Column("started_ms", sa.BigInteger, nullable=False),
+    sa.Column("heartbeat_ms", sa.BigInteger, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),  # running, stopped, failing
+    sa.Column("counters", sa.Text, nullable=False),  # JSON object
+    sa.Column("last_error", sa.Text),
+)
+
+# What PII redaction replaced before storing: which event, where, found by what.
+redactions = sa.Table(
+    "redactions",
+    metadata,
+    sa.Column("event_id", sa.Text, primary_key=True),
+    sa.Column("json_path", sa.Text, primary_key=True),
+    sa.Column("detail_type", sa.Text, nullable=False),
+    sa.Column("detector", sa.Text, nullable=False),  # catalog, email, card, phone, aws_key
+    sa.Column("redacted_ms", sa.BigInteger, nullable=False),
+    sa.Index("ix_redactions_type", "detail_type"),
+)
+
+# Every replay request, keyed by its idempotency key: who, when, what, result.
+replay_audit = sa.Table(
+    "replay_audit",
+    metadata,
+    sa.Column("request_key", sa.Text, primary_key=True),
+    sa.Column("requested_by", sa.Text, nullable=False),
+    sa.Column("requested_ms", sa.BigInteger, nullable=False),
+    sa.Column("mode", sa.Text, nullable=False),  # bus, archive, target
+    sa.Column("selection", sa.Text, nullable=False),  # JSON: the filters and event ids
+    sa.Column("event_count", sa.Integer, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),  # started, sent, partial, failed
+    sa.Column("result", sa.Text),  # JSON
+    sa.Column("finished_ms", sa.BigInteger),
+)
+
 _INVOCATION_UPDATABLE = [c.name for c in invocations.columns if not c.primary_key]
 
 
@@ -198,6 +289,7 @@ class Store:
         invocations_: Sequence[Invocation] = (),
         quarantined: Sequence[Quarantined] = (),
         checkpoints_: Mapping[tuple[str, str], str] | None = None,
+        extra_rows: Mapping[sa.Table, Sequence[dict[str, Any]]] | None = None,
     ) -> WriteResult:
         """Write everything given in one transaction and return how many rows were new."""
         result = WriteResult()
@@ -209,6 +301,8 @@ class Store:
                                                    [_quarantine_row(q) for q in quarantined])
                 self._execute(conn, self._upsert_checkpoint,
                               _checkpoint_rows(checkpoints_ or {}))
+                for table, rows in (extra_rows or {}).items():  # collectors' own tables
+                    self._execute(conn, self._insert_ignore(table), rows)
         except sa.exc.OperationalError as exc:
             raise StoreError(f"cannot write to store {self.url}: {_first_line(exc)}") from None
         return result
@@ -249,6 +343,39 @@ class Store:
                 "quarantined": sum(by_reason.values()),
                 "quarantined_by_reason": by_reason,
             }
+
+    # --- collectors tables ---
+    def _insert_ignore(self, table: sa.Table) -> _Compiled:
+        """An insert-or-ignore statement for one of the collectors' tables, compiled once."""
+        cache: dict[str, _Compiled] = self.__dict__.setdefault("_insert_ignore_cache", {})
+        if table.name not in cache:
+            dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
+            cache[table.name] = _Compiled(
+                self.engine, dialect.insert(table).on_conflict_do_nothing())
+        return cache[table.name]
+
+    def write_rows(self, rows: Mapping[sa.Table, Sequence[dict[str, Any]]]) -> None:
+        """Insert-or-ignore rows into collectors' tables in one transaction."""
+        self.write_batch(extra_rows=rows)
+
+    def select_rows(self, statement: Any) -> list[dict[str, Any]]:
+        """The rows of a read-only select, as dicts."""
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(statement)]
+
+    def put_status(self, row: dict[str, Any]) -> None:
+        """Insert or replace one collector loop's status row (its heartbeat)."""
+        dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
+        insert = dialect.insert(collector_status).values(**row)
+        statement = insert.on_conflict_do_update(
+            index_elements=[collector_status.c.collector, collector_status.c.instance],
+            set_={name: insert.excluded[name] for name in
+                  ("heartbeat_ms", "state", "counters", "last_error")})
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(statement)
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"cannot write to store {self.url}: {_first_line(exc)}") from None
 
 
 class _Compiled:

@@ -249,3 +249,20 @@ def _print_counters(counters: dict[str, Any], as_json: bool) -> None:
         echo_json(counters)
     else:
         click.echo(" ".join(f"{k}={v}" for k, v in counters.items()))
+
+
+@collect.command("rules")
+@click.option("--bus", required=True, help="Event bus whose rules to snapshot.")
+@db_option
+@aws_options
+@json_option
+def collect_rules_cmd(bus: str, db_url: str | None, profile: str | None, region: str | None,
+                      endpoint_url: str | None, as_json: bool) -> None:
+    """Snapshot the bus's rules and targets (pattern, state, DLQ, retry policy) with history."""
+    from collectors.rules_collector import snapshot_rules
+
+    events, = _clients(_settings(profile, region, endpoint_url), "events")
+    store = open_store(db_url)
+    with _aws_errors():
+        summary = snapshot_rules(events, store, bus)
+    _print_counters(summary.as_dict(), as_json)
