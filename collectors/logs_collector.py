@@ -1,4 +1,4 @@
-"""The consumer-logs collector: CloudWatch Logs of Lambda consumers into invocations.
+"""The CloudWatch Logs collectors: Lambda consumers into invocations, bus logs into deliveries.
 
 Owns discovering log groups by prefix, paging `filter_log_events` (on while `nextToken` is
 present, even after an empty page), feeding records to the foundation's
@@ -17,15 +17,18 @@ used: every record is read and parsed locally.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import orjson
 
+from eventscope.bus_logs import parse_delivery
+from eventscope.events import RejectedRecord
 from eventscope.lambda_logs import InvocationAssembler
-from eventscope.records import Invocation
-from eventscope.store import Store
+from eventscope.limits import QUARANTINE_RAW_CAP
+from eventscope.records import Invocation, Quarantined
+from eventscope.store import Store, deliveries
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,8 @@ class LogsCounters:
     records_already_seen: int = 0
     invocations_built: int = 0
     invocations_stored: int = 0
+    deliveries: int = 0
+    quarantined: int = 0
     store_failures: int = 0
     aws_errors: int = 0
 
@@ -119,13 +124,72 @@ def next_checkpoint(previous: GroupCheckpoint | None, read: dict[str, int],
     return GroupCheckpoint(resume, kept)
 
 
+class InvocationSink:
+    """Consumer log records → invocations, through the foundation's assembler."""
+
+    collector = COLLECTOR
+
+    def __init__(self) -> None:
+        self.assembler = InvocationAssembler()
+        self.invocations: list[Invocation] = []
+        self.partials: list[Invocation] = []
+
+    def feed(self, record: dict[str, Any]) -> None:
+        self.invocations.extend(self.assembler.feed(record))
+
+    def finish(self) -> None:
+        self.partials = self.assembler.flush()
+        self.invocations.extend(self.partials)
+
+    def write(self, store: Store, checkpoints: dict[tuple[str, str], str],
+              counters: LogsCounters) -> None:
+        counters.invocations_built += len(self.invocations)
+        written = store.write_batch((), self.invocations, (), checkpoints)
+        counters.invocations_stored += written.invocations
+
+
+class DeliverySink:
+    """EventBridge bus log records → `deliveries` rows; unreadable records quarantined."""
+
+    collector = "bus-logs"
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.quarantined: list[Quarantined] = []
+        self.partials: list[Invocation] = []
+
+    def feed(self, record: dict[str, Any]) -> None:
+        try:
+            row = parse_delivery(record)
+        except RejectedRecord as rejected:
+            raw = str(record.get("message", "")).encode()
+            self.quarantined.append(Quarantined(
+                origin=f"logs:{record['logGroupName']}",
+                position=f"record {record.get('eventId', '?')}", reason=rejected.reason,
+                detail=str(rejected), raw=raw[:QUARANTINE_RAW_CAP]))
+            return
+        if row is not None:
+            self.rows.append(row)
+
+    def finish(self) -> None:
+        pass
+
+    def write(self, store: Store, checkpoints: dict[tuple[str, str], str],
+              counters: LogsCounters) -> None:
+        store.write_batch((), (), self.quarantined, checkpoints, {deliveries: self.rows})
+        counters.deliveries += len(self.rows)
+        counters.quarantined += len(self.quarantined)
+
+
 def collect_group(logs: Any, store: Store, group: str, settings: LogsSettings,
-                  counters: LogsCounters) -> None:
-    """Read one log group from its checkpoint and store its invocations with the new one."""
-    previous = GroupCheckpoint.decode(store.checkpoint(COLLECTOR, group))
+                  counters: LogsCounters, sink_factory: Callable[[], Any] = InvocationSink
+                  ) -> None:
+    """Read one log group from its checkpoint and store what it holds with the new one."""
+    sink = sink_factory()
+    previous = GroupCheckpoint.decode(store.checkpoint(sink.collector, group))
     start = previous.resume_ms if previous else settings.since_ms
     skip = previous.seen if previous else {}
-    assembler, invocations, read = InvocationAssembler(), [], {}
+    read: dict[str, int] = {}
     for page in read_pages(logs, group, start, counters):
         for record in page:
             counters.records_read += 1
@@ -134,14 +198,17 @@ def collect_group(logs: Any, store: Store, group: str, settings: LogsSettings,
                 counters.records_already_seen += 1
                 continue
             read[event_id] = int(record["timestamp"])
-            invocations.extend(assembler.feed(record))
-    partials = assembler.flush()
-    invocations.extend(partials)
-    checkpoint = next_checkpoint(previous, read, partials, settings)
-    counters.invocations_built += len(invocations)
-    cps = {(COLLECTOR, group): checkpoint.encode()} if checkpoint else {}
-    written = store.write_batch((), invocations, (), cps)
-    counters.invocations_stored += written.invocations
+            sink.feed(record)
+    sink.finish()
+    checkpoint = next_checkpoint(previous, read, sink.partials, settings)
+    sink.write(store, {(sink.collector, group): checkpoint.encode()} if checkpoint else {},
+               counters)
+
+
+def collect_bus_logs(logs: Any, store: Store, log_group: str, settings: LogsSettings,
+                     counters: LogsCounters) -> None:
+    """One pass over an event bus's log group into per-target delivery outcomes."""
+    collect_group(logs, store, log_group, settings, counters, DeliverySink)
 
 
 def collect_logs(logs: Any, store: Store, settings: LogsSettings, counters: LogsCounters) -> None:
