@@ -34,6 +34,22 @@ class RulesSummary:
                 "targets": self.targets}
 
 
+@dataclass
+class RulesCounters:
+    """What the rules loop of `collect all` has recorded."""
+
+    snapshots: int = 0
+    rules: int = 0
+    targets: int = 0
+
+    def add(self, summary: RulesSummary) -> None:
+        self.snapshots += 1
+        self.rules, self.targets = summary.rules, summary.targets
+
+    def as_dict(self) -> dict[str, int]:
+        return {"snapshots": self.snapshots, "rules": self.rules, "targets": self.targets}
+
+
 def list_all_rules(events: Any, bus: str) -> list[dict[str, Any]]:
     """Every rule on the bus, across pages."""
     rules: list[dict[str, Any]] = []

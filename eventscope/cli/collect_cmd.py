@@ -266,3 +266,62 @@ def collect_rules_cmd(bus: str, db_url: str | None, profile: str | None, region:
     with _aws_errors():
         summary = snapshot_rules(events, store, bus)
     _print_counters(summary.as_dict(), as_json)
+
+
+@collect.command("all")
+@click.option("--bus", required=True, help="Event bus to tap and whose rules to snapshot.")
+@logs_options
+@click.option("--bus-log-group", default=None,
+              help="The bus's own log group (EventBridge bus logging), for delivery outcomes.")
+@click.option("--sample", "sample_rate", type=float, default=None, callback=_sample_rate,
+              help="Fraction kept (default: the rate recorded by `tap install`, else 1).")
+@click.option("--batch-size", type=click.IntRange(1, 10_000), default=100, show_default=True,
+              help="Tap messages per store transaction.")
+@click.option("--wait", "wait_seconds", type=click.IntRange(0, 20), default=20,
+              show_default=True, help="SQS long-poll wait in seconds.")
+@click.option("--logs-every", "logs_every", default="1m", show_default=True,
+              callback=_duration, help="Pause between passes over the log groups.")
+@click.option("--rules-every", "rules_every", default="5m", show_default=True,
+              callback=_duration, help="Pause between rule snapshots.")
+@click.option("--heartbeat", "heartbeat", default="30s", show_default=True,
+              callback=_duration, help="Interval of the heartbeat line and status rows.")
+@db_option
+@aws_options
+def collect_all(bus: str, prefix: str, log_groups: tuple[str, ...], since: int,
+                overlap_ms: int, bus_log_group: str | None, sample_rate: float | None,
+                batch_size: int, wait_seconds: int, logs_every: int, rules_every: int,
+                heartbeat: int, db_url: str | None, profile: str | None, region: str | None,
+                endpoint_url: str | None) -> None:
+    """Run the tap, consumer-logs, rules (and bus-logs) collectors until SIGTERM/SIGINT.
+
+    Each source runs in its own loop; a heartbeat line with the counters is printed and
+    stored in `collector_status` every --heartbeat. On SIGTERM or SIGINT every loop
+    finishes its batch, commits, and the command exits 0.
+    """
+    from collectors.logs_collector import (LogsCounters, LogsSettings, collect_bus_logs,
+                                           collect_logs)
+    from collectors.rules_collector import RulesCounters, snapshot_rules
+    from collectors.service import Loop, run_service
+    from collectors.tap_collector import TapCounters, poll_once
+
+    settings = _settings(profile, region, endpoint_url)
+    sqs, logs, events = _clients(settings, "sqs", "logs", "events")
+    store = open_store(db_url)
+    with _aws_errors():
+        tap_settings = _tap_settings(sqs, bus, None, sample_rate, batch_size, wait_seconds)
+    logs_settings = LogsSettings(prefix=prefix, since_ms=since, overlap_ms=overlap_ms,
+                                 log_groups=log_groups)
+    tap_c, logs_c, rules_c, bus_c = TapCounters(), LogsCounters(), RulesCounters(), LogsCounters()
+    loops = [
+        Loop("tap", lambda: poll_once(sqs, store, tap_settings, tap_c), tap_c),
+        Loop("logs", lambda: collect_logs(logs, store, logs_settings, logs_c), logs_c,
+             logs_every / 1000),
+        Loop("rules", lambda: rules_c.add(snapshot_rules(events, store, bus)), rules_c,
+             rules_every / 1000),
+    ]
+    if bus_log_group:
+        loops.append(Loop("bus-logs", lambda: collect_bus_logs(
+            logs, store, bus_log_group, logs_settings, bus_c), bus_c, logs_every / 1000))
+    stop = threading.Event()
+    with _stop_on_signals(stop):
+        run_service(loops, store, stop, heartbeat / 1000, echo=lambda line: click.echo(line))
