@@ -269,8 +269,10 @@ class Store:
     def create_schema(self) -> None:
         """Create missing tables and indexes; refuse a store made by a newer eventscope."""
         try:
-            metadata.create_all(self.engine)
             with self.engine.begin() as conn:
+                if self.engine.dialect.name == "postgresql":  # several processes may start at once
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(7461636865)"))
+                metadata.create_all(conn)
                 found = conn.execute(
                     sa.select(meta.c.value).where(meta.c.key == "schema_version")
                 ).scalar()
