@@ -4,7 +4,8 @@ Owns turning the mapping's batch into the tap collector's messages, storing them
 same code as `collect tap`, and answering `batchItemFailures` (the mapping must enable
 ReportBatchItemFailures): nothing when the batch committed, every message when the store
 failed, so SQS delivers them again. The store comes from $EVENTSCOPE_DB (PostgreSQL in
-practice) and the sample rate from $EVENTSCOPE_SAMPLE; both are read once per container.
+practice) and the sample rate from $EVENTSCOPE_SAMPLE; PII is redacted as in every collector
+(`collectors.pii`: $EVENTSCOPE_PII_KEY, $EVENTSCOPE_PII).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import os
 from typing import Any
 
+from collectors.pii import redaction_filter, settings_from_env
 from collectors.tap_collector import TapSettings, classify_messages
 from eventscope.errors import StoreError
 from eventscope.store import Store, open_store
@@ -35,7 +37,8 @@ def handle(event: dict[str, Any], context: Any, store: Store | None = None,
     messages = [{"MessageId": r["messageId"], "Body": r.get("body", "")} for r in records]
     batch = classify_messages(messages, settings)
     try:
-        store.write_batch(batch.events, (), batch.quarantined)
+        events, extra = redaction_filter(settings_from_env(store))(batch.events)
+        store.write_batch(events, (), batch.quarantined, None, extra)
     except StoreError as exc:
         log.warning("store write failed, returning %d message(s) to SQS: %s", len(records), exc)
         return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in records]}

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -28,6 +28,7 @@ from eventscope.events import RejectedRecord
 from eventscope.lambda_logs import InvocationAssembler
 from eventscope.limits import QUARANTINE_RAW_CAP
 from eventscope.records import Invocation, Quarantined
+from eventscope.redaction import RedactionSettings, scrub_text
 from eventscope.store import Store, deliveries
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class LogsSettings:
     overlap_ms: int = DEFAULT_OVERLAP_MS
     hold_ms: int = DEFAULT_HOLD_MS
     log_groups: tuple[str, ...] = ()  # explicit groups instead of discovery
+    redaction: RedactionSettings | None = None  # scrubs PII from invocation error messages
 
 
 @dataclass
@@ -129,7 +131,8 @@ class InvocationSink:
 
     collector = COLLECTOR
 
-    def __init__(self) -> None:
+    def __init__(self, redaction: RedactionSettings | None = None) -> None:
+        self.redaction = redaction
         self.assembler = InvocationAssembler()
         self.invocations: list[Invocation] = []
         self.partials: list[Invocation] = []
@@ -143,9 +146,18 @@ class InvocationSink:
 
     def write(self, store: Store, checkpoints: dict[tuple[str, str], str],
               counters: LogsCounters) -> None:
+        if self.redaction is not None and not self.redaction.keep_originals:
+            self.invocations = [_scrubbed(i, self.redaction.key) for i in self.invocations]
         counters.invocations_built += len(self.invocations)
         written = store.write_batch((), self.invocations, (), checkpoints)
         counters.invocations_stored += written.invocations
+
+
+def _scrubbed(invocation: Invocation, key: bytes) -> Invocation:
+    """The invocation with PII in its error message replaced by tokens."""
+    if not invocation.error_message:
+        return invocation
+    return replace(invocation, error_message=scrub_text(invocation.error_message, key)[0])
 
 
 class DeliverySink:
@@ -153,7 +165,7 @@ class DeliverySink:
 
     collector = "bus-logs"
 
-    def __init__(self) -> None:
+    def __init__(self, _redaction: RedactionSettings | None = None) -> None:
         self.rows: list[dict[str, Any]] = []
         self.quarantined: list[Quarantined] = []
         self.partials: list[Invocation] = []
@@ -182,10 +194,10 @@ class DeliverySink:
 
 
 def collect_group(logs: Any, store: Store, group: str, settings: LogsSettings,
-                  counters: LogsCounters, sink_factory: Callable[[], Any] = InvocationSink
+                  counters: LogsCounters, sink_factory: Callable[..., Any] = InvocationSink
                   ) -> None:
     """Read one log group from its checkpoint and store what it holds with the new one."""
-    sink = sink_factory()
+    sink = sink_factory(settings.redaction)
     previous = GroupCheckpoint.decode(store.checkpoint(sink.collector, group))
     start = previous.resume_ms if previous else settings.since_ms
     skip = previous.seen if previous else {}

@@ -134,7 +134,7 @@ def process_batch(sqs: Any, store: Store, messages: Sequence[dict[str, Any]],
     if received_at is not None:
         _extend_if_slow(sqs, messages, settings, counters, received_at)
     try:
-        written = store.write_batch(events, (), batch.quarantined, **_extra_kwargs(extra))
+        written = store.write_batch(events, (), batch.quarantined, None, extra)
     except StoreError as exc:
         counters.store_failures += 1
         log.warning("store write failed, %d message(s) left on the queue: %s", len(messages), exc)
@@ -147,10 +147,6 @@ def process_batch(sqs: Any, store: Store, messages: Sequence[dict[str, Any]],
     counters.replay_echoes += batch.replay_echoes
     delete_messages(sqs, settings.queue_url, messages, counters)
     return True
-
-
-def _extra_kwargs(extra: Any) -> dict[str, Any]:
-    return {"redactions": extra} if extra else {}
 
 
 def poll_once(sqs: Any, store: Store, settings: TapSettings, counters: TapCounters,

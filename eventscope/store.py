@@ -167,6 +167,7 @@ redactions = sa.Table(
     sa.Column("json_path", sa.Text, primary_key=True),
     sa.Column("detail_type", sa.Text, nullable=False),
     sa.Column("detector", sa.Text, nullable=False),  # catalog, email, card, phone, aws_key
+    sa.Column("replaced", sa.Boolean, nullable=False),  # False when originals are kept
     sa.Column("redacted_ms", sa.BigInteger, nullable=False),
     sa.Index("ix_redactions_type", "detail_type"),
 )
@@ -364,6 +365,24 @@ class Store:
         """The rows of a read-only select, as dicts."""
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(statement)]
+
+    def pii_key(self) -> bytes:
+        """The store's own redaction key (made once, kept in `meta`), when none is configured."""
+        try:
+            return self._pii_key()
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"cannot read store {self.url}: {_first_line(exc)}") from None
+
+    def _pii_key(self) -> bytes:
+        with self.engine.begin() as conn:
+            found = conn.execute(sa.select(meta.c.value).where(meta.c.key == "pii_key")).scalar()
+            if found is None:
+                dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
+                conn.execute(dialect.insert(meta).values(key="pii_key", value=os.urandom(32).hex())
+                             .on_conflict_do_nothing())
+                found = conn.execute(
+                    sa.select(meta.c.value).where(meta.c.key == "pii_key")).scalar()
+        return bytes.fromhex(found)
 
     def put_status(self, row: dict[str, Any]) -> None:
         """Insert or replace one collector loop's status row (its heartbeat)."""

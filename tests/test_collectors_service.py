@@ -115,8 +115,13 @@ def test_lambda_handler_stores_the_batch(aws: Any, store: Store) -> None:
 
 
 class DownStore:
+    """A store whose server is unreachable: every call fails as the real one does."""
+
     def write_batch(self, *args: Any, **kwargs: Any) -> Any:
         raise StoreError("cannot write to store: connection refused")
+
+    def pii_key(self) -> bytes:
+        raise StoreError("cannot read store: connection refused")
 
 
 def test_lambda_handler_reports_every_message_when_the_store_is_down(aws: Any) -> None:

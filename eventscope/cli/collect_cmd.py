@@ -147,7 +147,8 @@ def collect_tap(bus: str | None, queue_url: str | None, sample_rate: float | Non
         settings = _tap_settings(sqs, bus, queue_url, sample_rate, batch_size, wait_seconds)
         counters, stop = TapCounters(), threading.Event()
         with _stop_on_signals(stop):
-            run_tap(sqs, store, settings, counters, stop, until_empty=until_empty)
+            run_tap(sqs, store, settings, counters, stop, until_empty=until_empty,
+                    event_filter=_redaction(store))
     if as_json:
         echo_json(counters.as_dict())
     else:
@@ -168,6 +169,19 @@ def _tap_settings(sqs: Any, bus: str | None, queue_url: str | None, sample_rate:
     return TapSettings(queue_url=queue_url, batch_size=batch_size, wait_seconds=wait_seconds,
                        sample_rate=recorded if sample_rate is None else sample_rate,
                        visibility_seconds=queue_visibility(sqs, queue_url))
+
+
+def _redaction_settings(store: Any) -> Any:
+    from collectors.pii import settings_from_env
+
+    return settings_from_env(store)
+
+
+def _redaction(store: Any) -> Any:
+    """The PII redaction hook every tap write goes through (see docs/collectors.md)."""
+    from collectors.pii import redaction_filter
+
+    return redaction_filter(_redaction_settings(store))
 
 
 @contextmanager
@@ -237,7 +251,7 @@ def collect_logs_cmd(prefix: str, log_groups: tuple[str, ...], since: int, overl
     logs, = _clients(_settings(profile, region, endpoint_url), "logs")
     store = open_store(db_url)
     settings = LogsSettings(prefix=prefix, since_ms=since, overlap_ms=overlap_ms,
-                            log_groups=log_groups)
+                            log_groups=log_groups, redaction=_redaction_settings(store))
     counters = LogsCounters()
     with _aws_errors():
         collect_logs(logs, store, settings, counters)
@@ -309,11 +323,12 @@ def collect_all(bus: str, prefix: str, log_groups: tuple[str, ...], since: int,
     store = open_store(db_url)
     with _aws_errors():
         tap_settings = _tap_settings(sqs, bus, None, sample_rate, batch_size, wait_seconds)
+    redact = _redaction(store)
     logs_settings = LogsSettings(prefix=prefix, since_ms=since, overlap_ms=overlap_ms,
-                                 log_groups=log_groups)
+                                 log_groups=log_groups, redaction=_redaction_settings(store))
     tap_c, logs_c, rules_c, bus_c = TapCounters(), LogsCounters(), RulesCounters(), LogsCounters()
     loops = [
-        Loop("tap", lambda: poll_once(sqs, store, tap_settings, tap_c), tap_c),
+        Loop("tap", lambda: poll_once(sqs, store, tap_settings, tap_c, redact), tap_c),
         Loop("logs", lambda: collect_logs(logs, store, logs_settings, logs_c), logs_c,
              logs_every / 1000),
         Loop("rules", lambda: rules_c.add(snapshot_rules(events, store, bus)), rules_c,
