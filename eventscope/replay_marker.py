@@ -18,6 +18,8 @@ def mark(detail: Mapping[str, Any], request_id: str, original_id: str) -> dict[s
 
 
 def is_echo(envelope: Mapping[str, Any]) -> bool:
-    """Whether a decoded envelope is one eventscope replayed."""
+    """Whether a decoded envelope is a replay: eventscope's marker, or an archive replay's name."""
+    if "replay-name" in envelope:
+        return True
     detail = envelope.get("detail")
     return isinstance(detail, Mapping) and REPLAY_MARKER in detail

@@ -384,6 +384,21 @@ class Store:
                     sa.select(meta.c.value).where(meta.c.key == "pii_key")).scalar()
         return bytes.fromhex(found)
 
+    def claim_replay(self, row: dict[str, Any]) -> bool:
+        """Record a replay request; False when its idempotency key was already recorded."""
+        try:
+            with self.engine.begin() as conn:
+                return self._execute(conn, self._insert_ignore(replay_audit), [row]) == 1
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"cannot write to store {self.url}: {_first_line(exc)}") from None
+
+    def finish_replay(self, request_key: str, status: str, result: str) -> None:
+        """Record how a claimed replay ended."""
+        with self.engine.begin() as conn:
+            conn.execute(replay_audit.update().where(replay_audit.c.request_key == request_key)
+                         .values(status=status, result=result,
+                                 finished_ms=int(time.time() * 1000)))
+
     def put_status(self, row: dict[str, Any]) -> None:
         """Insert or replace one collector loop's status row (its heartbeat)."""
         dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql

@@ -32,6 +32,6 @@ def main() -> None:
 
 
 COMMANDS: list[click.Command] = [ingest_cmd.ingest, ingest_cmd.stats,
-                                  collect_cmd.tap, collect_cmd.collect]
+                                  collect_cmd.tap, collect_cmd.collect, collect_cmd.replay]
 for command in COMMANDS:
     main.add_command(command)

@@ -340,3 +340,62 @@ def collect_all(bus: str, prefix: str, log_groups: tuple[str, ...], since: int,
     stop = threading.Event()
     with _stop_on_signals(stop):
         run_service(loops, store, stop, heartbeat / 1000, echo=lambda line: click.echo(line))
+
+
+def _optional_since(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    return None if value is None else _since(ctx, param, value)
+
+
+@click.command()
+@click.option("--bus", required=True, help="Event bus to replay onto (and whose rules to use).")
+@click.option("--event-id", "event_ids", multiple=True, help="A stored event id (repeatable).")
+@click.option("--type", "detail_type", default=None, help="Only events of this detail-type.")
+@click.option("--correlation-key", default=None, help="Only events of this order/entity key.")
+@click.option("--since", default=None, callback=_optional_since,
+              help="Only events from this time on: 1h, 30m, 2d or an ISO time.")
+@click.option("--until", default=None, callback=_optional_since,
+              help="Only events before this time: a duration ago or an ISO time.")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True,
+              help="At most this many events.")
+@click.option("--consumer", default=None, metavar="RULE",
+              help="Replay to one consumer (the rule's name) instead of the whole bus.")
+@click.option("--request-key", default=None,
+              help="Idempotency key (default: derived from bus, consumer and event ids).")
+@click.option("--yes", is_flag=True, help="Send. Without it, only show what would be sent.")
+@db_option
+@aws_options
+@json_option
+def replay(bus: str, event_ids: tuple[str, ...], detail_type: str | None,
+           correlation_key: str | None, since: int | None, until: int | None, limit: int,
+           consumer: str | None, request_key: str | None, yes: bool, db_url: str | None,
+           profile: str | None, region: str | None, endpoint_url: str | None,
+           as_json: bool) -> None:
+    """Re-trigger stored events on the bus, or for one consumer (dry run unless --yes).
+
+    Whole bus: put_events of the stored envelopes in batches of 10, each detail marked so
+    the tap ignores the echo. One consumer: an archive replay filtered to its rule when the
+    bus has an archive, else the stored event sent to the rule's SQS/Lambda targets. Every
+    sent replay is audited in `replay_audit`; the same request (same key) is never sent twice.
+    """
+    from collectors.replay import Selection, execute_replay, plan_replay
+
+    settings = _settings(profile, region, endpoint_url)
+    clients = dict(zip(("events", "sqs", "lambda"),
+                       _clients(settings, "events", "sqs", "lambda")))
+    store = open_store(db_url, must_exist=True)
+    selection = Selection(event_ids, detail_type, correlation_key, since, until, limit)
+    with _aws_errors():
+        plan = plan_replay(clients["events"], store, bus, selection, consumer, request_key)
+        result = execute_replay(clients, store, plan) if yes else None
+    if as_json:
+        echo_json({"dry_run": not yes, "plan": plan.describe(), "result": result})
+        return
+    verb = "sent" if yes else "would send"
+    where = f"consumer {consumer} ({plan.mode})" if consumer else f"bus {bus}"
+    click.echo(f"{verb} {len(plan.events)} event(s) to {where}, request key {plan.request_key}")
+    for event in plan.events[:20]:
+        click.echo(f"  {event.id}  {event.detail_type}")
+    if result is not None:
+        click.echo(" ".join(f"{k}={v}" for k, v in result.items()))
+    elif not yes:
+        click.echo("dry run: nothing sent; add --yes to send")
