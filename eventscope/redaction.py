@@ -28,6 +28,8 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za
 _CARD = re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-])")
 _PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}"
                     r"|\(\d{3}\)[ .-]?\d{3}[ .-]?\d{4}|\d{3}[.-]\d{3}[.-]\d{4})(?![\w])")
+# Anything a detector could match contains one of these; text without them is skipped cheaply.
+_CANDIDATE = re.compile(r"@|AKIA|ASIA|AIDA|AROA|\d(?:[ ().+-]{0,2}\d){7,}")
 _AWS_KEY = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA|AIDA|AROA)[A-Z0-9]{16}(?![A-Z0-9])")
 
 
@@ -84,6 +86,8 @@ _DETECTORS: tuple[tuple[str, re.Pattern[str], Callable[[re.Match[str]], bool]], 
 def scrub_text(text: str, key: bytes) -> tuple[str, list[str]]:
     """The text with every detected value replaced by its token, and the detectors that fired."""
     fired: list[str] = []
+    if _CANDIDATE.search(text) is None:
+        return text, fired
     for name, pattern, accept in _DETECTORS:
         def substitute(match: re.Match[str], name: str = name,
                        accept: Callable[[re.Match[str]], bool] = accept) -> str:
@@ -122,6 +126,8 @@ def redact_document(document: Any, path: str, declared: set[str], key: bytes,
 def redact_event(event: BusEvent, settings: RedactionSettings) -> tuple[BusEvent, list[Redaction]]:
     """The event as it may be stored, and what was (or, keeping originals, would be) redacted."""
     declared = {_as_path(p) for p in settings.catalog_fields.get(event.detail_type, ())}
+    if not declared and _CANDIDATE.search(event.detail) is None:
+        return event, []
     found: list[tuple[str, str]] = []
     detail = orjson.loads(event.detail)
     redacted = redact_document(detail, "$.detail", declared, settings.key, found)
