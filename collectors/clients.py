@@ -18,7 +18,7 @@ from botocore.config import Config
 from eventscope.errors import EventscopeError
 
 LONG_POLL_SECONDS = 20  # SQS's maximum WaitTimeSeconds
-MAX_ATTEMPTS = 5
+MAX_ATTEMPTS = 5  # in total, the first attempt included
 CONNECT_TIMEOUT_SECONDS = 5
 READ_TIMEOUT_SECONDS = LONG_POLL_SECONDS + 20
 
@@ -39,7 +39,7 @@ class AwsSettings:
 def client_config(max_attempts: int = MAX_ATTEMPTS,
                   read_timeout: int = READ_TIMEOUT_SECONDS) -> Config:
     """The botocore config shared by every eventscope client."""
-    return Config(retries={"mode": "standard", "max_attempts": max_attempts},
+    return Config(retries={"mode": "standard", "total_max_attempts": max_attempts},
                   connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=read_timeout,
                   user_agent_extra="eventscope")
 

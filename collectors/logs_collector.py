@@ -62,8 +62,6 @@ class LogsCounters:
     invocations_stored: int = 0
     deliveries: int = 0
     quarantined: int = 0
-    store_failures: int = 0
-    aws_errors: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)

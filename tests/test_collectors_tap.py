@@ -237,3 +237,66 @@ def test_same_event_twice_in_a_batch_is_stored_once() -> None:
                        "time": "2025-01-01T00:00:00Z", "detail": {}})
     messages = [{"MessageId": "a", "Body": body}, {"MessageId": "b", "Body": body}]
     assert len(classify_messages(messages, TapSettings(queue_url="q")).events) == 1
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, **_kwargs: Any) -> Any:
+        yield self.data
+
+
+def throttle_receives(sqs: Any, times: int) -> list[int]:
+    """Make the real client's next `times` ReceiveMessage calls come back as HTTP 400 throttling.
+
+    The answer is injected at botocore's `before-send` hook, so botocore's own standard retry
+    mode handles it exactly as it would handle SQS throttling.
+    """
+    from botocore.awsrequest import AWSResponse
+
+    seen = [0]
+
+    def answer(request: Any, **_kwargs: Any) -> Any:
+        if seen[0] >= times:
+            return None
+        seen[0] += 1
+        body = b'{"__type":"com.amazonaws.sqs#ThrottlingException","message":"Rate exceeded"}'
+        return AWSResponse(request.url, 400, {"x-amzn-query-error": "ThrottlingException;Sender",
+                                              "Content-Type": "application/x-amz-json-1.0"},
+                           _Body(body))
+
+    sqs.meta.events.register("before-send.sqs.ReceiveMessage", answer)
+    return seen
+
+
+def quick_retry_client(aws: Any) -> Any:
+    """A real SQS client with the factory's config but 3 attempts, to keep backoff short."""
+    from collectors.clients import client_config, make_client
+
+    return make_client("sqs", aws, client_config(max_attempts=3))
+
+
+def test_throttling_is_retried_by_botocore_without_an_error(
+        aws: Any, tapped: Any, store: Store) -> None:
+    """Two throttled receives are backed off and retried inside the client: nothing is lost."""
+    _, events, url = tapped
+    sqs = quick_retry_client(aws)
+    put_events(events, BUS, ENTRIES[:5])
+    seen = throttle_receives(sqs, 2)
+    counters = TapCounters()
+    run_tap(sqs, store, settings(url), counters, threading.Event(), until_empty=True)
+    assert seen[0] == 2 and counters.aws_errors == 0 and counters.stored == 5
+
+
+def test_throttling_past_the_retry_budget_is_counted_and_survived(
+        aws: Any, tapped: Any, store: Store) -> None:
+    """When every attempt is throttled the loop counts an AWS error, pauses, then carries on."""
+    _, events, url = tapped
+    sqs = quick_retry_client(aws)
+    put_events(events, BUS, ENTRIES[:5])
+    throttle_receives(sqs, 3)  # every attempt of one receive call
+    counters = TapCounters()
+    run_tap(sqs, store, settings(url), counters, threading.Event(), until_empty=True,
+            error_pause=0)
+    assert counters.aws_errors == 1 and counters.stored == 5
