@@ -300,3 +300,21 @@ def test_throttling_past_the_retry_budget_is_counted_and_survived(
     run_tap(sqs, store, settings(url), counters, threading.Event(), until_empty=True,
             error_pause=0)
     assert counters.aws_errors == 1 and counters.stored == 5
+
+
+def test_slow_batch_gets_its_visibility_extended_before_the_write(
+        tapped: Any, store: Store) -> None:
+    """A batch older than half the visibility timeout is extended, so it is not redelivered."""
+    import time
+
+    from collectors.tap_collector import process_batch, receive_batch
+
+    sqs, events, url = tapped
+    put_events(events, BUS, ENTRIES[:3])
+    tap_settings = settings(url, visibility_seconds=60)
+    messages = receive_batch(sqs, tap_settings)
+    counters = TapCounters()
+    assert process_batch(sqs, store, messages, tap_settings, counters,
+                         received_at=time.monotonic() - 40)
+    assert counters.visibility_extensions == 1 and counters.stored == 3
+    assert queue_depth(sqs, url) == 0
