@@ -95,6 +95,18 @@ checkpoints = sa.Table(
     sa.Column("updated_ms", sa.BigInteger, nullable=False),
 )
 
+# --- findings tables ---
+notifications = sa.Table(  # findings already notified, so `check --notify` sends each once
+    "notifications",
+    metadata,
+    sa.Column("fingerprint", sa.Text, primary_key=True),  # sha1 of kind + subject
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),  # JSON
+    sa.Column("severity", sa.Text, nullable=False),
+    sa.Column("first_sent_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_seen_ms", sa.BigInteger, nullable=False),
+)
+
 _INVOCATION_UPDATABLE = [c.name for c in invocations.columns if not c.primary_key]
 
 
@@ -249,6 +261,30 @@ class Store:
                 "quarantined": sum(by_reason.values()),
                 "quarantined_by_reason": by_reason,
             }
+
+
+    # --- findings tables ---
+    def notified_fingerprints(self) -> set[str]:
+        """Fingerprints of findings already notified and still open."""
+        with self.engine.connect() as conn:
+            return set(conn.execute(sa.select(notifications.c.fingerprint)).scalars())
+
+    def record_notifications(self, sent: Sequence[Mapping[str, Any]],
+                             current: Sequence[str]) -> None:
+        """Remember newly sent findings; forget those no longer found, so a return re-alerts.
+
+        `sent` rows have fingerprint, kind, subject (JSON text) and severity; `current` is
+        every fingerprint found in this run.
+        """
+        now = int(time.time() * 1000)
+        with self.engine.begin() as conn:
+            if sent:
+                conn.execute(notifications.insert(), [
+                    {**row, "first_sent_ms": now, "last_seen_ms": now} for row in sent])
+            conn.execute(notifications.update().where(
+                notifications.c.fingerprint.in_(list(current))).values(last_seen_ms=now))
+            conn.execute(notifications.delete().where(
+                notifications.c.fingerprint.not_in(list(current))))
 
 
 class _Compiled:

@@ -60,8 +60,11 @@ def failure_rates(attempts: pd.DataFrame, bucket_ms: int | None = None) -> pd.Da
     for column in ("invocations", "failed", "errors", "timeouts", "events", "retries",
                    "retried_then_ok", "final_failures"):
         merged[column] = merged[column].fillna(0).astype(int)
-    merged = merged.sort_values(["rate"] + keys, ascending=[False] + [True] * len(keys),
-                                na_position="last")
+    if bucket_ms:
+        merged = merged.sort_values(["bucket_ms"] + GROUP_KEYS, na_position="last")
+    else:
+        merged = merged.sort_values(["rate"] + keys, ascending=[False] + [True] * len(keys),
+                                    na_position="last")
     return merged[RATE_COLUMNS[:3] + (["bucket_ms"] if bucket_ms else []) + RATE_COLUMNS[3:]]\
         .reset_index(drop=True)
 
