@@ -190,7 +190,10 @@ def swimlane(lifecycle: dict[str, Any]) -> go.Figure:
                         marker=dict(size=14, color=OUTCOME_COLOURS.get(kind, "#000"),
                                     symbol="square" if kind == "event" else "circle"))
     fig.update_yaxes(categoryorder="array", categoryarray=[label(n) for n in reversed(lanes)])
-    return _layout(fig, max(240, 48 * len(lanes) + 80), legend=dict(orientation="h", y=1.05))
+    _layout(fig, max(260, 48 * len(lanes) + 100),
+            legend=dict(orientation="h", y=1.02, yanchor="bottom"))
+    fig.update_layout(margin=dict(l=10, r=10, t=50, b=10))
+    return fig
 
 
 def coverage_heatmap(matrix: pd.DataFrame) -> go.Figure:
