@@ -21,10 +21,12 @@ import streamlit as st
 from eventscope.catalog.model import Catalog
 from eventscope.errors import EventscopeError
 from eventscope.findings import load
+from eventscope.findings.failures import failure_rates
+from eventscope.findings.graph import build_graph, graph_json
 from eventscope.findings.frames import resolve_consumers
 from eventscope.store import Store, events as events_table, open_store, resolve_url
 
-from dashboard.views import Window
+from dashboard.views import Window, only
 
 TTL_SECONDS = 30
 ENV_DB = "EVENTSCOPE_DB"
@@ -178,3 +180,20 @@ def contract_results(url: str, limit: int = 5_000) -> pd.DataFrame | None:
     with engine.connect() as conn:
         result = conn.execute(statement)
         return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+
+# --- findings results cached per window (warm reruns skip the analyses) --------------------
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def rates(url: str, window: Window, catalog_path: str | None, consumer: str = "",
+          detail_type: str = "", bucket_ms: int | None = None) -> pd.DataFrame:
+    """`failure_rates` of the window's attempts (of one consumer / type when given)."""
+    return failure_rates(only(attempts(url, window, catalog_path), consumer, detail_type),
+                         bucket_ms)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def graph(url: str, window: Window, catalog_path: str | None) -> dict[str, Any]:
+    """The window's producer -> type -> consumer graph as `graph_json`."""
+    return graph_json(build_graph(events(url, window), attempts(url, window, catalog_path),
+                                  catalog(catalog_path)[0]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data, figures, ui, views
-from eventscope.findings.failures import failure_rates, final_failures, top_errors
+from eventscope.findings.failures import final_failures, top_errors
 
 LINK = st.column_config.LinkColumn("lifecycle", display_text="open order")
 
@@ -14,7 +14,7 @@ st.title("Failures")
 if ui.require_data(ctx):
     with st.spinner("Computing failure rates…"):
         attempts = data.attempts(ctx.url, ctx.window, ctx.catalog_path)
-        rates = failure_rates(attempts)
+        rates = data.rates(ctx.url, ctx.window, ctx.catalog_path)
     if attempts.empty:
         ui.empty("No consumer invocations in this window: ingest the consumers' CloudWatch "
                  "Logs (or run the logs collector).",
@@ -37,7 +37,8 @@ if ui.require_data(ctx):
     ui.set_query(consumer=consumer or None, type=detail_type or None)
     chosen = views.only(attempts, consumer, detail_type)
     st.subheader("Failures over time")
-    bucketed = failure_rates(chosen, views.bucket_ms_for(ctx.window, chosen))
+    bucketed = data.rates(ctx.url, ctx.window, ctx.catalog_path, consumer, detail_type,
+                          views.bucket_ms_for(ctx.window, chosen))
     st.plotly_chart(figures.failure_timeseries(views.selection_rates(bucketed, None, None)),
                     width="stretch")
     st.subheader("Rates per consumer, type and version")

@@ -5,16 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data, figures, ui, views
-from eventscope.findings.graph import build_graph, graph_json
 
 ctx = data.context()
 st.title("Event graph")
 if ui.require_data(ctx):
     with st.spinner("Building the graph…"):
         catalog, problem = data.catalog(ctx.catalog_path)
-        graph = graph_json(build_graph(data.events(ctx.url, ctx.window),
-                                       data.attempts(ctx.url, ctx.window, ctx.catalog_path),
-                                       catalog))
+        graph = data.graph(ctx.url, ctx.window, ctx.catalog_path)
     if catalog is None:
         st.caption("No catalog loaded: every edge is observed traffic; declared-vs-observed "
                    "status needs `--catalog PATH`.")

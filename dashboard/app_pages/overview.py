@@ -5,7 +5,6 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data, figures, ui, views
-from eventscope.findings.failures import failure_rates
 from eventscope.findings.lifecycle import cancellation_types
 from eventscope.findings.subscriptions import (missing_subscriptions, observed_missing,
                                                static_missing)
@@ -18,7 +17,7 @@ if ui.require_data(ctx):
         events = data.events(ctx.url, ctx.window)
         attempts = data.attempts(ctx.url, ctx.window, ctx.catalog_path)
         catalog, _ = data.catalog(ctx.catalog_path)
-        rates = failure_rates(attempts)
+        rates = data.rates(ctx.url, ctx.window, ctx.catalog_path)
         undocumented = (len(undocumented_events(summarise_types(events), catalog, attempts,
                                                 data.samples(ctx.url)))
                         if catalog is not None else None)
