@@ -7,7 +7,7 @@ from datetime import date
 
 import pandas as pd
 import pytest
-from findings_scenario import (T0, attempts_frame, catalog, events_frame, events_with_detail,
+from tests.findings_scenario import (T0, attempts_frame, catalog, events_frame, events_with_detail,
                                rules_frame)
 
 from eventscope.findings.deprecated import deprecated_in_use

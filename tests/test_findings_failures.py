@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
-from findings_scenario import T0, attempts_frame, catalog
+from tests.findings_scenario import T0, attempts_frame, catalog
 
 from eventscope.findings.failures import (delivery_failures, failure_rates, final_failures,
                                           top_errors)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from findings_scenario import attempts_frame, catalog, events_frame, rules_frame
+from tests.findings_scenario import attempts_frame, catalog, events_frame, rules_frame
 
 from eventscope.findings.frames import resolve_consumers
 from eventscope.findings.graph import build_graph, graph_json, to_dot, to_mermaid

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from findings_scenario import T0, attempts_frame, catalog, events_frame
+from tests.findings_scenario import T0, attempts_frame, catalog, events_frame
 
 from eventscope.findings.frames import resolve_consumers
 from eventscope.findings.lifecycle import order_lifecycle, outcome_of

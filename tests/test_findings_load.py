@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from findings_scenario import attempts_frame, bus_events, events_frame, invocations
+from tests.findings_scenario import attempts_frame, bus_events, events_frame, invocations
 
 from eventscope.findings.load import (find_correlation_keys, load_attempts, load_events,
                                       load_lifecycle, load_samples, load_type_summary)

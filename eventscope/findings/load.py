@@ -37,8 +37,19 @@ def _attempt_select() -> sa.Select:
 
 
 def _read(engine: Engine, statement: sa.Select, columns: list[str]) -> pd.DataFrame:
+    """Rows straight from the driver's cursor: SQLAlchemy's Row objects cost 2-3x on big reads."""
+    compiled = statement.compile(dialect=engine.dialect,
+                                 compile_kwargs={"render_postcompile": True})
+    params: object = compiled.params
+    if compiled.positiontup is not None:
+        params = tuple(compiled.params[name] for name in compiled.positiontup)
     with engine.connect() as conn:
-        return frame(conn.execute(statement).all(), columns)
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(str(compiled), params)
+            return frame(cursor.fetchall(), columns)
+        finally:
+            cursor.close()
 
 
 def load_events(engine: Engine, since_ms: int | None = None, until_ms: int | None = None,
