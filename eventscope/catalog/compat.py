@@ -307,7 +307,7 @@ def _bounds(ctx: _Diff, writer: dict[str, Any], reader: dict[str, Any]) -> None:
             word = "INCREASED" if r > w else "DECREASED"
             ctx.add(f"{name}_{word}", False, f"{ctx.field()} {keyword} tightened {w} -> {r}: "
                     f"{ctx.w} events beyond it are rejected", keyword)
-    for keyword in ("pattern", "multipleOf", "format", "uniqueItems"):
+    for keyword in ("pattern", "multipleOf", "uniqueItems"):
         w, r = writer.get(keyword), reader.get(keyword)
         if w == r or (keyword == "uniqueItems" and not r and not w):
             continue
