@@ -227,7 +227,7 @@ def _types(ctx: _Diff, writer: dict[str, Any], reader: dict[str, Any]) -> None:
     uncovered = {t for t in wt if not _covered(t, rt)}
     if not uncovered:
         ctx.add("TYPE_EXTENDED", True, f"{ctx.field()} widened from {_or(wt)} to {_or(rt)}")
-    elif uncovered != wt:
+    elif uncovered != wt or (uncovered == {"number"} and "integer" in rt):
         ctx.add("TYPE_NARROWED", False, f"{ctx.field()} narrowed from {_or(wt)} to {_or(rt)}: "
                 f"{ctx.w} events with {_or(uncovered)} are rejected")
     else:
@@ -238,8 +238,18 @@ def _types(ctx: _Diff, writer: dict[str, Any], reader: dict[str, Any]) -> None:
 def _type_set(schema: dict[str, Any]) -> set[str] | None:
     value = schema.get("type")
     if value is None:
-        return None
+        values = _enum_values(schema)  # an enum without a type still fixes the types
+        return {_json_type(v) for v in values} if values else None
     return {value} if isinstance(value, str) else set(value)
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    names = {str: "string", float: "number", dict: "object", list: "array"}
+    return names.get(type(value), "null")
 
 
 def _covered(name: str, types: set[str]) -> bool:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +13,13 @@ import yaml
 
 from eventscope.catalog.compat import MODES, Change, check, diff
 from eventscope.catalog.loader import CatalogError, load_catalog
-from eventscope.catalog.model import Catalog
+from eventscope.catalog.model import Catalog, EventType
 from eventscope.catalog.schemas import catalog_registry
-from eventscope.cli.options import echo_json, json_option
+from eventscope.cli.options import db_option, echo_json, json_option
+from eventscope.contracts.checks import ContractResult, EventSource, verify
+from eventscope.contracts.junit import read_junit, write_junit
 from eventscope.errors import InputError
+from eventscope.store import Store, open_store
 
 catalog_option = click.option(
     "--catalog", "catalog_path", envvar="EVENTSCOPE_CATALOG", default="catalog",
@@ -126,3 +131,92 @@ def _schema_arg(value: str, loaded: Catalog | None) -> tuple[Any, str | None]:
 
 
 COMMANDS: list[click.Command] = [catalog]
+
+
+@click.group()
+def contracts() -> None:
+    """Verify consumer contracts against schemas, examples and stored traffic."""
+
+
+@contracts.command(name="verify")
+@click.option("--consumer", default=None, help="Only this consumer's contracts.")
+@catalog_option
+@db_option
+@click.option("--no-live", is_flag=True, help="Skip the check against stored events.")
+@click.option("--sample", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Newest stored events checked per event type and version.")
+@click.option("--junit", "junit_path", default=None, metavar="FILE",
+              type=click.Path(dir_okay=False), help="Also write the results as JUnit XML.")
+@json_option
+def verify_command(consumer: str | None, catalog_path: str, db_url: str | None, no_live: bool,
+                   sample: int, junit_path: str | None, as_json: bool) -> None:
+    """Check every contract (or one consumer's) and store the results; exit 1 on failure.
+
+    For each subscribed event version: the producer's schema (can a valid event fail the
+    contract?), the producer's examples, and the newest stored events of that version.
+    """
+    loaded = load_catalog(catalog_path)
+    if consumer and not any(c.name == consumer for c in loaded.consumers):
+        raise InputError(f"no consumer {consumer!r} in {catalog_path} (known: "
+                         f"{', '.join(sorted(c.name for c in loaded.consumers))})")
+    store = None if no_live and db_url is None else open_store(db_url)
+    events = None if no_live or store is None else _event_source(store, sample)
+    results = verify(loaded, consumer, events)
+    if store is not None:
+        store.write_contract_results([r.as_row() for r in results])
+    if junit_path:
+        write_junit(results, junit_path)
+    failed = [r for r in results if not r.passed]
+    if as_json:
+        echo_json({"passed": not failed, "catalog_revision": loaded.revision,
+                   "results": [r.as_row() | {"violations": list(r.violations),
+                                             "summary": r.summary} for r in results]})
+    else:
+        for result in results:
+            status = "PASS" if result.passed else "FAIL"
+            click.echo(f"{status} {result.consumer}: {result.name}{_counts(result)}")
+            for line in result.explain().splitlines() if not result.passed else ():
+                click.echo(f"     {line}")
+        click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    if failed:
+        sys.exit(1)
+
+
+def _counts(result: ContractResult) -> str:
+    if "checked" not in result.summary:
+        return ""
+    return f" ({result.summary['checked']} checked, {result.summary['failing']} failing)"
+
+
+def _event_source(store: Store, sample: int) -> EventSource:
+    def events(event_type: EventType, version: str) -> Iterator[tuple[str, str]]:
+        name = event_type.detail_type
+        by_suffix = event_type.version_from == "detail-type-suffix"
+        rows = store.iter_event_details(f"{name}.v{version}" if by_suffix else name,
+                                        event_type.source, None if by_suffix else version,
+                                        limit=sample)
+        return ((event_id, detail) for event_id, _, detail in rows)
+    return events
+
+
+@contracts.command(name="ingest-junit")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--consumer", default=None,
+              help="Consumer the results belong to (default: from the test suite names).")
+@click.option("--revision", default="", help="Catalog revision the results were run against.")
+@db_option
+@json_option
+def ingest_junit(path: str, consumer: str | None, revision: str, db_url: str | None,
+                 as_json: bool) -> None:
+    """Store contract results from a JUnit XML file produced by another pipeline."""
+    results = read_junit(path, revision, int(time.time() * 1000), consumer)
+    store = open_store(db_url)
+    stored = store.write_contract_results([r.as_row() for r in results])
+    failed = sum(not r.passed for r in results)
+    if as_json:
+        echo_json({"stored": stored, "failed": failed, "origin": f"junit:{Path(path).name}"})
+    else:
+        click.echo(f"stored {stored} result(s) from {path} ({failed} failed) in {store.url}")
+
+
+COMMANDS.append(contracts)
