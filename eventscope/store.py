@@ -313,6 +313,14 @@ class Store:
             for row in result:
                 yield row[0], row[1], row[2]
 
+    def iter_events(self, batch: int = 5000) -> Iterator[tuple[str, str, str, int, str]]:
+        """(id, source, detail_type, time_ms, detail JSON) of every stored event."""
+        query = sa.select(events.c.id, events.c.source, events.c.detail_type, events.c.time_ms,
+                          events.c.detail)
+        with self.engine.connect() as conn:
+            for row in conn.execution_options(yield_per=batch).execute(query):
+                yield row[0], row[1], row[2], row[3], row[4]
+
     def event_type_versions(self) -> list[tuple[str, str, str | None, int]]:
         """(source, detail_type, version, count) of every stored event type and version."""
         query = sa.select(events.c.source, events.c.detail_type, events.c.version,

@@ -17,6 +17,8 @@ from eventscope.catalog.model import Catalog, EventType
 from eventscope.catalog.schemas import catalog_registry
 from eventscope.cli.options import db_option, echo_json, json_option
 from eventscope.contracts.checks import ContractResult, EventSource, verify
+from eventscope.contracts.conformance import check_conformance
+from eventscope.events import format_time
 from eventscope.contracts.junit import read_junit, write_junit
 from eventscope.errors import InputError
 from eventscope.store import Store, open_store
@@ -100,6 +102,36 @@ def diff_command(old: str, new: str, catalog_path: str | None, mode: str | None,
                                             for m, v in verdicts.items()))
         click.echo(f"{gate}: {'compatible' if verdicts[gate] else 'INCOMPATIBLE'}")
     if not verdicts[gate]:
+        sys.exit(1)
+
+
+@catalog.command()
+@catalog_option
+@db_option
+@click.option("--strict", is_flag=True, help="Exit 1 when any stored event breaks its schema.")
+@json_option
+def conformance(catalog_path: str, db_url: str | None, strict: bool, as_json: bool) -> None:
+    """Validate every stored event of a catalogued type against its version's schema.
+
+    Prints schema drift per event type and version: events checked and failing, first and
+    last failure, the first failing event and its error with a JSON path.
+    """
+    loaded = load_catalog(catalog_path)
+    drift = check_conformance(loaded, open_store(db_url, must_exist=True).iter_events())
+    if as_json:
+        echo_json({"catalog_revision": loaded.revision, "drift": [d.as_dict() for d in drift]})
+    else:
+        for item in drift:
+            status = "DRIFT" if item.drifting else "ok   "
+            click.echo(f"{status} {item.source} {item.detail_type} v{item.version or '?'}: "
+                       f"{item.checked} checked, {item.failing} failing")
+            if item.drifting:
+                click.echo(f"      first {format_time(item.first_failure_ms or 0)} event "
+                           f"{item.first_event_id}: {item.first_error}")
+                click.echo(f"      last  {format_time(item.last_failure_ms or 0)}")
+        if not drift:
+            click.echo("no stored events of catalogued types")
+    if strict and any(d.drifting for d in drift):
         sys.exit(1)
 
 
