@@ -9,12 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import click
+import orjson
 import yaml
 
+from eventscope.catalog.asyncapi import export_asyncapi, import_asyncapi
 from eventscope.catalog.compat import MODES, Change, check, diff
 from eventscope.catalog.loader import CatalogError, load_catalog
 from eventscope.catalog.model import Catalog, EventType
 from eventscope.catalog.schemas import catalog_registry
+from eventscope.catalog.writer import write_catalog
 from eventscope.cli.options import db_option, echo_json, json_option
 from eventscope.contracts.checks import ContractResult, EventSource, verify
 from eventscope.contracts.conformance import check_conformance
@@ -133,6 +136,56 @@ def conformance(catalog_path: str, db_url: str | None, strict: bool, as_json: bo
             click.echo("no stored events of catalogued types")
     if strict and any(d.drifting for d in drift):
         sys.exit(1)
+
+
+@catalog.command(name="export-asyncapi")
+@catalog_option
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder to write the AsyncAPI 3.0 documents (and shared schemas) to.")
+def export_asyncapi_command(catalog_path: str, out_dir: str) -> None:
+    """Export the catalog as AsyncAPI 3.0 documents, one per source and per consumer."""
+    files = export_asyncapi(load_catalog(catalog_path))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, document in files.items():
+        text = (yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+                if name.endswith(".yaml") else orjson.dumps(
+                    document, option=orjson.OPT_INDENT_2).decode())
+        (out / name).write_text(text, encoding="utf-8")
+    click.echo(f"wrote {len(files)} file(s) to {out}")
+
+
+@catalog.command(name="import-asyncapi")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Catalog folder to write (files are overwritten).")
+def import_asyncapi_command(paths: tuple[str, ...], out_dir: str) -> None:
+    """Build a catalog folder from AsyncAPI 3.0/2.6 documents (YAML or JSON).
+
+    Documents whose `asyncapi` field is missing are taken as shared JSON Schemas, known by
+    their file name (as the exported `$ref`s expect).
+    """
+    documents, schemas = [], {}
+    for path in paths:
+        data = _read_yaml(path)
+        if isinstance(data, dict) and "asyncapi" in data:
+            documents.append(data)
+        else:
+            schemas[Path(path).name] = data
+    imported = import_asyncapi(documents, schemas)
+    write_catalog(imported, out_dir)
+    load_catalog(out_dir)  # what was written must be a valid catalog
+    click.echo(f"imported {len(imported.event_types)} event type(s), "
+               f"{len(imported.consumers)} consumer(s) into {out_dir}")
+
+
+def _read_yaml(path: str) -> Any:
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path} is not YAML/JSON: {str(exc).splitlines()[0]}") from None
 
 
 def _print_changes(title: str, changes: list[Change]) -> None:
