@@ -17,7 +17,8 @@ from eventscope.catalog.compat import MODES, Change, check, diff
 from eventscope.catalog.loader import CatalogError, load_catalog
 from eventscope.catalog.model import Catalog, EventType
 from eventscope.catalog.schemas import catalog_registry
-from eventscope.catalog.writer import write_catalog
+from eventscope.catalog.pact import import_pact
+from eventscope.catalog.writer import catalog_files, write_catalog
 from eventscope.cli.options import db_option, echo_json, json_option
 from eventscope.contracts.checks import ContractResult, EventSource, verify
 from eventscope.contracts.conformance import check_conformance
@@ -177,6 +178,31 @@ def import_asyncapi_command(paths: tuple[str, ...], out_dir: str) -> None:
     load_catalog(out_dir)  # what was written must be a valid catalog
     click.echo(f"imported {len(imported.event_types)} event type(s), "
                f"{len(imported.consumers)} consumer(s) into {out_dir}")
+
+
+@catalog.command(name="import-pact")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@catalog_option
+@click.option("--team", default="", help="Team owning the consumer (default: its name).")
+def import_pact_command(paths: tuple[str, ...], catalog_path: str, team: str) -> None:
+    """Write the consumer contracts of Pact v3/v4 message pacts into a catalog folder.
+
+    Each pact becomes consumers/<consumer>.yaml (replacing that file); messages become
+    subscriptions whose contracts follow the pact's contents and matching rules.
+    """
+    known = [t.detail_type for t in load_catalog(catalog_path).event_types]
+    for path in paths:
+        data = _read_yaml(path)
+        if not isinstance(data, dict):
+            raise InputError(f"{path}: expected a JSON object (a pact file)")
+        consumer = import_pact(data, known, team)
+        files = catalog_files(Catalog(consumers=(consumer,)))
+        target = Path(catalog_path) / f"consumers/{consumer.name}.yaml"
+        target.write_text(yaml.safe_dump(files[f"consumers/{consumer.name}.yaml"],
+                                         sort_keys=False), encoding="utf-8")
+        click.echo(f"{path}: consumer {consumer.name}, {len(consumer.subscriptions)} "
+                   f"contract(s) -> {target}")
+    load_catalog(catalog_path)  # the result must still be a valid catalog
 
 
 def _read_yaml(path: str) -> Any:
