@@ -21,6 +21,7 @@ import jsonschema
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from eventscope.catalog.compat import check_versions
 from eventscope.catalog.documents import Document, DocumentError, JsonPath, Problem, read_document
 from eventscope.catalog.model import (
     Catalog, Consumer, EventType, Lifecycle, SchemaVersion, Subscription,
@@ -275,15 +276,14 @@ def check_catalog(catalog: Catalog, docs: dict[str, Document]) -> list[Problem]:
     problems += _duplicates(catalog, locate)
     problems += _references(catalog, locate)
     problems += _schemas_and_examples(catalog, locate)
-    from eventscope.catalog.compat import check_versions  # compat imports schemas, not loader
     for event_type in catalog.event_types:
-        for issue in check_versions(event_type, catalog_registry_or_none(catalog)):
+        for issue in check_versions(event_type, _registry_or_none(catalog)):
             index = [v.version for v in event_type.versions].index(issue.version)
             problems.append(locate.event(event_type, ("versions", index, "schema"), str(issue)))
     return problems
 
 
-def catalog_registry_or_none(catalog: Catalog) -> Any:
+def _registry_or_none(catalog: Catalog) -> Any:
     try:
         return catalog_registry(catalog)
     except Exception:  # noqa: BLE001 - a broken shared schema is reported elsewhere
