@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -15,7 +16,6 @@ import orjson
 from eventscope.records import BusEvent
 
 DEFAULT_CORRELATION_PATHS: tuple[str, ...] = ("detail.orderId",)
-VERSION_PATH = "detail.version"
 REQUIRED_FIELDS = ("id", "source", "detail-type", "time", "detail")
 
 
@@ -38,26 +38,30 @@ def parse_bus_event(
     correlation_paths: Sequence[str] = DEFAULT_CORRELATION_PATHS,
 ) -> BusEvent:
     """Build a `BusEvent` from a decoded envelope, or raise `RejectedRecord` saying why not."""
-    missing = [name for name in REQUIRED_FIELDS if envelope.get(name) in (None, "")]
-    if missing:
+    event_id, source, detail_type = (envelope.get("id"), envelope.get("source"),
+                                     envelope.get("detail-type"))
+    detail, time = envelope.get("detail"), envelope.get("time")
+    if not (event_id and source and detail_type and time and detail is not None):
+        missing = [name for name in REQUIRED_FIELDS if envelope.get(name) in (None, "")]
         raise RejectedRecord("missing_fields", f"envelope lacks {', '.join(missing)}")
-    detail = envelope["detail"]
-    if not isinstance(detail, dict):
+    if type(detail) is not dict:
         raise RejectedRecord("invalid_detail", "envelope detail is not a JSON object")
-    for name in ("id", "source", "detail-type"):
-        if not isinstance(envelope[name], str):
-            raise RejectedRecord("invalid_field", f"envelope field {name} is not a string")
+    if not (type(event_id) is str and type(source) is str and type(detail_type) is str):
+        wrong = [n for n in ("id", "source", "detail-type") if not isinstance(envelope[n], str)]
+        raise RejectedRecord("invalid_field", f"envelope field {wrong[0]} is not a string")
+    resources = envelope.get("resources")
+    version = detail.get("version")
     return BusEvent(
-        id=envelope["id"],
-        source=envelope["source"],
-        detail_type=envelope["detail-type"],
-        time_ms=parse_time_ms(envelope["time"]),
+        id=event_id,
+        source=source,
+        detail_type=detail_type,
+        time_ms=parse_time_ms(time),
         detail=orjson.dumps(detail).decode(),
         size_bytes=size_bytes,
         account=_optional_str(envelope.get("account")),
         region=_optional_str(envelope.get("region")),
-        resources=orjson.dumps(envelope.get("resources") or []).decode(),
-        version=_optional_str(lookup(envelope, VERSION_PATH)),
+        resources=orjson.dumps(resources).decode() if resources else "[]",
+        version=None if version is None else str(version),
         correlation_key=first_value(envelope, correlation_paths),
     )
 
@@ -83,11 +87,16 @@ def format_time(time_ms: int) -> str:
 def lookup(document: Mapping[str, Any], dotted_path: str) -> Any:
     """The value at a dotted path such as `detail.order.id`, or None when absent."""
     current: Any = document
-    for part in dotted_path.split("."):
+    for part in _split_path(dotted_path):
         if not isinstance(current, Mapping):
             return None
         current = current.get(part)
     return current
+
+
+@lru_cache(maxsize=1024)
+def _split_path(dotted_path: str) -> tuple[str, ...]:
+    return tuple(dotted_path.split("."))
 
 
 def first_value(document: Mapping[str, Any], dotted_paths: Sequence[str]) -> str | None:

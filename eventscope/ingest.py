@@ -11,6 +11,7 @@ import gzip
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from eventscope.events import (DEFAULT_CORRELATION_PATHS, RejectedRecord, is_bus
 from eventscope.lambda_logs import InvocationAssembler
 from eventscope.limits import QUARANTINE_RAW_CAP
 from eventscope.records import BusEvent, Invocation, Quarantined
-from eventscope.store import Store
+from eventscope.store import Store, WriteResult
 
 BATCH_ROWS = 50_000
 LOG_RECORD_FIELDS: Mapping[str, type | tuple[type, ...]] = {
@@ -96,7 +97,12 @@ def quarantine_item(origin: str, position: str, rejected: RejectedRecord, raw: b
 
 
 class _Batcher:
-    """Collects one ingest run's items and writes them to the store in large transactions."""
+    """Collects one ingest run's items and writes them to the store in large transactions.
+
+    One write runs in a background thread while the next batch is parsed (SQLite and the
+    drivers release the GIL while they work), and at most one write is in flight, so memory
+    stays at two batches whatever the input size.
+    """
 
     def __init__(self, store: Store, summary: IngestSummary) -> None:
         self.store, self.summary = store, summary
@@ -104,6 +110,8 @@ class _Batcher:
         self.invocations: list[Invocation] = []
         self.quarantined: list[Quarantined] = []
         self.assembler = InvocationAssembler()
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer")
+        self.pending: Future[WriteResult] | None = None
 
     def add(self, item: LineItem) -> None:
         if isinstance(item, BusEvent):
@@ -118,16 +126,31 @@ class _Batcher:
         if len(self.events) + len(self.invocations) >= BATCH_ROWS:
             self.flush()
 
-    def flush(self, *, final: bool = False) -> None:
-        if final:
-            self.invocations.extend(self.assembler.flush())
+    def flush(self) -> None:
+        """Hand the collected batch to the writer once the previous write has committed."""
         self.summary.invocations_built += len(self.invocations)
         self.summary.unattributed_invocations += sum(
             1 for invocation in self.invocations if invocation.event_id is None)
-        written = self.store.write_batch(self.events, self.invocations, self.quarantined)
-        self.summary.events_stored += written.events
-        self.summary.invocations_stored += written.invocations
+        self.wait()
+        self.pending = self.writer.submit(self.store.write_batch, self.events,
+                                          self.invocations, self.quarantined)
         self.events, self.invocations, self.quarantined = [], [], []
+
+    def finish(self) -> None:
+        """Write what is left, including invocations still open at the end of the input."""
+        self.invocations.extend(self.assembler.flush())
+        self.flush()
+        self.wait()
+
+    def wait(self) -> None:
+        if self.pending is not None:
+            written = self.pending.result()
+            self.summary.events_stored += written.events
+            self.summary.invocations_stored += written.invocations
+            self.pending = None
+
+    def close(self) -> None:
+        self.writer.shutdown(wait=True)
 
 
 def ingest_paths(
@@ -140,11 +163,14 @@ def ingest_paths(
     check_readable(paths)
     summary = IngestSummary()
     batcher = _Batcher(store, summary)
-    for path in paths:
-        for line_no, raw in _numbered_lines(path, on_progress):
-            summary.lines += 1
-            batcher.add(classify_line(raw, path, line_no, correlation_paths))
-    batcher.flush(final=True)
+    try:
+        for path in paths:
+            for line_no, raw in _numbered_lines(path, on_progress):
+                summary.lines += 1
+                batcher.add(classify_line(raw, path, line_no, correlation_paths))
+        batcher.finish()
+    finally:
+        batcher.close()
     return summary
 
 

@@ -9,10 +9,11 @@ only with the data it covers.
 from __future__ import annotations
 
 import hashlib
+import operator
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -142,10 +143,13 @@ def create_engine(url: str | None = None) -> Engine:
         raise StoreError(f"not a database URL: {resolved!r} (try sqlite:///file.db or "
                          "postgresql://user@host/db)") from None
     backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        return _sqlite_engine(parsed)
-    if backend == "postgresql":
-        return sa.create_engine(parsed, pool_pre_ping=True)
+    try:
+        if backend == "sqlite":
+            return _sqlite_engine(parsed)
+        if backend == "postgresql":
+            return sa.create_engine(parsed, pool_pre_ping=True)
+    except (sa.exc.NoSuchModuleError, ImportError) as exc:
+        raise StoreError(f"cannot use {resolved!r}: {_first_line(exc)}") from None
     raise StoreError(f"unsupported database {backend!r} in {resolved!r}: use sqlite or postgresql")
 
 
@@ -218,10 +222,8 @@ class Store:
         result = WriteResult()
         try:
             with self.engine.begin() as conn:
-                result.events = self._execute(conn, self._insert_event,
-                                              [_event_row(e) for e in events_])
-                result.invocations = self._execute(conn, self._upsert_invocation,
-                                                   [asdict(i) for i in invocations_])
+                result.events = self._execute(conn, self._insert_event, events_)
+                result.invocations = self._execute(conn, self._upsert_invocation, invocations_)
                 result.quarantined = self._execute(conn, self._insert_quarantine,
                                                    [_quarantine_row(q) for q in quarantined])
                 self._execute(conn, self._upsert_checkpoint,
@@ -231,7 +233,7 @@ class Store:
         return result
 
     @staticmethod
-    def _execute(conn: Connection, statement: _Compiled, rows: list[dict[str, Any]]) -> int:
+    def _execute(conn: Connection, statement: _Compiled, rows: Sequence[Any]) -> int:
         if not rows:
             return 0
         return max(conn.exec_driver_sql(statement.sql, statement.params(rows)).rowcount, 0)
@@ -341,11 +343,18 @@ class _Compiled:
         compiled = statement.compile(dialect=engine.dialect)
         self.sql = str(compiled)
         self.positions = compiled.positiontup  # None for named parameter styles
+        self.names = list(compiled.params)
 
-    def params(self, rows: list[dict[str, Any]]) -> list[Any]:
+    def params(self, rows: Sequence[Any]) -> list[Any]:
+        """Driver parameters from dict rows or from records whose fields are the columns."""
+        if isinstance(rows[0], dict):
+            if self.positions is None:
+                return list(rows)
+            return [tuple(row[name] for name in self.positions) for row in rows]
         if self.positions is None:
-            return rows
-        return [tuple(row[name] for name in self.positions) for row in rows]
+            return [{name: getattr(row, name) for name in self.names} for row in rows]
+        values = operator.attrgetter(*self.positions)
+        return [values(row) for row in rows]
 
 
 def open_store(url: str | None = None, *, must_exist: bool = False) -> Store:
@@ -371,16 +380,6 @@ def _scalar(conn: Connection, statement: Any) -> int:
 def _first_line(exc: BaseException) -> str:
     original = getattr(exc, "orig", None) or exc
     return str(original).strip().splitlines()[0] if str(original).strip() else type(exc).__name__
-
-
-def _event_row(event: BusEvent) -> dict[str, Any]:
-    return {
-        "id": event.id, "source": event.source, "detail_type": event.detail_type,
-        "time_ms": event.time_ms, "version": event.version,
-        "correlation_key": event.correlation_key, "account": event.account,
-        "region": event.region, "resources": event.resources, "detail": event.detail,
-        "size_bytes": event.size_bytes,
-    }
 
 
 def _quarantine_row(item: Quarantined) -> dict[str, Any]:

@@ -1,0 +1,78 @@
+"""Parsing EventBridge envelopes into bus events."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from eventscope.events import RejectedRecord, envelope_of, parse_bus_event, parse_time_ms
+from tests.conftest import DATA
+
+
+def _envelopes() -> list[dict]:
+    lines = (DATA / "events" / "order-events.ndjson").read_bytes().splitlines()
+    return [orjson.loads(line) for line in lines]
+
+
+def test_envelope_fields_are_kept() -> None:
+    """A real envelope keeps its id, source, detail-type, account, region and resources."""
+    envelope = _envelopes()[1]
+    event = parse_bus_event(envelope, 321)
+    assert (event.id, event.source, event.detail_type) == (
+        "0b9bd5c2-6f4f-4a0e-9d2e-4a8f5ae1c2f1", "com.shop.payments", "OrderPaid")
+    assert (event.account, event.region, event.size_bytes) == ("123456789012", "eu-west-1", 321)
+    assert orjson.loads(event.resources) == [
+        "arn:aws:payments:eu-west-1:123456789012:payment/pay-9"]
+    assert orjson.loads(event.detail) == envelope["detail"]
+
+
+def test_version_comes_from_detail_version() -> None:
+    """The event's version is detail.version, as a string; absent means None."""
+    created, paid, _, shipped = (parse_bus_event(e, 1) for e in _envelopes())
+    assert (created.version, paid.version, shipped.version) == ("1", "2", None)
+
+
+def test_correlation_key_defaults_to_detail_order_id() -> None:
+    """Without configuration the correlation key is detail.orderId."""
+    assert parse_bus_event(_envelopes()[0], 1).correlation_key == "ord-1001"
+    assert parse_bus_event(_envelopes()[3], 1).correlation_key is None
+
+
+def test_correlation_paths_are_tried_in_order() -> None:
+    """Configured paths are tried in order and the first present value wins."""
+    paths = ("detail.orderId", "detail.shipment.order.id")
+    assert parse_bus_event(_envelopes()[3], 1, paths).correlation_key == "ord-2002"
+    assert parse_bus_event(_envelopes()[0], 1, paths).correlation_key == "ord-1001"
+
+
+def test_account_may_be_absent() -> None:
+    """An envelope without `account` is still a bus event."""
+    assert parse_bus_event(_envelopes()[2], 1).account is None
+
+
+def test_time_is_milliseconds_utc() -> None:
+    """EventBridge times with Z, fractions, offsets or no zone become epoch milliseconds."""
+    assert parse_time_ms("2024-05-01T10:00:00Z") == 1714557600000
+    assert parse_time_ms("2024-05-01T12:00:00.250+02:00") == 1714557600250
+    assert parse_time_ms("2024-05-01T10:00:00") == 1714557600000
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ({"detail-type": None}, "missing_fields"),
+    ({"id": ""}, "missing_fields"),
+    ({"detail": "not an object"}, "invalid_detail"),
+    ({"source": 7}, "invalid_field"),
+    ({"time": "yesterday"}, "invalid_time"),
+])
+def test_broken_envelopes_are_rejected_with_a_reason(change: dict, reason: str) -> None:
+    """Each kind of broken envelope is refused with its own reason code."""
+    envelope = {**_envelopes()[0], **change}
+    with pytest.raises(RejectedRecord) as raised:
+        parse_bus_event(envelope, 1)
+    assert raised.value.reason == reason
+
+
+def test_envelope_round_trips() -> None:
+    """A stored event gives back the envelope it came from."""
+    envelope = _envelopes()[1]
+    assert envelope_of(parse_bus_event(envelope, 1)) == envelope

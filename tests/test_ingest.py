@@ -1,0 +1,110 @@
+"""File ingest: recognising lines, batching into the store, quarantine, re-ingest."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+
+import pytest
+
+from eventscope.errors import InputError
+from eventscope.ingest import classify_line, ingest_paths
+from eventscope.records import BusEvent, Quarantined
+from eventscope.store import Store
+from tests.conftest import DATA
+
+EVENTS = str(DATA / "events" / "order-events.ndjson")
+LOGS = str(DATA / "ingest" / "consumer-logs.ndjson")
+BAD = str(DATA / "ingest" / "bad-lines.ndjson")
+
+
+def test_lines_are_recognised_as_events_or_log_records() -> None:
+    """An envelope becomes a BusEvent, a CloudWatch Logs record stays a dict."""
+    event_line, log_line = (Path(p).read_bytes().splitlines()[0] for p in (EVENTS, LOGS))
+    assert isinstance(classify_line(event_line, "f", 1), BusEvent)
+    assert classify_line(log_line, "f", 1)["logGroupName"] == "/aws/lambda/crm-notifier"
+
+
+def test_event_size_is_the_line_in_bytes() -> None:
+    """An event's size is that of its envelope as received."""
+    line = Path(EVENTS).read_bytes().splitlines()[0]
+    assert classify_line(line, "f", 1).size_bytes == len(line)
+
+
+def test_ingest_stores_events_and_invocations(store: Store) -> None:
+    """Events and the invocations rebuilt from both log formats land in the store."""
+    summary = ingest_paths(store, [EVENTS, LOGS])
+    assert (summary.events_read, summary.events_stored) == (4, 4)
+    assert (summary.log_records_read, summary.invocations_stored) == (8, 2)
+    counts = store.counts()
+    assert counts["invocations_by_outcome"] == {"ok": 1, "error": 1, "timeout": 0}
+    assert counts["unattributed_invocations"] == 1
+
+
+def test_reingesting_the_same_files_changes_nothing(store: Store) -> None:
+    """A second ingest of the same files stores nothing new and reports duplicates."""
+    ingest_paths(store, [EVENTS, LOGS, BAD])
+    before = store.counts()
+    again = ingest_paths(store, [EVENTS, LOGS, BAD])
+    assert (again.events_stored, again.invocations_stored, again.event_duplicates) == (0, 0, 4)
+    assert store.counts() == before
+
+
+def test_bad_lines_are_quarantined_with_reasons(store: Store) -> None:
+    """Every unusable line is quarantined with its reason and the good lines still land."""
+    summary = ingest_paths(store, [BAD, EVENTS])
+    assert dict(summary.quarantined) == {
+        "invalid_json": 1, "not_an_object": 1, "missing_fields": 2, "not_utf8": 1,
+        "unrecognised": 1}
+    assert store.counts()["quarantined"] == 6
+    assert store.counts()["events"] == 4
+
+
+def test_quarantine_keeps_origin_line_and_raw_bytes() -> None:
+    """A quarantined line records its file, line number, reason and raw bytes."""
+    item = classify_line(b'{"message":"caf\xe9"}', "bad.ndjson", 5)
+    assert isinstance(item, Quarantined)
+    assert (item.origin, item.position, item.reason, item.raw) == (
+        "bad.ndjson", "line 5", "not_utf8", b'{"message":"caf\xe9"}')
+
+
+def test_gzipped_files_are_read(store: Store, tmp_path: Path) -> None:
+    """A .gz file is decompressed on the fly."""
+    packed = tmp_path / "events.ndjson.gz"
+    with open(EVENTS, "rb") as source, gzip.open(packed, "wb") as target:
+        shutil.copyfileobj(source, target)
+    assert ingest_paths(store, [str(packed)]).events_stored == 4
+
+
+def test_a_corrupt_gzip_file_is_an_input_error(store: Store, tmp_path: Path) -> None:
+    """A file named .gz that is not gzip gives a clear error naming it."""
+    fake = tmp_path / "events.ndjson.gz"
+    fake.write_bytes(b"not gzip at all")
+    with pytest.raises(InputError, match="events.ndjson.gz"):
+        ingest_paths(store, [str(fake)])
+
+
+def test_a_missing_file_fails_before_anything_is_written(store: Store) -> None:
+    """When one named file is missing, nothing from the others is stored."""
+    with pytest.raises(InputError, match="no such file"):
+        ingest_paths(store, [EVENTS, "/nonexistent/file.ndjson"])
+    assert store.counts()["events"] == 0
+
+
+def test_blank_lines_are_skipped(store: Store, tmp_path: Path) -> None:
+    """Blank lines and Windows line ends are neither stored nor quarantined."""
+    path = tmp_path / "crlf.ndjson"
+    path.write_bytes(b"\r\n".join(Path(EVENTS).read_bytes().splitlines()) + b"\r\n\r\n")
+    summary = ingest_paths(store, [str(path)])
+    assert (summary.events_stored, sum(summary.quarantined.values())) == (4, 0)
+
+
+def test_log_context_carries_across_files(store: Store, tmp_path: Path) -> None:
+    """An invocation whose records are split over two files is rebuilt whole."""
+    lines = Path(LOGS).read_bytes().splitlines(keepends=True)
+    first, second = tmp_path / "a.ndjson", tmp_path / "b.ndjson"
+    first.write_bytes(b"".join(lines[:3]))
+    second.write_bytes(b"".join(lines[3:]))
+    assert ingest_paths(store, [str(first), str(second)]).invocations_stored == 2
+    assert store.counts()["invocations_by_outcome"]["error"] == 1

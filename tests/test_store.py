@@ -1,0 +1,132 @@
+"""The store on both engines: idempotent writes, checkpoints, counts, errors."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from eventscope.errors import StoreError
+from eventscope.records import BusEvent, Invocation, Quarantined
+from eventscope.store import SCHEMA_VERSION, Store, meta, open_store
+
+EVENT = BusEvent(id="e-1", source="com.shop.orders", detail_type="OrderCreated",
+                 time_ms=1714557600000, detail='{"orderId":"ord-1"}', size_bytes=300,
+                 version="1", correlation_key="ord-1")
+PARTIAL = Invocation(request_id="r-1", consumer="crm-notifier", log_group="/aws/lambda/crm-notifier",
+                     log_stream="2024/05/01/[$LATEST]ab", start_ms=1714557601000, outcome="ok",
+                     event_id="e-1")
+COMPLETE = replace(PARTIAL, outcome="error", complete=True, duration_ms=12.5,
+                   error_type="KeyError", error_message="'x'")
+BAD_LINE = Quarantined(origin="f.ndjson", position="line 3", reason="invalid_json",
+                       detail="invalid JSON", raw=b"{oops")
+
+
+def test_writing_an_event_twice_stores_it_once(store: Store) -> None:
+    """A second write of the same event id adds nothing and reports no new row."""
+    assert store.write_batch([EVENT]).events == 1
+    assert store.write_batch([replace(EVENT, source="changed")]).events == 0
+    assert store.counts()["events"] == 1
+
+
+def test_new_rows_are_counted_among_duplicates(store: Store) -> None:
+    """A batch mixing stored and new events reports only the new ones."""
+    store.write_batch([EVENT])
+    assert store.write_batch([EVENT, replace(EVENT, id="e-2")]).events == 1
+
+
+def test_a_complete_invocation_replaces_a_partial_one(store: Store) -> None:
+    """An invocation first seen without its REPORT is completed by the later full record."""
+    assert store.write_batch(invocations_=[PARTIAL]).invocations == 1
+    assert store.write_batch(invocations_=[COMPLETE]).invocations == 1
+    assert store.counts()["invocations_by_outcome"] == {"ok": 0, "error": 1, "timeout": 0}
+
+
+def test_a_complete_invocation_is_never_overwritten(store: Store) -> None:
+    """Once complete, neither a partial nor another complete record changes it."""
+    store.write_batch(invocations_=[COMPLETE])
+    assert store.write_batch(invocations_=[PARTIAL]).invocations == 0
+    assert store.write_batch(invocations_=[replace(COMPLETE, outcome="ok")]).invocations == 0
+    assert store.counts()["failed_invocations"] == 1
+
+
+def test_retries_with_the_same_request_id_are_separate_invocations(store: Store) -> None:
+    """Lambda can reuse a request id for an async retry: a later start is a new invocation."""
+    retry = replace(COMPLETE, start_ms=COMPLETE.start_ms + 60_000, outcome="ok")
+    assert store.write_batch(invocations_=[COMPLETE, retry]).invocations == 2
+
+
+def test_quarantine_is_idempotent(store: Store) -> None:
+    """The same refused line from the same place is kept once."""
+    store.write_batch(quarantined=[BAD_LINE])
+    assert store.write_batch(quarantined=[BAD_LINE]).quarantined == 0
+    assert store.counts()["quarantined_by_reason"] == {"invalid_json": 1}
+
+
+def test_checkpoint_commits_with_its_data(store: Store) -> None:
+    """A checkpoint written in a batch is readable after it and replaced by the next one."""
+    assert store.checkpoint("logs", "/aws/lambda/crm-notifier") is None
+    store.write_batch([EVENT], checkpoints_={("logs", "/aws/lambda/crm-notifier"): "100"})
+    store.write_batch(checkpoints_={("logs", "/aws/lambda/crm-notifier"): "200"})
+    assert store.checkpoint("logs", "/aws/lambda/crm-notifier") == "200"
+
+
+def test_a_failed_batch_writes_nothing(store: Store) -> None:
+    """When one part of a batch fails, its events and checkpoint are not stored either."""
+    broken = replace(PARTIAL, consumer=None)  # violates NOT NULL
+    with pytest.raises(sa.exc.IntegrityError):
+        store.write_batch([EVENT], [broken], checkpoints_={("logs", "g"): "1"})
+    assert store.counts()["events"] == 0
+    assert store.checkpoint("logs", "g") is None
+
+
+def test_counts_cover_every_headline(store: Store) -> None:
+    """Counts report events, types, invocations by outcome, unattributed and quarantined."""
+    unattributed = replace(COMPLETE, request_id="r-2", event_id=None, outcome="timeout")
+    store.write_batch([EVENT, replace(EVENT, id="e-2", detail_type="OrderPaid")],
+                      [COMPLETE, unattributed], [BAD_LINE])
+    counts = store.counts()
+    assert {k: counts[k] for k in ("events", "detail_types", "invocations", "failed_invocations",
+                                   "unattributed_invocations", "quarantined")} == {
+        "events": 2, "detail_types": 2, "invocations": 2, "failed_invocations": 2,
+        "unattributed_invocations": 1, "quarantined": 1}
+
+
+def test_sqlite_store_uses_wal(tmp_path: Path) -> None:
+    """The embedded SQLite store runs in WAL mode with a busy timeout."""
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+
+
+def test_a_store_from_a_newer_version_is_refused(store_url: str) -> None:
+    """A store whose schema version is newer than ours is not touched."""
+    store = open_store(store_url)
+    with store.engine.begin() as conn:
+        conn.execute(meta.update().values(value=str(SCHEMA_VERSION + 1)))
+    with pytest.raises(StoreError, match="newer"):
+        open_store(store_url)
+
+
+@pytest.mark.parametrize("url", ["nonsense", "mysql://u@h/db", "sqlite+foo:///x.db"])
+def test_bad_urls_are_one_line_errors(url: str) -> None:
+    """A URL that is not a store we support is refused with a readable message."""
+    with pytest.raises(StoreError):
+        open_store(url)
+
+
+def test_an_unreachable_postgresql_is_a_store_error() -> None:
+    """A PostgreSQL server that does not answer gives a StoreError, not a driver traceback."""
+    with pytest.raises(StoreError, match="cannot open store"):
+        open_store("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
+
+
+def test_reading_a_missing_sqlite_file_is_refused(tmp_path: Path) -> None:
+    """A reading command pointed at a file that does not exist says so instead of creating it."""
+    path = tmp_path / "typo.db"
+    with pytest.raises(StoreError, match="no store at"):
+        open_store(f"sqlite:///{path}", must_exist=True)
+    assert not path.exists()
