@@ -19,19 +19,14 @@ from eventscope.catalog.model import Catalog, EventType
 from eventscope.catalog.schemas import catalog_registry
 from eventscope.catalog.pact import import_pact
 from eventscope.catalog.writer import catalog_files, write_catalog
-from eventscope.cli.options import db_option, echo_json, json_option
+from eventscope.cli.options import (catalog_folder_option as catalog_option, db_option,
+                                     echo_json, json_option)
 from eventscope.contracts.checks import ContractResult, EventSource, verify
 from eventscope.contracts.conformance import check_conformance
 from eventscope.events import format_time
 from eventscope.contracts.junit import read_junit, write_junit
 from eventscope.errors import InputError
 from eventscope.store import Store, open_store
-
-catalog_option = click.option(
-    "--catalog", "catalog_path", envvar="EVENTSCOPE_CATALOG", default="catalog",
-    show_default=True, metavar="PATH", type=click.Path(file_okay=False),
-    help="The catalog folder. Also $EVENTSCOPE_CATALOG.")
-
 
 @click.group()
 def catalog() -> None:
