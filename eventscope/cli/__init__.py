@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from eventscope.cli import dashboard_cmd, findings_cmd, ingest_cmd
+from eventscope.cli import catalog_cmd, dashboard_cmd, findings_cmd, ingest_cmd
 from eventscope.errors import EventscopeError
 
 
@@ -31,7 +31,7 @@ def main() -> None:
     """eventscope: see what really happens on your event bus."""
 
 
-COMMANDS: list[click.Command] = [ingest_cmd.ingest, ingest_cmd.stats, *findings_cmd.COMMANDS,
-                               dashboard_cmd.dashboard]
+COMMANDS: list[click.Command] = [ingest_cmd.ingest, ingest_cmd.stats, *catalog_cmd.COMMANDS,
+                                 *findings_cmd.COMMANDS, dashboard_cmd.dashboard]
 for command in COMMANDS:
     main.add_command(command)

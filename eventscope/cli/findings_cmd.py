@@ -14,8 +14,9 @@ from typing import Any
 
 import click
 
+from eventscope.catalog.loader import load_catalog
 from eventscope.catalog.model import Catalog
-from eventscope.cli.options import db_option, echo_json, json_option
+from eventscope.cli.options import catalog_option, db_option, echo_json, json_option
 from eventscope.errors import EventscopeError
 from eventscope.findings import load
 from eventscope.findings.check import (CheckInputs, Finding, at_or_above, read_thresholds,
@@ -33,23 +34,9 @@ from eventscope.store import Store, open_store
 DURATION = re.compile(r"^(\d+)([smhdw])$")
 UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 
-catalog_option = click.option("--catalog", "catalog_path", metavar="PATH", default=None,
-                              help="Catalog directory or file (enables catalog-based findings).")
-
-
 def load_catalog_file(path: str | None) -> Catalog | None:
-    """The catalog at PATH through `eventscope.catalog.load_catalog`, or None without a path."""
-    if path is None:
-        return None
-    import importlib
-    for module in ("eventscope.catalog", "eventscope.catalog.loader"):
-        try:
-            loader = getattr(importlib.import_module(module), "load_catalog", None)
-        except ImportError:
-            loader = None
-        if loader is not None:
-            return loader(path)
-    raise EventscopeError("this eventscope has no catalog loader yet: --catalog cannot be used")
+    """The catalog at PATH, or None without a path (catalog-based findings are then skipped)."""
+    return None if path is None else load_catalog(path)
 
 
 def parse_when(value: str | None, now_ms: int) -> int | None:
