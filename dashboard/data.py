@@ -94,7 +94,7 @@ def store_problem(url: str) -> str | None:
 
 @st.cache_resource(show_spinner=False)
 def _catalog(path: str) -> tuple[Catalog | None, str | None]:
-    from eventscope.cli.findings_cmd import load_catalog_file  # the one guarded loader
+    from eventscope.cli.findings_cmd import load_catalog_file  # the CLI's --catalog loader
     try:
         return load_catalog_file(path), None
     except EventscopeError as error:

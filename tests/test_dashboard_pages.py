@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import eventscope.catalog
+from eventscope.catalog.loader import load_catalog
 from eventscope.findings import load
 from eventscope.findings.failures import failure_rates, final_failures
 from eventscope.findings.frames import resolve_consumers
@@ -17,7 +17,6 @@ from eventscope.findings.subscriptions import (missing_subscriptions, observed_m
                                                static_missing)
 from eventscope.findings.undocumented import summarise_types, undocumented_events
 from eventscope.store import open_store
-from tests import findings_scenario as scenario
 from tests.dashboard_harness import PAGES, page, seed
 
 
@@ -29,18 +28,13 @@ def seeded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return url
 
 
-@pytest.fixture
-def with_catalog(seeded: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The seeded store plus a configured catalog (the scenario's).
+CATALOG = Path(__file__).parent / "data" / "dashboard" / "catalog"
 
-    The YAML catalog loader arrives with the catalog branch; until then the test provides
-    `eventscope.catalog.load_catalog`, the hook the dashboard's guarded loader looks up.
-    """
-    folder = tmp_path / "catalog"
-    folder.mkdir()
-    monkeypatch.setattr(eventscope.catalog, "load_catalog",
-                        lambda path: scenario.catalog(), raising=False)
-    monkeypatch.setenv("EVENTSCOPE_CATALOG", str(folder))
+
+@pytest.fixture
+def with_catalog(seeded: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The seeded store plus the scenario's catalog (YAML, loaded by the real loader)."""
+    monkeypatch.setenv("EVENTSCOPE_CATALOG", str(CATALOG))
     return seeded
 
 
@@ -84,6 +78,7 @@ def test_every_page_renders_with_a_catalog(name: str, with_catalog: str) -> None
     at = page(name)
     assert not at.exception
     assert not any("No catalog configured" in i.value for i in at.info)
+    assert not at.warning  # the catalog loaded without problems
 
 
 def test_overview_numbers_equal_the_findings_on_both_engines(
@@ -109,7 +104,7 @@ def test_overview_counts_undocumented_types_and_static_gaps_with_a_catalog(
         with_catalog: str) -> None:
     """With the catalog: ProductViewed and OrderPaid v2 are undocumented; Warranty misses the
     cancellation both by declaration and in the data."""
-    catalog = scenario.catalog()
+    catalog = load_catalog(CATALOG)
     engine = open_store(with_catalog).engine
     events = load.load_events(engine)
     attempts = resolve_consumers(load.load_attempts(engine), catalog)
