@@ -23,7 +23,7 @@ if ui.require_data(ctx):
         contract = data.contract_results(ctx.url)
         if contract is None or contract.empty:
             ui.empty("No contract results in this store yet. Run the consumer contract tests:",
-                     "eventscope contracts test --db URL --catalog path/to/catalog")
+                     "eventscope contracts verify --db URL --catalog path/to/catalog")
         else:
             ui.table(views.mask_columns(contract, tuple(contract.columns), ctx.reveal_pii),
                      "contract-results")
