@@ -12,7 +12,7 @@ import hashlib
 import operator
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -185,6 +185,37 @@ replay_audit = sa.Table(
     sa.Column("status", sa.Text, nullable=False),  # started, sent, partial, failed
     sa.Column("result", sa.Text),  # JSON
     sa.Column("finished_ms", sa.BigInteger),
+)
+
+# --- findings tables ---
+notifications = sa.Table(  # findings already notified, so `check --notify` sends each once
+    "notifications",
+    metadata,
+    sa.Column("fingerprint", sa.Text, primary_key=True),  # sha1 of kind + subject
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),  # JSON
+    sa.Column("severity", sa.Text, nullable=False),
+    sa.Column("first_sent_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_seen_ms", sa.BigInteger, nullable=False),
+)
+
+# --- catalog tables ---
+contract_results = sa.Table(
+    "contract_results",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("consumer", sa.Text, nullable=False),
+    sa.Column("detail_type", sa.Text, nullable=False),
+    sa.Column("version", sa.Text, nullable=False),  # "" when the check is not per version
+    sa.Column("check_kind", sa.Text, nullable=False),  # schema | examples | live | junit
+    sa.Column("passed", sa.Boolean, nullable=False),
+    sa.Column("violations", sa.Text, nullable=False),  # JSON array of {path, message, ...}
+    sa.Column("summary", sa.Text, nullable=False),  # JSON object: counts, first failing event
+    sa.Column("checked_ms", sa.BigInteger, nullable=False),
+    sa.Column("catalog_revision", sa.Text, nullable=False),
+    sa.Column("origin", sa.Text, nullable=False),  # "eventscope" or "junit:<file>"
+    sa.Index("ix_contract_results_key", "consumer", "detail_type", "version", "check_kind",
+             "checked_ms"),
 )
 
 _INVOCATION_UPDATABLE = [c.name for c in invocations.columns if not c.primary_key]
@@ -413,6 +444,92 @@ class Store:
         except sa.exc.OperationalError as exc:
             raise StoreError(f"cannot write to store {self.url}: {_first_line(exc)}") from None
 
+    # --- catalog tables ---
+    def write_contract_results(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Append contract results (one run) in one transaction; results keep their history."""
+        if not rows:
+            return 0
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(contract_results.insert(), [_contract_row(r) for r in rows])
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"cannot write to store {self.url}: {_first_line(exc)}") from None
+        return len(rows)
+
+    def contract_results(self, latest_only: bool = False,
+                         consumer: str | None = None) -> list[dict[str, Any]]:
+        """Stored contract results, oldest first; `latest_only` keeps the newest per check."""
+        query = sa.select(contract_results).order_by(contract_results.c.checked_ms,
+                                                     contract_results.c.id)
+        if consumer:
+            query = query.where(contract_results.c.consumer == consumer)
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(query)]
+        if not latest_only:
+            return rows
+        newest: dict[tuple[str, ...], dict[str, Any]] = {}
+        for row in rows:
+            newest[(row["consumer"], row["detail_type"], row["version"], row["check_kind"])] = row
+        return list(newest.values())
+
+    def iter_event_details(self, detail_type: str, source: str | None, version: str | None,
+                           limit: int | None = None,
+                           batch: int = 5000) -> Iterator[tuple[str, int, str]]:
+        """(id, time_ms, detail JSON) of stored events of one type (and version), newest first."""
+        query = sa.select(events.c.id, events.c.time_ms, events.c.detail).where(
+            events.c.detail_type == detail_type)
+        if source is not None:
+            query = query.where(events.c.source == source)
+        if version is not None:
+            query = query.where(events.c.version == version)
+        query = query.order_by(events.c.time_ms.desc(), events.c.id)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            result = conn.execution_options(yield_per=batch).execute(query)
+            for row in result:
+                yield row[0], row[1], row[2]
+
+    def iter_events(self, batch: int = 5000) -> Iterator[tuple[str, str, str, int, str]]:
+        """(id, source, detail_type, time_ms, detail JSON) of every stored event."""
+        query = sa.select(events.c.id, events.c.source, events.c.detail_type, events.c.time_ms,
+                          events.c.detail)
+        with self.engine.connect() as conn:
+            for row in conn.execution_options(yield_per=batch).execute(query):
+                yield row[0], row[1], row[2], row[3], row[4]
+
+    def event_type_versions(self) -> list[tuple[str, str, str | None, int]]:
+        """(source, detail_type, version, count) of every stored event type and version."""
+        query = sa.select(events.c.source, events.c.detail_type, events.c.version,
+                          sa.func.count()).group_by(events.c.source, events.c.detail_type,
+                                                    events.c.version)
+        with self.engine.connect() as conn:
+            return [(r[0], r[1], r[2], int(r[3])) for r in conn.execute(query)]
+
+
+    # --- findings tables ---
+    def notified_fingerprints(self) -> set[str]:
+        """Fingerprints of findings already notified and still open."""
+        with self.engine.connect() as conn:
+            return set(conn.execute(sa.select(notifications.c.fingerprint)).scalars())
+
+    def record_notifications(self, sent: Sequence[Mapping[str, Any]],
+                             current: Sequence[str]) -> None:
+        """Remember newly sent findings; forget those no longer found, so a return re-alerts.
+
+        `sent` rows have fingerprint, kind, subject (JSON text) and severity; `current` is
+        every fingerprint found in this run.
+        """
+        now = int(time.time() * 1000)
+        with self.engine.begin() as conn:
+            if sent:
+                conn.execute(notifications.insert(), [
+                    {**row, "first_sent_ms": now, "last_seen_ms": now} for row in sent])
+            conn.execute(notifications.update().where(
+                notifications.c.fingerprint.in_(list(current))).values(last_seen_ms=now))
+            conn.execute(notifications.delete().where(
+                notifications.c.fingerprint.not_in(list(current))))
+
 
 class _Compiled:
     """A statement compiled once for an engine, run through the driver's executemany.
@@ -481,3 +598,8 @@ def _checkpoint_rows(values: Mapping[tuple[str, str], str]) -> list[dict[str, An
     return [{"collector": c, "key": k, "value": v, "updated_ms": now}
             for (c, k), v in values.items()]
 
+
+def _contract_row(result: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: result[name] for name in (
+        "consumer", "detail_type", "version", "check_kind", "passed", "violations", "summary",
+        "checked_ms", "catalog_revision", "origin")}

@@ -24,6 +24,7 @@ class SchemaVersion:
     version: str
     schema: dict[str, Any]
     examples: tuple[dict[str, Any], ...] = ()
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class Consumer:
     functions: tuple[str, ...] = ()  # Lambda function names (log groups /aws/lambda/<name>)
     rule_targets: tuple[str, ...] = ()  # target ARNs or rule names that deliver to it
     subscriptions: tuple[Subscription, ...] = ()
+    description: str = ""
 
     def subscribes_to(self, detail_type: str) -> bool:
         return any(s.detail_type == detail_type for s in self.subscriptions)
@@ -84,10 +86,11 @@ class Lifecycle:
 
     name: str  # e.g. "order"
     correlation_path: str  # e.g. "detail.orderId"
-    starts: tuple[str, ...]  # detail-types
+    starts: tuple[str, ...] = ()  # detail-types
     advances: tuple[str, ...] = ()
     ends: tuple[str, ...] = ()
     cancellations: tuple[str, ...] = ()  # e.g. OrderCancelled, OrderReturned
+    description: str = ""
 
     @property
     def all_types(self) -> tuple[str, ...]:
@@ -103,6 +106,8 @@ class Catalog:
     lifecycles: tuple[Lifecycle, ...] = ()
     revision: str = ""  # a content hash of the catalog files, recorded with contract results
     teams: dict[str, dict[str, Any]] = field(default_factory=dict)  # team -> contact settings
+    schemas: dict[str, dict[str, Any]] = field(default_factory=dict)  # shared schemas by URI
+    name: str = ""
 
     def event_type(self, detail_type: str, source: str | None = None) -> EventType | None:
         return next((t for t in self.event_types if t.detail_type == detail_type

@@ -16,6 +16,16 @@ db_option = click.option(
          "postgresql://user@host/db. Also $EVENTSCOPE_DB.",
 )
 
+catalog_option = click.option(
+    "--catalog", "catalog_path", envvar="EVENTSCOPE_CATALOG", default=None, metavar="PATH",
+    type=click.Path(file_okay=False),
+    help="The catalog folder (enables catalog-based checks). Also $EVENTSCOPE_CATALOG.")
+
+catalog_folder_option = click.option(  # for commands that cannot work without a catalog
+    "--catalog", "catalog_path", envvar="EVENTSCOPE_CATALOG", default="catalog",
+    show_default=True, metavar="PATH", type=click.Path(file_okay=False),
+    help="The catalog folder. Also $EVENTSCOPE_CATALOG.")
+
 json_option = click.option("--json", "as_json", is_flag=True,
                            help="Print one JSON object instead of a table.")
 

@@ -1,0 +1,328 @@
+"""`eventscope catalog ...` and `eventscope contracts ...`: the catalog and contract commands."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+import yaml
+
+from eventscope.catalog.asyncapi import export_asyncapi, import_asyncapi
+from eventscope.catalog.compat import MODES, Change, check, diff
+from eventscope.catalog.loader import CatalogError, load_catalog
+from eventscope.catalog.model import Catalog, EventType
+from eventscope.catalog.schemas import catalog_registry
+from eventscope.catalog.pact import import_pact
+from eventscope.catalog.writer import catalog_files, write_catalog
+from eventscope.cli.options import (catalog_folder_option as catalog_option, db_option,
+                                     echo_json, json_option)
+from eventscope.contracts.checks import ContractResult, EventSource, verify
+from eventscope.contracts.conformance import check_conformance
+from eventscope.events import format_time
+from eventscope.contracts.junit import read_junit, write_junit
+from eventscope.errors import InputError
+from eventscope.store import Store, open_store
+
+@click.group()
+def catalog() -> None:
+    """Check and compare the event catalog (events, consumers, lifecycles)."""
+
+
+@catalog.command()
+@click.argument("path", type=click.Path(file_okay=False))
+@json_option
+def validate(path: str, as_json: bool) -> None:
+    """Check a catalog folder and report every mistake as file:line field: expected.
+
+    Checks each file against the catalog format, then across files: unknown event types,
+    unresolvable $refs, examples that break their schema, versions that break their type's
+    compatibility mode. Exits 1 when anything is wrong.
+    """
+    try:
+        loaded = load_catalog(path)
+    except CatalogError as error:
+        if as_json:
+            echo_json({"valid": False, "problems": [vars(p) for p in error.problems]})
+        else:
+            for problem in error.problems:
+                click.echo(str(problem), err=True)
+            click.echo(f"{len(error.problems)} problem(s) in {path}", err=True)
+        sys.exit(1)
+    summary = {"valid": True, "event_types": len(loaded.event_types),
+               "consumers": len(loaded.consumers), "lifecycles": len(loaded.lifecycles),
+               "revision": loaded.revision}
+    if as_json:
+        echo_json(summary)
+    else:
+        click.echo(f"{path}: valid ({summary['event_types']} event types, "
+                   f"{summary['consumers']} consumers, {summary['lifecycles']} lifecycles, "
+                   f"revision {loaded.revision})")
+
+
+@catalog.command(name="diff")
+@click.argument("old")
+@click.argument("new")
+@click.option("--catalog", "catalog_path", envvar="EVENTSCOPE_CATALOG", default=None,
+              metavar="PATH", help="Catalog folder, to name versions as EventType@version and "
+                                   "resolve $refs to its schemas.")
+@click.option("--mode", type=click.Choice(MODES), default=None,
+              help="Mode to gate on (default: the event type's, else FULL_TRANSITIVE).")
+@json_option
+def diff_command(old: str, new: str, catalog_path: str | None, mode: str | None,
+                 as_json: bool) -> None:
+    """Classify every change between two schema versions and gate on a compatibility mode.
+
+    OLD and NEW are JSON/YAML schema files, or EventType@version with --catalog. Prints each
+    change read both ways (new reading old events: BACKWARD; old reading new: FORWARD) with
+    its reason, and the verdict for every mode. Exits 1 when the mode is broken.
+    """
+    loaded = load_catalog(catalog_path) if catalog_path else None
+    old_schema, old_mode = _schema_arg(old, loaded)
+    new_schema, _ = _schema_arg(new, loaded)
+    registry = catalog_registry(loaded) if loaded else None
+    gate = mode or old_mode or "FULL_TRANSITIVE"
+    backward = diff(old_schema, new_schema, registry, "old", "new")
+    forward = diff(new_schema, old_schema, registry, "new", "old")
+    verdicts = {m: check([("old", old_schema)], new_schema, m, registry).compatible
+                for m in MODES}
+    if as_json:
+        echo_json({"mode": gate, "compatible": verdicts[gate], "verdicts": verdicts,
+                   "backward": [vars(c) for c in backward],
+                   "forward": [vars(c) for c in forward]})
+    else:
+        _print_changes("new schema reading old events (BACKWARD)", backward)
+        _print_changes("old schema reading new events (FORWARD)", forward)
+        click.echo("verdicts: " + ", ".join(f"{m} {'ok' if v else 'BREAKS'}"
+                                            for m, v in verdicts.items()))
+        click.echo(f"{gate}: {'compatible' if verdicts[gate] else 'INCOMPATIBLE'}")
+    if not verdicts[gate]:
+        sys.exit(1)
+
+
+@catalog.command()
+@catalog_option
+@db_option
+@click.option("--strict", is_flag=True, help="Exit 1 when any stored event breaks its schema.")
+@json_option
+def conformance(catalog_path: str, db_url: str | None, strict: bool, as_json: bool) -> None:
+    """Validate every stored event of a catalogued type against its version's schema.
+
+    Prints schema drift per event type and version: events checked and failing, first and
+    last failure, the first failing event and its error with a JSON path.
+    """
+    loaded = load_catalog(catalog_path)
+    drift = check_conformance(loaded, open_store(db_url, must_exist=True).iter_events())
+    if as_json:
+        echo_json({"catalog_revision": loaded.revision, "drift": [d.as_dict() for d in drift]})
+    else:
+        for item in drift:
+            status = "DRIFT" if item.drifting else "ok   "
+            click.echo(f"{status} {item.source} {item.detail_type} v{item.version or '?'}: "
+                       f"{item.checked} checked, {item.failing} failing")
+            if item.drifting:
+                click.echo(f"      first {format_time(item.first_failure_ms or 0)} event "
+                           f"{item.first_event_id}: {item.first_error}")
+                click.echo(f"      last  {format_time(item.last_failure_ms or 0)}")
+        if not drift:
+            click.echo("no stored events of catalogued types")
+    if strict and any(d.drifting for d in drift):
+        sys.exit(1)
+
+
+@catalog.command(name="export-asyncapi")
+@catalog_option
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder to write the AsyncAPI 3.0 documents (and shared schemas) to.")
+def export_asyncapi_command(catalog_path: str, out_dir: str) -> None:
+    """Export the catalog as AsyncAPI 3.0 documents, one per source and per consumer."""
+    files = export_asyncapi(load_catalog(catalog_path))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, document in files.items():
+        text = (yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+                if name.endswith(".yaml") else orjson.dumps(
+                    document, option=orjson.OPT_INDENT_2).decode())
+        (out / name).write_text(text, encoding="utf-8")
+    click.echo(f"wrote {len(files)} file(s) to {out}")
+
+
+@catalog.command(name="import-asyncapi")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Catalog folder to write (files are overwritten).")
+def import_asyncapi_command(paths: tuple[str, ...], out_dir: str) -> None:
+    """Build a catalog folder from AsyncAPI 3.0/2.6 documents (YAML or JSON).
+
+    Documents whose `asyncapi` field is missing are taken as shared JSON Schemas, known by
+    their file name (as the exported `$ref`s expect).
+    """
+    documents, schemas = [], {}
+    for path in paths:
+        data = _read_yaml(path)
+        if isinstance(data, dict) and "asyncapi" in data:
+            documents.append(data)
+        else:
+            schemas[Path(path).name] = data
+    imported = import_asyncapi(documents, schemas)
+    write_catalog(imported, out_dir)
+    load_catalog(out_dir)  # what was written must be a valid catalog
+    click.echo(f"imported {len(imported.event_types)} event type(s), "
+               f"{len(imported.consumers)} consumer(s) into {out_dir}")
+
+
+@catalog.command(name="import-pact")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@catalog_option
+@click.option("--team", default="", help="Team owning the consumer (default: its name).")
+def import_pact_command(paths: tuple[str, ...], catalog_path: str, team: str) -> None:
+    """Write the consumer contracts of Pact v3/v4 message pacts into a catalog folder.
+
+    Each pact becomes consumers/<consumer>.yaml (replacing that file); messages become
+    subscriptions whose contracts follow the pact's contents and matching rules.
+    """
+    known = [t.detail_type for t in load_catalog(catalog_path).event_types]
+    for path in paths:
+        data = _read_yaml(path)
+        if not isinstance(data, dict):
+            raise InputError(f"{path}: expected a JSON object (a pact file)")
+        consumer = import_pact(data, known, team)
+        files = catalog_files(Catalog(consumers=(consumer,)))
+        target = Path(catalog_path) / f"consumers/{consumer.name}.yaml"
+        target.write_text(yaml.safe_dump(files[f"consumers/{consumer.name}.yaml"],
+                                         sort_keys=False), encoding="utf-8")
+        click.echo(f"{path}: consumer {consumer.name}, {len(consumer.subscriptions)} "
+                   f"contract(s) -> {target}")
+    load_catalog(catalog_path)  # the result must still be a valid catalog
+
+
+def _read_yaml(path: str) -> Any:
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path} is not YAML/JSON: {str(exc).splitlines()[0]}") from None
+
+
+def _print_changes(title: str, changes: list[Change]) -> None:
+    click.echo(f"{title}:")
+    if not changes:
+        click.echo("  no differences")
+    for change in changes:
+        mark = "ok   " if change.compatible else "BREAK"
+        click.echo(f"  {mark} {change.path} {change.kind}: {change.reason}")
+
+
+def _schema_arg(value: str, loaded: Catalog | None) -> tuple[Any, str | None]:
+    if "@" in value and loaded is not None and not Path(value).exists():
+        name, version = value.rsplit("@", 1)
+        event_type = loaded.event_type(name)
+        found = event_type.version(version) if event_type else None
+        if found is None:
+            raise InputError(f"{value}: no such event type/version in the catalog "
+                             "(expected EventType@version)")
+        return found.schema, event_type.compatibility if event_type else None
+    path = Path(value)
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")), None
+    except OSError as exc:
+        raise InputError(f"cannot read schema {value}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"{value} is not JSON or YAML: {str(exc).splitlines()[0]}") from None
+
+
+COMMANDS: list[click.Command] = [catalog]
+
+
+@click.group()
+def contracts() -> None:
+    """Verify consumer contracts against schemas, examples and stored traffic."""
+
+
+@contracts.command(name="verify")
+@click.option("--consumer", default=None, help="Only this consumer's contracts.")
+@catalog_option
+@db_option
+@click.option("--no-live", is_flag=True, help="Skip the check against stored events.")
+@click.option("--sample", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Newest stored events checked per event type and version.")
+@click.option("--junit", "junit_path", default=None, metavar="FILE",
+              type=click.Path(dir_okay=False), help="Also write the results as JUnit XML.")
+@json_option
+def verify_command(consumer: str | None, catalog_path: str, db_url: str | None, no_live: bool,
+                   sample: int, junit_path: str | None, as_json: bool) -> None:
+    """Check every contract (or one consumer's) and store the results; exit 1 on failure.
+
+    For each subscribed event version: the producer's schema (can a valid event fail the
+    contract?), the producer's examples, and the newest stored events of that version.
+    """
+    loaded = load_catalog(catalog_path)
+    if consumer and not any(c.name == consumer for c in loaded.consumers):
+        raise InputError(f"no consumer {consumer!r} in {catalog_path} (known: "
+                         f"{', '.join(sorted(c.name for c in loaded.consumers))})")
+    store = None if no_live and db_url is None else open_store(db_url)
+    events = None if no_live or store is None else _event_source(store, sample)
+    results = verify(loaded, consumer, events)
+    if store is not None:
+        store.write_contract_results([r.as_row() for r in results])
+    if junit_path:
+        write_junit(results, junit_path)
+    failed = [r for r in results if not r.passed]
+    if as_json:
+        echo_json({"passed": not failed, "catalog_revision": loaded.revision,
+                   "results": [r.as_row() | {"violations": list(r.violations),
+                                             "summary": r.summary} for r in results]})
+    else:
+        for result in results:
+            status = "PASS" if result.passed else "FAIL"
+            click.echo(f"{status} {result.consumer}: {result.name}{_counts(result)}")
+            for line in result.explain().splitlines() if not result.passed else ():
+                click.echo(f"     {line}")
+        click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    if failed:
+        sys.exit(1)
+
+
+def _counts(result: ContractResult) -> str:
+    if "checked" not in result.summary:
+        return ""
+    return f" ({result.summary['checked']} checked, {result.summary['failing']} failing)"
+
+
+def _event_source(store: Store, sample: int) -> EventSource:
+    def events(event_type: EventType, version: str) -> Iterator[tuple[str, str]]:
+        name = event_type.detail_type
+        by_suffix = event_type.version_from == "detail-type-suffix"
+        rows = store.iter_event_details(f"{name}.v{version}" if by_suffix else name,
+                                        event_type.source, None if by_suffix else version,
+                                        limit=sample)
+        return ((event_id, detail) for event_id, _, detail in rows)
+    return events
+
+
+@contracts.command(name="ingest-junit")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--consumer", default=None,
+              help="Consumer the results belong to (default: from the test suite names).")
+@click.option("--revision", default="", help="Catalog revision the results were run against.")
+@db_option
+@json_option
+def ingest_junit(path: str, consumer: str | None, revision: str, db_url: str | None,
+                 as_json: bool) -> None:
+    """Store contract results from a JUnit XML file produced by another pipeline."""
+    results = read_junit(path, revision, int(time.time() * 1000), consumer)
+    store = open_store(db_url)
+    stored = store.write_contract_results([r.as_row() for r in results])
+    failed = sum(not r.passed for r in results)
+    if as_json:
+        echo_json({"stored": stored, "failed": failed, "origin": f"junit:{Path(path).name}"})
+    else:
+        click.echo(f"stored {stored} result(s) from {path} ({failed} failed) in {store.url}")
+
+
+COMMANDS.append(contracts)

@@ -1,0 +1,1 @@
+"""Consumer contract tests: a consumer's contract checked against schemas, examples, traffic."""

@@ -1,0 +1,275 @@
+"""`check`: every finding turned into graded `Finding`s against a small thresholds config.
+
+Owns the `Finding` record (kind, severity, subject, summary, evidence), the thresholds file
+format, and the rules that grade each analysis' output. Pure apart from `read_thresholds`,
+which reads the YAML file it is given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, fields
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pandas as pd
+import yaml
+
+from eventscope.catalog.model import Catalog
+from eventscope.errors import EventscopeError
+from eventscope.findings import (deprecated, duplicates, failures, lifecycle, payloads,
+                                 subscriptions, undocumented)
+from eventscope.findings.frames import clean, records
+
+SEVERITIES = ("info", "warning", "error")
+KINDS = ("undocumented_event", "schema_drift", "failure_rate", "final_failures",
+         "missing_subscription", "processed_twice", "deprecated_in_use", "pii_exposure",
+         "contract_failure")
+
+
+class ConfigError(EventscopeError):
+    """The thresholds file cannot be read or has a wrong key or value."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One graded finding; `subject` identifies it, so the same problem keeps its fingerprint."""
+
+    kind: str
+    severity: str
+    subject: dict[str, Any]
+    summary: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha1(self.kind.encode() + b"\0" + orjson.dumps(
+            self.subject, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "severity": self.severity, "subject": self.subject,
+                "summary": self.summary, "evidence": self.evidence}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """What counts as a finding and how severe; see docs/findings.md for the YAML file."""
+
+    fail_on: str = "error"
+    failure_rate_warning: float = 0.05
+    failure_rate_error: float = 0.25
+    min_invocations: int = 20
+    final_failures_warning: int = 1
+    final_failures_error: int = 10
+    undocumented_severity: str = "error"
+    pii_allowed: bool = False
+    sunset_grace_days: int = 30
+
+
+_YAML_KEYS = {
+    ("fail_on",): "fail_on", ("failure_rate", "warning"): "failure_rate_warning",
+    ("failure_rate", "error"): "failure_rate_error",
+    ("failure_rate", "min_invocations"): "min_invocations",
+    ("final_failures", "warning"): "final_failures_warning",
+    ("final_failures", "error"): "final_failures_error",
+    ("undocumented", "severity"): "undocumented_severity",
+    ("pii_allowed",): "pii_allowed", ("sunset_grace_days",): "sunset_grace_days",
+}
+
+
+def parse_thresholds(document: Any, origin: str = "thresholds") -> Thresholds:
+    """Thresholds from a decoded YAML document; unknown keys and wrong types are errors."""
+    if document is None:
+        return Thresholds()
+    if not isinstance(document, dict):
+        raise ConfigError(f"{origin}: expected a mapping at the top level")
+    flat: dict[tuple[str, ...], Any] = {}
+    for key, value in document.items():
+        if isinstance(value, dict):
+            flat.update({(key, inner): v for inner, v in value.items()})
+        else:
+            flat[(key,)] = value
+    defaults = {f.name: f.default for f in fields(Thresholds)}
+    values: dict[str, Any] = {}
+    for path, value in flat.items():
+        name = _YAML_KEYS.get(path)
+        if name is None:
+            raise ConfigError(f"{origin}: unknown setting {'.'.join(path)}")
+        expected = type(defaults[name])
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ConfigError(f"{origin}: {'.'.join(path)} must be {expected.__name__}, "
+                              f"got {value!r}")
+        values[name] = value
+    for name in ("fail_on", "undocumented_severity"):
+        if values.get(name, "error") not in SEVERITIES:
+            raise ConfigError(f"{origin}: {name} must be one of {', '.join(SEVERITIES)}")
+    return Thresholds(**values)
+
+
+def read_thresholds(path: str | None) -> Thresholds:
+    """Thresholds from a YAML file, or the defaults when no path is given."""
+    if path is None:
+        return Thresholds()
+    try:
+        return parse_thresholds(yaml.safe_load(Path(path).read_text()), path)
+    except OSError as exc:
+        raise ConfigError(f"cannot read thresholds {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+
+
+@dataclass
+class CheckInputs:
+    """Everything `check` grades; optional inputs left None are skipped and reported."""
+
+    events: pd.DataFrame
+    attempts: pd.DataFrame
+    type_summary: pd.DataFrame
+    samples: pd.DataFrame
+    subscriptions: pd.DataFrame | None = None
+    conformance: pd.DataFrame | None = None
+    contract_results: pd.DataFrame | None = None  # consumer, detail_type, version, passed, reason
+
+
+def at_or_above(severity: str, threshold: str) -> bool:
+    return SEVERITIES.index(severity) >= SEVERITIES.index(threshold)
+
+
+def run_check(inputs: CheckInputs, catalog: Catalog | None, thresholds: Thresholds,
+              today: date) -> tuple[list[Finding], list[dict[str, str]]]:
+    """All findings, most severe first, and the kinds skipped with the reason why."""
+    found = failure_findings(inputs.attempts, thresholds)
+    found += processed_twice_findings(inputs.attempts)
+    found += missing_subscription_findings(inputs, catalog)
+    skipped = []
+    if catalog is None:
+        skipped = [{"kind": k, "reason": "no catalog given (--catalog PATH)"} for k in (
+            "undocumented_event", "schema_drift", "deprecated_in_use")]
+    else:
+        found += undocumented_findings(inputs, catalog, thresholds)
+        conformance = inputs.conformance if inputs.conformance is not None \
+            else undocumented.validate_samples(inputs.samples, catalog)
+        found += drift_findings(conformance)
+        found += deprecated_findings(inputs, catalog, thresholds, today)
+    found += pii_findings(inputs, catalog, thresholds)
+    if inputs.contract_results is None:
+        skipped.append({"kind": "contract_failure", "reason": "no contract results available"})
+    else:
+        found += contract_findings(inputs.contract_results)
+    order = {s: i for i, s in enumerate(reversed(SEVERITIES))}
+    found.sort(key=lambda f: (order[f.severity], f.kind, orjson.dumps(
+        f.subject, option=orjson.OPT_SORT_KEYS)))
+    return found, skipped
+
+
+def _grade(value: float, warning: float, error: float) -> str | None:
+    if value >= error:
+        return "error"
+    return "warning" if value >= warning else None
+
+
+def failure_findings(attempts: pd.DataFrame, th: Thresholds) -> list[Finding]:
+    """failure_rate per consumer x type x version, final_failures per consumer x type."""
+    found = []
+    rates = records(failures.failure_rates(attempts))
+    for row in rates:
+        subject = {k: row[k] for k in ("consumer", "detail_type", "version")}
+        severity = _grade(row["rate"], th.failure_rate_warning, th.failure_rate_error)
+        if severity and row["invocations"] >= th.min_invocations:
+            found.append(Finding("failure_rate", severity, subject,
+                                 f"{row['consumer']} failed {row['failed']} of "
+                                 f"{row['invocations']} invocations of {row['detail_type']} "
+                                 f"({row['rate']:.1%})", row))
+    finals = failures.final_failures(attempts)
+    for (consumer, detail_type), group in finals.groupby(["consumer", "detail_type"]):
+        severity = _grade(len(group), th.final_failures_warning, th.final_failures_error)
+        if severity:
+            found.append(Finding(
+                "final_failures", severity, {"consumer": consumer, "detail_type": detail_type},
+                f"{len(group)} {detail_type} event(s) failed every attempt in {consumer}",
+                {"events": len(group), "examples": records(group.head(5))}))
+    return found
+
+
+def processed_twice_findings(attempts: pd.DataFrame) -> list[Finding]:
+    return [Finding("processed_twice", "warning", {"consumer": d["consumer"]},
+                    f"{d['consumer']} processed {d['processed_twice']} event(s) successfully "
+                    "more than once (idempotency?)", d)
+            for d in duplicates.duplicates_by_consumer(attempts) if d["processed_twice"]]
+
+
+def missing_subscription_findings(inputs: CheckInputs, catalog: Catalog | None) -> list[Finding]:
+    static = subscriptions.static_missing(catalog, inputs.subscriptions) if catalog else []
+    observed = subscriptions.observed_missing(inputs.events, inputs.attempts,
+                                              lifecycle.cancellation_types(catalog))
+    found = []
+    for item in subscriptions.missing_subscriptions(static, observed):
+        strong = item["evidence"] == "declarations_and_data"
+        orders = item["observed"]["orders"] if item["observed"] else 0
+        summary = (f"{item['consumer']} does not handle {item['detail_type']}"
+                   + (f": {orders} order(s) cancelled after it handled them" if orders else "")
+                   + (" (declarations and data agree)" if strong else ""))
+        found.append(Finding("missing_subscription", "error" if strong else "warning",
+                             {"consumer": item["consumer"], "detail_type": item["detail_type"]},
+                             summary, item))
+    return found
+
+
+def undocumented_findings(inputs: CheckInputs, catalog: Catalog, th: Thresholds) -> list[Finding]:
+    return [Finding("undocumented_event", th.undocumented_severity,
+                    {k: u[k] for k in ("source", "detail_type", "version")},
+                    f"{u['detail_type']} (version {u['version']}) from {u['source']} is not in "
+                    f"the catalog ({u['reason']}): {u['count']} seen", u)
+            for u in undocumented.undocumented_events(inputs.type_summary, catalog,
+                                                      inputs.attempts, inputs.samples)]
+
+
+def drift_findings(conformance: pd.DataFrame) -> list[Finding]:
+    return [Finding("schema_drift", "error", {k: d[k] for k in ("source", "detail_type",
+                                                                "version")},
+                    f"{d['failed']} of {d['checked']} checked {d['detail_type']} v{d['version']}"
+                    f" payloads break their schema: {d['error']}", d)
+            for d in undocumented.schema_drift(conformance)]
+
+
+def deprecated_findings(inputs: CheckInputs, catalog: Catalog, th: Thresholds,
+                        today: date) -> list[Finding]:
+    found = []
+    for d in deprecated.deprecated_in_use(catalog, inputs.events, inputs.attempts, today):
+        days = d["days_to_sunset"]
+        severity = "info" if days is None or days >= 0 else (
+            "warning" if -days <= th.sunset_grace_days else "error")
+        when = "no sunset date" if days is None else (
+            f"sunset in {days} day(s)" if days >= 0 else f"{-days} day(s) past sunset")
+        found.append(Finding("deprecated_in_use", severity,
+                             {"source": d["source"], "detail_type": d["detail_type"]},
+                             f"deprecated {d['detail_type']} still in use ({when}): "
+                             f"{d['emitted']} emitted, consumers {d['consumers']}", d))
+    return found
+
+
+def pii_findings(inputs: CheckInputs, catalog: Catalog | None, th: Thresholds) -> list[Finding]:
+    found = []
+    for row in records(payloads.pii_fields(inputs.samples, inputs.attempts, catalog)):
+        if row["kind"] == "declared" and not row["consumers"]:
+            continue
+        severity = "info" if th.pii_allowed else ("warning" if row["declared"] else "error")
+        found.append(Finding("pii_exposure", severity,
+                             {"detail_type": row["detail_type"], "path": row["path"]},
+                             f"{row['path']} of {row['detail_type']} holds "
+                             f"{'declared PII' if row['declared'] else 'undeclared ' + row['kind']}"
+                             f", received by {row['consumers']}", row))
+    return found
+
+
+def contract_findings(results: pd.DataFrame) -> list[Finding]:
+    failed = results[~results["passed"].astype(bool)]
+    return [Finding("contract_failure", "error",
+                    {k: clean(r[k]) for k in ("consumer", "detail_type", "version")},
+                    f"{r['consumer']}'s contract for {r['detail_type']} fails: {r['reason']}",
+                    {k: clean(v) for k, v in r.items()})
+            for r in failed.to_dict("records")]

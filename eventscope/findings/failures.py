@@ -1,0 +1,106 @@
+"""Failure rates of consumers per event type (and version), over a window and in buckets.
+
+An attempt is one invocation; it failed when its outcome is error or timeout. Retries are the
+attempts beyond the first a consumer made for one event; a final failure is an event whose
+every attempt by that consumer failed. Unattributed invocations (no known event) are counted
+under detail_type None. Also the top error types, the final failures themselves, and
+per-target delivery failures from the bus's own logs. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from eventscope.findings.frames import FAILED
+
+GROUP_KEYS = ["consumer", "detail_type", "version"]
+RATE_COLUMNS = GROUP_KEYS + ["invocations", "failed", "errors", "timeouts", "rate", "events",
+                             "retries", "retried_then_ok", "final_failures", "p50_ms", "p95_ms"]
+
+
+def per_event(attempts: pd.DataFrame) -> pd.DataFrame:
+    """One row per (consumer, event): attempts, failed attempts, first start, last outcome."""
+    attributed = attempts[attempts["detail_type"].notna()].sort_values("start_ms")
+    flagged = attributed.assign(is_failed=attributed["outcome"].isin(FAILED))
+    return flagged.groupby(["consumer", "event_id"], as_index=False).agg(
+        detail_type=("detail_type", "first"), version=("version", "first"),
+        attempts=("request_id", "size"), failed=("is_failed", "sum"),
+        first_ms=("start_ms", "min"), last_ms=("start_ms", "max"),
+        last_error_type=("error_type", "last"), last_error_message=("error_message", "last"))
+
+
+def failure_rates(attempts: pd.DataFrame, bucket_ms: int | None = None) -> pd.DataFrame:
+    """Per consumer x type x version (x bucket of start time): counts, rate, retries, p50/p95.
+
+    Invocation counts fall in the bucket of their start; event counts (events, retries, final
+    failures) in the bucket of the event's first attempt.
+    """
+    keys = GROUP_KEYS + (["bucket_ms"] if bucket_ms else [])
+    calls = attempts.assign(
+        is_failed=attempts["outcome"].isin(FAILED), is_error=attempts["outcome"] == "error",
+        is_timeout=attempts["outcome"] == "timeout")
+    if bucket_ms:
+        calls["bucket_ms"] = calls["start_ms"] // bucket_ms * bucket_ms
+    by_call = calls.groupby(keys, dropna=False).agg(
+        invocations=("request_id", "size"), failed=("is_failed", "sum"),
+        errors=("is_error", "sum"), timeouts=("is_timeout", "sum"),
+        p50_ms=("duration_ms", lambda s: s.quantile(0.5)),
+        p95_ms=("duration_ms", lambda s: s.quantile(0.95))).reset_index()
+    by_call["rate"] = by_call["failed"] / by_call["invocations"]
+    events = per_event(attempts)
+    if bucket_ms:
+        events["bucket_ms"] = events["first_ms"] // bucket_ms * bucket_ms
+    events = events.assign(retries=events["attempts"] - 1,
+                           final=events["failed"] == events["attempts"],
+                           recovered=(events["failed"] > 0) & (events["failed"] < events["attempts"]))
+    by_event = events.groupby(keys, dropna=False).agg(
+        events=("event_id", "size"), retries=("retries", "sum"),
+        retried_then_ok=("recovered", "sum"), final_failures=("final", "sum")).reset_index()
+    merged = by_call.merge(by_event, on=keys, how="outer")
+    for column in ("invocations", "failed", "errors", "timeouts", "events", "retries",
+                   "retried_then_ok", "final_failures"):
+        merged[column] = merged[column].fillna(0).astype(int)
+    if bucket_ms:
+        merged = merged.sort_values(["bucket_ms"] + GROUP_KEYS, na_position="last")
+    else:
+        merged = merged.sort_values(["rate"] + keys, ascending=[False] + [True] * len(keys),
+                                    na_position="last")
+    return merged[RATE_COLUMNS[:3] + (["bucket_ms"] if bucket_ms else []) + RATE_COLUMNS[3:]]\
+        .reset_index(drop=True)
+
+
+def final_failures(attempts: pd.DataFrame) -> pd.DataFrame:
+    """The events every attempt of a consumer failed on, newest last attempt first."""
+    events = per_event(attempts)
+    failed = events[events["failed"] == events["attempts"]]
+    return failed.sort_values(["last_ms", "consumer"], ascending=[False, True])[
+        ["consumer", "event_id", "detail_type", "version", "attempts", "last_ms",
+         "last_error_type", "last_error_message"]].reset_index(drop=True)
+
+
+def top_errors(attempts: pd.DataFrame, limit: int = 10) -> pd.DataFrame:
+    """The most frequent error types per consumer x type, with their first message and example."""
+    failed = attempts[attempts["outcome"].isin(FAILED)].sort_values("start_ms")
+    failed = failed.assign(error_type=failed["error_type"].where(
+        failed["error_type"].notna(), failed["outcome"].map({"timeout": "Timeout",
+                                                             "error": "UnknownError"})))
+    grouped = failed.groupby(["consumer", "detail_type", "error_type"], dropna=False).agg(
+        count=("request_id", "size"), first_message=("error_message", "first"),
+        example_event_id=("event_id", "first"), first_ms=("start_ms", "min"),
+        last_ms=("start_ms", "max")).reset_index()
+    return grouped.sort_values(["count", "consumer", "error_type"],
+                               ascending=[False, True, True]).head(limit).reset_index(drop=True)
+
+
+def delivery_failures(deliveries: pd.DataFrame) -> pd.DataFrame:
+    """Per rule x target, from the bus's delivery logs: attempts, failed, rate, top error code."""
+    flagged = deliveries.assign(is_failed=deliveries["outcome"] != "ok")
+    grouped = flagged.groupby(["rule", "target"]).agg(
+        attempts=("event_id", "size"), failed=("is_failed", "sum"),
+        events=("event_id", "nunique")).reset_index()
+    grouped["rate"] = grouped["failed"] / grouped["attempts"]
+    codes = flagged[flagged["is_failed"]].groupby(["rule", "target"])["error_code"].agg(
+        lambda s: s.value_counts().index[0] if s.notna().any() else None)
+    grouped["top_error_code"] = [codes.get((r, t)) for r, t in zip(grouped["rule"],
+                                                                  grouped["target"])]
+    return grouped.sort_values(["rate", "rule"], ascending=[False, True]).reset_index(drop=True)

@@ -1,0 +1,60 @@
+"""The contracts pytest plugin, run in a separate pytest session with `pytester`."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).parent.parent
+EXAMPLE = ROOT / "examples" / "catalog"
+CONTRACTS = Path(__file__).parent / "data" / "catalog" / "contracts"
+PLUGIN = ["-p", "eventscope.contracts.pytest_plugin"]
+
+
+def test_each_contract_check_becomes_one_passing_test(pytester: pytest.Pytester):
+    """The example catalog yields one test per (consumer, event, version, check), all pass."""
+    result = pytester.runpytest(*PLUGIN, f"--eventscope-catalog={EXAMPLE}", "-q")
+    result.assert_outcomes(passed=56)
+
+
+def test_test_ids_name_consumer_event_version_and_check(pytester: pytest.Pytester):
+    """Collected ids read eventscope::<consumer>::<Event> v<version> <check>."""
+    result = pytester.runpytest(*PLUGIN, f"--eventscope-catalog={EXAMPLE}",
+                                "--eventscope-consumer=warranty-handler", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["*eventscope::warranty-handler::OrderCreated v1 schema",
+                                 "*eventscope::warranty-handler::OrderCreated v1 examples"])
+
+
+def test_broken_contract_fails_with_a_readable_message(pytester: pytest.Pytester):
+    """A broken contract fails its test with the violations and their JSON paths."""
+    result = pytester.runpytest(*PLUGIN, f"--eventscope-catalog={CONTRACTS}")
+    result.assert_outcomes(passed=2, failed=2)
+    result.stdout.fnmatch_lines([
+        "*contract of crm-notifier broken for OrderCreated v1 schema*",
+        "*$.customer.email: `customer.email` became required in the contract schema*",
+    ])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_plugin_is_inert_without_the_option(pytester: pytest.Pytester):
+    """Without --eventscope-catalog, a suite runs exactly its own tests."""
+    pytester.makepyfile("def test_one():\n    assert True\n")
+    pytester.runpytest(*PLUGIN).assert_outcomes(passed=1)
+
+
+def test_bad_catalog_is_a_usage_error(pytester: pytest.Pytester, tmp_path: Path):
+    """A missing catalog folder stops the run with a one-line usage error."""
+    result = pytester.runpytest(*PLUGIN, f"--eventscope-catalog={tmp_path / 'none'}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*eventscope: catalog*expected a catalog folder*"])
+
+
+def test_plugin_is_registered_as_a_pytest11_entry_point():
+    """pyproject registers the plugin under its module name, so -p never loads it twice."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert project["project"]["entry-points"]["pytest11"] == {
+        "eventscope.contracts.pytest_plugin": "eventscope.contracts.pytest_plugin"}
