@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from eventscope.patterns import matches
+from eventscope.patterns import listed_values, matches
 from eventscope.store import Store, rule_snapshots, rule_targets
 
 
@@ -127,3 +127,26 @@ def rules_matching(rules: list[dict[str, Any]], envelope: Mapping[str, Any]) -> 
     return [rule["rule_name"] for rule in rules
             if rule["state"] == "ENABLED" and rule["event_pattern"]
             and matches(orjson.loads(rule["event_pattern"]), envelope)]
+
+
+def subscription_rows(store: Store, bus: str) -> list[dict[str, Any]]:
+    """Who is subscribed to what, from the latest snapshot: one row per rule × type × target.
+
+    Columns: rule, source, detail_type, target, consumer (the target ARN's last segment: the
+    function or queue name). `source`/`detail_type` are None when the rule's pattern does not
+    pin them to listed values (use `rules_matching` for those rules). Disabled rules and
+    scheduled rules are left out.
+    """
+    rows: list[dict[str, Any]] = []
+    for rule in latest_rules(store, bus):
+        if rule["state"] != "ENABLED" or not rule["event_pattern"]:
+            continue
+        pattern = orjson.loads(rule["event_pattern"])
+        sources = listed_values(pattern, "source") or [None]
+        types = listed_values(pattern, "detail-type") or [None]
+        for target in rule["targets"]:
+            consumer = target["arn"].rsplit(":", 1)[-1].rsplit("/", 1)[-1]
+            rows.extend({"rule": rule["rule_name"], "source": source, "detail_type": kind,
+                         "target": target["arn"], "consumer": consumer}
+                        for source in sources for kind in types)
+    return rows

@@ -205,3 +205,24 @@ def _in_network(value: str, network: ipaddress.IPv4Network | ipaddress.IPv6Netwo
         return ipaddress.ip_address(value) in network
     except ValueError:
         return False
+
+
+def listed_values(pattern: Mapping[str, Any], field: str) -> list[Any] | None:
+    """The exact values a pattern lists for a top-level field (e.g. `detail-type`).
+
+    None when the pattern accepts values it does not list: the field is absent, a branch of
+    `$or` leaves it open, or it uses an operator such as prefix or anything-but.
+    """
+    branches = pattern.get("$or")
+    if isinstance(branches, list) and field not in pattern:
+        found: list[Any] = []
+        for branch in branches:
+            values = listed_values(branch, field) if isinstance(branch, Mapping) else None
+            if values is None:
+                return None
+            found.extend(v for v in values if v not in found)
+        return found
+    values = pattern.get(field)
+    if not isinstance(values, list) or any(isinstance(v, (Mapping, list)) for v in values):
+        return None
+    return list(values)

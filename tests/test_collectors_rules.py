@@ -111,3 +111,19 @@ def test_collect_rules_command_on_a_missing_bus_is_one_line(aws: Any, tmp_path: 
                                        aws.endpoint_url])
     assert result.exit_code == 1
     assert result.output.startswith("error: AWS refused the request: ResourceNotFoundException")
+
+
+def test_subscription_rows_list_rule_type_and_target(aws: Any, store: Store) -> None:
+    """One row per rule × listed detail-type × target; an open pattern gives None."""
+    from collectors.rules_collector import subscription_rows
+
+    events, sqs = clients(aws, "events", "sqs")
+    make_bus_queue(events, sqs, BUS, "warranty", "warranty-orders",
+                   {"source": ["com.shop.orders"], "detail-type": ["OrderPlaced", "OrderCancelled"]})
+    make_bus_queue(events, sqs, BUS, "audit", "audit-all", {"source": [{"prefix": "com.shop"}]})
+    snapshot_rules(events, store, BUS)
+    rows = sorted(subscription_rows(store, BUS), key=lambda r: (r["rule"], str(r["detail_type"])))
+    assert [(r["rule"], r["source"], r["detail_type"], r["consumer"]) for r in rows] == [
+        ("audit-all", None, None, "audit"),
+        ("warranty-orders", "com.shop.orders", "OrderCancelled", "warranty"),
+        ("warranty-orders", "com.shop.orders", "OrderPlaced", "warranty")]

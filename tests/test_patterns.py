@@ -123,3 +123,17 @@ def test_arrays_nesting_and_or(pattern: dict[str, Any], expected: bool) -> None:
 def test_invalid_patterns_raise_a_clear_error(pattern: dict[str, Any], message: str) -> None:
     with pytest.raises(PatternError, match=message):
         matches(pattern, ORDER)
+
+
+@pytest.mark.parametrize("pattern, expected", [
+    ({"detail-type": ["A", "B"]}, ["A", "B"]),
+    ({"source": ["s"]}, None),
+    ({"detail-type": [{"prefix": "Order"}]}, None),
+    ({"$or": [{"detail-type": ["A"]}, {"detail-type": ["B"]}]}, ["A", "B"]),
+    ({"$or": [{"detail-type": ["A"]}, {"source": ["s"]}]}, None),
+])
+def test_listed_values(pattern: dict[str, Any], expected: list[str] | None) -> None:
+    """The exact detail-types a pattern pins, or None when it leaves them open."""
+    from eventscope.patterns import listed_values
+
+    assert listed_values(pattern, "detail-type") == expected
