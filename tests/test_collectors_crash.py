@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from tests.conftest_aws import aws, clients, moto_endpoint, put_events  # noqa: F401
 
 from collectors.tap import install_tap
+from tests.conftest_aws import aws, clients, moto_endpoint, put_events  # noqa: F401
 
 BUS = "shop-bus"
 ROOT = Path(__file__).resolve().parent.parent

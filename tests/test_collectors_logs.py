@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from tests.conftest_aws import aws, clients, moto_endpoint  # noqa: F401
 
 from collectors.logs_collector import (COLLECTOR, GroupCheckpoint, LogsCounters, LogsSettings,
                                        collect_logs, discover_groups, next_checkpoint)
 from eventscope.store import Store, invocations as invocations_table
+from tests.conftest_aws import aws, clients, moto_endpoint  # noqa: F401
 
 LINES = json.loads((Path(__file__).parent / "data/collectors/lambda_invocation_text.json").read_text())
 GROUP = "/aws/lambda/warranty-consumer"

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from tests.conftest_aws import aws, clients, drain, make_bus_queue, moto_endpoint, put_events  # noqa: F401
 
 from collectors.tap import TapError, install_tap, queue_names, remove_tap
 from collectors.tap_collector import (TapCounters, TapSettings, classify_messages, poll_once,
@@ -17,6 +16,7 @@ from collectors.tap_collector import (TapCounters, TapSettings, classify_message
 from eventscope.errors import StoreError
 from eventscope.sampling import keep
 from eventscope.store import Store, events as events_table
+from tests.conftest_aws import aws, clients, make_bus_queue, moto_endpoint, put_events  # noqa: F401
 
 BUS = "shop-bus"
 ENTRIES = json.loads((Path(__file__).parent / "data/collectors/put_events_entries.json").read_text())
