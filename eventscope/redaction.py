@@ -29,7 +29,8 @@ _CARD = re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-])")
 _PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}"
                     r"|\(\d{3}\)[ .-]?\d{3}[ .-]?\d{4}|\d{3}[.-]\d{3}[.-]\d{4})(?![\w])")
 # Anything a detector could match contains one of these; text without them is skipped cheaply.
-_CANDIDATE = re.compile(r"@|AKIA|ASIA|AIDA|AROA|\d(?:[ ().+-]{0,2}\d){7,}")
+# (Phones need a "+", a "(NNN)" or 10 digits; cards 13 digits; ISO dates are not candidates.)
+_CANDIDATE = re.compile(r"@|AKIA|ASIA|AIDA|AROA|\+\d|\(\d|\d(?:[ ().-]{0,2}\d){9,}")
 _AWS_KEY = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA|AIDA|AROA)[A-Z0-9]{16}(?![A-Z0-9])")
 
 

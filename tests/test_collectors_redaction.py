@@ -124,3 +124,26 @@ def test_lambda_handler_redacts_before_storing(aws: Any, store: Store, monkeypat
 
 def test_the_store_keeps_one_generated_key_when_none_is_configured(store: Store) -> None:
     assert store.pii_key() == store.pii_key() and len(store.pii_key()) == 32
+
+
+def test_ingest_command_redacts_before_storing(tmp_path: Any, monkeypatch: Any) -> None:
+    """The file write path (`eventscope ingest`) redacts like the collectors and records it."""
+    from click.testing import CliRunner
+
+    from eventscope.cli import main
+    from eventscope.store import open_store
+
+    monkeypatch.setenv("EVENTSCOPE_PII_KEY", "k")
+    envelope = {"version": "0", "id": "e-1", "detail-type": "CustomerRegistered",
+                "source": "com.shop.customers", "account": "123456789012",
+                "time": "2025-06-02T10:15:00Z", "region": "eu-west-1", "resources": [],
+                "detail": {"customerId": "cus-1", "email": "jane@example.com"}}
+    path = tmp_path / "events.ndjson"
+    path.write_text(json.dumps(envelope) + "\n")
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    result = CliRunner().invoke(main, ["ingest", str(path), "--db", db])
+    assert result.exit_code == 0, result.output
+    store = open_store(db)
+    detail = json.loads(store.select_rows(events_table.select())[0]["detail"])
+    assert detail["email"] == token("jane@example.com", "email", b"k")
+    assert [r["json_path"] for r in store.select_rows(redactions.select())] == ["$.detail.email"]
