@@ -25,12 +25,16 @@ from eventscope.records import BusEvent
 TOKEN_PREFIX = "pii:"
 _TOKEN = re.compile(r"pii:[a-z_]+:[0-9a-f]{16}")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-_CARD = re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-])")
+# Card numbers start with a banking/financial major industry identifier (2-6), which also keeps
+# epoch timestamps in seconds, milliseconds and microseconds (all starting with 1) out.
+_CARD = re.compile(r"(?<![\w-])[2-6](?:[ -]?\d){12,18}(?![\w-])")
 _PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}"
                     r"|\(\d{3}\)[ .-]?\d{3}[ .-]?\d{4}|\d{3}[.-]\d{3}[.-]\d{4})(?![\w])")
-# Anything a detector could match contains one of these; text without them is skipped cheaply.
-# (Phones need a "+", a "(NNN)" or 10 digits; cards 13 digits; ISO dates are not candidates.)
-_CANDIDATE = re.compile(r"@|AKIA|ASIA|AIDA|AROA|\+\d|\(\d|\d(?:[ ().-]{0,2}\d){9,}")
+# The cheap pre-filter (`may_hold_pii`): digits become "0" and separators vanish, so a card or
+# a phone number shows as a run of zeros. Plain C-level byte operations, no regex.
+_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0000000000")
+_SEPARATORS = b" ().-"
+_AWS_KEY_PREFIXES = ("AKIA", "ASIA", "AIDA", "AROA")
 _AWS_KEY = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA|AIDA|AROA)[A-Z0-9]{16}(?![A-Z0-9])")
 
 
@@ -71,9 +75,37 @@ def token(value: str, detector: str, key: bytes) -> str:
     return f"{TOKEN_PREFIX}{detector}:{digest}"
 
 
+def may_hold_pii(text: str) -> bool:
+    """False when no detector can match the text (true for most payloads): a fast pre-filter."""
+    if "@" in text or any(prefix in text for prefix in _AWS_KEY_PREFIXES):
+        return True
+    digits = text.encode().translate(_DIGITS_AS_ZERO, _SEPARATORS)
+    shortest = 8 if ("+" in text or "(" in text) else 10  # a dialled number needs 8 digits
+    return b"0" * shortest in digits
+
+
+def detect(value: Any) -> str | None:
+    """The detector that recognises PII in one scalar value, or the kind a token names."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    if isinstance(value, int):
+        return "card" if _card_number(str(abs(value))) else None
+    if value.startswith(TOKEN_PREFIX) and _TOKEN.fullmatch(value):
+        return value.split(":")[1]
+    if not may_hold_pii(value):
+        return None
+    for name, pattern, accept in _DETECTORS:
+        if any(accept(match) for match in pattern.finditer(value)):
+            return name
+    return None
+
+
+def _card_number(digits: str) -> bool:
+    return 13 <= len(digits) <= 19 and digits[0] in "23456" and luhn_valid(digits)
+
+
 def _card_match(match: re.Match[str]) -> bool:
-    digits = re.sub(r"[ -]", "", match.group())
-    return 13 <= len(digits) <= 19 and luhn_valid(digits)
+    return _card_number(re.sub(r"[ -]", "", match.group()))
 
 
 _DETECTORS: tuple[tuple[str, re.Pattern[str], Callable[[re.Match[str]], bool]], ...] = (
@@ -87,7 +119,7 @@ _DETECTORS: tuple[tuple[str, re.Pattern[str], Callable[[re.Match[str]], bool]], 
 def scrub_text(text: str, key: bytes) -> tuple[str, list[str]]:
     """The text with every detected value replaced by its token, and the detectors that fired."""
     fired: list[str] = []
-    if _CANDIDATE.search(text) is None:
+    if not may_hold_pii(text):
         return text, fired
     for name, pattern, accept in _DETECTORS:
         def substitute(match: re.Match[str], name: str = name,
@@ -118,7 +150,7 @@ def redact_document(document: Any, path: str, declared: set[str], key: bytes,
         return scrubbed
     if isinstance(document, int) and not isinstance(document, bool):
         digits = str(abs(document))
-        if 13 <= len(digits) <= 19 and luhn_valid(digits):
+        if _card_number(digits):
             found.append((path, "card"))
             return token(digits, "card", key)
     return document
@@ -127,7 +159,7 @@ def redact_document(document: Any, path: str, declared: set[str], key: bytes,
 def redact_event(event: BusEvent, settings: RedactionSettings) -> tuple[BusEvent, list[Redaction]]:
     """The event as it may be stored, and what was (or, keeping originals, would be) redacted."""
     declared = {_as_path(p) for p in settings.catalog_fields.get(event.detail_type, ())}
-    if not declared and _CANDIDATE.search(event.detail) is None:
+    if not declared and not may_hold_pii(event.detail):
         return event, []
     found: list[tuple[str, str]] = []
     detail = orjson.loads(event.detail)

@@ -147,3 +147,30 @@ def test_ingest_command_redacts_before_storing(tmp_path: Any, monkeypatch: Any) 
     detail = json.loads(store.select_rows(events_table.select())[0]["detail"])
     assert detail["email"] == token("jane@example.com", "email", b"k")
     assert [r["json_path"] for r in store.select_rows(redactions.select())] == ["$.detail.email"]
+
+
+@pytest.mark.parametrize("value", [1714557600000, "1714557600000", 1714557600000123,
+                                   "ts 1714557600000123"])
+def test_epoch_timestamps_are_not_taken_for_card_numbers(value: object) -> None:
+    """Millisecond and microsecond timestamps (Luhn-valid or not) are left alone."""
+    from eventscope.redaction import detect
+    assert detect(value) is None
+
+
+def test_a_luhn_valid_card_number_as_a_json_number_is_redacted() -> None:
+    """A card number sent as a JSON number is still recognised."""
+    from eventscope.redaction import detect
+    assert detect(4111111111111111) == "card"
+
+
+def test_a_stored_token_is_recognised_as_the_pii_it_replaced() -> None:
+    """Findings over a redacted store still see which fields carried PII."""
+    from eventscope.redaction import detect
+    assert detect(token("a@b.io", "email", KEY)) == "email"
+
+
+def test_the_prefilter_passes_payloads_without_pii_untouched() -> None:
+    """An ordinary order payload is not a PII candidate, so it is never walked."""
+    from eventscope.redaction import may_hold_pii
+    assert not may_hold_pii('{"orderId":"ord-1","total":1299.5,"at":"2024-05-01T10:00:00Z"}')
+    assert may_hold_pii('{"phone":"+44 20 7946 0958"}')

@@ -1,13 +1,13 @@
 """Fat vs thin events and PII: payload sizes per type, PII-looking fields, who receives them.
 
-PII is detected in sample payloads by value (e-mail addresses, phone numbers, card numbers
-that pass the Luhn check) and by declaration (the catalog's `pii_fields`). `redact` blanks
+PII is detected in sample payloads by value, with the detectors of `eventscope.redaction`
+(e-mail addresses, phone numbers, card numbers that pass the Luhn check, AWS keys, and the
+tokens that replaced them before the store) and by declaration (the catalog's `pii_fields`). `redact` blanks
 such values before a payload is shown anywhere. Pure: no I/O.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,41 +16,18 @@ import pandas as pd
 
 from eventscope.catalog.model import Catalog
 from eventscope.findings.frames import BUS_EVENT_LIMIT_BYTES
+from eventscope.redaction import detect
 
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
-PHONE = re.compile(r"^\+?[\d][\d ()./-]{7,18}\d$")
-CARD = re.compile(r"^\d[\d -]{11,21}\d$")
 REDACTED = "[redacted]"
 
 
-def luhn_ok(digits: str) -> bool:
-    """Whether a string of digits passes the Luhn checksum."""
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char) * (2 if index % 2 else 1)
-        total += value - 9 if value > 9 else value
-    return total % 10 == 0
-
-
 def pii_kind(value: Any) -> str | None:
-    """'email', 'card' or 'phone' when a scalar looks like one, else None."""
-    if not isinstance(value, (str, int)) or isinstance(value, bool):
-        return None
-    text = str(value).strip()
-    if EMAIL.match(text):
-        return "email"
-    digits = re.sub(r"[ -]", "", text)
-    if CARD.match(text) and 13 <= len(digits) <= 19 and luhn_ok(digits):
-        return "card"
-    if isinstance(value, str) and PHONE.match(text) and _looks_dialled(text):
-        return "phone"
-    return None
+    """'email', 'card', 'phone', 'aws_key' when a scalar holds one (or a token of one), else None.
 
-
-def _looks_dialled(text: str) -> bool:
-    """9 to 15 digits (E.164) written with a + or separators, unlike a bare id number."""
-    digits = sum(c.isdigit() for c in text)
-    return 9 <= digits <= 15 and (text.startswith("+") or any(c in text for c in " ()./-"))
+    The detectors are those that redact payloads before the store (`eventscope.redaction`),
+    so a stored token (`pii:email:...`) counts as the PII it replaced.
+    """
+    return detect(value)
 
 
 def walk(value: Any, path: str) -> Iterator[tuple[str, Any]]:
