@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import date
 import random
 
 import pandas as pd
@@ -11,7 +12,9 @@ import pytest
 from eventscope.findings import failures, summaries
 from eventscope.findings.frames import records, resolve_consumers
 from eventscope.findings.graph import build_graph, graph_json
-from eventscope.findings.load import load_attempts, load_events
+from eventscope.findings.check import CheckInputs, Thresholds, run_check, run_check_summaries
+from eventscope.findings.load import load_attempts, load_events, load_samples, load_type_summary
+from eventscope.records import Invocation
 from eventscope.store import DURATION_EDGES_MS, Store
 from tests import findings_scenario as scenario
 from tests.test_rollups import company
@@ -97,3 +100,35 @@ def test_graph_from_rollups_equals_raw(store: Store, with_catalog: bool) -> None
     raw = build_graph(load_events(store.engine),
                       resolve_consumers(load_attempts(store.engine), catalog), catalog)
     assert graph_json(summaries.build_graph(store.engine, catalog)) == graph_json(raw)
+
+
+def _without_percentiles(found: list) -> list[dict]:
+    result = []
+    for finding in found:
+        item = finding.as_dict()
+        if item["kind"] == "failure_rate":
+            item["evidence"] = {k: v for k, v in item["evidence"].items()
+                                if k not in ("p50_ms", "p95_ms")}
+        result.append(item)
+    return result
+
+
+@pytest.mark.parametrize("with_catalog", [False, True])
+def test_check_from_rollups_equals_check_from_raw(store: Store, with_catalog: bool) -> None:
+    _filled(store)
+    store.write_batch([], [Invocation("dup", "billing-fn", "/aws/lambda/billing-fn", "s",
+                                      scenario.T0 + 130_000, "ok", "e3", complete=True)])
+    catalog = scenario.catalog() if with_catalog else None
+    engine = store.engine
+    inputs = CheckInputs(events=load_events(engine),
+                         attempts=resolve_consumers(load_attempts(engine), catalog),
+                         type_summary=load_type_summary(engine), samples=load_samples(engine))
+    thresholds = Thresholds(min_invocations=1, final_failures_warning=1)
+    raw, raw_skipped = run_check(inputs, catalog, thresholds, date(2024, 1, 1))
+    rolled, skipped = run_check_summaries(summaries.check_summaries(engine, catalog), catalog,
+                                          thresholds, date(2024, 1, 1))
+    kinds = {f.kind for f in raw}
+    assert {"failure_rate", "final_failures", "processed_twice",
+            "missing_subscription"} <= kinds
+    assert _without_percentiles(rolled) == _without_percentiles(raw)
+    assert skipped == raw_skipped

@@ -301,3 +301,16 @@ def load_error_example(engine: Engine, functions: Sequence[str], detail_type: st
         message = conn.execute(base.where(i.error_message.is_not(None)).limit(1)).first()
         example = conn.execute(base.where(i.event_id.is_not(None)).limit(1)).first()
     return (message[0] if message else None, example[1] if example else None)
+
+
+def load_cancellation_context(engine: Engine, cancellations: Sequence[str]
+                              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Events of every order with a cancellation (one of the given types) and the attempts
+    that handled them: all `subscriptions.observed_missing` looks at, through indexes."""
+    e, i = events.c, invocations.c
+    keys = sa.select(e.correlation_key).where(
+        e.detail_type.in_(list(cancellations)), e.correlation_key.is_not(None))
+    order_events = _event_select().where(e.correlation_key.in_(keys))
+    ids = sa.select(e.id).where(e.correlation_key.in_(keys))
+    return (_read(engine, order_events, EVENT_COLUMNS),
+            _read(engine, _attempt_select().where(i.event_id.in_(ids)), ATTEMPT_COLUMNS))

@@ -17,8 +17,11 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from eventscope.catalog.model import Catalog
-from eventscope.findings import failures, graph, load
+from eventscope.findings import failures, graph, lifecycle, load
+from eventscope.findings.check import CheckSummaries
+from eventscope.findings.duplicates import duplicates_by_consumer
 from eventscope.findings.frames import resolve_consumers
+from eventscope.findings.subscriptions import observed_missing
 
 
 def consumer_names(functions: pd.Series, catalog: Catalog | None) -> dict[str, str]:
@@ -98,17 +101,62 @@ def top_errors(engine: Engine, catalog: Catalog | None = None, since_ms: int | N
     return groups
 
 
-def observed_summaries(engine: Engine, catalog: Catalog | None = None
+def observed_summaries(engine: Engine, catalog: Catalog | None = None,
+                       since_ms: int | None = None, until_ms: int | None = None
                        ) -> dict[str, Any]:
     """What `graph.build_graph_from_summaries` needs, from the rollups."""
-    emitted_totals = load.load_event_totals(engine)
-    calls = with_consumers(load.load_call_totals(engine, refresh=False), catalog)
-    handling = with_consumers(load.load_handling_totals(engine, refresh=False), catalog)
+    emitted_totals = load.load_event_totals(engine, since_ms, until_ms)
+    calls = with_consumers(load.load_call_totals(engine, since_ms, until_ms, refresh=False),
+                           catalog)
+    handling = with_consumers(load.load_handling_totals(engine, since_ms, until_ms,
+                                                        refresh=False), catalog)
     return graph.summaries_from_totals(emitted_totals, calls, handling)
 
 
 def build_graph(engine: Engine, catalog: Catalog | None = None,
-                subscriptions: pd.DataFrame | None = None) -> Any:
-    """`graph.build_graph`'s graph of the whole store, from the rollups."""
-    return graph.build_graph_from_summaries(observed_summaries(engine, catalog), catalog,
-                                            subscriptions)
+                subscriptions: pd.DataFrame | None = None, since_ms: int | None = None,
+                until_ms: int | None = None) -> Any:
+    """`graph.build_graph`'s graph of the store (or a window), from the rollups."""
+    return graph.build_graph_from_summaries(
+        observed_summaries(engine, catalog, since_ms, until_ms), catalog, subscriptions)
+
+
+def handled_kinds(engine: Engine, catalog: Catalog | None = None) -> pd.DataFrame:
+    """One row per consumer x function x event kind handled, `start_ms` its last start: an
+    attempts-shaped stand-in for analyses that only ask who handled what, and when last."""
+    calls = with_consumers(load.load_call_totals(engine), catalog)
+    return calls.groupby(["consumer", "function", "source", "detail_type", "version"],
+                         dropna=False).agg(start_ms=("last_ms", "max"),
+                                           invocations=("invocations", "sum")).reset_index()
+
+
+def duplicates(engine: Engine, catalog: Catalog | None = None) -> list[dict[str, Any]]:
+    """`duplicates.duplicates_by_consumer`'s list: counts from the rollup, examples and
+    per-type counts from the duplicated pairs' attempts."""
+    handling = with_consumers(load.load_handling_totals(engine, refresh=False), catalog)
+    pairs = handling.groupby("consumer")["events"].sum()
+    attempts = resolve_consumers(load.load_duplicate_attempts(engine), catalog)
+    found = duplicates_by_consumer(attempts)
+    for item in found:
+        item["events"] = int(pairs.get(item["consumer"], 0))
+    return found
+
+
+def observed_missing_subscriptions(engine: Engine, catalog: Catalog | None = None
+                                   ) -> list[dict[str, Any]]:
+    """`subscriptions.observed_missing` over the orders that have a cancellation only."""
+    cancels = lifecycle.cancellation_types(catalog)
+    events, attempts = load.load_cancellation_context(engine, sorted(cancels))
+    return observed_missing(events, resolve_consumers(attempts, catalog), cancels)
+
+
+def check_summaries(engine: Engine, catalog: Catalog | None = None,
+                    subscriptions: pd.DataFrame | None = None) -> CheckSummaries:
+    """Everything `check.run_check_summaries` grades, from rollups and drill-downs."""
+    return CheckSummaries(
+        rates=failure_rates(engine, catalog), final_failures=final_failures(engine, catalog),
+        duplicates=duplicates(engine, catalog),
+        observed_missing=observed_missing_subscriptions(engine, catalog),
+        type_summary=load.load_type_summary_rollup(engine),
+        handled=handled_kinds(engine, catalog), samples=load.load_samples(engine),
+        subscriptions=subscriptions)
