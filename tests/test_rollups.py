@@ -223,3 +223,19 @@ def test_a_write_committing_during_a_refresh_keeps_its_mark(store_url: str) -> N
         store.refresh_rollups()
     assert_exact(store)
     store.engine.dispose()
+
+
+def test_a_store_made_before_rollups_gets_every_minute_marked(store_url: str) -> None:
+    """Opening a store whose rollup tables are missing marks every stored minute dirty."""
+    store = open_store(store_url)
+    evs, calls = company(orders=5)
+    store.write_batch(evs, calls)
+    with store.engine.begin() as conn:
+        for table in ("rollup_dirty", "event_rollup", "invocation_rollup", "handling_rollup"):
+            conn.execute(sa.text(f"DROP TABLE {table}"))
+    store.engine.dispose()
+    reopened = open_store(store_url)
+    assert reopened.dirty_minutes() > 0
+    reopened.refresh_rollups()
+    assert_exact(reopened)
+    reopened.engine.dispose()

@@ -132,3 +132,17 @@ def test_check_from_rollups_equals_check_from_raw(store: Store, with_catalog: bo
             "missing_subscription"} <= kinds
     assert _without_percentiles(rolled) == _without_percentiles(raw)
     assert skipped == raw_skipped
+
+
+def test_window_invocation_counts_equal_raw_for_whole_minutes(store: Store) -> None:
+    """With a minute-aligned window, invocation counts equal the raw rows started in it."""
+    _filled(store)
+    since, until = scenario.T0 + 120_000 - scenario.T0 % 60_000, scenario.T0 + 900_000
+    until -= until % 60_000
+    columns = ["consumer", "detail_type", "version", "invocations", "failed", "errors",
+               "timeouts"]
+    raw = failures.failure_rates(load_attempts(store.engine, since, until))
+    rolled = summaries.failure_rates(store.engine, since_ms=since, until_ms=until)
+    key = ["consumer", "detail_type", "version"]
+    _frames_equal(rolled[columns].sort_values(key, na_position="last").reset_index(drop=True),
+                  raw[columns].sort_values(key, na_position="last").reset_index(drop=True))
