@@ -32,6 +32,7 @@ LOG_RECORD_FIELDS: Mapping[str, type | tuple[type, ...]] = {
 }
 
 LineItem = BusEvent | dict[str, Any] | Quarantined
+EventFilter = Callable[[Sequence[BusEvent]], tuple[list[BusEvent], Any]]
 
 
 @dataclass
@@ -104,8 +105,9 @@ class _Batcher:
     stays at two batches whatever the input size.
     """
 
-    def __init__(self, store: Store, summary: IngestSummary) -> None:
-        self.store, self.summary = store, summary
+    def __init__(self, store: Store, summary: IngestSummary,
+                 event_filter: EventFilter | None = None) -> None:
+        self.store, self.summary, self.event_filter = store, summary, event_filter
         self.events: list[BusEvent] = []
         self.invocations: list[Invocation] = []
         self.quarantined: list[Quarantined] = []
@@ -131,9 +133,11 @@ class _Batcher:
         self.summary.invocations_built += len(self.invocations)
         self.summary.unattributed_invocations += sum(
             1 for invocation in self.invocations if invocation.event_id is None)
+        events, extra = (self.event_filter(self.events) if self.event_filter
+                         else (self.events, None))  # PII redaction (collectors.pii)
         self.wait()
-        self.pending = self.writer.submit(self.store.write_batch, self.events,
-                                          self.invocations, self.quarantined)
+        self.pending = self.writer.submit(self.store.write_batch, events,
+                                          self.invocations, self.quarantined, None, extra)
         self.events, self.invocations, self.quarantined = [], [], []
 
     def finish(self) -> None:
@@ -158,11 +162,16 @@ def ingest_paths(
     paths: Sequence[str],
     correlation_paths: Sequence[str] = DEFAULT_CORRELATION_PATHS,
     on_progress: Callable[[int], None] | None = None,
+    event_filter: EventFilter | None = None,
 ) -> IngestSummary:
-    """Ingest NDJSON files (`.gz` too, `-` for stdin) and return what happened."""
+    """Ingest NDJSON files (`.gz` too, `-` for stdin) and return what happened.
+
+    `event_filter` rewrites each batch of events before it is written and names extra rows
+    to write with it (the PII redaction of `collectors.pii.redaction_filter`).
+    """
     check_readable(paths)
     summary = IngestSummary()
-    batcher = _Batcher(store, summary)
+    batcher = _Batcher(store, summary, event_filter)
     try:
         for path in paths:
             for line_no, raw in _numbered_lines(path, on_progress):

@@ -95,6 +95,98 @@ checkpoints = sa.Table(
     sa.Column("updated_ms", sa.BigInteger, nullable=False),
 )
 
+# --- collectors tables ---
+# Bus rules and their targets as snapshots with history: one row per rule per snapshot.
+rule_snapshots = sa.Table(
+    "rule_snapshots",
+    metadata,
+    sa.Column("bus", sa.Text, primary_key=True),
+    sa.Column("rule_name", sa.Text, primary_key=True),
+    sa.Column("snapshot_ms", sa.BigInteger, primary_key=True),
+    sa.Column("arn", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("event_pattern", sa.Text),  # JSON, None for scheduled rules
+    sa.Column("schedule_expression", sa.Text),
+    sa.Column("description", sa.Text),
+    sa.Column("managed_by", sa.Text),
+    sa.Index("ix_rule_snapshots_time", "snapshot_ms"),
+)
+
+rule_targets = sa.Table(
+    "rule_targets",
+    metadata,
+    sa.Column("bus", sa.Text, primary_key=True),
+    sa.Column("rule_name", sa.Text, primary_key=True),
+    sa.Column("snapshot_ms", sa.BigInteger, primary_key=True),
+    sa.Column("target_id", sa.Text, primary_key=True),
+    sa.Column("arn", sa.Text, nullable=False),
+    sa.Column("dlq_arn", sa.Text),
+    sa.Column("retry_max_attempts", sa.Integer),
+    sa.Column("retry_max_age_seconds", sa.Integer),
+    sa.Column("role_arn", sa.Text),
+    sa.Column("input_mode", sa.Text, nullable=False),  # event, input, input_path, transformer
+)
+
+# Per-target delivery outcomes from the bus's own logs (INVOCATION_ATTEMPT_*, INVOCATION_DLQ).
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),  # sha1 of the log record
+    sa.Column("event_id", sa.Text),
+    sa.Column("bus", sa.Text),
+    sa.Column("rule_arn", sa.Text),
+    sa.Column("target_arn", sa.Text),
+    sa.Column("message_type", sa.Text, nullable=False),
+    sa.Column("outcome", sa.Text, nullable=False),  # ok, retrying, failed, dead_lettered
+    sa.Column("attempt", sa.Integer),
+    sa.Column("time_ms", sa.BigInteger, nullable=False),
+    sa.Column("error_code", sa.Text),
+    sa.Column("error_message", sa.Text),
+    sa.Index("ix_deliveries_event_id", "event_id"),
+    sa.Index("ix_deliveries_target_time", "target_arn", "time_ms"),
+)
+
+# Heartbeat and counters of each running collector loop, for the dashboard.
+collector_status = sa.Table(
+    "collector_status",
+    metadata,
+    sa.Column("collector", sa.Text, primary_key=True),  # tap, logs, rules, deliveries
+    sa.Column("instance", sa.Text, primary_key=True),  # host:pid
+    sa.Column("started_ms", sa.BigInteger, nullable=False),
+    sa.Column("heartbeat_ms", sa.BigInteger, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),  # running, stopped, failing
+    sa.Column("counters", sa.Text, nullable=False),  # JSON object
+    sa.Column("last_error", sa.Text),
+)
+
+# What PII redaction replaced before storing: which event, where, found by what.
+redactions = sa.Table(
+    "redactions",
+    metadata,
+    sa.Column("event_id", sa.Text, primary_key=True),
+    sa.Column("json_path", sa.Text, primary_key=True),
+    sa.Column("detail_type", sa.Text, nullable=False),
+    sa.Column("detector", sa.Text, nullable=False),  # catalog, email, card, phone, aws_key
+    sa.Column("replaced", sa.Boolean, nullable=False),  # False when originals are kept
+    sa.Column("redacted_ms", sa.BigInteger, nullable=False),
+    sa.Index("ix_redactions_type", "detail_type"),
+)
+
+# Every replay request, keyed by its idempotency key: who, when, what, result.
+replay_audit = sa.Table(
+    "replay_audit",
+    metadata,
+    sa.Column("request_key", sa.Text, primary_key=True),
+    sa.Column("requested_by", sa.Text, nullable=False),
+    sa.Column("requested_ms", sa.BigInteger, nullable=False),
+    sa.Column("mode", sa.Text, nullable=False),  # bus, archive, target
+    sa.Column("selection", sa.Text, nullable=False),  # JSON: the filters and event ids
+    sa.Column("event_count", sa.Integer, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),  # started, sent, partial, failed
+    sa.Column("result", sa.Text),  # JSON
+    sa.Column("finished_ms", sa.BigInteger),
+)
+
 # --- findings tables ---
 notifications = sa.Table(  # findings already notified, so `check --notify` sends each once
     "notifications",
@@ -288,10 +380,12 @@ class Store:
     def create_schema(self) -> None:
         """Create missing tables and indexes; refuse a store made by a newer eventscope."""
         try:
-            had_rollups = sa.inspect(self.engine).has_table(rollup_dirty.name)
-            metadata.create_all(self.engine)
-            self._prepare_rollups(had_rollups)
             with self.engine.begin() as conn:
+                if self.engine.dialect.name == "postgresql":  # several processes may start at once
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(7461636865)"))
+                had_rollups = sa.inspect(conn).has_table(rollup_dirty.name)
+                metadata.create_all(conn)
+                _prepare_rollups(conn, had_rollups)
                 found = conn.execute(
                     sa.select(meta.c.value).where(meta.c.key == "schema_version")
                 ).scalar()
@@ -310,6 +404,7 @@ class Store:
         invocations_: Sequence[Invocation] = (),
         quarantined: Sequence[Quarantined] = (),
         checkpoints_: Mapping[tuple[str, str], str] | None = None,
+        extra_rows: Mapping[sa.Table, Sequence[dict[str, Any]]] | None = None,
     ) -> WriteResult:
         """Write everything given in one transaction and return how many rows were new."""
         result = WriteResult()
@@ -321,6 +416,8 @@ class Store:
                                                    [_quarantine_row(q) for q in quarantined])
                 self._execute(conn, self._upsert_checkpoint,
                               _checkpoint_rows(checkpoints_ or {}))
+                for table, rows in (extra_rows or {}).items():  # collectors' own tables
+                    self._execute(conn, self._insert_ignore(table), rows)
                 if result.events or result.invocations:
                     minutes = _changed_minutes(conn, events_ if result.events else (),
                                                invocations_ if result.invocations else ())
@@ -366,6 +463,72 @@ class Store:
                 "quarantined": sum(by_reason.values()),
                 "quarantined_by_reason": by_reason,
             }
+
+    # --- collectors tables ---
+    def _insert_ignore(self, table: sa.Table) -> _Compiled:
+        """An insert-or-ignore statement for one of the collectors' tables, compiled once."""
+        cache: dict[str, _Compiled] = self.__dict__.setdefault("_insert_ignore_cache", {})
+        if table.name not in cache:
+            dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
+            cache[table.name] = _Compiled(
+                self.engine, dialect.insert(table).on_conflict_do_nothing())
+        return cache[table.name]
+
+    def write_rows(self, rows: Mapping[sa.Table, Sequence[dict[str, Any]]]) -> None:
+        """Insert-or-ignore rows into collectors' tables in one transaction."""
+        self.write_batch(extra_rows=rows)
+
+    def select_rows(self, statement: Any) -> list[dict[str, Any]]:
+        """The rows of a read-only select, as dicts."""
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(statement)]
+
+    def pii_key(self) -> bytes:
+        """The store's own redaction key (made once, kept in `meta`), when none is configured."""
+        try:
+            return self._pii_key()
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"cannot read store {self.url}: {_first_line(exc)}") from None
+
+    def _pii_key(self) -> bytes:
+        with self.engine.begin() as conn:
+            found = conn.execute(sa.select(meta.c.value).where(meta.c.key == "pii_key")).scalar()
+            if found is None:
+                dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
+                conn.execute(dialect.insert(meta).values(key="pii_key", value=os.urandom(32).hex())
+                             .on_conflict_do_nothing())
+                found = conn.execute(
+                    sa.select(meta.c.value).where(meta.c.key == "pii_key")).scalar()
+        return bytes.fromhex(found)
+
+    def claim_replay(self, row: dict[str, Any]) -> bool:
+        """Record a replay request; False when its idempotency key was already recorded."""
+        try:
+            with self.engine.begin() as conn:
+                return self._execute(conn, self._insert_ignore(replay_audit), [row]) == 1
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"cannot write to store {self.url}: {_first_line(exc)}") from None
+
+    def finish_replay(self, request_key: str, status: str, result: str) -> None:
+        """Record how a claimed replay ended."""
+        with self.engine.begin() as conn:
+            conn.execute(replay_audit.update().where(replay_audit.c.request_key == request_key)
+                         .values(status=status, result=result,
+                                 finished_ms=int(time.time() * 1000)))
+
+    def put_status(self, row: dict[str, Any]) -> None:
+        """Insert or replace one collector loop's status row (its heartbeat)."""
+        dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
+        insert = dialect.insert(collector_status).values(**row)
+        statement = insert.on_conflict_do_update(
+            index_elements=[collector_status.c.collector, collector_status.c.instance],
+            set_={name: insert.excluded[name] for name in
+                  ("heartbeat_ms", "state", "counters", "last_error")})
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(statement)
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"cannot write to store {self.url}: {_first_line(exc)}") from None
 
     # --- catalog tables ---
     def write_contract_results(self, rows: Sequence[Mapping[str, Any]]) -> int:
@@ -478,22 +641,21 @@ class Store:
             raise StoreError(f"cannot refresh rollups in {self.url}: {_first_line(exc)}") from None
         return len(ordered)
 
-    def _prepare_rollups(self, had_rollups: bool) -> None:
-        """On a store made before rollups: add the time indexes, mark every minute dirty."""
-        if had_rollups:
-            return
-        for index in (_INVOCATIONS_START, _EVENTS_TIME):
-            index.create(self.engine, checkfirst=True)
-        with self.engine.begin() as conn:
-            minutes = sa.union(sa.select(_minute(events.c.time_ms)),
-                               sa.select(_minute(invocations.c.start_ms))).subquery()
-            conn.execute(rollup_dirty.insert().from_select(
-                ["minute_ms"], sa.select(minutes.c[0])))
-
     def dirty_minutes(self) -> int:
         """How many minutes wait for `refresh_rollups`."""
         with self.engine.connect() as conn:
             return _scalar(conn, sa.select(sa.func.count()).select_from(rollup_dirty))
+
+
+def _prepare_rollups(conn: Connection, had_rollups: bool) -> None:
+    """On a store made before rollups: add the time indexes, mark every minute dirty."""
+    if had_rollups:
+        return
+    for index in (_INVOCATIONS_START, _EVENTS_TIME):
+        index.create(conn, checkfirst=True)
+    minutes = sa.union(sa.select(_minute(events.c.time_ms)),
+                       sa.select(_minute(invocations.c.start_ms))).subquery()
+    conn.execute(rollup_dirty.insert().from_select(["minute_ms"], sa.select(minutes.c[0])))
 
 
 def minute_of(ms: int) -> int:

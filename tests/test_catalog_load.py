@@ -172,3 +172,18 @@ def _minimal(root: Path, header: str = "", schema_extra: str = "") -> None:
         + "versions:\n  - version: '1'\n    schema:\n      type: object\n"
         + ("      properties:\n  " + schema_extra.replace("\n", "\n  ").rstrip() + "\n"
            if schema_extra else ""))
+
+
+@pytest.mark.parametrize("field", ["versions", "detail-type", "source"])
+def test_an_event_type_missing_a_required_field_is_reported_not_raised(tmp_path, field):
+    """A required field left out of an event type file is a problem at its line, no crash."""
+    import yaml
+
+    shutil.copytree(EXAMPLE, tmp_path / "catalog")
+    path = tmp_path / "catalog" / "events" / "OrderCreated.yaml"
+    data = yaml.safe_load(path.read_text())
+    del data[field]
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    problems = _problems(tmp_path / "catalog")
+    assert any(p.file.endswith("OrderCreated.yaml") and p.field == field
+               and "missing" in p.message for p in problems)

@@ -109,8 +109,9 @@ def _read_all(root: Path, problems: list[Problem]) -> list[tuple[str, Document]]
 def _check_format(kind: str, doc: Document, problems: list[Problem]) -> bool:
     """Report format errors; True when the file can still be built into the model.
 
-    A file whose only errors are outside its nested lists (a missing owner, an unknown key)
-    is still built, so the checks across files run on it and report their mistakes too.
+    A file whose only errors are outside its nested lists (a wrong owner, an unknown key) is
+    still built, so the checks across files run on it and report their mistakes too; a file
+    missing a field the model cannot be built without (`_NEEDED_TO_BUILD`) is not.
     """
     if kind == "schema":
         return _check_json_schema(doc, (), doc.data, problems)
@@ -118,10 +119,14 @@ def _check_format(kind: str, doc: Document, problems: list[Problem]) -> bool:
     for error in _leaf_errors(errors):
         problems += _format_problems(doc, error)
     return isinstance(doc.data, dict) and not any(
-        error.path and error.path[0] in _NESTED for error in errors)
+        (error.path and error.path[0] in _NESTED)
+        or (error.validator == "required" and set(_missing_key(error)) & _NEEDED_TO_BUILD)
+        for error in errors)
 
 
 _NESTED = ("versions", "subscriptions", "lifecycles")
+_NEEDED_TO_BUILD = {"detail-type", "source", "versions", "name", "lifecycles", "starts",
+                    "correlation-path"}
 
 
 def _format_problems(doc: Document, error: ValidationError) -> list[Problem]:

@@ -36,7 +36,7 @@ def ingest(paths: tuple[str, ...], db_url: str | None, correlation_paths: tuple[
     store = open_store(db_url)
     with _progress(paths, enabled=not as_json) as on_progress:
         summary = ingest_paths(store, paths, correlation_paths or DEFAULT_CORRELATION_PATHS,
-                               on_progress)
+                               on_progress, _redaction(store))
     if as_json:
         echo_json(summary.as_dict())
     else:
@@ -89,3 +89,10 @@ def _progress(paths: tuple[str, ...], enabled: bool) -> Iterator[Callable[[int],
         return
     with click.progressbar(length=size, label="ingesting", file=sys.stderr) as bar:
         yield bar.update
+
+
+def _redaction(store: Any) -> Any:
+    """PII redaction before the store, as on the collectors' write paths (docs/collectors.md)."""
+    from collectors.pii import redaction_filter, settings_from_env
+
+    return redaction_filter(settings_from_env(store))

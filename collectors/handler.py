@@ -1,0 +1,52 @@
+"""The Lambda entry point for an SQS event-source mapping on the tap queue.
+
+Owns turning the mapping's batch into the tap collector's messages, storing them with the
+same code as `collect tap`, and answering `batchItemFailures` (the mapping must enable
+ReportBatchItemFailures): nothing when the batch committed, every message when the store
+failed, so SQS delivers them again. The store comes from $EVENTSCOPE_DB (PostgreSQL in
+practice) and the sample rate from $EVENTSCOPE_SAMPLE; PII is redacted as in every collector
+(`collectors.pii`: $EVENTSCOPE_PII_KEY, $EVENTSCOPE_PII).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from collectors.pii import redaction_filter, settings_from_env
+from collectors.tap_collector import TapSettings, classify_messages
+from eventscope.errors import StoreError
+from eventscope.store import Store, open_store
+
+log = logging.getLogger(__name__)
+_STORE: Store | None = None
+
+
+def handle(event: dict[str, Any], context: Any, store: Store | None = None,
+           sample_rate: float | None = None) -> dict[str, Any]:
+    """Store one SQS batch; the message ids the store could not take, for SQS to redeliver."""
+    records = event.get("Records", [])
+    if not records:
+        return {"batchItemFailures": []}
+    store = store or _default_store()
+    rate = sample_rate if sample_rate is not None else float(
+        os.environ.get("EVENTSCOPE_SAMPLE", "1"))
+    queue = records[0].get("eventSourceARN", "sqs").rsplit(":", 1)[-1]
+    settings = TapSettings(queue_url=queue, sample_rate=rate, origin=f"sqs:{queue}")
+    messages = [{"MessageId": r["messageId"], "Body": r.get("body", "")} for r in records]
+    batch = classify_messages(messages, settings)
+    try:
+        events, extra = redaction_filter(settings_from_env(store))(batch.events)
+        store.write_batch(events, (), batch.quarantined, None, extra)
+    except StoreError as exc:
+        log.warning("store write failed, returning %d message(s) to SQS: %s", len(records), exc)
+        return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in records]}
+    return {"batchItemFailures": []}
+
+
+def _default_store() -> Store:
+    global _STORE
+    if _STORE is None:
+        _STORE = open_store(os.environ.get("EVENTSCOPE_DB"))
+    return _STORE

@@ -1,0 +1,45 @@
+"""Redaction settings for the collectors, and the hook that redacts a batch before its write.
+
+Configuration (environment, so the Lambda handler reads the same): `EVENTSCOPE_PII_KEY` is
+the HMAC key (any string; when unset, a random key made once and kept in the store's `meta`
+table is used, which lets anyone holding the store test guesses, so set it in production);
+`EVENTSCOPE_PII=keep` keeps original values (they are still recorded in `redactions`) for
+teams that need replay of full payloads; the default is `redact`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from eventscope.records import BusEvent
+from eventscope.redaction import Redaction, RedactionSettings, redact_events
+from eventscope.store import Store, redactions
+
+EventFilter = Callable[[Sequence[BusEvent]], tuple[list[BusEvent], Any]]
+
+
+def settings_from_env(store: Store, catalog_fields: Mapping[str, Sequence[str]] | None = None
+                      ) -> RedactionSettings:
+    """Redaction settings from the environment (see the module docstring)."""
+    configured = os.environ.get("EVENTSCOPE_PII_KEY")
+    key = configured.encode() if configured else store.pii_key()
+    keep = os.environ.get("EVENTSCOPE_PII", "redact").strip().lower() == "keep"
+    return RedactionSettings(key=key, keep_originals=keep, catalog_fields=catalog_fields or {})
+
+
+def redaction_rows(found: Sequence[Redaction]) -> list[dict[str, Any]]:
+    """`redactions` table rows for what a batch's redaction found."""
+    now = int(time.time() * 1000)
+    return [{"event_id": r.event_id, "json_path": r.json_path, "detail_type": r.detail_type,
+             "detector": r.detector, "replaced": r.replaced, "redacted_ms": now} for r in found]
+
+
+def redaction_filter(settings: RedactionSettings) -> EventFilter:
+    """The tap collector's hook: a batch's events redacted, and their `redactions` rows."""
+    def apply(events: Sequence[BusEvent]) -> tuple[list[BusEvent], Any]:
+        clean, found = redact_events(events, settings)
+        return clean, {redactions: redaction_rows(found)} if found else None
+    return apply

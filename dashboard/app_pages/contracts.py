@@ -1,0 +1,69 @@
+"""Contracts & catalog: contract results, the catalog browser, duplicates, payload sizes, PII."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import streamlit as st
+
+from dashboard import data, figures, ui, views
+from eventscope.findings.deprecated import deprecated_in_use
+from eventscope.findings.duplicates import duplicates_by_consumer, producer_resends
+from eventscope.findings.payloads import payload_sizes, pii_fields
+
+RESEND_SAMPLE = 200
+
+ctx = data.context()
+st.title("Contracts & catalog")
+if ui.require_data(ctx):
+    catalog, problem = data.catalog(ctx.catalog_path)
+    results, browser, dupes, payloads, sunsets = st.tabs(
+        ["Contract results", "Catalog", "Duplicates", "Payloads & PII", "Deprecations"])
+    with results:
+        contract = data.contract_results(ctx.url)
+        if contract is None or contract.empty:
+            ui.empty("No contract results in this store yet. Run the consumer contract tests:",
+                     "eventscope contracts verify --db URL --catalog path/to/catalog")
+        else:
+            ui.table(views.mask_columns(contract, tuple(contract.columns), ctx.reveal_pii),
+                     "contract-results")
+    with browser:
+        if catalog is None:
+            ui.no_catalog(problem, "the catalog browser")
+        else:
+            ui.table(views.catalog_table(catalog, date.today()), "catalog")
+            names = [t.detail_type for t in catalog.event_types]
+            chosen = st.selectbox("Event type", names)
+            for version in views.type_versions(catalog, chosen):
+                st.text(f"version {version['version']}")
+                st.json(version["schema"], expanded=False)
+                for example in version["examples"]:
+                    st.json(example, expanded=False)
+    with st.spinner("Loading events…"):
+        events = data.events(ctx.url, ctx.window)
+        attempts = data.attempts(ctx.url, ctx.window, ctx.catalog_path)
+    with dupes:
+        st.subheader("Events delivered or processed more than once")
+        ui.table(views.listed(duplicates_by_consumer(attempts),
+                              ["consumer", "events", "delivered_more_than_once",
+                               "processed_twice", "examples"]), "duplicates")
+        st.subheader(f"Producer re-sends (latest {RESEND_SAMPLE} events of each type)")
+        ui.table(views.listed(producer_resends(data.samples(ctx.url, RESEND_SAMPLE)),
+                              ["source", "detail_type", "correlation_key", "event_ids"]),
+                 "producer-resends")
+    with payloads:
+        sizes = payload_sizes(events)
+        if not sizes.empty:
+            st.plotly_chart(figures.payload_sizes(sizes), width="stretch")
+        ui.table(sizes, "payload-sizes")
+        st.subheader("PII fields and who receives them")
+        ui.table(views.pii_table(pii_fields(data.samples(ctx.url), attempts, catalog)),
+                 "pii-fields")
+    with sunsets:
+        if catalog is None:
+            ui.no_catalog(problem, "deprecation countdowns")
+        else:
+            ui.table(views.listed(deprecated_in_use(catalog, events, attempts, date.today()),
+                                  ["source", "detail_type", "owner", "emitted", "consumers",
+                                   "last_seen", "sunset", "days_to_sunset", "replacement"]),
+                     "deprecated-in-use")

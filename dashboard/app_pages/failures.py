@@ -1,0 +1,55 @@
+"""Failures: consumer x type failure rates, their time series, top errors, final failures."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import data, figures, ui, views
+from eventscope.findings.failures import final_failures, top_errors
+
+LINK = st.column_config.LinkColumn("lifecycle", display_text="open order")
+
+ctx = data.context()
+st.title("Failures")
+if ui.require_data(ctx):
+    with st.spinner("Computing failure rates…"):
+        attempts = data.attempts(ctx.url, ctx.window, ctx.catalog_path)
+        rates = data.rates(ctx.url, ctx.window, ctx.catalog_path)
+    if attempts.empty:
+        ui.empty("No consumer invocations in this window: ingest the consumers' CloudWatch "
+                 "Logs (or run the logs collector).",
+                 "eventscope ingest consumer-logs.ndjson --db URL")
+        st.stop()
+    matrix = views.failure_matrix(rates)
+    if not matrix.empty:
+        st.subheader("Failure rate: consumer × event type")
+        st.plotly_chart(figures.failure_heatmap(matrix), width="stretch")
+    consumers = sorted(attempts["consumer"].dropna().unique())
+    types = sorted(attempts["detail_type"].dropna().unique())
+    left, right = st.columns(2)
+    want_c, want_t = ui.query("consumer"), ui.query("type")
+    consumer = left.selectbox("Consumer", [""] + consumers,
+                              index=consumers.index(want_c) + 1 if want_c in consumers else 0,
+                              format_func=lambda c: c or "(all consumers)", key="consumer")
+    detail_type = right.selectbox("Event type", [""] + types,
+                                  index=types.index(want_t) + 1 if want_t in types else 0,
+                                  format_func=lambda t: t or "(all types)", key="type")
+    ui.set_query(consumer=consumer or None, type=detail_type or None)
+    chosen = views.only(attempts, consumer, detail_type)
+    st.subheader("Failures over time")
+    bucketed = data.rates(ctx.url, ctx.window, ctx.catalog_path, consumer, detail_type,
+                          views.bucket_ms_for(ctx.window, chosen))
+    st.plotly_chart(figures.failure_timeseries(views.selection_rates(bucketed, None, None)),
+                    width="stretch")
+    st.subheader("Rates per consumer, type and version")
+    ui.table(views.only(rates, consumer, detail_type), "failure-rates")
+    st.subheader("Top errors")
+    errors = views.mask_columns(views.times(top_errors(chosen), "first_ms", "last_ms"),
+                                ("first_message",), ctx.reveal_pii)
+    ui.table(views.with_lifecycle_links(errors, "example_event_id"), "top-errors",
+             column_config={"lifecycle": LINK})
+    st.subheader("Final failures (every attempt failed)")
+    finals = views.mask_columns(views.times(final_failures(chosen), "last_ms"),
+                                ("last_error_message",), ctx.reveal_pii)
+    ui.table(views.with_lifecycle_links(finals, "event_id"), "final-failures",
+             column_config={"lifecycle": LINK})

@@ -1,0 +1,52 @@
+"""Order lifecycle: one order (or event) id -> timeline, consumer outcomes, gaps, payloads."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import data, figures, ui, views
+from eventscope.findings.lifecycle import order_lifecycle
+
+ctx = data.context()
+st.title("Order lifecycle")
+if ui.require_data(ctx):
+    query = st.text_input("Order id or event id (a prefix finds matching orders)",
+                          value=ui.query("order") or ui.query("event")).strip()
+    ui.set_query(order=query or None, event=None)
+    if not query:
+        st.caption("Recently active orders in this window:")
+        recent = views.recent_keys(data.events(ctx.url, ctx.window))
+        ui.table(views.with_lifecycle_links(recent, "correlation_key"), "recent-orders",
+                 column_config={"lifecycle": st.column_config.LinkColumn(
+                     "lifecycle", display_text="open")})
+        st.stop()
+    with st.spinner("Looking up the order…"):
+        keys = data.correlation_keys(ctx.url, query)
+    if not keys:
+        ui.empty("No order or event matches that id in this store.")
+        st.stop()
+    key = keys[0] if len(keys) == 1 else st.selectbox("Matching orders", keys)
+    catalog, _ = data.catalog(ctx.catalog_path)
+    with st.spinner("Loading the order's events…"):
+        found_events, found_attempts = data.lifecycle_frames(ctx.url, key, ctx.catalog_path)
+        lifecycle = order_lifecycle(key, found_events, found_attempts, catalog)
+    st.text(f"Order {key}: {len(lifecycle['events'])} events")
+    st.plotly_chart(figures.swimlane(lifecycle), width="stretch", key="swimlane")
+    st.subheader("Events and each consumer's outcome")
+    ui.table(views.lifecycle_table(lifecycle), "order-events")
+    st.subheader("Gaps")
+    gaps = views.gaps_table(lifecycle)
+    if gaps.empty:
+        st.success("No gaps: every expected step and cancellation was handled.")
+    else:
+        ui.table(gaps, "order-gaps")
+    st.subheader("Invocations")
+    ui.table(views.mask_columns(views.lifecycle_attempts(lifecycle), ("error_message",),
+                                ctx.reveal_pii), "order-invocations")
+    st.subheader("Payloads")
+    ids = [step["id"] for step in lifecycle["events"]]
+    kinds = {step["id"]: step["detail_type"] for step in lifecycle["events"]}
+    chosen = st.selectbox("Event", ids, format_func=lambda i: f"{kinds[i]}  ({i})")
+    details = data.event_details(ctx.url, tuple(ids))
+    ui.payload(details.get(chosen), views.declared_pii(catalog, kinds.get(chosen, "")),
+               ctx.reveal_pii)

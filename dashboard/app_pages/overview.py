@@ -1,0 +1,53 @@
+"""Overview: the window's headline numbers, each linking to its page, and events per minute."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import data, figures, ui, views
+from eventscope.findings.lifecycle import cancellation_types
+from eventscope.findings.subscriptions import (missing_subscriptions, observed_missing,
+                                               static_missing)
+from eventscope.findings.undocumented import summarise_types, undocumented_events
+
+ctx = data.context()
+st.title("Overview")
+if ui.require_data(ctx):
+    with st.spinner("Loading events and invocations…"):
+        events = data.events(ctx.url, ctx.window)
+        attempts = data.attempts(ctx.url, ctx.window, ctx.catalog_path)
+        catalog, _ = data.catalog(ctx.catalog_path)
+        rates = data.rates(ctx.url, ctx.window, ctx.catalog_path)
+        undocumented = (len(undocumented_events(summarise_types(events), catalog, attempts,
+                                                data.samples(ctx.url)))
+                        if catalog is not None else None)
+        static = static_missing(catalog) if catalog is not None else []
+        missing = missing_subscriptions(
+            static, observed_missing(events, attempts, cancellation_types(catalog)))
+        numbers = views.headline(events, attempts, rates, ctx.window, undocumented, len(missing),
+                                 views.contract_failures(data.contract_results(ctx.url)))
+    st.caption(f"Window: {views.WINDOW_LABELS[ctx.window_name]}")
+    cells = [
+        ("Events / min", f"{numbers['events_per_min']:,}", "overview", f"{numbers['events']:,} events"),
+        ("Consumers", f"{numbers['consumers']:,}", "graph", "see the event graph"),
+        ("Failure rate", f"{numbers['failure_rate']:.2%}", "failures",
+         f"of {numbers['invocations']:,} invocations"),
+        ("Final failures", f"{numbers['final_failures']:,}", "failures", "events never processed"),
+        ("Undocumented types", "—" if undocumented is None else f"{undocumented:,}",
+         "undocumented", "needs a catalog" if undocumented is None else "kinds not in the catalog"),
+        ("Missing subscriptions", f"{numbers['missing_subscriptions']:,}", "subscriptions",
+         "declarations and data"),
+        ("Contract failures", "—" if numbers["contract_failures"] is None
+         else f"{numbers['contract_failures']:,}", "contracts", "from contract runs"),
+    ]
+    for column, (name, value, page, note) in zip(st.columns(len(cells)), cells):
+        with column:
+            st.metric(name, value)
+            st.page_link(f"app_pages/{page}.py", label=note)
+    st.subheader("Events per minute by type")
+    per_minute = views.events_per_minute(events)
+    if per_minute.empty:
+        ui.empty("No events in this window: choose a longer window in the sidebar.")
+    else:
+        st.plotly_chart(figures.events_timeseries(per_minute), width="stretch")
+        ui.table(per_minute, "events-per-minute")

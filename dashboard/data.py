@@ -1,0 +1,199 @@
+"""The dashboard's one data module: the store engine, cached loaders, the page context.
+
+Every page reads the store through here: `st.cache_resource` holds one opened store per URL,
+`st.cache_data` (with a TTL) holds the frames, keyed by store URL, window and catalog path.
+Store reads go through `eventscope.findings.load`; the few reads it lacks live at the bottom
+of this module (SQLAlchemy Core on the tables of `eventscope.store`) until they move there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+import streamlit as st
+
+from eventscope.catalog.model import Catalog
+from eventscope.errors import EventscopeError
+from eventscope.findings import load
+from eventscope.findings.failures import failure_rates
+from eventscope.findings.graph import build_graph, graph_json
+from eventscope.findings.frames import resolve_consumers
+from eventscope.store import Store, events as events_table, open_store, resolve_url
+
+from dashboard.views import Window, only
+
+TTL_SECONDS = 30
+ENV_DB = "EVENTSCOPE_DB"
+ENV_CATALOG = "EVENTSCOPE_CATALOG"
+ENV_ENVIRONMENTS = "EVENTSCOPE_ENVIRONMENTS"
+CONTEXT_KEY = "eventscope_context"
+log = logging.getLogger("eventscope.dashboard")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the shared sidebar decided for this run: store, window, catalog, PII reveal."""
+
+    url: str
+    shown_url: str
+    window_name: str
+    window: Window
+    catalog_path: str | None
+    reveal_pii: bool
+
+
+def context() -> Context:
+    """The context the router set for this run."""
+    return st.session_state[CONTEXT_KEY]
+
+
+def environments() -> dict[str, str]:
+    """Named stores (bus / environment -> URL): $EVENTSCOPE_DB as 'default', plus the JSON
+    object in $EVENTSCOPE_ENVIRONMENTS (set by `eventscope dashboard --env NAME=URL`)."""
+    named = {"default": resolve_url(os.environ.get(ENV_DB))}
+    extra = os.environ.get(ENV_ENVIRONMENTS)
+    if extra:
+        try:
+            parsed = json.loads(extra)
+        except ValueError:
+            parsed = {}
+        named.update({str(k): resolve_url(str(v)) for k, v in parsed.items()
+                      if isinstance(parsed, dict)})
+    return named
+
+
+def shown_url(url: str) -> str:
+    """The URL without its password, for display."""
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
+def catalog_path() -> str | None:
+    return os.environ.get(ENV_CATALOG) or None
+
+
+@st.cache_resource(show_spinner=False)
+def store(url: str) -> Store:
+    """The opened store behind a URL (an error when a SQLite file is missing)."""
+    return open_store(url, must_exist=True)
+
+
+def store_problem(url: str) -> str | None:
+    """Why the store cannot be opened, or None."""
+    try:
+        store(url)
+    except EventscopeError as error:
+        return str(error)
+    return None
+
+
+@st.cache_resource(show_spinner=False)
+def _catalog(path: str) -> tuple[Catalog | None, str | None]:
+    from eventscope.cli.findings_cmd import load_catalog_file  # the CLI's --catalog loader
+    try:
+        return load_catalog_file(path), None
+    except EventscopeError as error:
+        return None, str(error)
+
+
+def catalog(path: str | None) -> tuple[Catalog | None, str | None]:
+    """(catalog, problem): (None, None) when no catalog is configured."""
+    if not path:
+        return None, None
+    return _catalog(path)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def counts(url: str) -> dict[str, Any]:
+    return store(url).counts()
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def events(url: str, window: Window) -> pd.DataFrame:
+    return load.load_events(store(url).engine, window.since_ms, window.until_ms)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def attempts(url: str, window: Window, catalog_path: str | None) -> pd.DataFrame:
+    loaded = load.load_attempts(store(url).engine, window.since_ms, window.until_ms)
+    return resolve_consumers(loaded, catalog(catalog_path)[0])
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def samples(url: str, per_type: int = 20) -> pd.DataFrame:
+    return load.load_samples(store(url).engine, per_type)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def type_summary(url: str) -> pd.DataFrame:
+    return load.load_type_summary(store(url).engine)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def correlation_keys(url: str, query: str) -> list[str]:
+    return load.find_correlation_keys(store(url).engine, query)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def lifecycle_frames(url: str, key: str,
+                     catalog_path: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    found_events, found_attempts = load.load_lifecycle(store(url).engine, key)
+    return found_events, resolve_consumers(found_attempts, catalog(catalog_path)[0])
+
+
+# --- store reads findings.load lacks (candidates to move into eventscope.findings.load) ---
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def latest_event_ms(url: str) -> int | None:
+    """The newest event time in the store (the end of every dashboard window)."""
+    with store(url).engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.max(events_table.c.time_ms))).scalar()
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def event_details(url: str, ids: tuple[str, ...]) -> dict[str, str]:
+    """{event id: detail JSON} for some events, by primary key."""
+    if not ids:
+        return {}
+    with store(url).engine.connect() as conn:
+        rows = conn.execute(sa.select(events_table.c.id, events_table.c.detail)
+                            .where(events_table.c.id.in_(list(ids)))).all()
+    return {row.id: row.detail for row in rows}
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def contract_results(url: str, limit: int = 5_000) -> pd.DataFrame | None:
+    """The latest rows of the `contract_results` table, or None when the store has none yet."""
+    engine = store(url).engine
+    if not sa.inspect(engine).has_table("contract_results"):
+        return None
+    table = sa.Table("contract_results", sa.MetaData(), autoload_with=engine)
+    order = [c for c in table.c if c.name in ("run_ms", "checked_ms", "time_ms")]
+    statement = sa.select(table).limit(limit)
+    if order:
+        statement = statement.order_by(order[0].desc())
+    with engine.connect() as conn:
+        result = conn.execute(statement)
+        return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+
+# --- findings results cached per window (warm reruns skip the analyses) --------------------
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def rates(url: str, window: Window, catalog_path: str | None, consumer: str = "",
+          detail_type: str = "", bucket_ms: int | None = None) -> pd.DataFrame:
+    """`failure_rates` of the window's attempts (of one consumer / type when given)."""
+    return failure_rates(only(attempts(url, window, catalog_path), consumer, detail_type),
+                         bucket_ms)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def graph(url: str, window: Window, catalog_path: str | None) -> dict[str, Any]:
+    """The window's producer -> type -> consumer graph as `graph_json`."""
+    return graph_json(build_graph(events(url, window), attempts(url, window, catalog_path),
+                                  catalog(catalog_path)[0]))

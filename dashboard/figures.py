@@ -1,0 +1,227 @@
+"""Plotly figure builders for the dashboard: pure functions from findings results to figures.
+
+No Streamlit here. Every string that may come from the bus (types, sources, consumers, error
+messages) passes through `label` before it reaches a figure, because Plotly renders a subset
+of HTML (<a href>, <b>, <br>) in labels and hover text; escaped, it shows as inert text.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Any
+
+import networkx as nx
+import pandas as pd
+import plotly.graph_objects as go
+
+STATUS_COLOURS = {
+    "consistent": "#2e7d32", "declared_never_observed": "#9e9e9e",
+    "observed_undeclared": "#d32f2f", "subscribed_not_declared": "#f9a825",
+    "no_catalog": "#607d8b",
+}
+OUTCOME_COLOURS = {"ok": "#2e7d32", "retried_then_ok": "#f9a825", "error": "#d32f2f",
+                   "timeout": "#8e24aa", "failed": "#d32f2f", "never_handled": "#9e9e9e",
+                   "event": "#1565c0"}
+COVERAGE_CODES = {"": 0, "handled": 1, "subscribed": 2, "subscribed+handled": 3, "missing": 4}
+COLUMN_X = {"producer": 0.0, "type": 1.0, "consumer": 2.0}
+MAX_LABEL = 60
+
+
+def label(text: Any) -> str:
+    """Untrusted text made inert for Plotly (HTML-escaped) and cut to a readable length."""
+    value = "" if text is None else str(text)
+    if len(value) > MAX_LABEL:
+        value = value[:MAX_LABEL - 1] + "…"
+    return html.escape(value, quote=True)
+
+
+def _layout(fig: go.Figure, height: int, **extra: Any) -> go.Figure:
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), **extra)
+    return fig
+
+
+def events_timeseries(per_minute: pd.DataFrame) -> go.Figure:
+    """Stacked bars of events per minute, one colour per detail-type."""
+    fig = go.Figure()
+    for detail_type, rows in per_minute.groupby("detail_type"):
+        fig.add_bar(x=rows["minute"], y=rows["events"], name=label(detail_type),
+                    hovertext=[label(detail_type)] * len(rows), hoverinfo="x+y+text")
+    return _layout(fig, 320, barmode="stack", yaxis_title="events / minute",
+                   legend_title_text="detail-type")
+
+
+def graph_positions(graph: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """Producers, types and consumers in three columns, each column sorted and spread evenly."""
+    columns: dict[str, list[str]] = {"producer": [], "type": [], "consumer": []}
+    for node in graph["nodes"]:
+        columns[node["kind"]].append(node["id"])
+    positions = {}
+    for kind, ids in columns.items():
+        for index, node_id in enumerate(sorted(ids, key=lambda n: n.lower())):
+            positions[node_id] = (COLUMN_X[kind], -(index + 0.5) / max(len(ids), 1))
+    return positions
+
+
+def node_failure_rates(graph: dict[str, Any]) -> dict[str, float]:
+    """Failed share of invocations per consumer node (and per type node, over its consumers)."""
+    totals: dict[str, list[int]] = {}
+    for edge in graph["edges"]:
+        if edge["target"].startswith("consumer:"):
+            for node in (edge["source"], edge["target"]):
+                seen = totals.setdefault(node, [0, 0])
+                seen[0] += edge.get("failed") or 0
+                seen[1] += edge.get("count") or 0
+    return {node: failed / count for node, (failed, count) in totals.items() if count}
+
+
+def event_graph(graph: dict[str, Any], selected: str | None = None) -> go.Figure:
+    """The producer -> type -> consumer graph: edge colour by status, width by volume, node
+    colour by failure rate; node ids ride along as customdata for click selection."""
+    positions = graph_positions(graph)
+    fig = go.Figure()
+    for status, colour in STATUS_COLOURS.items():
+        by_width: dict[float, tuple[list[float | None], list[float | None]]] = {}
+        for edge in (e for e in graph["edges"] if e["status"] == status):
+            (x0, y0), (x1, y1) = positions[edge["source"]], positions[edge["target"]]
+            width = round(1 + math.log10(1 + (edge.get("count") or 0)), 1)
+            xs, ys = by_width.setdefault(width, ([], []))
+            xs += [x0, x1, None]
+            ys += [y0, y1, None]
+        for index, (width, (xs, ys)) in enumerate(sorted(by_width.items())):
+            fig.add_scatter(x=xs, y=ys, mode="lines", hoverinfo="skip",
+                            line=dict(color=colour, width=width,
+                                      dash="dot" if status == "declared_never_observed" else None),
+                            name=status.replace("_", " "), legendgroup=status,
+                            showlegend=index == 0)
+    rates = node_failure_rates(graph)
+    nodes = graph["nodes"]
+    fig.add_scatter(
+        x=[positions[n["id"]][0] for n in nodes], y=[positions[n["id"]][1] for n in nodes],
+        mode="markers+text", name="nodes", showlegend=False,
+        text=[label(n["name"]) for n in nodes],
+        textposition=["middle left" if n["kind"] == "producer" else "middle right"
+                      if n["kind"] == "consumer" else "top center" for n in nodes],
+        customdata=[n["id"] for n in nodes],
+        hovertext=[_node_hover(n, rates.get(n["id"])) for n in nodes], hoverinfo="text",
+        marker=dict(size=[18 if n["id"] == selected else 12 for n in nodes],
+                    symbol=["square" if n["kind"] == "producer" else "circle"
+                            if n["kind"] == "type" else "diamond" for n in nodes],
+                    color=[rates.get(n["id"], 0.0) for n in nodes], colorscale="RdYlGn_r",
+                    cmin=0, cmax=1, line=dict(width=1, color="#333"),
+                    colorbar=dict(title="failure rate", thickness=10, x=1.02)))
+    height = max(400, 22 * max(sum(1 for n in nodes if n["kind"] == k) for k in COLUMN_X))
+    fig.update_xaxes(visible=False, range=[-0.6, 2.6])
+    fig.update_yaxes(visible=False)
+    return _layout(fig, height, legend=dict(orientation="h", y=1.02, yanchor="bottom"),
+                   clickmode="event+select", dragmode="select")
+
+
+def _node_hover(node: dict[str, Any], rate: float | None) -> str:
+    parts = [f"{node['kind']}: {label(node['name'])}"]
+    for key in ("owner", "team", "status"):
+        if node.get(key):
+            parts.append(f"{key}: {label(node[key])}")
+    if rate is not None:
+        parts.append(f"failure rate: {rate:.1%}")
+    return "<br>".join(parts)
+
+
+def failure_heatmap(matrix: pd.DataFrame) -> go.Figure:
+    """Consumers x event types, cell colour the failure rate (blank: never handled)."""
+    fig = go.Figure(go.Heatmap(
+        z=matrix.values, x=[label(c) for c in matrix.columns],
+        y=[label(i) for i in matrix.index], colorscale="Reds", zmin=0, zmax=1,
+        hovertemplate="consumer %{y}<br>type %{x}<br>failure rate %{z:.1%}<extra></extra>",
+        colorbar=dict(title="rate")))
+    return _layout(fig, max(260, 28 * len(matrix.index) + 120))
+
+
+def failure_timeseries(per_bucket: pd.DataFrame) -> go.Figure:
+    """Invocations and failed invocations per time bucket."""
+    fig = go.Figure()
+    fig.add_bar(x=per_bucket["bucket"], y=per_bucket["invocations"], name="invocations",
+                marker_color="#90a4ae")
+    fig.add_bar(x=per_bucket["bucket"], y=per_bucket["failed"], name="failed",
+                marker_color="#d32f2f")
+    return _layout(fig, 280, barmode="overlay")
+
+
+def swimlane(lifecycle: dict[str, Any]) -> go.Figure:
+    """One order's timeline: a lane per producer and per consumer; events on their producer's
+    lane, every attempt on its consumer's lane coloured by outcome (retries are extra marks),
+    a thin line from each event to its attempts."""
+    lanes: list[str] = []
+    marks: dict[str, dict[str, list[Any]]] = {}
+
+    def lane(name: str) -> str:
+        if name not in lanes:
+            lanes.append(name)
+        return name
+
+    def mark(kind: str, when: int, where: str, hover: str) -> None:
+        bucket = marks.setdefault(kind, {"x": [], "y": [], "text": []})
+        bucket["x"].append(pd.to_datetime(when, unit="ms", utc=True))
+        bucket["y"].append(label(where))
+        bucket["text"].append(hover)
+
+    fig = go.Figure()
+    for step in lifecycle["events"]:
+        producer = lane(f"producer {step['source']}")
+        mark("event", step["time_ms"], producer,
+             f"{label(step['detail_type'])}<br>{label(step['id'])}")
+        for consumer in step["consumers"]:
+            where = lane(f"consumer {consumer['consumer']}")
+            for number, attempt in enumerate(consumer["attempts"], start=1):
+                mark(attempt["outcome"], attempt["start_ms"], where,
+                     f"{label(step['detail_type'])} attempt {number}: {attempt['outcome']}"
+                     f"<br>{label(attempt.get('error_type') or '')}")
+                fig.add_scatter(x=[pd.to_datetime(step["time_ms"], unit="ms", utc=True),
+                                   pd.to_datetime(attempt["start_ms"], unit="ms", utc=True)],
+                                y=[label(producer), label(where)], mode="lines",
+                                line=dict(color="#cfd8dc", width=1), hoverinfo="skip",
+                                showlegend=False)
+            if not consumer["attempts"]:
+                mark("never_handled", step["time_ms"], where,
+                     f"{label(step['detail_type'])}: never handled")
+    for kind, bucket in marks.items():
+        fig.add_scatter(x=bucket["x"], y=bucket["y"], mode="markers", name=kind,
+                        hovertext=bucket["text"], hoverinfo="text+x",
+                        marker=dict(size=14, color=OUTCOME_COLOURS.get(kind, "#000"),
+                                    symbol="square" if kind == "event" else "circle"))
+    fig.update_yaxes(categoryorder="array", categoryarray=[label(n) for n in reversed(lanes)])
+    _layout(fig, max(260, 48 * len(lanes) + 100),
+            legend=dict(orientation="h", y=1.02, yanchor="bottom"))
+    fig.update_layout(margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def coverage_heatmap(matrix: pd.DataFrame) -> go.Figure:
+    """The lifecycle coverage matrix as coloured cells with their state as text."""
+    codes = matrix.apply(lambda column: column.map(COVERAGE_CODES))
+    colours = [[0.0, "#ffffff"], [0.25, "#bbdefb"], [0.5, "#fff59d"], [0.75, "#a5d6a7"],
+               [1.0, "#ef9a9a"]]
+    fig = go.Figure(go.Heatmap(
+        z=codes.values, x=[label(c) for c in matrix.columns], y=[label(i) for i in matrix.index],
+        text=matrix.values, texttemplate="%{text}", colorscale=colours, zmin=0, zmax=4,
+        showscale=False, hovertemplate="%{y} / %{x}: %{text}<extra></extra>"))
+    return _layout(fig, max(240, 36 * len(matrix.index) + 120))
+
+
+def payload_sizes(sizes: pd.DataFrame) -> go.Figure:
+    """p95 and max envelope size per detail-type."""
+    fig = go.Figure()
+    names = [label(t) for t in sizes["detail_type"]]
+    fig.add_bar(x=names, y=sizes["p95_bytes"], name="p95 bytes")
+    fig.add_bar(x=names, y=sizes["max_bytes"], name="max bytes")
+    return _layout(fig, 300, barmode="group", yaxis_title="bytes")
+
+
+def graph_from_json(graph: dict[str, Any]) -> nx.DiGraph:
+    """The networkx graph back from `graph_json` (for neighbour look-ups on a page)."""
+    built = nx.DiGraph()
+    for node in graph["nodes"]:
+        built.add_node(node["id"], **node)
+    for edge in graph["edges"]:
+        built.add_edge(edge["source"], edge["target"], **edge)
+    return built

@@ -1,0 +1,437 @@
+"""What a dashboard page shows, derived from findings results: pure functions, no Streamlit.
+
+Owns the time windows, the headline numbers, the small reshapes a page needs (coverage
+matrix, lifecycle tables), and the safety transforms every view goes through: PII masking of
+payloads and free text, size caps, and CSV cells that a spreadsheet cannot run as formulas.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pandas as pd
+
+from eventscope.catalog.model import Catalog
+from eventscope.findings.frames import FAILED
+from eventscope.findings.payloads import REDACTED, redact
+
+WINDOWS: dict[str, int | None] = {
+    "all": None, "15m": 15 * 60_000, "1h": 3_600_000, "6h": 6 * 3_600_000,
+    "24h": 24 * 3_600_000, "7d": 7 * 24 * 3_600_000, "30d": 30 * 24 * 3_600_000,
+}
+WINDOW_LABELS = {"all": "All data", "15m": "Last 15 minutes", "1h": "Last hour",
+                 "6h": "Last 6 hours", "24h": "Last 24 hours", "7d": "Last 7 days",
+                 "30d": "Last 30 days"}
+PAYLOAD_CAP_BYTES = 64 * 1024
+TEXT_CAP_CHARS = 2_000
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+_EMAIL_IN_TEXT = re.compile(r"[^@\s\"'<>]+@[^@\s\"'<>]+\.[A-Za-z]{2,}")
+_CARD_IN_TEXT = re.compile(r"\b\d(?:[ -]?\d){12,18}\b")
+_PHONE_IN_TEXT = re.compile(r"\+\d[\d ()./-]{7,18}\d")
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open time window [since_ms, until_ms) of event / invocation time, or all data."""
+
+    since_ms: int | None
+    until_ms: int | None
+
+    @property
+    def minutes(self) -> float | None:
+        if self.since_ms is None or self.until_ms is None:
+            return None
+        return max((self.until_ms - self.since_ms) / 60_000, 1 / 60)
+
+
+def window_for(name: str, latest_ms: int | None) -> Window:
+    """The window called `name`, ending just after the newest event in the store."""
+    span = WINDOWS.get(name)
+    if span is None or latest_ms is None:
+        return Window(None, None)
+    until = latest_ms + 1
+    return Window(until - span, until)
+
+
+# --- safety -----------------------------------------------------------------------------
+
+def csv_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells cannot start a spreadsheet formula (prefixed with a quote)."""
+    def neutral(value: Any) -> Any:
+        if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+            return "'" + value
+        return value
+    safe = df.copy()
+    for column in safe.columns:
+        if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
+            safe[column] = safe[column].map(neutral)
+    return safe
+
+
+def csv_bytes(df: pd.DataFrame) -> bytes:
+    """The table as UTF-8 CSV with formula-like cells neutralised."""
+    return csv_safe(df).to_csv(index=False).encode()
+
+
+def mask_text(text: Any) -> Any:
+    """Free text (an error message) with e-mail addresses, card and phone numbers blanked."""
+    if not isinstance(text, str):
+        return text
+    for pattern in (_EMAIL_IN_TEXT, _CARD_IN_TEXT, _PHONE_IN_TEXT):
+        text = pattern.sub(REDACTED, text)
+    return text[:TEXT_CAP_CHARS]
+
+
+def mask_columns(df: pd.DataFrame, columns: tuple[str, ...], reveal: bool) -> pd.DataFrame:
+    """A copy with free-text columns masked (unless revealed) and capped in length."""
+    shown = df.copy()
+    for column in columns:
+        if column in shown:
+            shown[column] = shown[column].map(
+                (lambda v: v[:TEXT_CAP_CHARS] if isinstance(v, str) else v) if reveal
+                else mask_text)
+    return shown
+
+
+def declared_pii(catalog: Catalog | None, detail_type: str) -> tuple[str, ...]:
+    """The PII paths the catalog declares for a type (dotted paths from `detail`)."""
+    if catalog is None:
+        return ()
+    declared = catalog.event_type(detail_type)
+    return declared.pii_fields if declared else ()
+
+
+def shown_payload(detail: str | None, declared: tuple[str, ...], reveal: bool,
+                  cap: int = PAYLOAD_CAP_BYTES) -> tuple[str, Any]:
+    """("json", object) to show with st.json, or ("text", str) when too big or not an object.
+
+    Payloads over `cap` bytes are shown as their first `cap` bytes of text, marked truncated,
+    so a 1 MB payload never reaches the browser whole. PII is masked unless `reveal`.
+    """
+    if detail is None:
+        return "text", "(payload not stored)"
+    if len(detail) > cap:
+        return "text", f"{detail[:cap]}\n… truncated: {len(detail):,} bytes, first {cap:,} shown"
+    try:
+        value = orjson.loads(detail)
+    except orjson.JSONDecodeError:
+        return "text", detail
+    if not isinstance(value, dict):
+        return "json", value
+    return "json", value if reveal else redact(value, declared)
+
+
+# --- headline numbers and reshapes --------------------------------------------------------
+
+def headline(events: pd.DataFrame, attempts: pd.DataFrame, rates: pd.DataFrame,
+             window: Window, undocumented: int | None, missing: int,
+             contract_failures: int | None) -> dict[str, Any]:
+    """The overview's numbers for one window."""
+    invocations = int(rates["invocations"].sum()) if not rates.empty else 0
+    failed = int(rates["failed"].sum()) if not rates.empty else 0
+    minutes = window.minutes
+    if minutes is None and not events.empty:
+        minutes = max((events["time_ms"].max() - events["time_ms"].min()) / 60_000, 1.0)
+    return {
+        "events": int(len(events)),
+        "events_per_min": round(len(events) / minutes, 2) if minutes else 0.0,
+        "consumers": int(attempts["consumer"].nunique()),
+        "invocations": invocations,
+        "failure_rate": failed / invocations if invocations else 0.0,
+        "final_failures": int(rates["final_failures"].sum()) if not rates.empty else 0,
+        "undocumented_types": undocumented,
+        "missing_subscriptions": missing,
+        "contract_failures": contract_failures,
+    }
+
+
+def events_per_minute(events: pd.DataFrame) -> pd.DataFrame:
+    """Counts per minute x detail-type: minute (datetime), detail_type, events."""
+    if events.empty:
+        return pd.DataFrame(columns=["minute", "detail_type", "events"])
+    minute = events["time_ms"] // 60_000 * 60_000
+    counted = events.assign(minute_ms=minute).groupby(["minute_ms", "detail_type"]).size()\
+        .reset_index(name="events")
+    counted["minute"] = pd.to_datetime(counted["minute_ms"], unit="ms", utc=True)
+    return counted[["minute", "detail_type", "events"]]
+
+
+def failure_matrix(rates: pd.DataFrame) -> pd.DataFrame:
+    """Consumer x event type failure rate over all versions (rows consumers, columns types)."""
+    attributed = rates[rates["detail_type"].notna()]
+    if attributed.empty:
+        return pd.DataFrame()
+    summed = attributed.groupby(["consumer", "detail_type"])[["failed", "invocations"]].sum()
+    summed["rate"] = summed["failed"] / summed["invocations"]
+    return summed["rate"].unstack("detail_type").sort_index()
+
+
+def selection_rates(bucketed: pd.DataFrame, consumer: str | None,
+                    detail_type: str | None) -> pd.DataFrame:
+    """Failures per time bucket for a consumer and/or type: bucket (datetime), invocations, failed."""
+    chosen = bucketed
+    if consumer:
+        chosen = chosen[chosen["consumer"] == consumer]
+    if detail_type:
+        chosen = chosen[chosen["detail_type"] == detail_type]
+    summed = chosen.groupby("bucket_ms")[["invocations", "failed"]].sum().reset_index()
+    summed["bucket"] = pd.to_datetime(summed["bucket_ms"], unit="ms", utc=True)
+    return summed[["bucket", "invocations", "failed"]]
+
+
+def lifecycle_table(lifecycle: dict[str, Any]) -> pd.DataFrame:
+    """One row per event of an order, one column per consumer holding its outcome."""
+    rows = []
+    for step in lifecycle["events"]:
+        row = {"time": pd.to_datetime(step["time_ms"], unit="ms", utc=True), "event_id": step["id"],
+               "source": step["source"], "detail_type": step["detail_type"],
+               "version": step["version"]}
+        row.update({c["consumer"]: c["outcome"] for c in step["consumers"]})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def lifecycle_attempts(lifecycle: dict[str, Any]) -> pd.DataFrame:
+    """Every invocation of the order's events: event, consumer, attempt number, outcome, error."""
+    rows = []
+    for step in lifecycle["events"]:
+        for consumer in step["consumers"]:
+            for number, attempt in enumerate(consumer["attempts"], start=1):
+                rows.append({"event_id": step["id"], "detail_type": step["detail_type"],
+                             "consumer": consumer["consumer"], "attempt": number,
+                             "start": pd.to_datetime(attempt["start_ms"], unit="ms", utc=True),
+                             "outcome": attempt["outcome"],
+                             "duration_ms": attempt["duration_ms"],
+                             "error_type": attempt["error_type"],
+                             "error_message": attempt["error_message"],
+                             "request_id": attempt["request_id"]})
+    return pd.DataFrame(rows, columns=["event_id", "detail_type", "consumer", "attempt", "start",
+                                       "outcome", "duration_ms", "error_type", "error_message",
+                                       "request_id"])
+
+
+def coverage_matrix(catalog: Catalog | None, attempts: pd.DataFrame,
+                    missing: list[dict[str, Any]]) -> pd.DataFrame:
+    """Consumers x lifecycle event types: 'subscribed+handled', 'subscribed', 'handled',
+    'missing' (a cancellation it should listen to) or '' (not its business)."""
+    if catalog is None or not catalog.lifecycles:
+        return pd.DataFrame()
+    types = list(dict.fromkeys(t for lc in catalog.lifecycles for t in lc.all_types))
+    handled = attempts[attempts["detail_type"].isin(types)].groupby("consumer")["detail_type"]\
+        .agg(set).to_dict()
+    declared = {c.name: {s.detail_type for s in c.subscriptions} for c in catalog.consumers}
+    gaps = {(m["consumer"], m["detail_type"]) for m in missing}
+    names = sorted(set(declared) | set(handled) | {c for c, _ in gaps})
+    rows = {}
+    for name in names:
+        cells = {}
+        for detail_type in types:
+            sub = detail_type in declared.get(name, set())
+            seen = detail_type in handled.get(name, set())
+            cells[detail_type] = ("missing" if (name, detail_type) in gaps else
+                                  "subscribed+handled" if sub and seen else
+                                  "subscribed" if sub else "handled" if seen else "")
+        rows[name] = cells
+    return pd.DataFrame.from_dict(rows, orient="index", columns=types)
+
+
+def missing_table(missing: list[dict[str, Any]]) -> pd.DataFrame:
+    """Missing-subscription findings flattened: consumer, type, lifecycle, evidence, orders."""
+    rows = [{"consumer": m["consumer"], "detail_type": m["detail_type"],
+             "lifecycle": m["lifecycle"], "evidence": m["evidence"],
+             "orders_affected": (m["observed"] or {}).get("orders", 0),
+             "example_orders": ", ".join((m["observed"] or {}).get("examples", [])),
+             "subscribed_to": ", ".join((m["static"] or {}).get("subscribed_to", []))}
+            for m in missing]
+    return pd.DataFrame(rows, columns=["consumer", "detail_type", "lifecycle", "evidence",
+                                       "orders_affected", "example_orders", "subscribed_to"])
+
+
+def failed_share(attempts: pd.DataFrame) -> float:
+    """Failed invocations as a share of all (0 when there are none)."""
+    return float(attempts["outcome"].isin(FAILED).mean()) if len(attempts) else 0.0
+
+
+def lifecycle_link(key: str) -> str:
+    """A relative link to the order lifecycle page for a correlation key or event id."""
+    from urllib.parse import quote
+    return f"lifecycle?order={quote(str(key), safe='')}"
+
+
+def contract_failures(results: pd.DataFrame | None) -> int | None:
+    """Failed contract checks in a contract results table (None without results)."""
+    if results is None:
+        return None
+    if "passed" in results:
+        return int((~results["passed"].astype(bool)).sum())
+    if "status" in results:
+        return int((results["status"].astype(str).str.lower().isin(["fail", "failed"])).sum())
+    return None
+
+
+# --- page-specific reshapes ---------------------------------------------------------------
+
+def filter_graph(graph: dict[str, Any], teams: list[str], types: list[str],
+                 statuses: list[str]) -> dict[str, Any]:
+    """The graph restricted to edges of the chosen statuses that touch the chosen types and
+    teams' consumers (an empty choice keeps everything), and the nodes those edges join."""
+    nodes = {n["id"]: n for n in graph["nodes"]}
+    team_of = {n["id"]: n.get("team") for n in graph["nodes"]}
+    edges = [e for e in graph["edges"] if not statuses or e["status"] in statuses]
+    if types:
+        wanted = {f"type:{t}" for t in types}
+        edges = [e for e in edges if e["source"] in wanted or e["target"] in wanted]
+    if teams:
+        chosen = {n for n, team in team_of.items() if team in teams}
+        kept_types = {e["source"] for e in edges if e["target"] in chosen}
+        edges = [e for e in edges if e["target"] in chosen
+                 or (e["source"].startswith("producer:") and e["target"] in kept_types)]
+    if not (teams or types or statuses):
+        return graph
+    used = {e["source"] for e in edges} | {e["target"] for e in edges}
+    return {**graph, "nodes": [nodes[n] for n in sorted(used)], "edges": edges}
+
+
+def selected_point(selection: Any) -> str | None:
+    """The customdata (a node id) of the first selected point of a plotly_chart event."""
+    try:
+        points = selection["selection"]["points"]
+    except (KeyError, TypeError):
+        return None
+    for point in points:
+        value = point.get("customdata")
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def node_details(graph: dict[str, Any], node_id: str) -> tuple[dict[str, Any], pd.DataFrame]:
+    """A node's attributes and its edges (neighbour, direction, status, volume, failures)."""
+    node = next((n for n in graph["nodes"] if n["id"] == node_id), None)
+    rows = []
+    for edge in graph["edges"]:
+        if node_id not in (edge["source"], edge["target"]):
+            continue
+        outgoing = edge["source"] == node_id
+        count, failed = edge.get("count") or 0, edge.get("failed") or 0
+        rows.append({"direction": "to" if outgoing else "from",
+                     "neighbour": edge["target"] if outgoing else edge["source"],
+                     "status": edge["status"], "count": count, "failed": failed,
+                     "failure_rate": failed / count if count else None,
+                     "last_seen": None if edge.get("last_seen_ms") is None else
+                     pd.to_datetime(edge["last_seen_ms"], unit="ms", utc=True),
+                     "rules": ", ".join(edge.get("rules") or [])})
+    return (node or {}), pd.DataFrame(rows, columns=["direction", "neighbour", "status", "count",
+                                                     "failed", "failure_rate", "last_seen",
+                                                     "rules"])
+
+
+def type_versions(catalog: Catalog | None, detail_type: str) -> list[dict[str, Any]]:
+    """The catalog's versions of a type with their schemas (empty without a catalog)."""
+    declared = catalog.event_type(detail_type) if catalog else None
+    if declared is None:
+        return []
+    return [{"version": v.version, "schema": v.schema, "examples": list(v.examples)}
+            for v in declared.versions]
+
+
+def only(df: pd.DataFrame, consumer: str | None = None,
+         detail_type: str | None = None) -> pd.DataFrame:
+    """Rows of one consumer and/or one detail-type."""
+    if consumer:
+        df = df[df["consumer"] == consumer]
+    if detail_type:
+        df = df[df["detail_type"] == detail_type]
+    return df
+
+
+def bucket_ms_for(window: Window, attempts: pd.DataFrame) -> int:
+    """A time bucket giving roughly 30 to 300 bars over the window or the data's span."""
+    span = (window.until_ms - window.since_ms) if window.since_ms is not None else (
+        int(attempts["start_ms"].max() - attempts["start_ms"].min()) if len(attempts) else 0)
+    for bucket in (60_000, 300_000, 3_600_000, 86_400_000):
+        if span <= bucket * 300:
+            return bucket
+    return 7 * 86_400_000
+
+
+def with_lifecycle_links(df: pd.DataFrame, column: str) -> pd.DataFrame:
+    """The table with a `lifecycle` column linking each row's id to the order lifecycle page."""
+    return df.assign(lifecycle=[lifecycle_link(v) if isinstance(v, str) else None
+                                for v in df[column]])
+
+
+def times(df: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """Millisecond columns shown as UTC datetimes."""
+    shown = df.copy()
+    for column in columns:
+        if column in shown:
+            shown[column] = pd.to_datetime(shown[column], unit="ms", utc=True)
+    return shown
+
+
+def owner_to_notify(catalog: Catalog, source: str, detail_type: str) -> str | None:
+    """The owner of the type, else the owner of another type the same source emits."""
+    declared = catalog.event_type(detail_type, source)
+    if declared is not None:
+        return declared.owner
+    return next((t.owner for t in catalog.event_types if t.source == source), None)
+
+
+def undocumented_table(found: list[dict[str, Any]], catalog: Catalog) -> pd.DataFrame:
+    """Undocumented kinds as rows, with the owner to notify and first/last seen."""
+    rows = [{"source": f["source"], "detail_type": f["detail_type"], "version": f["version"],
+             "reason": f["reason"], "count": f["count"],
+             "owner_to_notify": owner_to_notify(catalog, f["source"], f["detail_type"]),
+             "first_seen": f["first_ms"], "last_seen": f["last_ms"],
+             "consumers": ", ".join(f["consumers"]),
+             "sample_event_id": (f["sample"] or {}).get("event_id")} for f in found]
+    table = pd.DataFrame(rows, columns=["source", "detail_type", "version", "reason", "count",
+                                        "owner_to_notify", "first_seen", "last_seen",
+                                        "consumers", "sample_event_id"])
+    return times(table, "first_seen", "last_seen")
+
+
+def recent_keys(events: pd.DataFrame, limit: int = 20) -> pd.DataFrame:
+    """The most recently active correlation keys: key, events, last event time."""
+    keyed = events[events["correlation_key"].notna()]
+    summary = keyed.groupby("correlation_key").agg(events=("id", "size"),
+                                                   last_ms=("time_ms", "max")).reset_index()
+    summary = summary.sort_values("last_ms", ascending=False).head(limit)
+    return times(summary, "last_ms").rename(columns={"last_ms": "last_event"})
+
+
+def catalog_table(catalog: Catalog, today: Any) -> pd.DataFrame:
+    """Every catalogued event type: owner, status, compatibility, versions, sunset countdown."""
+    rows = [{"detail_type": t.detail_type, "source": t.source, "owner": t.owner,
+             "status": t.status, "compatibility": t.compatibility,
+             "versions": ", ".join(v.version for v in t.versions),
+             "pii_fields": ", ".join(t.pii_fields),
+             "sunset": t.sunset.isoformat() if t.sunset else None,
+             "days_to_sunset": (t.sunset - today).days if t.sunset else None,
+             "replacement": t.replacement} for t in catalog.event_types]
+    return pd.DataFrame(rows)
+
+
+def listed(items: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
+    """Findings (list of dicts) as a table; list cells joined into text."""
+    rows = [{c: (", ".join(map(str, item.get(c))) if isinstance(item.get(c), list)
+                 else item.get(c)) for c in columns} for item in items]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def pii_table(pii: pd.DataFrame) -> pd.DataFrame:
+    """PII field findings with the receiving consumers as text."""
+    return pii.assign(consumers=[", ".join(c) for c in pii["consumers"]])
+
+
+def gaps_table(lifecycle: dict[str, Any]) -> pd.DataFrame:
+    """The order's gaps: missing lifecycle steps and missed cancellations."""
+    return pd.DataFrame(lifecycle["gaps"], columns=["kind", "lifecycle", "detail_type",
+                                                    "consumer", "event_id"])

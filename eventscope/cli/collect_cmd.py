@@ -1,0 +1,401 @@
+"""`eventscope tap install|remove`, `eventscope collect tap|logs|rules|all`, `eventscope replay`.
+
+A thin Click layer: build AWS clients with `collectors.clients.make_client` from the shared
+AWS options, open the store, call the collector, print its counters (or `--json`).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+
+from eventscope.cli.options import db_option, echo_json, json_option
+from eventscope.errors import EventscopeError
+from eventscope.store import open_store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def aws_options(function: F) -> F:
+    """--profile, --region, --endpoint-url (all optional: boto3's default chain otherwise)."""
+    for option in reversed([
+        click.option("--profile", default=None, help="AWS profile (default: boto3's chain)."),
+        click.option("--region", default=None, help="AWS region (default: boto3's chain)."),
+        click.option("--endpoint-url", default=None, metavar="URL",
+                     help="Talk to this endpoint instead of AWS (e.g. a local emulator)."),
+    ]):
+        function = option(function)
+    return function
+
+
+def _settings(profile: str | None, region: str | None, endpoint_url: str | None) -> Any:
+    from collectors.clients import AwsSettings
+
+    return AwsSettings(profile=profile, region=region, endpoint_url=endpoint_url)
+
+
+def _clients(settings: Any, *services: str) -> list[Any]:
+    from collectors.clients import make_client
+
+    return [make_client(service, settings) for service in services]
+
+
+@contextmanager
+def _aws_errors() -> Iterator[None]:
+    """AWS errors that reach the CLI become one line, without credentials or tracebacks."""
+    import botocore.exceptions
+
+    from collectors.clients import aws_error_text
+
+    try:
+        yield
+    except botocore.exceptions.ClientError as exc:
+        raise EventscopeError(f"AWS refused the request: {aws_error_text(exc)}") from None
+    except botocore.exceptions.NoCredentialsError:
+        raise EventscopeError("no AWS credentials found (set a profile or the environment)") from None
+    except botocore.exceptions.BotoCoreError as exc:
+        raise EventscopeError(f"cannot reach AWS: {exc}") from None
+
+
+def _sample_rate(_ctx: click.Context, _param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not 0 <= value <= 1:
+        raise click.BadParameter(f"{value} is not between 0 and 1")
+    return value
+
+
+@click.group()
+def tap() -> None:
+    """Install or remove the bus tap (an SQS queue fed by a match-all rule)."""
+
+
+@tap.command("install")
+@click.option("--bus", required=True, help="Event bus name.")
+@click.option("--sample", "sample_rate", type=float, default=1.0, callback=_sample_rate,
+              show_default=True, help="Fraction of events the collector keeps (by event id).")
+@aws_options
+@json_option
+def tap_install(bus: str, sample_rate: float, profile: str | None, region: str | None,
+                endpoint_url: str | None, as_json: bool) -> None:
+    """Create (idempotently) the tap queue, its DLQ, queue policy, rule and target."""
+    from collectors.tap import install_tap
+
+    sqs, events = _clients(_settings(profile, region, endpoint_url), "sqs", "events")
+    with _aws_errors():
+        report = install_tap(sqs, events, bus, sample_rate)
+    _print_report(report.as_dict(), as_json)
+
+
+@tap.command("remove")
+@click.option("--bus", required=True, help="Event bus name.")
+@aws_options
+@json_option
+def tap_remove(bus: str, profile: str | None, region: str | None, endpoint_url: str | None,
+               as_json: bool) -> None:
+    """Delete the tap's rule and queues (only resources tagged by `tap install`)."""
+    from collectors.tap import remove_tap
+
+    sqs, events = _clients(_settings(profile, region, endpoint_url), "sqs", "events")
+    with _aws_errors():
+        report = remove_tap(sqs, events, bus)
+    _print_report(report.as_dict(), as_json)
+
+
+def _print_report(report: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        echo_json(report)
+        return
+    click.echo(f"bus {report['bus']}" + (f" -> {report['queue_url']}" if report["queue_url"] else ""))
+    for key in ("created", "updated", "removed", "absent", "not_ours"):
+        for item in report[key]:
+            click.echo(f"  {key.replace('_', ' ')}: {item}")
+
+
+@click.group()
+def collect() -> None:
+    """Collect from AWS into the store: the bus tap, consumer logs, bus rules, or all."""
+
+
+@collect.command("tap")
+@click.option("--bus", default=None, help="Event bus whose tap queue to read.")
+@click.option("--queue-url", default=None, help="Read this queue instead of the bus's tap queue.")
+@click.option("--sample", "sample_rate", type=float, default=None, callback=_sample_rate,
+              help="Fraction kept (default: the rate recorded by `tap install`, else 1).")
+@click.option("--batch-size", type=click.IntRange(1, 10_000), default=100, show_default=True,
+              help="Messages per store transaction.")
+@click.option("--wait", "wait_seconds", type=click.IntRange(0, 20), default=20,
+              show_default=True, help="SQS long-poll wait in seconds.")
+@click.option("--until-empty", is_flag=True, help="Stop when a receive comes back empty.")
+@db_option
+@aws_options
+@json_option
+def collect_tap(bus: str | None, queue_url: str | None, sample_rate: float | None,
+                batch_size: int, wait_seconds: int, until_empty: bool, db_url: str | None,
+                profile: str | None, region: str | None, endpoint_url: str | None,
+                as_json: bool) -> None:
+    """Long-poll the tap queue and store a sample of the bus's events."""
+    from collectors.tap_collector import TapCounters, run_tap
+
+    sqs, = _clients(_settings(profile, region, endpoint_url), "sqs")
+    store = open_store(db_url)
+    with _aws_errors():
+        settings = _tap_settings(sqs, bus, queue_url, sample_rate, batch_size, wait_seconds)
+        counters, stop = TapCounters(), threading.Event()
+        with _stop_on_signals(stop):
+            run_tap(sqs, store, settings, counters, stop, until_empty=until_empty,
+                    event_filter=_redaction(store))
+    if as_json:
+        echo_json(counters.as_dict())
+    else:
+        click.echo(" ".join(f"{k}={v}" for k, v in counters.as_dict().items()))
+
+
+def _tap_settings(sqs: Any, bus: str | None, queue_url: str | None, sample_rate: float | None,
+                  batch_size: int, wait_seconds: int) -> Any:
+    from collectors.tap import find_tap_queue
+    from collectors.tap_collector import TapSettings, queue_visibility
+
+    if bool(bus) == bool(queue_url):
+        raise click.UsageError("give exactly one of --bus or --queue-url")
+    recorded = 1.0
+    if bus:
+        queue_url, recorded = find_tap_queue(sqs, bus)
+    assert queue_url is not None
+    return TapSettings(queue_url=queue_url, batch_size=batch_size, wait_seconds=wait_seconds,
+                       sample_rate=recorded if sample_rate is None else sample_rate,
+                       visibility_seconds=queue_visibility(sqs, queue_url))
+
+
+def _redaction_settings(store: Any) -> Any:
+    from collectors.pii import settings_from_env
+
+    return settings_from_env(store)
+
+
+def _redaction(store: Any) -> Any:
+    """The PII redaction hook every tap write goes through (see docs/collectors.md)."""
+    from collectors.pii import redaction_filter
+
+    return redaction_filter(_redaction_settings(store))
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set `stop`: the running batch finishes and commits, then exit 0."""
+    def handler(_signum: int, _frame: Any) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _since(_ctx: click.Context, _param: click.Parameter, value: str) -> int:
+    import time
+
+    from eventscope.durations import since_ms
+
+    try:
+        return since_ms(value, int(time.time() * 1000))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> int:
+    from eventscope.durations import duration_ms
+
+    try:
+        return duration_ms(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def logs_options(function: F) -> F:
+    """--prefix, --log-group, --since, --overlap for the consumer-logs collector."""
+    for option in reversed([
+        click.option("--prefix", default="/aws/lambda/", show_default=True,
+                     help="Read every log group whose name starts with this."),
+        click.option("--log-group", "log_groups", multiple=True,
+                     help="Read this log group instead of discovering by prefix (repeatable)."),
+        click.option("--since", "since", default="1h", show_default=True, callback=_since,
+                     help="Where a log group without a checkpoint starts: 1h, 30m, 2d or an "
+                          "ISO time."),
+        click.option("--overlap", "overlap_ms", default="5m", show_default=True,
+                     callback=_duration,
+                     help="Window re-read behind each checkpoint for late records."),
+    ]):
+        function = option(function)
+    return function
+
+
+@collect.command("logs")
+@logs_options
+@db_option
+@aws_options
+@json_option
+def collect_logs_cmd(prefix: str, log_groups: tuple[str, ...], since: int, overlap_ms: int,
+                     db_url: str | None, profile: str | None, region: str | None,
+                     endpoint_url: str | None, as_json: bool) -> None:
+    """Read Lambda consumers' CloudWatch Logs into invocations, once, from each checkpoint."""
+    from collectors.logs_collector import LogsCounters, LogsSettings, collect_logs
+
+    logs, = _clients(_settings(profile, region, endpoint_url), "logs")
+    store = open_store(db_url)
+    settings = LogsSettings(prefix=prefix, since_ms=since, overlap_ms=overlap_ms,
+                            log_groups=log_groups, redaction=_redaction_settings(store))
+    counters = LogsCounters()
+    with _aws_errors():
+        collect_logs(logs, store, settings, counters)
+    _print_counters(counters.as_dict(), as_json)
+
+
+def _print_counters(counters: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        echo_json(counters)
+    else:
+        click.echo(" ".join(f"{k}={v}" for k, v in counters.items()))
+
+
+@collect.command("rules")
+@click.option("--bus", required=True, help="Event bus whose rules to snapshot.")
+@db_option
+@aws_options
+@json_option
+def collect_rules_cmd(bus: str, db_url: str | None, profile: str | None, region: str | None,
+                      endpoint_url: str | None, as_json: bool) -> None:
+    """Snapshot the bus's rules and targets (pattern, state, DLQ, retry policy) with history."""
+    from collectors.rules_collector import snapshot_rules
+
+    events, = _clients(_settings(profile, region, endpoint_url), "events")
+    store = open_store(db_url)
+    with _aws_errors():
+        summary = snapshot_rules(events, store, bus)
+    _print_counters(summary.as_dict(), as_json)
+
+
+@collect.command("all")
+@click.option("--bus", required=True, help="Event bus to tap and whose rules to snapshot.")
+@logs_options
+@click.option("--bus-log-group", default=None,
+              help="The bus's own log group (EventBridge bus logging), for delivery outcomes.")
+@click.option("--sample", "sample_rate", type=float, default=None, callback=_sample_rate,
+              help="Fraction kept (default: the rate recorded by `tap install`, else 1).")
+@click.option("--batch-size", type=click.IntRange(1, 10_000), default=100, show_default=True,
+              help="Tap messages per store transaction.")
+@click.option("--wait", "wait_seconds", type=click.IntRange(0, 20), default=20,
+              show_default=True, help="SQS long-poll wait in seconds.")
+@click.option("--logs-every", "logs_every", default="1m", show_default=True,
+              callback=_duration, help="Pause between passes over the log groups.")
+@click.option("--rules-every", "rules_every", default="5m", show_default=True,
+              callback=_duration, help="Pause between rule snapshots.")
+@click.option("--heartbeat", "heartbeat", default="30s", show_default=True,
+              callback=_duration, help="Interval of the heartbeat line and status rows.")
+@db_option
+@aws_options
+def collect_all(bus: str, prefix: str, log_groups: tuple[str, ...], since: int,
+                overlap_ms: int, bus_log_group: str | None, sample_rate: float | None,
+                batch_size: int, wait_seconds: int, logs_every: int, rules_every: int,
+                heartbeat: int, db_url: str | None, profile: str | None, region: str | None,
+                endpoint_url: str | None) -> None:
+    """Run the tap, consumer-logs, rules (and bus-logs) collectors until SIGTERM/SIGINT.
+
+    Each source runs in its own loop; a heartbeat line with the counters is printed and
+    stored in `collector_status` every --heartbeat. On SIGTERM or SIGINT every loop
+    finishes its batch, commits, and the command exits 0.
+    """
+    from collectors.logs_collector import (LogsCounters, LogsSettings, collect_bus_logs,
+                                           collect_logs)
+    from collectors.rules_collector import RulesCounters, snapshot_rules
+    from collectors.service import Loop, run_service
+    from collectors.tap_collector import TapCounters, poll_once
+
+    settings = _settings(profile, region, endpoint_url)
+    sqs, logs, events = _clients(settings, "sqs", "logs", "events")
+    store = open_store(db_url)
+    with _aws_errors():
+        tap_settings = _tap_settings(sqs, bus, None, sample_rate, batch_size, wait_seconds)
+    redact = _redaction(store)
+    logs_settings = LogsSettings(prefix=prefix, since_ms=since, overlap_ms=overlap_ms,
+                                 log_groups=log_groups, redaction=_redaction_settings(store))
+    tap_c, logs_c, rules_c, bus_c = TapCounters(), LogsCounters(), RulesCounters(), LogsCounters()
+    loops = [
+        Loop("tap", lambda: poll_once(sqs, store, tap_settings, tap_c, redact), tap_c),
+        Loop("logs", lambda: collect_logs(logs, store, logs_settings, logs_c), logs_c,
+             logs_every / 1000),
+        Loop("rules", lambda: rules_c.add(snapshot_rules(events, store, bus)), rules_c,
+             rules_every / 1000),
+    ]
+    if bus_log_group:
+        loops.append(Loop("bus-logs", lambda: collect_bus_logs(
+            logs, store, bus_log_group, logs_settings, bus_c), bus_c, logs_every / 1000))
+    stop = threading.Event()
+    with _stop_on_signals(stop):
+        run_service(loops, store, stop, heartbeat / 1000, echo=lambda line: click.echo(line))
+
+
+def _optional_since(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    return None if value is None else _since(ctx, param, value)
+
+
+@click.command()
+@click.option("--bus", required=True, help="Event bus to replay onto (and whose rules to use).")
+@click.option("--event-id", "event_ids", multiple=True, help="A stored event id (repeatable).")
+@click.option("--type", "detail_type", default=None, help="Only events of this detail-type.")
+@click.option("--correlation-key", default=None, help="Only events of this order/entity key.")
+@click.option("--since", default=None, callback=_optional_since,
+              help="Only events from this time on: 1h, 30m, 2d or an ISO time.")
+@click.option("--until", default=None, callback=_optional_since,
+              help="Only events before this time: a duration ago or an ISO time.")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True,
+              help="At most this many events.")
+@click.option("--consumer", default=None, metavar="RULE",
+              help="Replay to one consumer (the rule's name) instead of the whole bus.")
+@click.option("--request-key", default=None,
+              help="Idempotency key (default: derived from bus, consumer and event ids).")
+@click.option("--yes", is_flag=True, help="Send. Without it, only show what would be sent.")
+@db_option
+@aws_options
+@json_option
+def replay(bus: str, event_ids: tuple[str, ...], detail_type: str | None,
+           correlation_key: str | None, since: int | None, until: int | None, limit: int,
+           consumer: str | None, request_key: str | None, yes: bool, db_url: str | None,
+           profile: str | None, region: str | None, endpoint_url: str | None,
+           as_json: bool) -> None:
+    """Re-trigger stored events on the bus, or for one consumer (dry run unless --yes).
+
+    Whole bus: put_events of the stored envelopes in batches of 10, each detail marked so
+    the tap ignores the echo. One consumer: an archive replay filtered to its rule when the
+    bus has an archive, else the stored event sent to the rule's SQS/Lambda targets. Every
+    sent replay is audited in `replay_audit`; the same request (same key) is never sent twice.
+    """
+    from collectors.replay import Selection, execute_replay, plan_replay
+
+    settings = _settings(profile, region, endpoint_url)
+    clients = dict(zip(("events", "sqs", "lambda"),
+                       _clients(settings, "events", "sqs", "lambda")))
+    store = open_store(db_url, must_exist=True)
+    selection = Selection(event_ids, detail_type, correlation_key, since, until, limit)
+    with _aws_errors():
+        plan = plan_replay(clients["events"], store, bus, selection, consumer, request_key)
+        result = execute_replay(clients, store, plan) if yes else None
+    if as_json:
+        echo_json({"dry_run": not yes, "plan": plan.describe(), "result": result})
+        return
+    verb = "sent" if yes else "would send"
+    where = f"consumer {consumer} ({plan.mode})" if consumer else f"bus {bus}"
+    click.echo(f"{verb} {len(plan.events)} event(s) to {where}, request key {plan.request_key}")
+    for event in plan.events[:20]:
+        click.echo(f"  {event.id}  {event.detail_type}")
+    if result is not None:
+        click.echo(" ".join(f"{k}={v}" for k, v in result.items()))
+    elif not yes:
+        click.echo("dry run: nothing sent; add --yes to send")

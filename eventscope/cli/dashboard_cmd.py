@@ -1,0 +1,83 @@
+"""`eventscope dashboard`: start the Streamlit dashboard over a store, bound to localhost.
+
+Runs `python -m streamlit run dashboard/app.py` (the app found next to the installed
+`dashboard` package, so it works from any directory) headless, with error details hidden
+from users and usage statistics off; the store, catalog and extra environments reach the
+app through environment variables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from importlib.util import find_spec
+from pathlib import Path
+
+import click
+import sqlalchemy as sa
+
+from eventscope.cli.options import db_option
+from eventscope.errors import EventscopeError
+from eventscope.store import resolve_url
+
+
+def app_path() -> Path:
+    """The dashboard's app.py, located through the `dashboard` package."""
+    spec = find_spec("dashboard")
+    if spec is None or not spec.submodule_search_locations:
+        raise EventscopeError("the dashboard package is not installed with this eventscope")
+    path = Path(list(spec.submodule_search_locations)[0]) / "app.py"
+    if not path.is_file():
+        raise EventscopeError(f"dashboard app not found at {path}")
+    return path
+
+
+def streamlit_command(host: str, port: int) -> list[str]:
+    """The streamlit command line: headless, bound to `host`, no error details, no telemetry."""
+    return [sys.executable, "-m", "streamlit", "run", str(app_path()),
+            "--server.address", host, "--server.port", str(port),
+            "--server.headless", "true", "--server.fileWatcherType", "none",
+            "--server.runOnSave", "false", "--client.showErrorDetails", "none",
+            "--client.toolbarMode", "viewer", "--browser.gatherUsageStats", "false",
+            "--global.developmentMode", "false"]
+
+
+def parse_environments(values: tuple[str, ...]) -> dict[str, str]:
+    """{name: url} from NAME=URL options."""
+    named = {}
+    for value in values:
+        name, sep, url = value.partition("=")
+        if not sep or not name or not url:
+            raise click.BadParameter(f"{value!r} is not NAME=URL", param_hint="--env")
+        named[name] = url
+    return named
+
+
+@click.command()
+@db_option
+@click.option("--catalog", "catalog_path", metavar="PATH", envvar="EVENTSCOPE_CATALOG",
+              default=None, help="Catalog directory or file. Also $EVENTSCOPE_CATALOG.")
+@click.option("--env", "environments", multiple=True, metavar="NAME=URL",
+              help="Another bus / environment's store, selectable in the sidebar (repeatable).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind; keep the default unless behind an authenticating proxy.")
+@click.option("--port", default=8501, show_default=True, type=click.IntRange(1, 65535))
+def dashboard(db_url: str | None, catalog_path: str | None, environments: tuple[str, ...],
+              host: str, port: int) -> None:
+    """Open the dashboard (Streamlit) over the store, on http://HOST:PORT."""
+    if catalog_path and not Path(catalog_path).exists():
+        raise EventscopeError(f"no catalog at {catalog_path}")
+    env = dict(os.environ, EVENTSCOPE_DB=resolve_url(db_url))
+    if catalog_path:
+        env["EVENTSCOPE_CATALOG"] = str(Path(catalog_path).resolve())
+    if environments:
+        env["EVENTSCOPE_ENVIRONMENTS"] = json.dumps(parse_environments(environments))
+    shown = sa.engine.make_url(env["EVENTSCOPE_DB"]).render_as_string(hide_password=True)
+    click.echo(f"eventscope dashboard on http://{host}:{port} (store {shown})", err=True)
+    try:
+        status = subprocess.call(streamlit_command(host, port), env=env)
+    except KeyboardInterrupt:
+        status = 0
+    sys.exit(status)

@@ -1,0 +1,149 @@
+"""PII redaction: detectors, keyed tokens, catalog fields, keep-originals, and the tap write path."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import orjson
+import pytest
+
+from collectors.tap import install_tap
+from collectors.tap_collector import TapCounters, TapSettings, run_tap
+from eventscope.records import BusEvent
+from eventscope.redaction import (RedactionSettings, is_redacted, luhn_valid, redact_event,
+                                  scrub_text, token)
+from eventscope.store import Store, events as events_table, redactions
+from tests.conftest_aws import aws, clients, moto_endpoint, put_events  # noqa: F401
+
+KEY = b"test-key-0123456789"
+SETTINGS = RedactionSettings(key=KEY)
+
+
+def event(detail: dict[str, Any], detail_type: str = "CustomerRegistered") -> BusEvent:
+    return BusEvent(id="ev-1", source="com.shop.customers", detail_type=detail_type,
+                    time_ms=0, detail=orjson.dumps(detail).decode(), size_bytes=100)
+
+
+@pytest.mark.parametrize("text, detector", [
+    ("jane.doe+shop@example.co.uk", "email"),
+    ("card 4111 1111 1111 1111 on file", "card"),
+    ("4012888888881881", "card"),
+    ("call +44 20 7946 0958", "phone"),
+    ("(415) 555-2671", "phone"),
+    ("key AKIAIOSFODNN7EXAMPLE leaked", "aws_key"),
+])
+def test_detectors_replace_what_they_recognise(text: str, detector: str) -> None:
+    scrubbed, fired = scrub_text(text, KEY)
+    assert fired == [detector] and f"pii:{detector}:" in scrubbed
+
+
+@pytest.mark.parametrize("text", [
+    "order 4111111111111112",  # 16 digits failing Luhn: an id, left alone
+    "ord-1000", "2025-06-02T10:15:00Z", "amount 474.19", "sku SKU-4",
+    "c0ffee00-1234-4abc-9def-001122334455",
+])
+def test_ordinary_values_are_left_alone(text: str) -> None:
+    assert scrub_text(text, KEY) == (text, [])
+
+
+def test_luhn() -> None:
+    assert luhn_valid("4111111111111111") and not luhn_valid("4111111111111112")
+
+
+def test_equal_values_give_equal_tokens_and_the_key_matters() -> None:
+    """Keyed: the same e-mail correlates across events; another key gives another token."""
+    assert token("a@b.io", "email", KEY) == token("a@b.io", "email", KEY)
+    assert token("a@b.io", "email", KEY) != token("a@b.io", "email", b"other")
+
+
+def test_redact_event_records_paths_and_detectors() -> None:
+    """Nested fields and array elements are redacted and reported with JSON paths."""
+    clean, found = redact_event(event({"customer": {"email": "jane@example.com",
+                                                    "phones": ["+33 1 42 68 53 00"]},
+                                       "card": 4111111111111111, "orderId": "ord-1"}), SETTINGS)
+    detail = json.loads(clean.detail)
+    assert detail["orderId"] == "ord-1" and detail["customer"]["email"].startswith("pii:email:")
+    assert is_redacted(clean.detail)
+    assert sorted((r.json_path, r.detector) for r in found) == [
+        ("$.detail.card", "card"), ("$.detail.customer.email", "email"),
+        ("$.detail.customer.phones[0]", "phone")]
+
+
+def test_catalog_declared_fields_are_redacted_whatever_their_value() -> None:
+    settings = RedactionSettings(key=KEY, catalog_fields={
+        "CustomerRegistered": ["detail.customer.name"]})
+    clean, found = redact_event(event({"customer": {"name": "Jane Doe"}}), settings)
+    assert json.loads(clean.detail)["customer"]["name"].startswith("pii:catalog:")
+    assert [(r.json_path, r.detector) for r in found] == [("$.detail.customer.name", "catalog")]
+
+
+def test_keep_originals_stores_values_but_still_reports_them() -> None:
+    settings = RedactionSettings(key=KEY, keep_originals=True)
+    original = event({"email": "jane@example.com"})
+    clean, found = redact_event(original, settings)
+    assert clean == original and [r.replaced for r in found] == [False]
+
+
+def test_tap_collector_stores_redacted_events_and_the_redactions(aws: Any, store: Store) -> None:
+    """Over moto: the stored detail holds tokens, never the address, and `redactions` says where."""
+    from collectors.pii import redaction_filter
+
+    sqs, events = clients(aws, "sqs", "events")
+    events.create_event_bus(Name="shop-bus")
+    url = install_tap(sqs, events, "shop-bus").queue_url
+    put_events(events, "shop-bus", [{"Source": "com.shop.customers",
+                                     "DetailType": "CustomerRegistered",
+                                     "Detail": {"customerId": "cus-1",
+                                                "email": "jane@example.com"}}])
+    run_tap(sqs, store, TapSettings(queue_url=url, wait_seconds=0), TapCounters(),
+            threading.Event(), until_empty=True, event_filter=redaction_filter(SETTINGS))
+    stored = store.select_rows(events_table.select())[0]
+    assert "jane@example.com" not in stored["detail"] and "pii:email:" in stored["detail"]
+    rows = store.select_rows(redactions.select())
+    assert [(r["detail_type"], r["json_path"], r["detector"]) for r in rows] == [
+        ("CustomerRegistered", "$.detail.email", "email")]
+
+
+def test_lambda_handler_redacts_before_storing(aws: Any, store: Store, monkeypatch: Any) -> None:
+    """The Lambda write path redacts too, with the key from $EVENTSCOPE_PII_KEY."""
+    from collectors.handler import handle
+    from tests.test_collectors_service import sqs_event
+
+    monkeypatch.setenv("EVENTSCOPE_PII_KEY", "k")
+    sqs, events = clients(aws, "sqs", "events")
+    events.create_event_bus(Name="shop-bus")
+    url = install_tap(sqs, events, "shop-bus").queue_url
+    put_events(events, "shop-bus", [{"Source": "s", "DetailType": "T",
+                                     "Detail": {"card": "4111-1111-1111-1111"}}])
+    handle(sqs_event(sqs, url), None, store=store)
+    detail = json.loads(store.select_rows(events_table.select())[0]["detail"])
+    assert detail["card"] == token("4111-1111-1111-1111", "card", b"k")
+
+
+def test_the_store_keeps_one_generated_key_when_none_is_configured(store: Store) -> None:
+    assert store.pii_key() == store.pii_key() and len(store.pii_key()) == 32
+
+
+def test_ingest_command_redacts_before_storing(tmp_path: Any, monkeypatch: Any) -> None:
+    """The file write path (`eventscope ingest`) redacts like the collectors and records it."""
+    from click.testing import CliRunner
+
+    from eventscope.cli import main
+    from eventscope.store import open_store
+
+    monkeypatch.setenv("EVENTSCOPE_PII_KEY", "k")
+    envelope = {"version": "0", "id": "e-1", "detail-type": "CustomerRegistered",
+                "source": "com.shop.customers", "account": "123456789012",
+                "time": "2025-06-02T10:15:00Z", "region": "eu-west-1", "resources": [],
+                "detail": {"customerId": "cus-1", "email": "jane@example.com"}}
+    path = tmp_path / "events.ndjson"
+    path.write_text(json.dumps(envelope) + "\n")
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    result = CliRunner().invoke(main, ["ingest", str(path), "--db", db])
+    assert result.exit_code == 0, result.output
+    store = open_store(db)
+    detail = json.loads(store.select_rows(events_table.select())[0]["detail"])
+    assert detail["email"] == token("jane@example.com", "email", b"k")
+    assert [r["json_path"] for r in store.select_rows(redactions.select())] == ["$.detail.email"]
