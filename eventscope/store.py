@@ -732,7 +732,11 @@ def _related_minutes(conn: Connection, dirty: Sequence[int], chunk: int) -> set[
 
 def _recompute(conn: Connection, ranges: Sequence[tuple[int, int]]) -> None:
     """Replace the rollup rows of the minutes in `ranges` (one transaction, marks first)."""
-    conn.execute(rollup_dirty.delete().where(_in_ranges(rollup_dirty.c.minute_ms, ranges)))
+    marks = _in_ranges(rollup_dirty.c.minute_ms, ranges)
+    # Lock marks in ascending order, as writers take them (sorted), so the two cannot deadlock.
+    conn.execute(sa.select(rollup_dirty.c.minute_ms).where(marks)
+                 .order_by(rollup_dirty.c.minute_ms).with_for_update())
+    conn.execute(rollup_dirty.delete().where(marks))
     for table in (event_rollup, invocation_rollup, handling_rollup):
         conn.execute(table.delete().where(_in_ranges(table.c.minute_ms, ranges)))
     for table, select in ((event_rollup, _event_rollup_select(ranges)),
