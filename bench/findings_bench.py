@@ -1,12 +1,15 @@
 """Benchmark of the findings on a synthetic SQLite store; prints times and ratios.
 
 Builds a store of N events (orders of 3-4 events, three consumers each, ~5% failed attempts
-with retries, ~3 invocations per event) and the same events as NDJSON, then times: the
-lifecycle lookup (median of 50 orders) against `jq` selecting one order from the NDJSON file
-(what an engineer would do without us), failure rates over the whole store, the graph, and
-`check` end to end. Usage:
+with retries, ~3 invocations per event) and the same events as NDJSON, refreshes the rollups
+(timed), then times: the lifecycle lookup (median of 50 orders) against `jq` selecting one
+order from the NDJSON file (what an engineer would do without us), and, each with a fresh
+engine (cold connection), failure rates over the whole store and over the last 24 hours, final
+failures and top errors, the graph, and `check` end to end, all from the rollups; and the
+incremental refresh after one more small batch. With `--raw`, also the same analyses from
+every raw row (the path before rollups) for comparison. Usage:
 
-    PYTHONPATH=. python bench/findings_bench.py --events 1000000 --dir /tmp/fbench
+    PYTHONPATH=. python bench/findings_bench.py --events 1000000 --dir /tmp/fbench [--raw]
 """
 
 from __future__ import annotations
@@ -17,14 +20,15 @@ import shutil
 import statistics
 import subprocess
 import time
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import orjson
 
 from eventscope.events import envelope_of
-from eventscope.findings import load
-from eventscope.findings.check import CheckInputs, Thresholds, run_check
+from eventscope.findings import load, summaries
+from eventscope.findings.check import CheckInputs, Thresholds, run_check, run_check_summaries
 from eventscope.findings.failures import failure_rates
 from eventscope.findings.frames import resolve_consumers
 from eventscope.findings.graph import build_graph
@@ -106,14 +110,87 @@ def timed(fn, repeat: int = 1) -> float:
     return statistics.median(times)
 
 
+def cold(url: str):
+    """A fresh engine, as a new dashboard session or CLI process would have."""
+    return open_store(url).engine
+
+
+def time_rollups(url: str, span_ms: int) -> None:
+    def failures() -> None:
+        summaries.failure_rates(cold(url))
+
+    def window() -> None:
+        summaries.failure_rates(cold(url), since_ms=T0 + span_ms - 86_400_000)
+
+    def drill() -> None:
+        engine = cold(url)
+        summaries.final_failures(engine)
+        summaries.top_errors(engine)
+
+    def graph() -> None:
+        summaries.build_graph(cold(url))
+
+    def check() -> None:
+        run_check_summaries(summaries.check_summaries(cold(url)), None, Thresholds(),
+                            date.today())
+
+    for name, fn, target in (("failure rates, whole store (rollups)", failures, 2.0),
+                             ("failure rates, last 24 h (rollups)", window, 2.0),
+                             ("final failures + top errors (drill-down)", drill, 2.0),
+                             ("graph (rollups)", graph, 2.0),
+                             ("check end to end (rollups)", check, 30.0)):
+        seconds = timed(fn)
+        print(f"{name}: {seconds:.2f} s (target {target:.0f} s: {seconds / target:.2f}x of "
+              "target)")
+
+
+def time_raw(engine) -> None:
+    def failures() -> None:
+        failure_rates(load.load_attempts(engine))
+
+    def graph() -> None:
+        build_graph(load.load_events(engine), load.load_attempts(engine))
+
+    def check() -> None:
+        inputs = CheckInputs(events=load.load_events(engine),
+                             attempts=resolve_consumers(load.load_attempts(engine), None),
+                             type_summary=load.load_type_summary(engine),
+                             samples=load.load_samples(engine))
+        run_check(inputs, None, Thresholds(), date.today())
+
+    for name, fn in (("failure rates, whole store (raw rows)", failures),
+                     ("graph (raw rows)", graph), ("check end to end (raw rows)", check)):
+        print(f"{name}: {timed(fn):.2f} s")
+
+
+def time_incremental(url: str, n_events: int) -> None:
+    """One more collector-sized batch (1,000 events and their invocations), then refresh."""
+    store = open_store(url)
+    shift = (n_events // 3 + 10) * 1000 + 600_000  # after every stored event and retry
+    batch_e: list[BusEvent] = []
+    batch_i: list[Invocation] = []
+    for _key, events, calls in generate(1000, seed=99):
+        batch_e += [replace(e, id="new-" + e.id, time_ms=e.time_ms + shift) for e in events]
+        batch_i += [replace(c, request_id="new-" + c.request_id, event_id="new-" + c.event_id,
+                            start_ms=c.start_ms + shift) for c in calls]
+    write_s = timed(lambda: store.write_batch(batch_e, batch_i))
+    refresh_s = timed(store.refresh_rollups)
+    print(f"incremental: write of {len(batch_e)} events + {len(batch_i)} invocations "
+          f"{write_s:.2f} s, then refresh_rollups {refresh_s:.2f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--dir", default="/tmp/eventscope-findings-bench")
+    parser.add_argument("--raw", action="store_true", help="also time the raw-row path")
     args = parser.parse_args()
     start = time.perf_counter()
     url, ndjson, keys = build(Path(args.dir), args.events)
-    print(f"built store: {args.events} events in {time.perf_counter() - start:.1f} s")
+    print(f"built store: {args.events} events in {time.perf_counter() - start:.1f} s "
+          "(write_batch, dirty minutes marked)")
+    refresh_s = timed(open_store(url).refresh_rollups)
+    print(f"refresh_rollups of the whole store: {refresh_s:.1f} s")
     engine = open_store(url).engine
     counts = open_store(url).counts()
     print(f"store: {counts['events']} events, {counts['invocations']} invocations")
@@ -136,24 +213,10 @@ def main() -> None:
               f"eventscope is {jq_s / lifecycle_s:,.0f}x faster")
     else:
         print("jq not installed: no jq comparison")
-
-    def failures() -> None:
-        failure_rates(load.load_attempts(engine))
-
-    def graph() -> None:
-        build_graph(load.load_events(engine), load.load_attempts(engine))
-
-    def check() -> None:
-        inputs = CheckInputs(events=load.load_events(engine),
-                             attempts=resolve_consumers(load.load_attempts(engine), None),
-                             type_summary=load.load_type_summary(engine),
-                             samples=load.load_samples(engine))
-        run_check(inputs, None, Thresholds(), date.today())
-
-    for name, fn, target in (("failure rates, whole store", failures, 2.0),
-                             ("graph", graph, 2.0), ("check end to end", check, 30.0)):
-        seconds = timed(fn)
-        print(f"{name}: {seconds:.2f} s (target {target:.0f} s: {seconds / target:.2f}x of target)")
+    time_rollups(url, len(keys) * 1000)
+    if args.raw:
+        time_raw(engine)
+    time_incremental(url, args.events)
 
 
 if __name__ == "__main__":

@@ -180,6 +180,7 @@ def ingest_paths(
         batcher.finish()
     finally:
         batcher.close()
+    store.refresh_rollups()  # overview pages then read current rollups
     return summary
 
 

@@ -1,6 +1,7 @@
 """The findings commands: graph, failures, lifecycle, undocumented, subscriptions, duplicates,
-check. Each loads through `eventscope.findings.load`, calls the pure analysis, and prints a
-table or, with `--json`, one stable JSON document (shapes in docs/findings.md).
+check. Whole-store views read the rollups through `eventscope.findings.summaries`; the
+lifecycle and other drill-downs read raw rows through `eventscope.findings.load`. Each prints
+a table or, with `--json`, one stable JSON document (shapes in docs/findings.md).
 """
 
 from __future__ import annotations
@@ -18,16 +19,14 @@ from eventscope.catalog.loader import load_catalog
 from eventscope.catalog.model import Catalog
 from eventscope.cli.options import catalog_option, db_option, echo_json, json_option
 from eventscope.errors import EventscopeError
-from eventscope.findings import load
-from eventscope.findings.check import (CheckInputs, Finding, at_or_above, read_thresholds,
-                                       run_check)
-from eventscope.findings.duplicates import duplicates_by_consumer, producer_resends
+from eventscope.findings import load, summaries
+from eventscope.findings.check import Finding, at_or_above, read_thresholds, run_check_summaries
+from eventscope.findings.duplicates import producer_resends
 from eventscope.findings.failures import failure_rates, final_failures, top_errors
 from eventscope.findings.frames import records, resolve_consumers
-from eventscope.findings.graph import build_graph, graph_json, to_dot, to_mermaid
-from eventscope.findings.lifecycle import cancellation_types, order_lifecycle
-from eventscope.findings.subscriptions import (missing_subscriptions, observed_missing,
-                                               static_missing)
+from eventscope.findings.graph import graph_json, to_dot, to_mermaid
+from eventscope.findings.lifecycle import order_lifecycle
+from eventscope.findings.subscriptions import missing_subscriptions, static_missing
 from eventscope.findings.undocumented import undocumented_events
 from eventscope.store import Store, open_store
 
@@ -106,8 +105,7 @@ def _iso(ms: Any) -> str | None:
 def graph(db_url: str | None, catalog_path: str | None, fmt: str, as_json: bool) -> None:
     """Producers -> event types -> consumers, each edge declared / subscribed / observed."""
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
-    built = build_graph(load.load_events(store.engine),
-                        resolve_consumers(load.load_attempts(store.engine), catalog), catalog)
+    built = summaries.build_graph(store.engine, catalog)
     fmt = "json" if as_json else fmt
     if fmt == "json":
         echo_json(graph_json(built))
@@ -135,18 +133,21 @@ def failures(db_url: str | None, catalog_path: str | None, since: str | None,
     """Failure rates per consumer x event type x version, final failures, top errors."""
     now = int(time.time() * 1000)
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
-    attempts = resolve_consumers(load.load_attempts(
-        store.engine, parse_when(since, now), parse_when(until, now)), catalog)
-    if consumers:
-        attempts = attempts[attempts["consumer"].isin(consumers)
-                            | attempts["function"].isin(consumers)]
-    if detail_types:
-        attempts = attempts[attempts["detail_type"].isin(detail_types)]
-    result = {"rates": records(failure_rates(attempts)),
-              "final_failures": records(final_failures(attempts).head(100)),
-              "top_errors": records(top_errors(attempts))}
-    if bucket:
-        result["buckets"] = records(failure_rates(attempts, parse_bucket(bucket)))
+    since_ms, until_ms, bucket_ms = parse_when(since, now), parse_when(until, now), \
+        parse_bucket(bucket)
+    if bucket_ms and bucket_ms % 60_000:
+        result = _raw_failures(store, catalog, since_ms, until_ms, consumers, detail_types,
+                               bucket_ms)
+    else:
+        selection = {"catalog": catalog, "since_ms": since_ms, "until_ms": until_ms,
+                     "consumers": consumers, "detail_types": detail_types}
+        result = {"rates": records(summaries.failure_rates(store.engine, **selection)),
+                  "final_failures": records(summaries.final_failures(
+                      store.engine, **selection).head(100)),
+                  "top_errors": records(summaries.top_errors(store.engine, **selection))}
+        if bucket_ms:
+            result["buckets"] = records(summaries.failure_rates(
+                store.engine, bucket_ms=bucket_ms, **selection))
     if as_json:
         echo_json(result)
         return
@@ -155,6 +156,22 @@ def failures(db_url: str | None, catalog_path: str | None, since: str | None,
     click.echo("\ntop errors:")
     print_table(result["top_errors"], ["consumer", "detail_type", "error_type", "count",
                                        "example_event_id", "first_message"])
+
+
+def _raw_failures(store: Store, catalog: Catalog | None, since_ms: int | None,
+                  until_ms: int | None, consumers: Sequence[str], detail_types: Sequence[str],
+                  bucket_ms: int) -> dict[str, Any]:
+    """Failures from raw rows, for buckets finer than the rollups' minute."""
+    attempts = resolve_consumers(load.load_attempts(store.engine, since_ms, until_ms), catalog)
+    if consumers:
+        attempts = attempts[attempts["consumer"].isin(consumers)
+                            | attempts["function"].isin(consumers)]
+    if detail_types:
+        attempts = attempts[attempts["detail_type"].isin(detail_types)]
+    return {"rates": records(failure_rates(attempts)),
+            "final_failures": records(final_failures(attempts).head(100)),
+            "top_errors": records(top_errors(attempts)),
+            "buckets": records(failure_rates(attempts, bucket_ms))}
 
 
 @click.command()
@@ -206,8 +223,8 @@ def undocumented(db_url: str | None, catalog_path: str | None, as_json: bool) ->
             click.echo("skipped: undocumented events need a catalog (--catalog PATH)")
         return
     store = _store(db_url)
-    found = undocumented_events(load.load_type_summary(store.engine), catalog,
-                                resolve_consumers(load.load_attempts(store.engine), catalog),
+    found = undocumented_events(load.load_type_summary_rollup(store.engine), catalog,
+                                summaries.handled_kinds(store.engine, catalog),
                                 load.load_samples(store.engine, per_type=1))
     if as_json:
         echo_json({"skipped": None, "undocumented": found})
@@ -225,11 +242,9 @@ def undocumented(db_url: str | None, catalog_path: str | None, as_json: bool) ->
 def subscriptions(db_url: str | None, catalog_path: str | None, as_json: bool) -> None:
     """Missing subscriptions to cancellations: from the catalog and from the data."""
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
-    events = load.load_events(store.engine)
-    attempts = resolve_consumers(load.load_attempts(store.engine), catalog)
     static = static_missing(catalog) if catalog else []
-    found = missing_subscriptions(static, observed_missing(events, attempts,
-                                                           cancellation_types(catalog)))
+    found = missing_subscriptions(static, summaries.observed_missing_subscriptions(
+        store.engine, catalog))
     note = None if catalog else "no catalog given: only evidence from data"
     if as_json:
         echo_json({"note": note, "missing": found})
@@ -252,7 +267,8 @@ def duplicates(db_url: str | None, catalog_path: str | None, resends: bool,
                as_json: bool) -> None:
     """Events delivered or processed more than once per consumer; producer re-sends."""
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
-    found = duplicates_by_consumer(resolve_consumers(load.load_attempts(store.engine), catalog))
+    load.refresh_rollups(store.engine)
+    found = summaries.duplicates(store.engine, catalog)
     result = {"consumers": found, "producer_resends":
               producer_resends(load.load_events(store.engine, with_detail=True))
               if resends else None}
@@ -286,12 +302,8 @@ def check(db_url: str | None, catalog_path: str | None, thresholds_path: str | N
     """Run every finding against thresholds; exit 2 when any is at or above `fail_on`."""
     thresholds = read_thresholds(thresholds_path)
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
-    engine = store.engine
-    inputs = CheckInputs(
-        events=load.load_events(engine),
-        attempts=resolve_consumers(load.load_attempts(engine), catalog),
-        type_summary=load.load_type_summary(engine), samples=load.load_samples(engine))
-    found, skipped = run_check(inputs, catalog, thresholds, date.today())
+    found, skipped = run_check_summaries(summaries.check_summaries(store.engine, catalog),
+                                         catalog, thresholds, date.today())
     notified = _notify(store, found, catalog, sns_topic, webhook, notify_min) if notify else None
     if as_json:
         echo_json({"findings": [f.as_dict() for f in found], "skipped": skipped,

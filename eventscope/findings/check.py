@@ -135,6 +135,41 @@ class CheckInputs:
     contract_results: pd.DataFrame | None = None  # consumer, detail_type, version, passed, reason
 
 
+@dataclass
+class CheckSummaries:
+    """What `check` grades, already summarised: from raw frames (`summarise_inputs`) or from
+    the store's rollups (`eventscope.findings.summaries.check_summaries`).
+
+    `handled` is attempts-shaped (consumer, source, detail_type, version, start_ms) but may
+    hold one row per consumer x event kind, `start_ms` the last start.
+    """
+
+    rates: pd.DataFrame  # failures.failure_rates
+    final_failures: pd.DataFrame  # failures.final_failures
+    duplicates: list[dict[str, Any]]  # duplicates.duplicates_by_consumer
+    observed_missing: list[dict[str, Any]]  # subscriptions.observed_missing
+    type_summary: pd.DataFrame
+    handled: pd.DataFrame
+    samples: pd.DataFrame
+    subscriptions: pd.DataFrame | None = None
+    conformance: pd.DataFrame | None = None
+    contract_results: pd.DataFrame | None = None
+    emitted: pd.DataFrame | None = None  # type summary for deprecated types; default above
+
+
+def summarise_inputs(inputs: CheckInputs, catalog: Catalog | None) -> CheckSummaries:
+    """The summaries `run_check_summaries` grades, computed from raw frames."""
+    return CheckSummaries(
+        rates=failures.failure_rates(inputs.attempts),
+        final_failures=failures.final_failures(inputs.attempts),
+        duplicates=duplicates.duplicates_by_consumer(inputs.attempts),
+        observed_missing=subscriptions.observed_missing(
+            inputs.events, inputs.attempts, lifecycle.cancellation_types(catalog)),
+        type_summary=inputs.type_summary, emitted=undocumented.summarise_types(inputs.events),
+        handled=inputs.attempts, samples=inputs.samples, subscriptions=inputs.subscriptions,
+        conformance=inputs.conformance, contract_results=inputs.contract_results)
+
+
 def at_or_above(severity: str, threshold: str) -> bool:
     return SEVERITIES.index(severity) >= SEVERITIES.index(threshold)
 
@@ -142,25 +177,33 @@ def at_or_above(severity: str, threshold: str) -> bool:
 def run_check(inputs: CheckInputs, catalog: Catalog | None, thresholds: Thresholds,
               today: date) -> tuple[list[Finding], list[dict[str, str]]]:
     """All findings, most severe first, and the kinds skipped with the reason why."""
-    found = failure_findings(inputs.attempts, thresholds)
-    found += processed_twice_findings(inputs.attempts)
-    found += missing_subscription_findings(inputs, catalog)
+    return run_check_summaries(summarise_inputs(inputs, catalog), catalog, thresholds, today)
+
+
+def run_check_summaries(s: CheckSummaries, catalog: Catalog | None, thresholds: Thresholds,
+                        today: date) -> tuple[list[Finding], list[dict[str, str]]]:
+    """`run_check` from summaries (raw or rollup): the same findings, same order."""
+    found = failure_findings_from(s.rates, s.final_failures, thresholds)
+    found += processed_twice_from(s.duplicates)
+    found += missing_subscription_from(s.observed_missing, s.subscriptions, catalog)
     skipped = []
     if catalog is None:
         skipped = [{"kind": k, "reason": "no catalog given (--catalog PATH)"} for k in (
             "undocumented_event", "schema_drift", "deprecated_in_use")]
     else:
-        found += undocumented_findings(inputs, catalog, thresholds)
-        conformance = inputs.conformance if inputs.conformance is not None \
-            else undocumented.validate_samples(inputs.samples, catalog)
+        found += _undocumented(s.type_summary, s.handled, s.samples, catalog, thresholds)
+        conformance = s.conformance if s.conformance is not None \
+            else undocumented.validate_samples(s.samples, catalog)
         found += drift_findings(conformance)
-        found += deprecated_findings(inputs, catalog, thresholds, today)
-    found += pii_findings(inputs, catalog, thresholds)
-    if inputs.contract_results is None:
+        found += _deprecated(deprecated.deprecated_from_summary(
+            catalog, s.type_summary if s.emitted is None else s.emitted, s.handled, today),
+            thresholds)
+    found += _pii(s.samples, s.handled, catalog, thresholds)
+    if s.contract_results is None:
         skipped.append({"kind": "contract_failure", "reason": "no contract results available"})
     else:
-        found += contract_findings(inputs.contract_results)
-    order = {s: i for i, s in enumerate(reversed(SEVERITIES))}
+        found += contract_findings(s.contract_results)
+    order = {sev: i for i, sev in enumerate(reversed(SEVERITIES))}
     found.sort(key=lambda f: (order[f.severity], f.kind, orjson.dumps(
         f.subject, option=orjson.OPT_SORT_KEYS)))
     return found, skipped
@@ -174,9 +217,14 @@ def _grade(value: float, warning: float, error: float) -> str | None:
 
 def failure_findings(attempts: pd.DataFrame, th: Thresholds) -> list[Finding]:
     """failure_rate per consumer x type x version, final_failures per consumer x type."""
+    return failure_findings_from(failures.failure_rates(attempts),
+                                 failures.final_failures(attempts), th)
+
+
+def failure_findings_from(rates: pd.DataFrame, finals: pd.DataFrame,
+                          th: Thresholds) -> list[Finding]:
     found = []
-    rates = records(failures.failure_rates(attempts))
-    for row in rates:
+    for row in records(rates):
         subject = {k: row[k] for k in ("consumer", "detail_type", "version")}
         severity = _grade(row["rate"], th.failure_rate_warning, th.failure_rate_error)
         if severity and row["invocations"] >= th.min_invocations:
@@ -184,7 +232,6 @@ def failure_findings(attempts: pd.DataFrame, th: Thresholds) -> list[Finding]:
                                  f"{row['consumer']} failed {row['failed']} of "
                                  f"{row['invocations']} invocations of {row['detail_type']} "
                                  f"({row['rate']:.1%})", row))
-    finals = failures.final_failures(attempts)
     for (consumer, detail_type), group in finals.groupby(["consumer", "detail_type"]):
         severity = _grade(len(group), th.final_failures_warning, th.final_failures_error)
         if severity:
@@ -196,16 +243,25 @@ def failure_findings(attempts: pd.DataFrame, th: Thresholds) -> list[Finding]:
 
 
 def processed_twice_findings(attempts: pd.DataFrame) -> list[Finding]:
+    return processed_twice_from(duplicates.duplicates_by_consumer(attempts))
+
+
+def processed_twice_from(found: list[dict[str, Any]]) -> list[Finding]:
     return [Finding("processed_twice", "warning", {"consumer": d["consumer"]},
                     f"{d['consumer']} processed {d['processed_twice']} event(s) successfully "
                     "more than once (idempotency?)", d)
-            for d in duplicates.duplicates_by_consumer(attempts) if d["processed_twice"]]
+            for d in found if d["processed_twice"]]
 
 
 def missing_subscription_findings(inputs: CheckInputs, catalog: Catalog | None) -> list[Finding]:
-    static = subscriptions.static_missing(catalog, inputs.subscriptions) if catalog else []
     observed = subscriptions.observed_missing(inputs.events, inputs.attempts,
                                               lifecycle.cancellation_types(catalog))
+    return missing_subscription_from(observed, inputs.subscriptions, catalog)
+
+
+def missing_subscription_from(observed: list[dict[str, Any]], rules: pd.DataFrame | None,
+                              catalog: Catalog | None) -> list[Finding]:
+    static = subscriptions.static_missing(catalog, rules) if catalog else []
     found = []
     for item in subscriptions.missing_subscriptions(static, observed):
         strong = item["evidence"] == "declarations_and_data"
@@ -220,12 +276,16 @@ def missing_subscription_findings(inputs: CheckInputs, catalog: Catalog | None) 
 
 
 def undocumented_findings(inputs: CheckInputs, catalog: Catalog, th: Thresholds) -> list[Finding]:
+    return _undocumented(inputs.type_summary, inputs.attempts, inputs.samples, catalog, th)
+
+
+def _undocumented(type_summary: pd.DataFrame, handled: pd.DataFrame, samples: pd.DataFrame,
+                  catalog: Catalog, th: Thresholds) -> list[Finding]:
     return [Finding("undocumented_event", th.undocumented_severity,
                     {k: u[k] for k in ("source", "detail_type", "version")},
                     f"{u['detail_type']} (version {u['version']}) from {u['source']} is not in "
                     f"the catalog ({u['reason']}): {u['count']} seen", u)
-            for u in undocumented.undocumented_events(inputs.type_summary, catalog,
-                                                      inputs.attempts, inputs.samples)]
+            for u in undocumented.undocumented_events(type_summary, catalog, handled, samples)]
 
 
 def drift_findings(conformance: pd.DataFrame) -> list[Finding]:
@@ -238,8 +298,13 @@ def drift_findings(conformance: pd.DataFrame) -> list[Finding]:
 
 def deprecated_findings(inputs: CheckInputs, catalog: Catalog, th: Thresholds,
                         today: date) -> list[Finding]:
+    return _deprecated(deprecated.deprecated_in_use(catalog, inputs.events, inputs.attempts,
+                                                    today), th)
+
+
+def _deprecated(in_use: list[dict[str, Any]], th: Thresholds) -> list[Finding]:
     found = []
-    for d in deprecated.deprecated_in_use(catalog, inputs.events, inputs.attempts, today):
+    for d in in_use:
         days = d["days_to_sunset"]
         severity = "info" if days is None or days >= 0 else (
             "warning" if -days <= th.sunset_grace_days else "error")
@@ -253,8 +318,13 @@ def deprecated_findings(inputs: CheckInputs, catalog: Catalog, th: Thresholds,
 
 
 def pii_findings(inputs: CheckInputs, catalog: Catalog | None, th: Thresholds) -> list[Finding]:
+    return _pii(inputs.samples, inputs.attempts, catalog, th)
+
+
+def _pii(samples: pd.DataFrame, handled: pd.DataFrame, catalog: Catalog | None,
+         th: Thresholds) -> list[Finding]:
     found = []
-    for row in records(payloads.pii_fields(inputs.samples, inputs.attempts, catalog)):
+    for row in records(payloads.pii_fields(samples, handled, catalog)):
         if row["kind"] == "declared" and not row["consumers"]:
             continue
         severity = "info" if th.pii_allowed else ("warning" if row["declared"] else "error")

@@ -9,9 +9,12 @@ per-target delivery failures from the bus's own logs. Pure: no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 
 from eventscope.findings.frames import FAILED
+from eventscope.store import DURATION_BUCKETS, DURATION_EDGES_MS
 
 GROUP_KEYS = ["consumer", "detail_type", "version"]
 RATE_COLUMNS = GROUP_KEYS + ["invocations", "failed", "errors", "timeouts", "rate", "events",
@@ -104,3 +107,83 @@ def delivery_failures(deliveries: pd.DataFrame) -> pd.DataFrame:
     grouped["top_error_code"] = [codes.get((r, t)) for r, t in zip(grouped["rule"],
                                                                   grouped["target"])]
     return grouped.sort_values(["rate", "rule"], ascending=[False, True]).reset_index(drop=True)
+
+
+# --- from rollups (counts exact; p50/p95 are duration-bucket estimates) ---
+
+def bucket_percentile(counts: Sequence[int], q: float, max_ms: float | None) -> float | None:
+    """The q-quantile estimated from duration-bucket counts: linear within the bucket holding
+    it (the open last bucket ends at the largest duration seen). Resolution: one bucket."""
+    total = sum(counts)
+    if total == 0:
+        return None
+    rank = q * (total - 1)
+    seen = 0
+    for index, count in enumerate(counts):
+        if count and rank < seen + count:
+            lo = DURATION_EDGES_MS[index - 1] if index else 0.0
+            hi = DURATION_EDGES_MS[index] if index < len(DURATION_EDGES_MS) else (max_ms or lo)
+            hi = min(hi, max_ms) if max_ms is not None else hi
+            lo = min(lo, hi)
+            return float(lo + (hi - lo) * min(1.0, (rank - seen + 0.5) / count))
+        seen += count
+    return float(max_ms) if max_ms is not None else None
+
+
+def rates_from_totals(calls: pd.DataFrame, handling: pd.DataFrame,
+                      bucket_ms: int | None = None) -> pd.DataFrame:
+    """`failure_rates`' shape from rollup totals (`load.load_call_totals`,
+    `load.load_handling_totals`, consumers already resolved). Per-event counts (events,
+    retries, retried_then_ok, final_failures) count each (function, event) pair once, in the
+    bucket of its first attempt, with all its attempts."""
+    keys = GROUP_KEYS + (["bucket_ms"] if bucket_ms else [])
+    flagged = calls.assign(
+        failed=calls["invocations"].where(calls["outcome"].isin(FAILED), 0),
+        errors=calls["invocations"].where(calls["outcome"] == "error", 0),
+        timeouts=calls["invocations"].where(calls["outcome"] == "timeout", 0))
+    by_call = flagged.groupby(keys, dropna=False).agg(
+        invocations=("invocations", "sum"), failed=("failed", "sum"), errors=("errors", "sum"),
+        timeouts=("timeouts", "sum"), duration_max_ms=("duration_max_ms", "max"),
+        **{b: (b, "sum") for b in DURATION_BUCKETS}).reset_index()
+    counts = by_call[DURATION_BUCKETS].to_numpy()
+    by_call["p50_ms"] = [bucket_percentile(c, 0.5, m) for c, m in
+                         zip(counts, by_call["duration_max_ms"])]
+    by_call["p95_ms"] = [bucket_percentile(c, 0.95, m) for c, m in
+                         zip(counts, by_call["duration_max_ms"])]
+    by_call["rate"] = by_call["failed"] / by_call["invocations"]
+    known = handling[handling["detail_type"].notna()]
+    by_event = known.groupby(keys, dropna=False).agg(
+        events=("events", "sum"), attempts=("attempts", "sum"),
+        retried_then_ok=("retried_then_ok", "sum"),
+        final_failures=("final_failures", "sum")).reset_index()
+    by_event["retries"] = by_event["attempts"] - by_event["events"]
+    merged = by_call.merge(by_event, on=keys, how="outer")
+    for column in ("invocations", "failed", "errors", "timeouts", "events", "retries",
+                   "retried_then_ok", "final_failures"):
+        merged[column] = merged[column].fillna(0).astype(int)
+    if bucket_ms:
+        merged = merged.sort_values(["bucket_ms"] + GROUP_KEYS, na_position="last")
+    else:
+        merged = merged.sort_values(["rate"] + keys, ascending=[False] + [True] * len(keys),
+                                    na_position="last")
+    return merged[RATE_COLUMNS[:3] + (["bucket_ms"] if bucket_ms else []) + RATE_COLUMNS[3:]]\
+        .reset_index(drop=True)
+
+
+UNNAMED_ERRORS = {"timeout": "Timeout", "error": "UnknownError"}
+
+
+def top_error_groups(calls: pd.DataFrame, limit: int = 10) -> pd.DataFrame:
+    """`top_errors`' groups and counts from rollup totals; `first_message` and
+    `example_event_id` are left None for the caller to drill down."""
+    failed = calls[calls["outcome"].isin(FAILED)]
+    failed = failed.assign(error_type=failed["error_type"].where(
+        failed["error_type"].notna(), failed["outcome"].map(UNNAMED_ERRORS)))
+    grouped = failed.groupby(["consumer", "detail_type", "error_type"], dropna=False).agg(
+        count=("invocations", "sum"), first_ms=("first_ms", "min"),
+        last_ms=("last_ms", "max")).reset_index()
+    grouped = grouped.sort_values(["count", "consumer", "error_type"],
+                                  ascending=[False, True, True]).head(limit)
+    grouped.insert(4, "first_message", None)
+    grouped.insert(5, "example_event_id", None)
+    return grouped.reset_index(drop=True)

@@ -41,6 +41,11 @@ def build_graph(events: pd.DataFrame, attempts: pd.DataFrame, catalog: Catalog |
     """The graph of producers, event types and consumers, every edge classified."""
     graph = nx.DiGraph(catalog=catalog is not None)
     _add_observed(graph, events, attempts)
+    return _finish(graph, catalog, subscriptions)
+
+
+def _finish(graph: nx.DiGraph, catalog: Catalog | None,
+            subscriptions: pd.DataFrame | None) -> nx.DiGraph:
     if catalog is not None:
         _add_declared(graph, catalog)
     if subscriptions is not None:
@@ -80,23 +85,62 @@ def _edge(graph: nx.DiGraph, a: str, b: str) -> dict[str, Any]:
     return graph.edges[a, b]
 
 
-def _add_observed(graph: nx.DiGraph, events: pd.DataFrame, attempts: pd.DataFrame) -> None:
+def observed_summaries(events: pd.DataFrame, attempts: pd.DataFrame) -> dict[str, Any]:
+    """The observed traffic the graph needs, from raw frames (see `summaries_from_totals`)."""
     emitted = events.groupby(["source", "detail_type"]).agg(
         count=("id", "size"), last_seen_ms=("time_ms", "max")).reset_index()
-    for row in emitted.itertuples(index=False):
-        edge = _edge(graph, producer_id(row.source), type_id(row.detail_type))
-        edge.update(observed=True, count=int(row.count), last_seen_ms=int(row.last_seen_ms))
     handled = attempts[attempts["detail_type"].notna()].assign(
         is_failed=attempts["outcome"].isin(FAILED))
     by_edge = handled.groupby(["detail_type", "consumer"]).agg(
         count=("request_id", "size"), failed=("is_failed", "sum"),
         events=("event_id", "nunique"), last_seen_ms=("start_ms", "max")).reset_index()
-    for row in by_edge.itertuples(index=False):
+    unattributed = attempts[attempts["detail_type"].isna()].groupby("consumer").size()
+    return {"emitted": emitted, "handled": by_edge, "unattributed": unattributed,
+            "consumers": list(attempts["consumer"].dropna().unique())}
+
+
+def summaries_from_totals(emitted_totals: pd.DataFrame, calls: pd.DataFrame,
+                          handling: pd.DataFrame) -> dict[str, Any]:
+    """The same summaries from rollup totals (`load.load_event_totals`, `load_call_totals`,
+    `load_handling_totals`, consumers resolved); `events` counts (function, event) pairs."""
+    emitted = emitted_totals.groupby(["source", "detail_type"]).agg(
+        count=("count", "sum"), last_seen_ms=("last_ms", "max")).reset_index()
+    known = calls[calls["detail_type"].notna()]
+    known = known.assign(failed=known["invocations"].where(known["outcome"].isin(FAILED), 0))
+    by_edge = known.groupby(["detail_type", "consumer"]).agg(
+        count=("invocations", "sum"), failed=("failed", "sum"),
+        last_seen_ms=("last_ms", "max")).reset_index()
+    pairs = handling[handling["detail_type"].notna()].groupby(
+        ["detail_type", "consumer"])["events"].sum().rename("events").reset_index()
+    by_edge = by_edge.merge(pairs, on=["detail_type", "consumer"], how="left")
+    by_edge["events"] = by_edge["events"].fillna(0).astype(int)
+    unattributed = calls[calls["detail_type"].isna()].groupby("consumer")["invocations"].sum()
+    return {"emitted": emitted, "handled": by_edge, "unattributed": unattributed,
+            "consumers": list(calls["consumer"].dropna().unique())}
+
+
+def build_graph_from_summaries(observed: dict[str, Any], catalog: Catalog | None = None,
+                               subscriptions: pd.DataFrame | None = None) -> nx.DiGraph:
+    """`build_graph` from observed summaries (raw or rollup) instead of raw frames."""
+    graph = nx.DiGraph(catalog=catalog is not None)
+    _add_summaries(graph, observed)
+    return _finish(graph, catalog, subscriptions)
+
+
+def _add_observed(graph: nx.DiGraph, events: pd.DataFrame, attempts: pd.DataFrame) -> None:
+    _add_summaries(graph, observed_summaries(events, attempts))
+
+
+def _add_summaries(graph: nx.DiGraph, observed: dict[str, Any]) -> None:
+    for row in observed["emitted"].itertuples(index=False):
+        edge = _edge(graph, producer_id(row.source), type_id(row.detail_type))
+        edge.update(observed=True, count=int(row.count), last_seen_ms=int(row.last_seen_ms))
+    for row in observed["handled"].itertuples(index=False):
         edge = _edge(graph, type_id(row.detail_type), consumer_id(row.consumer))
         edge.update(observed=True, count=int(row.count), failed=int(row.failed),
                     events=int(row.events), last_seen_ms=int(row.last_seen_ms))
-    unattributed = attempts[attempts["detail_type"].isna()].groupby("consumer").size()
-    for name in attempts["consumer"].dropna().unique():
+    unattributed = observed["unattributed"]
+    for name in observed["consumers"]:
         _node(graph, consumer_id(name))["unattributed"] = int(unattributed.get(name, 0))
 
 

@@ -3,7 +3,9 @@
 The one module of `eventscope.findings` that touches the database. Whole-store reads select
 only the narrow columns the analyses use; the order lifecycle goes through indexes only
 (events by `correlation_key`, invocations by `event_id`) so it answers in milliseconds on a
-store of millions of events.
+store of millions of events. Whole-store and time-window summaries read the rollup tables
+(refreshed first; minute resolution) and drill down into raw rows only for the few pairs or
+errors a summary names.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from eventscope.findings.frames import ATTEMPT_COLUMNS, EVENT_COLUMNS, frame
-from eventscope.store import events, invocations
+from eventscope.store import (DURATION_BUCKETS, MINUTE_MS, Store, event_rollup, events,
+                              handling_rollup, invocation_rollup, invocations, minute_of,
+                              minute_ranges)
 
 MAX_PREFIX_MATCHES = 50
 
@@ -130,3 +134,183 @@ def load_lifecycle(engine: Engine, correlation_key: str) -> tuple[pd.DataFrame, 
         attempt_rows = conn.execute(
             _attempt_select().where(invocations.c.event_id.in_(ids))).all() if ids else []
     return frame(event_rows, EVENT_COLUMNS), frame(attempt_rows, ATTEMPT_COLUMNS)
+
+
+# --- rollups: whole-store and time-window reads (see docs/findings.md, "Rollups") ---
+
+def refresh_rollups(engine: Engine) -> int:
+    """Bring the rollup tables up to date (cheap when no minute is dirty)."""
+    return Store(engine).refresh_rollups()
+
+
+def _window(column: sa.ColumnElement, since_ms: int | None,
+            until_ms: int | None) -> list[sa.ColumnElement]:
+    """Rollup minutes in [since, until), widened to whole minutes."""
+    clauses = []
+    if since_ms is not None:
+        clauses.append(column >= minute_of(since_ms))
+    if until_ms is not None:
+        clauses.append(column < minute_of(until_ms + MINUTE_MS - 1))
+    return clauses
+
+
+def _bucket_key(column: sa.ColumnElement, bucket_ms: int | None) -> list[sa.ColumnElement]:
+    if not bucket_ms:
+        return []
+    if bucket_ms % MINUTE_MS:
+        raise ValueError("rollup buckets must be whole minutes")
+    return [(column - column % bucket_ms).label("bucket_ms")]
+
+
+def _totals(engine: Engine, table: sa.Table, keys: list[str], sums: list[str],
+            extra: list[sa.ColumnElement], since_ms: int | None, until_ms: int | None,
+            bucket_ms: int | None, refresh: bool) -> pd.DataFrame:
+    if refresh:
+        refresh_rollups(engine)
+    bucket = _bucket_key(table.c.minute_ms, bucket_ms)
+    group = [table.c[k] for k in keys] + bucket
+    statement = sa.select(*group, *(sa.func.sum(table.c[s]).label(s) for s in sums), *extra)\
+        .where(*_window(table.c.minute_ms, since_ms, until_ms)).group_by(*group)
+    columns = keys + (["bucket_ms"] if bucket else []) + sums + [c.name for c in extra]
+    result = _read(engine, statement, columns)
+    for name in sums:
+        result[name] = result[name].astype("int64") if name != "duration_sum_ms" \
+            else result[name].astype(float)
+    return result
+
+
+def load_event_totals(engine: Engine, since_ms: int | None = None, until_ms: int | None = None,
+                      refresh: bool = True) -> pd.DataFrame:
+    """Per (source, detail-type, version) from the event rollup: count, first/last, sizes."""
+    r = event_rollup.c
+    totals = _totals(engine, event_rollup, ["source", "detail_type", "version"],
+                     ["events", "bytes_sum"],
+                     [sa.func.min(r.first_ms).label("first_ms"),
+                      sa.func.max(r.last_ms).label("last_ms"),
+                      sa.func.max(r.bytes_max).label("max_size_bytes")],
+                     since_ms, until_ms, None, refresh)
+    return totals.rename(columns={"events": "count"})
+
+
+def load_type_summary_rollup(engine: Engine) -> pd.DataFrame:
+    """`load_type_summary`'s exact shape and values, from the event rollup."""
+    return load_event_totals(engine)[["source", "detail_type", "version", "count", "first_ms",
+                                      "last_ms", "max_size_bytes"]]
+
+
+CALL_KEYS = ["consumer", "source", "detail_type", "version", "outcome", "error_type"]
+CALL_SUMS = ["invocations", "duration_count", "duration_sum_ms", *DURATION_BUCKETS]
+
+
+def load_call_totals(engine: Engine, since_ms: int | None = None, until_ms: int | None = None,
+                     bucket_ms: int | None = None, refresh: bool = True) -> pd.DataFrame:
+    """Invocation counts per function x event kind x outcome x error type (x bucket of start),
+    with duration sums, duration-bucket counts and first/last start, from the rollup."""
+    r = invocation_rollup.c
+    return _totals(engine, invocation_rollup, CALL_KEYS, CALL_SUMS,
+                   [sa.func.max(r.duration_max_ms).label("duration_max_ms"),
+                    sa.func.min(r.first_start_ms).label("first_ms"),
+                    sa.func.max(r.last_start_ms).label("last_ms")],
+                   since_ms, until_ms, bucket_ms, refresh)
+
+
+HANDLING_KEYS = ["consumer", "source", "detail_type", "version"]
+HANDLING_SUMS = ["events", "attempts", "retried_then_ok", "final_failures", "redelivered",
+                 "processed_twice"]
+
+
+def load_handling_totals(engine: Engine, since_ms: int | None = None,
+                         until_ms: int | None = None, bucket_ms: int | None = None,
+                         refresh: bool = True) -> pd.DataFrame:
+    """Per function x event kind (x bucket): (function, event) pairs whose first attempt is in
+    the window, their attempts, and how many recovered, failed finally, came twice."""
+    return _totals(engine, handling_rollup, HANDLING_KEYS, HANDLING_SUMS, [], since_ms,
+                   until_ms, bucket_ms, refresh)
+
+
+def _pair_attempts(engine: Engine, functions: Sequence[str], column: str,
+                   since_ms: int | None, until_ms: int | None) -> pd.DataFrame:
+    """Every attempt of the (function, event) pairs first tried in a minute whose handling
+    rollup has `column` > 0: the drill-down behind final failures and duplicates."""
+    h, i = handling_rollup.c, invocations.c
+    statement = sa.select(h.consumer, h.minute_ms).where(
+        h[column] > 0, *_window(h.minute_ms, since_ms, until_ms)).distinct()
+    if functions:
+        statement = statement.where(h.consumer.in_(list(functions)))
+    with engine.connect() as conn:
+        wanted: dict[str, list[int]] = {}
+        for function, minute in conn.execute(statement):
+            wanted.setdefault(function, []).append(minute)
+    frames = []
+    for function, minutes in sorted(wanted.items()):
+        ranges = minute_ranges(minutes)
+        for start in range(0, len(ranges), 200):
+            part = ranges[start:start + 200]
+            touched = sa.select(i.event_id).where(
+                i.consumer == function, i.event_id.is_not(None),
+                sa.or_(*(sa.and_(i.start_ms >= lo, i.start_ms < hi) for lo, hi in part)))
+            frames.append(_read(engine, _attempt_select().where(
+                i.consumer == function, i.event_id.in_(touched)), ATTEMPT_COLUMNS))
+    if not frames:
+        return frame([], ATTEMPT_COLUMNS)
+    attempts = pd.concat(frames, ignore_index=True).drop_duplicates(["request_id", "start_ms"])
+    first = attempts.groupby(["consumer", "event_id"])["start_ms"].transform("min")
+    keep = pd.Series(True, index=attempts.index)
+    if since_ms is not None:
+        keep &= first >= minute_of(since_ms)
+    if until_ms is not None:
+        keep &= first < minute_of(until_ms + MINUTE_MS - 1)
+    return attempts[keep].reset_index(drop=True)
+
+
+def load_final_failure_attempts(engine: Engine, functions: Sequence[str] = (),
+                                since_ms: int | None = None,
+                                until_ms: int | None = None) -> pd.DataFrame:
+    """Attempts (ATTEMPT_COLUMNS) of every pair that may have failed finally: feed them to
+    `failures.final_failures`. Index reads of the minutes the rollup names only."""
+    refresh_rollups(engine)
+    return _pair_attempts(engine, functions, "final_failures", since_ms, until_ms)
+
+
+def load_duplicate_attempts(engine: Engine, functions: Sequence[str] = ()) -> pd.DataFrame:
+    """Attempts of every pair delivered or processed more than once (for their examples)."""
+    refresh_rollups(engine)
+    redelivered = _pair_attempts(engine, functions, "redelivered", None, None)
+    twice = _pair_attempts(engine, functions, "processed_twice", None, None)
+    return pd.concat([redelivered, twice], ignore_index=True).drop_duplicates(
+        ["request_id", "start_ms"]).reset_index(drop=True)
+
+
+def load_error_example(engine: Engine, functions: Sequence[str], detail_type: str | None,
+                       error_type: str, outcome_if_unnamed: str | None, since_ms: int,
+                       until_ms: int | None = None) -> tuple[str | None, str | None]:
+    """(first non-null error message, first non-null event id) of one top-error group, read
+    from the function's invocations in start order from `since_ms` (the group's first)."""
+    i, e = invocations.c, events.c
+    named = i.error_type == error_type
+    if outcome_if_unnamed is not None:
+        named = sa.or_(named, sa.and_(i.error_type.is_(None), i.outcome == outcome_if_unnamed))
+    kind = e.detail_type.is_(None) if detail_type is None else e.detail_type == detail_type
+    base = sa.select(i.error_message, i.event_id).select_from(
+        invocations.outerjoin(events, e.id == i.event_id)).where(
+        i.consumer.in_(list(functions)), i.start_ms >= since_ms, named, kind,
+        i.outcome.in_(["error", "timeout"])).order_by(i.start_ms, i.request_id)
+    if until_ms is not None:
+        base = base.where(i.start_ms <= until_ms)
+    with engine.connect() as conn:
+        message = conn.execute(base.where(i.error_message.is_not(None)).limit(1)).first()
+        example = conn.execute(base.where(i.event_id.is_not(None)).limit(1)).first()
+    return (message[0] if message else None, example[1] if example else None)
+
+
+def load_cancellation_context(engine: Engine, cancellations: Sequence[str]
+                              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Events of every order with a cancellation (one of the given types) and the attempts
+    that handled them: all `subscriptions.observed_missing` looks at, through indexes."""
+    e, i = events.c, invocations.c
+    keys = sa.select(e.correlation_key).where(
+        e.detail_type.in_(list(cancellations)), e.correlation_key.is_not(None))
+    order_events = _event_select().where(e.correlation_key.in_(keys))
+    ids = sa.select(e.id).where(e.correlation_key.in_(keys))
+    return (_read(engine, order_events, EVENT_COLUMNS),
+            _read(engine, _attempt_select().where(i.event_id.in_(ids)), ATTEMPT_COLUMNS))

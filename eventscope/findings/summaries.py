@@ -1,0 +1,162 @@
+"""Store-backed findings for whole-store and time-window views, read from the rollups.
+
+Each entry point reads rollup totals through `eventscope.findings.load` (refreshing dirty
+minutes first), maps functions to catalog consumers, and runs the pure analysis; raw rows are
+read only to drill down into what a total names (the final failures, an error's first message
+and example). Counts are exact; p50/p95 durations are duration-bucket estimates; windows have
+minute resolution. Per-event counts are per function: when one catalog consumer owns several
+functions that handled the same event, that event counts once per function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from eventscope.catalog.model import Catalog
+from eventscope.findings import failures, graph, lifecycle, load
+from eventscope.findings.check import CheckSummaries
+from eventscope.findings.duplicates import duplicates_by_consumer
+from eventscope.findings.frames import resolve_consumers
+from eventscope.findings.subscriptions import observed_missing
+
+
+def consumer_names(functions: pd.Series, catalog: Catalog | None) -> dict[str, str]:
+    """{function: catalog consumer owning it, else the function itself}."""
+    names = {}
+    for function in functions.dropna().unique():
+        owner = catalog.consumer_for_function(function) if catalog else None
+        names[function] = owner.name if owner else function
+    return names
+
+
+def with_consumers(totals: pd.DataFrame, catalog: Catalog | None) -> pd.DataFrame:
+    """Totals keyed by function with `function` kept and `consumer` the catalog consumer."""
+    result = totals.assign(function=totals["consumer"])
+    if catalog is not None and not result.empty:
+        result["consumer"] = result["function"].map(consumer_names(result["function"], catalog))
+    return result
+
+
+def _select(totals: pd.DataFrame, consumers: Sequence[str],
+            detail_types: Sequence[str]) -> pd.DataFrame:
+    if consumers:
+        totals = totals[totals["consumer"].isin(consumers) | totals["function"].isin(consumers)]
+    if detail_types:
+        totals = totals[totals["detail_type"].isin(detail_types)]
+    return totals
+
+
+def failure_rates(engine: Engine, catalog: Catalog | None = None, since_ms: int | None = None,
+                  until_ms: int | None = None, consumers: Sequence[str] = (),
+                  detail_types: Sequence[str] = (), bucket_ms: int | None = None
+                  ) -> pd.DataFrame:
+    """`failures.failure_rates`' frame over the store or a window, from the rollups."""
+    calls = _select(with_consumers(load.load_call_totals(engine, since_ms, until_ms, bucket_ms),
+                                   catalog), consumers, detail_types)
+    handling = _select(with_consumers(load.load_handling_totals(
+        engine, since_ms, until_ms, bucket_ms, refresh=False), catalog), consumers, detail_types)
+    return failures.rates_from_totals(calls, handling, bucket_ms)
+
+
+def final_failures(engine: Engine, catalog: Catalog | None = None, since_ms: int | None = None,
+                   until_ms: int | None = None, consumers: Sequence[str] = (),
+                   detail_types: Sequence[str] = ()) -> pd.DataFrame:
+    """`failures.final_failures`' frame, from the pairs the rollup says failed finally."""
+    functions = _functions(engine, catalog, consumers)
+    attempts = resolve_consumers(load.load_final_failure_attempts(
+        engine, functions, since_ms, until_ms), catalog)
+    if detail_types:
+        attempts = attempts[attempts["detail_type"].isin(detail_types)]
+    return failures.final_failures(attempts)
+
+
+def _functions(engine: Engine, catalog: Catalog | None, consumers: Sequence[str]) -> list[str]:
+    if not consumers:
+        return []
+    calls = with_consumers(load.load_call_totals(engine), catalog)
+    return sorted(set(_select(calls, consumers, ())["function"]))
+
+
+def top_errors(engine: Engine, catalog: Catalog | None = None, since_ms: int | None = None,
+               until_ms: int | None = None, consumers: Sequence[str] = (),
+               detail_types: Sequence[str] = (), limit: int = 10) -> pd.DataFrame:
+    """`failures.top_errors`' frame: groups from the rollup, message and example from the
+    first invocations of each group (index reads)."""
+    calls = _select(with_consumers(load.load_call_totals(engine, since_ms, until_ms), catalog),
+                    consumers, detail_types)
+    groups = failures.top_error_groups(calls, limit)
+    owners = calls.groupby("consumer")["function"].agg(lambda s: sorted(set(s)))
+    unnamed = {v: k for k, v in failures.UNNAMED_ERRORS.items()}
+    for index, row in groups.iterrows():
+        detail_type = None if pd.isna(row["detail_type"]) else row["detail_type"]
+        message, example = load.load_error_example(
+            engine, owners[row["consumer"]], detail_type, row["error_type"],
+            unnamed.get(row["error_type"]), int(row["first_ms"]), int(row["last_ms"]))
+        groups.at[index, "first_message"] = message
+        groups.at[index, "example_event_id"] = example
+    return groups
+
+
+def observed_summaries(engine: Engine, catalog: Catalog | None = None,
+                       since_ms: int | None = None, until_ms: int | None = None
+                       ) -> dict[str, Any]:
+    """What `graph.build_graph_from_summaries` needs, from the rollups."""
+    emitted_totals = load.load_event_totals(engine, since_ms, until_ms)
+    calls = with_consumers(load.load_call_totals(engine, since_ms, until_ms, refresh=False),
+                           catalog)
+    handling = with_consumers(load.load_handling_totals(engine, since_ms, until_ms,
+                                                        refresh=False), catalog)
+    return graph.summaries_from_totals(emitted_totals, calls, handling)
+
+
+def build_graph(engine: Engine, catalog: Catalog | None = None,
+                subscriptions: pd.DataFrame | None = None, since_ms: int | None = None,
+                until_ms: int | None = None) -> Any:
+    """`graph.build_graph`'s graph of the store (or a window), from the rollups."""
+    return graph.build_graph_from_summaries(
+        observed_summaries(engine, catalog, since_ms, until_ms), catalog, subscriptions)
+
+
+def handled_kinds(engine: Engine, catalog: Catalog | None = None) -> pd.DataFrame:
+    """One row per consumer x function x event kind handled, `start_ms` its last start: an
+    attempts-shaped stand-in for analyses that only ask who handled what, and when last."""
+    calls = with_consumers(load.load_call_totals(engine), catalog)
+    return calls.groupby(["consumer", "function", "source", "detail_type", "version"],
+                         dropna=False).agg(start_ms=("last_ms", "max"),
+                                           invocations=("invocations", "sum")).reset_index()
+
+
+def duplicates(engine: Engine, catalog: Catalog | None = None) -> list[dict[str, Any]]:
+    """`duplicates.duplicates_by_consumer`'s list: counts from the rollup, examples and
+    per-type counts from the duplicated pairs' attempts."""
+    handling = with_consumers(load.load_handling_totals(engine, refresh=False), catalog)
+    pairs = handling.groupby("consumer")["events"].sum()
+    attempts = resolve_consumers(load.load_duplicate_attempts(engine), catalog)
+    found = duplicates_by_consumer(attempts)
+    for item in found:
+        item["events"] = int(pairs.get(item["consumer"], 0))
+    return found
+
+
+def observed_missing_subscriptions(engine: Engine, catalog: Catalog | None = None
+                                   ) -> list[dict[str, Any]]:
+    """`subscriptions.observed_missing` over the orders that have a cancellation only."""
+    cancels = lifecycle.cancellation_types(catalog)
+    events, attempts = load.load_cancellation_context(engine, sorted(cancels))
+    return observed_missing(events, resolve_consumers(attempts, catalog), cancels)
+
+
+def check_summaries(engine: Engine, catalog: Catalog | None = None,
+                    subscriptions: pd.DataFrame | None = None) -> CheckSummaries:
+    """Everything `check.run_check_summaries` grades, from rollups and drill-downs."""
+    return CheckSummaries(
+        rates=failure_rates(engine, catalog), final_failures=final_failures(engine, catalog),
+        duplicates=duplicates(engine, catalog),
+        observed_missing=observed_missing_subscriptions(engine, catalog),
+        type_summary=load.load_type_summary_rollup(engine),
+        handled=handled_kinds(engine, catalog), samples=load.load_samples(engine),
+        subscriptions=subscriptions)
