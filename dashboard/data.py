@@ -2,8 +2,11 @@
 
 Every page reads the store through here: `st.cache_resource` holds one opened store per URL,
 `st.cache_data` (with a TTL) holds the frames, keyed by store URL, window and catalog path.
-Store reads go through `eventscope.findings.load`; the few reads it lacks live at the bottom
-of this module (SQLAlchemy Core on the tables of `eventscope.store`) until they move there.
+Whole-window views read the per-minute rollups through `eventscope.findings.summaries` and
+`load.load_event_totals` (never every raw row); drill-downs (one order, a selection's final
+failures and errors, payload samples) are indexed raw reads limited to the selection. The few
+reads `eventscope.findings.load` lacks live at the bottom of this module (SQLAlchemy Core on
+the tables of `eventscope.store`) until they move there.
 """
 
 from __future__ import annotations
@@ -20,13 +23,12 @@ import streamlit as st
 
 from eventscope.catalog.model import Catalog
 from eventscope.errors import EventscopeError
-from eventscope.findings import load
-from eventscope.findings.failures import failure_rates
-from eventscope.findings.graph import build_graph, graph_json
-from eventscope.findings.frames import resolve_consumers
+from eventscope.findings import load, summaries
+from eventscope.findings.frames import EVENT_COLUMNS, frame, resolve_consumers
+from eventscope.findings.graph import graph_json
 from eventscope.store import Store, events as events_table, open_store, resolve_url
 
-from dashboard.views import Window, only
+from dashboard.views import Window, bucket_ms_for
 
 TTL_SECONDS = 30
 ENV_DB = "EVENTSCOPE_DB"
@@ -113,25 +115,94 @@ def counts(url: str) -> dict[str, Any]:
     return store(url).counts()
 
 
+def _engine(url: str) -> Any:
+    return store(url).engine
+
+
+def _selection(consumer: str, detail_type: str) -> dict[str, Any]:
+    return {"consumers": [consumer] if consumer else [],
+            "detail_types": [detail_type] if detail_type else []}
+
+
+# --- whole-window summaries, from the rollup tables (eventscope.findings.summaries) --------
+
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def events(url: str, window: Window) -> pd.DataFrame:
-    return load.load_events(store(url).engine, window.since_ms, window.until_ms)
+def event_totals(url: str, window: Window) -> pd.DataFrame:
+    """Per (source, detail-type, version) in the window: count, first/last, sizes."""
+    return load.load_event_totals(_engine(url), window.since_ms, window.until_ms)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def attempts(url: str, window: Window, catalog_path: str | None) -> pd.DataFrame:
-    loaded = load.load_attempts(store(url).engine, window.since_ms, window.until_ms)
-    return resolve_consumers(loaded, catalog(catalog_path)[0])
+def event_series(url: str, window: Window) -> pd.DataFrame:
+    """Events per time bucket x detail-type: at most ~300 buckets whatever the window."""
+    totals = event_totals(url, window)
+    bucket = bucket_ms_for(window, totals["first_ms"].min() if len(totals) else None,
+                           totals["last_ms"].max() if len(totals) else None)
+    series = load.load_event_totals(_engine(url), window.since_ms, window.until_ms,
+                                    refresh=False, bucket_ms=bucket)
+    return series.assign(bucket_minutes=bucket // 60_000)
 
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def handled(url: str, window: Window, catalog_path: str | None) -> pd.DataFrame:
+    """Who handled which event kind in the window (consumer, function, kind, last start,
+    invocations): the attempts-shaped stand-in of `summaries.handled_kinds`."""
+    return summaries.handled_kinds(_engine(url), catalog(catalog_path)[0], window.since_ms,
+                                   window.until_ms)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def rates(url: str, window: Window, catalog_path: str | None, consumer: str = "",
+          detail_type: str = "", bucket_ms: int | None = None) -> pd.DataFrame:
+    """`failure_rates` over the window (of one consumer / type when given, per bucket)."""
+    return summaries.failure_rates(_engine(url), catalog(catalog_path)[0], window.since_ms,
+                                   window.until_ms, bucket_ms=bucket_ms,
+                                   **_selection(consumer, detail_type))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def final_failures(url: str, window: Window, catalog_path: str | None, consumer: str = "",
+                   detail_type: str = "") -> pd.DataFrame:
+    """Events every attempt failed on (drill-down reads of the minutes the rollup names)."""
+    return summaries.final_failures(_engine(url), catalog(catalog_path)[0], window.since_ms,
+                                    window.until_ms, **_selection(consumer, detail_type))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def top_errors(url: str, window: Window, catalog_path: str | None, consumer: str = "",
+               detail_type: str = "") -> pd.DataFrame:
+    """The most frequent errors, with a first message and an example event each."""
+    return summaries.top_errors(_engine(url), catalog(catalog_path)[0], window.since_ms,
+                                window.until_ms, **_selection(consumer, detail_type))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def graph(url: str, window: Window, catalog_path: str | None) -> dict[str, Any]:
+    """The window's producer -> type -> consumer graph as `graph_json`."""
+    return graph_json(summaries.build_graph(_engine(url), catalog(catalog_path)[0],
+                                            since_ms=window.since_ms, until_ms=window.until_ms))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def observed_missing(url: str, window: Window, catalog_path: str | None
+                     ) -> list[dict[str, Any]]:
+    """Orders cancelled in the window where a consumer saw earlier events only (index reads
+    of the cancelled orders)."""
+    return summaries.observed_missing_subscriptions(_engine(url), catalog(catalog_path)[0],
+                                                    window.since_ms, window.until_ms)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def duplicates(url: str, catalog_path: str | None) -> list[dict[str, Any]]:
+    """Events delivered or processed more than once, per consumer (whole store)."""
+    return summaries.duplicates(_engine(url), catalog(catalog_path)[0])
+
+
+# --- drill-downs and samples: indexed reads limited to the selection -----------------------
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def samples(url: str, per_type: int = 20) -> pd.DataFrame:
     return load.load_samples(store(url).engine, per_type)
-
-
-@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def type_summary(url: str) -> pd.DataFrame:
-    return load.load_type_summary(store(url).engine)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -147,6 +218,20 @@ def lifecycle_frames(url: str, key: str,
 
 
 # --- store reads findings.load lacks (candidates to move into eventscope.findings.load) ---
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def recent_events(url: str, window: Window, limit: int = 500) -> pd.DataFrame:
+    """The window's latest `limit` events (index read on event time, newest first)."""
+    e = events_table.c
+    statement = sa.select(*(e[name] for name in EVENT_COLUMNS)).order_by(e.time_ms.desc())\
+        .limit(limit)
+    if window.since_ms is not None:
+        statement = statement.where(e.time_ms >= window.since_ms)
+    if window.until_ms is not None:
+        statement = statement.where(e.time_ms < window.until_ms)
+    with store(url).engine.connect() as conn:
+        return frame(conn.execute(statement).all(), EVENT_COLUMNS)
+
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def latest_event_ms(url: str) -> int | None:
@@ -180,20 +265,3 @@ def contract_results(url: str, limit: int = 5_000) -> pd.DataFrame | None:
     with engine.connect() as conn:
         result = conn.execute(statement)
         return pd.DataFrame(result.all(), columns=list(result.keys()))
-
-
-# --- findings results cached per window (warm reruns skip the analyses) --------------------
-
-@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def rates(url: str, window: Window, catalog_path: str | None, consumer: str = "",
-          detail_type: str = "", bucket_ms: int | None = None) -> pd.DataFrame:
-    """`failure_rates` of the window's attempts (of one consumer / type when given)."""
-    return failure_rates(only(attempts(url, window, catalog_path), consumer, detail_type),
-                         bucket_ms)
-
-
-@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def graph(url: str, window: Window, catalog_path: str | None) -> dict[str, Any]:
-    """The window's producer -> type -> consumer graph as `graph_json`."""
-    return graph_json(build_graph(events(url, window), attempts(url, window, catalog_path),
-                                  catalog(catalog_path)[0]))

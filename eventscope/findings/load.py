@@ -180,15 +180,16 @@ def _totals(engine: Engine, table: sa.Table, keys: list[str], sums: list[str],
 
 
 def load_event_totals(engine: Engine, since_ms: int | None = None, until_ms: int | None = None,
-                      refresh: bool = True) -> pd.DataFrame:
-    """Per (source, detail-type, version) from the event rollup: count, first/last, sizes."""
+                      refresh: bool = True, bucket_ms: int | None = None) -> pd.DataFrame:
+    """Per (source, detail-type, version) (x bucket of event time, whole minutes) from the
+    event rollup: count, first/last, sizes."""
     r = event_rollup.c
     totals = _totals(engine, event_rollup, ["source", "detail_type", "version"],
                      ["events", "bytes_sum"],
                      [sa.func.min(r.first_ms).label("first_ms"),
                       sa.func.max(r.last_ms).label("last_ms"),
                       sa.func.max(r.bytes_max).label("max_size_bytes")],
-                     since_ms, until_ms, None, refresh)
+                     since_ms, until_ms, bucket_ms, refresh)
     return totals.rename(columns={"events": "count"})
 
 
@@ -303,13 +304,19 @@ def load_error_example(engine: Engine, functions: Sequence[str], detail_type: st
     return (message[0] if message else None, example[1] if example else None)
 
 
-def load_cancellation_context(engine: Engine, cancellations: Sequence[str]
+def load_cancellation_context(engine: Engine, cancellations: Sequence[str],
+                              since_ms: int | None = None, until_ms: int | None = None
                               ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Events of every order with a cancellation (one of the given types) and the attempts
-    that handled them: all `subscriptions.observed_missing` looks at, through indexes."""
+    """Events of every order with a cancellation (one of the given types; cancelled within
+    [since_ms, until_ms) when given) and the attempts that handled them: all
+    `subscriptions.observed_missing` looks at, through indexes."""
     e, i = events.c, invocations.c
     keys = sa.select(e.correlation_key).where(
         e.detail_type.in_(list(cancellations)), e.correlation_key.is_not(None))
+    if since_ms is not None:
+        keys = keys.where(e.time_ms >= since_ms)
+    if until_ms is not None:
+        keys = keys.where(e.time_ms < until_ms)
     order_events = _event_select().where(e.correlation_key.in_(keys))
     ids = sa.select(e.id).where(e.correlation_key.in_(keys))
     return (_read(engine, order_events, EVENT_COLUMNS),

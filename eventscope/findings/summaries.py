@@ -121,12 +121,15 @@ def build_graph(engine: Engine, catalog: Catalog | None = None,
         observed_summaries(engine, catalog, since_ms, until_ms), catalog, subscriptions)
 
 
-def handled_kinds(engine: Engine, catalog: Catalog | None = None) -> pd.DataFrame:
-    """One row per consumer x function x event kind handled, `start_ms` its last start: an
+def handled_kinds(engine: Engine, catalog: Catalog | None = None, since_ms: int | None = None,
+                  until_ms: int | None = None) -> pd.DataFrame:
+    """One row per consumer x function x event kind handled, `start_ms` its last start
+    (`first_ms` its first), invocations, in the window when given: an
     attempts-shaped stand-in for analyses that only ask who handled what, and when last."""
-    calls = with_consumers(load.load_call_totals(engine), catalog)
+    calls = with_consumers(load.load_call_totals(engine, since_ms, until_ms), catalog)
     return calls.groupby(["consumer", "function", "source", "detail_type", "version"],
                          dropna=False).agg(start_ms=("last_ms", "max"),
+                                           first_ms=("first_ms", "min"),
                                            invocations=("invocations", "sum")).reset_index()
 
 
@@ -142,11 +145,14 @@ def duplicates(engine: Engine, catalog: Catalog | None = None) -> list[dict[str,
     return found
 
 
-def observed_missing_subscriptions(engine: Engine, catalog: Catalog | None = None
+def observed_missing_subscriptions(engine: Engine, catalog: Catalog | None = None,
+                                   since_ms: int | None = None, until_ms: int | None = None
                                    ) -> list[dict[str, Any]]:
-    """`subscriptions.observed_missing` over the orders that have a cancellation only."""
+    """`subscriptions.observed_missing` over the orders that have a cancellation only (one
+    in [since_ms, until_ms) when given; the order's earlier events count wherever they are)."""
     cancels = lifecycle.cancellation_types(catalog)
-    events, attempts = load.load_cancellation_context(engine, sorted(cancels))
+    events, attempts = load.load_cancellation_context(engine, sorted(cancels), since_ms,
+                                                      until_ms)
     return observed_missing(events, resolve_consumers(attempts, catalog), cancels)
 
 
