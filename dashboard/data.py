@@ -26,7 +26,8 @@ from eventscope.errors import EventscopeError
 from eventscope.findings import load, summaries
 from eventscope.findings.frames import EVENT_COLUMNS, frame, resolve_consumers
 from eventscope.findings.graph import graph_json
-from eventscope.store import Store, events as events_table, open_store, resolve_url
+from eventscope.store import (Store, events as events_table, invocations as invocations_table,
+                              open_store, resolve_url)
 
 from dashboard.views import Window, bucket_ms_for
 
@@ -111,8 +112,11 @@ def catalog(path: str | None) -> tuple[Catalog | None, str | None]:
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def counts(url: str) -> dict[str, Any]:
-    return store(url).counts()
+def is_empty(url: str) -> bool:
+    """Whether the store holds no event and no invocation (two one-row reads, not counts)."""
+    with store(url).engine.connect() as conn:
+        return all(conn.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first()
+                   is None for table in (events_table, invocations_table))
 
 
 def _engine(url: str) -> Any:
@@ -125,6 +129,20 @@ def _selection(consumer: str, detail_type: str) -> dict[str, Any]:
 
 
 # --- whole-window summaries, from the rollup tables (eventscope.findings.summaries) --------
+# Each window's invocation and handling totals are read once, per time bucket (at most ~300
+# buckets over the window), and shared: the time series use the buckets, every other view
+# their sum (`load.without_buckets`), so a page costs one scan of each rollup table.
+
+LATEST_CANCELLATIONS = 2_000
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def series_bucket_ms(url: str, window: Window) -> int:
+    """The time bucket of the window's series: whole minutes, at most ~300 buckets."""
+    if window.since_ms is not None:
+        return bucket_ms_for(window)
+    return bucket_ms_for(window, earliest_event_ms(url), latest_event_ms(url))
+
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def event_totals(url: str, window: Window) -> pd.DataFrame:
@@ -134,30 +152,46 @@ def event_totals(url: str, window: Window) -> pd.DataFrame:
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def event_series(url: str, window: Window) -> pd.DataFrame:
-    """Events per time bucket x detail-type: at most ~300 buckets whatever the window."""
-    totals = event_totals(url, window)
-    bucket = bucket_ms_for(window, totals["first_ms"].min() if len(totals) else None,
-                           totals["last_ms"].max() if len(totals) else None)
+    """Event totals per time bucket x kind, with `bucket_minutes`."""
+    bucket = series_bucket_ms(url, window)
     series = load.load_event_totals(_engine(url), window.since_ms, window.until_ms,
-                                    refresh=False, bucket_ms=bucket)
+                                    bucket_ms=bucket)
     return series.assign(bucket_minutes=bucket // 60_000)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def _bucketed_totals(url: str, window: Window) -> tuple[pd.DataFrame, pd.DataFrame]:
+    bucket = series_bucket_ms(url, window)
+    engine = _engine(url)
+    return (load.load_call_totals(engine, window.since_ms, window.until_ms, bucket),
+            load.load_handling_totals(engine, window.since_ms, window.until_ms, bucket,
+                                      refresh=False))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def _totals(url: str, window: Window) -> tuple[pd.DataFrame, pd.DataFrame]:
+    calls, handling = _bucketed_totals(url, window)
+    return load.without_buckets(calls), load.without_buckets(handling)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def handled(url: str, window: Window, catalog_path: str | None) -> pd.DataFrame:
-    """Who handled which event kind in the window (consumer, function, kind, last start,
-    invocations): the attempts-shaped stand-in of `summaries.handled_kinds`."""
-    return summaries.handled_kinds(_engine(url), catalog(catalog_path)[0], window.since_ms,
-                                   window.until_ms)
+    """Who handled which event kind in the window (consumer, function, kind, first and last
+    start, invocations): the attempts-shaped stand-in of `summaries.handled_kinds`."""
+    return summaries.handled_kinds(_engine(url), catalog(catalog_path)[0],
+                                   calls=_totals(url, window)[0])
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def rates(url: str, window: Window, catalog_path: str | None, consumer: str = "",
-          detail_type: str = "", bucket_ms: int | None = None) -> pd.DataFrame:
-    """`failure_rates` over the window (of one consumer / type when given, per bucket)."""
-    return summaries.failure_rates(_engine(url), catalog(catalog_path)[0], window.since_ms,
-                                   window.until_ms, bucket_ms=bucket_ms,
-                                   **_selection(consumer, detail_type))
+          detail_type: str = "", bucketed: bool = False) -> pd.DataFrame:
+    """`failure_rates` over the window (of one consumer / type when given; per time bucket
+    of `series_bucket_ms` when `bucketed`)."""
+    calls, handling = (_bucketed_totals if bucketed else _totals)(url, window)
+    return summaries.failure_rates(
+        _engine(url), catalog(catalog_path)[0], bucket_ms=series_bucket_ms(url, window)
+        if bucketed else None, calls=calls, handling=handling,
+        **_selection(consumer, detail_type))
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -165,7 +199,8 @@ def final_failures(url: str, window: Window, catalog_path: str | None, consumer:
                    detail_type: str = "") -> pd.DataFrame:
     """Events every attempt failed on (drill-down reads of the minutes the rollup names)."""
     return summaries.final_failures(_engine(url), catalog(catalog_path)[0], window.since_ms,
-                                    window.until_ms, **_selection(consumer, detail_type))
+                                    window.until_ms, calls=_totals(url, window)[0],
+                                    **_selection(consumer, detail_type))
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -173,23 +208,26 @@ def top_errors(url: str, window: Window, catalog_path: str | None, consumer: str
                detail_type: str = "") -> pd.DataFrame:
     """The most frequent errors, with a first message and an example event each."""
     return summaries.top_errors(_engine(url), catalog(catalog_path)[0], window.since_ms,
-                                window.until_ms, **_selection(consumer, detail_type))
+                                window.until_ms, calls=_totals(url, window)[0],
+                                **_selection(consumer, detail_type))
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def graph(url: str, window: Window, catalog_path: str | None) -> dict[str, Any]:
     """The window's producer -> type -> consumer graph as `graph_json`."""
-    return graph_json(summaries.build_graph(_engine(url), catalog(catalog_path)[0],
-                                            since_ms=window.since_ms, until_ms=window.until_ms))
+    return graph_json(summaries.build_graph(
+        _engine(url), catalog(catalog_path)[0], since_ms=window.since_ms,
+        until_ms=window.until_ms, totals=(event_totals(url, window), *_totals(url, window))))
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def observed_missing(url: str, window: Window, catalog_path: str | None
                      ) -> list[dict[str, Any]]:
-    """Orders cancelled in the window where a consumer saw earlier events only (index reads
-    of the cancelled orders)."""
+    """Orders among the window's latest `LATEST_CANCELLATIONS` cancellations where a consumer
+    saw earlier events only (index reads of those orders)."""
     return summaries.observed_missing_subscriptions(_engine(url), catalog(catalog_path)[0],
-                                                    window.since_ms, window.until_ms)
+                                                    window.since_ms, window.until_ms,
+                                                    LATEST_CANCELLATIONS)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -238,6 +276,13 @@ def latest_event_ms(url: str) -> int | None:
     """The newest event time in the store (the end of every dashboard window)."""
     with store(url).engine.connect() as conn:
         return conn.execute(sa.select(sa.func.max(events_table.c.time_ms))).scalar()
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def earliest_event_ms(url: str) -> int | None:
+    """The oldest event time in the store (index read)."""
+    with store(url).engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.min(events_table.c.time_ms))).scalar()
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

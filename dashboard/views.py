@@ -370,13 +370,6 @@ def bucket_ms_for(window: Window, first_ms: int | None = None,
     return 7 * 86_400_000
 
 
-def span(handled: pd.DataFrame) -> tuple[int | None, int | None]:
-    """(first, last) invocation start of a `data.handled` frame (None, None when empty)."""
-    if handled.empty:
-        return None, None
-    return int(handled["first_ms"].min()), int(handled["start_ms"].max())
-
-
 def with_lifecycle_links(df: pd.DataFrame, column: str) -> pd.DataFrame:
     """The table with a `lifecycle` column linking each row's id to the order lifecycle page."""
     return df.assign(lifecycle=[lifecycle_link(v) if isinstance(v, str) else None

@@ -34,10 +34,9 @@ if ui.require_data(ctx):
                                   index=types.index(want_t) + 1 if want_t in types else 0,
                                   format_func=lambda t: t or "(all types)", key="type")
     ui.set_query(consumer=consumer or None, type=detail_type or None)
-    chosen = views.only(handled, consumer, detail_type)
     st.subheader("Failures over time")
     bucketed = data.rates(ctx.url, ctx.window, ctx.catalog_path, consumer, detail_type,
-                          views.bucket_ms_for(ctx.window, *views.span(chosen)))
+                          bucketed=True)
     st.plotly_chart(figures.failure_timeseries(views.selection_rates(bucketed, None, None)),
                     width="stretch")
     st.subheader("Rates per consumer, type and version")

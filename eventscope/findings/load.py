@@ -193,6 +193,22 @@ def load_event_totals(engine: Engine, since_ms: int | None = None, until_ms: int
     return totals.rename(columns={"events": "count"})
 
 
+_MIN_OF_BUCKETS = {"first_ms"}
+_MAX_OF_BUCKETS = {"last_ms", "duration_max_ms", "max_size_bytes"}
+
+
+def without_buckets(totals: pd.DataFrame) -> pd.DataFrame:
+    """Bucketed totals (`bucket_ms` from any `load_*_totals`) summed into the window's totals:
+    the same values as reading the window without buckets, without a second scan."""
+    keys = [c for c in totals.columns if c in CALL_KEYS or c in HANDLING_KEYS]
+    values = [c for c in totals.columns if c not in keys and c != "bucket_ms"]
+    how = {c: "min" if c in _MIN_OF_BUCKETS else "max" if c in _MAX_OF_BUCKETS else "sum"
+           for c in values}
+    if totals.empty:
+        return totals.drop(columns=["bucket_ms"], errors="ignore")
+    return totals.groupby(keys, dropna=False, sort=False).agg(how).reset_index()[keys + values]
+
+
 def load_type_summary_rollup(engine: Engine) -> pd.DataFrame:
     """`load_type_summary`'s exact shape and values, from the event rollup."""
     return load_event_totals(engine)[["source", "detail_type", "version", "count", "first_ms",
@@ -305,11 +321,12 @@ def load_error_example(engine: Engine, functions: Sequence[str], detail_type: st
 
 
 def load_cancellation_context(engine: Engine, cancellations: Sequence[str],
-                              since_ms: int | None = None, until_ms: int | None = None
-                              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+                              since_ms: int | None = None, until_ms: int | None = None,
+                              latest: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Events of every order with a cancellation (one of the given types; cancelled within
-    [since_ms, until_ms) when given) and the attempts that handled them: all
-    `subscriptions.observed_missing` looks at, through indexes."""
+    [since_ms, until_ms) when given; of the `latest` such cancellations only when given) and
+    the attempts that handled them: all `subscriptions.observed_missing` looks at, through
+    indexes."""
     e, i = events.c, invocations.c
     keys = sa.select(e.correlation_key).where(
         e.detail_type.in_(list(cancellations)), e.correlation_key.is_not(None))
@@ -317,6 +334,8 @@ def load_cancellation_context(engine: Engine, cancellations: Sequence[str],
         keys = keys.where(e.time_ms >= since_ms)
     if until_ms is not None:
         keys = keys.where(e.time_ms < until_ms)
+    if latest is not None:
+        keys = keys.order_by(e.time_ms.desc()).limit(latest)
     order_events = _event_select().where(e.correlation_key.in_(keys))
     ids = sa.select(e.id).where(e.correlation_key.in_(keys))
     return (_read(engine, order_events, EVENT_COLUMNS),
