@@ -129,9 +129,10 @@ def _selection(consumer: str, detail_type: str) -> dict[str, Any]:
 
 
 # --- whole-window summaries, from the rollup tables (eventscope.findings.summaries) --------
-# Each window's invocation and handling totals are read once, per time bucket (at most ~300
-# buckets over the window), and shared: the time series use the buckets, every other view
-# their sum (`load.without_buckets`), so a page costs one scan of each rollup table.
+# Each window's invocation counts and handling totals are read once, per time bucket (at most
+# ~300 buckets over the window), and shared: the time series use the buckets, every other
+# view their sum (`load.without_buckets`). Only the failure-rate table (p50/p95) also reads
+# the invocation rollup's duration columns.
 
 LATEST_CANCELLATIONS = 2_000
 
@@ -160,18 +161,30 @@ def event_series(url: str, window: Window) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def _bucketed_totals(url: str, window: Window) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _bucketed_counts(url: str, window: Window) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The window's invocation counts (no durations) and handling totals per series bucket."""
     bucket = series_bucket_ms(url, window)
     engine = _engine(url)
-    return (load.load_call_totals(engine, window.since_ms, window.until_ms, bucket),
+    return (load.load_call_counts(engine, window.since_ms, window.until_ms, bucket),
             load.load_handling_totals(engine, window.since_ms, window.until_ms, bucket,
                                       refresh=False))
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def _totals(url: str, window: Window) -> tuple[pd.DataFrame, pd.DataFrame]:
-    calls, handling = _bucketed_totals(url, window)
+def _counts(url: str, window: Window) -> tuple[pd.DataFrame, pd.DataFrame]:
+    calls, handling = _bucketed_counts(url, window)
     return load.without_buckets(calls), load.without_buckets(handling)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def call_counts(url: str, window: Window, catalog_path: str | None,
+                bucketed: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(invocation counts per function x kind x outcome x error type, handling totals per
+    function x kind), `consumer` mapped to catalog consumers, over the window or per series
+    bucket: the exact counts behind the overview's numbers and the failures time series."""
+    calls, handling = (_bucketed_counts if bucketed else _counts)(url, window)
+    named = catalog(catalog_path)[0]
+    return summaries.with_consumers(calls, named), summaries.with_consumers(handling, named)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -179,19 +192,17 @@ def handled(url: str, window: Window, catalog_path: str | None) -> pd.DataFrame:
     """Who handled which event kind in the window (consumer, function, kind, first and last
     start, invocations): the attempts-shaped stand-in of `summaries.handled_kinds`."""
     return summaries.handled_kinds(_engine(url), catalog(catalog_path)[0],
-                                   calls=_totals(url, window)[0])
+                                   calls=_counts(url, window)[0])
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def rates(url: str, window: Window, catalog_path: str | None, consumer: str = "",
-          detail_type: str = "", bucketed: bool = False) -> pd.DataFrame:
-    """`failure_rates` over the window (of one consumer / type when given; per time bucket
-    of `series_bucket_ms` when `bucketed`)."""
-    calls, handling = (_bucketed_totals if bucketed else _totals)(url, window)
-    return summaries.failure_rates(
-        _engine(url), catalog(catalog_path)[0], bucket_ms=series_bucket_ms(url, window)
-        if bucketed else None, calls=calls, handling=handling,
-        **_selection(consumer, detail_type))
+          detail_type: str = "") -> pd.DataFrame:
+    """`failure_rates` over the window (of one consumer / type when given), with p50/p95:
+    the one read of the invocation rollup's duration columns."""
+    return summaries.failure_rates(_engine(url), catalog(catalog_path)[0], window.since_ms,
+                                   window.until_ms, handling=_counts(url, window)[1],
+                                   **_selection(consumer, detail_type))
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -199,7 +210,7 @@ def final_failures(url: str, window: Window, catalog_path: str | None, consumer:
                    detail_type: str = "") -> pd.DataFrame:
     """Events every attempt failed on (drill-down reads of the minutes the rollup names)."""
     return summaries.final_failures(_engine(url), catalog(catalog_path)[0], window.since_ms,
-                                    window.until_ms, calls=_totals(url, window)[0],
+                                    window.until_ms, calls=_counts(url, window)[0],
                                     **_selection(consumer, detail_type))
 
 
@@ -208,7 +219,7 @@ def top_errors(url: str, window: Window, catalog_path: str | None, consumer: str
                detail_type: str = "") -> pd.DataFrame:
     """The most frequent errors, with a first message and an example event each."""
     return summaries.top_errors(_engine(url), catalog(catalog_path)[0], window.since_ms,
-                                window.until_ms, calls=_totals(url, window)[0],
+                                window.until_ms, calls=_counts(url, window)[0],
                                 **_selection(consumer, detail_type))
 
 
@@ -217,7 +228,7 @@ def graph(url: str, window: Window, catalog_path: str | None) -> dict[str, Any]:
     """The window's producer -> type -> consumer graph as `graph_json`."""
     return graph_json(summaries.build_graph(
         _engine(url), catalog(catalog_path)[0], since_ms=window.since_ms,
-        until_ms=window.until_ms, totals=(event_totals(url, window), *_totals(url, window))))
+        until_ms=window.until_ms, totals=(event_totals(url, window), *_counts(url, window))))
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

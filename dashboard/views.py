@@ -127,28 +127,35 @@ def shown_payload(detail: str | None, declared: tuple[str, ...], reveal: bool,
 
 # --- headline numbers and reshapes --------------------------------------------------------
 
-def headline(totals: pd.DataFrame, handled: pd.DataFrame, rates: pd.DataFrame,
+def headline(totals: pd.DataFrame, calls: pd.DataFrame, handling: pd.DataFrame,
              window: Window, undocumented: int | None, missing: int,
              contract_failures: int | None) -> dict[str, Any]:
-    """The overview's numbers for one window, from the event totals per kind, who handled
-    what, and the failure rates."""
+    """The overview's numbers for one window, from the event totals per kind and the
+    invocation counts and handling totals (`data.call_counts`): the sums `failure_rates`
+    would give, without its duration percentiles."""
     events = int(totals["count"].sum()) if not totals.empty else 0
-    invocations = int(rates["invocations"].sum()) if not rates.empty else 0
-    failed = int(rates["failed"].sum()) if not rates.empty else 0
+    counted = failure_counts(calls)
+    invocations, failed = int(counted["invocations"].sum()), int(counted["failed"].sum())
+    attributed = handling[handling["detail_type"].notna()]
     minutes = window.minutes
     if minutes is None and events:
         minutes = max((totals["last_ms"].max() - totals["first_ms"].min()) / 60_000, 1.0)
     return {
         "events": events,
         "events_per_min": round(events / minutes, 2) if minutes else 0.0,
-        "consumers": int(handled["consumer"].nunique()),
+        "consumers": int(calls["consumer"].nunique()),
         "invocations": invocations,
         "failure_rate": failed / invocations if invocations else 0.0,
-        "final_failures": int(rates["final_failures"].sum()) if not rates.empty else 0,
+        "final_failures": int(attributed["final_failures"].sum()),
         "undocumented_types": undocumented,
         "missing_subscriptions": missing,
         "contract_failures": contract_failures,
     }
+
+
+def failure_counts(calls: pd.DataFrame) -> pd.DataFrame:
+    """Invocation counts (`data.call_counts`) with `failed`: the invocations that failed."""
+    return calls.assign(failed=calls["invocations"].where(calls["outcome"].isin(FAILED), 0))
 
 
 def events_per_minute(series: pd.DataFrame) -> pd.DataFrame:

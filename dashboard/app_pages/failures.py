@@ -35,9 +35,10 @@ if ui.require_data(ctx):
                                   format_func=lambda t: t or "(all types)", key="type")
     ui.set_query(consumer=consumer or None, type=detail_type or None)
     st.subheader("Failures over time")
-    bucketed = data.rates(ctx.url, ctx.window, ctx.catalog_path, consumer, detail_type,
-                          bucketed=True)
-    st.plotly_chart(figures.failure_timeseries(views.selection_rates(bucketed, None, None)),
+    bucketed = views.failure_counts(data.call_counts(ctx.url, ctx.window, ctx.catalog_path,
+                                                     bucketed=True)[0])
+    st.plotly_chart(figures.failure_timeseries(views.selection_rates(bucketed, consumer,
+                                                                     detail_type)),
                     width="stretch")
     st.subheader("Rates per consumer, type and version")
     ui.table(views.only(rates, consumer, detail_type), "failure-rates")

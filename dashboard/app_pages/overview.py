@@ -13,15 +13,15 @@ st.title("Overview")
 if ui.require_data(ctx):
     with st.spinner("Loading event and invocation totals…"):
         totals = data.event_totals(ctx.url, ctx.window)
-        handled = data.handled(ctx.url, ctx.window, ctx.catalog_path)
+        calls, handling = data.call_counts(ctx.url, ctx.window, ctx.catalog_path)
         catalog, _ = data.catalog(ctx.catalog_path)
-        rates = data.rates(ctx.url, ctx.window, ctx.catalog_path)
-        undocumented = (len(undocumented_events(totals, catalog, handled, data.samples(ctx.url)))
-                        if catalog is not None else None)
+        undocumented = (len(undocumented_events(
+            totals, catalog, data.handled(ctx.url, ctx.window, ctx.catalog_path),
+            data.samples(ctx.url))) if catalog is not None else None)
         static = static_missing(catalog) if catalog is not None else []
         missing = missing_subscriptions(static, data.observed_missing(ctx.url, ctx.window,
                                                                       ctx.catalog_path))
-        numbers = views.headline(totals, handled, rates, ctx.window, undocumented, len(missing),
+        numbers = views.headline(totals, calls, handling, ctx.window, undocumented, len(missing),
                                  views.contract_failures(data.contract_results(ctx.url)))
     st.caption(f"Window: {views.WINDOW_LABELS[ctx.window_name]}")
     cells = [
