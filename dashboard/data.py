@@ -23,7 +23,8 @@ import streamlit as st
 
 from eventscope.catalog.model import Catalog
 from eventscope.errors import EventscopeError
-from eventscope.findings import load, summaries
+from eventscope.findings import (duplicates as duplicates_module, load, payloads, summaries,
+                                 undocumented)
 from eventscope.findings.frames import EVENT_COLUMNS, frame, resolve_consumers
 from eventscope.findings.graph import graph_json
 from eventscope.store import (Store, events as events_table, invocations as invocations_table,
@@ -245,6 +246,33 @@ def observed_missing(url: str, window: Window, catalog_path: str | None
 def duplicates(url: str, catalog_path: str | None) -> list[dict[str, Any]]:
     """Events delivered or processed more than once, per consumer (whole store)."""
     return summaries.duplicates(_engine(url), catalog(catalog_path)[0])
+
+
+# --- analyses of samples, cached (warm reruns skip them) --------------------------------
+
+RESEND_SAMPLE = 200
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def producer_resends(url: str) -> list[dict[str, Any]]:
+    """Producer re-sends among the latest `RESEND_SAMPLE` events of each type."""
+    return duplicates_module.producer_resends(samples(url, RESEND_SAMPLE))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def pii_fields(url: str, window: Window, catalog_path: str | None) -> pd.DataFrame:
+    """PII-looking and declared-PII fields of the sampled payloads and who receives them."""
+    return payloads.pii_fields(samples(url), handled(url, window, catalog_path),
+                               catalog(catalog_path)[0])
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def schema_drift(url: str, catalog_path: str | None) -> list[dict[str, Any]]:
+    """Catalogued versions whose sampled payloads fail their schema (needs a catalog)."""
+    named = catalog(catalog_path)[0]
+    if named is None:
+        return []
+    return undocumented.schema_drift(undocumented.validate_samples(samples(url), named))
 
 
 # --- drill-downs and samples: indexed reads limited to the selection -----------------------

@@ -8,10 +8,7 @@ import streamlit as st
 
 from dashboard import data, figures, ui, views
 from eventscope.findings.deprecated import deprecated_from_summary
-from eventscope.findings.duplicates import producer_resends
-from eventscope.findings.payloads import payload_sizes_from_totals, pii_fields
-
-RESEND_SAMPLE = 200
+from eventscope.findings.payloads import payload_sizes_from_totals
 
 ctx = data.context()
 st.title("Contracts & catalog")
@@ -47,8 +44,8 @@ if ui.require_data(ctx):
         ui.table(views.listed(data.duplicates(ctx.url, ctx.catalog_path),
                               ["consumer", "events", "delivered_more_than_once",
                                "processed_twice", "examples"]), "duplicates")
-        st.subheader(f"Producer re-sends (latest {RESEND_SAMPLE} events of each type)")
-        ui.table(views.listed(producer_resends(data.samples(ctx.url, RESEND_SAMPLE)),
+        st.subheader(f"Producer re-sends (latest {data.RESEND_SAMPLE} events of each type)")
+        ui.table(views.listed(data.producer_resends(ctx.url),
                               ["source", "detail_type", "correlation_key", "event_ids"]),
                  "producer-resends")
     with payloads:
@@ -57,7 +54,7 @@ if ui.require_data(ctx):
             st.plotly_chart(figures.payload_sizes(sizes), width="stretch")
         ui.table(sizes, "payload-sizes")
         st.subheader("PII fields and who receives them")
-        ui.table(views.pii_table(pii_fields(data.samples(ctx.url), handled, catalog)),
+        ui.table(views.pii_table(data.pii_fields(ctx.url, ctx.window, ctx.catalog_path)),
                  "pii-fields")
     with sunsets:
         if catalog is None:

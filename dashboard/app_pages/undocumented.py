@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data, ui, views
-from eventscope.findings.undocumented import schema_drift, undocumented_events, validate_samples
+from eventscope.findings.undocumented import undocumented_events
 
 ctx = data.context()
 st.title("Undocumented events & schema drift")
@@ -21,7 +21,7 @@ if ui.require_data(ctx):
     samples = data.samples(ctx.url)
     found = undocumented_events(summary, catalog, data.handled(ctx.url, ctx.window,
                                                                ctx.catalog_path), samples)
-    drift = schema_drift(validate_samples(samples, catalog))
+    drift = data.schema_drift(ctx.url, ctx.catalog_path)
     st.subheader("Undocumented events")
     table = views.undocumented_table(found, catalog)
     if table.empty:
