@@ -236,7 +236,6 @@ def _schema_arg(value: str, loaded: Catalog | None) -> tuple[Any, str | None]:
         raise InputError(f"{value} is not JSON or YAML: {str(exc).splitlines()[0]}") from None
 
 
-COMMANDS: list[click.Command] = [catalog]
 
 
 @click.group()
@@ -325,4 +324,3 @@ def ingest_junit(path: str, consumer: str | None, revision: str, db_url: str | N
         click.echo(f"stored {stored} result(s) from {path} ({failed} failed) in {store.url}")
 
 
-COMMANDS.append(contracts)

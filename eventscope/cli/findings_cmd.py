@@ -343,4 +343,3 @@ def _notify(store: Store, found: list[Finding], catalog: Catalog | None, sns_top
             "errors": result.failed}
 
 
-COMMANDS = [graph, failures, lifecycle, undocumented, subscriptions, duplicates, check]
