@@ -17,9 +17,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from eventscope.findings.frames import ATTEMPT_COLUMNS, EVENT_COLUMNS, frame
-from eventscope.store import (DURATION_BUCKETS, MINUTE_MS, Store, event_rollup, events,
-                              handling_rollup, invocation_rollup, invocations, minute_of,
-                              minute_ranges)
+from eventscope.rollups import minute_of, minute_ranges
+from eventscope.store import Store
+from eventscope.tables import (DURATION_BUCKETS, MINUTE_MS, event_rollup, events, handling_rollup,
+                               invocation_rollup, invocations)
 
 MAX_PREFIX_MATCHES = 50
 
