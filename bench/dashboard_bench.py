@@ -35,7 +35,8 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from dashboard.serve import preload  # noqa: E402
 from eventscope.records import BusEvent, Invocation  # noqa: E402
-from eventscope.store import events as events_table, open_store  # noqa: E402
+from eventscope.store import open_store  # noqa: E402
+from eventscope.tables import events as events_table  # noqa: E402
 
 PAGES = ["overview", "graph", "failures", "undocumented", "lifecycle", "subscriptions",
          "contracts"]

@@ -27,8 +27,8 @@ from eventscope.findings import (duplicates as duplicates_module, load, payloads
                                  undocumented)
 from eventscope.findings.frames import EVENT_COLUMNS, frame, resolve_consumers
 from eventscope.findings.graph import graph_json
-from eventscope.store import (Store, events as events_table, invocations as invocations_table,
-                              open_store, resolve_url)
+from eventscope.store import Store, open_store, resolve_url
+from eventscope.tables import events as events_table, invocations as invocations_table
 
 from dashboard.views import Window, bucket_ms_for
 
