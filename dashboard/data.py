@@ -6,7 +6,7 @@ Whole-window views read the per-minute rollups through `eventscope.findings.summ
 `load.load_event_totals` (never every raw row); drill-downs (one order, a selection's final
 failures and errors, payload samples) are indexed raw reads limited to the selection. The few
 reads `eventscope.findings.load` lacks live at the bottom of this module (SQLAlchemy Core on
-the tables of `eventscope.store`) until they move there.
+the tables of `eventscope.tables`) until they move there.
 """
 
 from __future__ import annotations
