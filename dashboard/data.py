@@ -14,12 +14,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 import streamlit as st
+from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
 from eventscope.catalog.model import Catalog
 from eventscope.errors import EventscopeError
@@ -201,9 +203,40 @@ def rates(url: str, window: Window, catalog_path: str | None, consumer: str = ""
           detail_type: str = "") -> pd.DataFrame:
     """`failure_rates` over the window (of one consumer / type when given), with p50/p95:
     the one read of the invocation rollup's duration columns."""
-    return summaries.failure_rates(_engine(url), catalog(catalog_path)[0], window.since_ms,
-                                   window.until_ms, handling=_counts(url, window)[1],
+    return summaries.failure_rates(_engine(url), catalog(catalog_path)[0],
+                                   calls=_duration_totals(url, window),
+                                   handling=_counts(url, window)[1],
                                    **_selection(consumer, detail_type))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def _duration_totals(url: str, window: Window) -> pd.DataFrame:
+    """The window's invocation totals with their duration columns (for p50/p95)."""
+    return load.load_call_totals(_engine(url), window.since_ms, window.until_ms)
+
+
+def _in_parallel(*jobs: tuple[Any, tuple[Any, ...]]) -> None:
+    """Run cached loaders (function, args) at the same time, each on its own connection:
+    SQLite releases the GIL while it scans, so independent scans overlap."""
+    context = get_script_run_ctx()
+    threads = [threading.Thread(target=loader, args=args) for loader, args in jobs]
+    for thread in threads:
+        add_script_run_ctx(thread, context)
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def prefetch_failures(url: str, window: Window) -> None:
+    """The failures page's two scans of the invocation rollup (with durations; bucketed
+    counts), read at the same time."""
+    _in_parallel((_duration_totals, (url, window)), (_bucketed_counts, (url, window)))
+
+
+def prefetch_missing(url: str, window: Window, catalog_path: str | None) -> None:
+    """The rollup counts and the missing subscriptions' order reads, at the same time."""
+    _in_parallel((_bucketed_counts, (url, window)),
+                 (observed_missing, (url, window, catalog_path)))
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

@@ -12,6 +12,7 @@ ctx = data.context()
 st.title("Failures")
 if ui.require_data(ctx):
     with st.spinner("Computing failure rates…"):
+        data.prefetch_failures(ctx.url, ctx.window)
         handled = data.handled(ctx.url, ctx.window, ctx.catalog_path)
         rates = data.rates(ctx.url, ctx.window, ctx.catalog_path)
     if handled.empty:

@@ -12,6 +12,7 @@ ctx = data.context()
 st.title("Overview")
 if ui.require_data(ctx):
     with st.spinner("Loading event and invocation totals…"):
+        data.prefetch_missing(ctx.url, ctx.window, ctx.catalog_path)
         totals = data.event_totals(ctx.url, ctx.window)
         calls, handling = data.call_counts(ctx.url, ctx.window, ctx.catalog_path)
         catalog, _ = data.catalog(ctx.catalog_path)

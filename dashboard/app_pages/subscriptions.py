@@ -12,6 +12,7 @@ st.title("Subscriptions")
 if ui.require_data(ctx):
     catalog, problem = data.catalog(ctx.catalog_path)
     with st.spinner("Checking subscriptions against lifecycles and traffic…"):
+        data.prefetch_missing(ctx.url, ctx.window, ctx.catalog_path)
         handled = data.handled(ctx.url, ctx.window, ctx.catalog_path)
         missing = missing_subscriptions(
             static_missing(catalog) if catalog is not None else [],
