@@ -45,7 +45,21 @@ def minute_ranges(minutes: Sequence[int]) -> list[tuple[int, int]]:
     return ranges
 
 
-def _in_ranges(column: Any, ranges: Sequence[tuple[int, int]]) -> Any:
+MAX_RANGES = 200  # ranges OR-ed in one statement: SQLite refuses expression trees over 1000 deep
+
+
+def range_chunks(minutes: Sequence[int], max_minutes: int) -> list[list[tuple[int, int]]]:
+    """Sorted minutes as [start, end) ranges, grouped so no group holds more than
+    `max_minutes` minutes or `MAX_RANGES` ranges (one statement's worth)."""
+    chunks: list[list[tuple[int, int]]] = []
+    for start in range(0, len(minutes), max_minutes):
+        ranges = minute_ranges(minutes[start:start + max_minutes])
+        chunks.extend(ranges[i:i + MAX_RANGES] for i in range(0, len(ranges), MAX_RANGES))
+    return chunks
+
+
+def in_ranges(column: Any, ranges: Sequence[tuple[int, int]]) -> Any:
+    """`column` within one of the [start, end) ranges (at most `MAX_RANGES` of them)."""
     return sa.or_(*(sa.and_(column >= lo, column < hi) for lo, hi in ranges))
 
 
@@ -93,10 +107,9 @@ def related_minutes(conn: Connection, dirty: Sequence[int], chunk: int) -> set[i
         return set()  # every stored invocation is in a dirty minute already
     found: set[int] = set()
     i = invocations.c
-    for start in range(0, len(dirty), chunk):
-        touched = sa.select(i.event_id).where(
-            _in_ranges(i.start_ms, minute_ranges(dirty[start:start + chunk])),
-            i.event_id.is_not(None))
+    for ranges in range_chunks(dirty, chunk):
+        touched = sa.select(i.event_id).where(in_ranges(i.start_ms, ranges),
+                                              i.event_id.is_not(None))
         found.update(conn.execute(sa.select(_minute(i.start_ms)).distinct().where(
             i.event_id.in_(touched))).scalars())
     return found - wanted
@@ -104,13 +117,13 @@ def related_minutes(conn: Connection, dirty: Sequence[int], chunk: int) -> set[i
 
 def recompute(conn: Connection, ranges: Sequence[tuple[int, int]]) -> None:
     """Replace the rollup rows of the minutes in `ranges` (one transaction, marks first)."""
-    marks = _in_ranges(rollup_dirty.c.minute_ms, ranges)
+    marks = in_ranges(rollup_dirty.c.minute_ms, ranges)
     # Lock marks in ascending order, as writers take them (sorted), so the two cannot deadlock.
     conn.execute(sa.select(rollup_dirty.c.minute_ms).where(marks)
                  .order_by(rollup_dirty.c.minute_ms).with_for_update())
     conn.execute(rollup_dirty.delete().where(marks))
     for table in (event_rollup, invocation_rollup, handling_rollup):
-        conn.execute(table.delete().where(_in_ranges(table.c.minute_ms, ranges)))
+        conn.execute(table.delete().where(in_ranges(table.c.minute_ms, ranges)))
     for table, select in ((event_rollup, _event_rollup_select(ranges)),
                           (invocation_rollup, _invocation_rollup_select(ranges)),
                           (handling_rollup, _handling_rollup_select(ranges))):
@@ -123,7 +136,7 @@ def _event_rollup_select(ranges: Sequence[tuple[int, int]]) -> sa.Select:
     return sa.select(
         minute, e.source, e.detail_type, e.version, sa.func.count(), sa.func.sum(e.size_bytes),
         sa.func.max(e.size_bytes), sa.func.min(e.time_ms), sa.func.max(e.time_ms),
-    ).where(_in_ranges(e.time_ms, ranges)).group_by(minute, e.source, e.detail_type, e.version)
+    ).where(in_ranges(e.time_ms, ranges)).group_by(minute, e.source, e.detail_type, e.version)
 
 
 def _count_if(condition: Any) -> Any:
@@ -148,13 +161,13 @@ def _invocation_rollup_select(ranges: Sequence[tuple[int, int]]) -> sa.Select:
         sa.func.coalesce(sa.func.sum(i.duration_ms), 0.0), sa.func.max(i.duration_ms),
         sa.func.min(i.start_ms), sa.func.max(i.start_ms), *_duration_buckets(i.duration_ms),
     ).select_from(invocations.outerjoin(events, e.id == i.event_id)).where(
-        _in_ranges(i.start_ms, ranges)).group_by(
+        in_ranges(i.start_ms, ranges)).group_by(
         minute, i.consumer, e.source, e.detail_type, e.version, i.outcome, i.error_type)
 
 
 def _handling_rollup_select(ranges: Sequence[tuple[int, int]]) -> sa.Select:
     i, e = invocations.c, events.c
-    touched = sa.select(i.event_id).where(_in_ranges(i.start_ms, ranges),
+    touched = sa.select(i.event_id).where(in_ranges(i.start_ms, ranges),
                                           i.event_id.is_not(None))
     pairs = sa.select(
         i.consumer, i.event_id, sa.func.min(i.start_ms).label("first_ms"),
@@ -170,5 +183,5 @@ def _handling_rollup_select(ranges: Sequence[tuple[int, int]]) -> sa.Select:
         sa.func.sum(p.attempts), _count_if(sa.and_(p.failed > 0, p.failed < p.attempts)),
         _count_if(p.failed == p.attempts), _count_if(p.deliveries > 1), _count_if(p.oks > 1),
     ).select_from(pairs.outerjoin(events, e.id == p.event_id)).where(
-        _in_ranges(p.first_ms, ranges)).group_by(minute, p.consumer, e.source, e.detail_type,
+        in_ranges(p.first_ms, ranges)).group_by(minute, p.consumer, e.source, e.detail_type,
                                                  e.version)

@@ -376,8 +376,7 @@ class Store:
             minutes = set(dirty) | rollups.related_minutes(conn, dirty, chunk_minutes)
         ordered = sorted(minutes)
         try:
-            for start in range(0, len(ordered), chunk_minutes):
-                ranges = rollups.minute_ranges(ordered[start:start + chunk_minutes])
+            for ranges in rollups.range_chunks(ordered, chunk_minutes):
                 with self.engine.begin() as conn:
                     rollups.recompute(conn, ranges)
         except sa.exc.OperationalError as exc:

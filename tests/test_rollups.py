@@ -239,3 +239,17 @@ def test_a_store_made_before_rollups_gets_every_minute_marked(store_url: str) ->
     reopened.refresh_rollups()
     assert_exact(reopened)
     reopened.engine.dispose()
+
+
+def test_refresh_handles_thousands_of_scattered_minutes(store: Store) -> None:
+    """Dirty minutes with gaps between them (one range each) refresh in statements SQLite
+    accepts: more than 200 ranges OR-ed together used to exceed its expression depth."""
+    from eventscope.records import BusEvent
+    from eventscope.tables import event_rollup
+
+    events = [BusEvent(id=f"e-{n}", source="s", detail_type="T", time_ms=n * 120_000,
+                       detail="{}", size_bytes=10) for n in range(1500)]
+    store.write_batch(events)
+    assert store.refresh_rollups() == 1500
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.sum(event_rollup.c.events))).scalar() == 1500

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from eventscope.findings.frames import ATTEMPT_COLUMNS, EVENT_COLUMNS, frame
-from eventscope.rollups import minute_of, minute_ranges
+from eventscope.rollups import in_ranges, minute_of, range_chunks
 from eventscope.store import Store
 from eventscope.tables import (DURATION_BUCKETS, MINUTE_MS, event_rollup, events, handling_rollup,
                                invocation_rollup, invocations)
@@ -272,12 +272,9 @@ def _pair_attempts(engine: Engine, functions: Sequence[str], column: str,
             wanted.setdefault(function, []).append(minute)
     frames = []
     for function, minutes in sorted(wanted.items()):
-        ranges = minute_ranges(minutes)
-        for start in range(0, len(ranges), 200):
-            part = ranges[start:start + 200]
+        for part in range_chunks(sorted(minutes), len(minutes)):
             touched = sa.select(i.event_id).where(
-                i.consumer == function, i.event_id.is_not(None),
-                sa.or_(*(sa.and_(i.start_ms >= lo, i.start_ms < hi) for lo, hi in part)))
+                i.consumer == function, i.event_id.is_not(None), in_ranges(i.start_ms, part))
             frames.append(_read(engine, _attempt_select().where(
                 i.consumer == function, i.event_id.in_(touched)), ATTEMPT_COLUMNS))
     if not frames:
