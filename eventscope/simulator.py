@@ -803,13 +803,14 @@ def _app_records(inv: Invocation, region: str, account: str) -> list[tuple[int, 
     return records
 
 
-def _end_ms(inv: Invocation) -> int:
+def end_ms(inv: Invocation) -> int:
+    """When the invocation ends (ms)."""
     return inv.start_ms + int(math.ceil(inv.duration_ms))
 
 
 def render_text(inv: Invocation, region: str, account: str) -> list[tuple[int, str]]:
     """An invocation's records in Lambda's TEXT log format: (timestamp ms, message)."""
-    rid, end = inv.request_id, _end_ms(inv)
+    rid, end = inv.request_id, end_ms(inv)
     records: list[tuple[int, str]] = []
     if inv.cold_start:
         records.append((inv.start_ms - int(inv.init_ms) - 1,
@@ -854,7 +855,7 @@ _STATUS = {"ok": "success", "error": "error", "timeout": "timeout"}
 
 def render_json(inv: Invocation, region: str, account: str) -> list[tuple[int, str]]:
     """An invocation's records in Lambda's JSON log format: (timestamp ms, message)."""
-    rid, end, consumer = inv.request_id, _end_ms(inv), inv.consumer
+    rid, end, consumer = inv.request_id, end_ms(inv), inv.consumer
     records: list[tuple[int, str]] = []
     if inv.cold_start:
         t0 = inv.start_ms - int(inv.init_ms) - 1
@@ -886,9 +887,9 @@ def _runtime_done(inv: Invocation) -> dict[str, Any]:
     if inv.outcome == "timeout":
         record["errorType"] = "Sandbox.Timedout"
     record["metrics"] = {"durationMs": round(inv.duration_ms, 3), "producedBytes": 0}
-    record["spans"] = [{"name": "responseLatency", "start": iso_millis(_end_ms(inv)),
+    record["spans"] = [{"name": "responseLatency", "start": iso_millis(end_ms(inv)),
                         "durationMs": 0.12},
-                       {"name": "responseDuration", "start": iso_millis(_end_ms(inv)),
+                       {"name": "responseDuration", "start": iso_millis(end_ms(inv)),
                         "durationMs": 0.03}]
     return record
 
@@ -941,13 +942,13 @@ class _Simulation:
         self.n_events = n_events
         self.extras = _extras(config)
         self.subs = self._subscribers()
-        self.environments: dict[str, list[_Environment]] = {c.name: [] for c in CONSUMERS}
         self.heap: list[tuple[int, int, int, Any]] = []
         self.seq = 0
         span_ms = self._expected_span_ms(seed)
         low, high = config.version_bump_window
         self.bump_ms = self.start_ms + int(span_ms * low)
         self.fix_ms = self.start_ms + int(span_ms * high)
+        self.fleet = LambdaFleet(config, self.rng, self.fix_ms)
 
     def _subscribers(self) -> dict[str, list[Consumer]]:
         by_name = {c.name: c for c in CONSUMERS}
@@ -1041,25 +1042,53 @@ class _Simulation:
         """EventBridge invokes every subscribed consumer asynchronously, sometimes twice."""
         for consumer in self.subs.get(envelope["detail-type"], ()):
             first = t_ms + self.rng.randint(15, 900)
-            self._attempts(consumer, envelope, order, first, duplicate=False)
+            self._attempts(consumer, envelope, first, duplicate=False)
             if self.rng.random() < self.config.duplicate_rate:
                 second = first + self.rng.randint(200, 20_000)
-                self._attempts(consumer, envelope, order, second, duplicate=True)
+                self._attempts(consumer, envelope, second, duplicate=True)
 
-    def _attempts(self, consumer: Consumer, envelope: dict[str, Any], order: Order,
-                  start_ms: int, *, duplicate: bool) -> None:
+    def _attempts(self, consumer: Consumer, envelope: dict[str, Any], start_ms: int, *,
+                  duplicate: bool) -> None:
         """One delivery: the first invocation and Lambda's up to two asynchronous retries."""
-        request_id = _uuid4(self.rng)
+        fleet = self.fleet
+        request_id = fleet.new_request_id()
         failed_before = False
         for attempt in range(3):
-            outcome, error = self._outcome(consumer, envelope, start_ms, failed_before)
-            inv = self._invocation(consumer, envelope, order, request_id, start_ms,
-                                   outcome, error, duplicate)
-            self._push_records(inv)
-            if outcome == "ok":
+            inv = fleet.attempt(consumer, envelope, request_id, start_ms,
+                                failed_before=failed_before, duplicate=duplicate)
+            for record in fleet.records(inv):
+                self._push(record["timestamp"], _LOG, record)
+            if inv.outcome == "ok":
                 return
             failed_before = True
-            start_ms = _end_ms(inv) + self.rng.randint(60_000, 90_000) * (attempt + 1)
+            start_ms = end_ms(inv) + self.rng.randint(60_000, 90_000) * (attempt + 1)
+
+
+class LambdaFleet:
+    """The company's Lambda consumers as running code: one call per attempt at an event.
+
+    Shared by the offline simulation and the live demo (`collectors/demo.py`, where consumers
+    poll SQS): decides an attempt's outcome (the planted version-bump failure until `fix_ms`,
+    random errors and timeouts), keeps each function's execution environments (log streams,
+    cold starts), and renders the attempt as CloudWatch Logs records.
+    """
+
+    def __init__(self, config: CompanyConfig, rng: random.Random, fix_ms: int) -> None:
+        self.config = config
+        self.rng = rng
+        self.fix_ms = fix_ms
+        self.environments: dict[str, list[_Environment]] = {c.name: [] for c in CONSUMERS}
+
+    def new_request_id(self) -> str:
+        """A Lambda request id for a new delivery (its retries reuse it)."""
+        return _uuid4(self.rng)
+
+    def attempt(self, consumer: Consumer, envelope: dict[str, Any], request_id: str,
+                start_ms: int, *, failed_before: bool, duplicate: bool) -> Invocation:
+        """The consumer's invocation on a delivered envelope, starting at `start_ms`."""
+        outcome, error = self._outcome(consumer, envelope, start_ms, failed_before)
+        return self._invocation(consumer, envelope, request_id, start_ms, outcome, error,
+                                duplicate)
 
     def _outcome(self, consumer: Consumer, envelope: dict[str, Any], start_ms: int,
                  failed_before: bool) -> tuple[Literal["ok", "error", "timeout"], ErrorSpec | None]:
@@ -1076,8 +1105,8 @@ class _Simulation:
             return "timeout", None
         return "error", self.rng.choice(consumer.errors)
 
-    def _invocation(self, consumer: Consumer, envelope: dict[str, Any], order: Order,
-                    request_id: str, start_ms: int, outcome: Literal["ok", "error", "timeout"],
+    def _invocation(self, consumer: Consumer, envelope: dict[str, Any], request_id: str,
+                    start_ms: int, outcome: Literal["ok", "error", "timeout"],
                     error: ErrorSpec | None, duplicate: bool) -> Invocation:
         rng = self.rng
         duration = consumer.base_duration_ms * rng.lognormvariate(0.0, 0.45)
@@ -1129,20 +1158,20 @@ class _Simulation:
         pool.append(env)
         return stream, True
 
-    def _push_records(self, inv: Invocation) -> None:
+    def records(self, inv: Invocation) -> list[dict[str, Any]]:
+        """The invocation's CloudWatch Logs records, as `filter_log_events` returns them."""
         config = self.config
         render = render_text if inv.consumer.log_format == "text" else render_json
         group = f"/aws/lambda/{inv.consumer.name}"
         lag = self.rng.randint(150, 2500)
-        for t_ms, message in render(inv, config.region, config.account):
-            self._push(t_ms, _LOG, {
-                "logGroupName": group,
-                "logStreamName": inv.stream,
-                "timestamp": t_ms,
-                "message": message,
-                "ingestionTime": t_ms + lag,
-                "eventId": f"{self.rng.getrandbits(184):056d}",
-            })
+        return [{
+            "logGroupName": group,
+            "logStreamName": inv.stream,
+            "timestamp": t_ms,
+            "message": message,
+            "ingestionTime": t_ms + lag,
+            "eventId": f"{self.rng.getrandbits(184):056d}",
+        } for t_ms, message in render(inv, config.region, config.account)]
 
 
 # --------------------------------------------------------------------------- files
