@@ -1041,27 +1041,8 @@ class _Simulation:
     def _deliver(self, envelope: dict[str, Any], order: Order, t_ms: int) -> None:
         """EventBridge invokes every subscribed consumer asynchronously, sometimes twice."""
         for consumer in self.subs.get(envelope["detail-type"], ()):
-            first = t_ms + self.rng.randint(15, 900)
-            self._attempts(consumer, envelope, first, duplicate=False)
-            if self.rng.random() < self.config.duplicate_rate:
-                second = first + self.rng.randint(200, 20_000)
-                self._attempts(consumer, envelope, second, duplicate=True)
-
-    def _attempts(self, consumer: Consumer, envelope: dict[str, Any], start_ms: int, *,
-                  duplicate: bool) -> None:
-        """One delivery: the first invocation and Lambda's up to two asynchronous retries."""
-        fleet = self.fleet
-        request_id = fleet.new_request_id()
-        failed_before = False
-        for attempt in range(3):
-            inv = fleet.attempt(consumer, envelope, request_id, start_ms,
-                                failed_before=failed_before, duplicate=duplicate)
-            for record in fleet.records(inv):
+            for record in self.fleet.deliver(consumer, envelope, t_ms):
                 self._push(record["timestamp"], _LOG, record)
-            if inv.outcome == "ok":
-                return
-            failed_before = True
-            start_ms = end_ms(inv) + self.rng.randint(60_000, 90_000) * (attempt + 1)
 
 
 class LambdaFleet:
@@ -1078,6 +1059,33 @@ class LambdaFleet:
         self.rng = rng
         self.fix_ms = fix_ms
         self.environments: dict[str, list[_Environment]] = {c.name: [] for c in CONSUMERS}
+
+    def deliver(self, consumer: Consumer, envelope: dict[str, Any],
+                t_ms: int) -> list[dict[str, Any]]:
+        """EventBridge's asynchronous invocation of one consumer for an event put at `t_ms`,
+        sometimes delivered twice: every attempt's log records."""
+        first = t_ms + self.rng.randint(15, 900)
+        records = self.attempts(consumer, envelope, first, duplicate=False)
+        if self.rng.random() < self.config.duplicate_rate:
+            second = first + self.rng.randint(200, 20_000)
+            records += self.attempts(consumer, envelope, second, duplicate=True)
+        return records
+
+    def attempts(self, consumer: Consumer, envelope: dict[str, Any], start_ms: int, *,
+                 duplicate: bool) -> list[dict[str, Any]]:
+        """One delivery: the first invocation and Lambda's up to two asynchronous retries."""
+        request_id = self.new_request_id()
+        failed_before = False
+        records: list[dict[str, Any]] = []
+        for attempt in range(3):
+            inv = self.attempt(consumer, envelope, request_id, start_ms,
+                               failed_before=failed_before, duplicate=duplicate)
+            records += self.records(inv)
+            if inv.outcome == "ok":
+                break
+            failed_before = True
+            start_ms = end_ms(inv) + self.rng.randint(60_000, 90_000) * (attempt + 1)
+        return records
 
     def new_request_id(self) -> str:
         """A Lambda request id for a new delivery (its retries reuse it)."""

@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from eventscope.cli import catalog_cmd, collect_cmd, dashboard_cmd, findings_cmd, ingest_cmd
+from eventscope.cli import (catalog_cmd, collect_cmd, dashboard_cmd, demo_cmd, findings_cmd,
+                            ingest_cmd)
 from eventscope.errors import EventscopeError
 
 
@@ -33,6 +34,7 @@ def main() -> None:
 
 COMMANDS: list[click.Command] = [ingest_cmd.ingest, ingest_cmd.stats, *catalog_cmd.COMMANDS,
                                  *findings_cmd.COMMANDS, dashboard_cmd.dashboard,
-                                 collect_cmd.tap, collect_cmd.collect, collect_cmd.replay]
+                                 collect_cmd.tap, collect_cmd.collect, collect_cmd.replay,
+                                 demo_cmd.demo]
 for command in COMMANDS:
     main.add_command(command)

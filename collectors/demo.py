@@ -1,0 +1,602 @@
+"""The demo: the simulated company live on an emulated AWS, collected by the real collectors.
+
+Owns the demo's moving parts and their lifetime: moto's server on 127.0.0.1 (a free port),
+the company's AWS resources (the bus, one rule and SQS queue per consumer from the
+simulator's `subscriptions`, the consumers' log groups, an archive, the eventscope tap), the
+backfill of history (past events with `put_events` and a `Time`, consumer log records with
+`put_log_events`), the live company (a producer publishing at a rate, one thread per consumer
+polling its queue and logging exactly as its Lambda function would, through the simulator's
+`LambdaFleet`), the `collect all` loops against the emulator, and the dashboard subprocess.
+
+Time: the company's order lifecycles last days, so the simulator's clock runs `TIME_SCALE`
+times faster than the wall clock (an order is created, paid, shipped, delivered or returned
+within minutes); everything put on the bus or in the logs carries wall-clock times.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import botocore.exceptions
+import orjson
+
+from collectors.clients import AwsSettings, make_client
+from collectors.tap import find_tap_queue, install_tap
+from eventscope.errors import EventscopeError
+from eventscope.simulator import (
+    CONSUMERS, CompanyConfig, Consumer, LambdaFleet, SimItem, iso_millis, iso_seconds,
+    simulate, subscriptions)
+from eventscope.store import Store
+
+log = logging.getLogger(__name__)
+
+BUS = "shop-bus"
+REGION = "eu-west-1"  # the simulated company's region; moto's default account matches it
+TIME_SCALE = 720  # simulated seconds per wall-clock second: one simulated day in two minutes
+EVENTS_PER_ORDER = 6.5  # measured on the demo company (bus events per order lifecycle)
+CATALOG = Path(__file__).resolve().parents[1] / "examples" / "catalog"
+DEFAULT_DB = "sqlite:///eventscope-demo.db"
+RETRY_DELAY_S = (2, 5)  # Lambda retries asynchronous invocations after 1-2 min; compressed
+DUPLICATE_DELAY_S = (1, 4)  # an at-least-once redelivery arrives this long after the first
+LOG_BATCH = 5_000  # records per put_log_events (AWS allows 10,000 and 1 MiB)
+_TIME_KEYS = ("capturedAt", "deliveredAt", "occurredAt")  # detail fields holding event times
+
+
+class DemoError(EventscopeError):
+    """The demo cannot start: port in use, emulator or dashboard failing."""
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What `eventscope demo` was asked for."""
+
+    rate: float = 3.0  # bus events per wall-clock second
+    backfill_s: float = 3600.0
+    db_url: str = DEFAULT_DB
+    port: int = 8501
+    duration_s: float | None = None  # None: until stopped
+    dashboard: bool = True
+    seed: int = 0
+    catalog: Path = CATALOG
+    logs_every_s: float = 5.0
+
+
+@dataclass
+class DemoCounters:
+    """What the demo did, for its closing line and the tests."""
+
+    backfill_events: int = 0
+    live_events: int = 0
+    invocations: int = 0
+    log_records: int = 0
+    collected: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"backfill_events": self.backfill_events, "live_events": self.live_events,
+                "invocations": self.invocations, "log_records": self.log_records,
+                "collected": self.collected}
+
+
+# --------------------------------------------------------------------------- time
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Maps the simulator's clock onto the wall clock, and places the version bump."""
+
+    wall0_ms: int  # wall time of the backfill's start (= simulated time zero)
+    live_ms: int  # wall time the live company starts
+    scale: float = TIME_SCALE
+
+    def wall(self, sim_ms: int) -> int:
+        return self.wall0_ms + int((sim_ms - self.wall0_ms) / self.scale)
+
+    def sim(self, wall_ms: int) -> int:
+        return self.wall0_ms + int((wall_ms - self.wall0_ms) * self.scale)
+
+    def version_bump(self) -> tuple[int, int]:
+        """Wall times OrderPaid v2 appears and invoice-generator is fixed.
+
+        Inside the history when there is enough of it, else in the first minutes live.
+        """
+        history = self.live_ms - self.wall0_ms
+        if history >= 10 * 60_000:
+            return self.wall0_ms + int(history * 0.4), self.wall0_ms + int(history * 0.75)
+        bump = self.live_ms + 30_000
+        return bump, bump + 3 * 60_000
+
+
+def company(options: DemoOptions, timeline: Timeline,
+            horizon_s: float) -> tuple[CompanyConfig, int]:
+    """The demo company's config and order count for `horizon_s` wall seconds of traffic."""
+    orders_per_sim_minute = options.rate * 60 / EVENTS_PER_ORDER / timeline.scale
+    n_orders = max(1, int(orders_per_sim_minute * horizon_s * timeline.scale / 60))
+    span_ms = n_orders / orders_per_sim_minute * 60_000
+    bump_ms, _ = timeline.version_bump()
+    low = min(0.99, (timeline.sim(bump_ms) - timeline.wall0_ms) / span_ms)
+    config = replace(CompanyConfig.demo(), orders_per_minute=orders_per_sim_minute,
+                     version_bump_window=(low, 1.0))
+    return config, n_orders
+
+
+def bus_events(options: DemoOptions, timeline: Timeline,
+               horizon_s: float) -> tuple[CompanyConfig, Iterator[tuple[int, dict[str, Any]]]]:
+    """The company's bus events as (wall ms, envelope), in time order."""
+    config, n_orders = company(options, timeline, horizon_s)
+    start = datetime.fromtimestamp(timeline.wall0_ms / 1000, tz=timezone.utc)
+    items = simulate(config, seed=options.seed, start=start, n_orders=n_orders)
+    return config, ((timeline.wall(i.time_ms), i.record) for i in items if i.kind == "event")
+
+
+def entry(envelope: dict[str, Any], wall_ms: int) -> dict[str, Any]:
+    """The `put_events` entry of a simulated envelope, at wall time `wall_ms`."""
+    detail = dict(envelope["detail"])
+    for key in _TIME_KEYS:
+        if key in detail:
+            detail[key] = iso_millis(wall_ms)
+    return {"EventBusName": BUS, "Source": envelope["source"],
+            "DetailType": envelope["detail-type"], "Detail": orjson.dumps(detail).decode(),
+            "Time": datetime.fromtimestamp(wall_ms / 1000, tz=timezone.utc)}
+
+
+def delivered(put: dict[str, Any], event_id: str, wall_ms: int) -> dict[str, Any]:
+    """The envelope EventBridge delivers for a put entry (what a rule target receives)."""
+    return {"version": "0", "id": event_id, "detail-type": put["DetailType"],
+            "source": put["Source"], "account": "123456789012", "time": iso_seconds(wall_ms),
+            "region": REGION, "resources": [], "detail": orjson.loads(put["Detail"])}
+
+
+def subscribers() -> dict[str, list[Consumer]]:
+    """{detail-type: consumers whose rule matches it} for the planted company."""
+    by_name = {c.name: c for c in CONSUMERS}
+    found: dict[str, list[Consumer]] = defaultdict(list)
+    for name, types in subscriptions().items():
+        for detail_type in types:
+            found[detail_type].append(by_name[name])
+    return found
+
+
+# --------------------------------------------------------------------------- the emulator
+
+
+class Emulator:
+    """moto's server on 127.0.0.1 and a free port, with dummy credentials for this process."""
+
+    def __init__(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        _cache_jsonpath_parsing()
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            os.environ.pop(name, None)
+        os.environ.update(AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo",
+                          AWS_DEFAULT_REGION=REGION)
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.server.start()
+        host, port = self.server.get_host_and_port()
+        self.settings = AwsSettings(region=REGION, endpoint_url=f"http://{host}:{port}")
+
+    def client(self, service: str) -> Any:
+        return make_client(service, self.settings)
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def _cache_jsonpath_parsing() -> None:
+    """Make moto's put_events about ten times faster: it parses the same eight JSONPath
+    expressions for every target of every event; parsed expressions are immutable."""
+    import functools
+
+    import jsonpath_ng.ext
+
+    if not hasattr(jsonpath_ng.ext.parse, "cache_info"):
+        jsonpath_ng.ext.parse = functools.lru_cache(maxsize=256)(jsonpath_ng.ext.parse)
+
+
+@dataclass
+class Resources:
+    """The company's AWS resources in the emulator."""
+
+    queues: dict[str, str]  # consumer -> its rule's SQS queue URL
+    queue_arns: dict[str, str]
+
+
+def create_resources(events: Any, sqs: Any, logs: Any) -> Resources:
+    """Bus, archive, tap, one rule + queue per consumer (targets added later), log groups."""
+    bus_arn = events.create_event_bus(Name=BUS)["EventBusArn"]
+    events.create_archive(ArchiveName=f"{BUS}-archive", EventSourceArn=bus_arn,
+                          RetentionDays=14, Description="every event of the shop bus")
+    install_tap(sqs, events, BUS)
+    queues, arns = {}, {}
+    for name, types in subscriptions().items():
+        url = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
+        queues[name] = url
+        arns[name] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+        events.put_rule(Name=name, EventBusName=BUS, State="ENABLED",
+                        EventPattern=orjson.dumps({"detail-type": list(types)}).decode(),
+                        Description=f"{name}: the Lambda function's subscription")
+        logs.create_log_group(logGroupName=f"/aws/lambda/{name}")
+    return Resources(queues, arns)
+
+
+def connect_consumers(events: Any, resources: Resources) -> None:
+    """Point each consumer's rule at its queue (after the backfill, which bypasses queues)."""
+    for name, arn in resources.queue_arns.items():
+        events.put_targets(Rule=name, EventBusName=BUS, Targets=[{"Id": name, "Arn": arn}])
+
+
+# --------------------------------------------------------------------------- logs
+
+
+class LogWriter:
+    """Writes consumers' records to CloudWatch Logs, creating each log stream once."""
+
+    def __init__(self, logs: Any) -> None:
+        self.logs = logs
+        self.streams: set[tuple[str, str]] = set()
+        self.lock = threading.Lock()
+
+    def write(self, records: list[dict[str, Any]]) -> int:
+        """Put records, grouped per stream in time order; the number written."""
+        by_stream: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for record in records:
+            by_stream[(record["logGroupName"], record["logStreamName"])].append(record)
+        for key, group in by_stream.items():
+            self._ensure(key)
+            group.sort(key=lambda r: r["timestamp"])
+            for start in range(0, len(group), LOG_BATCH):
+                self.logs.put_log_events(
+                    logGroupName=key[0], logStreamName=key[1],
+                    logEvents=[{"timestamp": r["timestamp"], "message": r["message"]}
+                               for r in group[start:start + LOG_BATCH]])
+        return len(records)
+
+    def _ensure(self, key: tuple[str, str]) -> None:
+        with self.lock:
+            if key in self.streams:
+                return
+            try:
+                self.logs.create_log_stream(logGroupName=key[0], logStreamName=key[1])
+            except botocore.exceptions.ClientError as exc:
+                if exc.response["Error"]["Code"] != "ResourceAlreadyExistsException":
+                    raise
+            self.streams.add(key)
+
+
+# --------------------------------------------------------------------------- producing
+
+
+def put_batch(events: Any, batch: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict]]:
+    """Publish up to 10 (wall ms, envelope); the delivered envelopes with the bus's ids."""
+    entries = [entry(envelope, wall_ms) for wall_ms, envelope in batch]
+    response = events.put_events(Entries=entries)
+    sent = []
+    for (wall_ms, _), put, result in zip(batch, entries, response["Entries"]):
+        if "EventId" in result:
+            sent.append((wall_ms, delivered(put, result["EventId"], wall_ms)))
+        else:
+            log.warning("put_events refused an entry: %s", result.get("ErrorMessage"))
+    return sent
+
+
+def backfill(events: Any, writer: LogWriter, fleet: LambdaFleet,
+             stream: Iterator[tuple[int, dict[str, Any]]], until_ms: int,
+             counters: DemoCounters,
+             progress: Callable[[str], None]) -> tuple[int, dict[str, Any]] | None:
+    """Publish the history before `until_ms` and log its invocations as Lambda would have.
+
+    Returns the first event at or after `until_ms` (the live producer's first), if any.
+    """
+    routes = subscribers()
+    records: list[dict[str, Any]] = []
+    batch: list[tuple[int, dict[str, Any]]] = []
+    following = None
+    for wall_ms, envelope in stream:
+        if wall_ms >= until_ms:
+            following = (wall_ms, envelope)
+            break
+        batch.append((wall_ms, envelope))
+        if len(batch) == 10:
+            records += _deliver_all(events, fleet, batch, routes, counters)
+            batch = []
+            if counters.backfill_events % 2000 == 0:
+                progress(f"backfill: {counters.backfill_events} events published")
+    if batch:
+        records += _deliver_all(events, fleet, batch, routes, counters)
+    counters.log_records += writer.write(records)
+    return following
+
+
+def _deliver_all(events: Any, fleet: LambdaFleet, batch: list[tuple[int, dict[str, Any]]],
+                 routes: dict[str, list[Consumer]], counters: DemoCounters) -> list[dict]:
+    records: list[dict[str, Any]] = []
+    for wall_ms, envelope in put_batch(events, batch):
+        counters.backfill_events += 1
+        for consumer in routes.get(envelope["detail-type"], ()):
+            records += fleet.deliver(consumer, envelope, wall_ms)
+    counters.invocations += sum(1 for r in records if _is_report(r["message"]))
+    return records
+
+
+def _is_report(message: str) -> bool:
+    return message.startswith("REPORT ") or '"type":"platform.report"' in message
+
+
+def produce(events: Any, stream: Iterator[tuple[int, dict[str, Any]]],
+            first: tuple[int, dict[str, Any]] | None, counters: DemoCounters,
+            stop: threading.Event) -> None:
+    """Publish each event when the wall clock reaches its time (batches of due events)."""
+    pending = first
+    while pending is not None and not stop.is_set():
+        delay = pending[0] / 1000 - time.time()
+        if delay > 0 and stop.wait(min(delay, 1.0)):
+            return
+        if delay > 1.0:
+            continue
+        batch = [pending]
+        pending = next(stream, None)
+        while pending is not None and len(batch) < 10 and pending[0] <= time.time() * 1000:
+            batch.append(pending)
+            pending = next(stream, None)
+        counters.live_events += len(put_batch(events, batch))
+
+
+# --------------------------------------------------------------------------- consuming
+
+
+@dataclass
+class _Delivery:
+    request_id: str
+    attempts: int = 0
+    succeeded: bool = False
+    duplicate: bool = False
+
+
+class LiveConsumer:
+    """One Lambda consumer polling its rule's queue, logging each invocation as Lambda would.
+
+    At-least-once like EventBridge + Lambda: a failed invocation is retried (the message
+    comes back after a short visibility timeout, same request id, at most three attempts);
+    sometimes a processed event is delivered once more (a new request id).
+    """
+
+    def __init__(self, consumer: Consumer, queue_url: str, sqs: Any, fleet: LambdaFleet,
+                 fleet_lock: threading.Lock, writer: LogWriter, config: CompanyConfig,
+                 counters: DemoCounters, seed: int) -> None:
+        self.consumer, self.queue_url, self.sqs = consumer, queue_url, sqs
+        self.fleet, self.fleet_lock, self.writer = fleet, fleet_lock, writer
+        self.config, self.counters = config, counters
+        self.rng = random.Random(seed)
+        self.seen: OrderedDict[str, _Delivery] = OrderedDict()
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self.poll()
+            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+                log.warning("%s: %s", self.consumer.name, exc)
+                stop.wait(1.0)
+
+    def poll(self) -> int:
+        messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
+                                            WaitTimeSeconds=1).get("Messages", [])
+        for message in messages:
+            self.handle(message)
+        return len(messages)
+
+    def handle(self, message: dict[str, Any]) -> None:
+        envelope = orjson.loads(message["Body"])
+        delivery = self._delivery(envelope["id"])
+        with self.fleet_lock:
+            inv = self.fleet.attempt(self.consumer, envelope, delivery.request_id,
+                                     int(time.time() * 1000),
+                                     failed_before=delivery.attempts > 0,
+                                     duplicate=delivery.duplicate)
+            records = self.fleet.records(inv)
+        self.counters.log_records += self.writer.write(records)
+        self.counters.invocations += 1
+        delivery.attempts += 1
+        receipt = message["ReceiptHandle"]
+        if inv.outcome == "ok":
+            delivery.succeeded = True
+            if not delivery.duplicate and self.rng.random() < self.config.duplicate_rate:
+                self._again(receipt, DUPLICATE_DELAY_S)
+                return
+        elif delivery.attempts < 3:
+            self._again(receipt, RETRY_DELAY_S)
+            return
+        self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=receipt)
+
+    def _delivery(self, event_id: str) -> _Delivery:
+        known = self.seen.get(event_id)
+        if known is None or known.succeeded or known.attempts >= 3:
+            redelivery = known is not None
+            known = _Delivery(self.fleet.new_request_id(), duplicate=redelivery)
+            self.seen[event_id] = known
+            while len(self.seen) > 50_000:
+                self.seen.popitem(last=False)
+        return known
+
+    def _again(self, receipt: str, delay_s: tuple[int, int]) -> None:
+        self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=receipt,
+                                           VisibilityTimeout=self.rng.randint(*delay_s))
+
+    def backlog(self) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages",
+                                                     "ApproximateNumberOfMessagesNotVisible"])
+        return sum(int(v) for v in attributes["Attributes"].values())
+
+
+# --------------------------------------------------------------------------- collectors
+
+
+def collector_loops(emulator: Emulator, store: Store, since_ms: int,
+                    logs_every_s: float) -> list[Any]:
+    """The `collect all` loops (tap, consumer logs, rules) against the emulator."""
+    from collectors.logs_collector import LogsSettings
+    from collectors.pii import redaction_filter, settings_from_env
+    from collectors.service import collector_loops as loops
+    from collectors.tap_collector import TapSettings, queue_visibility
+
+    clients = {name: emulator.client(name) for name in ("sqs", "logs", "events")}
+    queue_url, sample = find_tap_queue(clients["sqs"], BUS)
+    tap = TapSettings(queue_url=queue_url, sample_rate=sample, wait_seconds=1,
+                      visibility_seconds=queue_visibility(clients["sqs"], queue_url))
+    redaction = settings_from_env(store)
+    logs = LogsSettings(since_ms=since_ms, redaction=redaction)
+    return loops(clients, store, BUS, tap, logs, redaction_filter(redaction),
+                 logs_every_s=logs_every_s, rules_every_s=60.0)
+
+
+# --------------------------------------------------------------------------- dashboard
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def start_dashboard(db_url: str, catalog: Path, port: int,
+                    timeout_s: float = 60.0) -> subprocess.Popen[bytes]:
+    """`eventscope dashboard` as a child process; returns once it answers its health check."""
+    if not port_free(port):
+        raise DemoError(f"port {port} on 127.0.0.1 is in use: pass --port")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "eventscope", "dashboard", "--db", db_url, "--catalog",
+         str(catalog), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise DemoError(f"the dashboard exited with status {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
+                return process
+        except OSError:
+            time.sleep(0.5)
+    stop_process(process)
+    raise DemoError(f"the dashboard did not answer on port {port} within {timeout_s:.0f} s")
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+# --------------------------------------------------------------------------- the whole demo
+
+
+def run_demo(options: DemoOptions, store: Store, stop: threading.Event,
+             echo: Callable[[str], None] = print) -> DemoCounters:
+    """Run the demo until `stop` is set or `duration_s` passes; stop everything cleanly."""
+    counters = DemoCounters()
+    emulator = Emulator()
+    threads: list[threading.Thread] = []
+    dashboard = None
+    stops = {name: threading.Event() for name in ("producer", "consumers", "collectors")}
+    try:
+        echo(f"AWS emulator (moto) on {emulator.settings.endpoint_url}")
+        events, sqs, logs = (emulator.client(s) for s in ("events", "sqs", "logs"))
+        resources = create_resources(events, sqs, logs)
+        now_ms = int(time.time() * 1000)
+        timeline = Timeline(now_ms - int(options.backfill_s * 1000), now_ms)
+        horizon = options.backfill_s + (options.duration_s or 7 * 24 * 3600.0)
+        config, stream = bus_events(options, timeline, horizon)
+        fleet = LambdaFleet(config, random.Random(options.seed + 1), timeline.version_bump()[1])
+        writer = LogWriter(logs)
+        service = _start_collectors(emulator, store, timeline.wall0_ms - 60_000,
+                                    options.logs_every_s, stops["collectors"], echo)
+        echo(f"bus {BUS}: backfilling {options.backfill_s / 3600:g} h of history")
+        first = backfill(events, writer, fleet, stream, timeline.live_ms, counters, echo)
+        echo(f"backfill: {counters.backfill_events} events, {counters.invocations} "
+             f"invocations, {counters.log_records} log records")
+        connect_consumers(events, resources)
+        fleet_lock = threading.Lock()
+        consumers = [LiveConsumer(c, resources.queues[c.name], emulator.client("sqs"), fleet,
+                                  fleet_lock, writer, config, counters, options.seed + i)
+                     for i, c in enumerate(CONSUMERS)]
+        threads += [_thread(c.run, stops["consumers"], c.consumer.name) for c in consumers]
+        threads.append(_thread(lambda s: produce(emulator.client("events"), stream, first,
+                                                 counters, s), stops["producer"], "producer"))
+        if options.dashboard:
+            dashboard = start_dashboard(options.db_url, options.catalog, options.port)
+            echo(f"dashboard: http://127.0.0.1:{options.port}  (Ctrl-C to stop)")
+        echo(f"live: about {options.rate:g} events/s on {BUS}")
+        stop.wait(options.duration_s)
+        stops["producer"].set()
+        if options.duration_s is not None:
+            _drain(consumers, stop, deadline_s=30.0)
+        stops["consumers"].set()
+        for thread in threads:
+            thread.join()
+        stops["collectors"].set()
+        service.join()
+        if options.duration_s is not None:
+            _final_pass(emulator, store, timeline.wall0_ms - 60_000)
+        counters.collected = store.counts()
+        return counters
+    finally:
+        for event in stops.values():
+            event.set()
+        if dashboard is not None:
+            stop_process(dashboard)
+        emulator.stop()
+
+
+def _thread(target: Callable[[threading.Event], None], stop: threading.Event,
+            name: str) -> threading.Thread:
+    thread = threading.Thread(target=target, args=(stop,), name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def _start_collectors(emulator: Emulator, store: Store, since_ms: int, logs_every_s: float,
+                      stop: threading.Event, echo: Callable[[str], None]) -> threading.Thread:
+    from collectors.service import run_service
+
+    loops = collector_loops(emulator, store, since_ms, logs_every_s)
+    thread = threading.Thread(target=run_service, args=(loops, store, stop, 30.0, echo),
+                              name="collectors", daemon=True)
+    thread.start()
+    return thread
+
+
+def _drain(consumers: list[LiveConsumer], stop: threading.Event, deadline_s: float) -> None:
+    """Wait until every consumer's queue is empty (retries and redeliveries included)."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if all(c.backlog() == 0 for c in consumers):
+            return
+        time.sleep(0.5)
+    log.warning("consumer queues not empty after %.0f s", deadline_s)
+
+
+def _final_pass(emulator: Emulator, store: Store, since_ms: int) -> None:
+    """Collect what the stopped loops have not yet: the tap until empty, the logs once."""
+    for loop in collector_loops(emulator, store, since_ms, 0.0):
+        if loop.name == "tap":
+            while loop.step():
+                pass
+        else:
+            loop.step()
