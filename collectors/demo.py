@@ -15,6 +15,7 @@ within minutes); everything put on the bus or in the logs carries wall-clock tim
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 import random
@@ -24,7 +25,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections import OrderedDict, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -38,7 +39,7 @@ from collectors.clients import AwsSettings, make_client
 from collectors.tap import find_tap_queue, install_tap
 from eventscope.errors import EventscopeError
 from eventscope.simulator import (
-    CONSUMERS, CompanyConfig, Consumer, LambdaFleet, SimItem, iso_millis, iso_seconds,
+    CONSUMERS, CompanyConfig, Consumer, Invocation, LambdaFleet, iso_millis, iso_seconds,
     simulate, subscriptions)
 from eventscope.store import Store
 
@@ -77,18 +78,38 @@ class DemoOptions:
 
 @dataclass
 class DemoCounters:
-    """What the demo did, for its closing line and the tests."""
+    """What the demo did (its own account, independent of what eventscope collects)."""
 
     backfill_events: int = 0
     live_events: int = 0
     invocations: int = 0
     log_records: int = 0
+    published: Counter[str] = field(default_factory=Counter)  # bus events per detail-type
+    outcomes: Counter[str] = field(default_factory=Counter)  # "consumer type outcome [error]"
+    successes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (consumer, event)
     collected: dict[str, Any] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def observe(self, inv: Invocation) -> None:
+        """Tally one invocation (a LambdaFleet observer)."""
+        error = f" {inv.error.error_type}" if inv.error is not None else ""
+        with self.lock:
+            self.invocations += 1
+            self.outcomes[f"{inv.consumer.name} {inv.detail_type} {inv.outcome}{error}"] += 1
+            if inv.outcome == "ok":
+                self.successes[(inv.consumer.name, inv.event_id)] += 1
+
+    def processed_twice(self) -> dict[str, int]:
+        """Per consumer: events it processed successfully more than once."""
+        twice: Counter[str] = Counter(c for (c, _), n in self.successes.items() if n > 1)
+        return dict(sorted(twice.items()))
 
     def as_dict(self) -> dict[str, Any]:
         return {"backfill_events": self.backfill_events, "live_events": self.live_events,
                 "invocations": self.invocations, "log_records": self.log_records,
-                "collected": self.collected}
+                "published": dict(sorted(self.published.items())),
+                "outcomes": dict(sorted(self.outcomes.items())),
+                "processed_twice": self.processed_twice(), "collected": self.collected}
 
 
 # --------------------------------------------------------------------------- time
@@ -180,7 +201,7 @@ class Emulator:
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        _cache_jsonpath_parsing()
+        _speed_up_moto()
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
             os.environ.pop(name, None)
         os.environ.update(AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo",
@@ -197,15 +218,27 @@ class Emulator:
         self.server.stop()
 
 
-def _cache_jsonpath_parsing() -> None:
-    """Make moto's put_events about ten times faster: it parses the same eight JSONPath
-    expressions for every target of every event; parsed expressions are immutable."""
+def _speed_up_moto() -> None:
+    """Two same-result speed-ups of the emulator (this process only), each about tenfold.
+
+    moto's put_events parses the same eight JSONPath expressions for every target of every
+    event (parsed expressions are immutable, so they are cached); its SQS checks every
+    message's visibility on each receive through datetime arithmetic for the current epoch
+    milliseconds (`time.time()` gives the same number).
+    """
     import functools
 
     import jsonpath_ng.ext
+    import moto.sqs.models
 
     if not hasattr(jsonpath_ng.ext.parse, "cache_info"):
         jsonpath_ng.ext.parse = functools.lru_cache(maxsize=256)(jsonpath_ng.ext.parse)
+    original = moto.sqs.models.unix_time_millis
+    if getattr(original, "__name__", "") != "_epoch_millis":
+        def _epoch_millis(dt: Any = None) -> float:
+            return time.time() * 1000.0 if dt is None else original(dt)
+
+        moto.sqs.models.unix_time_millis = _epoch_millis
 
 
 @dataclass
@@ -245,15 +278,50 @@ def connect_consumers(events: Any, resources: Resources) -> None:
 
 
 class LogWriter:
-    """Writes consumers' records to CloudWatch Logs, creating each log stream once."""
+    """Writes consumers' records to CloudWatch Logs when their time comes, as Lambda would.
+
+    Records timed in the future (a retry a minute after a failure, the end of a slow
+    invocation) wait in a queue until the wall clock reaches them, so every log stream
+    grows in time order. Each log stream is created once.
+    """
 
     def __init__(self, logs: Any) -> None:
         self.logs = logs
         self.streams: set[tuple[str, str]] = set()
+        self.waiting: list[tuple[int, int, dict[str, Any]]] = []  # heap: (timestamp, seq, rec)
+        self.seq = 0
         self.lock = threading.Lock()
+        self.written = 0
+
+    def schedule(self, records: list[dict[str, Any]]) -> None:
+        """Queue records to be written once the wall clock reaches their timestamps."""
+        with self.lock:
+            for record in records:
+                self.seq += 1
+                heapq.heappush(self.waiting, (record["timestamp"], self.seq, record))
+
+    def flush_due(self, now_ms: int | None = None) -> int:
+        """Write every queued record timed at or before `now_ms` (default: the wall clock)."""
+        limit = int(time.time() * 1000) if now_ms is None else now_ms
+        due = []
+        with self.lock:
+            while self.waiting and self.waiting[0][0] <= limit:
+                due.append(heapq.heappop(self.waiting)[2])
+        return self.write(due)
+
+    def flush_all(self) -> int:
+        return self.flush_due(2**62)
+
+    def run(self, stop: threading.Event, every_s: float = 0.5) -> None:
+        """Flush due records until `stop`."""
+        while not stop.wait(every_s):
+            try:
+                self.flush_due()
+            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+                log.warning("logs: %s", exc)
 
     def write(self, records: list[dict[str, Any]]) -> int:
-        """Put records, grouped per stream in time order; the number written."""
+        """Put records now, grouped per stream in time order; the number written."""
         by_stream: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
         for record in records:
             by_stream[(record["logGroupName"], record["logStreamName"])].append(record)
@@ -265,17 +333,20 @@ class LogWriter:
                     logGroupName=key[0], logStreamName=key[1],
                     logEvents=[{"timestamp": r["timestamp"], "message": r["message"]}
                                for r in group[start:start + LOG_BATCH]])
+        with self.lock:
+            self.written += len(records)
         return len(records)
 
     def _ensure(self, key: tuple[str, str]) -> None:
         with self.lock:
             if key in self.streams:
                 return
-            try:
-                self.logs.create_log_stream(logGroupName=key[0], logStreamName=key[1])
-            except botocore.exceptions.ClientError as exc:
-                if exc.response["Error"]["Code"] != "ResourceAlreadyExistsException":
-                    raise
+        try:
+            self.logs.create_log_stream(logGroupName=key[0], logStreamName=key[1])
+        except botocore.exceptions.ClientError as exc:
+            if exc.response["Error"]["Code"] != "ResourceAlreadyExistsException":
+                raise
+        with self.lock:
             self.streams.add(key)
 
 
@@ -301,10 +372,12 @@ def backfill(events: Any, writer: LogWriter, fleet: LambdaFleet,
              progress: Callable[[str], None]) -> tuple[int, dict[str, Any]] | None:
     """Publish the history before `until_ms` and log its invocations as Lambda would have.
 
-    Returns the first event at or after `until_ms` (the live producer's first), if any.
+    Log records reach CloudWatch in time order, as they would have (those timed after now,
+    such as retries of late failures, wait in the writer for their time). Returns the first event at or after `until_ms` (the
+    live producer's first), if any.
     """
     routes = subscribers()
-    records: list[dict[str, Any]] = []
+    pending: list[dict[str, Any]] = []
     batch: list[tuple[int, dict[str, Any]]] = []
     following = None
     for wall_ms, envelope in stream:
@@ -313,13 +386,15 @@ def backfill(events: Any, writer: LogWriter, fleet: LambdaFleet,
             break
         batch.append((wall_ms, envelope))
         if len(batch) == 10:
-            records += _deliver_all(events, fleet, batch, routes, counters)
+            writer.schedule(_deliver_all(events, fleet, batch, routes, counters))
             batch = []
+            if len(writer.waiting) > 2000:
+                writer.flush_due(wall_ms)
             if counters.backfill_events % 2000 == 0:
                 progress(f"backfill: {counters.backfill_events} events published")
     if batch:
-        records += _deliver_all(events, fleet, batch, routes, counters)
-    counters.log_records += writer.write(records)
+        writer.schedule(_deliver_all(events, fleet, batch, routes, counters))
+    writer.flush_due()
     return following
 
 
@@ -328,14 +403,10 @@ def _deliver_all(events: Any, fleet: LambdaFleet, batch: list[tuple[int, dict[st
     records: list[dict[str, Any]] = []
     for wall_ms, envelope in put_batch(events, batch):
         counters.backfill_events += 1
+        counters.published[envelope["detail-type"]] += 1
         for consumer in routes.get(envelope["detail-type"], ()):
             records += fleet.deliver(consumer, envelope, wall_ms)
-    counters.invocations += sum(1 for r in records if _is_report(r["message"]))
     return records
-
-
-def _is_report(message: str) -> bool:
-    return message.startswith("REPORT ") or '"type":"platform.report"' in message
 
 
 def produce(events: Any, stream: Iterator[tuple[int, dict[str, Any]]],
@@ -354,7 +425,9 @@ def produce(events: Any, stream: Iterator[tuple[int, dict[str, Any]]],
         while pending is not None and len(batch) < 10 and pending[0] <= time.time() * 1000:
             batch.append(pending)
             pending = next(stream, None)
-        counters.live_events += len(put_batch(events, batch))
+        for _, envelope in put_batch(events, batch):
+            counters.live_events += 1
+            counters.published[envelope["detail-type"]] += 1
 
 
 # --------------------------------------------------------------------------- consuming
@@ -409,8 +482,7 @@ class LiveConsumer:
                                      failed_before=delivery.attempts > 0,
                                      duplicate=delivery.duplicate)
             records = self.fleet.records(inv)
-        self.counters.log_records += self.writer.write(records)
-        self.counters.invocations += 1
+        self.writer.schedule(records)
         delivery.attempts += 1
         receipt = message["ReceiptHandle"]
         if inv.outcome == "ok":
@@ -523,20 +595,22 @@ def run_demo(options: DemoOptions, store: Store, stop: threading.Event,
         timeline = Timeline(now_ms - int(options.backfill_s * 1000), now_ms)
         horizon = options.backfill_s + (options.duration_s or 7 * 24 * 3600.0)
         config, stream = bus_events(options, timeline, horizon)
-        fleet = LambdaFleet(config, random.Random(options.seed + 1), timeline.version_bump()[1])
+        fleet = LambdaFleet(config, random.Random(options.seed + 1), timeline.version_bump()[1],
+                            observer=counters.observe)
         writer = LogWriter(logs)
         service = _start_collectors(emulator, store, timeline.wall0_ms - 60_000,
                                     options.logs_every_s, stops["collectors"], echo)
         echo(f"bus {BUS}: backfilling {options.backfill_s / 3600:g} h of history")
         first = backfill(events, writer, fleet, stream, timeline.live_ms, counters, echo)
         echo(f"backfill: {counters.backfill_events} events, {counters.invocations} "
-             f"invocations, {counters.log_records} log records")
+             f"invocations, {writer.written} log records")
         connect_consumers(events, resources)
         fleet_lock = threading.Lock()
         consumers = [LiveConsumer(c, resources.queues[c.name], emulator.client("sqs"), fleet,
                                   fleet_lock, writer, config, counters, options.seed + i)
                      for i, c in enumerate(CONSUMERS)]
         threads += [_thread(c.run, stops["consumers"], c.consumer.name) for c in consumers]
+        threads.append(_thread(writer.run, stops["consumers"], "log-writer"))
         threads.append(_thread(lambda s: produce(emulator.client("events"), stream, first,
                                                  counters, s), stops["producer"], "producer"))
         if options.dashboard:
@@ -550,10 +624,11 @@ def run_demo(options: DemoOptions, store: Store, stop: threading.Event,
         stops["consumers"].set()
         for thread in threads:
             thread.join()
+        writer.flush_all()
+        counters.log_records = writer.written
         stops["collectors"].set()
         service.join()
-        if options.duration_s is not None:
-            _final_pass(emulator, store, timeline.wall0_ms - 60_000)
+        _final_pass(emulator, store, timeline.wall0_ms - 60_000)
         counters.collected = store.counts()
         return counters
     finally:

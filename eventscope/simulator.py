@@ -25,7 +25,7 @@ import sys
 import time
 import unicodedata
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -148,8 +148,8 @@ _SAGEMAKER = "https://runtime.sagemaker.eu-west-1.amazonaws.com/endpoints/fraud-
 CONSUMERS: tuple[Consumer, ...] = (
     Consumer(
         "crm-notifier", "text", "crm", 256, 6, 140.0, 78,
-        ("OrderCreated", "OrderShipped", "OrderDelivered", "OrderCancelled", "RefundIssued",
-         "WarrantyContractCreated"),
+        ("OrderCreated", "OrderShipped", "OrderDelivered", "OrderCancelled", "OrderReturned",
+         "RefundIssued", "WarrantyContractCreated", "PaymentFailed"),
         "Customer notification queued",
         (ErrorSpec("ClientError", "An error occurred (Throttling) when calling the SendEmail "
                    "operation (reached max retries: 4): Maximum sending rate exceeded.",
@@ -159,7 +159,7 @@ CONSUMERS: tuple[Consumer, ...] = (
     ),
     Consumer(
         "warranty-handler", "json", "warranty", 512, 6, 210.0, 96,
-        ("OrderCreated", "OrderDelivered"),
+        ("OrderCreated",),
         "Warranty contract state synchronised with insurer",
         (ErrorSpec("InsurerApiError", "insurer API returned 502 Bad Gateway",
                    ((_APP, 72, "handler", "contract = insurer.create_contract(order_id, sku)"),
@@ -169,7 +169,7 @@ CONSUMERS: tuple[Consumer, ...] = (
     ),
     Consumer(
         "invoice-generator", "text", "finance", 512, 10, 320.0, 112,
-        ("OrderPaid", "OrderCancelled", "OrderReturned"),
+        ("OrderPaid", "OrderCancelled", "OrderReturned", "RefundIssued"),
         "Invoice document rendered",
         (ErrorSpec("OperationalError", "connection to server at \"invoices.cluster.local\" "
                    "(10.0.3.17), port 5432 failed: timeout expired",
@@ -179,7 +179,7 @@ CONSUMERS: tuple[Consumer, ...] = (
     ),
     Consumer(
         "shipping-label", "json", "logistics", 256, 3, 95.0, 70,
-        ("OrderPaid", "OrderCancelled", "OrderAddressChanged"),
+        ("OrderPaid", "OrderCancelled", "OrderReturned"),
         "Shipping label requested from carrier",
         (ErrorSpec("CarrierUnavailableError", "carrier API 503 Service Unavailable",
                    ((_APP, 35, "handler", "label = carrier.create_label(order)"),
@@ -189,8 +189,8 @@ CONSUMERS: tuple[Consumer, ...] = (
     ),
     Consumer(
         "analytics-sink", "text", "analytics", 128, 3, 35.0, 58,
-        ("OrderCreated", "OrderPaid", "OrderShipped", "OrderDelivered", "OrderCancelled",
-         "OrderReturned"),
+        ("OrderCreated", "OrderPaid", "PaymentCaptured", "OrderCancelled", "OrderReturned",
+         "OrderShipped", "OrderDelivered", "InvoiceIssued"),
         "Event written to analytics stream",
         (ErrorSpec("ClientError", "An error occurred (ProvisionedThroughputExceededException) when "
                    "calling the PutRecord operation: Rate exceeded for shard shardId-000000000001",
@@ -202,7 +202,7 @@ CONSUMERS: tuple[Consumer, ...] = (
     ),
     Consumer(
         "fraud-check", "json", "fraud", 256, 3, 60.0, 66,
-        ("OrderCreated", "OrderPaid"),
+        ("OrderCreated", "OrderPaid", "PaymentFailed", "OrderCancelled", "OrderReturned"),
         "Fraud score computed",
         (ErrorSpec("ReadTimeoutError", "Read timeout on endpoint URL: "
                    f"\"{_SAGEMAKER}\"",
@@ -1054,10 +1054,12 @@ class LambdaFleet:
     cold starts), and renders the attempt as CloudWatch Logs records.
     """
 
-    def __init__(self, config: CompanyConfig, rng: random.Random, fix_ms: int) -> None:
+    def __init__(self, config: CompanyConfig, rng: random.Random, fix_ms: int,
+                 observer: Callable[[Invocation], None] | None = None) -> None:
         self.config = config
         self.rng = rng
         self.fix_ms = fix_ms
+        self.observer = observer  # told of every invocation (the demo tallies what it planted)
         self.environments: dict[str, list[_Environment]] = {c.name: [] for c in CONSUMERS}
 
     def deliver(self, consumer: Consumer, envelope: dict[str, Any],
@@ -1095,8 +1097,11 @@ class LambdaFleet:
                 start_ms: int, *, failed_before: bool, duplicate: bool) -> Invocation:
         """The consumer's invocation on a delivered envelope, starting at `start_ms`."""
         outcome, error = self._outcome(consumer, envelope, start_ms, failed_before)
-        return self._invocation(consumer, envelope, request_id, start_ms, outcome, error,
-                                duplicate)
+        inv = self._invocation(consumer, envelope, request_id, start_ms, outcome, error,
+                               duplicate)
+        if self.observer is not None:
+            self.observer(inv)
+        return inv
 
     def _outcome(self, consumer: Consumer, envelope: dict[str, Any], start_ms: int,
                  failed_before: bool) -> tuple[Literal["ok", "error", "timeout"], ErrorSpec | None]:

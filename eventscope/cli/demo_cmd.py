@@ -12,6 +12,7 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import click
@@ -68,10 +69,9 @@ def _no_aws(out_dir: Path | None, n_events: int, seed: int, as_json: bool) -> No
     now = datetime.now(timezone.utc)
     config = CompanyConfig.demo()
     arrivals = timedelta(minutes=n_events / 6.5 / config.orders_per_minute)
-    start = now - arrivals - timedelta(days=7)  # lifecycles run days past the last order
-    items = (i for i in simulate(config, seed=seed, start=start, n_events=n_events)
-             if i.time_ms <= now.timestamp() * 1000)
-    summary = write_ndjson(items, out_dir)
+    start = now - arrivals - timedelta(days=3)  # the N-th event falls in the past
+    items = simulate(config, seed=seed, start=start, n_events=2 * n_events)
+    summary = write_ndjson(first_events(items, n_events, int(now.timestamp() * 1000)), out_dir)
     result = {"events": summary.events, "logs": summary.logs,
               "events_path": str(summary.events_path), "logs_path": str(summary.logs_path)}
     if as_json:
@@ -82,6 +82,16 @@ def _no_aws(out_dir: Path | None, n_events: int, seed: int, as_json: bool) -> No
     click.echo(f"next: eventscope ingest {summary.events_path} {summary.logs_path} --db "
                f"{DEFAULT_DB} && eventscope dashboard --db {DEFAULT_DB} --catalog "
                "examples/catalog")
+
+
+def first_events(items: Iterable[Any], n_events: int, now_ms: int) -> Iterator[Any]:
+    """The simulation's items up to its `n_events`-th bus event, none later than `now_ms`."""
+    seen = 0
+    for item in items:
+        if item.time_ms > now_ms or (item.kind == "event" and seen == n_events):
+            return
+        seen += item.kind == "event"
+        yield item
 
 
 def _live(rate: float, backfill_h: float, db_url: str, port: int, duration_s: float | None,
@@ -103,7 +113,8 @@ def _live(rate: float, backfill_h: float, db_url: str, port: int, duration_s: fl
     if as_json:
         echo_json(result)
     else:
-        click.echo(" ".join(f"{k}={v}" for k, v in result.items() if k != "collected"))
+        click.echo(" ".join(f"{k}={v}" for k, v in result.items()
+                            if isinstance(v, (int, float))))
         click.echo("stored: " + " ".join(f"{k}={v}" for k, v in counters.collected.items()))
 
 
