@@ -368,8 +368,8 @@ def put_batch(events: Any, batch: list[tuple[int, dict[str, Any]]]) -> list[tupl
 
 def backfill(events: Any, writer: LogWriter, fleet: LambdaFleet,
              stream: Iterator[tuple[int, dict[str, Any]]], until_ms: int,
-             counters: DemoCounters,
-             progress: Callable[[str], None]) -> tuple[int, dict[str, Any]] | None:
+             counters: DemoCounters, progress: Callable[[str], None],
+             stop: threading.Event | None = None) -> tuple[int, dict[str, Any]] | None:
     """Publish the history before `until_ms` and log its invocations as Lambda would have.
 
     Log records reach CloudWatch in time order, as they would have (those timed after now,
@@ -381,7 +381,7 @@ def backfill(events: Any, writer: LogWriter, fleet: LambdaFleet,
     batch: list[tuple[int, dict[str, Any]]] = []
     following = None
     for wall_ms, envelope in stream:
-        if wall_ms >= until_ms:
+        if wall_ms >= until_ms or (stop is not None and stop.is_set()):
             following = (wall_ms, envelope)
             break
         batch.append((wall_ms, envelope))
@@ -545,25 +545,28 @@ def port_free(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) != 0
 
 
-def start_dashboard(db_url: str, catalog: Path, port: int,
-                    timeout_s: float = 60.0) -> subprocess.Popen[bytes]:
-    """`eventscope dashboard` as a child process; returns once it answers its health check."""
+def launch_dashboard(db_url: str, catalog: Path | None, port: int) -> subprocess.Popen[bytes]:
+    """`eventscope dashboard` on 127.0.0.1:`port` as a child process."""
     if not port_free(port):
         raise DemoError(f"port {port} on 127.0.0.1 is in use: pass --port")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "eventscope", "dashboard", "--db", db_url, "--catalog",
-         str(catalog), "--host", "127.0.0.1", "--port", str(port)],
+    with_catalog = ["--catalog", str(catalog)] if catalog is not None else []
+    return subprocess.Popen(
+        [sys.executable, "-m", "eventscope", "dashboard", "--db", db_url, *with_catalog,
+         "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_healthy(process: subprocess.Popen[bytes], port: int, timeout_s: float = 60.0) -> None:
+    """Return once the dashboard answers its health check; DemoError if it cannot."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise DemoError(f"the dashboard exited with status {process.returncode}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
-                return process
+                return
         except OSError:
             time.sleep(0.5)
-    stop_process(process)
     raise DemoError(f"the dashboard did not answer on port {port} within {timeout_s:.0f} s")
 
 
@@ -582,61 +585,103 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
 def run_demo(options: DemoOptions, store: Store, stop: threading.Event,
              echo: Callable[[str], None] = print) -> DemoCounters:
     """Run the demo until `stop` is set or `duration_s` passes; stop everything cleanly."""
-    counters = DemoCounters()
-    emulator = Emulator()
-    threads: list[threading.Thread] = []
-    dashboard = None
-    stops = {name: threading.Event() for name in ("producer", "consumers", "collectors")}
+    if options.dashboard and not port_free(options.port):
+        raise DemoError(f"port {options.port} on 127.0.0.1 is in use: pass --port")
+    demo = _Demo(options, store, stop, echo)
     try:
-        echo(f"AWS emulator (moto) on {emulator.settings.endpoint_url}")
-        events, sqs, logs = (emulator.client(s) for s in ("events", "sqs", "logs"))
-        resources = create_resources(events, sqs, logs)
+        demo.start()
+        stop.wait(options.duration_s)
+        return demo.finish()
+    finally:
+        demo.close()
+
+
+class _Demo:
+    """The running demo's parts, started in order and stopped in reverse."""
+
+    def __init__(self, options: DemoOptions, store: Store, stop: threading.Event,
+                 echo: Callable[[str], None]) -> None:
+        self.options, self.store, self.stop, self.echo = options, store, stop, echo
+        self.counters = DemoCounters()
+        self.emulator = Emulator()
+        self.stops = {name: threading.Event() for name in ("producer", "consumers", "collectors")}
+        self.threads: list[threading.Thread] = []
+        self.consumers: list[LiveConsumer] = []
+        self.dashboard: subprocess.Popen[bytes] | None = None
+        self.service: threading.Thread | None = None
         now_ms = int(time.time() * 1000)
-        timeline = Timeline(now_ms - int(options.backfill_s * 1000), now_ms)
-        horizon = options.backfill_s + (options.duration_s or 7 * 24 * 3600.0)
-        config, stream = bus_events(options, timeline, horizon)
-        fleet = LambdaFleet(config, random.Random(options.seed + 1), timeline.version_bump()[1],
-                            observer=counters.observe)
-        writer = LogWriter(logs)
-        service = _start_collectors(emulator, store, timeline.wall0_ms - 60_000,
-                                    options.logs_every_s, stops["collectors"], echo)
-        echo(f"bus {BUS}: backfilling {options.backfill_s / 3600:g} h of history")
-        first = backfill(events, writer, fleet, stream, timeline.live_ms, counters, echo)
-        echo(f"backfill: {counters.backfill_events} events, {counters.invocations} "
-             f"invocations, {writer.written} log records")
-        connect_consumers(events, resources)
-        fleet_lock = threading.Lock()
-        consumers = [LiveConsumer(c, resources.queues[c.name], emulator.client("sqs"), fleet,
-                                  fleet_lock, writer, config, counters, options.seed + i)
-                     for i, c in enumerate(CONSUMERS)]
-        threads += [_thread(c.run, stops["consumers"], c.consumer.name) for c in consumers]
-        threads.append(_thread(writer.run, stops["consumers"], "log-writer"))
-        threads.append(_thread(lambda s: produce(emulator.client("events"), stream, first,
-                                                 counters, s), stops["producer"], "producer"))
+        self.timeline = Timeline(now_ms - int(options.backfill_s * 1000), now_ms)
+        self.writer = LogWriter(self.emulator.client("logs"))
+
+    def start(self) -> None:
+        options, echo = self.options, self.echo
+        echo(f"AWS emulator (moto) on {self.emulator.settings.endpoint_url}")
+        events, sqs = self.emulator.client("events"), self.emulator.client("sqs")
+        resources = create_resources(events, sqs, self.writer.logs)
+        self.service = _start_collectors(self.emulator, self.store, self._since_ms(),
+                                         options.logs_every_s, self.stops["collectors"], echo)
         if options.dashboard:
-            dashboard = start_dashboard(options.db_url, options.catalog, options.port)
+            catalog = options.catalog if options.catalog.is_dir() else None
+            if catalog is None:
+                echo(f"no demo catalog at {options.catalog}: the dashboard runs without one")
+            self.dashboard = launch_dashboard(options.db_url, catalog, options.port)
+        horizon = options.backfill_s + (options.duration_s or 7 * 24 * 3600.0)
+        config, stream = bus_events(options, self.timeline, horizon)
+        fleet = LambdaFleet(config, random.Random(options.seed + 1),
+                            self.timeline.version_bump()[1], observer=self.counters.observe)
+        echo(f"bus {BUS}: backfilling {options.backfill_s / 3600:g} h of history")
+        first = backfill(events, self.writer, fleet, stream, self.timeline.live_ms,
+                         self.counters, echo, self.stop)
+        echo(f"backfill: {self.counters.backfill_events} events, {self.counters.invocations} "
+             f"invocations, {self.writer.written} log records")
+        connect_consumers(events, resources)
+        self._start_company(resources, fleet, config, stream, first)
+        if self.dashboard is not None:
+            wait_healthy(self.dashboard, options.port)
             echo(f"dashboard: http://127.0.0.1:{options.port}  (Ctrl-C to stop)")
         echo(f"live: about {options.rate:g} events/s on {BUS}")
-        stop.wait(options.duration_s)
-        stops["producer"].set()
-        if options.duration_s is not None:
-            _drain(consumers, stop, deadline_s=30.0)
-        stops["consumers"].set()
-        for thread in threads:
+
+    def _start_company(self, resources: Resources, fleet: LambdaFleet, config: CompanyConfig,
+                       stream: Iterator[tuple[int, dict[str, Any]]],
+                       first: tuple[int, dict[str, Any]] | None) -> None:
+        lock = threading.Lock()
+        self.consumers = [
+            LiveConsumer(c, resources.queues[c.name], self.emulator.client("sqs"), fleet, lock,
+                         self.writer, config, self.counters, self.options.seed + i)
+            for i, c in enumerate(CONSUMERS)]
+        consuming = self.stops["consumers"]
+        self.threads += [_thread(c.run, consuming, c.consumer.name) for c in self.consumers]
+        self.threads.append(_thread(self.writer.run, consuming, "log-writer"))
+        events = self.emulator.client("events")
+        self.threads.append(_thread(lambda s: produce(events, stream, first, self.counters, s),
+                                    self.stops["producer"], "producer"))
+
+    def finish(self) -> DemoCounters:
+        """Stop producing, let consumers finish (bounded runs), collect what is left."""
+        self.stops["producer"].set()
+        if self.options.duration_s is not None and not self.stop.is_set():
+            _drain(self.consumers, deadline_s=30.0)
+        self.stops["consumers"].set()
+        for thread in self.threads:
             thread.join()
-        writer.flush_all()
-        counters.log_records = writer.written
-        stops["collectors"].set()
-        service.join()
-        _final_pass(emulator, store, timeline.wall0_ms - 60_000)
-        counters.collected = store.counts()
-        return counters
-    finally:
-        for event in stops.values():
+        self.writer.flush_all()
+        self.counters.log_records = self.writer.written
+        self.stops["collectors"].set()
+        if self.service is not None:
+            self.service.join()
+        _final_pass(self.emulator, self.store, self._since_ms())
+        self.counters.collected = self.store.counts()
+        return self.counters
+
+    def _since_ms(self) -> int:
+        return self.timeline.wall0_ms - 60_000
+
+    def close(self) -> None:
+        for event in self.stops.values():
             event.set()
-        if dashboard is not None:
-            stop_process(dashboard)
-        emulator.stop()
+        if self.dashboard is not None:
+            stop_process(self.dashboard)
+        self.emulator.stop()
 
 
 def _thread(target: Callable[[threading.Event], None], stop: threading.Event,
@@ -657,7 +702,7 @@ def _start_collectors(emulator: Emulator, store: Store, since_ms: int, logs_ever
     return thread
 
 
-def _drain(consumers: list[LiveConsumer], stop: threading.Event, deadline_s: float) -> None:
+def _drain(consumers: list[LiveConsumer], deadline_s: float) -> None:
     """Wait until every consumer's queue is empty (retries and redeliveries included)."""
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:

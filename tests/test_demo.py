@@ -243,3 +243,15 @@ def test_no_aws_writes_ndjson_that_ingest_reads(tmp_path: Path) -> None:
 def test_no_aws_without_out_is_a_usage_error() -> None:
     result = CliRunner().invoke(main, ["demo", "--no-aws"])
     assert result.exit_code == 2 and "--no-aws needs --out" in result.output
+
+
+def test_a_busy_dashboard_port_is_a_one_line_error(tmp_path: Path) -> None:
+    """The port is checked before anything starts: one line, exit status 1."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(main, ["demo", "--port", str(port), "--db",
+                                           f"sqlite:///{tmp_path / 'demo.db'}"])
+    assert result.exit_code == 1
+    assert result.output.strip() == f"error: port {port} on 127.0.0.1 is in use: pass --port"
