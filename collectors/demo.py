@@ -19,6 +19,7 @@ import heapq
 import logging
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -280,33 +281,37 @@ def connect_consumers(events: Any, resources: Resources) -> None:
 class LogWriter:
     """Writes consumers' records to CloudWatch Logs when their time comes, as Lambda would.
 
-    Records timed in the future (a retry a minute after a failure, the end of a slow
-    invocation) wait in a queue until the wall clock reaches them, so every log stream
-    grows in time order. Each log stream is created once.
+    An invocation's records are written together once its last record is due (a retry a
+    minute after a failure, the end of a slow invocation wait until the wall clock reaches
+    them), so every log stream grows in time order and no invocation is seen half-written.
+    Each log stream is created once.
     """
 
     def __init__(self, logs: Any) -> None:
         self.logs = logs
         self.streams: set[tuple[str, str]] = set()
-        self.waiting: list[tuple[int, int, dict[str, Any]]] = []  # heap: (timestamp, seq, rec)
+        # a heap of (the invocation's last timestamp, sequence, its records)
+        self.waiting: list[tuple[int, int, list[dict[str, Any]]]] = []
         self.seq = 0
         self.lock = threading.Lock()
         self.written = 0
 
     def schedule(self, records: list[dict[str, Any]]) -> None:
-        """Queue records to be written once the wall clock reaches their timestamps."""
+        """Queue invocations' records (one invocation's records end with its REPORT)."""
         with self.lock:
-            for record in records:
+            for invocation in _per_invocation(records):
                 self.seq += 1
-                heapq.heappush(self.waiting, (record["timestamp"], self.seq, record))
+                last = max(r["timestamp"] for r in invocation)
+                heapq.heappush(self.waiting, (last, self.seq, invocation))
 
     def flush_due(self, now_ms: int | None = None) -> int:
-        """Write every queued record timed at or before `now_ms` (default: the wall clock)."""
+        """Write every queued invocation whose last record is at or before `now_ms`
+        (default: the wall clock)."""
         limit = int(time.time() * 1000) if now_ms is None else now_ms
-        due = []
+        due: list[dict[str, Any]] = []
         with self.lock:
             while self.waiting and self.waiting[0][0] <= limit:
-                due.append(heapq.heappop(self.waiting)[2])
+                due += heapq.heappop(self.waiting)[2]
         return self.write(due)
 
     def flush_all(self) -> int:
@@ -350,6 +355,19 @@ class LogWriter:
             self.streams.add(key)
 
 
+def _per_invocation(records: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """Split `LambdaFleet` records (invocation after invocation) at each REPORT record."""
+    current: list[dict[str, Any]] = []
+    for record in records:
+        current.append(record)
+        message = record["message"]
+        if message.startswith("REPORT ") or '"type":"platform.report"' in message:
+            yield current
+            current = []
+    if current:
+        yield current
+
+
 # --------------------------------------------------------------------------- producing
 
 
@@ -373,8 +391,8 @@ def backfill(events: Any, writer: LogWriter, fleet: LambdaFleet,
     """Publish the history before `until_ms` and log its invocations as Lambda would have.
 
     Log records reach CloudWatch in time order, as they would have (those timed after now,
-    such as retries of late failures, wait in the writer for their time). Returns the first event at or after `until_ms` (the
-    live producer's first), if any.
+    such as retries of late failures, wait in the writer for their time). Returns the first
+    event at or after `until_ms` (the live producer's first), if any.
     """
     routes = subscribers()
     pending: list[dict[str, Any]] = []
@@ -388,7 +406,7 @@ def backfill(events: Any, writer: LogWriter, fleet: LambdaFleet,
         if len(batch) == 10:
             writer.schedule(_deliver_all(events, fleet, batch, routes, counters))
             batch = []
-            if len(writer.waiting) > 2000:
+            if len(writer.waiting) > 500:
                 writer.flush_due(wall_ms)
             if counters.backfill_events % 2000 == 0:
                 progress(f"backfill: {counters.backfill_events} events published")
@@ -553,7 +571,8 @@ def launch_dashboard(db_url: str, catalog: Path | None, port: int) -> subprocess
     return subprocess.Popen(
         [sys.executable, "-m", "eventscope", "dashboard", "--db", db_url, *with_catalog,
          "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)  # its own process group: streamlit runs as its child
 
 
 def wait_healthy(process: subprocess.Popen[bytes], port: int, timeout_s: float = 60.0) -> None:
@@ -571,12 +590,16 @@ def wait_healthy(process: subprocess.Popen[bytes], port: int, timeout_s: float =
 
 
 def stop_process(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
+    """SIGTERM to the process's group (the dashboard command and its streamlit), then
+    SIGKILL if it is still there after 10 s."""
     try:
+        os.killpg(process.pid, signal.SIGTERM)
         process.wait(10)
     except subprocess.TimeoutExpired:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+    except ProcessLookupError:
+        pass
 
 
 # --------------------------------------------------------------------------- the whole demo
@@ -625,6 +648,9 @@ class _Demo:
             if catalog is None:
                 echo(f"no demo catalog at {options.catalog}: the dashboard runs without one")
             self.dashboard = launch_dashboard(options.db_url, catalog, options.port)
+            wait_healthy(self.dashboard, options.port)
+            echo(f"dashboard: http://127.0.0.1:{options.port}  (history is filling in; "
+                 "Ctrl-C to stop)")
         horizon = options.backfill_s + (options.duration_s or 7 * 24 * 3600.0)
         config, stream = bus_events(options, self.timeline, horizon)
         fleet = LambdaFleet(config, random.Random(options.seed + 1),
@@ -636,9 +662,6 @@ class _Demo:
              f"invocations, {self.writer.written} log records")
         connect_consumers(events, resources)
         self._start_company(resources, fleet, config, stream, first)
-        if self.dashboard is not None:
-            wait_healthy(self.dashboard, options.port)
-            echo(f"dashboard: http://127.0.0.1:{options.port}  (Ctrl-C to stop)")
         echo(f"live: about {options.rate:g} events/s on {BUS}")
 
     def _start_company(self, resources: Resources, fleet: LambdaFleet, config: CompanyConfig,

@@ -132,6 +132,13 @@ def test_the_dashboard_serves_while_the_demo_runs(run: dict[str, Any]) -> None:
     assert app[0] == 200 and "<div id=\"root\">" in app[1]
 
 
+def test_the_dashboard_stops_with_the_demo(run: dict[str, Any]) -> None:
+    """After the demo exits, nothing listens on the dashboard's port any more (the
+    dashboard command's streamlit child is stopped too)."""
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", run["port"])) != 0
+
+
 def test_warranty_handler_misses_cancellations_and_returns(findings: list[dict]) -> None:
     """warranty-handler lacks OrderCancelled and OrderReturned: declared by the catalog, and
     seen in the data for cancelled orders it had handled (its rule does not match them)."""
