@@ -55,7 +55,8 @@ DEFAULT_DB = "sqlite:///eventscope-demo.db"
 RETRY_DELAY_S = (2, 5)  # Lambda retries asynchronous invocations after 1-2 min; compressed
 DUPLICATE_DELAY_S = (1, 4)  # an at-least-once redelivery arrives this long after the first
 LOG_BATCH = 5_000  # records per put_log_events (AWS allows 10,000 and 1 MiB)
-_TIME_KEYS = ("capturedAt", "deliveredAt", "occurredAt")  # detail fields holding event times
+_TIME_KEYS = ("createdAt", "paidAt", "capturedAt", "shippedAt", "deliveredAt", "cancelledAt",
+              "returnedAt", "occurredAt")  # detail fields holding the event's time
 
 
 class DemoError(EventscopeError):

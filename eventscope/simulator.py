@@ -217,7 +217,7 @@ CONSUMERS: tuple[Consumer, ...] = (
 VERSION_BUMP_VICTIM = "invoice-generator"
 VERSION_BUMP_ERROR = ErrorSpec(
     "KeyError", "'totalAmount'",
-    ((_APP, 31, "handler", "total = Decimal(str(detail[\"totalAmount\"]))"),),
+    ((_APP, 31, "handler", "total = Decimal(detail[\"totalAmount\"])"),),
 )
 #: The consumer that is not idempotent when duplicate deliveries are planted.
 NON_IDEMPOTENT_CONSUMER = "fraud-check"
@@ -437,8 +437,10 @@ _PRODUCTS = (
     ("WCH-S3", "Smartwatch S3", "wearables", 399.0, True),
     ("CAM-MIRR-24", "Mirrorless camera 24 MP", "cameras", 1249.0, True),
 )
+_STREETS = ("Rua Augusta", "Calle Mayor", "Hauptstraße", "Rue Oberkampf", "Via Torino",
+            "ul. Długa", "Grafton Street")
 _CARRIERS = ("DHL", "UPS", "CTT", "DPD", "GLS", "InPost")
-_CANCEL_REASONS = ("customer_request", "payment_timeout", "out_of_stock", "fraud_suspected")
+_CANCEL_REASONS = ("customer_request", "payment_failed", "out_of_stock", "fraud_suspected")
 _RETURN_REASONS = ("damaged", "not_as_described", "changed_mind", "wrong_item")
 _NOTES = ("Leave the parcel with the neighbour at number 12 if nobody answers. Gift wrap "
           "requested, no invoice in the box. Customer asked for delivery after 18:00 on "
@@ -463,7 +465,7 @@ class Order:
                            for _ in range(1 + int(rng.random() ** 2 * 5)))
         self.total = round(sum(_PRODUCTS[p][3] * q for p, q in self.lines), 2)
         eligible = [_PRODUCTS[p][0] for p, _ in self.lines if _PRODUCTS[p][4]]
-        self.order_id = f"ord_{_hex(rng, 16)}"
+        self.order_id = f"ord-{_hex(rng, 16)}"
         self.seq = seq
         self.created_ms = created_ms
         self.customer_id = f"cus_{_hex(rng, 12)}"
@@ -479,7 +481,12 @@ class Order:
     @property
     def address(self) -> dict[str, str]:
         city, country, postcode = _CITIES[self.city]
-        return {"city": city, "postcode": postcode, "country": country}
+        return {"line1": f"{10 + self.seq % 90} {_STREETS[self.seq % len(_STREETS)]}",
+                "city": city, "postalCode": postcode, "country": country}
+
+    def money(self) -> dict[str, Any]:
+        """The order's total as the catalog's `money` object."""
+        return {"amount": self.total, "currency": self.currency}
 
     def items(self) -> list[dict[str, Any]]:
         """The order lines as they appear in fat events."""
@@ -594,10 +601,9 @@ def _detail_created(order: Order, rng: random.Random, version: str, t_ms: int,
                               "email": order.email}
         detail["shippingAddress"] = order.address
     else:
-        detail["customerId"] = order.customer_id
-        detail["shippingCountry"] = order.address["country"]
-    detail.update(channel=order.channel, currency=order.currency,
-                  totalAmount=order.total, items=order.items())
+        detail["customer"] = {"customerId": order.customer_id}
+    detail.update(channel=order.channel, total=order.money(), items=order.items(),
+                  createdAt=iso_millis(t_ms))
     if order.warranty_sku:
         detail["addOns"] = [{"type": "extended-warranty", "sku": order.warranty_sku}]
     return detail
@@ -614,22 +620,26 @@ def _detail_placed(order: Order, rng: random.Random, version: str, t_ms: int,
 
 def _detail_paid(order: Order, rng: random.Random, version: str, t_ms: int,
                  _t: str) -> dict[str, Any]:
-    detail = {"orderId": order.order_id, "version": version,
-              "paymentId": f"pay_{_hex(rng, 14)}", "customerId": order.customer_id}
-    amount_key = "amount" if version == "2" else "totalAmount"
-    detail[amount_key] = order.total
-    detail["currency"] = order.currency
-    detail["method"] = rng.choice(("card", "card", "card", "paypal", "mbway", "blik"))
+    """Version 1 also carries the undeclared `totalAmount` (a string) that invoice-generator
+    reads; version 2 drops it and renames `method` to `paymentMethod`."""
+    detail: dict[str, Any] = {"orderId": order.order_id, "version": version,
+                              "paymentId": f"pay-{_hex(rng, 14)}",
+                              "customerId": order.customer_id, "amount": order.money()}
+    method = rng.choice(("card", "card", "card", "paypal", "mbway", "blik"))
     if version == "2":
-        detail["capturedAt"] = iso_millis(t_ms)
+        detail["paymentMethod"] = method
+    else:
+        detail["totalAmount"] = f"{order.total:.2f}"
+        detail["method"] = method
+    detail["paidAt"] = iso_millis(t_ms)
     return detail
 
 
 def _detail_invoice(order: Order, rng: random.Random, version: str, t_ms: int,
                     _t: str) -> dict[str, Any]:
     return {"orderId": order.order_id, "version": version,
-            "invoiceId": f"INV-{order.seq:08d}", "totalAmount": order.total,
-            "taxAmount": round(order.total * 0.23 / 1.23, 2), "currency": order.currency}
+            "invoiceNumber": f"INV-{order.seq:08d}", "total": order.money(),
+            "taxAmount": round(order.total * 0.23 / 1.23, 2)}
 
 
 def _detail_shipped(order: Order, rng: random.Random, version: str, t_ms: int,
@@ -637,7 +647,7 @@ def _detail_shipped(order: Order, rng: random.Random, version: str, t_ms: int,
     return {"orderId": order.order_id, "version": version,
             "shipmentId": f"shp_{order.order_id[4:]}", "carrier": rng.choice(_CARRIERS),
             "trackingNumber": f"{rng.randrange(10**11, 10**12)}",
-            "packages": 1 + len(order.items()) // 3}
+            "packages": 1 + len(order.items()) // 3, "shippedAt": iso_millis(t_ms)}
 
 
 def _detail_delivered(order: Order, rng: random.Random, version: str, t_ms: int,
@@ -650,19 +660,20 @@ def _detail_cancelled(order: Order, rng: random.Random, version: str, t_ms: int,
                       _t: str) -> dict[str, Any]:
     return {"orderId": order.order_id, "version": version,
             "reason": rng.choice(_CANCEL_REASONS),
-            "cancelledBy": rng.choice(("customer", "system"))}
+            "cancelledBy": rng.choice(("customer", "system")), "cancelledAt": iso_millis(t_ms)}
 
 
 def _detail_returned(order: Order, rng: random.Random, version: str, t_ms: int,
                      _t: str) -> dict[str, Any]:
     return {"orderId": order.order_id, "version": version, "returnId": f"ret_{_hex(rng, 12)}",
-            "reason": rng.choice(_RETURN_REASONS), "skus": [i["sku"] for i in order.items()]}
+            "reason": rng.choice(_RETURN_REASONS), "skus": [i["sku"] for i in order.items()],
+            "returnedAt": iso_millis(t_ms)}
 
 
 def _detail_refund(order: Order, rng: random.Random, version: str, t_ms: int,
                    _t: str) -> dict[str, Any]:
-    return {"orderId": order.order_id, "version": version, "refundId": f"ref_{_hex(rng, 12)}",
-            "amount": order.total, "currency": order.currency}
+    return {"orderId": order.order_id, "version": version, "refundId": f"ref-{_hex(rng, 12)}",
+            "amount": order.money()}
 
 
 def _detail_warranty(order: Order, rng: random.Random, version: str, t_ms: int,

@@ -262,3 +262,9 @@ def test_a_busy_dashboard_port_is_a_one_line_error(tmp_path: Path) -> None:
                                            f"sqlite:///{tmp_path / 'demo.db'}"])
     assert result.exit_code == 1
     assert result.output.strip() == f"error: port {port} on 127.0.0.1 is in use: pass --port"
+
+
+def test_the_catalog_describes_the_traffic(findings: list[dict]) -> None:
+    """Apart from the planted problems, the demo catalog and the company agree: every
+    sampled payload of a catalogued type conforms to its version's schema."""
+    assert [f["summary"] for f in findings if f["kind"] == "schema_drift"] == []
