@@ -230,7 +230,7 @@ class Plants:
     """The seed article's problems, planted on purpose; each can be switched off."""
 
     missing_warranty_cancellations: bool = True  # warranty-handler ignores OrderCancelled/Returned
-    version_bump: bool = True  # OrderPaid v2 renames totalAmount, breaking invoice-generator
+    version_bump: bool = True  # OrderPaid v2 drops totalAmount, breaking invoice-generator
     duplicate_processing: bool = True  # fraud-check processes a duplicate delivery twice
     undocumented_event: bool = True  # OrderPriorityChanged is emitted, in no catalogue
     deprecated_event: bool = True  # OrderPlaced is still emitted and consumed
