@@ -4,7 +4,9 @@ Configuration (environment, so the Lambda handler reads the same): `EVENTSCOPE_P
 the HMAC key (any string; when unset, a random key made once and kept in the store's `meta`
 table is used, which lets anyone holding the store test guesses, so set it in production);
 `EVENTSCOPE_PII=keep` keeps original values (they are still recorded in `redactions`) for
-teams that need replay of full payloads; the default is `redact`.
+teams that need replay of full payloads; the default is `redact`; `EVENTSCOPE_CATALOG` names
+the catalog whose declared PII fields (`pii-fields` per event type) are redacted whatever their
+values look like.
 """
 
 from __future__ import annotations
@@ -27,7 +29,17 @@ def settings_from_env(store: Store, catalog_fields: Mapping[str, Sequence[str]] 
     configured = os.environ.get("EVENTSCOPE_PII_KEY")
     key = configured.encode() if configured else store.pii_key()
     keep = os.environ.get("EVENTSCOPE_PII", "redact").strip().lower() == "keep"
+    if catalog_fields is None and os.environ.get("EVENTSCOPE_CATALOG"):
+        catalog_fields = declared_pii_fields(os.environ["EVENTSCOPE_CATALOG"])
     return RedactionSettings(key=key, keep_originals=keep, catalog_fields=catalog_fields or {})
+
+
+def declared_pii_fields(catalog_path: str) -> dict[str, tuple[str, ...]]:
+    """The PII fields the catalog at `catalog_path` declares, per detail-type."""
+    from eventscope.catalog.loader import load_catalog
+
+    return {t.detail_type: t.pii_fields for t in load_catalog(catalog_path).event_types
+            if t.pii_fields}
 
 
 def redaction_rows(found: Sequence[Redaction]) -> list[dict[str, Any]]:

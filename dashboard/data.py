@@ -2,8 +2,11 @@
 
 Every page reads the store through here: `st.cache_resource` holds one opened store per URL,
 `st.cache_data` (with a TTL) holds the frames, keyed by store URL, window and catalog path.
-Store reads go through `eventscope.findings.load`; the few reads it lacks live at the bottom
-of this module (SQLAlchemy Core on the tables of `eventscope.store`) until they move there.
+Whole-window views read the per-minute rollups through `eventscope.findings.summaries` and
+`load.load_event_totals` (never every raw row); drill-downs (one order, a selection's final
+failures and errors, payload samples) are indexed raw reads limited to the selection. The few
+reads `eventscope.findings.load` lacks live at the bottom of this module (SQLAlchemy Core on
+the tables of `eventscope.tables`) until they move there.
 """
 
 from __future__ import annotations
@@ -11,22 +14,25 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 import streamlit as st
+from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
 from eventscope.catalog.model import Catalog
 from eventscope.errors import EventscopeError
-from eventscope.findings import load
-from eventscope.findings.failures import failure_rates
-from eventscope.findings.graph import build_graph, graph_json
-from eventscope.findings.frames import resolve_consumers
-from eventscope.store import Store, events as events_table, open_store, resolve_url
+from eventscope.findings import (duplicates as duplicates_module, load, payloads, summaries,
+                                 undocumented)
+from eventscope.findings.frames import EVENT_COLUMNS, frame, resolve_consumers
+from eventscope.findings.graph import graph_json
+from eventscope.store import Store, open_store, resolve_url
+from eventscope.tables import events as events_table, invocations as invocations_table
 
-from dashboard.views import Window, only
+from dashboard.views import Window, bucket_ms_for
 
 TTL_SECONDS = 30
 ENV_DB = "EVENTSCOPE_DB"
@@ -109,29 +115,204 @@ def catalog(path: str | None) -> tuple[Catalog | None, str | None]:
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def counts(url: str) -> dict[str, Any]:
-    return store(url).counts()
+def is_empty(url: str) -> bool:
+    """Whether the store holds no event and no invocation (two one-row reads, not counts)."""
+    with store(url).engine.connect() as conn:
+        return all(conn.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first()
+                   is None for table in (events_table, invocations_table))
+
+
+def _engine(url: str) -> Any:
+    return store(url).engine
+
+
+def _selection(consumer: str, detail_type: str) -> dict[str, Any]:
+    return {"consumers": [consumer] if consumer else [],
+            "detail_types": [detail_type] if detail_type else []}
+
+
+# --- whole-window summaries, from the rollup tables (eventscope.findings.summaries) --------
+# Each window's invocation counts and handling totals are read once, per time bucket (at most
+# ~300 buckets over the window), and shared: the time series use the buckets, every other
+# view their sum (`load.without_buckets`). Only the failure-rate table (p50/p95) also reads
+# the invocation rollup's duration columns.
+
+LATEST_CANCELLATIONS = 2_000
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def events(url: str, window: Window) -> pd.DataFrame:
-    return load.load_events(store(url).engine, window.since_ms, window.until_ms)
+def series_bucket_ms(url: str, window: Window) -> int:
+    """The time bucket of the window's series: whole minutes, at most ~300 buckets."""
+    if window.since_ms is not None:
+        return bucket_ms_for(window)
+    return bucket_ms_for(window, earliest_event_ms(url), latest_event_ms(url))
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def attempts(url: str, window: Window, catalog_path: str | None) -> pd.DataFrame:
-    loaded = load.load_attempts(store(url).engine, window.since_ms, window.until_ms)
-    return resolve_consumers(loaded, catalog(catalog_path)[0])
+def event_totals(url: str, window: Window) -> pd.DataFrame:
+    """Per (source, detail-type, version) in the window: count, first/last, sizes."""
+    return load.load_event_totals(_engine(url), window.since_ms, window.until_ms)
 
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def event_series(url: str, window: Window) -> pd.DataFrame:
+    """Event totals per time bucket x kind, with `bucket_minutes`."""
+    bucket = series_bucket_ms(url, window)
+    series = load.load_event_totals(_engine(url), window.since_ms, window.until_ms,
+                                    bucket_ms=bucket)
+    return series.assign(bucket_minutes=bucket // 60_000)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def _bucketed_counts(url: str, window: Window) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The window's invocation counts (no durations) and handling totals per series bucket."""
+    bucket = series_bucket_ms(url, window)
+    engine = _engine(url)
+    return (load.load_call_counts(engine, window.since_ms, window.until_ms, bucket),
+            load.load_handling_totals(engine, window.since_ms, window.until_ms, bucket,
+                                      refresh=False))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def _counts(url: str, window: Window) -> tuple[pd.DataFrame, pd.DataFrame]:
+    calls, handling = _bucketed_counts(url, window)
+    return load.without_buckets(calls), load.without_buckets(handling)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def call_counts(url: str, window: Window, catalog_path: str | None,
+                bucketed: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(invocation counts per function x kind x outcome x error type, handling totals per
+    function x kind), `consumer` mapped to catalog consumers, over the window or per series
+    bucket: the exact counts behind the overview's numbers and the failures time series."""
+    calls, handling = (_bucketed_counts if bucketed else _counts)(url, window)
+    named = catalog(catalog_path)[0]
+    return summaries.with_consumers(calls, named), summaries.with_consumers(handling, named)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def handled(url: str, window: Window, catalog_path: str | None) -> pd.DataFrame:
+    """Who handled which event kind in the window (consumer, function, kind, first and last
+    start, invocations): the attempts-shaped stand-in of `summaries.handled_kinds`."""
+    return summaries.handled_kinds(_engine(url), catalog(catalog_path)[0],
+                                   calls=_counts(url, window)[0])
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def rates(url: str, window: Window, catalog_path: str | None, consumer: str = "",
+          detail_type: str = "") -> pd.DataFrame:
+    """`failure_rates` over the window (of one consumer / type when given), with p50/p95:
+    the one read of the invocation rollup's duration columns."""
+    return summaries.failure_rates(_engine(url), catalog(catalog_path)[0],
+                                   calls=_duration_totals(url, window),
+                                   handling=_counts(url, window)[1],
+                                   **_selection(consumer, detail_type))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def _duration_totals(url: str, window: Window) -> pd.DataFrame:
+    """The window's invocation totals with their duration columns (for p50/p95)."""
+    return load.load_call_totals(_engine(url), window.since_ms, window.until_ms)
+
+
+def _in_parallel(*jobs: tuple[Any, tuple[Any, ...]]) -> None:
+    """Run cached loaders (function, args) at the same time, each on its own connection:
+    SQLite releases the GIL while it scans, so independent scans overlap."""
+    context = get_script_run_ctx()
+    threads = [threading.Thread(target=loader, args=args) for loader, args in jobs]
+    for thread in threads:
+        add_script_run_ctx(thread, context)
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def prefetch_failures(url: str, window: Window) -> None:
+    """The failures page's two scans of the invocation rollup (with durations; bucketed
+    counts), read at the same time."""
+    _in_parallel((_duration_totals, (url, window)), (_bucketed_counts, (url, window)))
+
+
+def prefetch_missing(url: str, window: Window, catalog_path: str | None) -> None:
+    """The rollup counts and the missing subscriptions' order reads, at the same time."""
+    _in_parallel((_bucketed_counts, (url, window)),
+                 (observed_missing, (url, window, catalog_path)))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def final_failures(url: str, window: Window, catalog_path: str | None, consumer: str = "",
+                   detail_type: str = "") -> pd.DataFrame:
+    """Events every attempt failed on (drill-down reads of the minutes the rollup names)."""
+    return summaries.final_failures(_engine(url), catalog(catalog_path)[0], window.since_ms,
+                                    window.until_ms, calls=_counts(url, window)[0],
+                                    **_selection(consumer, detail_type))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def top_errors(url: str, window: Window, catalog_path: str | None, consumer: str = "",
+               detail_type: str = "") -> pd.DataFrame:
+    """The most frequent errors, with a first message and an example event each."""
+    return summaries.top_errors(_engine(url), catalog(catalog_path)[0], window.since_ms,
+                                window.until_ms, calls=_counts(url, window)[0],
+                                **_selection(consumer, detail_type))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def graph(url: str, window: Window, catalog_path: str | None) -> dict[str, Any]:
+    """The window's producer -> type -> consumer graph as `graph_json`."""
+    return graph_json(summaries.build_graph(
+        _engine(url), catalog(catalog_path)[0], since_ms=window.since_ms,
+        until_ms=window.until_ms, totals=(event_totals(url, window), *_counts(url, window))))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def observed_missing(url: str, window: Window, catalog_path: str | None
+                     ) -> list[dict[str, Any]]:
+    """Orders among the window's latest `LATEST_CANCELLATIONS` cancellations where a consumer
+    saw earlier events only (index reads of those orders)."""
+    return summaries.observed_missing_subscriptions(_engine(url), catalog(catalog_path)[0],
+                                                    window.since_ms, window.until_ms,
+                                                    LATEST_CANCELLATIONS)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def duplicates(url: str, catalog_path: str | None) -> list[dict[str, Any]]:
+    """Events delivered or processed more than once, per consumer (whole store)."""
+    return summaries.duplicates(_engine(url), catalog(catalog_path)[0])
+
+
+# --- analyses of samples, cached (warm reruns skip them) --------------------------------
+
+RESEND_SAMPLE = 200
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def producer_resends(url: str) -> list[dict[str, Any]]:
+    """Producer re-sends among the latest `RESEND_SAMPLE` events of each type."""
+    return duplicates_module.producer_resends(samples(url, RESEND_SAMPLE))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def pii_fields(url: str, window: Window, catalog_path: str | None) -> pd.DataFrame:
+    """PII-looking and declared-PII fields of the sampled payloads and who receives them."""
+    return payloads.pii_fields(samples(url), handled(url, window, catalog_path),
+                               catalog(catalog_path)[0])
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def schema_drift(url: str, catalog_path: str | None) -> list[dict[str, Any]]:
+    """Catalogued versions whose sampled payloads fail their schema (needs a catalog)."""
+    named = catalog(catalog_path)[0]
+    if named is None:
+        return []
+    return undocumented.schema_drift(undocumented.validate_samples(samples(url), named))
+
+
+# --- drill-downs and samples: indexed reads limited to the selection -----------------------
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def samples(url: str, per_type: int = 20) -> pd.DataFrame:
     return load.load_samples(store(url).engine, per_type)
-
-
-@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def type_summary(url: str) -> pd.DataFrame:
-    return load.load_type_summary(store(url).engine)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -149,10 +330,31 @@ def lifecycle_frames(url: str, key: str,
 # --- store reads findings.load lacks (candidates to move into eventscope.findings.load) ---
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def recent_events(url: str, window: Window, limit: int = 500) -> pd.DataFrame:
+    """The window's latest `limit` events (index read on event time, newest first)."""
+    e = events_table.c
+    statement = sa.select(*(e[name] for name in EVENT_COLUMNS)).order_by(e.time_ms.desc())\
+        .limit(limit)
+    if window.since_ms is not None:
+        statement = statement.where(e.time_ms >= window.since_ms)
+    if window.until_ms is not None:
+        statement = statement.where(e.time_ms < window.until_ms)
+    with store(url).engine.connect() as conn:
+        return frame(conn.execute(statement).all(), EVENT_COLUMNS)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def latest_event_ms(url: str) -> int | None:
     """The newest event time in the store (the end of every dashboard window)."""
     with store(url).engine.connect() as conn:
         return conn.execute(sa.select(sa.func.max(events_table.c.time_ms))).scalar()
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def earliest_event_ms(url: str) -> int | None:
+    """The oldest event time in the store (index read)."""
+    with store(url).engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.min(events_table.c.time_ms))).scalar()
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -180,20 +382,3 @@ def contract_results(url: str, limit: int = 5_000) -> pd.DataFrame | None:
     with engine.connect() as conn:
         result = conn.execute(statement)
         return pd.DataFrame(result.all(), columns=list(result.keys()))
-
-
-# --- findings results cached per window (warm reruns skip the analyses) --------------------
-
-@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def rates(url: str, window: Window, catalog_path: str | None, consumer: str = "",
-          detail_type: str = "", bucket_ms: int | None = None) -> pd.DataFrame:
-    """`failure_rates` of the window's attempts (of one consumer / type when given)."""
-    return failure_rates(only(attempts(url, window, catalog_path), consumer, detail_type),
-                         bucket_ms)
-
-
-@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def graph(url: str, window: Window, catalog_path: str | None) -> dict[str, Any]:
-    """The window's producer -> type -> consumer graph as `graph_json`."""
-    return graph_json(build_graph(events(url, window), attempts(url, window, catalog_path),
-                                  catalog(catalog_path)[0]))

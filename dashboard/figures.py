@@ -209,10 +209,10 @@ def coverage_heatmap(matrix: pd.DataFrame) -> go.Figure:
 
 
 def payload_sizes(sizes: pd.DataFrame) -> go.Figure:
-    """p95 and max envelope size per detail-type."""
+    """Mean and max envelope size per detail-type."""
     fig = go.Figure()
     names = [label(t) for t in sizes["detail_type"]]
-    fig.add_bar(x=names, y=sizes["p95_bytes"], name="p95 bytes")
+    fig.add_bar(x=names, y=sizes["mean_bytes"], name="mean bytes")
     fig.add_bar(x=names, y=sizes["max_bytes"], name="max bytes")
     return _layout(fig, 300, barmode="group", yaxis_title="bytes")
 

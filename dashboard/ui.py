@@ -26,8 +26,7 @@ def require_data(ctx: data.Context) -> bool:
                 "or create one by ingesting files:")
         st.code(INGEST_HINT, language="bash")
         return False
-    counts = data.counts(ctx.url)
-    if counts["events"] == 0 and counts["invocations"] == 0:
+    if data.is_empty(ctx.url):
         st.info("The store is empty: nothing has been ingested yet. To get data, run:")
         st.code(INGEST_HINT, language="bash")
         return False

@@ -127,37 +127,48 @@ def shown_payload(detail: str | None, declared: tuple[str, ...], reveal: bool,
 
 # --- headline numbers and reshapes --------------------------------------------------------
 
-def headline(events: pd.DataFrame, attempts: pd.DataFrame, rates: pd.DataFrame,
+def headline(totals: pd.DataFrame, calls: pd.DataFrame, handling: pd.DataFrame,
              window: Window, undocumented: int | None, missing: int,
              contract_failures: int | None) -> dict[str, Any]:
-    """The overview's numbers for one window."""
-    invocations = int(rates["invocations"].sum()) if not rates.empty else 0
-    failed = int(rates["failed"].sum()) if not rates.empty else 0
+    """The overview's numbers for one window, from the event totals per kind and the
+    invocation counts and handling totals (`data.call_counts`): the sums `failure_rates`
+    would give, without its duration percentiles."""
+    events = int(totals["count"].sum()) if not totals.empty else 0
+    counted = failure_counts(calls)
+    invocations, failed = int(counted["invocations"].sum()), int(counted["failed"].sum())
+    attributed = handling[handling["detail_type"].notna()]
     minutes = window.minutes
-    if minutes is None and not events.empty:
-        minutes = max((events["time_ms"].max() - events["time_ms"].min()) / 60_000, 1.0)
+    if minutes is None and events:
+        minutes = max((totals["last_ms"].max() - totals["first_ms"].min()) / 60_000, 1.0)
     return {
-        "events": int(len(events)),
-        "events_per_min": round(len(events) / minutes, 2) if minutes else 0.0,
-        "consumers": int(attempts["consumer"].nunique()),
+        "events": events,
+        "events_per_min": round(events / minutes, 2) if minutes else 0.0,
+        "consumers": int(calls["consumer"].nunique()),
         "invocations": invocations,
         "failure_rate": failed / invocations if invocations else 0.0,
-        "final_failures": int(rates["final_failures"].sum()) if not rates.empty else 0,
+        "final_failures": int(attributed["final_failures"].sum()),
         "undocumented_types": undocumented,
         "missing_subscriptions": missing,
         "contract_failures": contract_failures,
     }
 
 
-def events_per_minute(events: pd.DataFrame) -> pd.DataFrame:
-    """Counts per minute x detail-type: minute (datetime), detail_type, events."""
-    if events.empty:
+def failure_counts(calls: pd.DataFrame) -> pd.DataFrame:
+    """Invocation counts (`data.call_counts`) with `failed`: the invocations that failed."""
+    return calls.assign(failed=calls["invocations"].where(calls["outcome"].isin(FAILED), 0))
+
+
+def events_per_minute(series: pd.DataFrame) -> pd.DataFrame:
+    """Events per minute x detail-type, averaged over each bucket of a bucketed event-totals
+    frame (`bucket_ms`, `bucket_minutes`, `detail_type`, `count`): minute (the bucket's start,
+    datetime), detail_type, events (per minute)."""
+    if series.empty:
         return pd.DataFrame(columns=["minute", "detail_type", "events"])
-    minute = events["time_ms"] // 60_000 * 60_000
-    counted = events.assign(minute_ms=minute).groupby(["minute_ms", "detail_type"]).size()\
-        .reset_index(name="events")
-    counted["minute"] = pd.to_datetime(counted["minute_ms"], unit="ms", utc=True)
-    return counted[["minute", "detail_type", "events"]]
+    summed = series.groupby(["bucket_ms", "detail_type"], dropna=False)["count"].sum()\
+        .reset_index()
+    summed["events"] = (summed["count"] / series["bucket_minutes"].iloc[0]).round(2)
+    summed["minute"] = pd.to_datetime(summed["bucket_ms"], unit="ms", utc=True)
+    return summed[["minute", "detail_type", "events"]]
 
 
 def failure_matrix(rates: pd.DataFrame) -> pd.DataFrame:
@@ -351,11 +362,16 @@ def only(df: pd.DataFrame, consumer: str | None = None,
     return df
 
 
-def bucket_ms_for(window: Window, attempts: pd.DataFrame) -> int:
-    """A time bucket giving roughly 30 to 300 bars over the window or the data's span."""
-    span = (window.until_ms - window.since_ms) if window.since_ms is not None else (
-        int(attempts["start_ms"].max() - attempts["start_ms"].min()) if len(attempts) else 0)
-    for bucket in (60_000, 300_000, 3_600_000, 86_400_000):
+def bucket_ms_for(window: Window, first_ms: int | None = None,
+                  last_ms: int | None = None) -> int:
+    """A whole-minute time bucket giving at most ~300 points over the window (or, for all
+    data, over the data's span from `first_ms` to `last_ms`)."""
+    if window.since_ms is not None and window.until_ms is not None:
+        span = window.until_ms - window.since_ms
+    else:
+        span = int(last_ms - first_ms) if first_ms is not None and last_ms is not None \
+            and not pd.isna(first_ms) and not pd.isna(last_ms) else 0
+    for bucket in (60_000, 300_000, 900_000, 3_600_000, 6 * 3_600_000, 86_400_000):
         if span <= bucket * 300:
             return bucket
     return 7 * 86_400_000
@@ -396,6 +412,17 @@ def undocumented_table(found: list[dict[str, Any]], catalog: Catalog) -> pd.Data
                                         "owner_to_notify", "first_seen", "last_seen",
                                         "consumers", "sample_event_id"])
     return times(table, "first_seen", "last_seen")
+
+
+def kinds_table(totals: pd.DataFrame) -> pd.DataFrame:
+    """Event totals per kind as shown: source, type, version, count, first/last, max size."""
+    return totals[["source", "detail_type", "version", "count", "first_ms", "last_ms",
+                   "max_size_bytes"]]
+
+
+def example_kinds(table: pd.DataFrame, column: str) -> dict[str, str]:
+    """{example event id: its detail-type} for the rows of a findings table that have one."""
+    return {i: t for i, t in zip(table[column], table["detail_type"]) if isinstance(i, str)}
 
 
 def recent_keys(events: pd.DataFrame, limit: int = 20) -> pd.DataFrame:

@@ -51,18 +51,14 @@ def parse_bus_event(
         raise RejectedRecord("invalid_field", f"envelope field {wrong[0]} is not a string")
     resources = envelope.get("resources")
     version = detail.get("version")
+    # Positional on purpose: this runs once per event on the ingest hot path, and keyword
+    # arguments cost a frozen dataclass twice as much. Order: see `BusEvent`.
     return BusEvent(
-        id=event_id,
-        source=source,
-        detail_type=detail_type,
-        time_ms=parse_time_ms(time),
-        detail=orjson.dumps(detail).decode(),
-        size_bytes=size_bytes,
-        account=_optional_str(envelope.get("account")),
-        region=_optional_str(envelope.get("region")),
-        resources=orjson.dumps(resources).decode() if resources else "[]",
-        version=None if version is None else str(version),
-        correlation_key=first_value(envelope, correlation_paths),
+        event_id, source, detail_type, parse_time_ms(time), orjson.dumps(detail).decode(),
+        size_bytes, _optional_str(envelope.get("account")), _optional_str(envelope.get("region")),
+        orjson.dumps(resources).decode() if resources else "[]",
+        None if version is None else str(version),
+        first_value(envelope, correlation_paths),
     )
 
 
@@ -88,7 +84,7 @@ def lookup(document: Mapping[str, Any], dotted_path: str) -> Any:
     """The value at a dotted path such as `detail.order.id`, or None when absent."""
     current: Any = document
     for part in _split_path(dotted_path):
-        if not isinstance(current, Mapping):
+        if not isinstance(current, dict):  # decoded JSON: dict is the only mapping
             return None
         current = current.get(part)
     return current

@@ -31,6 +31,7 @@ LOG_RECORD_FIELDS: Mapping[str, type | tuple[type, ...]] = {
     "logGroupName": str, "logStreamName": str, "timestamp": int, "message": str,
 }
 
+_BLANK = b" \t"
 LineItem = BusEvent | dict[str, Any] | Quarantined
 EventFilter = Callable[[Sequence[BusEvent]], tuple[list[BusEvent], Any]]
 
@@ -84,11 +85,12 @@ def classify_line(
 
 def checked_log_record(record: dict[str, Any]) -> dict[str, Any]:
     """The record itself when it has the CloudWatch Logs fields the parser needs."""
+    if (type(record.get("logGroupName")) is str and type(record.get("logStreamName")) is str
+            and type(record.get("timestamp")) is int and type(record.get("message")) is str):
+        return record
     missing = [name for name, kind in LOG_RECORD_FIELDS.items()
                if not isinstance(record.get(name), kind) or isinstance(record.get(name), bool)]
-    if missing:
-        raise RejectedRecord("missing_fields", f"log record lacks {', '.join(missing)}")
-    return record
+    raise RejectedRecord("missing_fields", f"log record lacks {', '.join(missing)}")
 
 
 def quarantine_item(origin: str, position: str, rejected: RejectedRecord, raw: bytes) -> Quarantined:
@@ -203,7 +205,7 @@ def _numbered_lines(path: str, on_progress: Callable[[int], None] | None
         try:
             for line_no, line in enumerate(stream, 1):
                 stripped = line.rstrip(b"\r\n")
-                if stripped.strip():
+                if stripped and (stripped[0] not in _BLANK or stripped.strip()):
                     yield line_no, stripped
                 if on_progress is not None and line_no % 10_000 == 0 and raw_file is not None:
                     now = raw_file.tell()

@@ -151,3 +151,26 @@ def test_unknown_content_type_is_refused():
     """Content that is neither OpenApi3 nor JSONSchemaDraft4 is a clear error."""
     with pytest.raises(InputError, match="unsupported schema content type"):
         detail_schema({"type": "record"}, "Avro")
+
+
+def test_cli_import_writes_a_valid_catalog_folder(client, tmp_path, monkeypatch):
+    """`catalog import-schema-registry` writes event types that load as a catalog.
+
+    moto has no Schema Registry, so the command is handed the Stubber-backed client (the
+    requests are still checked against botocore's service model).
+    """
+    from click.testing import CliRunner
+
+    from eventscope.catalog.loader import load_catalog
+    from eventscope.cli import catalog_cmd, main
+
+    _stub_registry(client)
+    monkeypatch.setattr(catalog_cmd, "aws_clients", lambda _settings, *_services: [client])
+    out = tmp_path / "catalog"
+    result = CliRunner().invoke(main, ["catalog", "import-schema-registry", "--registry",
+                                       REGISTRY, "--out", str(out), "--owner", "orders"])
+    assert result.exit_code == 0, result.output
+    assert "imported 2 event type(s)" in result.output
+    loaded = load_catalog(out)
+    assert {(t.detail_type, t.owner, len(t.versions)) for t in loaded.event_types} == {
+        ("OrderCreated", "orders", 2), ("RefundIssued", "orders", 1)}

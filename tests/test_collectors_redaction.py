@@ -174,3 +174,23 @@ def test_the_prefilter_passes_payloads_without_pii_untouched() -> None:
     from eventscope.redaction import may_hold_pii
     assert not may_hold_pii('{"orderId":"ord-1","total":1299.5,"at":"2024-05-01T10:00:00Z"}')
     assert may_hold_pii('{"phone":"+44 20 7946 0958"}')
+
+
+def test_ingest_redacts_the_fields_the_catalog_declares(tmp_path: Any, monkeypatch: Any) -> None:
+    """With EVENTSCOPE_CATALOG set, declared PII fields go even when no detector matches."""
+    from click.testing import CliRunner
+
+    from eventscope.cli import main
+    from eventscope.store import open_store
+
+    monkeypatch.setenv("EVENTSCOPE_PII_KEY", "k")
+    monkeypatch.setenv("EVENTSCOPE_CATALOG", "examples/catalog")
+    envelope = {"version": "0", "id": "e-2", "detail-type": "CustomerRegistered",
+                "source": "com.shop.crm", "time": "2025-06-02T10:15:00Z",
+                "detail": {"customer": {"name": "Jane Doe", "tier": "gold"}}}
+    path = tmp_path / "events.ndjson"
+    path.write_text(json.dumps(envelope) + "\n")
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    assert CliRunner().invoke(main, ["ingest", str(path), "--db", db]).exit_code == 0
+    detail = json.loads(open_store(db).select_rows(events_table.select())[0]["detail"])
+    assert detail["customer"] == {"name": token('"Jane Doe"', "catalog", b"k"), "tier": "gold"}

@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 
 from eventscope.catalog.loader import load_catalog
-from eventscope.findings import load
+from eventscope.findings import load, summaries
 from eventscope.findings.failures import failure_rates, final_failures
-from eventscope.findings.frames import resolve_consumers
 from eventscope.findings.lifecycle import cancellation_types
 from eventscope.findings.subscriptions import (missing_subscriptions, observed_missing,
                                                static_missing)
-from eventscope.findings.undocumented import summarise_types, undocumented_events
+from eventscope.findings.undocumented import undocumented_events
 from eventscope.store import open_store
 from tests.dashboard_harness import PAGES, page, seed
 
@@ -83,38 +82,48 @@ def test_every_page_renders_with_a_catalog(name: str, with_catalog: str) -> None
 
 def test_overview_numbers_equal_the_findings_on_both_engines(
         store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Failure rate, final failures, consumers and missing subscriptions match findings."""
+    """Events, failure rate, final failures, consumers and missing subscriptions shown equal
+    the rollup-backed summaries functions, and those equal the raw-row findings here."""
     seed(store_url)
     monkeypatch.setenv("EVENTSCOPE_DB", store_url)
     monkeypatch.delenv("EVENTSCOPE_CATALOG", raising=False)
     engine = open_store(store_url).engine
-    events, attempts = load.load_events(engine), load.load_attempts(engine)
-    rates = failure_rates(attempts)
-    missing = missing_subscriptions([], observed_missing(events, attempts,
-                                                         cancellation_types(None)))
-    shown = metrics(page("overview"))
+    rates = summaries.failure_rates(engine)
+    missing = missing_subscriptions([], summaries.observed_missing_subscriptions(engine))
+    consumers = summaries.handled_kinds(engine)["consumer"].nunique()
+    events = int(load.load_event_totals(engine)["count"].sum())
+    at = page("overview")
+    shown = metrics(at)
     assert shown["Failure rate"] == f"{rates['failed'].sum() / rates['invocations'].sum():.2%}"
     assert shown["Final failures"] == str(int(rates["final_failures"].sum()))
-    assert shown["Consumers"] == str(attempts["consumer"].nunique())
+    assert shown["Consumers"] == str(consumers)
     assert shown["Missing subscriptions"] == str(len(missing))
     assert shown["Undocumented types"] == "—"
+    assert any(link.label == f"{events:,} events" for link in at.get("page_link"))
+    raw_events, raw_attempts = load.load_events(engine), load.load_attempts(engine)
+    raw_rates = failure_rates(raw_attempts)
+    assert (len(raw_events), raw_attempts["consumer"].nunique()) == (events, consumers)
+    assert (raw_rates["failed"].sum(), raw_rates["final_failures"].sum()) == (
+        rates["failed"].sum(), rates["final_failures"].sum())
+    assert missing == missing_subscriptions([], observed_missing(
+        raw_events, raw_attempts, cancellation_types(None)))
 
 
 def test_overview_counts_undocumented_types_and_static_gaps_with_a_catalog(
         with_catalog: str) -> None:
     """With the catalog: ProductViewed and OrderPaid v2 are undocumented; Warranty misses the
-    cancellation both by declaration and in the data."""
+    cancellation both by declaration and in the data (the summaries functions agree)."""
     catalog = load_catalog(CATALOG)
     engine = open_store(with_catalog).engine
-    events = load.load_events(engine)
-    attempts = resolve_consumers(load.load_attempts(engine), catalog)
-    missing = missing_subscriptions(static_missing(catalog), observed_missing(
-        events, attempts, cancellation_types(catalog)))
-    undocumented = undocumented_events(summarise_types(events), catalog, attempts,
+    missing = missing_subscriptions(static_missing(catalog),
+                                    summaries.observed_missing_subscriptions(engine, catalog))
+    undocumented = undocumented_events(load.load_type_summary_rollup(engine), catalog,
+                                       summaries.handled_kinds(engine, catalog),
                                        load.load_samples(engine))
     shown = metrics(page("overview"))
     assert shown["Undocumented types"] == str(len(undocumented)) == "2"
     assert shown["Missing subscriptions"] == str(len(missing))
+    assert any(m["evidence"] == "declarations_and_data" for m in missing)
 
 
 def test_failures_deep_link_selects_consumer_and_type(seeded: str) -> None:
@@ -129,7 +138,9 @@ def test_failures_deep_link_selects_consumer_and_type(seeded: str) -> None:
 
 def test_failures_lists_the_final_failures_findings_computes(seeded: str) -> None:
     """The final-failures table holds exactly the events every attempt failed on."""
-    expected = final_failures(load.load_attempts(open_store(seeded).engine))
+    expected = summaries.final_failures(open_store(seeded).engine)
+    assert list(expected["event_id"]) == list(
+        final_failures(load.load_attempts(open_store(seeded).engine))["event_id"])
     at = page("failures")
     shown = at.dataframe[-1].value
     assert list(shown["event_id"]) == list(expected["event_id"])

@@ -120,14 +120,14 @@ def test_check_notify_webhook_sends_once_across_runs(filled: str, webhook) -> No
 
 
 def test_check_notify_sns_through_the_cli(filled: str, moto_endpoint: str) -> None:  # noqa: F811
-    """--sns-topic publishes through boto3 (endpoint from AWS_ENDPOINT_URL, here moto)."""
+    """--sns-topic publishes through the shared AWS client factory (--endpoint-url: moto)."""
     import boto3
-    env = {"AWS_ENDPOINT_URL": moto_endpoint, "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "eu-west-1"}
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     sns = boto3.client("sns", endpoint_url=moto_endpoint, region_name="eu-west-1",
                        aws_access_key_id="testing", aws_secret_access_key="testing")
     topic = sns.create_topic(Name="cli-alerts")["TopicArn"]
-    result = run("check", "--db", filled, "--json", "--notify", "--sns-topic", topic, env=env)
+    result = run("check", "--db", filled, "--json", "--notify", "--sns-topic", topic,
+                 "--endpoint-url", moto_endpoint, env=env)
     assert orjson.loads(result.output)["notified"]["sent"] == 4
 
 

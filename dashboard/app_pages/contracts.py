@@ -7,11 +7,8 @@ from datetime import date
 import streamlit as st
 
 from dashboard import data, figures, ui, views
-from eventscope.findings.deprecated import deprecated_in_use
-from eventscope.findings.duplicates import duplicates_by_consumer, producer_resends
-from eventscope.findings.payloads import payload_sizes, pii_fields
-
-RESEND_SAMPLE = 200
+from eventscope.findings.deprecated import deprecated_from_summary
+from eventscope.findings.payloads import payload_sizes_from_totals
 
 ctx = data.context()
 st.title("Contracts & catalog")
@@ -39,31 +36,31 @@ if ui.require_data(ctx):
                 st.json(version["schema"], expanded=False)
                 for example in version["examples"]:
                     st.json(example, expanded=False)
-    with st.spinner("Loading events…"):
-        events = data.events(ctx.url, ctx.window)
-        attempts = data.attempts(ctx.url, ctx.window, ctx.catalog_path)
+    with st.spinner("Loading event and invocation totals…"):
+        totals = data.event_totals(ctx.url, ctx.window)
+        handled = data.handled(ctx.url, ctx.window, ctx.catalog_path)
     with dupes:
-        st.subheader("Events delivered or processed more than once")
-        ui.table(views.listed(duplicates_by_consumer(attempts),
+        st.subheader("Events delivered or processed more than once (all data)")
+        ui.table(views.listed(data.duplicates(ctx.url, ctx.catalog_path),
                               ["consumer", "events", "delivered_more_than_once",
                                "processed_twice", "examples"]), "duplicates")
-        st.subheader(f"Producer re-sends (latest {RESEND_SAMPLE} events of each type)")
-        ui.table(views.listed(producer_resends(data.samples(ctx.url, RESEND_SAMPLE)),
+        st.subheader(f"Producer re-sends (latest {data.RESEND_SAMPLE} events of each type)")
+        ui.table(views.listed(data.producer_resends(ctx.url),
                               ["source", "detail_type", "correlation_key", "event_ids"]),
                  "producer-resends")
     with payloads:
-        sizes = payload_sizes(events)
+        sizes = payload_sizes_from_totals(totals)
         if not sizes.empty:
             st.plotly_chart(figures.payload_sizes(sizes), width="stretch")
         ui.table(sizes, "payload-sizes")
         st.subheader("PII fields and who receives them")
-        ui.table(views.pii_table(pii_fields(data.samples(ctx.url), attempts, catalog)),
+        ui.table(views.pii_table(data.pii_fields(ctx.url, ctx.window, ctx.catalog_path)),
                  "pii-fields")
     with sunsets:
         if catalog is None:
             ui.no_catalog(problem, "deprecation countdowns")
         else:
-            ui.table(views.listed(deprecated_in_use(catalog, events, attempts, date.today()),
+            ui.table(views.listed(deprecated_from_summary(catalog, totals, handled, date.today()),
                                   ["source", "detail_type", "owner", "emitted", "consumers",
                                    "last_seen", "sunset", "days_to_sunset", "replacement"]),
                      "deprecated-in-use")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data, figures, ui, views
-from eventscope.findings.failures import final_failures, top_errors
 
 LINK = st.column_config.LinkColumn("lifecycle", display_text="open order")
 
@@ -13,9 +12,10 @@ ctx = data.context()
 st.title("Failures")
 if ui.require_data(ctx):
     with st.spinner("Computing failure rates…"):
-        attempts = data.attempts(ctx.url, ctx.window, ctx.catalog_path)
+        data.prefetch_failures(ctx.url, ctx.window)
+        handled = data.handled(ctx.url, ctx.window, ctx.catalog_path)
         rates = data.rates(ctx.url, ctx.window, ctx.catalog_path)
-    if attempts.empty:
+    if handled.empty:
         ui.empty("No consumer invocations in this window: ingest the consumers' CloudWatch "
                  "Logs (or run the logs collector).",
                  "eventscope ingest consumer-logs.ndjson --db URL")
@@ -24,8 +24,8 @@ if ui.require_data(ctx):
     if not matrix.empty:
         st.subheader("Failure rate: consumer × event type")
         st.plotly_chart(figures.failure_heatmap(matrix), width="stretch")
-    consumers = sorted(attempts["consumer"].dropna().unique())
-    types = sorted(attempts["detail_type"].dropna().unique())
+    consumers = sorted(handled["consumer"].dropna().unique())
+    types = sorted(handled["detail_type"].dropna().unique())
     left, right = st.columns(2)
     want_c, want_t = ui.query("consumer"), ui.query("type")
     consumer = left.selectbox("Consumer", [""] + consumers,
@@ -35,21 +35,23 @@ if ui.require_data(ctx):
                                   index=types.index(want_t) + 1 if want_t in types else 0,
                                   format_func=lambda t: t or "(all types)", key="type")
     ui.set_query(consumer=consumer or None, type=detail_type or None)
-    chosen = views.only(attempts, consumer, detail_type)
     st.subheader("Failures over time")
-    bucketed = data.rates(ctx.url, ctx.window, ctx.catalog_path, consumer, detail_type,
-                          views.bucket_ms_for(ctx.window, chosen))
-    st.plotly_chart(figures.failure_timeseries(views.selection_rates(bucketed, None, None)),
+    bucketed = views.failure_counts(data.call_counts(ctx.url, ctx.window, ctx.catalog_path,
+                                                     bucketed=True)[0])
+    st.plotly_chart(figures.failure_timeseries(views.selection_rates(bucketed, consumer,
+                                                                     detail_type)),
                     width="stretch")
     st.subheader("Rates per consumer, type and version")
     ui.table(views.only(rates, consumer, detail_type), "failure-rates")
     st.subheader("Top errors")
-    errors = views.mask_columns(views.times(top_errors(chosen), "first_ms", "last_ms"),
-                                ("first_message",), ctx.reveal_pii)
+    errors = views.mask_columns(views.times(data.top_errors(
+        ctx.url, ctx.window, ctx.catalog_path, consumer, detail_type), "first_ms", "last_ms"),
+        ("first_message",), ctx.reveal_pii)
     ui.table(views.with_lifecycle_links(errors, "example_event_id"), "top-errors",
              column_config={"lifecycle": LINK})
     st.subheader("Final failures (every attempt failed)")
-    finals = views.mask_columns(views.times(final_failures(chosen), "last_ms"),
-                                ("last_error_message",), ctx.reveal_pii)
+    finals = views.mask_columns(views.times(data.final_failures(
+        ctx.url, ctx.window, ctx.catalog_path, consumer, detail_type), "last_ms"),
+        ("last_error_message",), ctx.reveal_pii)
     ui.table(views.with_lifecycle_links(finals, "event_id"), "final-failures",
              column_config={"lifecycle": LINK})

@@ -15,7 +15,7 @@ if ui.require_data(ctx):
     ui.set_query(order=query or None, event=None)
     if not query:
         st.caption("Recently active orders in this window:")
-        recent = views.recent_keys(data.events(ctx.url, ctx.window))
+        recent = views.recent_keys(data.recent_events(ctx.url, ctx.window))
         ui.table(views.with_lifecycle_links(recent, "correlation_key"), "recent-orders",
                  column_config={"lifecycle": st.column_config.LinkColumn(
                      "lifecycle", display_text="open")})

@@ -5,26 +5,24 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data, figures, ui, views
-from eventscope.findings.lifecycle import cancellation_types
-from eventscope.findings.subscriptions import (missing_subscriptions, observed_missing,
-                                               static_missing)
-from eventscope.findings.undocumented import summarise_types, undocumented_events
+from eventscope.findings.subscriptions import missing_subscriptions, static_missing
+from eventscope.findings.undocumented import undocumented_events
 
 ctx = data.context()
 st.title("Overview")
 if ui.require_data(ctx):
-    with st.spinner("Loading events and invocations…"):
-        events = data.events(ctx.url, ctx.window)
-        attempts = data.attempts(ctx.url, ctx.window, ctx.catalog_path)
+    with st.spinner("Loading event and invocation totals…"):
+        data.prefetch_missing(ctx.url, ctx.window, ctx.catalog_path)
+        totals = data.event_totals(ctx.url, ctx.window)
+        calls, handling = data.call_counts(ctx.url, ctx.window, ctx.catalog_path)
         catalog, _ = data.catalog(ctx.catalog_path)
-        rates = data.rates(ctx.url, ctx.window, ctx.catalog_path)
-        undocumented = (len(undocumented_events(summarise_types(events), catalog, attempts,
-                                                data.samples(ctx.url)))
-                        if catalog is not None else None)
+        undocumented = (len(undocumented_events(
+            totals, catalog, data.handled(ctx.url, ctx.window, ctx.catalog_path),
+            data.samples(ctx.url))) if catalog is not None else None)
         static = static_missing(catalog) if catalog is not None else []
-        missing = missing_subscriptions(
-            static, observed_missing(events, attempts, cancellation_types(catalog)))
-        numbers = views.headline(events, attempts, rates, ctx.window, undocumented, len(missing),
+        missing = missing_subscriptions(static, data.observed_missing(ctx.url, ctx.window,
+                                                                      ctx.catalog_path))
+        numbers = views.headline(totals, calls, handling, ctx.window, undocumented, len(missing),
                                  views.contract_failures(data.contract_results(ctx.url)))
     st.caption(f"Window: {views.WINDOW_LABELS[ctx.window_name]}")
     cells = [
@@ -45,7 +43,7 @@ if ui.require_data(ctx):
             st.metric(name, value)
             st.page_link(f"app_pages/{page}.py", label=note)
     st.subheader("Events per minute by type")
-    per_minute = views.events_per_minute(events)
+    per_minute = views.events_per_minute(data.event_series(ctx.url, ctx.window))
     if per_minute.empty:
         ui.empty("No events in this window: choose a longer window in the sidebar.")
     else:

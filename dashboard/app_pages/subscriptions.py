@@ -5,22 +5,20 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data, figures, ui, views
-from eventscope.findings.lifecycle import cancellation_types
-from eventscope.findings.subscriptions import (missing_subscriptions, observed_missing,
-                                               static_missing)
+from eventscope.findings.subscriptions import missing_subscriptions, static_missing
 
 ctx = data.context()
 st.title("Subscriptions")
 if ui.require_data(ctx):
     catalog, problem = data.catalog(ctx.catalog_path)
     with st.spinner("Checking subscriptions against lifecycles and traffic…"):
-        events = data.events(ctx.url, ctx.window)
-        attempts = data.attempts(ctx.url, ctx.window, ctx.catalog_path)
+        data.prefetch_missing(ctx.url, ctx.window, ctx.catalog_path)
+        handled = data.handled(ctx.url, ctx.window, ctx.catalog_path)
         missing = missing_subscriptions(
             static_missing(catalog) if catalog is not None else [],
-            observed_missing(events, attempts, cancellation_types(catalog)))
+            data.observed_missing(ctx.url, ctx.window, ctx.catalog_path))
     st.subheader("Lifecycle coverage")
-    matrix = views.coverage_matrix(catalog, attempts, missing)
+    matrix = views.coverage_matrix(catalog, handled, missing)
     if catalog is None:
         ui.no_catalog(problem, "the coverage matrix (lifecycles come from the catalog)")
     elif matrix.empty:

@@ -5,25 +5,23 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data, ui, views
-from eventscope.findings.undocumented import (schema_drift, summarise_types, undocumented_events,
-                                              validate_samples)
+from eventscope.findings.undocumented import undocumented_events
 
 ctx = data.context()
 st.title("Undocumented events & schema drift")
 if ui.require_data(ctx):
     catalog, problem = data.catalog(ctx.catalog_path)
     with st.spinner("Comparing traffic with the catalog…"):
-        events = data.events(ctx.url, ctx.window)
-        summary = summarise_types(events)
+        summary = data.event_totals(ctx.url, ctx.window)
     if catalog is None:
         ui.no_catalog(problem, "telling documented from undocumented events")
         st.subheader("Event kinds seen in this window")
-        ui.table(views.times(summary, "first_ms", "last_ms"), "event-kinds")
+        ui.table(views.times(views.kinds_table(summary), "first_ms", "last_ms"), "event-kinds")
         st.stop()
     samples = data.samples(ctx.url)
-    found = undocumented_events(summary, catalog, data.attempts(ctx.url, ctx.window,
-                                                                ctx.catalog_path), samples)
-    drift = schema_drift(validate_samples(samples, catalog))
+    found = undocumented_events(summary, catalog, data.handled(ctx.url, ctx.window,
+                                                               ctx.catalog_path), samples)
+    drift = data.schema_drift(ctx.url, ctx.catalog_path)
     st.subheader("Undocumented events")
     table = views.undocumented_table(found, catalog)
     if table.empty:
@@ -39,12 +37,11 @@ if ui.require_data(ctx):
         st.success("The sampled payloads of every documented version match their schema.")
     else:
         ui.table(drift_table, "schema-drift")
-    examples = [i for i in list(table["sample_event_id"]) + list(drift_table["example_event_id"])
-                if isinstance(i, str)]
-    if examples:
+    kinds = views.example_kinds(table, "sample_event_id") | views.example_kinds(
+        drift_table, "example_event_id")
+    if kinds:
         st.subheader("Sample payload")
-        chosen = st.selectbox("Event", examples)
+        chosen = st.selectbox("Event", list(kinds))
         details = data.event_details(ctx.url, (chosen,))
-        kinds = dict(zip(events["id"], events["detail_type"]))
         ui.payload(details.get(chosen), views.declared_pii(catalog, kinds.get(chosen, "")),
                    ctx.reveal_pii)

@@ -16,9 +16,11 @@ from eventscope.catalog.asyncapi import export_asyncapi, import_asyncapi
 from eventscope.catalog.compat import MODES, Change, check, diff
 from eventscope.catalog.loader import CatalogError, load_catalog
 from eventscope.catalog.model import Catalog, EventType
+from eventscope.catalog.schema_registry import import_schema_registry
 from eventscope.catalog.schemas import catalog_registry
 from eventscope.catalog.pact import import_pact
 from eventscope.catalog.writer import catalog_files, write_catalog
+from eventscope.cli.aws import aws_clients, aws_errors, aws_options, aws_settings
 from eventscope.cli.options import (catalog_folder_option as catalog_option, db_option,
                                      echo_json, json_option)
 from eventscope.contracts.checks import ContractResult, EventSource, verify
@@ -200,6 +202,30 @@ def import_pact_command(paths: tuple[str, ...], catalog_path: str, team: str) ->
     load_catalog(catalog_path)  # the result must still be a valid catalog
 
 
+@catalog.command(name="import-schema-registry")
+@click.option("--registry", required=True, metavar="NAME",
+              help="The EventBridge Schema Registry to read (e.g. discovered-schemas).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Catalog folder to write the event types into.")
+@click.option("--owner", default="", help="Team recorded as owner (default: the registry name).")
+@aws_options
+def import_schema_registry_command(registry: str, out_dir: str, owner: str,
+                                   profile: str | None, region: str | None,
+                                   endpoint_url: str | None) -> None:
+    """Build catalog event types from an EventBridge Schema Registry, every version kept.
+
+    Reads OpenApi3 (schema discovery) and JSONSchemaDraft4 content; the compatibility mode
+    recorded is the strictest the registry's version history satisfies.
+    """
+    schemas, = aws_clients(aws_settings(profile, region, endpoint_url), "schemas")
+    with aws_errors():
+        imported = Catalog(event_types=tuple(import_schema_registry(schemas, registry, owner)))
+    write_catalog(imported, out_dir)
+    load_catalog(out_dir)  # what was written must be a valid catalog
+    click.echo(f"imported {len(imported.event_types)} event type(s) from {registry} "
+               f"into {out_dir}")
+
+
 def _read_yaml(path: str) -> Any:
     try:
         return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
@@ -236,7 +262,6 @@ def _schema_arg(value: str, loaded: Catalog | None) -> tuple[Any, str | None]:
         raise InputError(f"{value} is not JSON or YAML: {str(exc).splitlines()[0]}") from None
 
 
-COMMANDS: list[click.Command] = [catalog]
 
 
 @click.group()
@@ -325,4 +350,3 @@ def ingest_junit(path: str, consumer: str | None, revision: str, db_url: str | N
         click.echo(f"stored {stored} result(s) from {path} ({failed} failed) in {store.url}")
 
 
-COMMANDS.append(contracts)

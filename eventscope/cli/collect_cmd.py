@@ -9,59 +9,15 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
+from eventscope.cli.aws import aws_clients, aws_errors, aws_options, aws_settings
 from eventscope.cli.options import db_option, echo_json, json_option
-from eventscope.errors import EventscopeError
 from eventscope.store import open_store
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def aws_options(function: F) -> F:
-    """--profile, --region, --endpoint-url (all optional: boto3's default chain otherwise)."""
-    for option in reversed([
-        click.option("--profile", default=None, help="AWS profile (default: boto3's chain)."),
-        click.option("--region", default=None, help="AWS region (default: boto3's chain)."),
-        click.option("--endpoint-url", default=None, metavar="URL",
-                     help="Talk to this endpoint instead of AWS (e.g. a local emulator)."),
-    ]):
-        function = option(function)
-    return function
-
-
-def _settings(profile: str | None, region: str | None, endpoint_url: str | None) -> Any:
-    from collectors.clients import AwsSettings
-
-    return AwsSettings(profile=profile, region=region, endpoint_url=endpoint_url)
-
-
-def _clients(settings: Any, *services: str) -> list[Any]:
-    from collectors.clients import make_client
-
-    return [make_client(service, settings) for service in services]
-
-
-@contextmanager
-def _aws_errors() -> Iterator[None]:
-    """AWS errors that reach the CLI become one line, without credentials or tracebacks."""
-    import botocore.exceptions
-
-    from collectors.clients import aws_error_text
-
-    try:
-        yield
-    except botocore.exceptions.ClientError as exc:
-        raise EventscopeError(f"AWS refused the request: {aws_error_text(exc)}") from None
-    except botocore.exceptions.NoCredentialsError:
-        raise EventscopeError("no AWS credentials found (set a profile or the environment)") from None
-    except botocore.exceptions.BotoCoreError as exc:
-        raise EventscopeError(f"cannot reach AWS: {exc}") from None
-
 
 def _sample_rate(_ctx: click.Context, _param: click.Parameter, value: float | None) -> float | None:
     if value is not None and not 0 <= value <= 1:
@@ -85,8 +41,8 @@ def tap_install(bus: str, sample_rate: float, profile: str | None, region: str |
     """Create (idempotently) the tap queue, its DLQ, queue policy, rule and target."""
     from collectors.tap import install_tap
 
-    sqs, events = _clients(_settings(profile, region, endpoint_url), "sqs", "events")
-    with _aws_errors():
+    sqs, events = aws_clients(aws_settings(profile, region, endpoint_url), "sqs", "events")
+    with aws_errors():
         report = install_tap(sqs, events, bus, sample_rate)
     _print_report(report.as_dict(), as_json)
 
@@ -100,8 +56,8 @@ def tap_remove(bus: str, profile: str | None, region: str | None, endpoint_url: 
     """Delete the tap's rule and queues (only resources tagged by `tap install`)."""
     from collectors.tap import remove_tap
 
-    sqs, events = _clients(_settings(profile, region, endpoint_url), "sqs", "events")
-    with _aws_errors():
+    sqs, events = aws_clients(aws_settings(profile, region, endpoint_url), "sqs", "events")
+    with aws_errors():
         report = remove_tap(sqs, events, bus)
     _print_report(report.as_dict(), as_json)
 
@@ -141,9 +97,9 @@ def collect_tap(bus: str | None, queue_url: str | None, sample_rate: float | Non
     """Long-poll the tap queue and store a sample of the bus's events."""
     from collectors.tap_collector import TapCounters, run_tap
 
-    sqs, = _clients(_settings(profile, region, endpoint_url), "sqs")
+    sqs, = aws_clients(aws_settings(profile, region, endpoint_url), "sqs")
     store = open_store(db_url)
-    with _aws_errors():
+    with aws_errors():
         settings = _tap_settings(sqs, bus, queue_url, sample_rate, batch_size, wait_seconds)
         counters, stop = TapCounters(), threading.Event()
         with _stop_on_signals(stop):
@@ -248,12 +204,12 @@ def collect_logs_cmd(prefix: str, log_groups: tuple[str, ...], since: int, overl
     """Read Lambda consumers' CloudWatch Logs into invocations, once, from each checkpoint."""
     from collectors.logs_collector import LogsCounters, LogsSettings, collect_logs
 
-    logs, = _clients(_settings(profile, region, endpoint_url), "logs")
+    logs, = aws_clients(aws_settings(profile, region, endpoint_url), "logs")
     store = open_store(db_url)
     settings = LogsSettings(prefix=prefix, since_ms=since, overlap_ms=overlap_ms,
                             log_groups=log_groups, redaction=_redaction_settings(store))
     counters = LogsCounters()
-    with _aws_errors():
+    with aws_errors():
         collect_logs(logs, store, settings, counters)
     _print_counters(counters.as_dict(), as_json)
 
@@ -275,9 +231,9 @@ def collect_rules_cmd(bus: str, db_url: str | None, profile: str | None, region:
     """Snapshot the bus's rules and targets (pattern, state, DLQ, retry policy) with history."""
     from collectors.rules_collector import snapshot_rules
 
-    events, = _clients(_settings(profile, region, endpoint_url), "events")
+    events, = aws_clients(aws_settings(profile, region, endpoint_url), "events")
     store = open_store(db_url)
-    with _aws_errors():
+    with aws_errors():
         summary = snapshot_rules(events, store, bus)
     _print_counters(summary.as_dict(), as_json)
 
@@ -315,10 +271,11 @@ def collect_all(bus: str, prefix: str, log_groups: tuple[str, ...], since: int,
     from collectors.logs_collector import LogsSettings
     from collectors.service import collector_loops, run_service
 
-    settings = _settings(profile, region, endpoint_url)
-    clients = dict(zip(("sqs", "logs", "events"), _clients(settings, "sqs", "logs", "events")))
+    settings = aws_settings(profile, region, endpoint_url)
+    clients = dict(zip(("sqs", "logs", "events"),
+                       aws_clients(settings, "sqs", "logs", "events")))
     store = open_store(db_url)
-    with _aws_errors():
+    with aws_errors():
         tap_settings = _tap_settings(clients["sqs"], bus, None, sample_rate, batch_size,
                                      wait_seconds)
     logs_settings = LogsSettings(prefix=prefix, since_ms=since, overlap_ms=overlap_ms,
@@ -368,12 +325,12 @@ def replay(bus: str, event_ids: tuple[str, ...], detail_type: str | None,
     """
     from collectors.replay import Selection, execute_replay, plan_replay
 
-    settings = _settings(profile, region, endpoint_url)
+    settings = aws_settings(profile, region, endpoint_url)
     clients = dict(zip(("events", "sqs", "lambda"),
-                       _clients(settings, "events", "sqs", "lambda")))
+                       aws_clients(settings, "events", "sqs", "lambda")))
     store = open_store(db_url, must_exist=True)
     selection = Selection(event_ids, detail_type, correlation_key, since, until, limit)
-    with _aws_errors():
+    with aws_errors():
         plan = plan_replay(clients["events"], store, bus, selection, consumer, request_key)
         result = execute_replay(clients, store, plan) if yes else None
     if as_json:

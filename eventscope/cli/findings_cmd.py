@@ -17,6 +17,7 @@ import click
 
 from eventscope.catalog.loader import load_catalog
 from eventscope.catalog.model import Catalog
+from eventscope.cli.aws import aws_clients, aws_options, aws_settings
 from eventscope.cli.options import catalog_option, db_option, echo_json, json_option
 from eventscope.errors import EventscopeError
 from eventscope.findings import load, summaries
@@ -295,16 +296,20 @@ def duplicates(db_url: str | None, catalog_path: str | None, resends: bool,
               help="Slack-compatible webhook for --notify (also $EVENTSCOPE_WEBHOOK).")
 @click.option("--notify-min", type=click.Choice(["info", "warning", "error"]),
               default="warning", help="Lowest severity to notify (default warning).")
+@aws_options
 @json_option
 def check(db_url: str | None, catalog_path: str | None, thresholds_path: str | None,
           notify: bool, sns_topic: str | None, webhook: str | None, notify_min: str,
+          profile: str | None, region: str | None, endpoint_url: str | None,
           as_json: bool) -> None:
     """Run every finding against thresholds; exit 2 when any is at or above `fail_on`."""
     thresholds = read_thresholds(thresholds_path)
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
     found, skipped = run_check_summaries(summaries.check_summaries(store.engine, catalog),
                                          catalog, thresholds, date.today())
-    notified = _notify(store, found, catalog, sns_topic, webhook, notify_min) if notify else None
+    aws = aws_settings(profile, region or _topic_region(sns_topic), endpoint_url)
+    notified = (_notify(store, found, catalog, sns_topic, webhook, notify_min, aws)
+                if notify else None)
     if as_json:
         echo_json({"findings": [f.as_dict() for f in found], "skipped": skipped,
                    "notified": notified})
@@ -324,16 +329,20 @@ def check(db_url: str | None, catalog_path: str | None, thresholds_path: str | N
         raise SystemExit(1)
 
 
+def _topic_region(sns_topic: str | None) -> str | None:
+    """The region named in an SNS topic ARN (arn:aws:sns:REGION:account:name)."""
+    return sns_topic.split(":")[3] if sns_topic and sns_topic.count(":") >= 5 else None
+
+
 def _notify(store: Store, found: list[Finding], catalog: Catalog | None, sns_topic: str | None,
-            webhook: str | None, min_severity: str) -> dict[str, Any]:
+            webhook: str | None, min_severity: str, aws: Any) -> dict[str, Any]:
     from eventscope import alerts  # boto3 is imported only when notifying
     if not sns_topic and not webhook:
         raise EventscopeError("--notify needs --sns-topic ARN and/or --webhook URL")
     channels = []
     if sns_topic:
-        import boto3
-        region = sns_topic.split(":")[3] if sns_topic.count(":") >= 5 else None
-        channels.append(alerts.sns_channel(boto3.client("sns", region_name=region), sns_topic))
+        sns, = aws_clients(aws, "sns")
+        channels.append(alerts.sns_channel(sns, sns_topic))
     if webhook:
         channels.append(alerts.webhook_channel(webhook))
     result = alerts.notify(found, store.notified_fingerprints(), channels, catalog, min_severity)
@@ -343,4 +352,3 @@ def _notify(store: Store, found: list[Finding], catalog: Catalog | None, sns_top
             "errors": result.failed}
 
 
-COMMANDS = [graph, failures, lifecycle, undocumented, subscriptions, duplicates, check]

@@ -59,6 +59,12 @@ def failure_rates(attempts: pd.DataFrame, bucket_ms: int | None = None) -> pd.Da
     by_event = events.groupby(keys, dropna=False).agg(
         events=("event_id", "size"), retries=("retries", "sum"),
         retried_then_ok=("recovered", "sum"), final_failures=("final", "sum")).reset_index()
+    return _rates_table(by_call, by_event, keys, bucket_ms)
+
+
+def _rates_table(by_call: pd.DataFrame, by_event: pd.DataFrame, keys: list[str],
+                 bucket_ms: int | None) -> pd.DataFrame:
+    """Per-call and per-event counts joined into the failure-rates table, sorted."""
     merged = by_call.merge(by_event, on=keys, how="outer")
     for column in ("invocations", "failed", "errors", "timeouts", "events", "retries",
                    "retried_then_ok", "final_failures"):
@@ -157,17 +163,7 @@ def rates_from_totals(calls: pd.DataFrame, handling: pd.DataFrame,
         retried_then_ok=("retried_then_ok", "sum"),
         final_failures=("final_failures", "sum")).reset_index()
     by_event["retries"] = by_event["attempts"] - by_event["events"]
-    merged = by_call.merge(by_event, on=keys, how="outer")
-    for column in ("invocations", "failed", "errors", "timeouts", "events", "retries",
-                   "retried_then_ok", "final_failures"):
-        merged[column] = merged[column].fillna(0).astype(int)
-    if bucket_ms:
-        merged = merged.sort_values(["bucket_ms"] + GROUP_KEYS, na_position="last")
-    else:
-        merged = merged.sort_values(["rate"] + keys, ascending=[False] + [True] * len(keys),
-                                    na_position="last")
-    return merged[RATE_COLUMNS[:3] + (["bucket_ms"] if bucket_ms else []) + RATE_COLUMNS[3:]]\
-        .reset_index(drop=True)
+    return _rates_table(by_call, by_event, keys, bucket_ms)
 
 
 UNNAMED_ERRORS = {"timeout": "Timeout", "error": "UnknownError"}

@@ -17,9 +17,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from eventscope.findings.frames import ATTEMPT_COLUMNS, EVENT_COLUMNS, frame
-from eventscope.store import (DURATION_BUCKETS, MINUTE_MS, Store, event_rollup, events,
-                              handling_rollup, invocation_rollup, invocations, minute_of,
-                              minute_ranges)
+from eventscope.rollups import minute_of, minute_ranges
+from eventscope.store import Store
+from eventscope.tables import (DURATION_BUCKETS, MINUTE_MS, event_rollup, events, handling_rollup,
+                               invocation_rollup, invocations)
 
 MAX_PREFIX_MATCHES = 50
 
@@ -180,16 +181,33 @@ def _totals(engine: Engine, table: sa.Table, keys: list[str], sums: list[str],
 
 
 def load_event_totals(engine: Engine, since_ms: int | None = None, until_ms: int | None = None,
-                      refresh: bool = True) -> pd.DataFrame:
-    """Per (source, detail-type, version) from the event rollup: count, first/last, sizes."""
+                      refresh: bool = True, bucket_ms: int | None = None) -> pd.DataFrame:
+    """Per (source, detail-type, version) (x bucket of event time, whole minutes) from the
+    event rollup: count, first/last, sizes."""
     r = event_rollup.c
     totals = _totals(engine, event_rollup, ["source", "detail_type", "version"],
                      ["events", "bytes_sum"],
                      [sa.func.min(r.first_ms).label("first_ms"),
                       sa.func.max(r.last_ms).label("last_ms"),
                       sa.func.max(r.bytes_max).label("max_size_bytes")],
-                     since_ms, until_ms, None, refresh)
+                     since_ms, until_ms, bucket_ms, refresh)
     return totals.rename(columns={"events": "count"})
+
+
+_MIN_OF_BUCKETS = {"first_ms"}
+_MAX_OF_BUCKETS = {"last_ms", "duration_max_ms", "max_size_bytes"}
+
+
+def without_buckets(totals: pd.DataFrame) -> pd.DataFrame:
+    """Bucketed totals (`bucket_ms` from any `load_*_totals`) summed into the window's totals:
+    the same values as reading the window without buckets, without a second scan."""
+    keys = [c for c in totals.columns if c in CALL_KEYS or c in HANDLING_KEYS]
+    values = [c for c in totals.columns if c not in keys and c != "bucket_ms"]
+    how = {c: "min" if c in _MIN_OF_BUCKETS else "max" if c in _MAX_OF_BUCKETS else "sum"
+           for c in values}
+    if totals.empty:
+        return totals.drop(columns=["bucket_ms"], errors="ignore")
+    return totals.groupby(keys, dropna=False, sort=False).agg(how).reset_index()[keys + values]
 
 
 def load_type_summary_rollup(engine: Engine) -> pd.DataFrame:
@@ -210,6 +228,17 @@ def load_call_totals(engine: Engine, since_ms: int | None = None, until_ms: int 
     return _totals(engine, invocation_rollup, CALL_KEYS, CALL_SUMS,
                    [sa.func.max(r.duration_max_ms).label("duration_max_ms"),
                     sa.func.min(r.first_start_ms).label("first_ms"),
+                    sa.func.max(r.last_start_ms).label("last_ms")],
+                   since_ms, until_ms, bucket_ms, refresh)
+
+
+def load_call_counts(engine: Engine, since_ms: int | None = None, until_ms: int | None = None,
+                     bucket_ms: int | None = None, refresh: bool = True) -> pd.DataFrame:
+    """`load_call_totals` without the duration columns (invocations, first/last start only):
+    what counts, the graph, top errors and who-handled-what need, at half the cost."""
+    r = invocation_rollup.c
+    return _totals(engine, invocation_rollup, CALL_KEYS, ["invocations"],
+                   [sa.func.min(r.first_start_ms).label("first_ms"),
                     sa.func.max(r.last_start_ms).label("last_ms")],
                    since_ms, until_ms, bucket_ms, refresh)
 
@@ -303,13 +332,22 @@ def load_error_example(engine: Engine, functions: Sequence[str], detail_type: st
     return (message[0] if message else None, example[1] if example else None)
 
 
-def load_cancellation_context(engine: Engine, cancellations: Sequence[str]
-                              ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Events of every order with a cancellation (one of the given types) and the attempts
-    that handled them: all `subscriptions.observed_missing` looks at, through indexes."""
+def load_cancellation_context(engine: Engine, cancellations: Sequence[str],
+                              since_ms: int | None = None, until_ms: int | None = None,
+                              latest: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Events of every order with a cancellation (one of the given types; cancelled within
+    [since_ms, until_ms) when given; of the `latest` such cancellations only when given) and
+    the attempts that handled them: all `subscriptions.observed_missing` looks at, through
+    indexes."""
     e, i = events.c, invocations.c
     keys = sa.select(e.correlation_key).where(
         e.detail_type.in_(list(cancellations)), e.correlation_key.is_not(None))
+    if since_ms is not None:
+        keys = keys.where(e.time_ms >= since_ms)
+    if until_ms is not None:
+        keys = keys.where(e.time_ms < until_ms)
+    if latest is not None:
+        keys = keys.order_by(e.time_ms.desc()).limit(latest)
     order_events = _event_select().where(e.correlation_key.in_(keys))
     ids = sa.select(e.id).where(e.correlation_key.in_(keys))
     return (_read(engine, order_events, EVENT_COLUMNS),

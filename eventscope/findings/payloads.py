@@ -64,6 +64,20 @@ def payload_sizes(events: pd.DataFrame, limit_bytes: int = BUS_EVENT_LIMIT_BYTES
                              ).reset_index(drop=True)
 
 
+def payload_sizes_from_totals(totals: pd.DataFrame,
+                              limit_bytes: int = BUS_EVENT_LIMIT_BYTES) -> pd.DataFrame:
+    """Per detail-type from event totals (`load.load_event_totals`: count, bytes_sum,
+    max_size_bytes per kind): count, mean and max envelope size, the max as a share of the
+    limit. Exact, with no raw rows read; percentiles need the raw sizes (`payload_sizes`)."""
+    summed = totals.groupby("detail_type").agg(count=("count", "sum"),
+                                               bytes_sum=("bytes_sum", "sum"),
+                                               max_bytes=("max_size_bytes", "max")).reset_index()
+    summed["mean_bytes"] = (summed["bytes_sum"] / summed["count"]).round(1)
+    summed["max_share_of_limit"] = summed["max_bytes"] / limit_bytes
+    return summed[["detail_type", "count", "mean_bytes", "max_bytes", "max_share_of_limit"]]\
+        .sort_values(["max_bytes", "detail_type"], ascending=[False, True]).reset_index(drop=True)
+
+
 def pii_fields(samples: pd.DataFrame, attempts: pd.DataFrame,
                catalog: Catalog | None = None) -> pd.DataFrame:
     """Per detail-type and field path: the PII kind, whether declared, how seen, receivers."""

@@ -52,21 +52,28 @@ def _select(totals: pd.DataFrame, consumers: Sequence[str],
 
 def failure_rates(engine: Engine, catalog: Catalog | None = None, since_ms: int | None = None,
                   until_ms: int | None = None, consumers: Sequence[str] = (),
-                  detail_types: Sequence[str] = (), bucket_ms: int | None = None
+                  detail_types: Sequence[str] = (), bucket_ms: int | None = None,
+                  calls: pd.DataFrame | None = None, handling: pd.DataFrame | None = None
                   ) -> pd.DataFrame:
-    """`failures.failure_rates`' frame over the store or a window, from the rollups."""
-    calls = _select(with_consumers(load.load_call_totals(engine, since_ms, until_ms, bucket_ms),
-                                   catalog), consumers, detail_types)
-    handling = _select(with_consumers(load.load_handling_totals(
-        engine, since_ms, until_ms, bucket_ms, refresh=False), catalog), consumers, detail_types)
-    return failures.rates_from_totals(calls, handling, bucket_ms)
+    """`failures.failure_rates`' frame over the store or a window, from the rollups (or from
+    `calls` / `handling` totals already read for that window and bucket)."""
+    if calls is None:
+        calls = load.load_call_totals(engine, since_ms, until_ms, bucket_ms)
+    if handling is None:
+        handling = load.load_handling_totals(engine, since_ms, until_ms, bucket_ms,
+                                             refresh=False)
+    return failures.rates_from_totals(
+        _select(with_consumers(calls, catalog), consumers, detail_types),
+        _select(with_consumers(handling, catalog), consumers, detail_types), bucket_ms)
 
 
 def final_failures(engine: Engine, catalog: Catalog | None = None, since_ms: int | None = None,
                    until_ms: int | None = None, consumers: Sequence[str] = (),
-                   detail_types: Sequence[str] = ()) -> pd.DataFrame:
-    """`failures.final_failures`' frame, from the pairs the rollup says failed finally."""
-    functions = _functions(engine, catalog, consumers)
+                   detail_types: Sequence[str] = (), calls: pd.DataFrame | None = None
+                   ) -> pd.DataFrame:
+    """`failures.final_failures`' frame, from the pairs the rollup says failed finally
+    (`calls`: call totals already read, to find the consumers' functions)."""
+    functions = _functions(engine, catalog, consumers, calls)
     attempts = resolve_consumers(load.load_final_failure_attempts(
         engine, functions, since_ms, until_ms), catalog)
     if detail_types:
@@ -74,20 +81,24 @@ def final_failures(engine: Engine, catalog: Catalog | None = None, since_ms: int
     return failures.final_failures(attempts)
 
 
-def _functions(engine: Engine, catalog: Catalog | None, consumers: Sequence[str]) -> list[str]:
+def _functions(engine: Engine, catalog: Catalog | None, consumers: Sequence[str],
+               calls: pd.DataFrame | None = None) -> list[str]:
     if not consumers:
         return []
-    calls = with_consumers(load.load_call_totals(engine), catalog)
-    return sorted(set(_select(calls, consumers, ())["function"]))
+    named = with_consumers(load.load_call_totals(engine) if calls is None else calls, catalog)
+    return sorted(set(_select(named, consumers, ())["function"]))
 
 
 def top_errors(engine: Engine, catalog: Catalog | None = None, since_ms: int | None = None,
                until_ms: int | None = None, consumers: Sequence[str] = (),
-               detail_types: Sequence[str] = (), limit: int = 10) -> pd.DataFrame:
-    """`failures.top_errors`' frame: groups from the rollup, message and example from the
-    first invocations of each group (index reads)."""
-    calls = _select(with_consumers(load.load_call_totals(engine, since_ms, until_ms), catalog),
-                    consumers, detail_types)
+               detail_types: Sequence[str] = (), limit: int = 10,
+               calls: pd.DataFrame | None = None) -> pd.DataFrame:
+    """`failures.top_errors`' frame: groups from the rollup (or the window's `calls` totals
+    already read), message and example from the first invocations of each group (index
+    reads)."""
+    if calls is None:
+        calls = load.load_call_totals(engine, since_ms, until_ms)
+    calls = _select(with_consumers(calls, catalog), consumers, detail_types)
     groups = failures.top_error_groups(calls, limit)
     owners = calls.groupby("consumer")["function"].agg(lambda s: sorted(set(s)))
     unnamed = {v: k for k, v in failures.UNNAMED_ERRORS.items()}
@@ -102,31 +113,45 @@ def top_errors(engine: Engine, catalog: Catalog | None = None, since_ms: int | N
 
 
 def observed_summaries(engine: Engine, catalog: Catalog | None = None,
-                       since_ms: int | None = None, until_ms: int | None = None
+                       since_ms: int | None = None, until_ms: int | None = None,
+                       totals: Sequence[pd.DataFrame | None] = (None, None, None)
                        ) -> dict[str, Any]:
-    """What `graph.build_graph_from_summaries` needs, from the rollups."""
-    emitted_totals = load.load_event_totals(engine, since_ms, until_ms)
-    calls = with_consumers(load.load_call_totals(engine, since_ms, until_ms, refresh=False),
-                           catalog)
-    handling = with_consumers(load.load_handling_totals(engine, since_ms, until_ms,
-                                                        refresh=False), catalog)
-    return graph.summaries_from_totals(emitted_totals, calls, handling)
+    """What `graph.build_graph_from_summaries` needs, from the rollups (or from the
+    window's (event, call, handling) `totals` already read)."""
+    emitted_totals, calls, handling = totals
+    if emitted_totals is None:
+        emitted_totals = load.load_event_totals(engine, since_ms, until_ms)
+    if calls is None:
+        calls = load.load_call_totals(engine, since_ms, until_ms, refresh=False)
+    if handling is None:
+        handling = load.load_handling_totals(engine, since_ms, until_ms, refresh=False)
+    return graph.summaries_from_totals(emitted_totals, with_consumers(calls, catalog),
+                                       with_consumers(handling, catalog))
 
 
 def build_graph(engine: Engine, catalog: Catalog | None = None,
                 subscriptions: pd.DataFrame | None = None, since_ms: int | None = None,
-                until_ms: int | None = None) -> Any:
-    """`graph.build_graph`'s graph of the store (or a window), from the rollups."""
+                until_ms: int | None = None,
+                totals: Sequence[pd.DataFrame | None] = (None, None, None)) -> Any:
+    """`graph.build_graph`'s graph of the store (or a window), from the rollups (or from the
+    window's (event, call, handling) `totals` already read)."""
     return graph.build_graph_from_summaries(
-        observed_summaries(engine, catalog, since_ms, until_ms), catalog, subscriptions)
+        observed_summaries(engine, catalog, since_ms, until_ms, totals), catalog,
+        subscriptions)
 
 
-def handled_kinds(engine: Engine, catalog: Catalog | None = None) -> pd.DataFrame:
-    """One row per consumer x function x event kind handled, `start_ms` its last start: an
+def handled_kinds(engine: Engine, catalog: Catalog | None = None, since_ms: int | None = None,
+                  until_ms: int | None = None, calls: pd.DataFrame | None = None
+                  ) -> pd.DataFrame:
+    """One row per consumer x function x event kind handled, `start_ms` its last start
+    (`first_ms` its first), invocations, in the window when given: an
     attempts-shaped stand-in for analyses that only ask who handled what, and when last."""
-    calls = with_consumers(load.load_call_totals(engine), catalog)
+    if calls is None:
+        calls = load.load_call_totals(engine, since_ms, until_ms)
+    calls = with_consumers(calls, catalog)
     return calls.groupby(["consumer", "function", "source", "detail_type", "version"],
                          dropna=False).agg(start_ms=("last_ms", "max"),
+                                           first_ms=("first_ms", "min"),
                                            invocations=("invocations", "sum")).reset_index()
 
 
@@ -142,11 +167,15 @@ def duplicates(engine: Engine, catalog: Catalog | None = None) -> list[dict[str,
     return found
 
 
-def observed_missing_subscriptions(engine: Engine, catalog: Catalog | None = None
-                                   ) -> list[dict[str, Any]]:
-    """`subscriptions.observed_missing` over the orders that have a cancellation only."""
+def observed_missing_subscriptions(engine: Engine, catalog: Catalog | None = None,
+                                   since_ms: int | None = None, until_ms: int | None = None,
+                                   latest: int | None = None) -> list[dict[str, Any]]:
+    """`subscriptions.observed_missing` over the orders that have a cancellation only (one
+    in [since_ms, until_ms) when given; the order's earlier events count wherever they are;
+    only the `latest` cancellations when given)."""
     cancels = lifecycle.cancellation_types(catalog)
-    events, attempts = load.load_cancellation_context(engine, sorted(cancels))
+    events, attempts = load.load_cancellation_context(engine, sorted(cancels), since_ms,
+                                                      until_ms, latest)
     return observed_missing(events, resolve_consumers(attempts, catalog), cancels)
 
 

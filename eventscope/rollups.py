@@ -1,0 +1,174 @@
+"""Rollup maintenance: which minutes a write makes stale, and recomputing them from raw rows.
+
+The per-minute rollup tables (see `eventscope.tables`) answer whole-store questions without
+scanning millions of rows. `Store.write_batch` marks the minutes a batch may change with
+`changed_minutes`; `Store.refresh_rollups` recomputes marked minutes with `recompute`.
+Functions here take a connection inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from eventscope.records import BusEvent, Invocation
+from eventscope.tables import (DURATION_EDGES_MS, EVENTS_TIME, INVOCATIONS_START, MINUTE_MS,
+                               event_rollup, events, handling_rollup, invocation_rollup,
+                               invocations, rollup_dirty)
+
+def prepare_rollups(conn: Connection, had_rollups: bool) -> None:
+    """On a store made before rollups: add the time indexes, mark every minute dirty."""
+    if had_rollups:
+        return
+    for index in (INVOCATIONS_START, EVENTS_TIME):
+        index.create(conn, checkfirst=True)
+    minutes = sa.union(sa.select(_minute(events.c.time_ms)),
+                       sa.select(_minute(invocations.c.start_ms))).subquery()
+    conn.execute(rollup_dirty.insert().from_select(["minute_ms"], sa.select(minutes.c[0])))
+
+
+def minute_of(ms: int) -> int:
+    return ms - ms % MINUTE_MS
+
+
+def minute_ranges(minutes: Sequence[int]) -> list[tuple[int, int]]:
+    """Sorted minutes merged into [start, end) ranges of consecutive minutes."""
+    ranges: list[tuple[int, int]] = []
+    for minute in sorted(minutes):
+        if ranges and ranges[-1][1] == minute:
+            ranges[-1] = (ranges[-1][0], minute + MINUTE_MS)
+        else:
+            ranges.append((minute, minute + MINUTE_MS))
+    return ranges
+
+
+def _in_ranges(column: Any, ranges: Sequence[tuple[int, int]]) -> Any:
+    return sa.or_(*(sa.and_(column >= lo, column < hi) for lo, hi in ranges))
+
+
+def _minute(column: Any) -> Any:
+    return column - column % MINUTE_MS
+
+
+LOOKUP_CHUNK = 500
+
+
+def changed_minutes(conn: Connection, events_: Sequence[BusEvent],
+                     invocations_: Sequence[Invocation]) -> set[int]:
+    """Minutes whose rollups a batch may change: its events', its invocations', and those of
+    stored invocations of its events (an event arriving late changes their attribution)."""
+    minutes = {e.time_ms - e.time_ms % MINUTE_MS for e in events_}
+    minutes.update(i.start_ms - i.start_ms % MINUTE_MS for i in invocations_)
+    ids = [e.id for e in events_]
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:  # driver SQL: SQLAlchemy's per-statement IN expansion costs more than the lookup
+        for start in range(0, len(ids), LOOKUP_CHUNK):
+            chunk = ids[start:start + LOOKUP_CHUNK]
+            cursor.execute(_lookup_sql(conn.dialect.paramstyle, len(chunk)), chunk)
+            minutes.update(row[0] for row in cursor.fetchall())
+    finally:
+        cursor.close()
+    return minutes
+
+
+def _lookup_sql(paramstyle: str, count: int) -> str:
+    mark, modulo = ("?", "%") if paramstyle == "qmark" else ("%s", "%%")
+    return (f"SELECT DISTINCT start_ms - start_ms {modulo} {MINUTE_MS} FROM invocations "
+            f"WHERE event_id IN ({', '.join([mark] * count)})")
+
+
+def related_minutes(conn: Connection, dirty: Sequence[int], chunk: int) -> set[int]:
+    """Minutes outside `dirty` holding invocations of events handled in a dirty minute."""
+    bounds = conn.execute(sa.select(sa.func.min(invocations.c.start_ms),
+                                    sa.func.max(invocations.c.start_ms))).one()
+    if bounds[0] is None:
+        return set()
+    wanted = set(dirty)
+    all_ranges = minute_ranges(dirty)
+    lo, hi = minute_of(bounds[0]), minute_of(bounds[1]) + MINUTE_MS
+    if any(a <= lo and hi <= b for a, b in all_ranges):
+        return set()  # every stored invocation is in a dirty minute already
+    found: set[int] = set()
+    i = invocations.c
+    for start in range(0, len(dirty), chunk):
+        touched = sa.select(i.event_id).where(
+            _in_ranges(i.start_ms, minute_ranges(dirty[start:start + chunk])),
+            i.event_id.is_not(None))
+        found.update(conn.execute(sa.select(_minute(i.start_ms)).distinct().where(
+            i.event_id.in_(touched))).scalars())
+    return found - wanted
+
+
+def recompute(conn: Connection, ranges: Sequence[tuple[int, int]]) -> None:
+    """Replace the rollup rows of the minutes in `ranges` (one transaction, marks first)."""
+    marks = _in_ranges(rollup_dirty.c.minute_ms, ranges)
+    # Lock marks in ascending order, as writers take them (sorted), so the two cannot deadlock.
+    conn.execute(sa.select(rollup_dirty.c.minute_ms).where(marks)
+                 .order_by(rollup_dirty.c.minute_ms).with_for_update())
+    conn.execute(rollup_dirty.delete().where(marks))
+    for table in (event_rollup, invocation_rollup, handling_rollup):
+        conn.execute(table.delete().where(_in_ranges(table.c.minute_ms, ranges)))
+    for table, select in ((event_rollup, _event_rollup_select(ranges)),
+                          (invocation_rollup, _invocation_rollup_select(ranges)),
+                          (handling_rollup, _handling_rollup_select(ranges))):
+        conn.execute(table.insert().from_select([c.name for c in table.columns], select))
+
+
+def _event_rollup_select(ranges: Sequence[tuple[int, int]]) -> sa.Select:
+    e = events.c
+    minute = _minute(e.time_ms)
+    return sa.select(
+        minute, e.source, e.detail_type, e.version, sa.func.count(), sa.func.sum(e.size_bytes),
+        sa.func.max(e.size_bytes), sa.func.min(e.time_ms), sa.func.max(e.time_ms),
+    ).where(_in_ranges(e.time_ms, ranges)).group_by(minute, e.source, e.detail_type, e.version)
+
+
+def _count_if(condition: Any) -> Any:
+    return sa.func.sum(sa.case((condition, 1), else_=0))
+
+
+def _duration_buckets(duration: Any) -> list[Any]:
+    edges = DURATION_EDGES_MS
+    buckets = [_count_if(duration < edges[0])]
+    buckets += [_count_if(sa.and_(duration >= lo, duration < hi))
+                for lo, hi in zip(edges, edges[1:])]
+    buckets.append(_count_if(duration >= edges[-1]))
+    return buckets
+
+
+def _invocation_rollup_select(ranges: Sequence[tuple[int, int]]) -> sa.Select:
+    i, e = invocations.c, events.c
+    minute = _minute(i.start_ms)
+    return sa.select(
+        minute, i.consumer, e.source, e.detail_type, e.version, i.outcome, i.error_type,
+        sa.func.count(), sa.func.count(i.duration_ms),
+        sa.func.coalesce(sa.func.sum(i.duration_ms), 0.0), sa.func.max(i.duration_ms),
+        sa.func.min(i.start_ms), sa.func.max(i.start_ms), *_duration_buckets(i.duration_ms),
+    ).select_from(invocations.outerjoin(events, e.id == i.event_id)).where(
+        _in_ranges(i.start_ms, ranges)).group_by(
+        minute, i.consumer, e.source, e.detail_type, e.version, i.outcome, i.error_type)
+
+
+def _handling_rollup_select(ranges: Sequence[tuple[int, int]]) -> sa.Select:
+    i, e = invocations.c, events.c
+    touched = sa.select(i.event_id).where(_in_ranges(i.start_ms, ranges),
+                                          i.event_id.is_not(None))
+    pairs = sa.select(
+        i.consumer, i.event_id, sa.func.min(i.start_ms).label("first_ms"),
+        sa.func.count().label("attempts"),
+        _count_if(i.outcome.in_(["error", "timeout"])).label("failed"),
+        _count_if(i.outcome == "ok").label("oks"),
+        sa.func.count(sa.distinct(i.request_id)).label("deliveries"),
+    ).where(i.event_id.in_(touched)).group_by(i.consumer, i.event_id).subquery()
+    p = pairs.c
+    minute = _minute(p.first_ms)
+    return sa.select(
+        minute, p.consumer, e.source, e.detail_type, e.version, sa.func.count(),
+        sa.func.sum(p.attempts), _count_if(sa.and_(p.failed > 0, p.failed < p.attempts)),
+        _count_if(p.failed == p.attempts), _count_if(p.deliveries > 1), _count_if(p.oks > 1),
+    ).select_from(pairs.outerjoin(events, e.id == p.event_id)).where(
+        _in_ranges(p.first_ms, ranges)).group_by(minute, p.consumer, e.source, e.detail_type,
+                                                 e.version)
