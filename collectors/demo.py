@@ -556,6 +556,19 @@ def collector_loops(emulator: Emulator, store: Store, since_ms: int,
                  logs_every_s=logs_every_s, rules_every_s=60.0)
 
 
+# --------------------------------------------------------------------------- contracts
+
+
+def verify_contracts(db_url: str, catalog: Path) -> str:
+    """`eventscope contracts verify` (schemas, examples and the stored events), as a CI job
+    would run it; its results go to the store for the dashboard and `check`. Its summary."""
+    done = subprocess.run(
+        [sys.executable, "-m", "eventscope", "contracts", "verify", "--db", db_url,
+         "--catalog", str(catalog)], capture_output=True, text=True, check=False)
+    lines = (done.stdout.strip() or done.stderr.strip() or "no output").splitlines()
+    return lines[-1]
+
+
 # --------------------------------------------------------------------------- dashboard
 
 
@@ -662,6 +675,8 @@ class _Demo:
         echo(f"backfill: {self.counters.backfill_events} events, {self.counters.invocations} "
              f"invocations, {self.writer.written} log records")
         connect_consumers(events, resources)
+        if options.catalog.is_dir():
+            echo(f"contracts: {verify_contracts(options.db_url, options.catalog)}")
         self._start_company(resources, fleet, config, stream, first)
         echo(f"live: about {options.rate:g} events/s on {BUS}")
 

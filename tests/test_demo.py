@@ -42,20 +42,33 @@ def _free_port() -> int:
 
 
 def _start(*args: str) -> tuple[subprocess.Popen[str], list[str]]:
-    """`eventscope demo ARGS` as a child process; its stderr lines collected as they come."""
+    """`eventscope demo ARGS` as a child process; its stderr lines collected as they come
+    (and its stdout, for `_finish`)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     process = subprocess.Popen([sys.executable, "-m", "eventscope", "demo", *args], cwd=ROOT,
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
     lines: list[str] = []
+    stdout: list[str] = []
 
-    def read() -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            lines.append(line.rstrip("\n"))
+    def read(stream: Any, into: list[str]) -> None:
+        for line in stream:
+            into.append(line.rstrip("\n"))
 
-    threading.Thread(target=read, daemon=True).start()
+    readers = [threading.Thread(target=read, args=pair, daemon=True)
+               for pair in ((process.stderr, lines), (process.stdout, stdout))]
+    for reader in readers:
+        reader.start()
+    process.stdout_lines, process.readers = stdout, readers  # type: ignore[attr-defined]
     return process, lines
+
+
+def _finish(process: subprocess.Popen[str], timeout: float) -> str:
+    """The child's stdout once it has exited (TimeoutExpired after `timeout` seconds)."""
+    process.wait(timeout=timeout)
+    for reader in process.readers:  # type: ignore[attr-defined]
+        reader.join(timeout=10)  # until they have drained the closed pipes
+    return "\n".join(process.stdout_lines)  # type: ignore[attr-defined]
 
 
 def _wait_for(lines: list[str], prefix: str, timeout: float) -> str:
@@ -85,7 +98,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         _wait_for(lines, "dashboard: http://127.0.0.1:", timeout=90)
         pages = {path: _get(f"http://127.0.0.1:{port}{path}")
                  for path in ("/_stcore/health", "/")}
-        stdout, _ = process.communicate(timeout=120)
+        stdout = _finish(process, timeout=120)
     finally:
         if process.poll() is None:
             process.kill()
@@ -222,7 +235,7 @@ def test_sigterm_stops_everything_cleanly(tmp_path: Path) -> None:
         _wait_for(lines, "live:", timeout=60)
         time.sleep(2)
         process.send_signal(signal.SIGTERM)
-        stdout, _ = process.communicate(timeout=60)
+        stdout = _finish(process, timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
@@ -268,3 +281,16 @@ def test_the_catalog_describes_the_traffic(findings: list[dict]) -> None:
     """Apart from the planted problems, the demo catalog and the company agree: every
     sampled payload of a catalogued type conforms to its version's schema."""
     assert [f["summary"] for f in findings if f["kind"] == "schema_drift"] == []
+
+
+def test_contracts_are_verified_against_the_stored_events(run: dict[str, Any]) -> None:
+    """The demo runs `contracts verify` after the history: every consumer contract holds
+    (the version bump broke invoice-generator through a field its contract never declared),
+    and the results are in the store for the dashboard's Contracts page."""
+    (line,) = [line for line in run["stderr"] if line.startswith("contracts: ")]
+    assert line.endswith(" passed, 0 failed"), line
+    passed = int(line.split()[1])
+    store = open_store(run["url"], must_exist=True)
+    with store.engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT count(*) FROM contract_results").scalar()
+    assert rows == passed > 0
