@@ -16,9 +16,10 @@ $(BIN)/.installed: requirements.txt pyproject.toml
 
 venv: $(BIN)/.installed
 
+# The demo company on an emulated AWS (moto), collected into $(DEMO_DB), and the dashboard on
+# http://127.0.0.1:8501 (Ctrl-C stops everything). DEMO_ARGS passes options, e.g. --rate 10.
 demo: $(BIN)/.installed
-	$(BIN)/eventscope ingest examples/events.ndjson examples/consumer-logs.ndjson examples/bad-lines.ndjson --db $(DEMO_DB)
-	$(BIN)/eventscope stats --db $(DEMO_DB)
+	$(BIN)/eventscope demo --db $(DEMO_DB) $(DEMO_ARGS)
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -n 2 -q

@@ -105,3 +105,29 @@ def run_service(loops: list[Loop], store: Store, stop: threading.Event,
         thread.join()
     echo(heartbeat_line(loops))
     write_heartbeat(store, loops, instance)
+
+
+def collector_loops(clients: dict[str, Any], store: Store, bus: str, tap_settings: Any,
+                    logs_settings: Any, redact: Any, *, logs_every_s: float,
+                    rules_every_s: float, bus_log_group: str | None = None) -> list[Loop]:
+    """The loops of `collect all`: tap, consumer logs, rules (and bus logs when given).
+
+    `clients` holds boto3 clients for "sqs", "logs" and "events".
+    """
+    from collectors.logs_collector import LogsCounters, collect_bus_logs, collect_logs
+    from collectors.rules_collector import RulesCounters, snapshot_rules
+    from collectors.tap_collector import TapCounters, poll_once
+
+    sqs, logs, events = clients["sqs"], clients["logs"], clients["events"]
+    tap_c, logs_c, rules_c, bus_c = TapCounters(), LogsCounters(), RulesCounters(), LogsCounters()
+    loops = [
+        Loop("tap", lambda: poll_once(sqs, store, tap_settings, tap_c, redact), tap_c),
+        Loop("logs", lambda: collect_logs(logs, store, logs_settings, logs_c), logs_c,
+             logs_every_s),
+        Loop("rules", lambda: rules_c.add(snapshot_rules(events, store, bus)), rules_c,
+             rules_every_s),
+    ]
+    if bus_log_group:
+        loops.append(Loop("bus-logs", lambda: collect_bus_logs(
+            logs, store, bus_log_group, logs_settings, bus_c), bus_c, logs_every_s))
+    return loops

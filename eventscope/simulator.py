@@ -25,7 +25,7 @@ import sys
 import time
 import unicodedata
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -148,8 +148,8 @@ _SAGEMAKER = "https://runtime.sagemaker.eu-west-1.amazonaws.com/endpoints/fraud-
 CONSUMERS: tuple[Consumer, ...] = (
     Consumer(
         "crm-notifier", "text", "crm", 256, 6, 140.0, 78,
-        ("OrderCreated", "OrderShipped", "OrderDelivered", "OrderCancelled", "RefundIssued",
-         "WarrantyContractCreated"),
+        ("OrderCreated", "OrderShipped", "OrderDelivered", "OrderCancelled", "OrderReturned",
+         "RefundIssued", "WarrantyContractCreated", "PaymentFailed"),
         "Customer notification queued",
         (ErrorSpec("ClientError", "An error occurred (Throttling) when calling the SendEmail "
                    "operation (reached max retries: 4): Maximum sending rate exceeded.",
@@ -159,7 +159,7 @@ CONSUMERS: tuple[Consumer, ...] = (
     ),
     Consumer(
         "warranty-handler", "json", "warranty", 512, 6, 210.0, 96,
-        ("OrderCreated", "OrderDelivered"),
+        ("OrderCreated",),
         "Warranty contract state synchronised with insurer",
         (ErrorSpec("InsurerApiError", "insurer API returned 502 Bad Gateway",
                    ((_APP, 72, "handler", "contract = insurer.create_contract(order_id, sku)"),
@@ -169,7 +169,7 @@ CONSUMERS: tuple[Consumer, ...] = (
     ),
     Consumer(
         "invoice-generator", "text", "finance", 512, 10, 320.0, 112,
-        ("OrderPaid", "OrderCancelled", "OrderReturned"),
+        ("OrderPaid", "OrderCancelled", "OrderReturned", "RefundIssued"),
         "Invoice document rendered",
         (ErrorSpec("OperationalError", "connection to server at \"invoices.cluster.local\" "
                    "(10.0.3.17), port 5432 failed: timeout expired",
@@ -179,7 +179,7 @@ CONSUMERS: tuple[Consumer, ...] = (
     ),
     Consumer(
         "shipping-label", "json", "logistics", 256, 3, 95.0, 70,
-        ("OrderPaid", "OrderCancelled", "OrderAddressChanged"),
+        ("OrderPaid", "OrderCancelled", "OrderReturned"),
         "Shipping label requested from carrier",
         (ErrorSpec("CarrierUnavailableError", "carrier API 503 Service Unavailable",
                    ((_APP, 35, "handler", "label = carrier.create_label(order)"),
@@ -189,8 +189,8 @@ CONSUMERS: tuple[Consumer, ...] = (
     ),
     Consumer(
         "analytics-sink", "text", "analytics", 128, 3, 35.0, 58,
-        ("OrderCreated", "OrderPaid", "OrderShipped", "OrderDelivered", "OrderCancelled",
-         "OrderReturned"),
+        ("OrderCreated", "OrderPaid", "PaymentCaptured", "OrderCancelled", "OrderReturned",
+         "OrderShipped", "OrderDelivered", "InvoiceIssued"),
         "Event written to analytics stream",
         (ErrorSpec("ClientError", "An error occurred (ProvisionedThroughputExceededException) when "
                    "calling the PutRecord operation: Rate exceeded for shard shardId-000000000001",
@@ -202,7 +202,7 @@ CONSUMERS: tuple[Consumer, ...] = (
     ),
     Consumer(
         "fraud-check", "json", "fraud", 256, 3, 60.0, 66,
-        ("OrderCreated", "OrderPaid"),
+        ("OrderCreated", "OrderPaid", "PaymentFailed", "OrderCancelled", "OrderReturned"),
         "Fraud score computed",
         (ErrorSpec("ReadTimeoutError", "Read timeout on endpoint URL: "
                    f"\"{_SAGEMAKER}\"",
@@ -217,7 +217,7 @@ CONSUMERS: tuple[Consumer, ...] = (
 VERSION_BUMP_VICTIM = "invoice-generator"
 VERSION_BUMP_ERROR = ErrorSpec(
     "KeyError", "'totalAmount'",
-    ((_APP, 31, "handler", "total = Decimal(str(detail[\"totalAmount\"]))"),),
+    ((_APP, 31, "handler", "total = Decimal(detail[\"totalAmount\"])"),),
 )
 #: The consumer that is not idempotent when duplicate deliveries are planted.
 NON_IDEMPOTENT_CONSUMER = "fraud-check"
@@ -230,7 +230,7 @@ class Plants:
     """The seed article's problems, planted on purpose; each can be switched off."""
 
     missing_warranty_cancellations: bool = True  # warranty-handler ignores OrderCancelled/Returned
-    version_bump: bool = True  # OrderPaid v2 renames totalAmount, breaking invoice-generator
+    version_bump: bool = True  # OrderPaid v2 drops totalAmount, breaking invoice-generator
     duplicate_processing: bool = True  # fraud-check processes a duplicate delivery twice
     undocumented_event: bool = True  # OrderPriorityChanged is emitted, in no catalogue
     deprecated_event: bool = True  # OrderPlaced is still emitted and consumed
@@ -437,8 +437,10 @@ _PRODUCTS = (
     ("WCH-S3", "Smartwatch S3", "wearables", 399.0, True),
     ("CAM-MIRR-24", "Mirrorless camera 24 MP", "cameras", 1249.0, True),
 )
+_STREETS = ("Rua Augusta", "Calle Mayor", "Hauptstraße", "Rue Oberkampf", "Via Torino",
+            "ul. Długa", "Grafton Street")
 _CARRIERS = ("DHL", "UPS", "CTT", "DPD", "GLS", "InPost")
-_CANCEL_REASONS = ("customer_request", "payment_timeout", "out_of_stock", "fraud_suspected")
+_CANCEL_REASONS = ("customer_request", "payment_failed", "out_of_stock", "fraud_suspected")
 _RETURN_REASONS = ("damaged", "not_as_described", "changed_mind", "wrong_item")
 _NOTES = ("Leave the parcel with the neighbour at number 12 if nobody answers. Gift wrap "
           "requested, no invoice in the box. Customer asked for delivery after 18:00 on "
@@ -463,7 +465,7 @@ class Order:
                            for _ in range(1 + int(rng.random() ** 2 * 5)))
         self.total = round(sum(_PRODUCTS[p][3] * q for p, q in self.lines), 2)
         eligible = [_PRODUCTS[p][0] for p, _ in self.lines if _PRODUCTS[p][4]]
-        self.order_id = f"ord_{_hex(rng, 16)}"
+        self.order_id = f"ord-{_hex(rng, 16)}"
         self.seq = seq
         self.created_ms = created_ms
         self.customer_id = f"cus_{_hex(rng, 12)}"
@@ -479,7 +481,12 @@ class Order:
     @property
     def address(self) -> dict[str, str]:
         city, country, postcode = _CITIES[self.city]
-        return {"city": city, "postcode": postcode, "country": country}
+        return {"line1": f"{10 + self.seq % 90} {_STREETS[self.seq % len(_STREETS)]}",
+                "city": city, "postalCode": postcode, "country": country}
+
+    def money(self) -> dict[str, Any]:
+        """The order's total as the catalog's `money` object."""
+        return {"amount": self.total, "currency": self.currency}
 
     def items(self) -> list[dict[str, Any]]:
         """The order lines as they appear in fat events."""
@@ -594,10 +601,9 @@ def _detail_created(order: Order, rng: random.Random, version: str, t_ms: int,
                               "email": order.email}
         detail["shippingAddress"] = order.address
     else:
-        detail["customerId"] = order.customer_id
-        detail["shippingCountry"] = order.address["country"]
-    detail.update(channel=order.channel, currency=order.currency,
-                  totalAmount=order.total, items=order.items())
+        detail["customer"] = {"customerId": order.customer_id}
+    detail.update(channel=order.channel, total=order.money(), items=order.items(),
+                  createdAt=iso_millis(t_ms))
     if order.warranty_sku:
         detail["addOns"] = [{"type": "extended-warranty", "sku": order.warranty_sku}]
     return detail
@@ -614,22 +620,26 @@ def _detail_placed(order: Order, rng: random.Random, version: str, t_ms: int,
 
 def _detail_paid(order: Order, rng: random.Random, version: str, t_ms: int,
                  _t: str) -> dict[str, Any]:
-    detail = {"orderId": order.order_id, "version": version,
-              "paymentId": f"pay_{_hex(rng, 14)}", "customerId": order.customer_id}
-    amount_key = "amount" if version == "2" else "totalAmount"
-    detail[amount_key] = order.total
-    detail["currency"] = order.currency
-    detail["method"] = rng.choice(("card", "card", "card", "paypal", "mbway", "blik"))
+    """Version 1 also carries the undeclared `totalAmount` (a string) that invoice-generator
+    reads; version 2 drops it and renames `method` to `paymentMethod`."""
+    detail: dict[str, Any] = {"orderId": order.order_id, "version": version,
+                              "paymentId": f"pay-{_hex(rng, 14)}",
+                              "customerId": order.customer_id, "amount": order.money()}
+    method = rng.choice(("card", "card", "card", "paypal", "mbway", "blik"))
     if version == "2":
-        detail["capturedAt"] = iso_millis(t_ms)
+        detail["paymentMethod"] = method
+    else:
+        detail["totalAmount"] = f"{order.total:.2f}"
+        detail["method"] = method
+    detail["paidAt"] = iso_millis(t_ms)
     return detail
 
 
 def _detail_invoice(order: Order, rng: random.Random, version: str, t_ms: int,
                     _t: str) -> dict[str, Any]:
     return {"orderId": order.order_id, "version": version,
-            "invoiceId": f"INV-{order.seq:08d}", "totalAmount": order.total,
-            "taxAmount": round(order.total * 0.23 / 1.23, 2), "currency": order.currency}
+            "invoiceNumber": f"INV-{order.seq:08d}", "total": order.money(),
+            "taxAmount": round(order.total * 0.23 / 1.23, 2)}
 
 
 def _detail_shipped(order: Order, rng: random.Random, version: str, t_ms: int,
@@ -637,7 +647,7 @@ def _detail_shipped(order: Order, rng: random.Random, version: str, t_ms: int,
     return {"orderId": order.order_id, "version": version,
             "shipmentId": f"shp_{order.order_id[4:]}", "carrier": rng.choice(_CARRIERS),
             "trackingNumber": f"{rng.randrange(10**11, 10**12)}",
-            "packages": 1 + len(order.items()) // 3}
+            "packages": 1 + len(order.items()) // 3, "shippedAt": iso_millis(t_ms)}
 
 
 def _detail_delivered(order: Order, rng: random.Random, version: str, t_ms: int,
@@ -650,19 +660,20 @@ def _detail_cancelled(order: Order, rng: random.Random, version: str, t_ms: int,
                       _t: str) -> dict[str, Any]:
     return {"orderId": order.order_id, "version": version,
             "reason": rng.choice(_CANCEL_REASONS),
-            "cancelledBy": rng.choice(("customer", "system"))}
+            "cancelledBy": rng.choice(("customer", "system")), "cancelledAt": iso_millis(t_ms)}
 
 
 def _detail_returned(order: Order, rng: random.Random, version: str, t_ms: int,
                      _t: str) -> dict[str, Any]:
     return {"orderId": order.order_id, "version": version, "returnId": f"ret_{_hex(rng, 12)}",
-            "reason": rng.choice(_RETURN_REASONS), "skus": [i["sku"] for i in order.items()]}
+            "reason": rng.choice(_RETURN_REASONS), "skus": [i["sku"] for i in order.items()],
+            "returnedAt": iso_millis(t_ms)}
 
 
 def _detail_refund(order: Order, rng: random.Random, version: str, t_ms: int,
                    _t: str) -> dict[str, Any]:
-    return {"orderId": order.order_id, "version": version, "refundId": f"ref_{_hex(rng, 12)}",
-            "amount": order.total, "currency": order.currency}
+    return {"orderId": order.order_id, "version": version, "refundId": f"ref-{_hex(rng, 12)}",
+            "amount": order.money()}
 
 
 def _detail_warranty(order: Order, rng: random.Random, version: str, t_ms: int,
@@ -803,13 +814,14 @@ def _app_records(inv: Invocation, region: str, account: str) -> list[tuple[int, 
     return records
 
 
-def _end_ms(inv: Invocation) -> int:
+def end_ms(inv: Invocation) -> int:
+    """When the invocation ends (ms)."""
     return inv.start_ms + int(math.ceil(inv.duration_ms))
 
 
 def render_text(inv: Invocation, region: str, account: str) -> list[tuple[int, str]]:
     """An invocation's records in Lambda's TEXT log format: (timestamp ms, message)."""
-    rid, end = inv.request_id, _end_ms(inv)
+    rid, end = inv.request_id, end_ms(inv)
     records: list[tuple[int, str]] = []
     if inv.cold_start:
         records.append((inv.start_ms - int(inv.init_ms) - 1,
@@ -854,7 +866,7 @@ _STATUS = {"ok": "success", "error": "error", "timeout": "timeout"}
 
 def render_json(inv: Invocation, region: str, account: str) -> list[tuple[int, str]]:
     """An invocation's records in Lambda's JSON log format: (timestamp ms, message)."""
-    rid, end, consumer = inv.request_id, _end_ms(inv), inv.consumer
+    rid, end, consumer = inv.request_id, end_ms(inv), inv.consumer
     records: list[tuple[int, str]] = []
     if inv.cold_start:
         t0 = inv.start_ms - int(inv.init_ms) - 1
@@ -886,9 +898,9 @@ def _runtime_done(inv: Invocation) -> dict[str, Any]:
     if inv.outcome == "timeout":
         record["errorType"] = "Sandbox.Timedout"
     record["metrics"] = {"durationMs": round(inv.duration_ms, 3), "producedBytes": 0}
-    record["spans"] = [{"name": "responseLatency", "start": iso_millis(_end_ms(inv)),
+    record["spans"] = [{"name": "responseLatency", "start": iso_millis(end_ms(inv)),
                         "durationMs": 0.12},
-                       {"name": "responseDuration", "start": iso_millis(_end_ms(inv)),
+                       {"name": "responseDuration", "start": iso_millis(end_ms(inv)),
                         "durationMs": 0.03}]
     return record
 
@@ -941,13 +953,13 @@ class _Simulation:
         self.n_events = n_events
         self.extras = _extras(config)
         self.subs = self._subscribers()
-        self.environments: dict[str, list[_Environment]] = {c.name: [] for c in CONSUMERS}
         self.heap: list[tuple[int, int, int, Any]] = []
         self.seq = 0
         span_ms = self._expected_span_ms(seed)
         low, high = config.version_bump_window
         self.bump_ms = self.start_ms + int(span_ms * low)
         self.fix_ms = self.start_ms + int(span_ms * high)
+        self.fleet = LambdaFleet(config, self.rng, self.fix_ms)
 
     def _subscribers(self) -> dict[str, list[Consumer]]:
         by_name = {c.name: c for c in CONSUMERS}
@@ -1040,26 +1052,67 @@ class _Simulation:
     def _deliver(self, envelope: dict[str, Any], order: Order, t_ms: int) -> None:
         """EventBridge invokes every subscribed consumer asynchronously, sometimes twice."""
         for consumer in self.subs.get(envelope["detail-type"], ()):
-            first = t_ms + self.rng.randint(15, 900)
-            self._attempts(consumer, envelope, order, first, duplicate=False)
-            if self.rng.random() < self.config.duplicate_rate:
-                second = first + self.rng.randint(200, 20_000)
-                self._attempts(consumer, envelope, order, second, duplicate=True)
+            for record in self.fleet.deliver(consumer, envelope, t_ms):
+                self._push(record["timestamp"], _LOG, record)
 
-    def _attempts(self, consumer: Consumer, envelope: dict[str, Any], order: Order,
-                  start_ms: int, *, duplicate: bool) -> None:
+
+class LambdaFleet:
+    """The company's Lambda consumers as running code: one call per attempt at an event.
+
+    Shared by the offline simulation and the live demo (`collectors/demo.py`, where consumers
+    poll SQS): decides an attempt's outcome (the planted version-bump failure until `fix_ms`,
+    random errors and timeouts), keeps each function's execution environments (log streams,
+    cold starts), and renders the attempt as CloudWatch Logs records.
+    """
+
+    def __init__(self, config: CompanyConfig, rng: random.Random, fix_ms: int,
+                 observer: Callable[[Invocation], None] | None = None) -> None:
+        self.config = config
+        self.rng = rng
+        self.fix_ms = fix_ms
+        self.observer = observer  # told of every invocation (the demo tallies what it planted)
+        self.environments: dict[str, list[_Environment]] = {c.name: [] for c in CONSUMERS}
+
+    def deliver(self, consumer: Consumer, envelope: dict[str, Any],
+                t_ms: int) -> list[dict[str, Any]]:
+        """EventBridge's asynchronous invocation of one consumer for an event put at `t_ms`,
+        sometimes delivered twice: every attempt's log records."""
+        first = t_ms + self.rng.randint(15, 900)
+        records = self.attempts(consumer, envelope, first, duplicate=False)
+        if self.rng.random() < self.config.duplicate_rate:
+            second = first + self.rng.randint(200, 20_000)
+            records += self.attempts(consumer, envelope, second, duplicate=True)
+        return records
+
+    def attempts(self, consumer: Consumer, envelope: dict[str, Any], start_ms: int, *,
+                 duplicate: bool) -> list[dict[str, Any]]:
         """One delivery: the first invocation and Lambda's up to two asynchronous retries."""
-        request_id = _uuid4(self.rng)
+        request_id = self.new_request_id()
         failed_before = False
+        records: list[dict[str, Any]] = []
         for attempt in range(3):
-            outcome, error = self._outcome(consumer, envelope, start_ms, failed_before)
-            inv = self._invocation(consumer, envelope, order, request_id, start_ms,
-                                   outcome, error, duplicate)
-            self._push_records(inv)
-            if outcome == "ok":
-                return
+            inv = self.attempt(consumer, envelope, request_id, start_ms,
+                               failed_before=failed_before, duplicate=duplicate)
+            records += self.records(inv)
+            if inv.outcome == "ok":
+                break
             failed_before = True
-            start_ms = _end_ms(inv) + self.rng.randint(60_000, 90_000) * (attempt + 1)
+            start_ms = end_ms(inv) + self.rng.randint(60_000, 90_000) * (attempt + 1)
+        return records
+
+    def new_request_id(self) -> str:
+        """A Lambda request id for a new delivery (its retries reuse it)."""
+        return _uuid4(self.rng)
+
+    def attempt(self, consumer: Consumer, envelope: dict[str, Any], request_id: str,
+                start_ms: int, *, failed_before: bool, duplicate: bool) -> Invocation:
+        """The consumer's invocation on a delivered envelope, starting at `start_ms`."""
+        outcome, error = self._outcome(consumer, envelope, start_ms, failed_before)
+        inv = self._invocation(consumer, envelope, request_id, start_ms, outcome, error,
+                               duplicate)
+        if self.observer is not None:
+            self.observer(inv)
+        return inv
 
     def _outcome(self, consumer: Consumer, envelope: dict[str, Any], start_ms: int,
                  failed_before: bool) -> tuple[Literal["ok", "error", "timeout"], ErrorSpec | None]:
@@ -1076,8 +1129,8 @@ class _Simulation:
             return "timeout", None
         return "error", self.rng.choice(consumer.errors)
 
-    def _invocation(self, consumer: Consumer, envelope: dict[str, Any], order: Order,
-                    request_id: str, start_ms: int, outcome: Literal["ok", "error", "timeout"],
+    def _invocation(self, consumer: Consumer, envelope: dict[str, Any], request_id: str,
+                    start_ms: int, outcome: Literal["ok", "error", "timeout"],
                     error: ErrorSpec | None, duplicate: bool) -> Invocation:
         rng = self.rng
         duration = consumer.base_duration_ms * rng.lognormvariate(0.0, 0.45)
@@ -1129,20 +1182,20 @@ class _Simulation:
         pool.append(env)
         return stream, True
 
-    def _push_records(self, inv: Invocation) -> None:
+    def records(self, inv: Invocation) -> list[dict[str, Any]]:
+        """The invocation's CloudWatch Logs records, as `filter_log_events` returns them."""
         config = self.config
         render = render_text if inv.consumer.log_format == "text" else render_json
         group = f"/aws/lambda/{inv.consumer.name}"
         lag = self.rng.randint(150, 2500)
-        for t_ms, message in render(inv, config.region, config.account):
-            self._push(t_ms, _LOG, {
-                "logGroupName": group,
-                "logStreamName": inv.stream,
-                "timestamp": t_ms,
-                "message": message,
-                "ingestionTime": t_ms + lag,
-                "eventId": f"{self.rng.getrandbits(184):056d}",
-            })
+        return [{
+            "logGroupName": group,
+            "logStreamName": inv.stream,
+            "timestamp": t_ms,
+            "message": message,
+            "ingestionTime": t_ms + lag,
+            "eventId": f"{self.rng.getrandbits(184):056d}",
+        } for t_ms, message in render(inv, config.region, config.account)]
 
 
 # --------------------------------------------------------------------------- files

@@ -145,7 +145,7 @@ def test_cli_validate_accepts_the_example_catalog():
     """`catalog validate` exits 0 and summarises a valid catalog."""
     result = CliRunner().invoke(main, ["catalog", "validate", str(EXAMPLE)])
     assert result.exit_code == 0, result.output
-    assert "valid (14 event types, 6 consumers, 2 lifecycles" in result.output
+    assert "valid (17 event types, 6 consumers, 2 lifecycles" in result.output
 
 
 def test_cli_validate_lists_every_problem_and_exits_1():

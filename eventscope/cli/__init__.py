@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "tap": "collect_cmd:tap",
     "collect": "collect_cmd:collect",
     "replay": "collect_cmd:replay",
+    "demo": "demo_cmd:demo",
 }
 
 

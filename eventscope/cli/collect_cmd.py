@@ -268,31 +268,21 @@ def collect_all(bus: str, prefix: str, log_groups: tuple[str, ...], since: int,
     stored in `collector_status` every --heartbeat. On SIGTERM or SIGINT every loop
     finishes its batch, commits, and the command exits 0.
     """
-    from collectors.logs_collector import (LogsCounters, LogsSettings, collect_bus_logs,
-                                           collect_logs)
-    from collectors.rules_collector import RulesCounters, snapshot_rules
-    from collectors.service import Loop, run_service
-    from collectors.tap_collector import TapCounters, poll_once
+    from collectors.logs_collector import LogsSettings
+    from collectors.service import collector_loops, run_service
 
     settings = aws_settings(profile, region, endpoint_url)
-    sqs, logs, events = aws_clients(settings, "sqs", "logs", "events")
+    clients = dict(zip(("sqs", "logs", "events"),
+                       aws_clients(settings, "sqs", "logs", "events")))
     store = open_store(db_url)
     with aws_errors():
-        tap_settings = _tap_settings(sqs, bus, None, sample_rate, batch_size, wait_seconds)
-    redact = _redaction(store)
+        tap_settings = _tap_settings(clients["sqs"], bus, None, sample_rate, batch_size,
+                                     wait_seconds)
     logs_settings = LogsSettings(prefix=prefix, since_ms=since, overlap_ms=overlap_ms,
                                  log_groups=log_groups, redaction=_redaction_settings(store))
-    tap_c, logs_c, rules_c, bus_c = TapCounters(), LogsCounters(), RulesCounters(), LogsCounters()
-    loops = [
-        Loop("tap", lambda: poll_once(sqs, store, tap_settings, tap_c, redact), tap_c),
-        Loop("logs", lambda: collect_logs(logs, store, logs_settings, logs_c), logs_c,
-             logs_every / 1000),
-        Loop("rules", lambda: rules_c.add(snapshot_rules(events, store, bus)), rules_c,
-             rules_every / 1000),
-    ]
-    if bus_log_group:
-        loops.append(Loop("bus-logs", lambda: collect_bus_logs(
-            logs, store, bus_log_group, logs_settings, bus_c), bus_c, logs_every / 1000))
+    loops = collector_loops(clients, store, bus, tap_settings, logs_settings, _redaction(store),
+                            logs_every_s=logs_every / 1000, rules_every_s=rules_every / 1000,
+                            bus_log_group=bus_log_group)
     stop = threading.Event()
     with _stop_on_signals(stop):
         run_service(loops, store, stop, heartbeat / 1000, echo=lambda line: click.echo(line))

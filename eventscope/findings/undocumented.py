@@ -15,6 +15,7 @@ import orjson
 import pandas as pd
 
 from eventscope.catalog.model import Catalog
+from eventscope.catalog.schemas import catalog_registry, validator, version_uri
 from eventscope.findings.frames import CONFORMANCE_COLUMNS, clean
 from eventscope.findings.payloads import redact
 
@@ -75,6 +76,7 @@ def validate_samples(samples: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     """Conformance rows for sampled events of catalogued versions that have a schema."""
     rows = []
     validators: dict[tuple[str, str, str], Any] = {}
+    registry = None
     for event in samples.to_dict("records"):
         declared = catalog.event_type(event["detail_type"], event["source"])
         schema_version = declared.version(event["version"] or "") if declared else None
@@ -82,8 +84,9 @@ def validate_samples(samples: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
             continue
         key = (event["source"], event["detail_type"], schema_version.version)
         if key not in validators:
-            cls = jsonschema.validators.validator_for(schema_version.schema)
-            validators[key] = cls(schema_version.schema)
+            if registry is None:  # offline: `$ref`s resolve to the catalog's own schemas
+                registry = catalog_registry(catalog)
+            validators[key] = validator(version_uri(key[1], key[2]), registry)
         error = jsonschema.exceptions.best_match(
             validators[key].iter_errors(orjson.loads(event["detail"])))
         rows.append({"event_id": event["id"], "source": key[0], "detail_type": key[1],
