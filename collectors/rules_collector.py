@@ -108,6 +108,12 @@ def snapshot_rules(events: Any, store: Store, bus: str, now_ms: int | None = Non
     return RulesSummary(bus, snapshot_ms, len(rule_rows), len(target_rows))
 
 
+def snapshot_buses(store: Store) -> list[str]:
+    """The buses whose rules have been snapshotted."""
+    return [row["bus"] for row in store.select_rows(
+        sa.select(rule_snapshots.c.bus).distinct().order_by(rule_snapshots.c.bus))]
+
+
 def latest_rules(store: Store, bus: str) -> list[dict[str, Any]]:
     """The rules of the latest snapshot of a bus, each with a `targets` list."""
     latest = sa.select(sa.func.max(rule_snapshots.c.snapshot_ms)).where(

@@ -134,3 +134,38 @@ def test_check_notify_sns_through_the_cli(filled: str, moto_endpoint: str) -> No
 def test_check_notify_without_channel_is_an_error(filled: str) -> None:
     result = run("check", "--db", filled, "--notify")
     assert result.exit_code == 1 and "needs --sns-topic" in result.output
+
+
+def test_check_grades_stored_contract_failures(filled: str) -> None:
+    """A failing contract check stored by `contracts verify` becomes a contract_failure."""
+    store = open_store(filled)
+    store.write_contract_results([{
+        "consumer": "warranty", "detail_type": "OrderPaid", "version": "2",
+        "check_kind": "schema", "passed": False, "checked_ms": 1, "catalog_revision": "r1",
+        "violations": orjson.dumps([{"path": "$.amount", "message": "amount is not required"
+                                     }]).decode(), "summary": "{}", "origin": "eventscope"}])
+    found = _json("check", "--db", filled)["findings"]
+    failures = [f for f in found if f["kind"] == "contract_failure"]
+    assert [(f["subject"], f["summary"]) for f in failures] == [(
+        {"consumer": "warranty", "detail_type": "OrderPaid", "version": "2"},
+        "warranty's contract for OrderPaid fails: amount is not required")]
+
+
+def test_bus_rules_snapshot_feeds_the_subscriptions_check(filled: str) -> None:
+    """The latest `collect rules` snapshot is read as who the bus delivers what to."""
+    from collectors.rules_collector import rule_row, target_row
+    from eventscope.cli.findings_cmd import _bus_subscriptions
+    from eventscope.tables import rule_snapshots, rule_targets
+
+    store = open_store(filled)
+    assert _bus_subscriptions(store) is None
+    rule = {"Name": "warranty-orders", "State": "ENABLED",
+            "Arn": "arn:aws:events:eu-west-1:123456789012:rule/shop-bus/warranty-orders",
+            "EventPattern": '{"detail-type":["OrderCreated"],"source":["com.shop.orders"]}'}
+    target = {"Id": "q", "Arn": "arn:aws:sqs:eu-west-1:123456789012:warranty-handler"}
+    store.write_rows({rule_snapshots: [rule_row("shop-bus", 5, rule)],
+                      rule_targets: [target_row("shop-bus", "warranty-orders", 5, target)]})
+    rows = _bus_subscriptions(store).to_dict("records")
+    assert rows == [{"rule": "warranty-orders", "source": "com.shop.orders",
+                     "detail_type": "OrderCreated", "target": target["Arn"],
+                     "consumer": "warranty-handler"}]

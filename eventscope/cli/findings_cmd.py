@@ -10,10 +10,12 @@ import re
 import time
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime, timezone
 from typing import Any
 
 import click
+import pandas as pd
 
 from eventscope.catalog.loader import load_catalog
 from eventscope.catalog.model import Catalog
@@ -24,7 +26,7 @@ from eventscope.findings import load, summaries
 from eventscope.findings.check import Finding, at_or_above, read_thresholds, run_check_summaries
 from eventscope.findings.duplicates import producer_resends
 from eventscope.findings.failures import failure_rates, final_failures, top_errors
-from eventscope.findings.frames import records, resolve_consumers
+from eventscope.findings.frames import SUBSCRIPTION_COLUMNS, records, resolve_consumers
 from eventscope.findings.graph import graph_json, to_dot, to_mermaid
 from eventscope.findings.lifecycle import order_lifecycle
 from eventscope.findings.subscriptions import missing_subscriptions, static_missing
@@ -243,7 +245,7 @@ def undocumented(db_url: str | None, catalog_path: str | None, as_json: bool) ->
 def subscriptions(db_url: str | None, catalog_path: str | None, as_json: bool) -> None:
     """Missing subscriptions to cancellations: from the catalog and from the data."""
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
-    static = static_missing(catalog) if catalog else []
+    static = static_missing(catalog, _bus_subscriptions(store)) if catalog else []
     found = missing_subscriptions(static, summaries.observed_missing_subscriptions(
         store.engine, catalog))
     note = None if catalog else "no catalog given: only evidence from data"
@@ -305,8 +307,10 @@ def check(db_url: str | None, catalog_path: str | None, thresholds_path: str | N
     """Run every finding against thresholds; exit 2 when any is at or above `fail_on`."""
     thresholds = read_thresholds(thresholds_path)
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
-    found, skipped = run_check_summaries(summaries.check_summaries(store.engine, catalog),
-                                         catalog, thresholds, date.today())
+    inputs = replace(
+        summaries.check_summaries(store.engine, catalog, _bus_subscriptions(store)),
+        contract_results=load.load_contract_results(store))
+    found, skipped = run_check_summaries(inputs, catalog, thresholds, date.today())
     aws = aws_settings(profile, region or _topic_region(sns_topic), endpoint_url)
     notified = (_notify(store, found, catalog, sns_topic, webhook, notify_min, aws)
                 if notify else None)
@@ -327,6 +331,15 @@ def check(db_url: str | None, catalog_path: str | None, thresholds_path: str | N
         raise SystemExit(2)
     if notified and notified["errors"]:
         raise SystemExit(1)
+
+
+def _bus_subscriptions(store: Store) -> pd.DataFrame | None:
+    """Who the buses' rules deliver to, from the latest `collect rules` snapshot of each bus
+    (None when rules were never collected): the static evidence for missing subscriptions."""
+    from collectors.rules_collector import snapshot_buses, subscription_rows
+
+    rows = [row for bus in snapshot_buses(store) for row in subscription_rows(store, bus)]
+    return pd.DataFrame(rows, columns=SUBSCRIPTION_COLUMNS) if rows else None
 
 
 def _topic_region(sns_topic: str | None) -> str | None:

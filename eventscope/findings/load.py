@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import orjson
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -349,3 +350,25 @@ def load_cancellation_context(engine: Engine, cancellations: Sequence[str],
     ids = sa.select(e.id).where(e.correlation_key.in_(keys))
     return (_read(engine, order_events, EVENT_COLUMNS),
             _read(engine, _attempt_select().where(i.event_id.in_(ids)), ATTEMPT_COLUMNS))
+
+
+CONTRACT_COLUMNS = ["consumer", "detail_type", "version", "check_kind", "passed", "reason",
+                    "checked_ms"]
+
+
+def load_contract_results(store: Store) -> pd.DataFrame | None:
+    """The newest stored result of every contract check (None when none was ever stored),
+    with `reason`: the first violation's message."""
+    rows = store.contract_results(latest_only=True)
+    if not rows:
+        return None
+    return frame(({**row, "reason": _first_violation(row["violations"])} for row in rows),
+                 CONTRACT_COLUMNS)
+
+
+def _first_violation(violations: str) -> str:
+    found = orjson.loads(violations or "[]")
+    if not found:
+        return ""
+    first = found[0]
+    return str(first.get("message", first)) if isinstance(first, dict) else str(first)
