@@ -38,3 +38,34 @@ def test_environments_are_name_equals_url() -> None:
     assert parse_environments(("prod=sqlite:///p.db",)) == {"prod": "sqlite:///p.db"}
     result = CliRunner().invoke(main, ["dashboard", "--env", "nourl"])
     assert result.exit_code == 2 and "NAME=URL" in result.output
+
+
+def test_stopping_the_command_stops_the_server(tmp_path) -> None:
+    """SIGTERM to `eventscope dashboard` stops Streamlit too: nothing keeps the port."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "eventscope", "dashboard", "--db",
+                                f"sqlite:///{tmp_path / 's.db'}", "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        health, healthy = f"http://127.0.0.1:{port}/_stcore/health", False
+        for _ in range(120):
+            try:
+                healthy = urllib.request.urlopen(health, timeout=1).status == 200
+                break
+            except OSError:
+                time.sleep(0.25)
+        assert healthy, "the dashboard never answered its health check"
+        process.terminate()
+        process.wait(timeout=20)
+    finally:
+        process.kill()
+    with socket.socket() as client:
+        assert client.connect_ex(("127.0.0.1", port)) != 0

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from importlib.util import find_spec
 from pathlib import Path
@@ -78,8 +77,7 @@ def dashboard(db_url: str | None, catalog_path: str | None, environments: tuple[
         env["EVENTSCOPE_ENVIRONMENTS"] = json.dumps(parse_environments(environments))
     shown = sa.engine.make_url(env["EVENTSCOPE_DB"]).render_as_string(hide_password=True)
     click.echo(f"eventscope dashboard on http://{host}:{port} (store {shown})", err=True)
-    try:
-        status = subprocess.call(streamlit_command(host, port), env=env)
-    except KeyboardInterrupt:
-        status = 0
-    sys.exit(status)
+    command = streamlit_command(host, port)
+    # The server replaces this process, so a SIGTERM or Ctrl-C sent to `eventscope dashboard`
+    # reaches Streamlit itself and nothing is left running behind it.
+    os.execve(command[0], command, env)
