@@ -89,6 +89,7 @@ class DemoCounters:
     published: Counter[str] = field(default_factory=Counter)  # bus events per detail-type
     outcomes: Counter[str] = field(default_factory=Counter)  # "consumer type outcome [error]"
     successes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (consumer, event)
+    skipped_repeats: int = 0  # repeats answered without running the handler (idempotent)
     collected: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -98,7 +99,9 @@ class DemoCounters:
         with self.lock:
             self.invocations += 1
             self.outcomes[f"{inv.consumer.name} {inv.detail_type} {inv.outcome}{error}"] += 1
-            if inv.outcome == "ok":
+            if inv.outcome == "ok" and not inv.messages:
+                self.skipped_repeats += 1
+            elif inv.outcome == "ok":
                 self.successes[(inv.consumer.name, inv.event_id)] += 1
 
     def processed_twice(self) -> dict[str, int]:
@@ -111,7 +114,8 @@ class DemoCounters:
                 "invocations": self.invocations, "log_records": self.log_records,
                 "published": dict(sorted(self.published.items())),
                 "outcomes": dict(sorted(self.outcomes.items())),
-                "processed_twice": self.processed_twice(), "collected": self.collected}
+                "processed_twice": self.processed_twice(),
+                "skipped_repeats": self.skipped_repeats, "collected": self.collected}
 
 
 # --------------------------------------------------------------------------- time

@@ -1158,7 +1158,9 @@ class LambdaFleet:
         idempotent = not (consumer.name == NON_IDEMPOTENT_CONSUMER
                           and self.config.plants.duplicate_processing)
         if duplicate and idempotent:
-            return (first, "Event already processed, skipping duplicate delivery")
+            # Powertools Idempotency answers a repeat with the stored result without running
+            # the handler: no handler line, so the invocation logs no correlation id.
+            return ()
         if self.rng.random() < self.config.extra_log_line_rate:
             return (first, consumer.action)
         return (first,)

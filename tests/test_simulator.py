@@ -212,12 +212,17 @@ def test_powertools_lines_have_logger_keys(sample: list[SimItem]) -> None:
 
 
 def test_every_delivery_logs_one_powertools_line_per_attempt(sample: list[SimItem]) -> None:
-    """Each START (or platform.start) is followed by a 'Processing <type>' Powertools line."""
+    """Each START (or platform.start) is followed by a 'Processing <type>' Powertools line,
+    except the repeats an idempotent consumer answers without running its handler."""
+    from eventscope.lambda_logs import assemble_invocations
+
     starts = sum(1 for r in logs(sample) if r["message"].startswith("START RequestId")
                  or '"type":"platform.start"' in r["message"])
     processing = sum(1 for line in powertools_lines(sample)
                      if line["message"].startswith("Processing "))
-    assert starts == processing
+    answered = sum(1 for inv in assemble_invocations(logs(sample))
+                   if inv.outcome == "ok" and inv.event_id is None)
+    assert starts == processing + answered
 
 
 def test_unhandled_text_error_is_one_record_with_its_traceback(sample: list[SimItem]) -> None:
@@ -300,11 +305,15 @@ def test_fraud_check_processes_a_duplicate_delivery_twice(sample: list[SimItem])
     assert any(count > 1 for count in processed.values())
 
 
-def test_idempotent_consumers_skip_duplicate_deliveries(sample: list[SimItem]) -> None:
-    """Other consumers log that they skipped the duplicate."""
-    skipped = [line for line in powertools_lines(sample)
-               if line["message"].startswith("Event already processed")]
-    assert skipped and all(line["function_name"] != "fraud-check" for line in skipped)
+def test_idempotent_consumers_answer_repeats_without_running_the_handler(
+        sample: list[SimItem]) -> None:
+    """Other consumers answer a repeat delivery as Powertools Idempotency does: the handler
+    does not run, so the invocation succeeds without a line carrying the event id."""
+    from eventscope.lambda_logs import assemble_invocations
+
+    skipped = [inv for inv in assemble_invocations(logs(sample))
+               if inv.outcome == "ok" and inv.event_id is None]
+    assert skipped and all(inv.consumer != "fraud-check" for inv in skipped)
 
 
 def test_undocumented_event_is_emitted(sample: list[SimItem]) -> None:
