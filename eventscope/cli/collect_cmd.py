@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from eventscope.cli.aws import aws_clients, aws_errors, aws_options, aws_settings
+from eventscope.cli.aws import F, aws_clients, aws_errors, aws_options, aws_settings
 from eventscope.cli.options import db_option, echo_json, json_option
 from eventscope.store import open_store
 
@@ -77,15 +77,24 @@ def collect() -> None:
     """Collect from AWS into the store: the bus tap, consumer logs, bus rules, or all."""
 
 
+def tap_options(function: F) -> F:
+    """--sample, --batch-size, --wait for the tap collector."""
+    for option in reversed([
+        click.option("--sample", "sample_rate", type=float, default=None, callback=_sample_rate,
+                     help="Fraction kept (default: the rate recorded by `tap install`, else 1)."),
+        click.option("--batch-size", type=click.IntRange(1, 10_000), default=100,
+                     show_default=True, help="Tap messages per store transaction."),
+        click.option("--wait", "wait_seconds", type=click.IntRange(0, 20), default=20,
+                     show_default=True, help="SQS long-poll wait in seconds."),
+    ]):
+        function = option(function)
+    return function
+
+
 @collect.command("tap")
 @click.option("--bus", default=None, help="Event bus whose tap queue to read.")
 @click.option("--queue-url", default=None, help="Read this queue instead of the bus's tap queue.")
-@click.option("--sample", "sample_rate", type=float, default=None, callback=_sample_rate,
-              help="Fraction kept (default: the rate recorded by `tap install`, else 1).")
-@click.option("--batch-size", type=click.IntRange(1, 10_000), default=100, show_default=True,
-              help="Messages per store transaction.")
-@click.option("--wait", "wait_seconds", type=click.IntRange(0, 20), default=20,
-              show_default=True, help="SQS long-poll wait in seconds.")
+@tap_options
 @click.option("--until-empty", is_flag=True, help="Stop when a receive comes back empty.")
 @db_option
 @aws_options
@@ -243,12 +252,7 @@ def collect_rules_cmd(bus: str, db_url: str | None, profile: str | None, region:
 @logs_options
 @click.option("--bus-log-group", default=None,
               help="The bus's own log group (EventBridge bus logging), for delivery outcomes.")
-@click.option("--sample", "sample_rate", type=float, default=None, callback=_sample_rate,
-              help="Fraction kept (default: the rate recorded by `tap install`, else 1).")
-@click.option("--batch-size", type=click.IntRange(1, 10_000), default=100, show_default=True,
-              help="Tap messages per store transaction.")
-@click.option("--wait", "wait_seconds", type=click.IntRange(0, 20), default=20,
-              show_default=True, help="SQS long-poll wait in seconds.")
+@tap_options
 @click.option("--logs-every", "logs_every", default="1m", show_default=True,
               callback=_duration, help="Pause between passes over the log groups.")
 @click.option("--rules-every", "rules_every", default="5m", show_default=True,
