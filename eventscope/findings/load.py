@@ -11,6 +11,7 @@ errors a summary names.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import orjson
 import pandas as pd
@@ -142,7 +143,14 @@ def load_lifecycle(engine: Engine, correlation_key: str) -> tuple[pd.DataFrame, 
 
 def refresh_rollups(engine: Engine) -> int:
     """Bring the rollup tables up to date (cheap when no minute is dirty)."""
-    return Store(engine).refresh_rollups()
+    return _store_of(engine).refresh_rollups()
+
+
+@lru_cache(maxsize=16)
+def _store_of(engine: Engine) -> Store:
+    """One `Store` per engine: building one compiles its statements (~1.6 ms, 16x a refresh
+    with nothing dirty), and every rollup read refreshes first."""
+    return Store(engine)
 
 
 def _window(column: sa.ColumnElement, since_ms: int | None,
