@@ -74,6 +74,7 @@ class Run:
     rows: int
     seconds: float | None = None
     peak_rss_mb: float | None = None
+    cpu_seconds: float | None = None  # user + system, its worker processes included
     note: str = ""
 
     @property
@@ -140,15 +141,16 @@ def fresh_db(path: Path) -> Path:
     return path
 
 
-def timed_process(argv: list[str], log_path: Path) -> tuple[float, float, int]:
-    """Run a command; return (wall seconds, peak RSS in MB, exit status)."""
+def timed_process(argv: list[str], log_path: Path) -> tuple[float, float, float, int]:
+    """Run a command; return (wall seconds, peak RSS in MB of its largest process, CPU
+    seconds of it and its children, exit status)."""
     with open(log_path, "wb") as log:
         began = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - began
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return seconds, usage.ru_maxrss / 1024, proc.returncode
+    return seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, proc.returncode
 
 
 def count_rows(db: Path, table: str) -> int:
@@ -176,11 +178,12 @@ def run_ours(exe: str | None, path: str, db: Path, rows: int, label: str, out: P
         run.note = "skipped: no eventscope executable"
         return run
     log = out / f"ours-{label}.log"
-    seconds, rss, status = timed_process([exe, "ingest", path, "--db", f"sqlite:///{db}"], log)
+    seconds, rss, cpu, status = timed_process(
+        [exe, "ingest", path, "--db", f"sqlite:///{db}"], log)
     if status != 0:
         run.note = f"failed (exit {status}), see {log}"
         return run
-    run.seconds, run.peak_rss_mb = seconds, rss
+    run.seconds, run.peak_rss_mb, run.cpu_seconds = seconds, rss, cpu
     run.note = f"{count_rows(db, table):,} {table} rows stored"
     return run
 
@@ -194,12 +197,12 @@ def run_sqlite_utils(path: str, db: Path, rows: int, out: Path) -> Run:
         run.note = "skipped: sqlite-utils not installed"
         return run
     log = out / "sqlite-utils.log"
-    seconds, rss, status = timed_process(
+    seconds, rss, cpu, status = timed_process(
         [exe_name, "insert", str(fresh_db(db)), "events", path, "--nl", "--pk", "id"], log)
     if status != 0:
         run.note = f"failed (exit {status}), see {log}"
         return run
-    run.seconds, run.peak_rss_mb = seconds, rss
+    run.seconds, run.peak_rss_mb, run.cpu_seconds = seconds, rss, cpu
     run.note = f"{count_rows(db, 'events'):,} rows stored"
     return run
 
@@ -315,12 +318,13 @@ def report(host: dict[str, Any], data: Dataset, runs: list[Run]) -> str:
         f"          {data.events_path}",
         f"          {data.logs_path}",
         "",
-        f"  {'what':<38} {'seconds':>9} {'lines/s':>12} {'peak RSS':>10}  note",
+        f"  {'what':<38} {'seconds':>9} {'lines/s':>12} {'CPU s':>7} {'peak RSS':>10}  note",
     ]
     for run in runs:
         rss = f"{run.peak_rss_mb:,.0f} MB" if run.peak_rss_mb else "—"
         lines.append(f"  {run.name:<38} {_fmt(run.seconds, '9.2f'):>9} "
-                     f"{_fmt(run.rate, ',.0f'):>12} {rss:>10}  {run.note}")
+                     f"{_fmt(run.rate, ',.0f'):>12} {_fmt(run.cpu_seconds, '7.1f'):>7} "
+                     f"{rss:>10}  {run.note}")
     lines += ["", *ratio_lines(*runs)]
     return "\n".join(lines)
 

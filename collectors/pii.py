@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from eventscope.records import BusEvent
-from eventscope.redaction import Redaction, RedactionSettings, redact_events
+from eventscope.redaction import RedactionSettings, redact_events, redaction_rows
 from eventscope.store import Store, redactions
 
 EventFilter = Callable[[Sequence[BusEvent]], tuple[list[BusEvent], Any]]
@@ -42,16 +42,10 @@ def declared_pii_fields(catalog_path: str) -> dict[str, tuple[str, ...]]:
             if t.pii_fields}
 
 
-def redaction_rows(found: Sequence[Redaction]) -> list[dict[str, Any]]:
-    """`redactions` table rows for what a batch's redaction found."""
-    now = int(time.time() * 1000)
-    return [{"event_id": r.event_id, "json_path": r.json_path, "detail_type": r.detail_type,
-             "detector": r.detector, "replaced": r.replaced, "redacted_ms": now} for r in found]
-
-
 def redaction_filter(settings: RedactionSettings) -> EventFilter:
     """The tap collector's hook: a batch's events redacted, and their `redactions` rows."""
     def apply(events: Sequence[BusEvent]) -> tuple[list[BusEvent], Any]:
         clean, found = redact_events(events, settings)
-        return clean, {redactions: redaction_rows(found)} if found else None
+        return clean, ({redactions: redaction_rows(found, int(time.time() * 1000))}
+                       if found else None)
     return apply

@@ -1,39 +1,42 @@
 """File ingest: NDJSON files of bus events and consumer log records into the store.
 
-Owns recognising what each line is (an EventBridge envelope, a CloudWatch Logs record, or
-something to quarantine), batching, and the run's summary. Reading files is the only I/O
-besides the store; `classify_line` is pure.
+Owns reading the inputs in blocks of whole lines, fanning the blocks out to worker processes
+(`eventscope.ingest_lines.parse_block`: decoding, classifying, PII redaction), and, back in
+this process and in input order, assembling invocations from the parsed log records, batching
+and writing (one write in flight on a background thread), and the run's summary.
 """
 
 from __future__ import annotations
 
+import gc
 import gzip
+import os
+import signal
 import sys
-from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+import threading
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
+from multiprocessing import get_all_start_methods, get_context
+from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import IO, Any
 
-from eventscope.decoding import decode_object
-from eventscope.errors import InputError
-from eventscope.events import (DEFAULT_CORRELATION_PATHS, RejectedRecord, is_bus_event,
-                               parse_bus_event)
+from eventscope.errors import EventscopeError, InputError
+from eventscope.events import DEFAULT_CORRELATION_PATHS
+from eventscope.ingest_lines import (Block, LineOptions, ParsedBlock, classify_line,  # noqa: F401
+                                     parse_block)
 from eventscope.lambda_logs import InvocationAssembler
-from eventscope.limits import QUARANTINE_RAW_CAP
-from eventscope.records import BusEvent, Invocation, Quarantined
-from eventscope.store import Store, WriteResult
+from eventscope.records import Invocation, Quarantined
+from eventscope.redaction import RedactionSettings
+from eventscope.store import Store, WriteResult, redactions
 
-BATCH_ROWS = 50_000
-LOG_RECORD_FIELDS: Mapping[str, type | tuple[type, ...]] = {
-    "logGroupName": str, "logStreamName": str, "timestamp": int, "message": str,
-}
-
-_BLANK = b" \t"
-LineItem = BusEvent | dict[str, Any] | Quarantined
-EventFilter = Callable[[Sequence[BusEvent]], tuple[list[BusEvent], Any]]
+BATCH_ROWS = 50_000  # events + invocations per write transaction
+BLOCK_BYTES = 1 << 20  # input handed to a worker at once (whole lines, so a little more)
+MAX_WORKERS = 8
 
 
 @dataclass
@@ -67,66 +70,80 @@ class IngestSummary:
         }
 
 
-def classify_line(
-    raw: bytes, origin: str, line_no: int,
-    correlation_paths: Sequence[str] = DEFAULT_CORRELATION_PATHS,
-) -> LineItem:
-    """A bus event, a log record (a dict), or the line's quarantine record."""
+def default_workers() -> int:
+    """Parsing processes when none is asked for: one per CPU this process may use."""
     try:
-        record = decode_object(raw)
-        if is_bus_event(record):
-            return parse_bus_event(record, len(raw), correlation_paths)
-        if "logGroupName" in record or "message" in record:
-            return checked_log_record(record)
-        raise RejectedRecord("unrecognised", "neither an EventBridge envelope nor a log record")
-    except RejectedRecord as rejected:
-        return quarantine_item(origin, f"line {line_no}", rejected, raw)
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        available = os.cpu_count() or 1
+    return max(1, min(available, MAX_WORKERS))
 
 
-def checked_log_record(record: dict[str, Any]) -> dict[str, Any]:
-    """The record itself when it has the CloudWatch Logs fields the parser needs."""
-    if (type(record.get("logGroupName")) is str and type(record.get("logStreamName")) is str
-            and type(record.get("timestamp")) is int and type(record.get("message")) is str):
-        return record
-    missing = [name for name, kind in LOG_RECORD_FIELDS.items()
-               if not isinstance(record.get(name), kind) or isinstance(record.get(name), bool)]
-    raise RejectedRecord("missing_fields", f"log record lacks {', '.join(missing)}")
+def ingest_paths(
+    store: Store,
+    paths: Sequence[str],
+    correlation_paths: Sequence[str] = DEFAULT_CORRELATION_PATHS,
+    on_progress: Callable[[int], None] | None = None,
+    redaction: RedactionSettings | None = None,
+    workers: int | None = None,
+) -> IngestSummary:
+    """Ingest NDJSON files (`.gz` too, `-` for stdin) and return what happened.
 
-
-def quarantine_item(origin: str, position: str, rejected: RejectedRecord, raw: bytes) -> Quarantined:
-    """The quarantine record for a refused input, its raw bytes capped."""
-    return Quarantined(origin=origin, position=position, reason=rejected.reason,
-                       detail=str(rejected), raw=raw[:QUARANTINE_RAW_CAP])
+    `redaction` replaces PII in events before they are stored and records it in
+    `redactions`; `workers` processes parse in parallel (default: one per CPU; 0 parses here).
+    Inputs of a single block are always parsed here: starting processes would cost more.
+    """
+    check_readable(paths)
+    options = LineOptions(tuple(correlation_paths), redaction)
+    summary = IngestSummary()
+    workers = default_workers() if workers is None else workers
+    with (_collection_paused(), _Batcher(store, summary) as batcher,
+          closing(_parse_all(_blocks(paths, on_progress), options, workers)) as parsed_blocks):
+        for parsed in parsed_blocks:
+            batcher.add(parsed)
+        batcher.finish()
+    store.refresh_rollups()  # and what other writers left: overview pages read current rollups
+    return summary
 
 
 class _Batcher:
-    """Collects one ingest run's items and writes them to the store in large transactions.
+    """Collects one ingest run's parsed blocks and writes them in large transactions.
 
-    One write runs in a background thread while the next batch is parsed (SQLite and the
-    drivers release the GIL while they work), and at most one write is in flight, so memory
-    stays at two batches whatever the input size.
+    Log records are assembled into invocations here, in input order. One write runs in a
+    background thread while the next blocks arrive (SQLite and the drivers release the GIL
+    while they work), and at most one write is in flight, so memory stays at two batches
+    whatever the input size.
     """
 
-    def __init__(self, store: Store, summary: IngestSummary,
-                 event_filter: EventFilter | None = None) -> None:
-        self.store, self.summary, self.event_filter = store, summary, event_filter
-        self.events: list[BusEvent] = []
+    def __init__(self, store: Store, summary: IngestSummary) -> None:
+        self.store, self.summary = store, summary
+        self.events: list[tuple[Any, ...]] = []
+        self.redactions: list[dict[str, Any]] = []
         self.invocations: list[Invocation] = []
         self.quarantined: list[Quarantined] = []
         self.assembler = InvocationAssembler()
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer")
         self.pending: Future[WriteResult] | None = None
 
-    def add(self, item: LineItem) -> None:
-        if isinstance(item, BusEvent):
-            self.summary.events_read += 1
-            self.events.append(item)
-        elif isinstance(item, Quarantined):
-            self.summary.quarantined[item.reason] += 1
-            self.quarantined.append(item)
-        else:
-            self.summary.log_records_read += 1
-            self.invocations.extend(self.assembler.feed(item))
+    def __enter__(self) -> _Batcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.writer.shutdown(wait=True)
+
+    def add(self, parsed: ParsedBlock) -> None:
+        summary = self.summary
+        summary.lines += parsed.lines
+        summary.events_read += len(parsed.event_rows)
+        summary.log_records_read += parsed.log_records
+        summary.quarantined.update(item.reason for item in parsed.quarantined)
+        self.events += parsed.event_rows
+        self.redactions += parsed.redaction_rows
+        self.quarantined += parsed.quarantined
+        feed, invocations = self.assembler.feed_parsed, self.invocations
+        for facts in parsed.log_facts:
+            if done := feed(facts):
+                invocations += done
         if len(self.events) + len(self.invocations) >= BATCH_ROWS:
             self.flush()
 
@@ -135,12 +152,19 @@ class _Batcher:
         self.summary.invocations_built += len(self.invocations)
         self.summary.unattributed_invocations += sum(
             1 for invocation in self.invocations if invocation.event_id is None)
-        events, extra = (self.event_filter(self.events) if self.event_filter
-                         else (self.events, None))  # PII redaction (collectors.pii)
+        extra = {redactions: self.redactions} if self.redactions else None
         self.wait()
-        self.pending = self.writer.submit(self.store.write_batch, events,
-                                          self.invocations, self.quarantined, None, extra)
-        self.events, self.invocations, self.quarantined = [], [], []
+        self.pending = self.writer.submit(self._write, self.events, self.invocations,
+                                          self.quarantined, extra)
+        self.events, self.redactions, self.invocations, self.quarantined = [], [], [], []
+
+    def _write(self, events: list[tuple[Any, ...]], invocations: list[Invocation],
+               quarantined: list[Quarantined], extra: dict[Any, Any] | None) -> WriteResult:
+        """One batch, then its rollups: refreshed here, while the next batch is parsed, rather
+        than all at the end."""
+        written = self.store.write_batch(events, invocations, quarantined, None, extra)
+        self.store.refresh_rollups()
+        return written
 
     def finish(self) -> None:
         """Write what is left, including invocations still open at the end of the input."""
@@ -155,35 +179,88 @@ class _Batcher:
             self.summary.invocations_stored += written.invocations
             self.pending = None
 
-    def close(self) -> None:
-        self.writer.shutdown(wait=True)
+
+# --- parsing, here or in worker processes ---------------------------------------------------
 
 
-def ingest_paths(
-    store: Store,
-    paths: Sequence[str],
-    correlation_paths: Sequence[str] = DEFAULT_CORRELATION_PATHS,
-    on_progress: Callable[[int], None] | None = None,
-    event_filter: EventFilter | None = None,
-) -> IngestSummary:
-    """Ingest NDJSON files (`.gz` too, `-` for stdin) and return what happened.
+def _parse_all(blocks: Iterator[Block], options: LineOptions, workers: int
+               ) -> Iterator[ParsedBlock]:
+    """Every block parsed, in input order: in worker processes once there are two blocks."""
+    first, second = next(blocks, None), next(blocks, None)
+    if first is None:
+        return
+    if second is None or workers < 1:
+        for block in (first, *([second] if second else [])):
+            yield parse_block(block, options)
+        yield from (parse_block(block, options) for block in blocks)
+        return
+    yield from _parse_in_workers([first, second], blocks, options, workers)
 
-    `event_filter` rewrites each batch of events before it is written and names extra rows
-    to write with it (the PII redaction of `collectors.pii.redaction_filter`).
-    """
-    check_readable(paths)
-    summary = IngestSummary()
-    batcher = _Batcher(store, summary, event_filter)
+
+def _parse_in_workers(head: list[Block], rest: Iterable[Block], options: LineOptions,
+                      workers: int) -> Iterator[ParsedBlock]:
+    """Blocks parsed by a pool of processes, a bounded number ahead, results in input order."""
+    with ProcessPoolExecutor(workers, mp_context=_process_context(),
+                             initializer=_start_worker, initargs=(options,)) as pool:
+        ahead: deque[Future[ParsedBlock]] = deque()
+        try:
+            for block in _chain(head, rest):
+                ahead.append(pool.submit(_parse_here, block))
+                if len(ahead) > 2 * workers:
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
+        except BrokenProcessPool as exc:
+            raise EventscopeError(f"an ingest worker process died: {exc}") from None
+        finally:
+            for future in ahead:
+                future.cancel()
+
+
+def _chain(head: list[Block], rest: Iterable[Block]) -> Iterator[Block]:
+    yield from head
+    yield from rest
+
+
+def _process_context() -> BaseContext:
+    """fork while this process runs one thread (a child then cannot inherit a lock held
+    mid-operation, and scripts without a `__main__` guard work); spawn otherwise."""
+    if threading.active_count() == 1 and "fork" in get_all_start_methods():
+        return get_context("fork")
+    return get_context("spawn")
+
+
+_worker_options = LineOptions()
+
+
+def _start_worker(options: LineOptions) -> None:
+    """In each worker: remember the options; leave Ctrl-C to the parent, which stops the pool;
+    no cyclic garbage collection (parsing makes no cycles, and the collector would walk every
+    object of a block many times)."""
+    global _worker_options
+    _worker_options = options
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    gc.disable()
+
+
+def _parse_here(block: Block) -> ParsedBlock:
+    return parse_block(block, _worker_options)
+
+
+@contextmanager
+def _collection_paused() -> Iterator[None]:
+    """No cyclic garbage collection while batches of acyclic records pile up: the collector
+    would walk every held record again and again (a fifth of ingest's time)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
     try:
-        for path in paths:
-            for line_no, raw in _numbered_lines(path, on_progress):
-                summary.lines += 1
-                batcher.add(classify_line(raw, path, line_no, correlation_paths))
-        batcher.finish()
+        yield
     finally:
-        batcher.close()
-    store.refresh_rollups()  # overview pages then read current rollups
-    return summary
+        if was_enabled:
+            gc.enable()
+
+
+# --- reading ----------------------------------------------------------------------------------
 
 
 def check_readable(paths: Sequence[str]) -> None:
@@ -198,23 +275,28 @@ def total_size(paths: Sequence[str]) -> int:
     return sum(Path(path).stat().st_size for path in paths if path != "-")
 
 
-def _numbered_lines(path: str, on_progress: Callable[[int], None] | None
-                    ) -> Iterator[tuple[int, bytes]]:
+def _blocks(paths: Sequence[str], on_progress: Callable[[int], None] | None
+            ) -> Iterator[Block]:
+    for path in paths:
+        yield from _file_blocks(path, on_progress)
+
+
+def _file_blocks(path: str, on_progress: Callable[[int], None] | None) -> Iterator[Block]:
+    """A file's content in blocks of whole lines, each with the number of its first line."""
     with _open_input(path) as (stream, raw_file):
-        position = 0
+        line_no, position = 1, 0
         try:
-            for line_no, line in enumerate(stream, 1):
-                stripped = line.rstrip(b"\r\n")
-                if stripped and (stripped[0] not in _BLANK or stripped.strip()):
-                    yield line_no, stripped
-                if on_progress is not None and line_no % 10_000 == 0 and raw_file is not None:
+            while data := stream.read(BLOCK_BYTES):
+                if not data.endswith(b"\n"):
+                    data += stream.readline()  # finish the last line
+                yield Block(path, line_no, data)
+                line_no += data.count(b"\n")
+                if on_progress is not None and raw_file is not None:
                     now = raw_file.tell()
                     on_progress(now - position)
                     position = now
         except (gzip.BadGzipFile, EOFError, OSError) as exc:
             raise InputError(f"cannot read {path}: {exc}") from None
-        if on_progress is not None and raw_file is not None:
-            on_progress(raw_file.tell() - position)
 
 
 @contextmanager

@@ -100,6 +100,16 @@ class _Line:
     max_memory_mb: int | None = None
     ends: bool = False  # END or platform.runtimeDone: rid-less lines no longer belong
 
+    def __reduce__(self) -> tuple[type[_Line], tuple[Any, ...]]:
+        # Positional: parsed lines cross process boundaries in bulk (`eventscope.ingest`), and
+        # the generic dataclass pickling costs several times more.
+        return _Line, (self.kind, self.request_id, self.log_format, self.event_id, self.error,
+                       self.timed_out, self.error_type, self.error_message, self.duration_ms,
+                       self.max_memory_mb, self.ends)
+
+
+ParsedRecord = tuple[StreamKey, int, _Line]  # (log group, stream), timestamp, what it says
+
 
 @dataclass(slots=True)
 class _Draft:
@@ -142,14 +152,12 @@ class InvocationAssembler:
 
     def feed(self, record: Mapping[str, Any]) -> list[Invocation]:
         """Take one record; return the invocations it completed (usually none or one)."""
-        line = _parse_message(record.get("message"))
-        if line is None:
-            return []
-        timestamp = _timestamp(record.get("timestamp"))
-        if timestamp is None:
-            return []
-        key = (record.get("logGroupName", ""), record.get("logStreamName", ""))
-        return self._apply(key, line, timestamp)
+        parsed = parse_log_record(record)
+        return [] if parsed is None else self._apply(*parsed)
+
+    def feed_parsed(self, parsed: ParsedRecord) -> list[Invocation]:
+        """`feed` for a record already through `parse_log_record` (maybe in another process)."""
+        return self._apply(*parsed)
 
     def flush(self) -> list[Invocation]:
         """End of input: the invocations still open, with ``complete=False``."""
@@ -159,7 +167,7 @@ class InvocationAssembler:
 
     # --- assembly ---------------------------------------------------------------------------
 
-    def _apply(self, key: StreamKey, line: _Line, timestamp: int) -> list[Invocation]:
+    def _apply(self, key: StreamKey, timestamp: int, line: _Line) -> list[Invocation]:
         done: list[Invocation] = []
         draft = self._open.get(key)
         if _opens_invocation(draft, line):
@@ -212,6 +220,18 @@ class InvocationAssembler:
             complete=complete,
             log_format=draft.log_format or "text",
         )
+
+
+def parse_log_record(record: Mapping[str, Any]) -> ParsedRecord | None:
+    """The stateless half of `InvocationAssembler.feed`: where a record was logged, when, and
+    what its message says; None when it says nothing an invocation is made of."""
+    line = _parse_message(record.get("message"))
+    if line is None:
+        return None
+    timestamp = _timestamp(record.get("timestamp"))
+    if timestamp is None:
+        return None
+    return (record.get("logGroupName", ""), record.get("logStreamName", "")), timestamp, line
 
 
 def assemble_invocations(records: Iterable[Mapping[str, Any]]) -> Iterator[Invocation]:

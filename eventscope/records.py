@@ -6,8 +6,10 @@ Plain frozen dataclasses with no behaviour beyond conversion to rows; parsing li
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Outcome = Literal["ok", "error", "timeout"]
 OUTCOMES: tuple[Outcome, ...] = ("ok", "error", "timeout")
@@ -29,6 +31,13 @@ class BusEvent:
     resources: str = "[]"  # JSON array
     version: str | None = None  # the event's schema version (detail.version by default)
     correlation_key: str | None = None  # the order id or other entity key
+
+
+# The `events` table's columns, in its order (eventscope.tables; a test keeps the two equal).
+EVENT_COLUMNS = ("id", "source", "detail_type", "time_ms", "version", "correlation_key",
+                 "account", "region", "resources", "detail", "size_bytes")
+event_row: Callable[[BusEvent], tuple[Any, ...]] = operator.attrgetter(*EVENT_COLUMNS)
+"""An event as its `events` row, a plain tuple in `EVENT_COLUMNS` order (cheap to pickle)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,7 +135,11 @@ def scrub_text(text: str, key: bytes) -> tuple[str, list[str]]:
 
 def redact_document(document: Any, path: str, declared: set[str], key: bytes,
                     found: list[tuple[str, str]]) -> Any:
-    """A copy of a JSON value with PII replaced; (path, detector) pairs appended to `found`."""
+    """A JSON value with PII replaced; (path, detector) pairs appended to `found`.
+
+    Objects and arrays are changed in place (give a freshly decoded document), scalars are
+    replaced, and the value is returned.
+    """
     return _redact(document, (None, path), declared, key, found)
 
 
@@ -144,25 +148,46 @@ _Where = tuple[Any, str]  # (the parent's _Where or None, this node's path segme
 
 def _redact(node: Any, where: _Where, declared: set[str], key: bytes,
             found: list[tuple[str, str]]) -> Any:
-    """`redact_document` with the path built only when something is found (the hot path)."""
+    """`redact_document`, with paths built only for containers and for what is found."""
     if declared and node is not None and _render(where) in declared:
         found.append((_render(where), "catalog"))
         return token(orjson.dumps(node).decode(), "catalog", key)
     kind = type(node)
-    if kind is str:
-        if not may_hold_pii(node):
-            return node
-        scrubbed, fired = scrub_text(node, key)
-        found.extend((_render(where), name) for name in dict.fromkeys(fired))
-        return scrubbed
     if kind is dict:
-        return {k: _redact(v, (where, f".{k}"), declared, key, found) for k, v in node.items()}
-    if kind is list:
-        return [_redact(v, (where, f"[{i}]"), declared, key, found) for i, v in enumerate(node)]
-    if kind is int and abs(node) >= 10**12 and _card_number(str(abs(node))):
-        found.append((_render(where), "card"))
-        return token(str(abs(node)), "card", key)
+        children: Any = node.items()
+        segment = ".{}".format
+    elif kind is list:
+        children, segment = enumerate(node), "[{}]".format
+    else:
+        return _redact_scalar(node, where, key, found)
+    for name, child in children:
+        child_kind = type(child)
+        if not declared and child_kind is not dict and child_kind is not list:
+            if child_kind is str:
+                if not may_hold_pii(child):
+                    continue  # the common case, without a call or a path
+            elif child_kind is not int or -10**12 < child < 10**12:
+                continue  # only long integers can be card numbers
+            new = _redact_scalar(child, (where, segment(name)), key, found)
+        else:
+            new = _redact(child, (where, segment(name)), declared, key, found)
+        if new is not child:
+            node[name] = new
     return node
+
+
+def _redact_scalar(value: Any, where: _Where, key: bytes, found: list[tuple[str, str]]) -> Any:
+    kind = type(value)
+    if kind is str:
+        if not may_hold_pii(value):
+            return value
+        scrubbed, fired = scrub_text(value, key)
+        found.extend((_render(where), name) for name in dict.fromkeys(fired))
+        return scrubbed if fired else value
+    if kind is int and abs(value) >= 10**12 and _card_number(str(abs(value))):
+        found.append((_render(where), "card"))
+        return token(str(abs(value)), "card", key)
+    return value
 
 
 def _render(where: _Where) -> str:
@@ -176,20 +201,26 @@ def _render(where: _Where) -> str:
 
 def redact_event(event: BusEvent, settings: RedactionSettings) -> tuple[BusEvent, list[Redaction]]:
     """The event as it may be stored, and what was (or, keeping originals, would be) redacted."""
+    detail, records = redact_detail(event, settings)
+    return (event if detail is None else replace(event, detail=detail)), records
+
+
+def redact_detail(event: BusEvent, settings: RedactionSettings
+                  ) -> tuple[str | None, list[Redaction]]:
+    """The event's detail JSON with PII replaced (None when nothing is replaced), and what was
+    (or, keeping originals, would be) redacted."""
     declared = {_as_path(p) for p in settings.catalog_fields.get(event.detail_type, ())}
     if not declared and not may_hold_pii(event.detail):
-        return event, []
+        return None, []
     found: list[tuple[str, str]] = []
     detail = orjson.loads(event.detail)
     redacted = redact_document(detail, "$.detail", declared, settings.key, found)
     if not found:
-        return event, []
+        return None, []
     replaced = not settings.keep_originals
     records = [Redaction(event.id, event.detail_type, path, detector, replaced)
                for path, detector in dict.fromkeys(found)]
-    if not replaced:
-        return event, records
-    return replace(event, detail=orjson.dumps(redacted).decode()), records
+    return (orjson.dumps(redacted).decode() if replaced else None), records
 
 
 def redact_events(events: Sequence[BusEvent], settings: RedactionSettings
@@ -202,6 +233,13 @@ def redact_events(events: Sequence[BusEvent], settings: RedactionSettings
         kept.append(clean)
         records.extend(found)
     return kept, records
+
+
+def redaction_rows(found: Sequence[Redaction], now_ms: int) -> list[dict[str, Any]]:
+    """`redactions` table rows (eventscope.tables) for what redaction found."""
+    return [{"event_id": r.event_id, "json_path": r.json_path, "detail_type": r.detail_type,
+             "detector": r.detector, "replaced": r.replaced, "redacted_ms": now_ms}
+            for r in found]
 
 
 def is_redacted(detail: str) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from eventscope.records import BusEvent, Invocation
+from eventscope.records import EVENT_COLUMNS, Invocation
 from eventscope.tables import (DURATION_EDGES_MS, EVENTS_TIME, INVOCATIONS_START, MINUTE_MS,
                                event_rollup, events, handling_rollup, invocation_rollup,
                                invocations, rollup_dirty)
@@ -70,13 +70,17 @@ def _minute(column: Any) -> Any:
 LOOKUP_CHUNK = 500
 
 
-def changed_minutes(conn: Connection, events_: Sequence[BusEvent],
+_ID, _TIME = EVENT_COLUMNS.index("id"), EVENT_COLUMNS.index("time_ms")
+
+
+def changed_minutes(conn: Connection, event_rows: Sequence[tuple[Any, ...]],
                      invocations_: Sequence[Invocation]) -> set[int]:
     """Minutes whose rollups a batch may change: its events', its invocations', and those of
-    stored invocations of its events (an event arriving late changes their attribution)."""
-    minutes = {e.time_ms - e.time_ms % MINUTE_MS for e in events_}
+    stored invocations of its events (an event arriving late changes their attribution).
+    Events are given as their rows (`records.event_row`)."""
+    minutes = {row[_TIME] - row[_TIME] % MINUTE_MS for row in event_rows}
     minutes.update(i.start_ms - i.start_ms % MINUTE_MS for i in invocations_)
-    ids = [e.id for e in events_]
+    ids = [row[_ID] for row in event_rows]
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:  # driver SQL: SQLAlchemy's per-statement IN expansion costs more than the lookup
         for start in range(0, len(ids), LOOKUP_CHUNK):

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from eventscope import rollups
 from eventscope.errors import StoreError
-from eventscope.records import BusEvent, Invocation, Quarantined
+from eventscope.records import EVENT_COLUMNS, BusEvent, Invocation, Quarantined, event_row
 # The schema is re-exported: callers see the store and its tables in one place.
 from eventscope.tables import (DURATION_BUCKETS, DURATION_EDGES_MS, MINUTE_MS,  # noqa: F401
                                checkpoints, collector_status, contract_results, deliveries,
@@ -97,6 +97,8 @@ class Store:
         upsert = dialect.insert(invocations)
         checkpoint = dialect.insert(checkpoints)
         self._insert_event = _Compiled(engine, dialect.insert(events).on_conflict_do_nothing())
+        if tuple(self._insert_event.names) != EVENT_COLUMNS:  # event rows are plain tuples
+            raise RuntimeError("records.EVENT_COLUMNS no longer matches the events table")
         self._insert_quarantine = _Compiled(
             engine, dialect.insert(quarantine).on_conflict_do_nothing())
         self._upsert_invocation = _Compiled(engine, upsert.on_conflict_do_update(
@@ -143,17 +145,22 @@ class Store:
 
     def write_batch(
         self,
-        events_: Sequence[BusEvent] = (),
+        events_: Sequence[BusEvent] | Sequence[tuple[Any, ...]] = (),
         invocations_: Sequence[Invocation] = (),
         quarantined: Sequence[Quarantined] = (),
         checkpoints_: Mapping[tuple[str, str], str] | None = None,
         extra_rows: Mapping[sa.Table, Sequence[dict[str, Any]]] | None = None,
     ) -> WriteResult:
-        """Write everything given in one transaction and return how many rows were new."""
+        """Write everything given in one transaction and return how many rows were new.
+
+        Events are `BusEvent`s or already their rows (`records.event_row`), as parallel
+        ingest hands them over.
+        """
         result = WriteResult()
+        event_rows = _event_rows(events_)
         try:
             with self.engine.begin() as conn:
-                result.events = self._execute(conn, self._insert_event, events_)
+                result.events = self._execute(conn, self._insert_event, event_rows)
                 result.invocations = self._execute(conn, self._upsert_invocation, invocations_)
                 result.quarantined = self._execute(conn, self._insert_quarantine,
                                                    [_quarantine_row(q) for q in quarantined])
@@ -162,7 +169,7 @@ class Store:
                 for table, rows in (extra_rows or {}).items():  # collectors' own tables
                     self._execute(conn, self._insert_ignore(table), rows)
                 if result.events or result.invocations:
-                    minutes = rollups.changed_minutes(conn, events_ if result.events else (),
+                    minutes = rollups.changed_minutes(conn, event_rows if result.events else (),
                                                invocations_ if result.invocations else ())
                     self._execute(conn, self._mark_dirty,
                                   [{"minute_ms": m} for m in sorted(minutes)])
@@ -401,9 +408,16 @@ class _Compiled:
         self.sql = str(compiled)
         self.positions = compiled.positiontup  # None for named parameter styles
         self.names = list(compiled.params)
+        if self.positions is not None and list(self.positions) != self.names:
+            raise RuntimeError(f"parameters out of column order in {self.sql}")
 
-    def params(self, rows: Sequence[Any]) -> list[Any]:
-        """Driver parameters from dict rows or from records whose fields are the columns."""
+    def params(self, rows: Sequence[Any]) -> Sequence[Any]:
+        """Driver parameters from dict rows, from plain tuples already in parameter order
+        (`names`), or from records whose fields are the columns."""
+        if type(rows[0]) is tuple:
+            if self.positions is None:
+                return [dict(zip(self.names, row)) for row in rows]
+            return rows
         if isinstance(rows[0], dict):
             if self.positions is None:
                 return list(rows)
@@ -428,6 +442,13 @@ def open_store(url: str | None = None, *, must_exist: bool = False) -> Store:
     store = Store(engine)
     store.create_schema()
     return store
+
+
+def _event_rows(items: Sequence[BusEvent] | Sequence[tuple[Any, ...]]
+                ) -> Sequence[tuple[Any, ...]]:
+    if items and type(items[0]) is not tuple:
+        return [event_row(event) for event in items]  # type: ignore[arg-type]
+    return items  # type: ignore[return-value]
 
 
 def _scalar(conn: Connection, statement: Any) -> int:

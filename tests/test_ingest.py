@@ -5,13 +5,18 @@ from __future__ import annotations
 import gzip
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from eventscope import ingest, simulator
 from eventscope.errors import InputError
 from eventscope.ingest import classify_line, ingest_paths
 from eventscope.records import BusEvent, Quarantined
-from eventscope.store import Store
+from eventscope.redaction import RedactionSettings
+from eventscope.store import (Store, event_rollup, events, handling_rollup, invocation_rollup,
+                              invocations, open_store, quarantine, redactions)
 from tests.conftest import DATA
 
 EVENTS = str(DATA / "events" / "order-events.ndjson")
@@ -108,3 +113,68 @@ def test_log_context_carries_across_files(store: Store, tmp_path: Path) -> None:
     second.write_bytes(b"".join(lines[3:]))
     assert ingest_paths(store, [str(first), str(second)]).invocations_stored == 2
     assert store.counts()["invocations_by_outcome"]["error"] == 1
+
+
+# --- parallel ingest ------------------------------------------------------------------------
+
+KEY_SETTINGS = RedactionSettings(key=b"test-key")
+
+
+def _mixed_input(tmp_path: Path) -> tuple[list[str], list[int]]:
+    """The bench company's events and logs (PII included) in one file, with every bad line of
+    `BAD` spliced in at known line numbers, and the logs in a second file."""
+    written = simulator.write_ndjson(
+        simulator.simulate(simulator.CompanyConfig.bench(), seed=3, n_events=1200), tmp_path)
+    events = written.events_path.read_bytes().splitlines(keepends=True)
+    bad = Path(BAD).read_bytes().splitlines(keepends=True)
+    mixed, bad_lines = [], []
+    for index, line in enumerate(events):
+        if index % 200 == 150 and bad:
+            mixed.append(bad.pop())
+            bad_lines.append(len(mixed))
+        mixed.append(line)
+    path = tmp_path / "mixed.ndjson"
+    path.write_bytes(b"".join(mixed))
+    return [str(path), str(written.logs_path)], bad_lines
+
+
+def _table(store: Store, table: sa.Table, skip: tuple[str, ...] = ()) -> list[tuple[Any, ...]]:
+    columns = [c for c in table.columns if c.name not in skip]
+    with store.engine.connect() as conn:
+        rows = [tuple(round(v, 6) if isinstance(v, float) else v for v in row)
+                for row in conn.execute(sa.select(*columns))]
+    return sorted(rows, key=repr)  # engines may sum floats in another order; None sorts too
+
+
+def test_parallel_ingest_stores_exactly_what_ingest_in_one_process_stores(
+        store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Worker processes on many small blocks: the same summary and the same rows (events,
+    invocations, quarantine, redactions, rollups) as parsing everything in this process."""
+    paths, _ = _mixed_input(tmp_path)
+    alone = open_store(f"sqlite:///{tmp_path / 'alone.db'}")
+    expected = ingest_paths(alone, paths, redaction=KEY_SETTINGS, workers=0)
+    monkeypatch.setattr(ingest, "BLOCK_BYTES", 16 * 1024)
+    summary = ingest_paths(store, paths, redaction=KEY_SETTINGS, workers=2)
+    assert summary.as_dict() == expected.as_dict()
+    assert summary.events_stored > 1000 and summary.invocations_stored > 1000
+    assert summary.as_dict()["quarantined"] == 6
+    for table, skip in ((events, ()), (invocations, ()), (quarantine, ("quarantined_ms",)),
+                        (redactions, ("redacted_ms",)), (event_rollup, ()),
+                        (invocation_rollup, ()), (handling_rollup, ())):
+        assert _table(store, table, skip) == _table(alone, table, skip), table.name
+    assert _table(store, redactions, ("redacted_ms",)), "the bench company's e-mails"
+
+
+def test_parallel_ingest_numbers_quarantined_lines_as_in_the_file(
+        store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bad line's position is its line number in its file, whichever block it was in."""
+    paths, bad_lines = _mixed_input(tmp_path)
+    monkeypatch.setattr(ingest, "BLOCK_BYTES", 8 * 1024)
+    ingest_paths(store, paths[:1], workers=2)
+    positions = store.select_rows(sa.select(quarantine.c.origin, quarantine.c.position))
+    assert sorted(int(row["position"].split()[1]) for row in positions) == bad_lines
+    assert {row["origin"] for row in positions} == {paths[0]}
+
+
+def test_default_workers_is_at_least_one() -> None:
+    assert ingest.default_workers() >= 1

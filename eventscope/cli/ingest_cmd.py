@@ -12,6 +12,7 @@ import click
 from eventscope.cli.options import db_option, echo_json, json_option
 from eventscope.events import DEFAULT_CORRELATION_PATHS
 from eventscope.ingest import IngestSummary, check_readable, ingest_paths, total_size
+from eventscope.redaction import RedactionSettings
 from eventscope.store import open_store
 
 PROGRESS_MIN_BYTES = 20 * 1024 * 1024
@@ -23,9 +24,12 @@ PROGRESS_MIN_BYTES = 20 * 1024 * 1024
 @click.option("--correlation-path", "correlation_paths", multiple=True, metavar="PATH",
               help="Dotted path to the correlation key (repeatable; first found wins). "
                    f"Default: {', '.join(DEFAULT_CORRELATION_PATHS)}.")
+@click.option("--workers", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Processes parsing in parallel (default: one per CPU; 0 parses in this "
+                   "process).")
 @json_option
 def ingest(paths: tuple[str, ...], db_url: str | None, correlation_paths: tuple[str, ...],
-           as_json: bool) -> None:
+           workers: int | None, as_json: bool) -> None:
     """Read NDJSON files of bus events and consumer log records into the store.
 
     PATH may be plain or gzipped NDJSON, or - for standard input. Each line is recognised as
@@ -36,7 +40,7 @@ def ingest(paths: tuple[str, ...], db_url: str | None, correlation_paths: tuple[
     store = open_store(db_url)
     with _progress(paths, enabled=not as_json) as on_progress:
         summary = ingest_paths(store, paths, correlation_paths or DEFAULT_CORRELATION_PATHS,
-                               on_progress, _redaction(store))
+                               on_progress, _redaction(store), workers)
     if as_json:
         echo_json(summary.as_dict())
     else:
@@ -91,8 +95,8 @@ def _progress(paths: tuple[str, ...], enabled: bool) -> Iterator[Callable[[int],
         yield bar.update
 
 
-def _redaction(store: Any) -> Any:
+def _redaction(store: Any) -> RedactionSettings:
     """PII redaction before the store, as on the collectors' write paths (docs/collectors.md)."""
-    from collectors.pii import redaction_filter, settings_from_env
+    from collectors.pii import settings_from_env
 
-    return redaction_filter(settings_from_env(store))
+    return settings_from_env(store)

@@ -1,0 +1,126 @@
+"""Parsing one block of NDJSON input lines into what ingest writes: the pure half of ingest.
+
+Owns recognising what each line is (an EventBridge envelope, a CloudWatch Logs record, or
+something to quarantine), redacting events' PII, and packing a block's results compactly
+(events as their rows, log records as `lambda_logs.parse_log_record` facts) so they cross a
+process boundary cheaply: `eventscope.ingest` runs `parse_block` in worker processes. It
+imports neither the store nor SQLAlchemy, so workers start fast. No I/O.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventscope.decoding import decode_object
+from eventscope.events import (DEFAULT_CORRELATION_PATHS, RejectedRecord, is_bus_event,
+                               parse_bus_event)
+from eventscope.lambda_logs import ParsedRecord, parse_log_record
+from eventscope.limits import QUARANTINE_RAW_CAP
+from eventscope.records import EVENT_COLUMNS, BusEvent, Quarantined, event_row
+from eventscope.redaction import RedactionSettings, redact_detail, redaction_rows
+
+LOG_RECORD_FIELDS: Mapping[str, type | tuple[type, ...]] = {
+    "logGroupName": str, "logStreamName": str, "timestamp": int, "message": str,
+}
+LineItem = BusEvent | dict[str, Any] | Quarantined
+
+_BLANK = b" \t"
+_DETAIL = EVENT_COLUMNS.index("detail")
+
+
+@dataclass(frozen=True)
+class LineOptions:
+    """How lines are read: where the correlation key is, and how PII is redacted (if at all)."""
+
+    correlation_paths: tuple[str, ...] = DEFAULT_CORRELATION_PATHS
+    redaction: RedactionSettings | None = None
+
+
+@dataclass(frozen=True)
+class Block:
+    """Whole lines of one input, starting at line number `first_line`."""
+
+    origin: str
+    first_line: int
+    data: bytes
+
+
+@dataclass
+class ParsedBlock:
+    """What a block's lines hold, in input order within each kind."""
+
+    lines: int = 0  # non-blank lines
+    event_rows: list[tuple[Any, ...]] = field(default_factory=list)  # records.event_row
+    redaction_rows: list[dict[str, Any]] = field(default_factory=list)  # `redactions` rows
+    log_records: int = 0
+    log_facts: list[ParsedRecord] = field(default_factory=list)  # records that say something
+    quarantined: list[Quarantined] = field(default_factory=list)
+
+
+def parse_block(block: Block, options: LineOptions) -> ParsedBlock:
+    """Classify, parse and redact every non-blank line of a block."""
+    parsed = ParsedBlock()
+    streams: dict[tuple[str, str], tuple[str, str]] = {}  # one key object per stream: smaller pickles
+    for line_no, raw in enumerate(block.data.split(b"\n"), block.first_line):
+        raw = raw.rstrip(b"\r")
+        if not raw or (raw[0] in _BLANK and not raw.strip()):
+            continue
+        parsed.lines += 1
+        item = classify_line(raw, block.origin, line_no, options.correlation_paths)
+        if type(item) is BusEvent:
+            _add_event(parsed, item, options.redaction)
+        elif type(item) is Quarantined:
+            parsed.quarantined.append(item)
+        else:
+            parsed.log_records += 1
+            facts = parse_log_record(item)  # type: ignore[arg-type]
+            if facts is not None:
+                key = streams.setdefault(facts[0], facts[0])
+                parsed.log_facts.append((key, facts[1], facts[2]))
+    return parsed
+
+
+def _add_event(parsed: ParsedBlock, event: BusEvent, redaction: RedactionSettings | None) -> None:
+    row = event_row(event)
+    if redaction is not None:
+        detail, found = redact_detail(event, redaction)
+        if detail is not None:
+            row = row[:_DETAIL] + (detail,) + row[_DETAIL + 1:]
+        if found:
+            parsed.redaction_rows.extend(redaction_rows(found, int(time.time() * 1000)))
+    parsed.event_rows.append(row)
+
+
+def classify_line(
+    raw: bytes, origin: str, line_no: int,
+    correlation_paths: Sequence[str] = DEFAULT_CORRELATION_PATHS,
+) -> LineItem:
+    """A bus event, a log record (a dict), or the line's quarantine record."""
+    try:
+        record = decode_object(raw)
+        if is_bus_event(record):
+            return parse_bus_event(record, len(raw), correlation_paths)
+        if "logGroupName" in record or "message" in record:
+            return checked_log_record(record)
+        raise RejectedRecord("unrecognised", "neither an EventBridge envelope nor a log record")
+    except RejectedRecord as rejected:
+        return quarantine_item(origin, f"line {line_no}", rejected, raw)
+
+
+def checked_log_record(record: dict[str, Any]) -> dict[str, Any]:
+    """The record itself when it has the CloudWatch Logs fields the parser needs."""
+    if (type(record.get("logGroupName")) is str and type(record.get("logStreamName")) is str
+            and type(record.get("timestamp")) is int and type(record.get("message")) is str):
+        return record
+    missing = [name for name, kind in LOG_RECORD_FIELDS.items()
+               if not isinstance(record.get(name), kind) or isinstance(record.get(name), bool)]
+    raise RejectedRecord("missing_fields", f"log record lacks {', '.join(missing)}")
+
+
+def quarantine_item(origin: str, position: str, rejected: RejectedRecord, raw: bytes) -> Quarantined:
+    """The quarantine record for a refused input, its raw bytes capped."""
+    return Quarantined(origin=origin, position=position, reason=rejected.reason,
+                       detail=str(rejected), raw=raw[:QUARANTINE_RAW_CAP])
