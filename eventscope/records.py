@@ -33,7 +33,7 @@ class BusEvent:
     correlation_key: str | None = None  # the order id or other entity key
 
 
-# The `events` table's columns, in its order (eventscope.tables; a test keeps the two equal).
+# The `events` table's columns in its order (eventscope.tables; the Store refuses a mismatch).
 EVENT_COLUMNS = ("id", "source", "detail_type", "time_ms", "version", "correlation_key",
                  "account", "region", "resources", "detail", "size_bytes")
 event_row: Callable[[BusEvent], tuple[Any, ...]] = operator.attrgetter(*EVENT_COLUMNS)

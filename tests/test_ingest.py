@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -178,3 +179,17 @@ def test_parallel_ingest_numbers_quarantined_lines_as_in_the_file(
 
 def test_default_workers_is_at_least_one() -> None:
     assert ingest.default_workers() >= 1
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_workers_started_either_way_parse_the_same(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start_method: str) -> None:
+    """fork (one-threaded callers) and spawn (the rest) workers give the same result."""
+    paths, _ = _mixed_input(tmp_path)
+    monkeypatch.setattr(ingest, "BLOCK_BYTES", 64 * 1024)
+    monkeypatch.setattr(ingest, "_process_context", lambda: get_context(start_method))
+    store = open_store(f"sqlite:///{tmp_path / start_method}.db")
+    summary = ingest_paths(store, paths, redaction=KEY_SETTINGS, workers=2)
+    alone = ingest_paths(open_store(f"sqlite:///{tmp_path / 'alone.db'}"), paths,
+                         redaction=KEY_SETTINGS, workers=0)
+    assert summary.as_dict() == alone.as_dict()

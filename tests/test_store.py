@@ -130,3 +130,11 @@ def test_reading_a_missing_sqlite_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="no store at"):
         open_store(f"sqlite:///{path}", must_exist=True)
     assert not path.exists()
+
+
+def test_event_rows_follow_the_events_table() -> None:
+    """Ingest hands events over as plain tuples, so their order must be the table's."""
+    from eventscope.records import EVENT_COLUMNS
+    from eventscope.store import events as events_table
+
+    assert tuple(column.name for column in events_table.columns) == EVENT_COLUMNS
