@@ -71,12 +71,13 @@ class IngestSummary:
 
 
 def default_workers() -> int:
-    """Parsing processes when none is asked for: one per CPU this process may use."""
+    """Parsing processes when none is asked for: one per CPU this process may use, and none
+    (parse here) on a single CPU, where a worker would only add the cost of handing over."""
     try:
         available = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         available = os.cpu_count() or 1
-    return max(1, min(available, MAX_WORKERS))
+    return min(available, MAX_WORKERS) if available > 1 else 0
 
 
 def ingest_paths(

@@ -63,7 +63,7 @@ class ParsedBlock:
 def parse_block(block: Block, options: LineOptions) -> ParsedBlock:
     """Classify, parse and redact every non-blank line of a block."""
     parsed = ParsedBlock()
-    streams: dict[tuple[str, str], tuple[str, str]] = {}  # one key object per stream: smaller pickles
+    streams: dict[tuple[str, str], tuple[str, str]] = {}  # one key per stream: smaller pickles
     for line_no, raw in enumerate(block.data.split(b"\n"), block.first_line):
         raw = raw.rstrip(b"\r")
         if not raw or (raw[0] in _BLANK and not raw.strip()):
@@ -120,7 +120,8 @@ def checked_log_record(record: dict[str, Any]) -> dict[str, Any]:
     raise RejectedRecord("missing_fields", f"log record lacks {', '.join(missing)}")
 
 
-def quarantine_item(origin: str, position: str, rejected: RejectedRecord, raw: bytes) -> Quarantined:
+def quarantine_item(origin: str, position: str, rejected: RejectedRecord,
+                    raw: bytes) -> Quarantined:
     """The quarantine record for a refused input, its raw bytes capped."""
     return Quarantined(origin=origin, position=position, reason=rejected.reason,
                        detail=str(rejected), raw=raw[:QUARANTINE_RAW_CAP])

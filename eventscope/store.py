@@ -1,9 +1,10 @@
 """The store: one SQLAlchemy Core schema on SQLite (embedded default) or PostgreSQL (teams).
 
 Owns the engine set-up for both engines and every write and count eventscope makes; the
-tables are in `eventscope.tables`, rollup maintenance in `eventscope.rollups`. Writes are idempotent on natural keys (the event id; an invocation's request id and
-start), and one `write_batch` call is one transaction, so a collector's checkpoint advances
-only with the data it covers.
+tables are in `eventscope.tables`, rollup maintenance in `eventscope.rollups`. Writes are
+idempotent on natural keys (the event id; an invocation's request id and start), and one
+`write_batch` call is one transaction, so a collector's checkpoint advances only with the data
+it covers.
 """
 
 from __future__ import annotations

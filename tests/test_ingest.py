@@ -177,8 +177,12 @@ def test_parallel_ingest_numbers_quarantined_lines_as_in_the_file(
     assert {row["origin"] for row in positions} == {paths[0]}
 
 
-def test_default_workers_is_at_least_one() -> None:
-    assert ingest.default_workers() >= 1
+def test_default_workers_follow_the_cpus_this_process_may_use(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """One worker per usable CPU (capped); none on a single CPU."""
+    for cpus, expected in ((1, 0), (2, 2), (64, ingest.MAX_WORKERS)):
+        monkeypatch.setattr(ingest.os, "sched_getaffinity", lambda _pid, n=cpus: set(range(n)))
+        assert ingest.default_workers() == expected
 
 
 @pytest.mark.parametrize("start_method", ["fork", "spawn"])

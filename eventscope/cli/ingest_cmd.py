@@ -25,8 +25,8 @@ PROGRESS_MIN_BYTES = 20 * 1024 * 1024
               help="Dotted path to the correlation key (repeatable; first found wins). "
                    f"Default: {', '.join(DEFAULT_CORRELATION_PATHS)}.")
 @click.option("--workers", type=click.IntRange(min=0), default=None, metavar="N",
-              help="Processes parsing in parallel (default: one per CPU; 0 parses in this "
-                   "process).")
+              help="Processes parsing in parallel (default: one per CPU, none on one CPU; "
+                   "0 parses in this process).")
 @json_option
 def ingest(paths: tuple[str, ...], db_url: str | None, correlation_paths: tuple[str, ...],
            workers: int | None, as_json: bool) -> None:
