@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import gzip
+import itertools
 import os
 import signal
 import sys
@@ -187,25 +188,20 @@ class _Batcher:
 def _parse_all(blocks: Iterator[Block], options: LineOptions, workers: int
                ) -> Iterator[ParsedBlock]:
     """Every block parsed, in input order: in worker processes once there are two blocks."""
-    first, second = next(blocks, None), next(blocks, None)
-    if first is None:
-        return
-    if second is None or workers < 1:
-        for block in (first, *([second] if second else [])):
-            yield parse_block(block, options)
-        yield from (parse_block(block, options) for block in blocks)
-        return
-    yield from _parse_in_workers([first, second], blocks, options, workers)
+    head = list(itertools.islice(blocks, 2))
+    if workers < 1 or len(head) < 2:
+        return (parse_block(block, options) for block in itertools.chain(head, blocks))
+    return _parse_in_workers(itertools.chain(head, blocks), options, workers)
 
 
-def _parse_in_workers(head: list[Block], rest: Iterable[Block], options: LineOptions,
-                      workers: int) -> Iterator[ParsedBlock]:
+def _parse_in_workers(blocks: Iterable[Block], options: LineOptions, workers: int
+                      ) -> Iterator[ParsedBlock]:
     """Blocks parsed by a pool of processes, a bounded number ahead, results in input order."""
     with ProcessPoolExecutor(workers, mp_context=_process_context(),
                              initializer=_start_worker, initargs=(options,)) as pool:
         ahead: deque[Future[ParsedBlock]] = deque()
         try:
-            for block in _chain(head, rest):
+            for block in blocks:
                 ahead.append(pool.submit(_parse_here, block))
                 if len(ahead) > 2 * workers:
                     yield ahead.popleft().result()
@@ -216,11 +212,6 @@ def _parse_in_workers(head: list[Block], rest: Iterable[Block], options: LineOpt
         finally:
             for future in ahead:
                 future.cancel()
-
-
-def _chain(head: list[Block], rest: Iterable[Block]) -> Iterator[Block]:
-    yield from head
-    yield from rest
 
 
 def _process_context() -> BaseContext:
