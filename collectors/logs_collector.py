@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import orjson
@@ -28,7 +28,7 @@ from eventscope.events import RejectedRecord
 from eventscope.lambda_logs import InvocationAssembler
 from eventscope.limits import QUARANTINE_RAW_CAP
 from eventscope.records import Invocation, Quarantined
-from eventscope.redaction import RedactionSettings, scrub_text
+from eventscope.redaction import RedactionSettings, scrub_invocations
 from eventscope.store import Store, deliveries
 
 log = logging.getLogger(__name__)
@@ -144,18 +144,11 @@ class InvocationSink:
 
     def write(self, store: Store, checkpoints: dict[tuple[str, str], str],
               counters: LogsCounters) -> None:
-        if self.redaction is not None and not self.redaction.keep_originals:
-            self.invocations = [_scrubbed(i, self.redaction.key) for i in self.invocations]
+        if self.redaction is not None:
+            self.invocations = scrub_invocations(self.invocations, self.redaction)
         counters.invocations_built += len(self.invocations)
         written = store.write_batch((), self.invocations, (), checkpoints)
         counters.invocations_stored += written.invocations
-
-
-def _scrubbed(invocation: Invocation, key: bytes) -> Invocation:
-    """The invocation with PII in its error message replaced by tokens."""
-    if not invocation.error_message:
-        return invocation
-    return replace(invocation, error_message=scrub_text(invocation.error_message, key)[0])
 
 
 class DeliverySink:

@@ -32,7 +32,7 @@ from eventscope.ingest_lines import (Block, LineOptions, ParsedBlock, classify_l
                                      parse_block)
 from eventscope.lambda_logs import InvocationAssembler
 from eventscope.records import Invocation, Quarantined
-from eventscope.redaction import RedactionSettings
+from eventscope.redaction import RedactionSettings, scrub_invocations
 from eventscope.store import Store, WriteResult, redactions
 
 BATCH_ROWS = 50_000  # events + invocations per write transaction
@@ -99,7 +99,7 @@ def ingest_paths(
     options = LineOptions(tuple(correlation_paths), redaction)
     summary = IngestSummary()
     workers = default_workers() if workers is None else workers
-    with (_collection_paused(), _Batcher(store, summary) as batcher,
+    with (_collection_paused(), _Batcher(store, summary, redaction) as batcher,
           closing(_parse_all(_blocks(paths, on_progress), options, workers)) as parsed_blocks):
         for parsed in parsed_blocks:
             batcher.add(parsed)
@@ -117,8 +117,9 @@ class _Batcher:
     whatever the input size.
     """
 
-    def __init__(self, store: Store, summary: IngestSummary) -> None:
-        self.store, self.summary = store, summary
+    def __init__(self, store: Store, summary: IngestSummary,
+                 redaction: RedactionSettings | None = None) -> None:
+        self.store, self.summary, self.redaction = store, summary, redaction
         self.events: list[tuple[Any, ...]] = []
         self.redactions: list[dict[str, Any]] = []
         self.invocations: list[Invocation] = []
@@ -155,6 +156,8 @@ class _Batcher:
         self.summary.unattributed_invocations += sum(
             1 for invocation in self.invocations if invocation.event_id is None)
         extra = {redactions: self.redactions} if self.redactions else None
+        if self.redaction is not None:  # as `collect logs` does
+            self.invocations = scrub_invocations(self.invocations, self.redaction)
         self.wait()
         self.pending = self.writer.submit(self._write, self.events, self.invocations,
                                           self.quarantined, extra)

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from eventscope.records import BusEvent
+from eventscope.records import BusEvent, Invocation
 
 TOKEN_PREFIX = "pii:"
 _TOKEN = re.compile(r"pii:[a-z_]+:[0-9a-f]{16}")
@@ -233,6 +233,20 @@ def redact_events(events: Sequence[BusEvent], settings: RedactionSettings
         kept.append(clean)
         records.extend(found)
     return kept, records
+
+
+def scrub_invocations(invocations: list[Invocation], settings: RedactionSettings
+                      ) -> list[Invocation]:
+    """Invocations with PII in their error messages replaced (unless originals are kept)."""
+    if settings.keep_originals:
+        return invocations
+    return [_scrubbed(invocation, settings.key) if invocation.error_message else invocation
+            for invocation in invocations]
+
+
+def _scrubbed(invocation: Invocation, key: bytes) -> Invocation:
+    scrubbed, fired = scrub_text(invocation.error_message or "", key)
+    return replace(invocation, error_message=scrubbed) if fired else invocation
 
 
 def redaction_rows(found: Sequence[Redaction], now_ms: int) -> list[dict[str, Any]]:

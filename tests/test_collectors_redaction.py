@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -194,3 +195,30 @@ def test_ingest_redacts_the_fields_the_catalog_declares(tmp_path: Any, monkeypat
     assert CliRunner().invoke(main, ["ingest", str(path), "--db", db]).exit_code == 0
     detail = json.loads(open_store(db).select_rows(events_table.select())[0]["detail"])
     assert detail["customer"] == {"name": token('"Jane Doe"', "catalog", b"k"), "tier": "gold"}
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_ingest_scrubs_error_messages_like_collect_logs(store: Store, tmp_path: Path,
+                                                        keep: bool) -> None:
+    """A consumer's error line quoting an e-mail address: the stored error message carries its
+    token instead (as `collect logs` stores it), or the original when originals are kept."""
+    from eventscope.ingest import ingest_paths
+    from eventscope.store import invocations as invocations_table
+
+    stream = {"logGroupName": "/aws/lambda/crm-notifier", "logStreamName": "2025/06/02/[$LATEST]a"}
+    lines = [
+        "START RequestId: r-1 Version: $LATEST",
+        "[ERROR]\t2025-06-02T10:15:00.100Z\tr-1\tcannot notify jane@example.com: bounced",
+        "END RequestId: r-1",
+        "REPORT RequestId: r-1\tDuration: 12.00 ms\tBilled Duration: 12 ms\t"
+        "Memory Size: 128 MB\tMax Memory Used: 70 MB\t",
+    ]
+    logs = tmp_path / "logs.ndjson"
+    logs.write_text("".join(json.dumps({**stream, "timestamp": 1748859300000 + i,
+                                        "message": line}) + "\n"
+                            for i, line in enumerate(lines)))
+    ingest_paths(store, [str(logs)], redaction=RedactionSettings(key=KEY, keep_originals=keep))
+    [row] = store.select_rows(invocations_table.select())
+    expected = ("cannot notify jane@example.com: bounced" if keep else
+                f"cannot notify {token('jane@example.com', 'email', KEY)}: bounced")
+    assert (row["outcome"], row["error_message"]) == ("error", expected)
