@@ -177,14 +177,9 @@ def run_ours(exe: str | None, path: str, db: Path, rows: int, label: str, out: P
     if exe is None:
         run.note = "skipped: no eventscope executable"
         return run
-    log = out / f"ours-{label}.log"
-    seconds, rss, cpu, status = timed_process(
-        [exe, "ingest", path, "--db", f"sqlite:///{db}"], log)
-    if status != 0:
-        run.note = f"failed (exit {status}), see {log}"
-        return run
-    run.seconds, run.peak_rss_mb, run.cpu_seconds = seconds, rss, cpu
-    run.note = f"{count_rows(db, table):,} {table} rows stored"
+    if _timed_run(run, [exe, "ingest", path, "--db", f"sqlite:///{db}"],
+                  out / f"ours-{label}.log"):
+        run.note = f"{count_rows(db, table):,} {table} rows stored"
     return run
 
 
@@ -196,15 +191,20 @@ def run_sqlite_utils(path: str, db: Path, rows: int, out: Path) -> Run:
     if exe_name is None:
         run.note = "skipped: sqlite-utils not installed"
         return run
-    log = out / "sqlite-utils.log"
-    seconds, rss, cpu, status = timed_process(
-        [exe_name, "insert", str(fresh_db(db)), "events", path, "--nl", "--pk", "id"], log)
+    argv = [exe_name, "insert", str(fresh_db(db)), "events", path, "--nl", "--pk", "id"]
+    if _timed_run(run, argv, out / "sqlite-utils.log"):
+        run.note = f"{count_rows(db, 'events'):,} rows stored"
+    return run
+
+
+def _timed_run(run: Run, argv: list[str], log: Path) -> bool:
+    """Time a command into `run`; False (and a note saying where to look) when it failed."""
+    seconds, rss, cpu, status = timed_process(argv, log)
     if status != 0:
         run.note = f"failed (exit {status}), see {log}"
-        return run
+        return False
     run.seconds, run.peak_rss_mb, run.cpu_seconds = seconds, rss, cpu
-    run.note = f"{count_rows(db, 'events'):,} rows stored"
-    return run
+    return True
 
 
 # --------------------------------------------------------------------------- the floor

@@ -186,9 +186,9 @@ def test_default_workers_follow_the_cpus_this_process_may_use(
 
 
 @pytest.mark.parametrize("start_method", ["fork", "spawn"])
-def test_workers_started_either_way_parse_the_same(
+def test_fork_and_spawn_workers_give_the_same_summary(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start_method: str) -> None:
-    """fork (one-threaded callers) and spawn (the rest) workers give the same result."""
+    """fork (one-threaded callers) and spawn (the rest) workers: the same ingest summary."""
     paths, _ = _mixed_input(tmp_path)
     monkeypatch.setattr(ingest, "BLOCK_BYTES", 64 * 1024)
     monkeypatch.setattr(ingest, "_process_context", lambda: get_context(start_method))

@@ -62,11 +62,7 @@ def _read(engine: Engine, statement: sa.Select, columns: list[str]) -> pd.DataFr
 def load_events(engine: Engine, since_ms: int | None = None, until_ms: int | None = None,
                 detail_types: Sequence[str] = (), with_detail: bool = False) -> pd.DataFrame:
     """Events in the time window (event time), optionally of some detail-types only."""
-    statement = _event_select(with_detail)
-    if since_ms is not None:
-        statement = statement.where(events.c.time_ms >= since_ms)
-    if until_ms is not None:
-        statement = statement.where(events.c.time_ms < until_ms)
+    statement = _within(_event_select(with_detail), events.c.time_ms, since_ms, until_ms)
     if detail_types:
         statement = statement.where(events.c.detail_type.in_(list(detail_types)))
     return _read(engine, statement, EVENT_COLUMNS + (["detail"] if with_detail else []))
@@ -75,14 +71,20 @@ def load_events(engine: Engine, since_ms: int | None = None, until_ms: int | Non
 def load_attempts(engine: Engine, since_ms: int | None = None, until_ms: int | None = None,
                   functions: Sequence[str] = ()) -> pd.DataFrame:
     """Invocations started in the window, joined to the events they handled."""
-    statement = _attempt_select()
-    if since_ms is not None:
-        statement = statement.where(invocations.c.start_ms >= since_ms)
-    if until_ms is not None:
-        statement = statement.where(invocations.c.start_ms < until_ms)
+    statement = _within(_attempt_select(), invocations.c.start_ms, since_ms, until_ms)
     if functions:
         statement = statement.where(invocations.c.consumer.in_(list(functions)))
     return _read(engine, statement, ATTEMPT_COLUMNS)
+
+
+def _within(statement: sa.Select, column: sa.ColumnElement, since_ms: int | None,
+            until_ms: int | None) -> sa.Select:
+    """Raw rows in [since, until) exactly (`_window` widens rollup minutes instead)."""
+    if since_ms is not None:
+        statement = statement.where(column >= since_ms)
+    if until_ms is not None:
+        statement = statement.where(column < until_ms)
+    return statement
 
 
 def load_samples(engine: Engine, per_type: int = 20) -> pd.DataFrame:
