@@ -38,6 +38,9 @@ from eventscope.store import Store, WriteResult, redactions
 BATCH_ROWS = 50_000  # events + invocations per write transaction
 BLOCK_BYTES = 1 << 20  # input handed to a worker at once (whole lines, so a little more)
 MAX_WORKERS = 8
+# Parsing workers run at a lower priority: the ingest process's writer is what limits the rate,
+# and workers only ever run a bounded way ahead of it, so they should never take its core.
+WORKER_NICENESS = 10
 
 
 @dataclass
@@ -231,11 +234,13 @@ _worker_options = LineOptions()
 def _start_worker(options: LineOptions) -> None:
     """In each worker: remember the options; leave Ctrl-C to the parent, which stops the pool;
     no cyclic garbage collection (parsing makes no cycles, and the collector would walk every
-    object of a block many times)."""
+    object of a block many times); a lower priority than the writer (`WORKER_NICENESS`)."""
     global _worker_options
     _worker_options = options
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.disable()
+    if hasattr(os, "nice"):
+        os.nice(WORKER_NICENESS)
 
 
 def _parse_here(block: Block) -> ParsedBlock:

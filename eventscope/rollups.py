@@ -179,7 +179,8 @@ def _handling_rollup_select(ranges: Sequence[tuple[int, int]]) -> sa.Select:
         _count_if(i.outcome.in_(["error", "timeout"])).label("failed"),
         _count_if(i.outcome == "ok").label("oks"),
         sa.func.count(sa.distinct(i.request_id)).label("deliveries"),
-    ).where(i.event_id.in_(touched)).group_by(i.consumer, i.event_id).subquery()
+    ).where(i.event_id.in_(touched)).group_by(i.event_id, i.consumer).subquery()  # event first:
+    # rows come from the event_id index in that order, and SQLite groups them a third faster
     p = pairs.c
     minute = _minute(p.first_ms)
     return sa.select(

@@ -74,12 +74,19 @@ def create_engine(url: str | None = None) -> Engine:
     raise StoreError(f"unsupported database {backend!r} in {resolved!r}: use sqlite or postgresql")
 
 
+# Pages of 16 KiB for a new SQLite file (an existing one keeps its own): an event row is about
+# 1 KB, so the default 4 KiB page holds three; with 16 KiB ones, batch inserts run a quarter
+# faster (bench/ingest_bench.py). SQLite applies it only before the file's first table.
+SQLITE_PAGE_SIZE = 16384
+
+
 def _sqlite_engine(url: sa.engine.URL) -> Engine:
     engine = sa.create_engine(url, connect_args={"timeout": 30})
 
     @sa.event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")  # before WAL: WAL fixes it
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA synchronous=NORMAL")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
+from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ import sqlalchemy as sa
 
 from eventscope import ingest, simulator
 from eventscope.errors import InputError
-from eventscope.ingest import classify_line, ingest_paths
+from eventscope.ingest import LineOptions, classify_line, ingest_paths
 from eventscope.records import BusEvent, Quarantined
 from eventscope.redaction import RedactionSettings
 from eventscope.store import (Store, event_rollup, events, handling_rollup, invocation_rollup,
@@ -183,6 +185,15 @@ def test_default_workers_follow_the_cpus_this_process_may_use(
     for cpus, expected in ((1, 0), (2, 2), (64, ingest.MAX_WORKERS)):
         monkeypatch.setattr(ingest.os, "sched_getaffinity", lambda _pid, n=cpus: set(range(n)))
         assert ingest.default_workers() == expected
+
+
+def test_parsing_workers_run_below_the_writers_priority() -> None:
+    """Workers started as ingest starts them are `WORKER_NICENESS` nicer than the ingest
+    process, so they never take the writer's core."""
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=ingest._start_worker,
+                             initargs=(LineOptions(),)) as pool:
+        worker_niceness = pool.submit(os.nice, 0).result()
+    assert worker_niceness == min(os.nice(0) + ingest.WORKER_NICENESS, 19)
 
 
 @pytest.mark.parametrize("start_method", ["fork", "spawn"])

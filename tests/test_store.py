@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 
 from eventscope.errors import StoreError
 from eventscope.records import BusEvent, Invocation, Quarantined
-from eventscope.store import SCHEMA_VERSION, Store, meta, open_store
+from eventscope.store import SCHEMA_VERSION, SQLITE_PAGE_SIZE, Store, meta, open_store
 
 EVENT = BusEvent(id="e-1", source="com.shop.orders", detail_type="OrderCreated",
                  time_ms=1714557600000, detail='{"orderId":"ord-1"}', size_bytes=300,
@@ -100,6 +101,29 @@ def test_sqlite_store_uses_wal(tmp_path: Path) -> None:
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+
+
+def test_a_new_sqlite_store_has_large_pages(tmp_path: Path) -> None:
+    """A new SQLite file gets 16 KiB pages (rows of ~1 KB: the default 4 KiB page holds 3)."""
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA page_size").scalar() == SQLITE_PAGE_SIZE == 16384
+
+
+def test_an_existing_store_keeps_its_page_size_and_data(tmp_path: Path) -> None:
+    """A store made with 4 KiB pages opens as it is: same pages, same rows, still writable."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA page_size=4096")
+        conn.execute("CREATE TABLE unrelated (x)")  # the file now exists with 4 KiB pages
+    first = open_store(f"sqlite:///{path}")
+    first.write_batch([EVENT])
+    first.engine.dispose()
+    store = open_store(f"sqlite:///{path}")
+    store.write_batch([replace(EVENT, id="e-2")])
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 4096
+    assert store.counts()["events"] == 2
 
 
 def test_a_store_from_a_newer_version_is_refused(store_url: str) -> None:
