@@ -78,11 +78,33 @@ def may_hold_pii(text: str) -> bool:
     """False when no detector can match the text (true for most payloads): a fast pre-filter."""
     if len(text) < 8:  # the shortest e-mail is 6 characters, a phone number 8 digits
         return len(text) > 5 and "@" in text
-    if "@" in text or "AKIA" in text or "ASIA" in text or "AIDA" in text or "AROA" in text:
+    return "@" in text or _may_hold_key_or_number(text)
+
+
+def _may_hold_key_or_number(text: str) -> bool:
+    """Whether an AWS key id, a card or a phone number may be in the text."""
+    if "AKIA" in text or "ASIA" in text or "AIDA" in text or "AROA" in text:
         return True
     digits = text.encode().translate(_DIGITS_AS_ZERO, _SEPARATORS)
     shortest = 8 if ("+" in text or "(" in text) else 10  # a dialled number needs 8 digits
     return b"0" * shortest in digits
+
+
+def string_filter(document: str) -> Callable[[str], bool] | None:
+    """For a JSON document's text, a check that passes every string value of it that
+    `may_hold_pii` passes, as cheap as the document allows; None when no value can hold PII.
+
+    Neither digits, separators nor capital letters are escaped in JSON text, so a document
+    without a key id or a long digit run anywhere has none in any value either: there, only
+    values with an "@" (e-mail addresses) need a look.
+    """
+    if _may_hold_key_or_number(document):
+        return may_hold_pii
+    return _has_at if "@" in document else None
+
+
+def _has_at(text: str) -> bool:
+    return "@" in text
 
 
 def detect(value: Any) -> str | None:
@@ -140,15 +162,16 @@ def redact_document(document: Any, path: str, declared: set[str], key: bytes,
     Objects and arrays are changed in place (give a freshly decoded document), scalars are
     replaced, and the value is returned.
     """
-    return _redact(document, (None, path), declared, key, found)
+    return _redact(document, (None, path), declared, key, found, may_hold_pii)
 
 
 _Where = tuple[Any, str]  # (the parent's _Where or None, this node's path segment)
 
 
 def _redact(node: Any, where: _Where, declared: set[str], key: bytes,
-            found: list[tuple[str, str]]) -> Any:
-    """`redact_document`, with paths built only for containers and for what is found."""
+            found: list[tuple[str, str]], maybe: Callable[[str], bool]) -> Any:
+    """`redact_document`, with paths built only for containers and for what is found;
+    strings that fail `maybe` (a pre-filter at least as wide as `may_hold_pii`) are skipped."""
     if declared and node is not None and _render(where) in declared:
         found.append((_render(where), "catalog"))
         return token(orjson.dumps(node).decode(), "catalog", key)
@@ -164,13 +187,13 @@ def _redact(node: Any, where: _Where, declared: set[str], key: bytes,
         child_kind = type(child)
         if not declared and child_kind is not dict and child_kind is not list:
             if child_kind is str:
-                if not may_hold_pii(child):
-                    continue  # the common case, without a call or a path
+                if not maybe(child):
+                    continue  # the common case, without a path
             elif child_kind is not int or -10**12 < child < 10**12:
                 continue  # only long integers can be card numbers
             new = _redact_scalar(child, (where, segment(name)), key, found)
         else:
-            new = _redact(child, (where, segment(name)), declared, key, found)
+            new = _redact(child, (where, segment(name)), declared, key, found, maybe)
         if new is not child:
             node[name] = new
     return node
@@ -210,11 +233,12 @@ def redact_detail(event: BusEvent, settings: RedactionSettings
     """The event's detail JSON with PII replaced (None when nothing is replaced), and what was
     (or, keeping originals, would be) redacted."""
     declared = {_as_path(p) for p in settings.catalog_fields.get(event.detail_type, ())}
-    if not declared and not may_hold_pii(event.detail):
+    maybe = string_filter(event.detail) if not declared else may_hold_pii
+    if maybe is None:
         return None, []
     found: list[tuple[str, str]] = []
     detail = orjson.loads(event.detail)
-    redacted = redact_document(detail, "$.detail", declared, settings.key, found)
+    redacted = _redact(detail, (None, "$.detail"), declared, settings.key, found, maybe)
     if not found:
         return None, []
     replaced = not settings.keep_originals

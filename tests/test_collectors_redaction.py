@@ -177,6 +177,35 @@ def test_the_prefilter_passes_payloads_without_pii_untouched() -> None:
     assert may_hold_pii('{"phone":"+44 20 7946 0958"}')
 
 
+VALUES = ["jane@example.com", "a@b.io", "+44 20 7946 0958", "(415) 555-2671", "555.867.5309",
+          "4111 1111 1111 1111", "AKIAIOSFODNN7EXAMPLE", "ord-1000", "Milano", "20121",
+          "2024-05-01T10:00:00Z", "c0ffee00-1234-4abc-9def-001122334455", "Pro laptop 15\"",
+          "tel. 0612345678", "x@y", "12345678", "(1) 2345-678", "Kasia García"]
+
+
+@pytest.mark.parametrize("extra", [None, *VALUES])
+def test_the_document_filter_passes_every_value_the_prefilter_passes(extra: str | None) -> None:
+    """`string_filter` may narrow the per-value check to the document, never miss a value."""
+    from eventscope.redaction import may_hold_pii, string_filter
+    for value in VALUES:
+        document = {"a": value, "b": {"c": [extra, "web"]}}
+        check = string_filter(orjson.dumps(document).decode())
+        for string in (value, extra, "web"):
+            if string is not None and may_hold_pii(string):
+                assert check is not None and check(string), (string, document)
+
+
+def test_the_document_filter_narrows_to_e_mails_when_that_is_all_there_can_be() -> None:
+    """A document whose only candidate is an e-mail skips its other values at once."""
+    from eventscope.redaction import string_filter
+    check = string_filter(orjson.dumps({"email": "jane@example.com", "city": "Milano",
+                                        "zip": "20121"}).decode())
+    assert check is not None and check("jane@example.com") and not check("Milano")
+    assert string_filter('{"orderId":"ord-1","at":"2024-05-01T10:00:00Z"}') is None
+    phone = string_filter(orjson.dumps({"phone": "+44 20 7946 0958", "m": "a@b.io"}).decode())
+    assert phone is not None and phone("+44 20 7946 0958") and phone("a@b.io")
+
+
 def test_ingest_redacts_the_fields_the_catalog_declares(tmp_path: Any, monkeypatch: Any) -> None:
     """With EVENTSCOPE_CATALOG set, declared PII fields go even when no detector matches."""
     from click.testing import CliRunner
