@@ -156,13 +156,15 @@ def scrub_text(text: str, key: bytes) -> tuple[str, list[str]]:
 
 
 def redact_document(document: Any, path: str, declared: set[str], key: bytes,
-                    found: list[tuple[str, str]]) -> Any:
+                    found: list[tuple[str, str]],
+                    maybe: Callable[[str], bool] = may_hold_pii) -> Any:
     """A JSON value with PII replaced; (path, detector) pairs appended to `found`.
 
     Objects and arrays are changed in place (give a freshly decoded document), scalars are
-    replaced, and the value is returned.
+    replaced, and the value is returned. String values failing `maybe` (a pre-filter at least
+    as wide as `may_hold_pii`, such as `string_filter`'s) are not looked at.
     """
-    return _redact(document, (None, path), declared, key, found, may_hold_pii)
+    return _redact(document, (None, path), declared, key, found, maybe)
 
 
 _Where = tuple[Any, str]  # (the parent's _Where or None, this node's path segment)
@@ -170,8 +172,7 @@ _Where = tuple[Any, str]  # (the parent's _Where or None, this node's path segme
 
 def _redact(node: Any, where: _Where, declared: set[str], key: bytes,
             found: list[tuple[str, str]], maybe: Callable[[str], bool]) -> Any:
-    """`redact_document`, with paths built only for containers and for what is found;
-    strings that fail `maybe` (a pre-filter at least as wide as `may_hold_pii`) are skipped."""
+    """`redact_document`, with paths built only for containers and for what is found."""
     if declared and node is not None and _render(where) in declared:
         found.append((_render(where), "catalog"))
         return token(orjson.dumps(node).decode(), "catalog", key)
@@ -238,7 +239,7 @@ def redact_detail(event: BusEvent, settings: RedactionSettings
         return None, []
     found: list[tuple[str, str]] = []
     detail = orjson.loads(event.detail)
-    redacted = _redact(detail, (None, "$.detail"), declared, settings.key, found, maybe)
+    redacted = redact_document(detail, "$.detail", declared, settings.key, found, maybe)
     if not found:
         return None, []
     replaced = not settings.keep_originals
