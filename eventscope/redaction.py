@@ -203,9 +203,7 @@ def _redact(node: Any, where: _Where, declared: set[str], key: bytes,
 def _redact_scalar(value: Any, where: _Where, key: bytes, found: list[tuple[str, str]]) -> Any:
     kind = type(value)
     if kind is str:
-        if not may_hold_pii(value):
-            return value
-        scrubbed, fired = scrub_text(value, key)
+        scrubbed, fired = scrub_text(value, key)  # its own pre-filter first
         found.extend((_render(where), name) for name in dict.fromkeys(fired))
         return scrubbed if fired else value
     if kind is int and abs(value) >= 10**12 and _card_number(str(abs(value))):
