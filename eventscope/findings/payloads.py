@@ -55,7 +55,8 @@ def redact(detail: dict[str, Any], declared: tuple[str, ...] = ()) -> dict[str, 
 
 def payload_sizes(events: pd.DataFrame, limit_bytes: int = BUS_EVENT_LIMIT_BYTES) -> pd.DataFrame:
     """Per detail-type: count, p50/p95/max envelope size, and the max as a share of the limit."""
-    sizes = events.groupby("detail_type")["size_bytes"]
+    sizes = events.assign(size_bytes=pd.to_numeric(events["size_bytes"], errors="coerce"))\
+        .groupby("detail_type")["size_bytes"]  # numeric also when no row gives it a dtype
     table = pd.DataFrame({
         "count": sizes.size(), "p50_bytes": sizes.quantile(0.5), "p95_bytes": sizes.quantile(0.95),
         "max_bytes": sizes.max()}).reset_index()

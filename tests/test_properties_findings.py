@@ -1,0 +1,217 @@
+"""Every finding is a total function: on any store shape (tests/store_shapes.py), written into
+a real store on SQLite and PostgreSQL, each answers (possibly empty) and never raises; and
+where the right answer is plain from what was written, it is that answer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from functools import lru_cache
+
+import orjson
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from collectors.rules_collector import snapshot_buses, subscription_rows
+from eventscope.catalog.loader import load_catalog
+from eventscope.catalog.model import Catalog
+from eventscope.findings import load, summaries
+from eventscope.findings.check import CheckInputs, Thresholds, run_check, run_check_summaries
+from eventscope.findings.deprecated import deprecated_from_summary, deprecated_in_use
+from eventscope.findings.duplicates import (duplicates_by_consumer, producer_resends,
+                                            repeated_deliveries)
+from eventscope.findings.failures import (failure_rates, final_failures, per_event,
+                                          top_errors)
+from eventscope.findings.frames import FAILED, SUBSCRIPTION_COLUMNS, records, resolve_consumers
+from eventscope.findings.graph import build_graph, graph_json, to_dot, to_mermaid
+from eventscope.findings.latency import latency
+from eventscope.findings.lifecycle import cancellation_types, order_lifecycle
+from eventscope.findings.payloads import (payload_sizes, payload_sizes_from_totals, pii_fields,
+                                          redact)
+from eventscope.findings.subscriptions import (missing_subscriptions, observed_missing,
+                                               static_missing)
+from eventscope.findings.undocumented import (schema_drift, summarise_types, undocumented_events,
+                                              validate_samples)
+from eventscope.store import Store, open_store
+from tests.store_shapes import ORDERS, WINDOW, StoreShape, store_shapes, write
+
+TODAY = date(2026, 1, 1)
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[
+    HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    opened = open_store(store_url)
+    yield opened
+    opened.engine.dispose()
+
+
+@lru_cache(maxsize=None)
+def example_catalog(path: str) -> Catalog:
+    return load_catalog(path)
+
+
+def catalog_of(shape: StoreShape) -> Catalog | None:
+    return None if shape.catalog is None else example_catalog(str(shape.catalog))
+
+
+def bus_subscriptions(store: Store) -> pd.DataFrame | None:
+    """Who the latest rules snapshot routes what to (None without a snapshot), as `check`."""
+    rows = [row for bus in snapshot_buses(store) for row in subscription_rows(store, bus)]
+    return pd.DataFrame(rows, columns=SUBSCRIPTION_COLUMNS) if rows else None
+
+
+LOOKUPS = st.sampled_from([*[o for o in ORDERS if o], "e0", "id-", "nothing-here", "o", ""])
+
+
+@SETTINGS
+@given(shape=store_shapes(), query=LOOKUPS)
+def test_every_raw_finding_answers_on_any_store_shape(store: Store, shape: StoreShape,
+                                                      query: str) -> None:
+    """Failures, graph, lifecycle, undocumented, subscriptions, duplicates, deprecated,
+    payloads/PII, latency and `run_check` on raw frames: none raises, on any store."""
+    write(store, shape)
+    engine, catalog, rules = store.engine, catalog_of(shape), bus_subscriptions(store)
+    events = load.load_events(engine, with_detail=True)
+    attempts = resolve_consumers(load.load_attempts(engine), catalog)
+    samples, type_summary = load.load_samples(engine), load.load_type_summary(engine)
+    windowed = resolve_consumers(load.load_attempts(engine, *WINDOW), catalog)
+
+    for frame in (attempts, windowed, attempts.iloc[0:0]):
+        records(failure_rates(frame))
+        records(failure_rates(frame, bucket_ms=60_000))
+        records(final_failures(frame))
+        records(top_errors(frame))
+        records(per_event(frame))
+        records(latency(frame))
+        repeated_deliveries(frame)
+        duplicates_by_consumer(frame)
+    producer_resends(events)
+    built = build_graph(events, attempts, catalog, rules)
+    graph_json(built), to_dot(built), to_mermaid(built)
+
+    for key in load.find_correlation_keys(engine, query):
+        found_events, found_attempts = load.load_lifecycle(engine, key)
+        order_lifecycle(key, found_events, resolve_consumers(found_attempts, catalog), catalog,
+                        rules)
+    cancels = cancellation_types(catalog)
+    observed = observed_missing(events, attempts, cancels)
+    static = static_missing(catalog, rules) if catalog is not None else []
+    missing_subscriptions(static, observed)
+
+    payload_sizes(events)
+    pii_fields(samples, attempts, catalog)
+    for detail in samples["detail"]:
+        redact(orjson.loads(detail))
+    if catalog is not None:
+        undocumented_events(type_summary, catalog, attempts, samples)
+        undocumented_events(summarise_types(events), catalog, attempts, samples)
+        schema_drift(validate_samples(samples, catalog))
+        deprecated_in_use(catalog, events, attempts, TODAY)
+        deprecated_from_summary(catalog, type_summary, attempts, TODAY)
+    inputs = CheckInputs(events=events, attempts=attempts, type_summary=type_summary,
+                         samples=samples, subscriptions=rules)
+    found, _ = run_check(inputs, catalog, Thresholds(min_invocations=1), TODAY)
+    [f.as_dict() for f in found]
+
+
+@SETTINGS
+@given(shape=store_shapes())
+def test_every_store_finding_answers_on_any_store_shape(store: Store, shape: StoreShape) -> None:
+    """The rollup-backed findings (`summaries`, what the CLI and the dashboard call), over the
+    whole store and over a window, bucketed or not: none raises, on any store."""
+    write(store, shape)
+    engine, catalog, rules = store.engine, catalog_of(shape), bus_subscriptions(store)
+    for since, until in ((None, None), WINDOW, (WINDOW[1], None)):
+        records(summaries.failure_rates(engine, catalog, since, until))
+        records(summaries.failure_rates(engine, catalog, since, until, bucket_ms=300_000))
+        records(summaries.final_failures(engine, catalog, since, until))
+        records(summaries.top_errors(engine, catalog, since, until))
+        records(summaries.handled_kinds(engine, catalog, since, until))
+        graph_json(summaries.build_graph(engine, catalog, rules, since, until))
+        summaries.observed_missing_subscriptions(engine, catalog, since, until, latest=5)
+        payload_sizes_from_totals(load.load_event_totals(engine, since, until))
+    consumers = sorted(set(summaries.handled_kinds(engine, catalog)["consumer"]))[:1]
+    records(summaries.failure_rates(engine, catalog, consumers=consumers))
+    records(summaries.final_failures(engine, catalog, consumers=consumers))
+    records(summaries.top_errors(engine, catalog, consumers=consumers,
+                                 detail_types=["OrderCreated"]))
+    summaries.duplicates(engine, catalog)
+    checked = summaries.check_summaries(engine, catalog, rules)
+    found, _ = run_check_summaries(checked, catalog, Thresholds(min_invocations=1), TODAY)
+    [f.as_dict() for f in found]
+
+
+@SETTINGS
+@given(shape=store_shapes())
+def test_failure_counts_equal_what_was_written(store: Store, shape: StoreShape) -> None:
+    """Invocations and failed invocations, over the store and in the window, raw and from the
+    rollups, are the rows written (in the window's minutes, the rollups' resolution)."""
+    write(store, shape)
+    engine, catalog = store.engine, catalog_of(shape)
+    for since, until in ((None, None), WINDOW):
+        written = shape.invocations_in_minutes(since, until)
+        failed = sum(i.outcome in FAILED for i in written)
+        rolled = summaries.failure_rates(engine, catalog, since, until)
+        assert (rolled["invocations"].sum(), rolled["failed"].sum()) == (len(written), failed)
+    raw = failure_rates(resolve_consumers(load.load_attempts(engine), catalog))
+    assert raw["invocations"].sum() == len(shape.invocations)
+    assert raw["failed"].sum() == sum(i.outcome in FAILED for i in shape.invocations)
+
+
+def expected_final_failures(shape: StoreShape) -> set[tuple[str, str]]:
+    """(function, event id) pairs of stored events whose every attempt failed."""
+    stored = {e.id for e in shape.events}
+    outcomes: dict[tuple[str, str], list[str]] = {}
+    for call in shape.invocations:
+        if call.event_id in stored:
+            outcomes.setdefault((call.consumer, call.event_id), []).append(call.outcome)
+    return {pair for pair, seen in outcomes.items() if all(o in FAILED for o in seen)}
+
+
+@SETTINGS
+@given(shape=store_shapes(catalog=False))
+def test_final_failures_are_the_events_every_attempt_failed_on(store: Store,
+                                                               shape: StoreShape) -> None:
+    """Raw and rollup-backed final failures are exactly the pairs whose attempts all failed."""
+    write(store, shape)
+    expected = expected_final_failures(shape)
+    raw = final_failures(load.load_attempts(store.engine))
+    rolled = summaries.final_failures(store.engine)
+    assert set(zip(raw["consumer"], raw["event_id"])) == expected
+    assert set(zip(rolled["consumer"], rolled["event_id"])) == expected
+
+
+@SETTINGS
+@given(shape=store_shapes())
+def test_no_cancellation_in_the_data_means_no_observed_missing_subscription(
+        store: Store, shape: StoreShape) -> None:
+    """Without a cancellation event nothing is missing by data; without a catalog nothing is
+    missing at all; with one, only by declaration."""
+    shape.events = [e for e in shape.events if e.detail_type not in
+                    ("OrderCancelled", "OrderReturned")]
+    write(store, shape)
+    catalog = catalog_of(shape)
+    observed = summaries.observed_missing_subscriptions(store.engine, catalog)
+    raw = observed_missing(load.load_events(store.engine), resolve_consumers(
+        load.load_attempts(store.engine), catalog), cancellation_types(catalog))
+    assert observed == [] and raw == []
+    static = static_missing(catalog, bus_subscriptions(store)) if catalog else []
+    found = missing_subscriptions(static, observed)
+    if catalog is None:
+        assert found == []
+    assert all(m["evidence"] == "declarations" for m in found)
+
+
+@SETTINGS
+@given(shape=store_shapes())
+def test_event_totals_equal_the_events_written_in_the_window(store: Store,
+                                                             shape: StoreShape) -> None:
+    """Event totals over the store and the window count the events written there."""
+    write(store, shape)
+    for since, until in ((None, None), WINDOW):
+        totals = load.load_event_totals(store.engine, since, until)
+        assert int(totals["count"].sum()) == len(shape.events_in_minutes(since, until))
