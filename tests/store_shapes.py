@@ -19,10 +19,13 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from hypothesis import strategies as st
+from sqlalchemy.engine import Engine
 
+from eventscope import store as store_module
+from eventscope.findings import load
 from eventscope.records import BusEvent, Invocation
 from eventscope.rollups import minute_of
-from eventscope.store import Store, metadata, meta, rule_snapshots, rule_targets
+from eventscope.store import Store, meta, metadata, rule_snapshots, rule_targets
 from eventscope.tables import MINUTE_MS
 
 EXAMPLE_CATALOG = Path(__file__).resolve().parent.parent / "examples" / "catalog"
@@ -207,6 +210,28 @@ def rule_rows(rules: list[Rule], bus: str = "shop",
                      "role_arn": None, "input_mode": "event"}
                     for i, function in enumerate(rule.targets)]
     return {rule_snapshots: snapshots, rule_targets: targets}
+
+
+class EngineTracker:
+    """Every engine `open_store` makes while installed, to dispose of them: commands and
+    pages run in-process open their own, and undisposed ones keep PostgreSQL connections."""
+
+    def __init__(self, monkeypatch: Any) -> None:
+        self.engines: list[Engine] = []
+        made = store_module.create_engine
+
+        def tracked(url: str | None = None) -> Engine:
+            engine = made(url)
+            self.engines.append(engine)
+            return engine
+
+        monkeypatch.setattr(store_module, "create_engine", tracked)
+
+    def dispose(self) -> None:
+        load._store_of.cache_clear()
+        for engine in self.engines:
+            engine.dispose()
+        self.engines.clear()
 
 
 def clear(store: Store) -> None:

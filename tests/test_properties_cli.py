@@ -5,7 +5,7 @@ store), and the output is one JSON document."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -17,11 +17,12 @@ from hypothesis import strategies as st
 from eventscope.cli import main
 from eventscope.findings.frames import FAILED
 from eventscope.store import Store, open_store
-from tests.store_shapes import FUNCTIONS, KINDS, ORDERS, WINDOW, StoreShape, store_shapes, write
+from tests.store_shapes import (FUNCTIONS, KINDS, ORDERS, WINDOW, EngineTracker, StoreShape,
+                                store_shapes, write)
 
 ENV = {"EVENTSCOPE_DB": None, "EVENTSCOPE_CATALOG": None, "EVENTSCOPE_SNS_TOPIC": None,
        "EVENTSCOPE_WEBHOOK": None}
-SINCE, UNTIL = (datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat()
+SINCE, UNTIL = (datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat()
                 for ms in WINDOW)
 
 
@@ -30,6 +31,14 @@ def store(store_url: str) -> Iterator[Store]:
     opened = open_store(store_url)
     yield opened
     opened.engine.dispose()
+
+
+@pytest.fixture
+def engines(monkeypatch: pytest.MonkeyPatch) -> Iterator[EngineTracker]:
+    """The engines commands open, disposed of after each command (see `invoke`)."""
+    tracker = EngineTracker(monkeypatch)
+    yield tracker
+    tracker.dispose()
 
 
 def commands(shape: StoreShape, query: str, consumer: str, detail_type: str) -> list[list[str]]:
@@ -47,10 +56,14 @@ def commands(shape: StoreShape, query: str, consumer: str, detail_type: str) -> 
     return found
 
 
-def invoke(url: str, shape: StoreShape, args: list[str]) -> Result:
+def invoke(store: Store, engines: EngineTracker, shape: StoreShape, args: list[str]) -> Result:
     """One command on the store, the catalog (if any) given as $EVENTSCOPE_CATALOG."""
     env = {**ENV, "EVENTSCOPE_CATALOG": None if shape.catalog is None else str(shape.catalog)}
-    return CliRunner().invoke(main, [*args, "--db", url, "--json"], env=env)
+    url = store.engine.url.render_as_string(hide_password=False)
+    try:
+        return CliRunner().invoke(main, [*args, "--db", url, "--json"], env=env)
+    finally:
+        engines.dispose()
 
 
 def gate_failed(document: Any) -> bool:
@@ -63,14 +76,13 @@ def gate_failed(document: Any) -> bool:
 @given(shape=store_shapes(max_events=8, max_invocations=10),
        query=st.sampled_from([o for o in ORDERS if o] + ["e0", "zzz"]),
        consumer=st.sampled_from(FUNCTIONS), detail_type=st.sampled_from([k for _, k in KINDS]))
-def test_every_command_answers_json_on_any_store_shape(store: Store, shape: StoreShape,
-                                                       query: str, consumer: str,
-                                                       detail_type: str) -> None:
+def test_every_command_answers_json_on_any_store_shape(
+        store: Store, engines: EngineTracker, shape: StoreShape, query: str, consumer: str,
+        detail_type: str) -> None:
     """No command raises; each exits 0 or 1 and prints one JSON document."""
     write(store, shape)
-    url = store.engine.url.render_as_string(hide_password=False)
     for args in commands(shape, query, consumer, detail_type):
-        result = invoke(url, shape, args)
+        result = invoke(store, engines, shape, args)
         assert result.exception is None or isinstance(result.exception, SystemExit), (
             args, result.exception, result.stderr)
         assert result.stderr == "" or not result.stderr.startswith("Traceback"), args
@@ -88,13 +100,13 @@ def test_every_command_answers_json_on_any_store_shape(store: Store, shape: Stor
 @settings(max_examples=12, deadline=None, suppress_health_check=[
     HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(shape=store_shapes(max_events=8, max_invocations=10, catalog=False))
-def test_failures_json_counts_equal_what_was_written(store: Store, shape: StoreShape) -> None:
+def test_failures_json_counts_equal_what_was_written(store: Store, engines: EngineTracker,
+                                                     shape: StoreShape) -> None:
     """`failures --json`: the invocations and failed invocations are the rows written."""
     write(store, shape)
-    url = store.engine.url.render_as_string(hide_password=False)
-    document = orjson.loads(invoke(url, shape, ["failures"]).stdout)
+    document = orjson.loads(invoke(store, engines, shape, ["failures"]).stdout)
     rates = document["rates"]
     assert sum(r["invocations"] for r in rates) == len(shape.invocations)
     assert sum(r["failed"] for r in rates) == sum(i.outcome in FAILED for i in shape.invocations)
-    stats = orjson.loads(invoke(url, shape, ["stats"]).stdout)
+    stats = orjson.loads(invoke(store, engines, shape, ["stats"]).stdout)
     assert (stats["events"], stats["invocations"]) == (len(shape.events), len(shape.invocations))

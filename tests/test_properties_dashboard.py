@@ -1,0 +1,98 @@
+"""Every dashboard page under Streamlit's AppTest on any store shape (tests/store_shapes.py),
+in every time window, on SQLite and PostgreSQL: no exception; and the overview's totals are
+the rows written inside the window."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import streamlit as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st_
+
+from dashboard.views import WINDOWS, window_for
+from eventscope.store import Store, open_store
+from tests.dashboard_harness import PAGES, page
+from tests.store_shapes import (FUNCTIONS, KINDS, ORDERS, EngineTracker, StoreShape,
+                                store_shapes, write)
+
+SETTINGS = settings(max_examples=10, deadline=None, suppress_health_check=[
+    HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+DEEP_LINKS = {  # query parameters each page reads, drawn from what a shape may hold
+    "lifecycle": ("order", [o for o in ORDERS if o] + ["e0", "zzz"]),
+    "failures": ("consumer", FUNCTIONS),
+    "graph": ("node", [f"type:{k}" for _, k in KINDS] + ["consumer:billing-fn", "nope"]),
+}
+
+
+@pytest.fixture
+def store(store_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    opened = open_store(store_url)
+    monkeypatch.setenv("EVENTSCOPE_DB", opened.engine.url.render_as_string(hide_password=False))
+    monkeypatch.delenv("EVENTSCOPE_ENVIRONMENTS", raising=False)
+    yield opened
+    opened.engine.dispose()
+
+
+@pytest.fixture
+def engines(monkeypatch: pytest.MonkeyPatch) -> Iterator[EngineTracker]:
+    """The engines pages open (one cached store per run), disposed of per example."""
+    tracker = EngineTracker(monkeypatch)
+    yield tracker
+    tracker.dispose()
+
+
+def use(store: Store, engines: EngineTracker, shape: StoreShape,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Write the shape and point the dashboard at it, with no data cached from the last one."""
+    write(store, shape)
+    if shape.catalog is None:
+        monkeypatch.delenv("EVENTSCOPE_CATALOG", raising=False)
+    else:
+        monkeypatch.setenv("EVENTSCOPE_CATALOG", str(shape.catalog))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    engines.dispose()
+
+
+@SETTINGS
+@given(shape=store_shapes(max_events=8, max_invocations=10),
+       window=st_.sampled_from(list(WINDOWS)), link=st_.data())
+def test_every_page_renders_on_any_store_shape(store: Store, engines: EngineTracker,
+                                               shape: StoreShape, window: str,
+                                               link: st_.DataObject,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each of the seven pages, in a drawn window and with a drawn deep link, runs without
+    an exception."""
+    use(store, engines, shape, monkeypatch)
+    for name in PAGES:
+        query = {"window": window}
+        if name in DEEP_LINKS:
+            key, values = DEEP_LINKS[name]
+            query[key] = link.draw(st_.sampled_from(values), label=f"{name} {key}")
+        at = page(name, **query)
+        assert not at.exception, (name, query, [e.value for e in at.exception])
+
+
+@SETTINGS
+@given(shape=store_shapes(max_events=8, max_invocations=10),
+       window=st_.sampled_from(list(WINDOWS)))
+def test_overview_totals_are_the_rows_written_in_the_window(
+        store: Store, engines: EngineTracker, shape: StoreShape, window: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The overview's event and invocation totals equal the rows written in the window (whole
+    minutes: the rollups' resolution), in every window."""
+    use(store, engines, shape, monkeypatch)
+    at = page("overview", window=window)
+    assert not at.exception, [e.value for e in at.exception]
+    if not shape.events and not shape.invocations:
+        assert any("empty" in i.value for i in at.info)
+        return
+    latest = max((e.time_ms for e in shape.events), default=None)
+    chosen = window_for(window, latest)
+    events = len(shape.events_in_minutes(chosen.since_ms, chosen.until_ms))
+    calls = len(shape.invocations_in_minutes(chosen.since_ms, chosen.until_ms))
+    labels = [link.label for link in at.get("page_link")]
+    assert f"{events:,} events" in labels, labels
+    assert f"of {calls:,} invocations" in labels, labels
