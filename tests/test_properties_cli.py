@@ -11,14 +11,14 @@ from typing import Any
 import orjson
 import pytest
 from click.testing import CliRunner, Result
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from eventscope.cli import main
 from eventscope.findings.frames import FAILED
 from eventscope.store import Store, open_store
 from tests.store_shapes import (FUNCTIONS, KINDS, ORDERS, WINDOW, EngineTracker, StoreShape,
-                                store_shapes, write)
+                                no_cancellation, store_shapes, write)
 
 ENV = {"EVENTSCOPE_DB": None, "EVENTSCOPE_CATALOG": None, "EVENTSCOPE_SNS_TOPIC": None,
        "EVENTSCOPE_WEBHOOK": None}
@@ -71,11 +71,14 @@ def gate_failed(document: Any) -> bool:
     return any(f["severity"] == "error" for f in document["findings"])
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[
+@settings(max_examples=10, deadline=None, suppress_health_check=[
     HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(shape=store_shapes(max_events=8, max_invocations=10),
        query=st.sampled_from([o for o in ORDERS if o] + ["e0", "zzz"]),
        consumer=st.sampled_from(FUNCTIONS), detail_type=st.sampled_from([k for _, k in KINDS]))
+@example(shape=StoreShape(), query="ord-1", consumer="billing-fn", detail_type="OrderCreated")
+@example(shape=no_cancellation(), query="ord-1", consumer="warranty-handler",
+         detail_type="OrderCreated")
 def test_every_command_answers_json_on_any_store_shape(
         store: Store, engines: EngineTracker, shape: StoreShape, query: str, consumer: str,
         detail_type: str) -> None:

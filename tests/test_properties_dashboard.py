@@ -8,22 +8,25 @@ from collections.abc import Iterator
 
 import pytest
 import streamlit as st
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st_
 
 from dashboard.views import WINDOWS, window_for
 from eventscope.store import Store, open_store
 from tests.dashboard_harness import PAGES, page
 from tests.store_shapes import (FUNCTIONS, KINDS, ORDERS, EngineTracker, StoreShape,
-                                store_shapes, write)
+                                no_cancellation, store_shapes, write)
 
-SETTINGS = settings(max_examples=10, deadline=None, suppress_health_check=[
+SETTINGS = settings(max_examples=8, deadline=None, suppress_health_check=[
     HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
-DEEP_LINKS = {  # query parameters each page reads, drawn from what a shape may hold
-    "lifecycle": ("order", [o for o in ORDERS if o] + ["e0", "zzz"]),
-    "failures": ("consumer", FUNCTIONS),
-    "graph": ("node", [f"type:{k}" for _, k in KINDS] + ["consumer:billing-fn", "nope"]),
-}
+DEEP_LINKS = st_.fixed_dictionaries({  # query parameters pages read, per page
+    "lifecycle": st_.fixed_dictionaries({"order": st_.sampled_from(
+        [o for o in ORDERS if o] + ["e0", "zzz"])}),
+    "failures": st_.fixed_dictionaries({"consumer": st_.sampled_from(FUNCTIONS),
+                                        "type": st_.sampled_from([k for _, k in KINDS])}),
+    "graph": st_.fixed_dictionaries({"node": st_.sampled_from(
+        [f"type:{k}" for _, k in KINDS] + ["consumer:billing-fn", "nope"])}),
+})
 
 
 @pytest.fixture
@@ -58,19 +61,19 @@ def use(store: Store, engines: EngineTracker, shape: StoreShape,
 
 @SETTINGS
 @given(shape=store_shapes(max_events=8, max_invocations=10),
-       window=st_.sampled_from(list(WINDOWS)), link=st_.data())
+       window=st_.sampled_from(list(WINDOWS)), links=DEEP_LINKS)
+@example(shape=StoreShape(), window="all", links={})
+@example(shape=no_cancellation(), window="1h", links={})
+@example(shape=no_cancellation(), window="15m", links={"lifecycle": {"order": "ord-1"}})
 def test_every_page_renders_on_any_store_shape(store: Store, engines: EngineTracker,
                                                shape: StoreShape, window: str,
-                                               link: st_.DataObject,
+                                               links: dict[str, dict[str, str]],
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each of the seven pages, in a drawn window and with a drawn deep link, runs without
+    """Each of the seven pages, in a drawn window and with drawn deep links, runs without
     an exception."""
     use(store, engines, shape, monkeypatch)
     for name in PAGES:
-        query = {"window": window}
-        if name in DEEP_LINKS:
-            key, values = DEEP_LINKS[name]
-            query[key] = link.draw(st_.sampled_from(values), label=f"{name} {key}")
+        query = {"window": window, **links.get(name, {})}
         at = page(name, **query)
         assert not at.exception, (name, query, [e.value for e in at.exception])
 
@@ -78,6 +81,7 @@ def test_every_page_renders_on_any_store_shape(store: Store, engines: EngineTrac
 @SETTINGS
 @given(shape=store_shapes(max_events=8, max_invocations=10),
        window=st_.sampled_from(list(WINDOWS)))
+@example(shape=no_cancellation(), window="1h")
 def test_overview_totals_are_the_rows_written_in_the_window(
         store: Store, engines: EngineTracker, shape: StoreShape, window: str,
         monkeypatch: pytest.MonkeyPatch) -> None:

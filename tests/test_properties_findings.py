@@ -11,7 +11,7 @@ from functools import lru_cache
 import orjson
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from collectors.rules_collector import snapshot_buses, subscription_rows
@@ -35,11 +35,13 @@ from eventscope.findings.subscriptions import (missing_subscriptions, observed_m
 from eventscope.findings.undocumented import (schema_drift, summarise_types, undocumented_events,
                                               validate_samples)
 from eventscope.store import Store, open_store
-from tests.store_shapes import ORDERS, WINDOW, StoreShape, store_shapes, write
+from tests.store_shapes import (ORDERS, WINDOW, StoreShape, no_cancellation, store_shapes,
+                                write)
 
 TODAY = date(2026, 1, 1)
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[
-    HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+HEALTH = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large]
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=HEALTH)
+SLOW = settings(max_examples=25, deadline=None, suppress_health_check=HEALTH)  # many findings
 
 
 @pytest.fixture
@@ -67,8 +69,10 @@ def bus_subscriptions(store: Store) -> pd.DataFrame | None:
 LOOKUPS = st.sampled_from([*[o for o in ORDERS if o], "e0", "id-", "nothing-here", "o", ""])
 
 
-@SETTINGS
+@SLOW
 @given(shape=store_shapes(), query=LOOKUPS)
+@example(shape=StoreShape(), query="ord-1")
+@example(shape=no_cancellation(), query="ord-1")
 def test_every_raw_finding_answers_on_any_store_shape(store: Store, shape: StoreShape,
                                                       query: str) -> None:
     """Failures, graph, lifecycle, undocumented, subscriptions, duplicates, deprecated,
@@ -118,8 +122,10 @@ def test_every_raw_finding_answers_on_any_store_shape(store: Store, shape: Store
     [f.as_dict() for f in found]
 
 
-@SETTINGS
+@SLOW
 @given(shape=store_shapes())
+@example(shape=StoreShape())
+@example(shape=no_cancellation())
 def test_every_store_finding_answers_on_any_store_shape(store: Store, shape: StoreShape) -> None:
     """The rollup-backed findings (`summaries`, what the CLI and the dashboard call), over the
     whole store and over a window, bucketed or not: none raises, on any store."""
@@ -187,6 +193,7 @@ def test_final_failures_are_the_events_every_attempt_failed_on(store: Store,
 
 @SETTINGS
 @given(shape=store_shapes())
+@example(shape=no_cancellation())
 def test_no_cancellation_in_the_data_means_no_observed_missing_subscription(
         store: Store, shape: StoreShape) -> None:
     """Without a cancellation event nothing is missing by data; without a catalog nothing is
