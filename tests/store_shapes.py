@@ -109,6 +109,14 @@ def no_cancellation() -> StoreShape:
     return StoreShape([created], [handled])
 
 
+def unattributed_only() -> StoreShape:
+    """Logs and no events: one invocation that names no event (crashed the graph page)."""
+    call = Invocation(request_id="r1", consumer="warranty-handler",
+                      log_group="/aws/lambda/warranty-handler", log_stream="s", start_ms=T0,
+                      outcome="ok")
+    return StoreShape([], [call])
+
+
 def _in_minutes(ms: int, since_ms: int | None, until_ms: int | None) -> bool:
     if since_ms is not None and ms < minute_of(since_ms):
         return False

@@ -15,7 +15,7 @@ from dashboard.views import WINDOWS, window_for
 from eventscope.store import Store, open_store
 from tests.dashboard_harness import PAGES, page
 from tests.store_shapes import (FUNCTIONS, KINDS, ORDERS, EngineTracker, StoreShape,
-                                no_cancellation, store_shapes, write)
+                                no_cancellation, store_shapes, unattributed_only, write)
 
 SETTINGS = settings(max_examples=8, deadline=None, suppress_health_check=[
     HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -65,6 +65,7 @@ def use(store: Store, engines: EngineTracker, shape: StoreShape,
 @example(shape=StoreShape(), window="all", links={})
 @example(shape=no_cancellation(), window="1h", links={})
 @example(shape=no_cancellation(), window="15m", links={"lifecycle": {"order": "ord-1"}})
+@example(shape=unattributed_only(), window="all", links={})
 def test_every_page_renders_on_any_store_shape(store: Store, engines: EngineTracker,
                                                shape: StoreShape, window: str,
                                                links: dict[str, dict[str, str]],

@@ -22,9 +22,10 @@ from eventscope.findings.check import CheckInputs, Thresholds, run_check, run_ch
 from eventscope.findings.deprecated import deprecated_from_summary, deprecated_in_use
 from eventscope.findings.duplicates import (duplicates_by_consumer, producer_resends,
                                             repeated_deliveries)
-from eventscope.findings.failures import (failure_rates, final_failures, per_event,
-                                          top_errors)
-from eventscope.findings.frames import FAILED, SUBSCRIPTION_COLUMNS, records, resolve_consumers
+from eventscope.findings.failures import (delivery_failures, failure_rates, final_failures,
+                                          per_event, top_errors)
+from eventscope.findings.frames import (DELIVERY_COLUMNS, FAILED, SUBSCRIPTION_COLUMNS, frame,
+                                        records, resolve_consumers)
 from eventscope.findings.graph import build_graph, graph_json, to_dot, to_mermaid
 from eventscope.findings.latency import latency
 from eventscope.findings.lifecycle import cancellation_types, order_lifecycle
@@ -36,7 +37,7 @@ from eventscope.findings.undocumented import (schema_drift, summarise_types, und
                                               validate_samples)
 from eventscope.store import Store, open_store
 from tests.store_shapes import (ORDERS, WINDOW, StoreShape, no_cancellation, store_shapes,
-                                write)
+                                unattributed_only, write)
 
 TODAY = date(2026, 1, 1)
 HEALTH = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large]
@@ -84,15 +85,15 @@ def test_every_raw_finding_answers_on_any_store_shape(store: Store, shape: Store
     samples, type_summary = load.load_samples(engine), load.load_type_summary(engine)
     windowed = resolve_consumers(load.load_attempts(engine, *WINDOW), catalog)
 
-    for frame in (attempts, windowed, attempts.iloc[0:0]):
-        records(failure_rates(frame))
-        records(failure_rates(frame, bucket_ms=60_000))
-        records(final_failures(frame))
-        records(top_errors(frame))
-        records(per_event(frame))
-        records(latency(frame))
-        repeated_deliveries(frame)
-        duplicates_by_consumer(frame)
+    for calls in (attempts, windowed):
+        records(failure_rates(calls))
+        records(failure_rates(calls, bucket_ms=60_000))
+        records(final_failures(calls))
+        records(top_errors(calls))
+        records(per_event(calls))
+        records(latency(calls))
+        repeated_deliveries(calls)
+        duplicates_by_consumer(calls)
     producer_resends(events)
     built = build_graph(events, attempts, catalog, rules)
     graph_json(built), to_dot(built), to_mermaid(built)
@@ -126,6 +127,7 @@ def test_every_raw_finding_answers_on_any_store_shape(store: Store, shape: Store
 @given(shape=store_shapes())
 @example(shape=StoreShape())
 @example(shape=no_cancellation())
+@example(shape=unattributed_only())
 def test_every_store_finding_answers_on_any_store_shape(store: Store, shape: StoreShape) -> None:
     """The rollup-backed findings (`summaries`, what the CLI and the dashboard call), over the
     whole store and over a window, bucketed or not: none raises, on any store."""
@@ -140,6 +142,17 @@ def test_every_store_finding_answers_on_any_store_shape(store: Store, shape: Sto
         graph_json(summaries.build_graph(engine, catalog, rules, since, until))
         summaries.observed_missing_subscriptions(engine, catalog, since, until, latest=5)
         payload_sizes_from_totals(load.load_event_totals(engine, since, until))
+    for since, until in ((None, None), WINDOW):  # the dashboard's path: totals per time
+        calls = load.without_buckets(load.load_call_counts(engine, since, until, 300_000))
+        handling = load.without_buckets(load.load_handling_totals(engine, since, until,
+                                                                  300_000))  # bucket, summed
+        totals = (load.load_event_totals(engine, since, until), calls, handling)
+        graph_json(summaries.build_graph(engine, catalog, rules, since, until, totals=totals))
+        records(summaries.failure_rates(engine, catalog, calls=load.load_call_totals(
+            engine, since, until), handling=handling))
+        records(summaries.handled_kinds(engine, catalog, calls=calls))
+        records(summaries.final_failures(engine, catalog, since, until, calls=calls))
+        records(summaries.top_errors(engine, catalog, since, until, calls=calls))
     consumers = sorted(set(summaries.handled_kinds(engine, catalog)["consumer"]))[:1]
     records(summaries.failure_rates(engine, catalog, consumers=consumers))
     records(summaries.final_failures(engine, catalog, consumers=consumers))
@@ -222,3 +235,21 @@ def test_event_totals_equal_the_events_written_in_the_window(store: Store,
     for since, until in ((None, None), WINDOW):
         totals = load.load_event_totals(store.engine, since, until)
         assert int(totals["count"].sum()) == len(shape.events_in_minutes(since, until))
+
+
+DELIVERIES = st.lists(st.fixed_dictionaries({
+    "time_ms": st.integers(0, 2**53), "rule": st.sampled_from(["r1", "r 2"]),
+    "target": st.sampled_from(["arn:aws:lambda:eu-west-1:1:function:a", "arn:aws:sqs:q"]),
+    "event_id": st.none() | st.sampled_from(["e0", "e1"]),
+    "outcome": st.sampled_from(["ok", "failed", "retrying", "dead_lettered"]),
+    "error_code": st.none() | st.sampled_from(["Throttling", "NoPermissions"])}), max_size=8)
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=DELIVERIES)
+def test_delivery_failures_count_every_attempt_and_failure(rows: list[dict]) -> None:
+    """Per-target delivery failures from the bus's logs: every row is an attempt, every
+    outcome but ok a failure, also with no rows at all."""
+    table = delivery_failures(frame(rows, DELIVERY_COLUMNS))
+    assert int(table["attempts"].sum()) == len(rows)
+    assert int(table["failed"].sum()) == sum(r["outcome"] != "ok" for r in rows)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from eventscope.findings.frames import FAILED
+from eventscope.findings.frames import FAILED, as_keys
 from eventscope.store import DURATION_BUCKETS, DURATION_EDGES_MS
 
 GROUP_KEYS = ["consumer", "detail_type", "version"]
@@ -65,7 +65,7 @@ def failure_rates(attempts: pd.DataFrame, bucket_ms: int | None = None) -> pd.Da
 def _rates_table(by_call: pd.DataFrame, by_event: pd.DataFrame, keys: list[str],
                  bucket_ms: int | None) -> pd.DataFrame:
     """Per-call and per-event counts joined into the failure-rates table, sorted."""
-    merged = by_call.merge(by_event, on=keys, how="outer")
+    merged = as_keys(by_call, keys).merge(as_keys(by_event, keys), on=keys, how="outer")
     for column in ("invocations", "failed", "errors", "timeouts", "events", "retries",
                    "retried_then_ok", "final_failures"):
         merged[column] = merged[column].fillna(0).astype(int)

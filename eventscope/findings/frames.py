@@ -46,6 +46,12 @@ def frame(rows: Iterable[Any], columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame.from_records(list(rows), columns=columns)
 
 
+def as_keys(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The frame with its key columns as object dtype, so it merges with any other: a key
+    column with only missing values (no event known) comes back from a groupby as float."""
+    return df.astype({key: object for key in keys})
+
+
 def resolve_consumers(attempts: pd.DataFrame, catalog: Catalog | None) -> pd.DataFrame:
     """Attempts with `consumer` set to the catalog consumer owning each function, if any."""
     result = attempts.copy()

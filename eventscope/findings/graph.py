@@ -15,7 +15,7 @@ import networkx as nx
 import pandas as pd
 
 from eventscope.catalog.model import Catalog
-from eventscope.findings.frames import FAILED, clean
+from eventscope.findings.frames import FAILED, as_keys, clean
 
 CONSISTENT = "consistent"
 DECLARED_NEVER_OBSERVED = "declared_never_observed"
@@ -112,7 +112,8 @@ def summaries_from_totals(emitted_totals: pd.DataFrame, calls: pd.DataFrame,
         last_seen_ms=("last_ms", "max")).reset_index()
     pairs = handling[handling["detail_type"].notna()].groupby(
         ["detail_type", "consumer"])["events"].sum().rename("events").reset_index()
-    by_edge = by_edge.merge(pairs, on=["detail_type", "consumer"], how="left")
+    keys = ["detail_type", "consumer"]
+    by_edge = as_keys(by_edge, keys).merge(as_keys(pairs, keys), on=keys, how="left")
     by_edge["events"] = by_edge["events"].fillna(0).astype(int)
     unattributed = calls[calls["detail_type"].isna()].groupby("consumer")["invocations"].sum()
     return {"emitted": emitted, "handled": by_edge, "unattributed": unattributed,
