@@ -45,7 +45,7 @@ _DEFAULT_FORMATS = {"date": "yyyy-MM-dd", "time": "HH:mm:ss",
                     "timestamp": "yyyy-MM-dd'T'HH:mm:ssXXX"}
 
 
-class Refused(Exception):
+class Refused(InputError):
     """A message eventscope cannot turn into a contract; the message says why."""
 
 
@@ -115,7 +115,7 @@ def import_pact(pact: Mapping[str, Any], known_types: Iterable[str] = (), team: 
     for description, message in _messages(pact, version, refused):
         try:
             imported.append(_import_message(description, message, known, event_types or {}))
-        except Refused as why:
+        except InputError as why:  # this message only: a bad rule, a non-JSON body, ...
             refused.append(f"message {description!r}: {why}")
     provider = (pact.get("provider") or {}).get("name", "?") if isinstance(
         pact.get("provider"), Mapping) else "?"
@@ -252,13 +252,21 @@ def _subscriptions(subscriptions: list[Subscription]) -> tuple[Subscription, ...
         seen = merged.get(sub.detail_type)
         if seen is None:
             merged[sub.detail_type] = sub
-        elif seen.contract != sub.contract:
+        elif not _same(seen.contract, sub.contract):
             first, other = seen.contract or {}, sub.contract or {}
             alternatives = first["anyOf"] if set(first) == {"anyOf"} else [first]
             contract = {} if {} in (*alternatives, other) else {"anyOf": [*alternatives, other]}
             merged[sub.detail_type] = Subscription(sub.detail_type, seen.source or sub.source,
                                                    (), contract)
     return tuple(merged.values())
+
+
+def contract_schema(body: Any, matching_rules: Any = None) -> dict[str, Any]:
+    """The JSON Schema a message body and its `matchingRules` (v2, v3 or v4 form) stand for.
+
+    Raises `Refused` (an `InputError`) when no JSON Schema can say it.
+    """
+    return _Builder(_body_rules(matching_rules), []).contract(body, ["$"])
 
 
 # --- matching rules -------------------------------------------------------------------------
@@ -398,8 +406,11 @@ def _parse_path(path: str) -> tuple[tuple[str, Any], ...]:
             tokens.append(("star_index", None))
         elif index is not None:
             tokens.append(("index", int(index)))
+        elif name is not None:
+            tokens.append(("field", name))
         else:
-            tokens.append(("field", next(v for v in (quoted, double, name) if v is not None)))
+            tokens.append(("field", re.sub(r"\\(.)", r"\1", quoted if quoted is not None
+                                           else double)))
         position = found.end()
     return tuple(tokens)
 
@@ -609,7 +620,7 @@ def _collection_bounds(matcher: dict[str, Any], cascaded: bool, value: Any, path
 
 def _items(prefix: list[dict[str, Any]], rest: dict[str, Any] | None) -> dict[str, Any]:
     """`prefixItems`/`items`, folded to one `items` when every position has the same schema."""
-    if all(p == (rest if rest is not None else prefix[0]) for p in prefix):
+    if all(_same(p, rest if rest is not None else prefix[0]) for p in prefix):
         return {"items": rest if rest is not None else prefix[0]}
     return {"prefixItems": prefix, **({"items": rest} if rest is not None else {})}
 
@@ -624,10 +635,15 @@ def _combine(parts: list[dict[str, Any]], combine: str) -> dict[str, Any]:
         return {}
     merged: dict[str, Any] = {}
     for part in parts:
-        if any(k in merged and merged[k] != v for k, v in part.items()):
+        if any(k in merged and not _same(merged[k], v) for k, v in part.items()):
             return {"allOf": parts}
         merged.update(part)
     return merged
+
+
+def _same(one: Any, other: Any) -> bool:
+    """Equal as JSON (Python's `False == 0` and `1 == 1.0` are not)."""
+    return json.dumps(one, sort_keys=True) == json.dumps(other, sort_keys=True)
 
 
 def _sub_matchers(matcher: dict[str, Any], path: list[str]) -> list[dict[str, Any]]:
