@@ -191,12 +191,12 @@ def import_pact_command(paths: tuple[str, ...], catalog_path: str, team: str,
                         event_types: tuple[str, ...]) -> None:
     """Write the consumer contracts of Pact v2/v3/v4 message pacts into a catalog folder.
 
-    Each consumer becomes consumers/<consumer id>.yaml (its subscriptions replaced; functions
-    and rule targets already declared are kept); each message becomes the contract of its
-    event type, as Pact's matching rules mean it. The event type comes from --event-type,
-    else the message metadata (detail-type, detailType, eventType, ...), else an EventBridge
-    envelope in the body, else the description; each line says which. Messages that cannot
-    be a JSON Schema contract are listed with the reason.
+    Each consumer becomes consumers/<consumer id>.yaml; each message becomes the contract of
+    its event type as Pact's matching rules mean it, replacing that event type's subscription
+    (the consumer's other subscriptions, functions and rule targets are kept). The event type
+    comes from --event-type, else the message metadata (detail-type, detailType, eventType,
+    ...), else an EventBridge envelope in the body, else the description; each line says
+    which. Messages that cannot be a JSON Schema contract are listed with the reason.
     """
     mapping = _event_type_mapping(event_types)
     loaded = load_catalog(catalog_path)
@@ -224,12 +224,8 @@ def import_pact_command(paths: tuple[str, ...], catalog_path: str, team: str,
             click.echo(f"  refused: {reason}", err=True)
         if not result.messages:
             raise InputError(f"{path}: no message of the pact could be imported")
-        if consumer.name in consumers:  # one consumer's pacts with several providers
-            consumer = replace(consumer, subscriptions=consumers[consumer.name].subscriptions
-                               + tuple(s for s in consumer.subscriptions if s.detail_type not in
-                                       {t.detail_type for t in
-                                        consumers[consumer.name].subscriptions}))
-        consumers[consumer.name] = consumer
+        # one consumer's pacts with several providers make one consumer
+        consumers[consumer.name] = _keep_declared(consumer, consumers.get(consumer.name), "")
     unused = sorted(set(mapping) - described)
     if unused:
         raise InputError(f"--event-type: no imported message is described {unused[0]!r}")
@@ -250,11 +246,16 @@ def _event_type_mapping(options: tuple[str, ...]) -> dict[str, str]:
 
 
 def _keep_declared(consumer: Consumer, existing: Consumer | None, team: str) -> Consumer:
-    """An imported consumer, keeping what the catalog already declares beyond contracts."""
+    """An imported consumer, keeping what the catalog already declares: its team, functions,
+    rule targets and its subscriptions to event types the pacts do not cover."""
     if existing is None:
         return consumer
+    covered = {s.detail_type for s in consumer.subscriptions}
     return replace(consumer, team=team or existing.team, functions=existing.functions,
-                   rule_targets=existing.rule_targets)
+                   rule_targets=existing.rule_targets,
+                   subscriptions=tuple(s for s in existing.subscriptions
+                                       if s.detail_type not in covered)
+                   + consumer.subscriptions)
 
 
 def _write_consumers(consumers: list[Consumer], root: Path) -> list[Path]:
