@@ -276,3 +276,20 @@ def test_property_import_never_raises_and_keeps_the_example(body, data):
     except Refused:
         return
     assert Draft202012Validator(schema).is_valid(body)
+
+
+def test_elements_beyond_the_example_follow_its_first_element():
+    """Under a type rule, element i follows example element i and later ones the first."""
+    body = {"mix": [1, "two"]}
+    rules = {"$.mix": {"match": "type"}}
+    assert _accepts(body, rules, {"mix": [5, "six", 7]})
+    assert not _accepts(body, rules, {"mix": [5, "six", "seven"]})
+    assert not _accepts(body, rules, {"mix": ["five"]})
+    assert _accepts(body, rules, {"mix": []})  # no min: shorter is fine
+
+
+def test_an_empty_example_array_under_a_rule_constrains_nothing_inside():
+    """Pact compares nothing against an empty example array; only the array type remains."""
+    rules = {"$.tags": {"match": "type", "min": 1}}
+    assert _accepts({"tags": []}, rules, {"tags": [1, "a"]})
+    assert not _accepts({"tags": []}, rules, {"tags": "a"})

@@ -341,7 +341,9 @@ def _parse_rules(body: Any) -> _Rules:
     if not isinstance(body, Mapping):
         return rules
     for path, rule in body.items():
-        rules.entries.append((_parse_path(str(path)), _rule_list(rule, str(path))))
+        rule_list = _rule_list(rule, str(path))
+        if rule_list.matchers:  # an empty list says nothing; Pact's tools never write one
+            rules.entries.append((_parse_path(str(path)), rule_list))
     return rules
 
 
