@@ -534,13 +534,14 @@ class _Builder:
 
     def _leaf_rule(self, matcher: dict[str, Any], value: Any, path: list[str]) -> dict[str, Any]:
         kind = matcher["match"]
-        simple = {"integer": {"type": "integer"}, "number": {"type": "number"},
-                  "decimal": {"type": "number"}, "null": {"type": "null"},
-                  "boolean": {"enum": [True, False, "true", "false"]},
-                  "notEmpty": {"not": {"enum": [None, "", [], {}]}},
-                  "semver": {"type": "string", "pattern": _SEMVER},
-                  "equality": {"const": value}, "values": {"const": value},
-                  "statusCode": {}, "eachKey": {}, "eachValue": {}, "arrayContains": {}}
+        simple: dict[str, dict[str, Any]] = {
+            "integer": {"type": "integer"}, "number": {"type": "number"},
+            "decimal": {"type": "number"}, "null": {"type": "null"},
+            "boolean": {"enum": [True, False, "true", "false"]},
+            "notEmpty": {"not": {"enum": [None, "", [], {}]}},
+            "semver": {"type": "string", "pattern": _SEMVER},
+            "equality": {"const": value}, "values": {"const": value},
+            "statusCode": {}, "eachKey": {}, "eachValue": {}, "arrayContains": {}}
         if kind in simple:
             if kind == "decimal":
                 self._note("decimal matcher: any JSON number is accepted (JSON Schema cannot "
