@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from eventscope.catalog.loader import load_catalog
+from eventscope.catalog.loader import CatalogError, load_catalog
 from eventscope.catalog.pact import consumer_id, import_pact
-from eventscope.cli import main
+from eventscope.cli import catalog_cmd, main
 from eventscope.contracts.checks import verify
 from eventscope.errors import InputError
 
@@ -279,15 +279,43 @@ def test_a_consumer_named_to_climb_out_writes_inside_consumers(tmp_path):
     assert yaml.safe_load((catalog / "consumers" / "x.yaml").read_text())["name"] == "x"
 
 
-def test_an_import_that_breaks_the_catalog_leaves_it_untouched(tmp_path):
-    """A message mapped to an event type the catalog lacks: error, no file changed."""
+def test_a_message_mapped_to_an_unknown_type_is_an_error_naming_the_fix(tmp_path):
+    """A message whose event type the catalog lacks: one line saying where the type came
+    from and how to map it; no file changed."""
     catalog = _catalog(tmp_path)
     before = (catalog / "consumers" / "analytics-sink.yaml").read_bytes()
-    result = _run(str(PACTS / "analytics-sink-orders-pactruby-v2.json"), "--catalog",
-                  str(catalog), "--event-type", "an order placed with two lines=NoSuchEvent")
+    result = _run(str(PACTS / "order-tracker-orders-pactjs-v3.json"), "--catalog",
+                  str(catalog))
     assert result.exit_code != 0
-    assert "error:" in result.output
+    assert ("maps to 'a shipment leaves the warehouse' (from the description (fallback)), "
+            "which the catalog lacks; give --event-type") in result.output
+    assert not (catalog / "consumers" / "Order-Tracker-web.yaml").exists()
     assert (catalog / "consumers" / "analytics-sink.yaml").read_bytes() == before
+
+
+def test_an_import_that_breaks_the_catalog_leaves_it_untouched(tmp_path, monkeypatch):
+    """If the written catalog fails to load, every file written is put back as it was (an
+    existing consumer's file restored, a new consumer's file removed)."""
+    catalog = _catalog(tmp_path)
+    before = (catalog / "consumers" / "analytics-sink.yaml").read_bytes()
+    calls = []
+
+    def load_then_fail(path):
+        calls.append(path)
+        if len(calls) > 1:  # the check after writing
+            raise CatalogError(str(path), [])
+        return load_catalog(path)
+
+    monkeypatch.setattr(catalog_cmd, "load_catalog", load_then_fail)
+    result = _run(str(PACTS / "analytics-sink-orders-pactruby-v2.json"),
+                  str(PACTS / "crm-notifier-customers-broker-v3.json"),
+                  str(PACTS / "order-tracker-orders-pactjs-v3.json"), "--catalog", str(catalog),
+                  "--event-type", "a shipment leaves the warehouse=OrderShipped")
+    assert result.exit_code != 0 and len(calls) == 2
+    assert (catalog / "consumers" / "analytics-sink.yaml").read_bytes() == before
+    assert not (catalog / "consumers" / "Order-Tracker-web.yaml").exists()
+    assert sorted(p.name for p in (catalog / "consumers").iterdir()) == sorted(
+        p.name for p in (EXAMPLE / "consumers").iterdir())
 
 
 def test_an_event_type_option_matching_no_message_is_an_error(tmp_path):

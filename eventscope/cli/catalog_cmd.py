@@ -224,6 +224,12 @@ def import_pact_command(paths: tuple[str, ...], catalog_path: str, team: str,
             click.echo(f"  refused: {reason}", err=True)
         if not result.messages:
             raise InputError(f"{path}: no message of the pact could be imported")
+        unknown = next((m for m in result.messages if m.detail_type not in known), None)
+        if unknown is not None:
+            raise InputError(f"{path}: message {unknown.description!r} maps to "
+                             f"{unknown.detail_type!r} (from {unknown.type_from}), which the "
+                             "catalog lacks; give --event-type 'DESCRIPTION=TYPE' or a "
+                             "detail-type in the message metadata")
         # one consumer's pacts with several providers make one consumer
         consumers[consumer.name] = _keep_declared(consumer, consumers.get(consumer.name), "")
     unused = sorted(set(mapping) - described)
