@@ -238,7 +238,7 @@ def _detail_type(description: str, metadata: Mapping[str, Any], envelope: dict[s
             return value, f"metadata {key!r}"
     if envelope is not None and isinstance(envelope.get("detail-type"), str):
         return envelope["detail-type"], "the body's EventBridge envelope"
-    named = next((t for t in known if re.search(rf"(?<![\w-]){re.escape(t)}(?![\w-])",
+    named = next((t for t in known if re.search(rf"(?<![\w-]){_escape(t)}(?![\w-])",
                                                 description)), None)
     if named:
         return named, "the description (names a catalogued type; fallback)"
@@ -561,7 +561,7 @@ class _Builder:
 
     def _text_rule(self, matcher: dict[str, Any], value: Any, path: list[str]) -> dict[str, Any]:
         if matcher["match"] == "include":
-            pattern = re.escape(str(matcher.get("value", "")))
+            pattern = _escape(str(matcher.get("value", "")))
         else:
             pattern = str(matcher.get("regex", ""))
             try:
@@ -644,6 +644,12 @@ def _combine(parts: list[dict[str, Any]], combine: str) -> dict[str, Any]:
     return merged
 
 
+def _escape(text: str) -> str:
+    """A literal for a `pattern`, escaping only what ECMA-262 needs (`re.escape` also escapes
+    `-` and spaces, which ECMA-262's unicode mode rejects outside a class)."""
+    return re.sub(r"([\\^$.|?*+()\[\]{}])", r"\\\1", text)
+
+
 def _same(one: Any, other: Any) -> bool:
     """Equal as JSON (Python's `False == 0` and `1 == 1.0` are not)."""
     return json.dumps(one, sort_keys=True) == json.dumps(other, sort_keys=True)
@@ -658,7 +664,7 @@ def _key_schema(matcher: dict[str, Any]) -> dict[str, Any]:
     if matcher["match"] == "regex":
         return {"pattern": str(matcher.get("regex", ""))}
     if matcher["match"] == "include":
-        return {"pattern": re.escape(str(matcher.get("value", "")))}
+        return {"pattern": _escape(str(matcher.get("value", "")))}
     return {}
 
 
@@ -735,7 +741,7 @@ def _java_format_regex(pattern: str) -> str | None:
             if end == -1:
                 return None
             literal = pattern[position + 1:end]
-            out.append(re.escape(literal) if literal else "'")
+            out.append(_escape(literal) if literal else "'")
             position = end + 1
         elif char.isalpha():
             run = len(pattern) - position - len(pattern[position:].lstrip(char))
@@ -746,6 +752,6 @@ def _java_format_regex(pattern: str) -> str | None:
         elif char in "[]{}#":
             return None
         else:
-            out.append(re.escape(char))
+            out.append(_escape(char))
             position += 1
     return "".join(out) + "$"
