@@ -29,7 +29,7 @@ def filled(store_url: str) -> str:
 
 def _json(*args: str) -> dict:
     result = run(*args, "--json")
-    assert result.exit_code in (0, 2), result.output
+    assert result.exit_code in (0, 1), result.output
     return orjson.loads(result.output)
 
 
@@ -54,7 +54,7 @@ def test_failures_since_window_and_bad_value(filled: str) -> None:
     """An ISO --since after every invocation leaves no rates; a bad value is a usage error."""
     assert _json("failures", "--db", filled, "--since", "2030-01-01")["rates"] == []
     result = run("failures", "--db", filled, "--since", "yesterday-ish")
-    assert result.exit_code == 2 and "neither an age" in result.output
+    assert result.exit_code == 2 and "neither a duration" in result.output
 
 
 def test_lifecycle_by_event_id_prints_outcomes_and_gaps(filled: str) -> None:
@@ -84,10 +84,10 @@ def test_subscriptions_and_duplicates_json(filled: str) -> None:
         "consumers": [], "producer_resends": []}
 
 
-def test_check_exits_2_at_threshold_and_0_below(filled: str, tmp_path: Path) -> None:
+def test_check_exits_1_at_threshold_and_0_below(filled: str, tmp_path: Path) -> None:
     """Undeclared PII is an error by default; allowing PII leaves only warnings (exit 0)."""
     result = run("check", "--db", filled, "--json")
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     data = orjson.loads(result.output)
     assert {"kind", "severity", "subject", "summary", "evidence"} == set(data["findings"][0])
     relaxed = tmp_path / "thresholds.yaml"
@@ -95,14 +95,14 @@ def test_check_exits_2_at_threshold_and_0_below(filled: str, tmp_path: Path) -> 
     assert run("check", "--db", filled, "--thresholds", str(relaxed)).exit_code == 0
     strict = tmp_path / "strict.yaml"
     strict.write_text("pii_allowed: true\nfail_on: warning\n")
-    assert run("check", "--db", filled, "--thresholds", str(strict)).exit_code == 2
+    assert run("check", "--db", filled, "--thresholds", str(strict)).exit_code == 1
 
 
 def test_check_bad_thresholds_file_is_one_line_error(filled: str, tmp_path: Path) -> None:
     bad = tmp_path / "t.yaml"
     bad.write_text("failure_rate: {warnng: 0.1}\n")
     result = run("check", "--db", filled, "--thresholds", str(bad))
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.strip() == f"error: {bad}: unknown setting failure_rate.warnng"
 
 
@@ -133,7 +133,7 @@ def test_check_notify_sns_through_the_cli(filled: str, moto_endpoint: str) -> No
 
 def test_check_notify_without_channel_is_an_error(filled: str) -> None:
     result = run("check", "--db", filled, "--notify")
-    assert result.exit_code == 1 and "needs --sns-topic" in result.output
+    assert result.exit_code == 2 and "needs --sns-topic" in result.output
 
 
 def test_check_grades_stored_contract_failures(filled: str) -> None:
