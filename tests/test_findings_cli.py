@@ -169,3 +169,51 @@ def test_bus_rules_snapshot_feeds_the_subscriptions_check(filled: str) -> None:
     assert rows == [{"rule": "warranty-orders", "source": "com.shop.orders",
                      "detail_type": "OrderCreated", "target": target["Arn"],
                      "consumer": "warranty-handler"}]
+
+
+def test_latency_per_event_type_and_consumer(filled: str) -> None:
+    """p50/p95/max event -> first invocation per (detail-type, consumer), in every format."""
+    rows = _json("latency", "--db", filled)["latency"]
+    by_pair = {(r["detail_type"], r["consumer"]): r for r in rows}
+    assert by_pair[("OrderPaid", "billing-fn")]["first_p95_ms"] == 1000.0
+    assert by_pair[("OrderPaid", "warranty-fn")]["skewed"] == 1
+    table = run("latency", "--db", filled)
+    assert table.exit_code == 0 and table.output.startswith("detail_type ")
+    lines = run("latency", "--db", filled, "--nl").output.splitlines()
+    assert [orjson.loads(line) for line in lines] == rows
+    csv_lines = run("latency", "--db", filled, "--csv").output.splitlines()
+    assert csv_lines[0].startswith("detail_type,consumer,events,skewed,first_p50_ms")
+    assert len(csv_lines) == len(rows) + 1
+    assert _json("latency", "--db", filled, "--since", "2030-01-01") == {"latency": []}
+
+
+def test_check_grades_latency_from_the_thresholds_file(filled: str, tmp_path: Path) -> None:
+    thresholds = tmp_path / "t.yaml"
+    thresholds.write_text("pii_allowed: true\nlatency_p95_ms: {warning: 500, error: 900, "
+                          "min_events: 1}\n")
+    result = run("check", "--db", filled, "--thresholds", str(thresholds), "--json")
+    slow = [f for f in orjson.loads(result.output)["findings"] if f["kind"] == "latency_p95"]
+    assert [(f["severity"], f["subject"]) for f in slow] == [
+        ("error", {"consumer": "billing-fn", "detail_type": "OrderPaid"})]
+    assert result.exit_code == 1
+
+
+@pytest.mark.parametrize("command", ["graph", "failures", "undocumented", "subscriptions",
+                                     "duplicates", "check", "latency"])
+def test_table_commands_print_rows_as_nl_and_csv(filled: str, command: str) -> None:
+    """--nl gives one JSON object a line, --csv a header and the same number of rows; at
+    most one of --json/--nl/--csv."""
+    nl = run(command, "--db", filled, "--nl")
+    assert nl.exit_code in (0, 1), nl.output
+    objects = [orjson.loads(line) for line in nl.stdout.splitlines()]
+    assert all(isinstance(o, dict) for o in objects)
+    csv = run(command, "--db", filled, "--csv")
+    assert len(csv.stdout.splitlines()) == len(objects) + 1
+    both = run(command, "--db", filled, "--nl", "--csv")
+    assert both.exit_code == 2 and "at most one of --json, --nl and --csv" in both.output
+
+
+def test_failures_nl_rows_are_the_json_rates(filled: str) -> None:
+    rates = _json("failures", "--db", filled)["rates"]
+    lines = run("failures", "--db", filled, "--nl").stdout.splitlines()
+    assert [orjson.loads(line) for line in lines] == rates

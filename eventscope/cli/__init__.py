@@ -5,7 +5,8 @@ Owns the command group and the exit-status contract every command keeps:
 - 0: done, nothing wrong found;
 - 1: a check or gate found problems (`check`, `contracts verify`, `catalog validate` ...);
 - 2: a usage or input error: Click's own usage errors, and a user's mistake
-  (`EventscopeError`) printed as one line `error: ...` on stderr, no traceback;
+  (`EventscopeError`, or a file the system cannot read or write) printed as one line
+  `error: ...` on stderr, no traceback;
 - 3: an internal error (any other exception): one line on stderr naming the log file that
   holds the traceback, written to a new file in the system's temporary directory.
 
@@ -62,6 +63,12 @@ def write_crash_log(error: BaseException, command: str | None) -> str:
     return path
 
 
+def user_error(message: str) -> NoReturn:
+    """Exit 2 with the user's mistake as one line on stderr."""
+    click.echo("error: " + " ".join(message.splitlines()), err=True)
+    sys.exit(EXIT_USAGE)
+
+
 def internal_error(error: BaseException, command: str | None) -> NoReturn:
     """Exit 3 with one line: what broke and where its traceback is."""
     first = (str(error).splitlines() or [""])[0][:200]
@@ -95,8 +102,11 @@ class _Group(click.Group):
                 click.exceptions.Exit, BrokenPipeError):
             raise  # Click's usage errors exit 2; Click handles the others
         except EventscopeError as error:
-            click.echo(f"error: {error}", err=True)
-            sys.exit(EXIT_USAGE)
+            user_error(str(error))
+        except OSError as error:
+            if error.filename is None:  # not about a file the user named: ours to fix
+                internal_error(error, ctx.invoked_subcommand)
+            user_error(f"{error.strerror or error}: {error.filename}")
         except Exception as error:  # noqa: BLE001 - the contract: any other exception is ours
             internal_error(error, ctx.invoked_subcommand)
 

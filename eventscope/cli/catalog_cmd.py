@@ -36,14 +36,14 @@ def catalog() -> None:
 
 
 @catalog.command()
-@click.argument("path", type=click.Path(file_okay=False))
+@click.argument("path", type=click.Path(exists=True, file_okay=False))
 @json_option
 def validate(path: str, as_json: bool) -> None:
     """Check a catalog folder and report every mistake as file:line field: expected.
 
     Checks each file against the catalog format, then across files: unknown event types,
     unresolvable $refs, examples that break their schema, versions that break their type's
-    compatibility mode. Exits 1 when anything is wrong.
+    compatibility mode. Exits 1 when anything is wrong, 2 when PATH is not a folder.
     """
     try:
         loaded = load_catalog(path)
