@@ -10,11 +10,12 @@ Pure: the caller passes "now". The Click parameter types over these live in
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _RELATIVE = re.compile(r"^\s*(\d{1,12})\s*([smhdw])\s*$")
 _EXAMPLES = "15m, 2h, 1d or 1w"
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def is_duration(text: str) -> bool:
@@ -43,6 +44,6 @@ def since_ms(text: str, now_ms: int) -> int:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     try:
-        return int(parsed.timestamp() * 1000)
-    except (OverflowError, OSError):
+        return (parsed - _EPOCH) // timedelta(milliseconds=1)  # exact, no float rounding
+    except OverflowError:
         raise ValueError(f"{text!r} is out of range") from None

@@ -281,9 +281,9 @@ def test_a_finding_that_crashes_exits_3(tmp_path: Path, monkeypatch: pytest.Monk
 def _eventscope(args: list[str], cwd: Path, code: str = "") -> subprocess.CompletedProcess:
     script = code + "\nfrom eventscope.cli import main\nmain(prog_name='eventscope')\n"
     return subprocess.run([sys.executable, "-c", script, *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=120, env={"PATH": "/usr/bin:/bin",
-                                                       "TMPDIR": str(cwd),
-                                                       "PYTHONPATH": str(ROOT)})
+                          text=True, timeout=120, check=False,
+                          env={"PATH": "/usr/bin:/bin", "TMPDIR": str(cwd),
+                               "PYTHONPATH": str(ROOT)})
 
 
 @pytest.mark.parametrize(("args", "code", "first"), [
@@ -313,3 +313,10 @@ def test_an_internal_error_in_a_process_is_one_line_and_a_log(tmp_path: Path) ->
     assert log.parent == tmp_path
     assert "RuntimeError: deep down" in log.read_text()
     assert log.read_text().startswith("eventscope failures\n")  # the command, no arguments
+
+
+def test_an_error_message_cannot_drive_the_terminal(tmp_path: Path) -> None:
+    """A file name with a terminal escape and a line break is printed as one inert line."""
+    result = run("ingest", str(tmp_path / "evil\x1b[2J\nname.ndjson"), "--db", _sqlite(tmp_path))
+    assert_one_line_error(result)
+    assert "\x1b" not in result.stderr and "evil?[2J name.ndjson" in result.stderr

@@ -20,6 +20,7 @@ import importlib
 import sys
 import tempfile
 import traceback
+import unicodedata
 from typing import Any, NoReturn
 
 import click
@@ -63,15 +64,22 @@ def write_crash_log(error: BaseException, command: str | None) -> str:
     return path
 
 
+def one_line(text: str) -> str:
+    """TEXT as one printable line: line breaks become spaces, other control characters
+    (terminal escapes from a hostile file name or payload) '?'."""
+    joined = " ".join(text.splitlines())
+    return "".join(c if unicodedata.category(c)[0] != "C" else "?" for c in joined)
+
+
 def user_error(message: str) -> NoReturn:
     """Exit 2 with the user's mistake as one line on stderr."""
-    click.echo("error: " + " ".join(message.splitlines()), err=True)
+    click.echo("error: " + one_line(message), err=True)
     sys.exit(EXIT_USAGE)
 
 
 def internal_error(error: BaseException, command: str | None) -> NoReturn:
     """Exit 3 with one line: what broke and where its traceback is."""
-    first = (str(error).splitlines() or [""])[0][:200]
+    first = one_line((str(error).splitlines() or [""])[0])[:200]
     what = f"{type(error).__name__}: {first}" if first else type(error).__name__
     try:
         where = f"the traceback is in {write_crash_log(error, command)}"
