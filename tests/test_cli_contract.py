@@ -320,3 +320,28 @@ def test_an_error_message_cannot_drive_the_terminal(tmp_path: Path) -> None:
     result = run("ingest", str(tmp_path / "evil\x1b[2J\nname.ndjson"), "--db", _sqlite(tmp_path))
     assert_one_line_error(result)
     assert "\x1b" not in result.stderr and "evil?[2J name.ndjson" in result.stderr
+
+
+def test_contracts_verify_rows_as_nl_and_csv() -> None:
+    """One row per check, in both row formats, the same results as --json."""
+    args = ["contracts", "verify", "--catalog", str(CONTRACTS), "--no-live"]
+    def timeless(rows: list[dict]) -> list[dict]:  # each run checks at its own time
+        return [{k: v for k, v in r.items() if k != "checked_ms"} for r in rows]
+
+    results = orjson.loads(run(*args, "--json").stdout)["results"]
+    nl = run(*args, "--nl")
+    assert nl.exit_code == 1
+    assert timeless([orjson.loads(line) for line in nl.stdout.splitlines()]) == \
+        timeless(results)
+    csv = run(*args, "--csv").stdout.splitlines()
+    assert csv[0].startswith("consumer,detail_type,version,check_kind,passed")
+    assert len(csv) == len(results) + 1
+
+
+def test_catalog_conformance_rows_as_nl(tmp_path: Path) -> None:
+    url = _sqlite(tmp_path)
+    run("ingest", str(DATA / "events" / "order-events.ndjson"), "--db", url)
+    args = ["catalog", "conformance", "--catalog", str(EXAMPLE), "--db", url]
+    drift = orjson.loads(run(*args, "--json").stdout)["drift"]
+    lines = run(*args, "--nl").stdout.splitlines()
+    assert drift and [orjson.loads(line) for line in lines] == drift
