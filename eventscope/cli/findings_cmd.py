@@ -183,7 +183,7 @@ def lifecycle(query: str, db_url: str | None, catalog_path: str | None, as_json:
 @output_options
 def undocumented(db_url: str | None, catalog_path: str | None, output: str) -> None:
     """Events seen on the bus that the catalog does not document (needs --catalog)."""
-    catalog = load_catalog_file(catalog_path)
+    store, catalog = _store(db_url), load_catalog_file(catalog_path)
     columns = ["source", "detail_type", "version", "reason", "count", "first_seen",
                "last_seen", "consumers"]
     if catalog is None:
@@ -196,7 +196,6 @@ def undocumented(db_url: str | None, catalog_path: str | None, output: str) -> N
                        err=True)
             emit_rows(output, [], columns)
         return
-    store = _store(db_url)
     found = undocumented_events(load.load_type_summary_rollup(store.engine), catalog,
                                 summaries.handled_kinds(store.engine, catalog),
                                 load.load_samples(store.engine, per_type=1))
