@@ -111,7 +111,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 def _cli(run: dict[str, Any], *args: str) -> Any:
     result = CliRunner().invoke(main, [*args, "--db", run["url"], "--catalog", str(CATALOG),
                                        "--json"])
-    assert result.exit_code in (0, 2), result.output  # check exits 2 when it finds errors
+    assert result.exit_code in (0, 1), result.output  # check exits 1 when it finds errors
     return json.loads(result.stdout)
 
 
@@ -268,14 +268,14 @@ def test_no_aws_without_out_is_a_usage_error() -> None:
 
 
 def test_a_busy_dashboard_port_is_a_one_line_error(tmp_path: Path) -> None:
-    """The port is checked before anything starts: one line, exit status 1."""
+    """The port is checked before anything starts: one line, exit status 2."""
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         result = CliRunner().invoke(main, ["demo", "--port", str(port), "--db",
                                            f"sqlite:///{tmp_path / 'demo.db'}"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.strip() == f"error: port {port} on 127.0.0.1 is in use: pass --port"
 
 
