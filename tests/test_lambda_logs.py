@@ -134,7 +134,8 @@ def test_powertools_warning_leaves_the_invocation_ok() -> None:
     )
 
 
-def test_powertools_logged_exception_fails_the_invocation_with_its_exception_name() -> None:
+def test_powertools_logged_exception_is_recorded_but_leaves_the_invocation_ok() -> None:
+    """A handled error logged with `logger.exception`: no failure marker, REPORT has no Status."""
     invocation = by_request(
         assemble("text_powertools.ndjson"), "ba39b4d7-f781-4349-ad16-7aa80159f55c"
     )
@@ -144,7 +145,7 @@ def test_powertools_logged_exception_fails_the_invocation_with_its_exception_nam
         log_group="/aws/lambda/warranty-handler",
         log_stream="2024/05/01/[$LATEST]fb70d9dd38f7053d3f406ac50f947e6d",
         start_ms=1714557674001,
-        outcome="error",
+        outcome="ok",
         event_id="2ffd0cec-c14c-45c8-bf78-0056b2cde10d",
         end_ms=1714557674021,
         duration_ms=19.02,
@@ -229,7 +230,7 @@ def test_text_runtime_exit_gives_an_error_with_lambdas_error_type() -> None:
     ]
 
 
-def test_python_error_log_line_fails_the_invocation_with_its_message() -> None:
+def test_python_error_log_line_is_recorded_without_failing_the_invocation() -> None:
     records = [
         start(RID, T),
         error_line(RID, T + 5, "Provider said 503"),
@@ -238,7 +239,7 @@ def test_python_error_log_line_fails_the_invocation_with_its_message() -> None:
     ]
     (invocation,) = assemble_invocations(records)
     assert (invocation.outcome, invocation.error_type, invocation.error_message) == (
-        "error",
+        "ok",
         None,
         "Provider said 503",
     )
@@ -361,14 +362,15 @@ def test_json_platform_status_timeout_gives_a_timeout() -> None:
     ]
 
 
-def test_json_format_powertools_lines_give_event_ids_and_errors() -> None:
-    failed = Invocation(
+def test_json_format_powertools_error_under_platform_success_stays_ok() -> None:
+    """platform.report says success: the Powertools ERROR line is a logged error only."""
+    logged = Invocation(
         request_id="3d479ff2-f73c-443a-bf70-71f2110949d9",
         consumer="loyalty-accrual",
         log_group="/aws/lambda/loyalty-accrual",
         log_stream="2024/05/01/[$LATEST]02182b5c167df9caf0e9edf4a099905c",
         start_ms=1714558080390,
-        outcome="error",
+        outcome="ok",
         event_id="cee73850-464b-4ad3-94f1-35049054f738",
         end_ms=1714558080458,
         duration_ms=66.98,
@@ -379,7 +381,7 @@ def test_json_format_powertools_lines_give_event_ids_and_errors() -> None:
         log_format="json",
     )
     succeeded = replace(
-        failed,
+        logged,
         request_id="e31839fe-9812-43b5-af20-b2122a5badcd",
         start_ms=1714558087100,
         outcome="ok",
@@ -389,7 +391,7 @@ def test_json_format_powertools_lines_give_event_ids_and_errors() -> None:
         error_type=None,
         error_message=None,
     )
-    assert assemble("json_powertools.ndjson") == [failed, succeeded]
+    assert assemble("json_powertools.ndjson") == [logged, succeeded]
 
 
 # --- interleaving, retries, partial logs -----------------------------------------------------
@@ -409,7 +411,7 @@ def test_interleaved_streams_of_one_function_are_kept_apart() -> None:
             "1a1e739d-233c-48c8-8119-9980ebff8abb",
             "2024/05/01/[$LATEST]60e2fe02506f428f1158670c2af59068",
             "4d8aa83e-2ed8-4b14-86c7-311666176f00",
-            "error",
+            "ok",  # a Powertools ERROR line, no failure marker, REPORT without Status
         ),
         (
             "926a3f29-3f36-44a8-88a0-ae652e5f21d5",
