@@ -36,6 +36,7 @@ SCHEMA_VERSION = 1
 DEFAULT_URL = "sqlite:///eventscope.db"
 
 _INVOCATION_UPDATABLE = [c.name for c in invocations.columns if not c.primary_key]
+_OK = sa.literal_column("'ok'")  # in the SQL text: rows are given positionally
 
 
 @dataclass
@@ -109,10 +110,13 @@ class Store:
             raise RuntimeError("records.EVENT_COLUMNS no longer matches the events table")
         self._insert_quarantine = _Compiled(
             engine, dialect.insert(quarantine).on_conflict_do_nothing())
+        stored, offered = invocations.c, upsert.excluded
         self._upsert_invocation = _Compiled(engine, upsert.on_conflict_do_update(
-            index_elements=[invocations.c.request_id, invocations.c.start_ms],
-            set_={name: upsert.excluded[name] for name in _INVOCATION_UPDATABLE},
-            where=sa.and_(sa.not_(invocations.c.complete), upsert.excluded.complete),
+            index_elements=[stored.request_id, stored.start_ms],
+            set_={name: offered[name] for name in _INVOCATION_UPDATABLE},
+            where=sa.and_(offered.complete, sa.or_(  # a partial row completed, or a failure
+                sa.not_(stored.complete),            # learnt late: ok -> error/timeout only
+                sa.and_(stored.outcome == _OK, offered.outcome != _OK))),
         ))
         mark = dialect.insert(rollup_dirty)
         # DO UPDATE, not DO NOTHING: it locks an existing mark, so on PostgreSQL a refresh
@@ -169,7 +173,9 @@ class Store:
         try:
             with self.engine.begin() as conn:
                 result.events = self._execute(conn, self._insert_event, event_rows)
+                invocations_, late_minutes = _apply_late_timeouts(conn, invocations_)
                 result.invocations = self._execute(conn, self._upsert_invocation, invocations_)
+                result.invocations += len(late_minutes)
                 result.quarantined = self._execute(conn, self._insert_quarantine,
                                                    [_quarantine_row(q) for q in quarantined])
                 self._execute(conn, self._upsert_checkpoint,
@@ -179,6 +185,7 @@ class Store:
                 if result.events or result.invocations:
                     minutes = rollups.changed_minutes(conn, event_rows if result.events else (),
                                                invocations_ if result.invocations else ())
+                    minutes.update(late_minutes)
                     self._execute(conn, self._mark_dirty,
                                   [{"minute_ms": m} for m in sorted(minutes)])
         except sa.exc.OperationalError as exc:
@@ -450,6 +457,45 @@ def open_store(url: str | None = None, *, must_exist: bool = False) -> Store:
     store = Store(engine)
     store.create_schema()
     return store
+
+
+LATE_TIMEOUT_MS = 5_000  # how long after its REPORT a late "Task timed out" line may come
+
+
+def _apply_late_timeouts(conn: Connection, offered: Sequence[Invocation]
+                         ) -> tuple[Sequence[Invocation], list[int]]:
+    """Late timeout lines read without their invocation (a later run, a later file) update it.
+
+    The assembler gives such a line as a partial timeout with no end. When the same stream
+    holds a complete ``ok`` invocation of that request id that ended at most
+    `LATE_TIMEOUT_MS` before it, that row becomes a timeout (its first error message kept)
+    instead of a second row being stored. Returns the invocations left to insert and the
+    minutes of the rows updated (their rollups are stale).
+    """
+    late = [inv for inv in offered
+            if not inv.complete and inv.end_ms is None and inv.outcome == "timeout"]
+    if not late:
+        return offered, []
+    i = invocations.c
+    updated: list[int] = []
+    kept_apart: set[int] = set()
+    for inv in late:
+        target = conn.execute(sa.select(i.start_ms).where(
+            i.request_id == inv.request_id, i.log_group == inv.log_group,
+            i.log_stream == inv.log_stream, i.complete, i.outcome == "ok",
+            i.end_ms <= inv.start_ms, i.end_ms >= inv.start_ms - LATE_TIMEOUT_MS,
+        ).order_by(i.start_ms.desc()).limit(1)).scalar()
+        if target is None:
+            continue
+        conn.execute(invocations.update().where(
+            i.request_id == inv.request_id, i.start_ms == target, i.outcome == "ok").values(
+            outcome=inv.outcome, error_type=inv.error_type,
+            error_message=sa.func.coalesce(i.error_message, inv.error_message)))
+        updated.append(rollups.minute_of(target))
+        kept_apart.add(id(inv))
+    if not kept_apart:
+        return offered, []
+    return [inv for inv in offered if id(inv) not in kept_apart], updated
 
 
 def _event_rows(items: Sequence[BusEvent] | Sequence[tuple[Any, ...]]
