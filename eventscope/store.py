@@ -33,6 +33,7 @@ from eventscope.tables import (DURATION_BUCKETS, DURATION_EDGES_MS, MINUTE_MS,  
                                rule_targets)
 
 SCHEMA_VERSION = 1
+SAMPLE_RATE_KEY = "sample_rate"  # in `meta`: see `Store.sample_rate`
 DEFAULT_URL = "sqlite:///eventscope.db"
 
 _INVOCATION_UPDATABLE = [c.name for c in invocations.columns if not c.primary_key]
@@ -102,6 +103,7 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._recorded_rate: float | None = None  # last `record_sample_rate`, not written twice
         dialect = sqlite if engine.dialect.name == "sqlite" else postgresql
         upsert = dialect.insert(invocations)
         checkpoint = dialect.insert(checkpoints)
@@ -124,6 +126,9 @@ class Store:
         self._mark_dirty = _Compiled(engine, mark.on_conflict_do_update(
             index_elements=[rollup_dirty.c.minute_ms],
             set_={"minute_ms": mark.excluded.minute_ms}))
+        meta_row = dialect.insert(meta)
+        self._upsert_meta = _Compiled(engine, meta_row.on_conflict_do_update(
+            index_elements=[meta.c.key], set_={"value": meta_row.excluded.value}))
         self._upsert_checkpoint = _Compiled(engine, checkpoint.on_conflict_do_update(
             index_elements=[checkpoints.c.collector, checkpoints.c.key],
             set_={"value": checkpoint.excluded.value,
@@ -162,11 +167,13 @@ class Store:
         quarantined: Sequence[Quarantined] = (),
         checkpoints_: Mapping[tuple[str, str], str] | None = None,
         extra_rows: Mapping[sa.Table, Sequence[dict[str, Any]]] | None = None,
+        sample_rate: float | None = None,
     ) -> WriteResult:
         """Write everything given in one transaction and return how many rows were new.
 
         Events are `BusEvent`s or already their rows (`records.event_row`), as parallel
-        ingest hands them over.
+        ingest hands them over. `sample_rate`, when given, is recorded as the store's (see
+        `sample_rate`) with the rows sampled at it.
         """
         result = WriteResult()
         event_rows = _event_rows(events_)
@@ -182,6 +189,9 @@ class Store:
                               _checkpoint_rows(checkpoints_ or {}))
                 for table, rows in (extra_rows or {}).items():  # collectors' own tables
                     self._execute(conn, self._insert_ignore(table), rows)
+                if sample_rate is not None and sample_rate != self._recorded_rate:
+                    self._execute(conn, self._upsert_meta,
+                                  [{"key": SAMPLE_RATE_KEY, "value": repr(float(sample_rate))}])
                 if result.events or result.invocations:
                     minutes = rollups.changed_minutes(conn, event_rows if result.events else (),
                                                invocations_ if result.invocations else ())
@@ -190,6 +200,8 @@ class Store:
                                   [{"minute_ms": m} for m in sorted(minutes)])
         except sa.exc.OperationalError as exc:
             raise StoreError(f"cannot write to store {self.url}: {_first_line(exc)}") from None
+        if sample_rate is not None:
+            self._recorded_rate = sample_rate
         return result
 
     @staticmethod
@@ -265,6 +277,22 @@ class Store:
                 found = conn.execute(
                     sa.select(meta.c.value).where(meta.c.key == "pii_key")).scalar()
         return bytes.fromhex(found)
+
+    # --- sampling ---
+    def sample_rate(self) -> float:
+        """The rate this store's bus events (and their invocations) are sampled at; 1 when no
+        sampling collector has recorded one (`record_sample_rate`)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                sa.select(meta.c.value).where(meta.c.key == SAMPLE_RATE_KEY)).scalar()
+        return float(found) if found is not None else 1.0
+
+    def record_sample_rate(self, rate: float) -> None:
+        """Record the rate a collector samples at (the tap's): every later writer of
+        invocations samples them by the same rate, and findings can scale counts by it.
+        The last rate recorded is the store's: rows written earlier at another rate are
+        not re-weighed."""
+        self.write_batch(sample_rate=rate)
 
     def claim_replay(self, row: dict[str, Any]) -> bool:
         """Record a replay request; False when its idempotency key was already recorded."""
