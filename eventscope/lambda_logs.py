@@ -7,14 +7,19 @@ It is pure: no I/O, no boto3, no clock.
 
 Lines understood (anything else, including garbage, is ignored without raising):
 
-* text format: ``START``/``END``/``REPORT RequestId: ...`` (``REPORT`` with ``Status: timeout``
-  or ``Status: error`` and ``Error Type: ...``), ``<time> <rid> Task timed out after N seconds``,
+* text format: ``START``/``END``/``REPORT RequestId: ...`` (``REPORT`` maybe with ``Status:``
+  and ``Error Type: ...``), ``<time> <rid> Task timed out after N seconds``,
   ``RequestId: <rid> Error: Runtime exited ...``, Python ``[LEVEL]\\t<time>\\t<rid>\\t<msg>``
   lines, an unhandled exception ``[ERROR] Type: msg\\nTraceback ...`` (one record, no request
-  id), ``LAMBDA_WARNING: Unhandled exception ...``, and Node ``<time>\\t<rid>\\tLEVEL\\t<msg>``;
-* JSON format: ``platform.start``, ``platform.runtimeDone``, ``platform.report`` and the
-  runtime's JSON app lines (``level``/``log_level``, ``requestId``, ``errorType``,
-  ``errorMessage``, or a ``message`` object holding them);
+  id), ``LAMBDA_WARNING: Unhandled exception ...``, Node ``<time>\\t<rid>\\tLEVEL\\t<msg>``
+  (``Invoke Error``, ``Unhandled Promise Rejection`` and ``Uncaught Exception`` being the
+  runtime's own) and Java log4j2 ``<date> <time> <rid> LEVEL <logger> - <msg>``;
+  ``INIT_*``, ``RESTORE_*`` (SnapStart), ``EXTENSION`` and ``TELEMETRY`` lines say nothing;
+* JSON format: ``platform.start``, ``platform.runtimeDone`` and ``platform.report`` (with
+  ``status`` and ``errorType``; the init, restore, extension and subscription events carry no
+  request id and say nothing), and the runtime's JSON app lines (``level``/``log_level``,
+  ``requestId`` or Java's ``AWSRequestId``, ``errorType``, ``errorMessage``, or a ``message``
+  object holding them: the runtime's record of an unhandled error);
 * Powertools Logger lines in either format (``function_request_id``, ``correlation_id``,
   ``exception_name``).
 
@@ -24,25 +29,37 @@ Assembly rules:
   line bearing a request id that differs from the open one (or with nothing open) also opens
   one, because logs can start mid-invocation. Lines without a request id belong to the open
   invocation until its ``END``. A line bearing the request id of the invocation just closed in
-  that stream (a straggler after its ``REPORT``) is ignored.
+  that stream (a straggler after its ``REPORT``) is ignored, except a timeout line (below).
 * ``REPORT``/``platform.report`` completes the invocation: it is returned by `feed`, with
   ``complete=True`` and ``end_ms`` = the report's timestamp. An open invocation displaced by a
   new one in its stream (its ``REPORT`` never came) is returned at that point with
   ``complete=False``; `flush` returns the rest with ``complete=False``; for those ``end_ms`` is
   the ``END``/``platform.runtimeDone`` timestamp if one was seen, else None.
-* ``outcome`` is ``"timeout"`` if a timeout line, ``Status: timeout`` or a platform status
-  ``timeout`` was seen; else ``"error"`` if a line was logged at ERROR/CRITICAL/FATAL, an
-  unhandled exception was logged, or a status ``error``/``failure`` was reported; else ``"ok"``.
+* ``outcome``: a status decides when there is one: ``platform.report``'s (or, before it,
+  ``platform.runtimeDone``'s) ``status`` (``success``, ``error``/``failure``, ``timeout``) or a
+  ``REPORT`` line's ``Status:``. Without one (text ``REPORT`` lines of successful, and of
+  older, invocations carry none), Lambda's and the runtime's own signs decide: ``"timeout"``
+  after a timeout line, ``"error"`` after an unhandled exception, a runtime exit, Node's
+  ``Invoke Error`` or the runtime's error record; else ``"ok"``. Lines the function's code
+  logs at ERROR/CRITICAL/FATAL (``logger.exception``, ``console.error``) are logged errors:
+  their type and message are kept, but they never fail an invocation.
+* A timeout line after its invocation's ``REPORT`` (older runtimes) turns an invocation that
+  had no status into a timeout: `feed` returns it again, same key, complete, for the store to
+  update. Read without its invocation (a later run or file), it comes out as a partial
+  timeout with no end, which the store matches to the invocation it follows
+  (`eventscope.store`).
+* ``consumer`` is the function named in the stream when the group is shared (Lambda names a
+  custom group's streams ``YYYY/MM/DD/<function>[<version>]<id>``), else the ``<name>`` of
+  ``/aws/lambda/<name>``, else the group name (`consumer_name`).
 * ``error_type`` is ``"Sandbox.Timedout"`` (Lambda's own name for an invocation timeout) for
-  timeouts, unless the platform named another; otherwise the first type seen: the exception
-  class (``KeyError``, Powertools ``exception_name``, JSON ``errorType``) or Lambda's
-  ``Error Type`` (``Runtime.ExitError``); a traceback's ``botocore.exceptions.ClientError`` is
-  shortened to ``ClientError`` like ``type.__name__``. ``error_message`` is the first error
-  message seen: an ERROR line's text (for a logged exception, what was logged, not the
-  exception's own text), an unhandled exception's message, or the timeout line's
+  timeouts, unless the platform named another; for errors the failure's type (the unhandled
+  exception class, Lambda's ``Error Type`` such as ``Runtime.ExitError``, JSON ``errorType``),
+  else a logged one; for ok invocations the first logged type (``KeyError``, Powertools
+  ``exception_name``), if any. A traceback's ``botocore.exceptions.ClientError`` is shortened
+  to ``ClientError`` like ``type.__name__``. ``error_message`` is the first error message
+  seen: an ERROR line's text (for a logged exception, what was logged, not the exception's
+  own text), an unhandled exception's message, or the timeout line's
   ``Task timed out after 3.00 seconds``; capped at `eventscope.limits.ERROR_MESSAGE_CAP`.
-  A timeout line that arrives after its ``REPORT`` (older runtimes) is a straggler and
-  ignored; current ``REPORT`` lines carry ``Status: timeout`` themselves.
 * ``event_id`` is the first Powertools ``correlation_id`` seen (the EventBridge event id when
   the handler uses ``correlation_paths.EVENT_BRIDGE``); None when no line carries one.
 * ``log_format`` is ``"json"`` once a platform event or a runtime JSON line is seen, else
@@ -330,7 +347,7 @@ def _error_type(draft: _Draft, outcome: Outcome) -> str | None:
         return draft.timeout_type or TIMEOUT_ERROR_TYPE
     if outcome == "error":
         return draft.failure_type or draft.logged_type
-    return draft.logged_type
+    return draft.logged_type or draft.failure_type  # what was logged, though it did not fail
 
 
 def _opens_invocation(draft: _Draft | None, line: _Line) -> bool:
