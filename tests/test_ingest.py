@@ -266,3 +266,39 @@ def test_ingest_follows_the_rate_the_tap_recorded(store: Store) -> None:
     store.record_sample_rate(0.0)
     summary = ingest_paths(store, [EVENTS, LOGS], workers=0)
     assert (summary.sample_rate, summary.events_stored) == (0.0, 0)
+
+
+# --- outcomes learnt late ------------------------------------------------------------------
+
+LATE = DATA / "lambda" / "late_timeout.ndjson"
+
+
+def _outcomes(store: Store) -> dict[str, str]:
+    with store.engine.connect() as conn:
+        return dict(conn.execute(sa.select(invocations.c.request_id, invocations.c.outcome)).all())
+
+
+def test_a_timeout_line_after_report_makes_a_timeout_in_one_ingest(store: Store) -> None:
+    """The re-emitted invocation updates the row written from its REPORT."""
+    ingest_paths(store, [str(LATE)], workers=0)
+    assert _outcomes(store) == {"e5f6a7b8-c9d0-4e1f-a2b3-c4d5e6f7a8b9": "timeout",
+                                "f0e1d2c3-b4a5-4968-8776-655443322110": "ok"}
+    assert store.counts()["invocations"] == 2
+
+
+def test_a_timeout_line_ingested_after_its_invocation_updates_it(store: Store,
+                                                                 tmp_path: Path) -> None:
+    """A backfill: the timeout line comes in a later file than its REPORT; the rollups follow."""
+    lines = LATE.read_bytes().splitlines(keepends=True)
+    late = [line for line in lines if b"Task timed out" in line]
+    (tmp_path / "a.ndjson").write_bytes(b"".join(line for line in lines if line not in late))
+    (tmp_path / "b.ndjson").write_bytes(b"".join(late))
+    ingest_paths(store, [str(tmp_path / "a.ndjson")], workers=0)
+    assert set(_outcomes(store).values()) == {"ok"}
+    ingest_paths(store, [str(tmp_path / "b.ndjson")], workers=0)
+    assert sorted(_outcomes(store).values()) == ["ok", "timeout"]
+    with store.engine.connect() as conn:
+        rolled = dict(conn.execute(sa.select(invocation_rollup.c.outcome,
+                                             sa.func.sum(invocation_rollup.c.invocations))
+                                   .group_by(invocation_rollup.c.outcome)).all())
+    assert rolled == {"ok": 1, "timeout": 1}
