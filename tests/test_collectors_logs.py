@@ -244,3 +244,32 @@ def test_functions_sharing_a_custom_log_group_keep_their_own_names(aws: Any,
         expected[rid] = (function, "ok")
     run(logs, store, log_groups=(group,))
     assert outcomes(store) == expected
+
+
+def test_the_tap_handlers_rate_samples_the_invocations_collected_later(logs: Any,
+                                                                       store: Store) -> None:
+    """The Lambda tap handler records its rate; `collect logs` then keeps exactly the
+    invocations whose events the handler stored: every stored event id has its event."""
+    from collectors.handler import handle
+
+    base = now_ms() - 600_000
+    bodies, records = [], []
+    for i in range(30):
+        rid, lines = invocation_lines(base + i * 100)
+        event_id = json.loads(lines[1]["message"])["correlation_id"]
+        bodies.append({"version": "0", "id": event_id, "detail-type": "OrderCancelled",
+                       "source": "shop.orders", "account": "123456789012",
+                       "time": "2025-06-02T10:15:00Z", "region": "eu-west-1", "resources": [],
+                       "detail": {"orderId": f"o-{i}"}})
+        records += lines
+    handle({"Records": [{"messageId": str(i), "body": json.dumps(body),
+                         "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:tap"}
+                        for i, body in enumerate(bodies)]}, None, store=store, sample_rate=0.4)
+    assert store.sample_rate() == 0.4
+    put(logs, records)
+    counters = run(logs, store)
+    with store.engine.connect() as conn:
+        stored_events = set(conn.execute(sa.text("SELECT id FROM events")).scalars())
+        handled = set(conn.execute(sa.text("SELECT event_id FROM invocations")).scalars())
+    assert handled == stored_events and 0 < len(handled) < 30
+    assert counters.invocations_sampled_out == 30 - len(handled)
