@@ -14,6 +14,7 @@ for ``1 / rate`` as many (`scaled`); rates (failures per invocation) need no sca
 from __future__ import annotations
 
 import hashlib
+
 from eventscope.records import Invocation
 
 _SCALE = float(1 << 64)
@@ -37,8 +38,8 @@ def keep_invocation(invocation: Invocation, rate: float) -> bool:
     return invocation.event_id is None or keep(invocation.event_id, rate)
 
 
-def sample_invocations(invocations: Sequence[Invocation], rate: float
-                       ) -> tuple[Sequence[Invocation], int]:
+def sample_invocations(invocations: list[Invocation], rate: float
+                       ) -> tuple[list[Invocation], int]:
     """The invocations kept at `rate` and how many were dropped (the input itself at 1)."""
     if rate >= 1:
         return invocations, 0

@@ -37,7 +37,7 @@ SAMPLE_RATE_KEY = "sample_rate"  # in `meta`: see `Store.sample_rate`
 DEFAULT_URL = "sqlite:///eventscope.db"
 
 _INVOCATION_UPDATABLE = [c.name for c in invocations.columns if not c.primary_key]
-_OK = sa.literal_column("'ok'")  # in the SQL text: rows are given positionally
+_OK: Any = sa.literal_column("'ok'")  # in the SQL text: rows are given positionally
 
 
 @dataclass

@@ -255,7 +255,7 @@ def test_the_tap_handlers_rate_samples_the_invocations_collected_later(logs: Any
     base = now_ms() - 600_000
     bodies, records = [], []
     for i in range(30):
-        rid, lines = invocation_lines(base + i * 100)
+        _, lines = invocation_lines(base + i * 100)
         event_id = json.loads(lines[1]["message"])["correlation_id"]
         bodies.append({"version": "0", "id": event_id, "detail-type": "OrderCancelled",
                        "source": "shop.orders", "account": "123456789012",

@@ -749,8 +749,8 @@ _messages = st.one_of(
     st.binary(max_size=200),
     st.sampled_from(["START RequestId: ", "REPORT RequestId: x\tStatus: ", "[ERROR] ", "{",
                      '{"type":"platform.report","record":{"requestId":1}}',
-                     '{"type":"platform.report","record":{"requestId":"r","status":7,'
-                     '"metrics":{"durationMs":"x"}}}', "LAMBDA_WARNING: Unhandled exception\r",
+                     ('{"type":"platform.report","record":{"requestId":"r","status":7,'
+                      '"metrics":{"durationMs":"x"}}}'), "LAMBDA_WARNING: Unhandled exception\r",
                      "2024-05-01 10:40:00 ", "1\t2\tERROR\tInvoke Error \t{", "RequestId: "]),
     st.none(), st.integers(), st.lists(st.integers(), max_size=2),
 )

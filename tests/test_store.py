@@ -11,8 +11,14 @@ import sqlalchemy as sa
 
 from eventscope.errors import StoreError
 from eventscope.records import BusEvent, Invocation, Quarantined
-from eventscope.store import (SCHEMA_VERSION, SQLITE_PAGE_SIZE, Store, invocations, meta,
-                             open_store)
+from eventscope.store import (
+    SCHEMA_VERSION,
+    SQLITE_PAGE_SIZE,
+    Store,
+    invocations,
+    meta,
+    open_store,
+)
 
 EVENT = BusEvent(id="e-1", source="com.shop.orders", detail_type="OrderCreated",
                  time_ms=1714557600000, detail='{"orderId":"ord-1"}', size_bytes=300,
