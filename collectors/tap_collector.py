@@ -6,6 +6,10 @@ event commits, so a crash at any point leaves it to come back, and the store's
 insert-or-ignore makes the second delivery harmless. A message that cannot be parsed is
 quarantined, then deleted; a store failure leaves the batch undeleted (made visible again
 after `store_retry_seconds`).
+
+The sample rate is recorded in the store with the events sampled at it, so the logs
+collector and ingest sample the invocations of those events by the same rate
+(`eventscope.sampling`).
 """
 
 from __future__ import annotations
@@ -134,7 +138,8 @@ def process_batch(sqs: Any, store: Store, messages: Sequence[dict[str, Any]],
     if received_at is not None:
         _extend_if_slow(sqs, messages, settings, counters, received_at)
     try:
-        written = store.write_batch(events, (), batch.quarantined, None, extra)
+        written = store.write_batch(events, (), batch.quarantined, None, extra,
+                                    sample_rate=settings.sample_rate)
     except StoreError as exc:
         counters.store_failures += 1
         log.warning("store write failed, %d message(s) left on the queue: %s", len(messages), exc)
