@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from eventscope.catalog.model import Catalog, Consumer, EventType, Lifecycle
+from eventscope.catalog.model import Catalog, Consumer, EventType, Lifecycle, file_stem
 from eventscope.catalog.schemas import BASE_URI
 
 
@@ -19,7 +19,7 @@ def catalog_files(catalog: Catalog) -> dict[str, Any]:
     """Relative path -> YAML data of every file of the catalog folder."""
     files: dict[str, Any] = {"catalog.yaml": {"name": catalog.name, "teams": catalog.teams}}
     for event_type in catalog.event_types:
-        files[f"events/{event_type.detail_type}.yaml"] = _event_type(event_type)
+        files[f"events/{file_stem(event_type.detail_type)}.yaml"] = _event_type(event_type)
     for consumer in catalog.consumers:
         files[f"consumers/{consumer.name}.yaml"] = _consumer(consumer)
     if catalog.lifecycles:
@@ -53,6 +53,7 @@ def _event_type(event_type: EventType) -> dict[str, Any]:
         "detail-type": event_type.detail_type, "source": event_type.source,
         "owner": event_type.owner, "description": event_type.description,
         "compatibility": event_type.compatibility, "version-from": event_type.version_from,
+        "default-version": event_type.default_version,
         "correlation-paths": list(event_type.correlation_paths) or None,
         "pii-fields": list(event_type.pii_fields), "status": event_type.status,
         "sunset": event_type.sunset.isoformat() if event_type.sunset else None,
