@@ -17,7 +17,7 @@ import signal
 import sys
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing, contextmanager
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from eventscope.errors import EventscopeError, InputError
-from eventscope.events import DEFAULT_CORRELATION_PATHS
+from eventscope.events import DEFAULT_CORRELATION_PATHS, VersionRule
 from eventscope.ingest_lines import (Block, LineOptions, ParsedBlock, classify_line,  # noqa: F401
                                      parse_block)
 from eventscope.lambda_logs import InvocationAssembler
@@ -92,15 +92,17 @@ def ingest_paths(
     on_progress: Callable[[int], None] | None = None,
     redaction: RedactionSettings | None = None,
     workers: int | None = None,
+    version_rules: Mapping[tuple[str, str], VersionRule] | None = None,
 ) -> IngestSummary:
     """Ingest NDJSON files (`.gz` too, `-` for stdin) and return what happened.
 
     `redaction` replaces PII in events before they are stored and records it in
-    `redactions`; `workers` processes parse in parallel (default: one per CPU; 0 parses here).
+    `redactions`; `workers` processes parse in parallel (default: one per CPU; 0 parses here);
+    `version_rules` (`Catalog.version_rules`) say where each catalogued type's version is.
     Inputs of a single block are always parsed here: starting processes would cost more.
     """
     check_readable(paths)
-    options = LineOptions(tuple(correlation_paths), redaction)
+    options = LineOptions(tuple(correlation_paths), redaction, version_rules)
     summary = IngestSummary()
     workers = default_workers() if workers is None else workers
     with (_collection_paused(), _Batcher(store, summary, redaction) as batcher,
