@@ -39,9 +39,18 @@ def write_catalog(catalog: Catalog, folder: str | Path) -> list[Path]:
     for relative, data in catalog_files(catalog).items():
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), "utf-8")
+        path.write_text(_dump(data), "utf-8")
         written.append(path)
     return written
+
+
+def _dump(data: Any) -> str:
+    """YAML of `data`, readable where possible; escaped when PyYAML would not read it back
+    (it writes NEL and line separators raw, then reads them as line breaks)."""
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    if yaml.safe_load(text) == data:
+        return text
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=False)
 
 
 def _drop_empty(data: dict[str, Any]) -> dict[str, Any]:
