@@ -117,7 +117,7 @@ def test_a_partner_version_not_in_the_catalog_is_unknown():
 def test_conformance_checks_every_envelope_at_its_catalog_version():
     """Live conformance sees each event once, at the catalog's version, none failing."""
     rows = [(e["id"], e["source"], e["detail-type"], 0, orjson.dumps(e["detail"]))
-            for e in map(lambda p: json.loads(p.read_text()), ENVELOPES)]
+            for e in (json.loads(p.read_text()) for p in ENVELOPES)]
     drift = check_conformance(CATALOG, rows)
     assert {(d.detail_type, d.source, d.version) for d in drift} == set(EXPECTED.values())
     assert all(d.checked == 1 and d.failing == 0 and not d.unknown_version for d in drift)
