@@ -5,7 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from eventscope.events import RejectedRecord, envelope_of, parse_bus_event, parse_time_ms
+from eventscope.events import (RejectedRecord, VersionRule, envelope_of, parse_bus_event,
+                               parse_time_ms, rule_for)
 from tests.conftest import DATA
 
 
@@ -76,3 +77,39 @@ def test_envelope_round_trips() -> None:
     """A stored event gives back the envelope it came from."""
     envelope = _envelopes()[1]
     assert envelope_of(parse_bus_event(envelope, 1)) == envelope
+
+
+# --- versions as the catalog reads them (`VersionRule`) ----------------------------------
+
+@pytest.mark.parametrize(("rule", "detail", "detail_type", "expected"), [
+    (VersionRule(), {"version": 2}, "OrderPaid", "2"),
+    (VersionRule(), {}, "OrderPaid", None),
+    (VersionRule(default="1"), {}, "OrderPaid", "1"),
+    (VersionRule("none", "1"), {"version": 14801}, "ECS Task State Change", "1"),
+    (VersionRule("detail.schemaVersion"), {"schemaVersion": "2", "version": 9}, "X", "2"),
+    (VersionRule("detail.meta.v", "1"), {"meta": {"v": {"nested": 1}}}, "X", "1"),
+    (VersionRule("detail-type-suffix"), {"version": "1"}, "OrderPaid.v2", "2"),
+    (VersionRule("detail-type-suffix", "1"), {}, "OrderPaid", "1"),
+    (VersionRule(), None, "OrderPaid", None),
+])
+def test_version_rule_reads_the_version(rule, detail, detail_type, expected) -> None:
+    """The version comes from the rule's path, the suffix, or the default; never a revision."""
+    assert rule.version(detail, detail_type) == expected
+
+
+def test_parse_with_rules_stores_the_catalog_version() -> None:
+    """An ECS-like event whose detail.version is a revision is stored at the rule's version."""
+    envelope = {**_envelopes()[0], "source": "aws.ecs", "detail-type": "ECS Task State Change",
+                "detail": {"version": 14801, "lastStatus": "RUNNING"}}
+    rules = {("aws.ecs", "ECS Task State Change"): VersionRule("none", "1")}
+    assert parse_bus_event(envelope, 10).version == "14801"
+    assert parse_bus_event(envelope, 10, version_rules=rules).version == "1"
+
+
+def test_suffix_rules_apply_to_suffixed_detail_types_only() -> None:
+    """`OrderPaid.v2` finds OrderPaid's suffix rule; a path rule does not claim suffixed names."""
+    suffix = {("s", "OrderPaid"): VersionRule("detail-type-suffix")}
+    path = {("s", "OrderPaid"): VersionRule("detail.v")}
+    assert rule_for(suffix, "s", "OrderPaid.v2") == VersionRule("detail-type-suffix")
+    assert rule_for(path, "s", "OrderPaid.v2") == VersionRule()
+    assert rule_for(suffix, "other", "OrderPaid.v2") == VersionRule()

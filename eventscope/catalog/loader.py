@@ -173,6 +173,8 @@ def explain(error: ValidationError) -> str:
         return f"expected at least {value} item(s)"
     if validator == "minLength":
         return "expected a non-empty value"
+    if validator == "maxLength":
+        return f"expected at most {value} characters, got {len(error.instance)}"
     return error.message
 
 
