@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eventscope.events import (RejectedRecord, VersionRule, envelope_of, parse_bus_event,
                                parse_time_ms, rule_for)
@@ -113,3 +115,23 @@ def test_suffix_rules_apply_to_suffixed_detail_types_only() -> None:
     assert rule_for(suffix, "s", "OrderPaid.v2") == VersionRule("detail-type-suffix")
     assert rule_for(path, "s", "OrderPaid.v2") == VersionRule()
     assert rule_for(suffix, "other", "OrderPaid.v2") == VersionRule()
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+                     | st.text(max_size=8),
+                     lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(st.sampled_from(["version", "v", "meta", "x"]), inner,
+                                       max_size=3), max_leaves=10)
+_RULES = st.builds(VersionRule, st.sampled_from(["detail.version", "detail.meta.v", "none",
+                                                 "detail-type-suffix", "source"]),
+                   st.none() | st.sampled_from(["1", "2"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(rule=_RULES, detail=_JSON, detail_type=st.text(max_size=20))
+def test_version_rule_never_raises_and_gives_a_string_or_none(rule, detail, detail_type) -> None:
+    """Any detail, any rule: a version string, or the default (possibly None); never a raise."""
+    version = rule.version(detail, detail_type)
+    assert version is None or (isinstance(version, str) and version != "")
+    if rule.version_from == "none":
+        assert version == rule.default

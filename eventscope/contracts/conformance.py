@@ -21,6 +21,7 @@ from jsonschema.exceptions import best_match
 
 from eventscope.catalog.model import Catalog, EventType
 from eventscope.catalog.schemas import catalog_registry, catalog_resources, validator, version_uri
+from eventscope.events import VersionRule
 
 Row = tuple[str, str, str, int, str]  # (event id, source, detail-type, time_ms, detail JSON)
 
@@ -54,6 +55,7 @@ class ConformanceChecker:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self._types: dict[tuple[str, str], tuple[EventType | None, str | None]] = {}
+        self._rules: dict[tuple[str, str], VersionRule] = {}
         self._rs_registry = jsonschema_rs.Registry(catalog_resources(catalog))
         self._explainer_registry = catalog_registry(catalog)
         self._compiled: dict[tuple[str, str], Any] = {}
@@ -79,7 +81,7 @@ class ConformanceChecker:
         except orjson.JSONDecodeError:
             instance = None
         # version-from honoured; an event without a version is the type's default/only one
-        version = version_override or event_type.version_rule.version(instance, detail_type) or ""
+        version = version_override or self._rule(event_type).version(instance, detail_type) or ""
         drift = self.drift.get((source, event_type.detail_type, version))
         if drift is None:
             drift = self.drift[(source, event_type.detail_type, version)] = Drift(
@@ -96,6 +98,12 @@ class ConformanceChecker:
         if key not in self._types:
             self._types[key] = self.catalog.event_type_of(source, detail_type)
         return self._types[key]
+
+    def _rule(self, event_type: EventType) -> VersionRule:
+        rule = self._rules.get(event_type.key)
+        if rule is None:
+            rule = self._rules[event_type.key] = event_type.version_rule
+        return rule
 
     def _record_failure(self, drift: Drift, event_type: EventType, event_id: str,
                         time_ms: int, instance: Any) -> None:

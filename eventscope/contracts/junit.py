@@ -2,8 +2,9 @@
 
 Owns the mapping between `ContractResult`s and JUnit XML: one <testsuite> per consumer, one
 <testcase> per (event type, version, check) named `OrderCreated v1 schema`, a <failure> with
-the violations, <skipped> for a check that had nothing to check. Reading accepts JUnit XML produced elsewhere (pytest, Jest, Maven Surefire):
-unknown test names become `junit` checks of the suite's consumer.
+the violations, <skipped> for a check that had nothing to check. Reading accepts JUnit XML
+produced elsewhere (pytest, Jest, Maven Surefire): unknown test names become `junit` checks of
+the suite's consumer.
 """
 
 from __future__ import annotations

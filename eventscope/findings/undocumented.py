@@ -18,8 +18,8 @@ import pandas as pd
 
 from eventscope.catalog.model import Catalog, EventType
 from eventscope.catalog.schemas import catalog_registry, validator, version_uri
-from eventscope.findings.frames import CONFORMANCE_COLUMNS, clean
 from eventscope.events import DEFAULT_VERSION_FROM, VERSION_FROM_NONE, VERSION_FROM_SUFFIX
+from eventscope.findings.frames import CONFORMANCE_COLUMNS, clean
 from eventscope.findings.payloads import redact
 
 
@@ -71,7 +71,8 @@ def undocumented_events(summary: pd.DataFrame, catalog: Catalog, attempts: pd.Da
     for row in summary.to_dict("records"):
         row = {k: clean(v) for k, v in row.items()}
         reason = why_undocumented(catalog, row["source"], row["detail_type"], row["version"],
-                                  _sample_detail(samples, row))
+                                  _sample_detail(samples, row) if _reads_detail(catalog, row)
+                                  else None)
         if reason is None:
             continue
         found.append({**row, "reason": reason,
@@ -89,6 +90,13 @@ def _same_kind(frame: pd.DataFrame, kind: dict[str, Any]) -> pd.Series:
 
 def _consumers(attempts: pd.DataFrame, kind: dict[str, Any]) -> list[str]:
     return sorted(set(attempts[_same_kind(attempts, kind)]["consumer"]))
+
+
+def _reads_detail(catalog: Catalog, kind: dict[str, Any]) -> bool:
+    """Whether the kind's type reads its version from a path other than `detail.version`."""
+    declared, _ = catalog.event_type_of(kind["source"], kind["detail_type"])
+    return declared is not None and declared.version_from not in (
+        DEFAULT_VERSION_FROM, VERSION_FROM_NONE, VERSION_FROM_SUFFIX)
 
 
 def _sample_detail(samples: pd.DataFrame, kind: dict[str, Any]) -> Any:
