@@ -16,7 +16,7 @@ import os
 from typing import Any
 
 from collectors.pii import redaction_filter, settings_from_env
-from collectors.tap_collector import TapSettings, classify_messages
+from collectors.tap_collector import TapSettings, classify_messages, version_rules_from_env
 from eventscope.errors import StoreError
 from eventscope.store import Store, open_store
 
@@ -34,7 +34,8 @@ def handle(event: dict[str, Any], context: Any, store: Store | None = None,
     rate = sample_rate if sample_rate is not None else float(
         os.environ.get("EVENTSCOPE_SAMPLE", "1"))
     queue = records[0].get("eventSourceARN", "sqs").rsplit(":", 1)[-1]
-    settings = TapSettings(queue_url=queue, sample_rate=rate, origin=f"sqs:{queue}")
+    settings = TapSettings(queue_url=queue, sample_rate=rate, origin=f"sqs:{queue}",
+                           version_rules=version_rules_from_env())
     messages = [{"MessageId": r["messageId"], "Body": r.get("body", "")} for r in records]
     batch = classify_messages(messages, settings)
     try:

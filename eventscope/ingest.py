@@ -22,7 +22,7 @@ import signal
 import sys
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing, contextmanager
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from eventscope.errors import EventscopeError, InputError
-from eventscope.events import DEFAULT_CORRELATION_PATHS
+from eventscope.events import DEFAULT_CORRELATION_PATHS, VersionRule
 from eventscope.ingest_lines import (Block, LineOptions, ParsedBlock, classify_line,  # noqa: F401
                                      parse_block)
 from eventscope.lambda_logs import InvocationAssembler
@@ -106,11 +106,13 @@ def ingest_paths(
     redaction: RedactionSettings | None = None,
     workers: int | None = None,
     sample_rate: float | None = None,
+    version_rules: Mapping[tuple[str, str], VersionRule] | None = None,
 ) -> IngestSummary:
     """Ingest NDJSON files (`.gz` too, `-` for stdin) and return what happened.
 
     `redaction` replaces PII in events before they are stored and records it in
-    `redactions`; `workers` processes parse in parallel (default: one per CPU; 0 parses here).
+    `redactions`; `workers` processes parse in parallel (default: one per CPU; 0 parses here);
+    `version_rules` (`Catalog.version_rules`) say where each catalogued type's version is.
     Inputs of a single block are always parsed here: starting processes would cost more.
     `sample_rate` keeps that fraction of events and their invocations and becomes the
     store's rate; by default the store's own rate applies (1 unless a tap recorded one).
@@ -120,7 +122,7 @@ def ingest_paths(
         sample_rate = store.sample_rate()
     else:
         store.record_sample_rate(check_rate(sample_rate))
-    options = LineOptions(tuple(correlation_paths), redaction, sample_rate)
+    options = LineOptions(tuple(correlation_paths), redaction, sample_rate, version_rules)
     summary = IngestSummary(sample_rate=sample_rate)
     workers = default_workers() if workers is None else workers
     with (_collection_paused(), _Batcher(store, summary, redaction) as batcher,

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eventscope.decoding import decode_object
-from eventscope.events import (DEFAULT_CORRELATION_PATHS, RejectedRecord, is_bus_event,
-                               parse_bus_event)
+from eventscope.events import (DEFAULT_CORRELATION_PATHS, RejectedRecord, VersionRule,
+                               is_bus_event, parse_bus_event)
 from eventscope.lambda_logs import ParsedRecord, parse_log_record
 from eventscope.limits import QUARANTINE_RAW_CAP
 from eventscope.records import EVENT_COLUMNS, BusEvent, Quarantined, event_row
@@ -40,6 +40,7 @@ class LineOptions:
     correlation_paths: tuple[str, ...] = DEFAULT_CORRELATION_PATHS
     redaction: RedactionSettings | None = None
     sample_rate: float = 1.0
+    version_rules: Mapping[tuple[str, str], VersionRule] | None = None  # the catalog's
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,8 @@ def parse_block(block: Block, options: LineOptions) -> ParsedBlock:
         if not raw or (raw[0] in _BLANK and not raw.strip()):
             continue
         parsed.lines += 1
-        item = classify_line(raw, block.origin, line_no, options.correlation_paths)
+        item = classify_line(raw, block.origin, line_no, options.correlation_paths,
+                             options.version_rules)
         if type(item) is BusEvent:
             if rate < 1 and not keep(item.id, rate):
                 parsed.events_sampled_out += 1
@@ -105,12 +107,13 @@ def _add_event(parsed: ParsedBlock, event: BusEvent, redaction: RedactionSetting
 def classify_line(
     raw: bytes, origin: str, line_no: int,
     correlation_paths: Sequence[str] = DEFAULT_CORRELATION_PATHS,
+    version_rules: Mapping[tuple[str, str], VersionRule] | None = None,
 ) -> LineItem:
     """A bus event, a log record (a dict), or the line's quarantine record."""
     try:
         record = decode_object(raw)
         if is_bus_event(record):
-            return parse_bus_event(record, len(raw), correlation_paths)
+            return parse_bus_event(record, len(raw), correlation_paths, version_rules)
         if "logGroupName" in record or "message" in record:
             return checked_log_record(record)
         raise RejectedRecord("unrecognised", "neither an EventBridge envelope nor a log record")

@@ -26,7 +26,7 @@ from eventscope.catalog.writer import write_catalog
 from eventscope.cli.aws import aws_clients, aws_errors, aws_options, aws_settings
 from eventscope.cli.options import (catalog_folder_option as catalog_option, db_option,
                                      echo_json, emit_rows, json_option, output_options)
-from eventscope.contracts.checks import ContractResult, EventSource, verify
+from eventscope.contracts.checks import ContractResult, EventSource, events_of_version, verify
 from eventscope.contracts.conformance import check_conformance
 from eventscope.events import format_time
 from eventscope.contracts.junit import read_junit, write_junit
@@ -396,19 +396,21 @@ def verify_command(consumer: str | None, catalog_path: str, db_url: str | None, 
     if junit_path:
         write_junit(results, junit_path)
     failed = [r for r in results if not r.passed]
-    rows = [r.as_row() | {"violations": list(r.violations), "summary": r.summary}
-            for r in results]
+    rows = [r.as_row() | {"violations": list(r.violations), "summary": r.summary,
+                          "status": r.status} for r in results]
     if output == "json":
         echo_json({"passed": not failed, "catalog_revision": loaded.revision, "results": rows})
     elif output != "table":
-        emit_rows(output, rows, ["consumer", "detail_type", "version", "check_kind", "passed"])
+        emit_rows(output, rows, ["consumer", "detail_type", "version", "check_kind", "passed", "status"])
     else:
         for result in results:
-            status = "PASS" if result.passed else "FAIL"
+            status = result.status.upper()
             click.echo(f"{status} {result.consumer}: {result.name}{_counts(result)}")
             for line in result.explain().splitlines() if not result.passed else ():
                 click.echo(f"     {line}")
-        click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+        unchecked = sum(r.status == "not checked" for r in results)
+        click.echo(f"{len(results) - len(failed) - unchecked} passed, {len(failed)} failed, "
+                   f"{unchecked} not checked")
     if failed:
         sys.exit(1)
 
@@ -422,11 +424,14 @@ def _counts(result: ContractResult) -> str:
 def _event_source(store: Store, sample: int) -> EventSource:
     def events(event_type: EventType, version: str) -> Iterator[tuple[str, str]]:
         name = event_type.detail_type
-        by_suffix = event_type.version_from == "detail-type-suffix"
-        rows = store.iter_event_details(f"{name}.v{version}" if by_suffix else name,
-                                        event_type.source, None if by_suffix else version,
-                                        limit=sample)
-        return ((event_id, detail) for event_id, _, detail in rows)
+        if event_type.version_from == "detail-type-suffix":
+            rows = store.iter_event_details(f"{name}.v{version}", event_type.source, None,
+                                            limit=sample)
+            return ((event_id, detail) for event_id, _, detail in rows)
+        rows = store.iter_event_details(name, event_type.source, None)
+        return events_of_version(event_type, version,
+                                 ((event_id, name, detail) for event_id, _, detail in rows),
+                                 sample)
     return events
 
 

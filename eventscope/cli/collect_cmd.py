@@ -123,7 +123,7 @@ def collect_tap(bus: str | None, queue_url: str | None, sample_rate: float | Non
 def _tap_settings(sqs: Any, bus: str | None, queue_url: str | None, sample_rate: float | None,
                   batch_size: int, wait_seconds: int) -> Any:
     from collectors.tap import find_tap_queue
-    from collectors.tap_collector import TapSettings, queue_visibility
+    from collectors.tap_collector import TapSettings, queue_visibility, version_rules_from_env
 
     if bool(bus) == bool(queue_url):
         raise click.UsageError("give exactly one of --bus or --queue-url")
@@ -133,7 +133,8 @@ def _tap_settings(sqs: Any, bus: str | None, queue_url: str | None, sample_rate:
     assert queue_url is not None
     return TapSettings(queue_url=queue_url, batch_size=batch_size, wait_seconds=wait_seconds,
                        sample_rate=recorded if sample_rate is None else sample_rate,
-                       visibility_seconds=queue_visibility(sqs, queue_url))
+                       visibility_seconds=queue_visibility(sqs, queue_url),
+                       version_rules=version_rules_from_env())
 
 
 def _redaction_settings(store: Any) -> Any:
