@@ -7,11 +7,13 @@ DEMO_DB ?= sqlite:///eventscope-demo.db
 
 .PHONY: demo test venv clean
 
-$(BIN)/.installed: requirements.txt pyproject.toml
+$(BIN)/.installed: requirements.txt pyproject.toml package.json
 	@$(PYTHON) -c 'import sys; sys.exit("eventscope needs Python 3.11+, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	# The official AsyncAPI JSON Schemas (package.json), into ./node_modules; no lock file
+	npm install --no-package-lock --no-audit --no-fund --loglevel=error
 	touch $@
 
 venv: $(BIN)/.installed
