@@ -271,6 +271,11 @@ def _messages(file: AsyncApiFile, refs: References, detail_type_from: str,
     built: list[tuple[str, _Message]] = []
     for action, node, operation, channel, address, key in found:
         message = _apply_traits(refs, node, three)
+        if isinstance(message.get("correlationId"), dict):
+            try:
+                message["correlationId"] = refs.follow(refs.child(node, "correlationId")).value
+            except Unsupported:
+                message.pop("correlationId")
         label = f"message {key or node.pointer}"
         detail_type = _detail_type(message, key, address, detail_type_from)
         if not detail_type:
@@ -307,7 +312,7 @@ def _operations_v3(refs: References) -> Iterator[Operation]:
             back = "receive" if action == "send" else "send"
             reply_channel = refs.follow(refs.child(reply, "channel")) \
                 if reply.value.get("channel") else channel
-            yield from _channel_messages(refs, back, reply, op, reply_channel)
+            yield from _channel_messages(refs, back, reply, {}, reply_channel)  # the peer's
 
 
 def _channel_messages(refs: References, action: str, holder: Node, op: Mapping[str, Any],
@@ -558,8 +563,8 @@ def _fitting_examples(detail_type: str, message: _Message, notes: _Notes
 
 
 def _message_key_of(message: _Message) -> str:
-    parts = message.where[1].rsplit("/", 1)
-    return parts[-1] or "?"
+    last = message.where[1].rsplit("/", 1)[-1]
+    return message.where[1] if last in ("", "message") or last.isdigit() else last
 
 
 def _explicit_version(message: _Message) -> str | None:
@@ -614,20 +619,23 @@ def _pii_paths(schema: Any) -> list[str]:
     found: list[str] = []
     defs = schema.get("$defs", {}) if isinstance(schema, dict) else {}
 
-    def walk(node: Any, path: list[str], depth: int) -> None:
-        if not isinstance(node, dict) or depth > 8:
+    def walk(node: Any, path: list[str], inside: frozenset[str]) -> None:
+        if not isinstance(node, dict) or len(path) > 12:
             return
         ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/$defs/"):
-            walk(defs.get(ref[8:]), path, depth + 1)
+        if isinstance(ref, str) and ref.startswith("#/$defs/") and ref not in inside:
+            walk(defs.get(ref[8:]), path, inside | {ref})  # a recursive definition: once
+        for part in ("allOf", "anyOf", "oneOf"):
+            for branch in node.get(part) or []:
+                walk(branch, path, inside)
         for name, child in (node.get("properties") or {}).items():
             if not re.fullmatch(r"[A-Za-z0-9_$-]+", str(name)) or not isinstance(child, dict):
                 continue
             if child.get("x-pii") is True or child.get(f"{X}pii") is True:
                 found.append(".".join(["detail", *path, name]))
-            walk(child, [*path, name], depth + 1)
+            walk(child, [*path, name], inside)
 
-    walk(schema, [], 0)
+    walk(schema, [], frozenset())
     return found
 
 
