@@ -174,12 +174,13 @@ def import_asyncapi_command(paths: tuple[str, ...], out_dir: str, detail_type_fr
     reason; the catalog is written only if it validates, and never empty.
     """
     documents, schemas = [], {}
-    invalid = []
+    invalid, validated = [], 0
     for path in paths:
         data = _read_yaml(path)
         if isinstance(data, dict) and "asyncapi" in data:
             documents.append(AsyncApiFile(data, Path(path)))
             result = check_document(data)
+            validated += result.validated
             if not result.validated:
                 click.echo(f"warning: {path}: {result.note}", err=True)
             invalid += [f"{path}: {line}" for line in result.errors]
@@ -206,7 +207,9 @@ def import_asyncapi_command(paths: tuple[str, ...], out_dir: str, detail_type_fr
     versions = sum(len(t.versions) for t in catalog.event_types)
     click.echo(f"imported {len(catalog.event_types)} event type(s) ({versions} version(s)), "
                f"{len(catalog.consumers)} consumer(s) into {out_dir}"
-               + (f"; {len(imported.skipped)} message(s) skipped" if imported.skipped else ""))
+               + (f"; {len(imported.skipped)} message(s) skipped" if imported.skipped else "")
+               + f"; {validated} of {len(documents)} document(s) validated against the "
+                 "AsyncAPI JSON Schemas")
 
 
 def _write_import(catalog: Catalog, out_dir: str) -> None:
