@@ -175,3 +175,30 @@ def test_the_importer_never_raises_on_random_names(message_name, address, mode):
     imported = import_asyncapi([document], detail_type_from=mode)
     for relative in catalog_files(imported.catalog):
         assert ".." not in Path(relative).parts
+
+
+_REFS = st.sampled_from([
+    "#/components/schemas/A", "#/components/schemas/B", "#/components/schemas/A/properties/b",
+    "#", "#/nope", "#anchor", "https://example.com/s.json", "../missing.yaml#/X", "/abs.yaml",
+    "#/components/schemas/A~1x", "#/channels/c"])
+_SCHEMAS = st.recursive(
+    st.builds(lambda ref: {"$ref": ref}, _REFS) | st.just({"type": "string"}) | st.booleans(),
+    lambda inner: st.builds(lambda props, items: {"type": "object", "properties": props,
+                                                  "items": items},
+                            st.dictionaries(st.sampled_from("abc"), inner, max_size=3),
+                            st.lists(inner, max_size=2)),
+    max_leaves=8)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_SCHEMAS, _SCHEMAS, _SCHEMAS)
+def test_the_importer_never_raises_on_random_references(payload, a, b):
+    """Payloads whose `$ref`s loop, dangle or leave the document: skipped or bundled, no raise."""
+    document = _bus_document("bus")
+    document["channels"]["c"]["messages"]["m"] = {"name": "T", "payload": payload}
+    document["components"] = {"schemas": {"A": a, "B": b}}
+    imported = import_asyncapi([document])
+    stored = imported.catalog.event_type("T")
+    assert (stored is None) == bool(imported.skipped)
+    if stored is not None:
+        assert "#/components" not in repr(stored.versions[0].schema)

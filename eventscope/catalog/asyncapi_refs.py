@@ -128,7 +128,10 @@ class References:
             if path.suffix not in (".yaml", ".yml", ".json") or not path.is_file():
                 raise Unsupported(f"$ref to {location!r}: no such YAML/JSON file next to the "
                                   "document")
-            self.files[key] = self.read(path)
+            try:
+                self.files[key] = self.read(path)
+            except Exception as exc:  # noqa: BLE001 - the reader's own error, as a reason
+                raise Unsupported(f"$ref to {location!r}: {exc}") from None
         return key
 
     def bundle(self, payload: Node) -> Any:

@@ -16,7 +16,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -106,8 +106,8 @@ def write_catalog(catalog: Catalog, folder: str | Path) -> list[Path]:
                        {c.name for c in catalog.consumers})
 
 
-def write_files(files: Mapping[str, Any], folder: str | Path, event_types: set[str] = frozenset(),
-                consumers: set[str] = frozenset()) -> list[Path]:
+def write_files(files: Mapping[str, Any], folder: str | Path,
+                event_types: Collection[str] = (), consumers: Collection[str] = ()) -> list[Path]:
     """Write catalog files over a copy of `folder`, validate the copy, move it into place."""
     target = Path(folder).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -137,7 +137,8 @@ def write_files(files: Mapping[str, Any], folder: str | Path, event_types: set[s
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _remove_replaced(work: Path, event_types: set[str], consumers: set[str]) -> None:
+def _remove_replaced(work: Path, event_types: Collection[str],
+                     consumers: Collection[str]) -> None:
     """Delete the old files that declare an event type or consumer about to be written."""
     for folder, key, names in (("events", "detail-type", event_types),
                                ("consumers", "name", consumers)):
