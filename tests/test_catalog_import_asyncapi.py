@@ -309,3 +309,37 @@ def test_reimporting_into_the_same_folder_replaces_the_types(tmp_path):
     shutil.copy(SHOP_BUS, tmp_path / "again.yaml")
     assert _cli(str(tmp_path / "again.yaml"), "--out", str(out)).exit_code == 0
     assert sorted(p.name for p in (out / "events").iterdir()) == first
+
+
+def _app(title: str, action: str, message: dict) -> dict:
+    return {"asyncapi": "3.0.0", "info": {"title": title, "version": "1", "x-owner": "t"},
+            "channels": {"bus": {"address": "bus", "messages": {"m": message}}},
+            "operations": {"o": {"action": action, "channel": {"$ref": "#/channels/bus"},
+                                 "x-eventbridge-source": "com.shop.x"}}}
+
+
+def test_documents_with_the_same_file_name_stay_apart(tmp_path):
+    """Two `asyncapi.yaml` in different folders: each consumer gets only its own messages."""
+    message = {"name": "A", "payload": {"type": "object"}}
+    files = []
+    for folder, title, action, name in (("p", "producer", "send", "A"),
+                                        ("c1", "one", "receive", "A"),
+                                        ("c2", "two", "receive", "A")):
+        path = tmp_path / folder / "asyncapi.yaml"
+        path.parent.mkdir()
+        files.append(AsyncApiFile(_app(title, action, {**message, "name": name}), path))
+    catalog = import_asyncapi(files).catalog
+    assert [(c.name, len(c.subscriptions)) for c in catalog.consumers] == [("one", 1),
+                                                                           ("two", 1)]
+
+
+def test_an_operation_whose_channel_cannot_be_read_is_skipped_with_the_reason(tmp_path):
+    """A channel `$ref` to a missing file: one line for that operation, the rest imported."""
+    document = _app("app", "send", {"name": "A", "payload": {"type": "object"}})
+    document["operations"]["broken"] = {"action": "send",
+                                        "channel": {"$ref": "missing.yaml#/bus"}}
+    path = tmp_path / "app.yaml"
+    imported = import_asyncapi([AsyncApiFile(document, path)], read=_read)
+    assert imported.catalog.event_type("A") is not None
+    (line,) = imported.skipped
+    assert "operation broken" in line and "missing.yaml" in line

@@ -1,19 +1,25 @@
-"""AsyncAPI documents to and from the catalog: export as AsyncAPI 3.0, import 3.0 and 2.6.
+"""AsyncAPI documents to and from the catalog: export as AsyncAPI 3.0, import 3.0 and 2.x.
 
-Owns the mapping. One document per application: a producer per event source (its `send`
-operations are the event types it emits, message payloads their version schemas, `examples`
-their examples) and one per consumer (its `receive` operations are its subscriptions, payloads
-its contracts). Catalog facts AsyncAPI has no field for travel as `x-eventscope-*` extensions
-(owner, version, status, sunset, replacement, compatibility, correlation paths, PII fields,
-functions, rule targets); one more document without channels carries the catalog's name,
-teams and lifecycles. Shared schemas are exported as JSON files beside the documents, so their
-relative `$ref`s resolve there too. Pure: documents in, documents out.
+Owns the mapping both ways. Export: one document per event source (its `send` operations are
+the event types it emits, message payloads their version schemas, `examples` their examples)
+and one per consumer (its `receive` operations are its subscriptions, payloads its contracts);
+catalog facts AsyncAPI has no field for travel as `x-eventscope-*` extensions, and one more
+document without channels carries the catalog's name, teams and lifecycles.
+
+Import reads the layouts teams write: the detail-type comes from each message
+(`x-eventbridge-detail-type`, else its name, title or channel), the channel is the bus, so one
+bus channel with many messages gives a type per message, versions grouped per detail-type;
+message-, operation-, channel- and info-level `x-` fields give source, owner, deprecation,
+PII and compatibility (else the strictest mode the versions satisfy); payloads are bundled
+through their `$ref`s (see `asyncapi_refs`). What cannot be imported is skipped with a
+one-line reason, what was guessed is a warning: nothing is lost silently. Pure but for the
+file reader passed in for `$ref`s to files next to a document.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -137,7 +143,7 @@ class AsyncApiFile:
 
     @property
     def label(self) -> str:
-        return self.path.name if self.path else str((self.data.get("info") or {}).get(
+        return str(self.path) if self.path else str((self.data.get("info") or {}).get(
             "title") or "document")
 
 
@@ -192,7 +198,7 @@ def import_asyncapi(documents: Iterable[Mapping[str, Any] | AsyncApiFile],
     keep = frozenset(Path(k).resolve() for k in (schemas or {}) if isinstance(k, Path))
     notes = _Notes()
     sent: list[_Message] = []
-    received: dict[str, list[_Message]] = {}
+    received: dict[int, list[_Message]] = {}  # by document
     settings: Mapping[str, Any] = {}
     for index, file in enumerate(files):
         version = str(file.data.get("asyncapi", ""))
@@ -209,7 +215,7 @@ def import_asyncapi(documents: Iterable[Mapping[str, Any] | AsyncApiFile],
             if action == "send":
                 sent.append(message)
             else:
-                received.setdefault(file.label, []).append(message)
+                received.setdefault(index, []).append(message)
     types = _event_types(sent, owner, notes)
     orphans = [m for ms in received.values() for m in ms if m.detail_type not in types]
     for message in orphans:
@@ -253,7 +259,10 @@ def _messages(file: AsyncApiFile, refs: References, detail_type_from: str,
     three = str(file.data.get("asyncapi", "")).startswith("3.")
     info = file.data.get("info") or {}
     seen: set[tuple[str, tuple[str, str]]] = set()
-    operations = _operations_v3(refs) if three else _operations_v2(refs)
+    def skip(what: str, reason: str) -> None:
+        notes.skip(file, what, reason)
+
+    operations = (_operations_v3 if three else _operations_v2)(refs, skip)
     found: list[tuple[str, Node, Mapping[str, Any], Node, str, str | None]] = []
     for action, message_node, operation, channel, address in operations:
         label = f"message {message_node.pointer or '?'}"
@@ -297,22 +306,30 @@ def _messages(file: AsyncApiFile, refs: References, detail_type_from: str,
 
 
 Operation = tuple[str, Node, Mapping[str, Any], Node, str]
+Skip = Callable[[str, str], None]
 
 
-def _operations_v3(refs: References) -> Iterator[Operation]:
-    operations = refs.follow(refs.child(refs.root(), "operations")).value or {}
-    for name in operations:
-        operation = refs.follow(refs.child(refs.root(), "operations", name))
-        op = _apply_traits(refs, operation, three=True)
-        action = "send" if op.get("action") == "send" else "receive"
-        channel = refs.follow(refs.child(operation, "channel"))
-        yield from _channel_messages(refs, action, operation, op, channel)
-        reply = refs.follow(refs.child(operation, "reply"))
-        if isinstance(reply.value, dict):
-            back = "receive" if action == "send" else "send"
-            reply_channel = refs.follow(refs.child(reply, "channel")) \
-                if reply.value.get("channel") else channel
-            yield from _channel_messages(refs, back, reply, {}, reply_channel)  # the peer's
+def _operations_v3(refs: References, skip: Skip) -> Iterator[Operation]:
+    operations = refs.child(refs.root(), "operations")
+    for name in operations.value if isinstance(operations.value, dict) else {}:
+        try:
+            yield from list(_operation_v3(refs, refs.child(operations, name)))
+        except Unsupported as reason:
+            skip(f"operation {name}", str(reason))
+
+
+def _operation_v3(refs: References, node: Node) -> Iterator[Operation]:
+    operation = refs.follow(node)
+    op = _apply_traits(refs, operation, three=True)
+    action = "send" if op.get("action") == "send" else "receive"
+    channel = refs.follow(refs.child(operation, "channel"))
+    yield from _channel_messages(refs, action, operation, op, channel)
+    reply = refs.follow(refs.child(operation, "reply"))
+    if isinstance(reply.value, dict):
+        back = "receive" if action == "send" else "send"
+        reply_channel = refs.follow(refs.child(reply, "channel")) \
+            if reply.value.get("channel") else channel
+        yield from _channel_messages(refs, back, reply, {}, reply_channel)  # the peer's fields
 
 
 def _channel_messages(refs: References, action: str, holder: Node, op: Mapping[str, Any],
@@ -321,35 +338,41 @@ def _channel_messages(refs: References, action: str, holder: Node, op: Mapping[s
     value = channel.value if isinstance(channel.value, dict) else {}
     address = str(value.get("address") or channel.pointer.rsplit("/", 1)[-1])
     listed = holder.value.get("messages") if isinstance(holder.value, dict) else None
-    if listed:
+    if isinstance(listed, list) and listed:
         for index in range(len(listed)):
             yield action, refs.child(holder, "messages", index), op, channel, address
-    else:
-        for key in value.get("messages") or {}:
+    elif isinstance(value.get("messages"), dict):
+        for key in value["messages"]:
             yield action, refs.child(channel, "messages", key), op, channel, address
 
 
-def _operations_v2(refs: References) -> Iterator[Operation]:
+def _operations_v2(refs: References, skip: Skip) -> Iterator[Operation]:
     """AsyncAPI 2.x: `subscribe` = the application sends; `publish` = it receives."""
     channels = refs.child(refs.root(), "channels")
-    for address in channels.value or {}:
-        channel = refs.follow(refs.child(channels, address))
+    for address in channels.value if isinstance(channels.value, dict) else {}:
         for verb, action in (("subscribe", "send"), ("publish", "receive")):
-            operation = refs.follow(refs.child(channel, verb))
-            if not isinstance(operation.value, dict):
-                continue
-            op = _apply_traits(refs, operation, three=False)
-            message = refs.child(operation, "message")
             try:
-                resolved = refs.follow(message)
-            except Unsupported:
-                resolved = message
-            one_of = resolved.value.get("oneOf") if isinstance(resolved.value, dict) else None
-            if isinstance(one_of, list):
-                for index in range(len(one_of)):
-                    yield action, refs.child(resolved, "oneOf", index), op, channel, address
-            elif message.value is not None:
-                yield action, message, op, channel, address
+                yield from list(_operation_v2(refs, refs.child(channels, address), verb,
+                                              action, str(address)))
+            except Unsupported as reason:
+                skip(f"channel {address} {verb}", str(reason))
+
+
+def _operation_v2(refs: References, node: Node, verb: str, action: str,
+                  address: str) -> Iterator[Operation]:
+    channel = refs.follow(node)
+    operation = refs.follow(refs.child(channel, verb))
+    if not isinstance(operation.value, dict):
+        return
+    op = _apply_traits(refs, operation, three=False)
+    message = refs.child(operation, "message")
+    resolved = refs.follow(message)
+    one_of = resolved.value.get("oneOf") if isinstance(resolved.value, dict) else None
+    if isinstance(one_of, list):
+        for index in range(len(one_of)):
+            yield action, refs.child(resolved, "oneOf", index), op, channel, address
+    elif message.value is not None:
+        yield action, message, op, channel, address
 
 
 def _apply_traits(refs: References, target: Node, three: bool) -> dict[str, Any]:
@@ -641,11 +664,11 @@ def _pii_paths(schema: Any) -> list[str]:
 
 # -- consumers --
 
-def _consumers(files: list[AsyncApiFile], received: dict[str, list[_Message]],
+def _consumers(files: list[AsyncApiFile], received: dict[int, list[_Message]],
                default_owner: str, notes: _Notes) -> dict[str, Consumer]:
     consumers: dict[str, Consumer] = {}
-    for file in files:
-        messages = received.get(file.label)
+    for index, file in enumerate(files):
+        messages = received.get(index)
         if not messages:
             continue
         info = file.data.get("info") or {}
