@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,11 @@ from eventscope.catalog.asyncapi import (DETAIL_TYPE_FROM, AsyncApiFile, export_
 from eventscope.catalog.asyncapi_specs import check_document
 from eventscope.catalog.compat import MODES, Change, check, diff
 from eventscope.catalog.loader import CatalogError, load_catalog
-from eventscope.catalog.model import Catalog, EventType
+from eventscope.catalog.model import Catalog, Consumer, EventType
 from eventscope.catalog.schema_registry import import_schema_registry
 from eventscope.catalog.schemas import catalog_registry
 from eventscope.catalog.pact import import_pact
-from eventscope.catalog.writer import CatalogWriteError, catalog_files, write_catalog
+from eventscope.catalog.writer import CatalogWriteError, write_catalog
 from eventscope.cli.aws import aws_clients, aws_errors, aws_options, aws_settings
 from eventscope.cli.options import (catalog_folder_option as catalog_option, db_option,
                                      echo_json, json_option)
@@ -228,25 +229,91 @@ def _write_import(catalog: Catalog, out_dir: str) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @catalog_option
 @click.option("--team", default="", help="Team owning the consumer (default: its name).")
-def import_pact_command(paths: tuple[str, ...], catalog_path: str, team: str) -> None:
-    """Write the consumer contracts of Pact v3/v4 message pacts into a catalog folder.
+@click.option("--event-type", "event_types", multiple=True, metavar="DESCRIPTION=TYPE",
+              help="The detail-type of the message with this description (repeatable); "
+                   "wins over the message's metadata.")
+def import_pact_command(paths: tuple[str, ...], catalog_path: str, team: str,
+                        event_types: tuple[str, ...]) -> None:
+    """Write the consumer contracts of Pact v2/v3/v4 message pacts into a catalog folder.
 
-    Each pact becomes consumers/<consumer>.yaml (replacing that file); messages become
-    subscriptions whose contracts follow the pact's contents and matching rules.
+    Each consumer becomes consumers/<consumer id>.yaml; each message becomes the contract of
+    its event type as Pact's matching rules mean it, replacing that event type's subscription
+    (the consumer's other subscriptions, functions and rule targets are kept). The event type
+    comes from --event-type, else the message metadata (detail-type, detailType, eventType,
+    ...), else an EventBridge envelope in the body, else the description; each line says
+    which. Messages that cannot be a JSON Schema contract are listed with the reason.
     """
-    known = [t.detail_type for t in load_catalog(catalog_path).event_types]
+    mapping = _event_type_mapping(event_types)
+    loaded = load_catalog(catalog_path)
+    known = [t.detail_type for t in loaded.event_types]
+    consumers: dict[str, Consumer] = {}
+    described: set[str] = set()
     for path in paths:
         data = _read_yaml(path)
         if not isinstance(data, dict):
             raise InputError(f"{path}: expected a JSON object (a pact file)")
-        consumer = import_pact(data, known, team)
-        files = catalog_files(Catalog(consumers=(consumer,)))
-        target = Path(catalog_path) / f"consumers/{consumer.name}.yaml"
-        target.write_text(yaml.safe_dump(files[f"consumers/{consumer.name}.yaml"],
-                                         sort_keys=False), encoding="utf-8")
-        click.echo(f"{path}: consumer {consumer.name}, {len(consumer.subscriptions)} "
-                   f"contract(s) -> {target}")
-    load_catalog(catalog_path)  # the result must still be a valid catalog
+        try:
+            result = import_pact(data, known, team, mapping)
+        except InputError as error:
+            raise InputError(f"{path}: {error}") from None
+        consumer = result.consumer
+        click.echo(f"{path}: Pact v{result.specification}, consumer {consumer.name}: "
+                   f"{len(result.messages)} message(s) imported, {len(result.refused)} refused")
+        for message in result.messages:
+            described.add(message.description)
+            click.echo(f"  {message.description!r} -> {message.detail_type} "
+                       f"(event type from {message.type_from})")
+            for note in message.notes:
+                click.echo(f"    note: {note}")
+        for reason in result.refused:
+            click.echo(f"  refused: {reason}", err=True)
+        if not result.messages:
+            raise InputError(f"{path}: no message of the pact could be imported")
+        unknown = next((m for m in result.messages if m.detail_type not in known), None)
+        if unknown is not None:
+            raise InputError(f"{path}: message {unknown.description!r} maps to "
+                             f"{unknown.detail_type!r} (from {unknown.type_from}), which the "
+                             "catalog lacks; give --event-type 'DESCRIPTION=TYPE' or a "
+                             "detail-type in the message metadata")
+        # one consumer's pacts with several providers make one consumer
+        consumers[consumer.name] = _keep_declared(consumer, consumers.get(consumer.name), "")
+    unused = sorted(set(mapping) - described)
+    if unused:
+        raise InputError(f"--event-type: no imported message is described {unused[0]!r}")
+    existing = {c.name: c for c in loaded.consumers}
+    merged = [_keep_declared(c, existing.get(c.name), team) for c in consumers.values()]
+    for target in _write_consumers(merged, Path(catalog_path)):
+        click.echo(f"wrote {target}")
+
+
+def _event_type_mapping(options: tuple[str, ...]) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for option in options:
+        description, sep, detail_type = option.rpartition("=")
+        if not sep or not description or not detail_type.strip():
+            raise InputError(f"--event-type {option!r}: expected DESCRIPTION=TYPE")
+        mapping[description] = detail_type.strip()
+    return mapping
+
+
+def _keep_declared(consumer: Consumer, existing: Consumer | None, team: str) -> Consumer:
+    """An imported consumer, keeping what the catalog already declares: its team, functions,
+    rule targets and its subscriptions to event types the pacts do not cover."""
+    if existing is None:
+        return consumer
+    covered = {s.detail_type for s in consumer.subscriptions}
+    return replace(consumer, team=team or existing.team, functions=existing.functions,
+                   rule_targets=existing.rule_targets,
+                   subscriptions=tuple(s for s in existing.subscriptions
+                                       if s.detail_type not in covered)
+                   + consumer.subscriptions)
+
+
+def _write_consumers(consumers: list[Consumer], root: Path) -> list[Path]:
+    """Write consumers/<name>.yaml files through the shared import writer: the catalog is
+    rebuilt beside itself, checked, and only then moved into place (else left as it was)."""
+    written = write_catalog(Catalog(consumers=tuple(consumers)), root)
+    return [p for p in written if p.parent.name == "consumers"]
 
 
 @catalog.command(name="import-schema-registry")
