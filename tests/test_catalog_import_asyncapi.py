@@ -13,6 +13,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import yaml
 from click.testing import CliRunner
 from jsonschema import Draft202012Validator
@@ -343,3 +345,31 @@ def test_an_operation_whose_channel_cannot_be_read_is_skipped_with_the_reason(tm
     assert imported.catalog.event_type("A") is not None
     (line,) = imported.skipped
     assert "operation broken" in line and "missing.yaml" in line
+
+
+_ANY = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=12), st.dates(),
+                 st.lists(st.text(max_size=8), max_size=3),
+                 st.dictionaries(st.text(max_size=4), st.integers(), max_size=2))
+_X_FIELDS = ["x-version", "x-sunset", "x-deprecated", "x-pii-fields", "x-correlation-paths",
+             "x-compatibility", "x-owner", "x-eventbridge-source", "x-replaced-by",
+             "x-eventbridge-detail-type", "x-eventscope-version-from", "x-eventscope-versions"]
+
+
+_INFO_FIELDS = ["x-eventscope-functions", "x-eventscope-rule-targets", "x-team", "contact",
+                "title", "description", "x-owner"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(st.sampled_from(_X_FIELDS), _ANY, max_size=6),
+       st.dictionaries(st.sampled_from(_X_FIELDS), _ANY, max_size=4),
+       st.dictionaries(st.sampled_from(_INFO_FIELDS), _ANY, max_size=4),
+       st.sampled_from(["send", "receive"]))
+def test_any_x_field_values_never_raise(on_message, on_operation, on_info, action):
+    """Whatever the `x-` and info fields hold (dates, lists, numbers, junk), the import answers."""
+    document = _app("app", action, {"name": "A", "payload": {"type": "object"},
+                                    **on_message})
+    document["operations"]["o"].update(on_operation)
+    document["info"] = {"title": "app", "version": "1", **on_info}
+    imported = import_asyncapi([document])
+    for event_type in imported.catalog.event_types:
+        assert all(isinstance(p, str) for p in event_type.pii_fields + event_type.correlation_paths)

@@ -143,8 +143,12 @@ class AsyncApiFile:
 
     @property
     def label(self) -> str:
-        return str(self.path) if self.path else str((self.data.get("info") or {}).get(
-            "title") or "document")
+        return str(self.path) if self.path else str(self.info.get("title") or "document")
+
+    @property
+    def info(self) -> Mapping[str, Any]:
+        info = self.data.get("info")
+        return info if isinstance(info, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -205,7 +209,7 @@ def import_asyncapi(documents: Iterable[Mapping[str, Any] | AsyncApiFile],
         if not version.startswith(("3.", "2.")):
             raise InputError(f"{file.label}: not an AsyncAPI 2.x/3.x document "
                              f"(asyncapi: {version or '?'})")
-        info = file.data.get("info") or {}
+        info = file.info
         if info.get(f"{X}kind") == "catalog":
             settings = info
             continue
@@ -223,14 +227,15 @@ def import_asyncapi(documents: Iterable[Mapping[str, Any] | AsyncApiFile],
                    "imported document: its event type is built from the received message")
     types |= _event_types(orphans, owner, notes, orphan=True)
     consumers = _consumers(files, received, owner, notes)
-    uris = settings.get(f"{X}schemas", {})
+    uris = settings.get(f"{X}schemas") if isinstance(settings.get(f"{X}schemas"), dict) else {}
     shared = {uris.get(Path(name).name, shared_uri(Path(name).name.rsplit(".", 1)[0])): schema
               for name, schema in (schemas or {}).items()}
     catalog = Catalog(
         event_types=tuple(sorted(types.values(), key=lambda t: t.detail_type)),
         consumers=tuple(sorted(consumers.values(), key=lambda c: c.name)),
-        lifecycles=tuple(_lifecycle(lc) for lc in settings.get(f"{X}lifecycles", [])),
-        teams=dict(settings.get(f"{X}teams", {})),
+        lifecycles=tuple(_lifecycle(lc) for lc in settings.get(f"{X}lifecycles") or []
+                         if isinstance(lc, dict) and {"name", "correlation-path"} <= set(lc)),
+        teams=dict(teams) if isinstance(teams := settings.get(f"{X}teams"), dict) else {},
         schemas=shared,
         name=str(settings.get("title", "")),
     )
@@ -257,8 +262,9 @@ def _messages(file: AsyncApiFile, refs: References, detail_type_from: str,
               notes: _Notes) -> Iterator[tuple[str, _Message]]:
     """(send|receive, message) for every message of every operation, replies included."""
     three = str(file.data.get("asyncapi", "")).startswith("3.")
-    info = file.data.get("info") or {}
+    info = file.info
     seen: set[tuple[str, tuple[str, str]]] = set()
+
     def skip(what: str, reason: str) -> None:
         notes.skip(file, what, reason)
 
@@ -486,7 +492,10 @@ def _event_type(detail_type: str, group: list[_Message], default_owner: str, not
         source = _slug(title, lower=True) or "unknown"
         notes.warn(first, f"{detail_type}: no x-eventbridge-source: source recorded as "
                           f"{source!r}" + (f" (from info.title {title!r})" if title else ""))
-    sunset = fields.get("sunset")
+    sunset = _date(fields.get("sunset"))
+    if fields.get("sunset") and sunset is None:
+        notes.warn(first, f"{detail_type}: sunset {fields['sunset']!r} is not a date "
+                          "(YYYY-MM-DD): ignored")
     deprecated = bool(fields.get("deprecated") or sunset)
     if deprecated and not sunset:
         notes.warn(first, f"{detail_type}: deprecated without a sunset date (x-sunset): "
@@ -497,13 +506,33 @@ def _event_type(detail_type: str, group: list[_Message], default_owner: str, not
         description=str(fields.get("description") or ""),
         versions=versions,
         version_from=str(fields.get("version-from") or "detail.version"),
-        correlation_paths=tuple(fields.get("correlation-paths") or ()),
-        pii_fields=tuple(dict.fromkeys(fields.get("pii-fields") or ())),
+        correlation_paths=_strings(fields.get("correlation-paths")),
+        pii_fields=tuple(dict.fromkeys(_strings(fields.get("pii-fields")))),
         status="deprecated" if deprecated else "active",
-        sunset=date.fromisoformat(str(sunset)) if deprecated and sunset else None,
-        replacement=fields.get("replacement"),
+        sunset=sunset if deprecated else None,
+        replacement=str(fields["replacement"]) if fields.get("replacement") else None,
         compatibility=_mode(detail_type, fields.get("compatibility"), versions, first, notes),
     )
+
+
+def _contact(info: Mapping[str, Any]) -> Any:
+    contact = info.get("contact")
+    return contact.get("name") if isinstance(contact, dict) else None
+
+
+def _date(value: Any) -> date | None:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    """A list of paths as written: one string, or a list of them."""
+    items = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    return tuple(str(item) for item in items if isinstance(item, (str, int)))
 
 
 def _type_fields(message: _Message, depth: int) -> dict[str, Any]:
@@ -512,14 +541,14 @@ def _type_fields(message: _Message, depth: int) -> dict[str, Any]:
     own = message.message
     return {
         "owner": message.x(_OWNER_KEYS, depth) or (
-            (message.levels[3].get("contact") or {}).get("name") if depth > 3 else None),
+            _contact(message.levels[3]) if depth > 3 else None),
         "source": message.x(_SOURCE_KEYS, depth),
         "description": message.levels[2].get("description") if single_type_channel
         else own.get("summary") or own.get("title"),
         "version-from": message.x((f"{X}version-from",), depth),
         "correlation-paths": message.x((f"{X}correlation-paths", "x-correlation-paths"),
                                        depth) or _correlation(own),
-        "pii-fields": list(message.x((f"{X}pii-fields", "x-pii-fields"), depth) or ())
+        "pii-fields": list(_strings(message.x((f"{X}pii-fields", "x-pii-fields"), depth)))
         + _pii_paths(message.schema),
         "deprecated": status == "deprecated" or message.x(("x-deprecated",), depth),
         "sunset": message.x((f"{X}sunset", "x-sunset"), depth),
@@ -613,8 +642,8 @@ def _natural(version: str) -> list[tuple[int, Any]]:
 
 def _mode(detail_type: str, stated: Any, versions: tuple[SchemaVersion, ...],
           file: AsyncApiFile, notes: _Notes) -> Any:
-    if stated in MODES:
-        return stated
+    if str(stated).upper() in MODES:
+        return str(stated).upper()
     if stated:
         notes.warn(file, f"{detail_type}: unknown compatibility {stated!r} (expected one of "
                          f"{', '.join(MODES)}): the strictest the versions satisfy is recorded")
@@ -671,14 +700,14 @@ def _consumers(files: list[AsyncApiFile], received: dict[int, list[_Message]],
         messages = received.get(index)
         if not messages:
             continue
-        info = file.data.get("info") or {}
+        info = file.info
         title = str(info.get("title") or file.label)
         name = consumer_id(title)
         description = str(info.get("description") or "")
         if name != title:
             description = f"{title}: {description}" if description else title
         team = str(info.get(f"{X}team") or info.get("x-team") or info.get("x-owner")
-                   or (info.get("contact") or {}).get("name") or default_owner)
+                   or _contact(info) or default_owner)
         if not team:
             team = UNOWNED
             notes.warn(file, f"consumer {name}: no team (x-team, x-owner, info.contact.name "
@@ -689,8 +718,8 @@ def _consumers(files: list[AsyncApiFile], received: dict[int, list[_Message]],
             subscriptions = old.subscriptions + tuple(
                 s for s in subscriptions if not old.subscribes_to(s.detail_type))
         consumers[name] = Consumer(
-            name=name, team=team, functions=tuple(info.get(f"{X}functions", ())),
-            rule_targets=tuple(info.get(f"{X}rule-targets", ())),
+            name=name, team=team, functions=_strings(info.get(f"{X}functions")),
+            rule_targets=_strings(info.get(f"{X}rule-targets")),
             subscriptions=subscriptions, description=description)
     return consumers
 
@@ -702,7 +731,7 @@ def _subscriptions(messages: list[_Message]) -> tuple[Subscription, ...]:
     subscriptions = []
     for detail_type, group in by_type.items():
         operation = group[-1].levels[1]
-        listed = [str(v) for m in group for v in m.levels[1].get(f"{X}versions", ())]
+        listed = [v for m in group for v in _strings(m.levels[1].get(f"{X}versions"))]
         explicit = [_explicit_version(m) for m in group]
         versions = listed or ([v for v in explicit if v] if all(explicit) and len(group) > 1
                               or any(m.x(_VERSION_KEYS, 1) for m in group) else [])
