@@ -373,3 +373,15 @@ def test_any_x_field_values_never_raise(on_message, on_operation, on_info, actio
     imported = import_asyncapi([document])
     for event_type in imported.catalog.event_types:
         assert all(isinstance(p, str) for p in event_type.pii_fields + event_type.correlation_paths)
+
+
+def test_the_export_is_valid_asyncapi_3():
+    """Every document `export-asyncapi` writes for the example catalog passes the official schema."""
+    from eventscope.catalog.asyncapi import export_asyncapi
+    folder = _specs_or_skip()
+    files = export_asyncapi(load_catalog(Path(__file__).parent.parent / "examples" / "catalog"))
+    documents = [d for name, d in files.items() if name.endswith(".asyncapi.yaml")]
+    assert documents
+    for document in documents:
+        result = check_document(document, folder)
+        assert (result.validated, result.errors) == (True, ())
