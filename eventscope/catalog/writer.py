@@ -2,7 +2,8 @@
 
 Used by every importer (AsyncAPI, Pact, EventBridge Schema Registry) so that what they build
 becomes files a team can review and edit. `catalog_files` (pure) names every file from a
-sanitised name, so no name in an imported document chooses where a file lands.
+sanitised name (`model.file_stem`), so no name in an imported document chooses where a file
+lands.
 `write_catalog` builds the result in a temporary folder next to the target (a copy of the old
 catalog with the new files over it, replacing the files that declared the same event types
 and consumers), loads it with the catalog loader, and only then moves it into place: an import
@@ -11,9 +12,7 @@ that does not validate leaves the old catalog untouched and lists every problem.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Collection, Mapping
@@ -24,12 +23,9 @@ import yaml
 
 from eventscope.catalog.documents import Problem
 from eventscope.catalog.loader import CatalogError, load_catalog
-from eventscope.catalog.model import Catalog, Consumer, EventType, Lifecycle
+from eventscope.catalog.model import Catalog, Consumer, EventType, Lifecycle, file_stem
 from eventscope.catalog.schemas import BASE_URI
 from eventscope.errors import EventscopeError
-
-_MAX_NAME = 80
-
 
 class CatalogWriteError(EventscopeError):
     """An import whose result is not a valid catalog; nothing was written. Lists every problem."""
@@ -42,37 +38,23 @@ class CatalogWriteError(EventscopeError):
                          + "\n".join(f"  {p}" for p in self.problems))
 
 
-def file_name(name: str) -> str:
-    """A safe file name (no folder, no dot-dot, no hidden file) for a catalog item's name.
-
-    Letters, digits, `.`, `_` and `-` are kept; every other run of characters becomes `_`; a
-    name changed or shortened that way gets a short hash of the original, so two different
-    names never share a file.
-    """
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).lstrip(".-") or "_"
-    if safe != name or len(safe) > _MAX_NAME:
-        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-        safe = f"{safe[:_MAX_NAME]}-{digest}"
-    return safe
-
-
 def catalog_files(catalog: Catalog) -> dict[str, Any]:
     """Relative path -> YAML data of every file of the catalog folder."""
     files: dict[str, Any] = {}
     if catalog.name or catalog.teams:
         files["catalog.yaml"] = {"name": catalog.name, "teams": catalog.teams}
     for event_type in catalog.event_types:
-        files[_unique(files, f"events/{file_name(event_type.detail_type)}")] = \
+        files[_unique(files, f"events/{file_stem(event_type.detail_type)}")] = \
             _event_type(event_type)
     for consumer in catalog.consumers:
-        files[_unique(files, f"consumers/{file_name(consumer.name)}")] = _consumer(consumer)
+        files[_unique(files, f"consumers/{file_stem(consumer.name)}")] = _consumer(consumer)
     if catalog.lifecycles:
         files["lifecycles.yaml"] = {"lifecycles": [_lifecycle(lc) for lc in catalog.lifecycles]}
     for uri, schema in catalog.schemas.items():
         name = uri[len(BASE_URI):] if uri.startswith(BASE_URI) else uri.rsplit("/", 1)[-1]
         own = schema if uri.startswith(BASE_URI) or not isinstance(schema, dict) \
             else {"$id": uri, **schema}
-        files[_unique(files, f"schemas/{file_name(name.rsplit('.', 1)[0])}")] = own
+        files[_unique(files, f"schemas/{file_stem(name.rsplit('.', 1)[0])}")] = own
     return files
 
 
@@ -125,7 +107,7 @@ def write_files(files: Mapping[str, Any], folder: str | Path,
         for relative, data in files.items():
             path = confined(work, relative)
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), "utf-8")
+            path.write_text(_dump(data), "utf-8")
             written.append(target / path.relative_to(work.resolve()))
         try:
             load_catalog(work)
@@ -165,6 +147,15 @@ def _swap(work: Path, target: Path, staging: Path) -> None:
         raise
 
 
+def _dump(data: Any) -> str:
+    """YAML of `data`, readable where possible; escaped when PyYAML would not read it back
+    (it writes NEL and line separators raw, then reads them as line breaks)."""
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    if yaml.safe_load(text) == data:
+        return text
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=False)
+
+
 def _drop_empty(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v not in (None, "", [], {})}
 
@@ -174,6 +165,7 @@ def _event_type(event_type: EventType) -> dict[str, Any]:
         "detail-type": event_type.detail_type, "source": event_type.source,
         "owner": event_type.owner, "description": event_type.description,
         "compatibility": event_type.compatibility, "version-from": event_type.version_from,
+        "default-version": event_type.default_version,
         "correlation-paths": list(event_type.correlation_paths) or None,
         "pii-fields": list(event_type.pii_fields), "status": event_type.status,
         "sunset": event_type.sunset.isoformat() if event_type.sunset else None,

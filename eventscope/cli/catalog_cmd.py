@@ -25,8 +25,8 @@ from eventscope.catalog.pact import import_pact
 from eventscope.catalog.writer import CatalogWriteError, write_catalog
 from eventscope.cli.aws import aws_clients, aws_errors, aws_options, aws_settings
 from eventscope.cli.options import (catalog_folder_option as catalog_option, db_option,
-                                     echo_json, json_option)
-from eventscope.contracts.checks import ContractResult, EventSource, verify
+                                     echo_json, emit_rows, json_option, output_options)
+from eventscope.contracts.checks import ContractResult, EventSource, events_of_version, verify
 from eventscope.contracts.conformance import check_conformance
 from eventscope.events import format_time
 from eventscope.contracts.junit import read_junit, write_junit
@@ -39,14 +39,14 @@ def catalog() -> None:
 
 
 @catalog.command()
-@click.argument("path", type=click.Path(file_okay=False))
+@click.argument("path", type=click.Path(exists=True, file_okay=False))
 @json_option
 def validate(path: str, as_json: bool) -> None:
     """Check a catalog folder and report every mistake as file:line field: expected.
 
     Checks each file against the catalog format, then across files: unknown event types,
     unresolvable $refs, examples that break their schema, versions that break their type's
-    compatibility mode. Exits 1 when anything is wrong.
+    compatibility mode. Exits 1 when anything is wrong, 2 when PATH is not a folder.
     """
     try:
         loaded = load_catalog(path)
@@ -113,8 +113,8 @@ def diff_command(old: str, new: str, catalog_path: str | None, mode: str | None,
 @catalog_option
 @db_option
 @click.option("--strict", is_flag=True, help="Exit 1 when any stored event breaks its schema.")
-@json_option
-def conformance(catalog_path: str, db_url: str | None, strict: bool, as_json: bool) -> None:
+@output_options
+def conformance(catalog_path: str, db_url: str | None, strict: bool, output: str) -> None:
     """Validate every stored event of a catalogued type against its version's schema.
 
     Prints schema drift per event type and version: events checked and failing, first and
@@ -122,8 +122,11 @@ def conformance(catalog_path: str, db_url: str | None, strict: bool, as_json: bo
     """
     loaded = load_catalog(catalog_path)
     drift = check_conformance(loaded, open_store(db_url, must_exist=True).iter_events())
-    if as_json:
+    if output == "json":
         echo_json({"catalog_revision": loaded.revision, "drift": [d.as_dict() for d in drift]})
+    elif output != "table":
+        emit_rows(output, [d.as_dict() for d in drift],
+                  ["source", "detail_type", "version", "checked", "failing", "drifting"])
     else:
         for item in drift:
             status = "DRIFT" if item.drifting else "ok   "
@@ -392,9 +395,9 @@ def contracts() -> None:
               help="Newest stored events checked per event type and version.")
 @click.option("--junit", "junit_path", default=None, metavar="FILE",
               type=click.Path(dir_okay=False), help="Also write the results as JUnit XML.")
-@json_option
+@output_options
 def verify_command(consumer: str | None, catalog_path: str, db_url: str | None, no_live: bool,
-                   sample: int, junit_path: str | None, as_json: bool) -> None:
+                   sample: int, junit_path: str | None, output: str) -> None:
     """Check every contract (or one consumer's) and store the results; exit 1 on failure.
 
     For each subscribed event version: the producer's schema (can a valid event fail the
@@ -412,17 +415,21 @@ def verify_command(consumer: str | None, catalog_path: str, db_url: str | None, 
     if junit_path:
         write_junit(results, junit_path)
     failed = [r for r in results if not r.passed]
-    if as_json:
-        echo_json({"passed": not failed, "catalog_revision": loaded.revision,
-                   "results": [r.as_row() | {"violations": list(r.violations),
-                                             "summary": r.summary} for r in results]})
+    rows = [r.as_row() | {"violations": list(r.violations), "summary": r.summary,
+                          "status": r.status} for r in results]
+    if output == "json":
+        echo_json({"passed": not failed, "catalog_revision": loaded.revision, "results": rows})
+    elif output != "table":
+        emit_rows(output, rows, ["consumer", "detail_type", "version", "check_kind", "passed", "status"])
     else:
         for result in results:
-            status = "PASS" if result.passed else "FAIL"
+            status = result.status.upper()
             click.echo(f"{status} {result.consumer}: {result.name}{_counts(result)}")
             for line in result.explain().splitlines() if not result.passed else ():
                 click.echo(f"     {line}")
-        click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+        unchecked = sum(r.status == "not checked" for r in results)
+        click.echo(f"{len(results) - len(failed) - unchecked} passed, {len(failed)} failed, "
+                   f"{unchecked} not checked")
     if failed:
         sys.exit(1)
 
@@ -436,11 +443,14 @@ def _counts(result: ContractResult) -> str:
 def _event_source(store: Store, sample: int) -> EventSource:
     def events(event_type: EventType, version: str) -> Iterator[tuple[str, str]]:
         name = event_type.detail_type
-        by_suffix = event_type.version_from == "detail-type-suffix"
-        rows = store.iter_event_details(f"{name}.v{version}" if by_suffix else name,
-                                        event_type.source, None if by_suffix else version,
-                                        limit=sample)
-        return ((event_id, detail) for event_id, _, detail in rows)
+        if event_type.version_from == "detail-type-suffix":
+            rows = store.iter_event_details(f"{name}.v{version}", event_type.source, None,
+                                            limit=sample)
+            return ((event_id, detail) for event_id, _, detail in rows)
+        rows = store.iter_event_details(name, event_type.source, None)
+        return events_of_version(event_type, version,
+                                 ((event_id, name, detail) for event_id, _, detail in rows),
+                                 sample)
     return events
 
 
