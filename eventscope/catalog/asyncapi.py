@@ -227,7 +227,8 @@ def import_asyncapi(documents: Iterable[Mapping[str, Any] | AsyncApiFile],
                    "imported document: its event type is built from the received message")
     types |= _event_types(orphans, owner, notes, orphan=True)
     consumers = _consumers(files, received, owner, notes)
-    uris = settings.get(f"{X}schemas") if isinstance(settings.get(f"{X}schemas"), dict) else {}
+    named = settings.get(f"{X}schemas")
+    uris: Mapping[str, str] = named if isinstance(named, dict) else {}
     shared = {uris.get(Path(name).name, shared_uri(Path(name).name.rsplit(".", 1)[0])): schema
               for name, schema in (schemas or {}).items()}
     catalog = Catalog(
