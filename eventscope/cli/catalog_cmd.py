@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import yaml
 from eventscope.catalog.asyncapi import export_asyncapi, import_asyncapi
 from eventscope.catalog.compat import MODES, Change, check, diff
 from eventscope.catalog.loader import CatalogError, load_catalog
-from eventscope.catalog.model import Catalog, EventType
+from eventscope.catalog.model import Catalog
 from eventscope.catalog.schema_registry import import_schema_registry
 from eventscope.catalog.schemas import catalog_registry
 from eventscope.catalog.pact import import_pact
@@ -23,12 +22,13 @@ from eventscope.catalog.writer import catalog_files, write_catalog
 from eventscope.cli.aws import aws_clients, aws_errors, aws_options, aws_settings
 from eventscope.cli.options import (catalog_folder_option as catalog_option, db_option,
                                      echo_json, json_option)
-from eventscope.contracts.checks import ContractResult, EventSource, verify
+from eventscope.contracts.checks import ContractResult, verify
 from eventscope.contracts.conformance import check_conformance
 from eventscope.events import format_time
 from eventscope.contracts.junit import read_junit, write_junit
 from eventscope.errors import InputError
-from eventscope.store import Store, open_store
+from eventscope.findings.read import stored_event_source
+from eventscope.store import open_store
 
 @click.group()
 def catalog() -> None:
@@ -319,15 +319,7 @@ def _counts(result: ContractResult) -> str:
     return f" ({result.summary['checked']} checked, {result.summary['failing']} failing)"
 
 
-def _event_source(store: Store, sample: int) -> EventSource:
-    def events(event_type: EventType, version: str) -> Iterator[tuple[str, str]]:
-        name = event_type.detail_type
-        by_suffix = event_type.version_from == "detail-type-suffix"
-        rows = store.iter_event_details(f"{name}.v{version}" if by_suffix else name,
-                                        event_type.source, None if by_suffix else version,
-                                        limit=sample)
-        return ((event_id, detail) for event_id, _, detail in rows)
-    return events
+_event_source = stored_event_source  # the read model's, shared with the pytest plugin
 
 
 @contracts.command(name="ingest-junit")

@@ -17,28 +17,24 @@ from typing import Any
 import click
 import pandas as pd
 
-from eventscope.catalog.loader import load_catalog
 from eventscope.catalog.model import Catalog
 from eventscope.cli.aws import aws_clients, aws_options, aws_settings
 from eventscope.cli.options import catalog_option, db_option, echo_json, json_option
 from eventscope.errors import EventscopeError
-from eventscope.findings import load, summaries
+from eventscope.findings import load, read, summaries
 from eventscope.findings.check import Finding, at_or_above, read_thresholds, run_check_summaries
 from eventscope.findings.duplicates import producer_resends
 from eventscope.findings.failures import failure_rates, final_failures, top_errors
-from eventscope.findings.frames import SUBSCRIPTION_COLUMNS, records, resolve_consumers
+from eventscope.findings.frames import records, resolve_consumers
 from eventscope.findings.graph import graph_json, to_dot, to_mermaid
 from eventscope.findings.lifecycle import order_lifecycle
-from eventscope.findings.subscriptions import missing_subscriptions, static_missing
 from eventscope.findings.undocumented import undocumented_events
 from eventscope.store import Store, open_store
 
 DURATION = re.compile(r"^(\d+)([smhdw])$")
 UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 
-def load_catalog_file(path: str | None) -> Catalog | None:
-    """The catalog at PATH, or None without a path (catalog-based findings are then skipped)."""
-    return None if path is None else load_catalog(path)
+load_catalog_file = read.load_catalog_file  # the read model's, shared with the dashboard
 
 
 def parse_when(value: str | None, now_ms: int) -> int | None:
@@ -245,9 +241,7 @@ def undocumented(db_url: str | None, catalog_path: str | None, as_json: bool) ->
 def subscriptions(db_url: str | None, catalog_path: str | None, as_json: bool) -> None:
     """Missing subscriptions to cancellations: from the catalog and from the data."""
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
-    static = static_missing(catalog, _bus_subscriptions(store)) if catalog else []
-    found = missing_subscriptions(static, summaries.observed_missing_subscriptions(
-        store.engine, catalog))
+    found = read.missing_subscriptions(store.engine, catalog)
     note = None if catalog else "no catalog given: only evidence from data"
     if as_json:
         echo_json({"note": note, "missing": found})
@@ -308,7 +302,7 @@ def check(db_url: str | None, catalog_path: str | None, thresholds_path: str | N
     thresholds = read_thresholds(thresholds_path)
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
     inputs = replace(
-        summaries.check_summaries(store.engine, catalog, _bus_subscriptions(store)),
+        summaries.check_summaries(store.engine, catalog, _bus_subscriptions(store, catalog)),
         contract_results=load.load_contract_results(store))
     found, skipped = run_check_summaries(inputs, catalog, thresholds, date.today())
     aws = aws_settings(profile, region or _topic_region(sns_topic), endpoint_url)
@@ -333,13 +327,9 @@ def check(db_url: str | None, catalog_path: str | None, thresholds_path: str | N
         raise SystemExit(1)
 
 
-def _bus_subscriptions(store: Store) -> pd.DataFrame | None:
-    """Who the buses' rules deliver to, from the latest `collect rules` snapshot of each bus
-    (None when rules were never collected): the static evidence for missing subscriptions."""
-    from collectors.rules_collector import snapshot_buses, subscription_rows
-
-    rows = [row for bus in snapshot_buses(store) for row in subscription_rows(store, bus)]
-    return pd.DataFrame(rows, columns=SUBSCRIPTION_COLUMNS) if rows else None
+def _bus_subscriptions(store: Store, catalog: Catalog | None = None) -> pd.DataFrame | None:
+    """The latest bus-rules snapshot (`read.bus_subscriptions`; None when never collected)."""
+    return read.bus_subscriptions(store.engine, catalog)
 
 
 def _topic_region(sns_topic: str | None) -> str | None:
