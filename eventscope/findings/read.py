@@ -38,7 +38,7 @@ def shown_url(url: str) -> str:
     """A store URL as shown to people: without its password, also when it does not parse."""
     try:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
+    except (sa.exc.ArgumentError, ValueError):  # no scheme, a port that is not a number
         scheme, sep, rest = url.partition("://")
         userinfo, at, host = rest.rpartition("@")
         if not (sep and at and ":" in userinfo):
