@@ -257,8 +257,17 @@ def top_errors(url: str, window: Window, catalog_path: str | None, consumer: str
 def graph(url: str, window: Window, catalog_path: str | None) -> dict[str, Any]:
     """The window's producer -> type -> consumer graph as `graph_json`."""
     return graph_json(summaries.build_graph(
-        _engine(url), catalog(catalog_path)[0], since_ms=window.since_ms,
-        until_ms=window.until_ms, totals=(event_totals(url, window), *_counts(url, window))))
+        _engine(url), catalog(catalog_path)[0], bus_subscriptions(url, catalog_path),
+        since_ms=window.since_ms, until_ms=window.until_ms,
+        totals=(event_totals(url, window), *_counts(url, window))))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def bus_subscriptions(url: str, catalog_path: str | None) -> pd.DataFrame | None:
+    """The latest bus-rules snapshot (`read.bus_subscriptions`: consumers named as in the
+    catalog), None when rules were never collected: the graph's `subscribed` edges and the
+    lifecycle's never-handled consumers, as the CLI reads them."""
+    return read.bus_subscriptions(_engine(url), catalog(catalog_path)[0])
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

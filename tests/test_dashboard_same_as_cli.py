@@ -43,9 +43,13 @@ def _call(event: BusEvent, function: str) -> Invocation:
                       event.time_ms + 250, "ok", event.id, duration_ms=20.0, complete=True)
 
 
-def build_store(url: str, cancelled: bool) -> str:
+AUDIT = {"audit-orders": ("audit-handler", ["OrderCreated"])}  # a target that never ran
+
+
+def build_store(url: str, cancelled: bool, extra_rules: dict[str, Any] | None = None) -> str:
     """Two orders created, one paid (and, when `cancelled`, o-2 cancelled); Warranty handles
-    the creations, Billing everything; the latest rules snapshot as in RULES."""
+    the creations, Billing everything; the latest rules snapshot as in RULES (plus
+    `extra_rules`)."""
     events = [_event("o-1", "OrderCreated", T0), _event("o-1", "OrderPaid", T0 + 60_000),
               _event("o-2", "OrderCreated", T0 + 120_000)]
     if cancelled:
@@ -55,7 +59,7 @@ def build_store(url: str, cancelled: bool) -> str:
     store = open_store(url)
     store.write_batch(events, calls)
     rules, targets = [], []
-    for name, (function, kinds) in RULES.items():
+    for name, (function, kinds) in {**RULES, **(extra_rules or {})}.items():
         pattern = orjson.dumps({"source": [SOURCE], "detail-type": kinds}).decode()
         rules.append(rule_row(BUS, T0, {
             "Name": name, "State": "ENABLED", "EventPattern": pattern,
@@ -123,3 +127,35 @@ def test_check_grades_the_gap_the_dashboard_shows(store_url: str) -> None:
     shown = data.missing_subscriptions(url, Window(None, None), CATALOG)
     assert [(f["subject"]["consumer"], f["subject"]["detail_type"]) for f in kinds] == \
         [(m["consumer"], m["detail_type"]) for m in shown] == [("Warranty", "OrderCancelled")]
+
+
+def test_cli_and_dashboard_draw_the_same_graph_with_the_rules(store_url: str) -> None:
+    """`graph --json` and the dashboard's graph are the same document, with the rules'
+    `subscribed` edges (the audit target never ran: subscribed, not declared)."""
+    url = build_store(store_url, cancelled=True, extra_rules=AUDIT)
+    result = CliRunner().invoke(main, ["graph", "--db", url, "--catalog", CATALOG, "--json"])
+    from_cli = orjson.loads(result.output)
+    shown = orjson.loads(orjson.dumps(data.graph(url, Window(None, None), CATALOG)))
+    assert shown == from_cli
+    audit = [e for e in from_cli["edges"] if e["target"] == "consumer:audit-handler"]
+    assert [(e["source"], e["status"], e["rules"]) for e in audit] == [
+        ("type:OrderCreated", "subscribed_not_declared", ["audit-orders"])]
+
+
+def test_cli_and_dashboard_show_the_same_order_lifecycle_with_the_rules(
+        store_url: str, monkeypatch: pytest.MonkeyPatch, dashboard_env: None) -> None:
+    """A consumer the rules route OrderCreated to but that never ran is `never_handled` in
+    `lifecycle --json` and on the Order lifecycle page alike."""
+    url = build_store(store_url, cancelled=False, extra_rules=AUDIT)
+    monkeypatch.setenv("EVENTSCOPE_DB", url)
+    result = CliRunner().invoke(main, ["lifecycle", "o-1", "--db", url, "--catalog", CATALOG,
+                                       "--json"])
+    steps = orjson.loads(result.output)["lifecycle"]["events"]
+    from_cli = {(s["id"], c["consumer"]): c["outcome"] for s in steps for c in s["consumers"]}
+    assert from_cli[("o-1-OrderCreated", "audit-handler")] == "never_handled"
+    table = page("lifecycle", order="o-1").dataframe[0].value.set_index("event_id")
+    shown = {(event, consumer): outcome for event, row in table.iterrows()
+             for consumer, outcome in row.items()
+             if consumer not in ("time", "source", "detail_type", "version")
+             and isinstance(outcome, str)}
+    assert shown == from_cli

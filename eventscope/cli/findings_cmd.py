@@ -104,7 +104,7 @@ def _iso(ms: Any) -> str | None:
 def graph(db_url: str | None, catalog_path: str | None, fmt: str, as_json: bool) -> None:
     """Producers -> event types -> consumers, each edge declared / subscribed / observed."""
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
-    built = summaries.build_graph(store.engine, catalog)
+    built = summaries.build_graph(store.engine, catalog, _bus_subscriptions(store, catalog))
     fmt = "json" if as_json else fmt
     if fmt == "json":
         echo_json(graph_json(built))
@@ -192,7 +192,8 @@ def lifecycle(query: str, db_url: str | None, catalog_path: str | None, as_json:
             raise SystemExit(1)
         return
     events, attempts = load.load_lifecycle(store.engine, keys[0])
-    life = order_lifecycle(keys[0], events, resolve_consumers(attempts, catalog), catalog)
+    life = order_lifecycle(keys[0], events, resolve_consumers(attempts, catalog), catalog,
+                           _bus_subscriptions(store, catalog))
     if as_json:
         echo_json({"query": query, "matches": keys, "lifecycle": life})
         return
