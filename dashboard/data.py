@@ -133,7 +133,8 @@ def _selection(consumer: str, detail_type: str) -> dict[str, Any]:
 # the invocation rollup's duration columns.
 
 LATEST_CANCELLATIONS = 2_000
-LATENCY_SAMPLE = 2_000
+LATENCY_SAMPLE = 2_000  # latest invocations per function for the latency table
+LATENCY_TOTAL = 20_000  # and about this many in all (fewer per function when there are many)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -283,9 +284,10 @@ def missing_subscriptions(url: str, window: Window, catalog_path: str | None
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def latency(url: str, window: Window, catalog_path: str | None) -> pd.DataFrame:
     """Event time -> first invocation / first success per (event type, consumer) pair, over
-    each function's latest `LATENCY_SAMPLE` invocations in the window (index reads)."""
+    each function's latest `LATENCY_SAMPLE` invocations in the window, `LATENCY_TOTAL` in all
+    at most (index reads)."""
     return read.latency(_engine(url), catalog(catalog_path)[0], window.since_ms,
-                        window.until_ms, per_function=LATENCY_SAMPLE)
+                        window.until_ms, per_function=LATENCY_SAMPLE, total=LATENCY_TOTAL)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

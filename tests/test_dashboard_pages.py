@@ -210,7 +210,9 @@ def test_failures_shows_latency_per_event_type_and_consumer(seeded: str) -> None
     (event type, consumer) with p50 / p95 to the first invocation and the first success."""
     from eventscope.findings import read
     from dashboard.views import LATENCY_SHOWN
-    expected = read.latency(open_store(seeded).engine, None, per_function=2_000)
+    from dashboard import data
+    expected = read.latency(open_store(seeded).engine, None, per_function=data.LATENCY_SAMPLE,
+                            total=data.LATENCY_TOTAL)
     at = page("failures")
     assert not at.exception
     shown = next(d.value for d in at.dataframe if "first_p95_ms" in d.value.columns)

@@ -175,3 +175,7 @@ def test_latest_attempts_keep_each_functions_newest_in_the_window(store: Store) 
     assert sorted(windowed["request_id"]) == ["r1", "r2"]
     assert set(windowed["detail_type"]) == {"OrderPlaced"}
     assert load.load_latest_attempts(store.engine, t0 + 10**9).empty
+    shared = load.load_latest_attempts(store.engine, per_function=5, total=6)  # 2 each
+    assert sorted(shared.groupby("consumer").size().to_dict().items()) == [
+        ("billing-fn", 2), ("email-fn", 1), ("warranty-fn", 2)]
+    assert len(load.load_latest_attempts(store.engine, per_function=5, total=1)) == 3

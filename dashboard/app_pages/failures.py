@@ -47,7 +47,8 @@ if ui.require_data(ctx):
     st.subheader("Latency: event → consumer")
     st.caption(f"Milliseconds from the event's time on the bus to the consumer's first "
                f"invocation and first success, per event type and consumer (p50 / p95), over "
-               f"each function's latest {data.LATENCY_SAMPLE:,} invocations in this window. "
+               f"each function's latest {data.LATENCY_SAMPLE:,} invocations in this window "
+               f"({data.LATENCY_TOTAL:,} in all at most, shared between the functions). "
                f"Skewed: invocations logged before their event (clock skew), counted as 0.")
     ui.table(views.latency_table(data.latency(ctx.url, ctx.window, ctx.catalog_path),
                                  consumer, detail_type), "latency")

@@ -83,17 +83,20 @@ def load_attempts(engine: Engine, since_ms: int | None = None, until_ms: int | N
 
 
 def load_latest_attempts(engine: Engine, since_ms: int | None = None,
-                         until_ms: int | None = None, per_function: int = 2_000
-                         ) -> pd.DataFrame:
-    """Each function's latest `per_function` invocations started in the window, joined to
-    their events (ATTEMPT_COLUMNS): one index range read per function (the functions the
-    invocation rollup names in the window), a bounded sample."""
+                         until_ms: int | None = None, per_function: int = 2_000,
+                         total: int | None = None) -> pd.DataFrame:
+    """Each function's latest `per_function` invocations started in the window (fewer when
+    `total` split evenly between the functions is less, but at least one each), joined to
+    their events (ATTEMPT_COLUMNS): one index range read per function the invocation rollup
+    names in the window, a bounded sample."""
     refresh_rollups(engine)
     r = invocation_rollup.c
     with engine.connect() as conn:
         functions = list(conn.execute(sa.select(r.consumer).where(
             *_window(r.minute_ms, since_ms, until_ms)).distinct().order_by(r.consumer))
             .scalars())
+    if total is not None and functions:
+        per_function = max(1, min(per_function, total // len(functions)))
     i = invocations.c
     frames = [_read(engine, _within(_attempt_select(), i.start_ms, since_ms, until_ms).where(
         i.consumer == function).order_by(i.start_ms.desc(), i.request_id).limit(per_function),

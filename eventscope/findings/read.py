@@ -73,12 +73,14 @@ def missing_subscriptions(engine: Engine, catalog: Catalog | None = None,
 
 
 def latency(engine: Engine, catalog: Catalog | None = None, since_ms: int | None = None,
-            until_ms: int | None = None, per_function: int | None = None) -> pd.DataFrame:
+            until_ms: int | None = None, per_function: int | None = None,
+            total: int | None = None) -> pd.DataFrame:
     """Event time → first invocation / first success per (detail-type, consumer) pair
     (`latency.PAIR_COLUMNS`) over the invocations started in the window; of each function's
-    latest `per_function` invocations only, when given (index reads)."""
+    latest `per_function` invocations only, when given, and about `total` in all when given
+    (`load.load_latest_attempts`: index reads)."""
     attempts = (load.load_attempts(engine, since_ms, until_ms) if per_function is None else
-                load.load_latest_attempts(engine, since_ms, until_ms, per_function))
+                load.load_latest_attempts(engine, since_ms, until_ms, per_function, total))
     return latency_module.latency_by_pair(resolve_consumers(attempts, catalog))
 
 
