@@ -52,7 +52,7 @@ def _read(engine: Engine, statement: sa.Select, columns: list[str]) -> pd.DataFr
     """Rows straight from the driver's cursor: SQLAlchemy's Row objects cost 2-3x on big reads."""
     compiled = statement.compile(dialect=engine.dialect,
                                  compile_kwargs={"render_postcompile": True})
-    params: object = compiled.params
+    params: Any = compiled.params
     if compiled.positiontup is not None:
         params = tuple(compiled.params[name] for name in compiled.positiontup)
     with engine.connect() as conn:
@@ -119,7 +119,7 @@ def load_samples(engine: Engine, per_type: int = 20) -> pd.DataFrame:
     """The latest `per_type` events of every (source, detail-type, version), with details."""
     with engine.connect() as conn:
         kinds = conn.execute(sa.select(events.c.detail_type).distinct()).scalars().all()
-        rows = []
+        rows: list[Any] = []
         for detail_type in kinds:  # one indexed range read per type, not a scan
             rows.extend(conn.execute(
                 _event_select(with_detail=True).where(events.c.detail_type == detail_type)
