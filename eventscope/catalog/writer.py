@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from eventscope.catalog.model import Catalog, Consumer, EventType, Lifecycle
+from eventscope.catalog.model import Catalog, Consumer, EventType, Lifecycle, file_stem
 from eventscope.catalog.schemas import BASE_URI
 
 
@@ -19,7 +19,7 @@ def catalog_files(catalog: Catalog) -> dict[str, Any]:
     """Relative path -> YAML data of every file of the catalog folder."""
     files: dict[str, Any] = {"catalog.yaml": {"name": catalog.name, "teams": catalog.teams}}
     for event_type in catalog.event_types:
-        files[f"events/{event_type.detail_type}.yaml"] = _event_type(event_type)
+        files[f"events/{file_stem(event_type.detail_type)}.yaml"] = _event_type(event_type)
     for consumer in catalog.consumers:
         files[f"consumers/{consumer.name}.yaml"] = _consumer(consumer)
     if catalog.lifecycles:
@@ -39,9 +39,18 @@ def write_catalog(catalog: Catalog, folder: str | Path) -> list[Path]:
     for relative, data in catalog_files(catalog).items():
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), "utf-8")
+        path.write_text(_dump(data), "utf-8")
         written.append(path)
     return written
+
+
+def _dump(data: Any) -> str:
+    """YAML of `data`, readable where possible; escaped when PyYAML would not read it back
+    (it writes NEL and line separators raw, then reads them as line breaks)."""
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    if yaml.safe_load(text) == data:
+        return text
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=False)
 
 
 def _drop_empty(data: dict[str, Any]) -> dict[str, Any]:
@@ -53,6 +62,7 @@ def _event_type(event_type: EventType) -> dict[str, Any]:
         "detail-type": event_type.detail_type, "source": event_type.source,
         "owner": event_type.owner, "description": event_type.description,
         "compatibility": event_type.compatibility, "version-from": event_type.version_from,
+        "default-version": event_type.default_version,
         "correlation-paths": list(event_type.correlation_paths) or None,
         "pii-fields": list(event_type.pii_fields), "status": event_type.status,
         "sunset": event_type.sunset.isoformat() if event_type.sunset else None,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +17,14 @@ import yaml
 from eventscope.catalog.asyncapi import export_asyncapi, import_asyncapi
 from eventscope.catalog.compat import MODES, Change, check, diff
 from eventscope.catalog.loader import CatalogError, load_catalog
-from eventscope.catalog.model import Catalog
+from eventscope.catalog.model import Catalog, Consumer
 from eventscope.catalog.schema_registry import import_schema_registry
 from eventscope.catalog.schemas import catalog_registry
 from eventscope.catalog.pact import import_pact
-from eventscope.catalog.writer import catalog_files, write_catalog
+from eventscope.catalog.writer import write_catalog
 from eventscope.cli.aws import aws_clients, aws_errors, aws_options, aws_settings
 from eventscope.cli.options import (catalog_folder_option as catalog_option, db_option,
-                                     echo_json, json_option)
+                                     echo_json, emit_rows, json_option, output_options)
 from eventscope.contracts.checks import ContractResult, verify
 from eventscope.contracts.conformance import check_conformance
 from eventscope.events import format_time
@@ -36,14 +39,14 @@ def catalog() -> None:
 
 
 @catalog.command()
-@click.argument("path", type=click.Path(file_okay=False))
+@click.argument("path", type=click.Path(exists=True, file_okay=False))
 @json_option
 def validate(path: str, as_json: bool) -> None:
     """Check a catalog folder and report every mistake as file:line field: expected.
 
     Checks each file against the catalog format, then across files: unknown event types,
     unresolvable $refs, examples that break their schema, versions that break their type's
-    compatibility mode. Exits 1 when anything is wrong.
+    compatibility mode. Exits 1 when anything is wrong, 2 when PATH is not a folder.
     """
     try:
         loaded = load_catalog(path)
@@ -110,8 +113,8 @@ def diff_command(old: str, new: str, catalog_path: str | None, mode: str | None,
 @catalog_option
 @db_option
 @click.option("--strict", is_flag=True, help="Exit 1 when any stored event breaks its schema.")
-@json_option
-def conformance(catalog_path: str, db_url: str | None, strict: bool, as_json: bool) -> None:
+@output_options
+def conformance(catalog_path: str, db_url: str | None, strict: bool, output: str) -> None:
     """Validate every stored event of a catalogued type against its version's schema.
 
     Prints schema drift per event type and version: events checked and failing, first and
@@ -119,8 +122,11 @@ def conformance(catalog_path: str, db_url: str | None, strict: bool, as_json: bo
     """
     loaded = load_catalog(catalog_path)
     drift = check_conformance(loaded, open_store(db_url, must_exist=True).iter_events())
-    if as_json:
+    if output == "json":
         echo_json({"catalog_revision": loaded.revision, "drift": [d.as_dict() for d in drift]})
+    elif output != "table":
+        emit_rows(output, [d.as_dict() for d in drift],
+                  ["source", "detail_type", "version", "checked", "failing", "drifting"])
     else:
         for item in drift:
             status = "DRIFT" if item.drifting else "ok   "
@@ -181,25 +187,117 @@ def import_asyncapi_command(paths: tuple[str, ...], out_dir: str) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @catalog_option
 @click.option("--team", default="", help="Team owning the consumer (default: its name).")
-def import_pact_command(paths: tuple[str, ...], catalog_path: str, team: str) -> None:
-    """Write the consumer contracts of Pact v3/v4 message pacts into a catalog folder.
+@click.option("--event-type", "event_types", multiple=True, metavar="DESCRIPTION=TYPE",
+              help="The detail-type of the message with this description (repeatable); "
+                   "wins over the message's metadata.")
+def import_pact_command(paths: tuple[str, ...], catalog_path: str, team: str,
+                        event_types: tuple[str, ...]) -> None:
+    """Write the consumer contracts of Pact v2/v3/v4 message pacts into a catalog folder.
 
-    Each pact becomes consumers/<consumer>.yaml (replacing that file); messages become
-    subscriptions whose contracts follow the pact's contents and matching rules.
+    Each consumer becomes consumers/<consumer id>.yaml; each message becomes the contract of
+    its event type as Pact's matching rules mean it, replacing that event type's subscription
+    (the consumer's other subscriptions, functions and rule targets are kept). The event type
+    comes from --event-type, else the message metadata (detail-type, detailType, eventType,
+    ...), else an EventBridge envelope in the body, else the description; each line says
+    which. Messages that cannot be a JSON Schema contract are listed with the reason.
     """
-    known = [t.detail_type for t in load_catalog(catalog_path).event_types]
+    mapping = _event_type_mapping(event_types)
+    loaded = load_catalog(catalog_path)
+    known = [t.detail_type for t in loaded.event_types]
+    consumers: dict[str, Consumer] = {}
+    described: set[str] = set()
     for path in paths:
         data = _read_yaml(path)
         if not isinstance(data, dict):
             raise InputError(f"{path}: expected a JSON object (a pact file)")
-        consumer = import_pact(data, known, team)
-        files = catalog_files(Catalog(consumers=(consumer,)))
-        target = Path(catalog_path) / f"consumers/{consumer.name}.yaml"
-        target.write_text(yaml.safe_dump(files[f"consumers/{consumer.name}.yaml"],
-                                         sort_keys=False), encoding="utf-8")
-        click.echo(f"{path}: consumer {consumer.name}, {len(consumer.subscriptions)} "
-                   f"contract(s) -> {target}")
-    load_catalog(catalog_path)  # the result must still be a valid catalog
+        try:
+            result = import_pact(data, known, team, mapping)
+        except InputError as error:
+            raise InputError(f"{path}: {error}") from None
+        consumer = result.consumer
+        click.echo(f"{path}: Pact v{result.specification}, consumer {consumer.name}: "
+                   f"{len(result.messages)} message(s) imported, {len(result.refused)} refused")
+        for message in result.messages:
+            described.add(message.description)
+            click.echo(f"  {message.description!r} -> {message.detail_type} "
+                       f"(event type from {message.type_from})")
+            for note in message.notes:
+                click.echo(f"    note: {note}")
+        for reason in result.refused:
+            click.echo(f"  refused: {reason}", err=True)
+        if not result.messages:
+            raise InputError(f"{path}: no message of the pact could be imported")
+        unknown = next((m for m in result.messages if m.detail_type not in known), None)
+        if unknown is not None:
+            raise InputError(f"{path}: message {unknown.description!r} maps to "
+                             f"{unknown.detail_type!r} (from {unknown.type_from}), which the "
+                             "catalog lacks; give --event-type 'DESCRIPTION=TYPE' or a "
+                             "detail-type in the message metadata")
+        # one consumer's pacts with several providers make one consumer
+        consumers[consumer.name] = _keep_declared(consumer, consumers.get(consumer.name), "")
+    unused = sorted(set(mapping) - described)
+    if unused:
+        raise InputError(f"--event-type: no imported message is described {unused[0]!r}")
+    existing = {c.name: c for c in loaded.consumers}
+    merged = [_keep_declared(c, existing.get(c.name), team) for c in consumers.values()]
+    for target in _write_consumers(merged, Path(catalog_path)):
+        click.echo(f"wrote {target}")
+
+
+def _event_type_mapping(options: tuple[str, ...]) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for option in options:
+        description, sep, detail_type = option.rpartition("=")
+        if not sep or not description or not detail_type.strip():
+            raise InputError(f"--event-type {option!r}: expected DESCRIPTION=TYPE")
+        mapping[description] = detail_type.strip()
+    return mapping
+
+
+def _keep_declared(consumer: Consumer, existing: Consumer | None, team: str) -> Consumer:
+    """An imported consumer, keeping what the catalog already declares: its team, functions,
+    rule targets and its subscriptions to event types the pacts do not cover."""
+    if existing is None:
+        return consumer
+    covered = {s.detail_type for s in consumer.subscriptions}
+    return replace(consumer, team=team or existing.team, functions=existing.functions,
+                   rule_targets=existing.rule_targets,
+                   subscriptions=tuple(s for s in existing.subscriptions
+                                       if s.detail_type not in covered)
+                   + consumer.subscriptions)
+
+
+def _write_consumers(consumers: list[Consumer], root: Path) -> list[Path]:
+    """Write consumers/<name>.yaml files (via the catalog writer, one atomic replace each);
+    if the catalog then fails to load, every file is put back as it was."""
+    folder = (root / "consumers").resolve()
+    previous: dict[Path, bytes | None] = {}
+    try:
+        with tempfile.TemporaryDirectory() as staging:
+            write_catalog(Catalog(consumers=tuple(consumers)), Path(staging) / "catalog")
+            for consumer in consumers:
+                target = folder / f"{consumer.name}.yaml"
+                if target.parent != folder:  # consumer_id() makes this impossible; be sure
+                    raise InputError(f"consumer id {consumer.name!r} would leave {folder}")
+                previous[target] = target.read_bytes() if target.exists() else None
+                _replace_file(target, (Path(staging) / "catalog" / "consumers" /
+                                       f"{consumer.name}.yaml").read_bytes())
+        load_catalog(root)  # the result must still be a valid catalog
+    except BaseException:
+        for target, content in previous.items():
+            if content is None:
+                target.unlink(missing_ok=True)
+            else:
+                _replace_file(target, content)
+        raise
+    return list(previous)
+
+
+def _replace_file(target: Path, content: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".tmp", delete=False) as tmp:
+        tmp.write(content)
+    os.replace(tmp.name, target)
 
 
 @catalog.command(name="import-schema-registry")
@@ -278,9 +376,9 @@ def contracts() -> None:
               help="Newest stored events checked per event type and version.")
 @click.option("--junit", "junit_path", default=None, metavar="FILE",
               type=click.Path(dir_okay=False), help="Also write the results as JUnit XML.")
-@json_option
+@output_options
 def verify_command(consumer: str | None, catalog_path: str, db_url: str | None, no_live: bool,
-                   sample: int, junit_path: str | None, as_json: bool) -> None:
+                   sample: int, junit_path: str | None, output: str) -> None:
     """Check every contract (or one consumer's) and store the results; exit 1 on failure.
 
     For each subscribed event version: the producer's schema (can a valid event fail the
@@ -298,17 +396,21 @@ def verify_command(consumer: str | None, catalog_path: str, db_url: str | None, 
     if junit_path:
         write_junit(results, junit_path)
     failed = [r for r in results if not r.passed]
-    if as_json:
-        echo_json({"passed": not failed, "catalog_revision": loaded.revision,
-                   "results": [r.as_row() | {"violations": list(r.violations),
-                                             "summary": r.summary} for r in results]})
+    rows = [r.as_row() | {"violations": list(r.violations), "summary": r.summary,
+                          "status": r.status} for r in results]
+    if output == "json":
+        echo_json({"passed": not failed, "catalog_revision": loaded.revision, "results": rows})
+    elif output != "table":
+        emit_rows(output, rows, ["consumer", "detail_type", "version", "check_kind", "passed", "status"])
     else:
         for result in results:
-            status = "PASS" if result.passed else "FAIL"
+            status = result.status.upper()
             click.echo(f"{status} {result.consumer}: {result.name}{_counts(result)}")
             for line in result.explain().splitlines() if not result.passed else ():
                 click.echo(f"     {line}")
-        click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+        unchecked = sum(r.status == "not checked" for r in results)
+        click.echo(f"{len(results) - len(failed) - unchecked} passed, {len(failed)} failed, "
+                   f"{unchecked} not checked")
     if failed:
         sys.exit(1)
 

@@ -11,7 +11,7 @@ keeps SQL or analysis of its own (tests/test_layering.py holds them to it).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -19,14 +19,12 @@ from sqlalchemy.engine import Engine
 
 from eventscope.catalog.loader import load_catalog
 from eventscope.catalog.model import Catalog, EventType
+from eventscope.contracts.checks import EventSource, events_of_version
 from eventscope.findings import latency as latency_module
 from eventscope.findings import load, summaries
 from eventscope.findings import subscriptions as subscriptions_module
 from eventscope.findings.frames import resolve_consumers
 from eventscope.store import Store
-
-if TYPE_CHECKING:
-    from eventscope.contracts.checks import EventSource
 
 def load_catalog_file(path: str | None) -> Catalog | None:
     """The catalog at `path`, or None without a path (catalog-based findings are then
@@ -86,13 +84,18 @@ def latency(engine: Engine, catalog: Catalog | None = None, since_ms: int | None
 
 def stored_event_source(store: Store, sample: int) -> EventSource:
     """The contract checks' `live` input: for an event type and version, the (id, detail
-    JSON) of its newest `sample` stored events (types versioned by a `.vN` detail-type
-    suffix are read under that suffix)."""
+    JSON) of its newest `sample` stored events of that version. Types versioned by a `.vN`
+    detail-type suffix are read under that suffix; the others by reading each payload's
+    version the type's `version-from` way (`events_of_version`), whatever version the store
+    recorded."""
     def events(event_type: EventType, version: str) -> Iterator[tuple[str, str]]:
         name = event_type.detail_type
-        by_suffix = event_type.version_from == "detail-type-suffix"
-        rows = store.iter_event_details(f"{name}.v{version}" if by_suffix else name,
-                                        event_type.source, None if by_suffix else version,
-                                        limit=sample)
-        return ((event_id, detail) for event_id, _, detail in rows)
+        if event_type.version_from == "detail-type-suffix":
+            rows = store.iter_event_details(f"{name}.v{version}", event_type.source, None,
+                                            limit=sample)
+            return ((event_id, detail) for event_id, _, detail in rows)
+        rows = store.iter_event_details(name, event_type.source, None)
+        return events_of_version(event_type, version,
+                                 ((event_id, name, detail) for event_id, _, detail in rows),
+                                 sample)
     return events
