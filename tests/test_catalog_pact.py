@@ -14,9 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
+from eventscope.catalog import writer
+from eventscope.catalog.documents import Problem
 from eventscope.catalog.loader import CatalogError, load_catalog
 from eventscope.catalog.pact import consumer_id, import_pact
-from eventscope.cli import catalog_cmd, main
+from eventscope.cli import main
 from eventscope.contracts.checks import verify
 from eventscope.errors import InputError
 
@@ -294,28 +296,24 @@ def test_a_message_mapped_to_an_unknown_type_is_an_error_naming_the_fix(tmp_path
 
 
 def test_an_import_that_breaks_the_catalog_leaves_it_untouched(tmp_path, monkeypatch):
-    """If the written catalog fails to load, every file written is put back as it was (an
-    existing consumer's file restored, a new consumer's file removed)."""
+    """If the written catalog fails to load, nothing changes (the shared import writer checks
+    the new catalog beside the old one before moving it into place)."""
     catalog = _catalog(tmp_path)
-    before = (catalog / "consumers" / "analytics-sink.yaml").read_bytes()
+    before = {p.name: p.read_bytes() for p in (catalog / "consumers").iterdir()}
     calls = []
 
-    def load_then_fail(path):
+    def fail(path):
         calls.append(path)
-        if len(calls) > 1:  # the check after writing
-            raise CatalogError(str(path), [])
-        return load_catalog(path)
+        raise CatalogError(str(path), [Problem("consumers/x.yaml", 1, "name", "planted")])
 
-    monkeypatch.setattr(catalog_cmd, "load_catalog", load_then_fail)
+    monkeypatch.setattr(writer, "load_catalog", fail)
     result = _run(str(PACTS / "analytics-sink-orders-pactruby-v2.json"),
                   str(PACTS / "crm-notifier-customers-broker-v3.json"),
                   str(PACTS / "order-tracker-orders-pactjs-v3.json"), "--catalog", str(catalog),
                   "--event-type", "a shipment leaves the warehouse=OrderShipped")
-    assert result.exit_code != 0 and len(calls) == 2
-    assert (catalog / "consumers" / "analytics-sink.yaml").read_bytes() == before
-    assert not (catalog / "consumers" / "Order-Tracker-web.yaml").exists()
-    assert sorted(p.name for p in (catalog / "consumers").iterdir()) == sorted(
-        p.name for p in (EXAMPLE / "consumers").iterdir())
+    assert result.exit_code != 0 and len(calls) == 1 and "planted" in result.output
+    assert {p.name: p.read_bytes() for p in (catalog / "consumers").iterdir()} == before
+    assert [p.name for p in catalog.parent.iterdir()] == [catalog.name]  # no staging left
 
 
 def test_an_event_type_option_matching_no_message_is_an_error(tmp_path):

@@ -10,6 +10,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 
@@ -302,3 +303,28 @@ def test_a_timeout_line_ingested_after_its_invocation_updates_it(store: Store,
                                              sa.func.sum(invocation_rollup.c.invocations))
                                    .group_by(invocation_rollup.c.outcome)).all())
     assert rolled == {"ok": 1, "timeout": 1}
+
+
+def test_the_ingest_command_samples_at_the_rate_it_is_given(tmp_path: Path) -> None:
+    """`eventscope ingest --sample-rate` keeps a part of the events, says so, and records the
+    rate in the store for later runs."""
+    from click.testing import CliRunner
+
+    from eventscope.cli import main
+    from eventscope.store import open_store
+
+    url = f"sqlite:///{tmp_path / 'sampled.db'}"
+    source = str(Path(__file__).parent.parent / "examples" / "events.ndjson")
+    result = CliRunner().invoke(main, ["ingest", source, "--db", url, "--sample-rate", "0.5",
+                                       "--workers", "0", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = orjson.loads(result.output)
+    assert summary["sample_rate"] == 0.5
+    assert 0 < summary["events_sampled_out"] < summary["events_read"]
+    store = open_store(url)
+    assert store.sample_rate() == 0.5
+    with store.engine.connect() as conn:
+        stored = conn.execute(sa.select(sa.func.count()).select_from(events)).scalar_one()
+    assert stored == summary["events_read"] - summary["events_sampled_out"]
+    refused = CliRunner().invoke(main, ["ingest", source, "--db", url, "--sample-rate", "0"])
+    assert refused.exit_code == 2

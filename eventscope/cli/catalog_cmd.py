@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -14,14 +12,16 @@ import click
 import orjson
 import yaml
 
-from eventscope.catalog.asyncapi import export_asyncapi, import_asyncapi
+from eventscope.catalog.asyncapi import (DETAIL_TYPE_FROM, AsyncApiFile, export_asyncapi,
+                                         import_asyncapi)
+from eventscope.catalog.asyncapi_specs import check_document
 from eventscope.catalog.compat import MODES, Change, check, diff
 from eventscope.catalog.loader import CatalogError, load_catalog
 from eventscope.catalog.model import Catalog, Consumer
 from eventscope.catalog.schema_registry import import_schema_registry
 from eventscope.catalog.schemas import catalog_registry
 from eventscope.catalog.pact import import_pact
-from eventscope.catalog.writer import write_catalog
+from eventscope.catalog.writer import CatalogWriteError, write_catalog
 from eventscope.cli.aws import aws_clients, aws_errors, aws_options, aws_settings
 from eventscope.cli.options import (catalog_folder_option as catalog_option, db_option,
                                      echo_json, emit_rows, json_option, output_options)
@@ -162,25 +162,70 @@ def export_asyncapi_command(catalog_path: str, out_dir: str) -> None:
 @catalog.command(name="import-asyncapi")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Catalog folder to write (files are overwritten).")
-def import_asyncapi_command(paths: tuple[str, ...], out_dir: str) -> None:
-    """Build a catalog folder from AsyncAPI 3.0/2.6 documents (YAML or JSON).
+              help="Catalog folder to write (created, or updated: files declaring the same "
+                   "event types and consumers are replaced).")
+@click.option("--detail-type-from", type=click.Choice(DETAIL_TYPE_FROM), default="name",
+              show_default=True, help="Where a message's detail-type comes from when it has "
+                                      "no x-eventbridge-detail-type.")
+@click.option("--owner", default="", help="Team recorded as owner where a document names none.")
+def import_asyncapi_command(paths: tuple[str, ...], out_dir: str, detail_type_from: str,
+                            owner: str) -> None:
+    """Build a catalog folder from AsyncAPI 3.0/2.x documents (YAML or JSON).
 
-    Documents whose `asyncapi` field is missing are taken as shared JSON Schemas, known by
-    their file name (as the exported `$ref`s expect).
+    Each document is first checked against the official AsyncAPI JSON Schemas. Files without
+    an `asyncapi` field are taken as shared JSON Schemas, known by their file name. Messages
+    that cannot be imported (Avro, RAML, Protobuf payloads, $refs to URLs) are skipped with a
+    reason; the catalog is written only if it validates, and never empty.
     """
     documents, schemas = [], {}
+    invalid, validated = [], 0
     for path in paths:
         data = _read_yaml(path)
         if isinstance(data, dict) and "asyncapi" in data:
-            documents.append(data)
+            documents.append(AsyncApiFile(data, Path(path)))
+            result = check_document(data)
+            validated += result.validated
+            if not result.validated:
+                click.echo(f"warning: {path}: {result.note}", err=True)
+            invalid += [f"{path}: {line}" for line in result.errors]
         else:
-            schemas[Path(path).name] = data
-    imported = import_asyncapi(documents, schemas)
-    write_catalog(imported, out_dir)
-    load_catalog(out_dir)  # what was written must be a valid catalog
-    click.echo(f"imported {len(imported.event_types)} event type(s), "
-               f"{len(imported.consumers)} consumer(s) into {out_dir}")
+            schemas[Path(path)] = data
+    if invalid:
+        for line in invalid:
+            click.echo(f"error: {line}", err=True)
+        click.echo(f"error: {len(invalid)} problem(s) against the AsyncAPI JSON Schemas; "
+                   "nothing written", err=True)
+        sys.exit(2)
+    imported = import_asyncapi(documents, schemas, detail_type_from=detail_type_from,
+                               owner=owner, read=_read_yaml)
+    for line in imported.warnings:
+        click.echo(f"warning: {line}", err=True)
+    for line in imported.skipped:
+        click.echo(f"skipped: {line}", err=True)
+    catalog = imported.catalog
+    if not catalog.event_types and not catalog.consumers:
+        click.echo(f"error: nothing to import from {len(documents)} document(s) (no message "
+                   "could be imported); nothing written", err=True)
+        sys.exit(1)
+    _write_import(catalog, out_dir)
+    versions = sum(len(t.versions) for t in catalog.event_types)
+    click.echo(f"imported {len(catalog.event_types)} event type(s) ({versions} version(s)), "
+               f"{len(catalog.consumers)} consumer(s) into {out_dir}"
+               + (f"; {len(imported.skipped)} message(s) skipped" if imported.skipped else "")
+               + f"; {validated} of {len(documents)} document(s) validated against the "
+                 "AsyncAPI JSON Schemas")
+
+
+def _write_import(catalog: Catalog, out_dir: str) -> None:
+    """Write an import atomically; an invalid result prints every problem and exits 1."""
+    try:
+        write_catalog(catalog, out_dir)
+    except CatalogWriteError as error:
+        for problem in error.problems:
+            click.echo(f"error: {problem}", err=True)
+        click.echo(f"error: {len(error.problems)} problem(s): the import would make an "
+                   f"invalid catalog; {out_dir} is untouched", err=True)
+        sys.exit(1)
 
 
 @catalog.command(name="import-pact")
@@ -268,36 +313,10 @@ def _keep_declared(consumer: Consumer, existing: Consumer | None, team: str) -> 
 
 
 def _write_consumers(consumers: list[Consumer], root: Path) -> list[Path]:
-    """Write consumers/<name>.yaml files (via the catalog writer, one atomic replace each);
-    if the catalog then fails to load, every file is put back as it was."""
-    folder = (root / "consumers").resolve()
-    previous: dict[Path, bytes | None] = {}
-    try:
-        with tempfile.TemporaryDirectory() as staging:
-            write_catalog(Catalog(consumers=tuple(consumers)), Path(staging) / "catalog")
-            for consumer in consumers:
-                target = folder / f"{consumer.name}.yaml"
-                if target.parent != folder:  # consumer_id() makes this impossible; be sure
-                    raise InputError(f"consumer id {consumer.name!r} would leave {folder}")
-                previous[target] = target.read_bytes() if target.exists() else None
-                _replace_file(target, (Path(staging) / "catalog" / "consumers" /
-                                       f"{consumer.name}.yaml").read_bytes())
-        load_catalog(root)  # the result must still be a valid catalog
-    except BaseException:
-        for target, content in previous.items():
-            if content is None:
-                target.unlink(missing_ok=True)
-            else:
-                _replace_file(target, content)
-        raise
-    return list(previous)
-
-
-def _replace_file(target: Path, content: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".tmp", delete=False) as tmp:
-        tmp.write(content)
-    os.replace(tmp.name, target)
+    """Write consumers/<name>.yaml files through the shared import writer: the catalog is
+    rebuilt beside itself, checked, and only then moved into place (else left as it was)."""
+    written = write_catalog(Catalog(consumers=tuple(consumers)), root)
+    return [p for p in written if p.parent.name == "consumers"]
 
 
 @catalog.command(name="import-schema-registry")
