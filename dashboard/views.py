@@ -247,16 +247,33 @@ def coverage_matrix(catalog: Catalog | None, attempts: pd.DataFrame,
     return pd.DataFrame.from_dict(rows, orient="index", columns=types)
 
 
+MISSING_COLUMNS = ["consumer", "detail_type", "lifecycle", "evidence", "declared_gap_in",
+                   "orders_affected", "example_orders", "subscribed_to"]
+
+
 def missing_table(missing: list[dict[str, Any]]) -> pd.DataFrame:
-    """Missing-subscription findings flattened: consumer, type, lifecycle, evidence, orders."""
+    """Missing-subscription findings flattened: consumer, type, lifecycle, evidence, where the
+    declarations lack it (catalog, bus_rules), orders affected, what it does subscribe to."""
     rows = [{"consumer": m["consumer"], "detail_type": m["detail_type"],
              "lifecycle": m["lifecycle"], "evidence": m["evidence"],
+             "declared_gap_in": ", ".join((m["static"] or {}).get("views", [])),
              "orders_affected": (m["observed"] or {}).get("orders", 0),
              "example_orders": ", ".join((m["observed"] or {}).get("examples", [])),
              "subscribed_to": ", ".join((m["static"] or {}).get("subscribed_to", []))}
             for m in missing]
-    return pd.DataFrame(rows, columns=["consumer", "detail_type", "lifecycle", "evidence",
-                                       "orders_affected", "example_orders", "subscribed_to"])
+    return pd.DataFrame(rows, columns=MISSING_COLUMNS)
+
+
+LATENCY_SHOWN = ["detail_type", "consumer", "events", "first_p50_ms", "first_p95_ms",
+                 "success_p50_ms", "success_p95_ms", "skewed"]
+
+
+def latency_table(latency: pd.DataFrame, consumer: str | None = None,
+                  detail_type: str | None = None) -> pd.DataFrame:
+    """Latency per (event type, consumer) pair (`latency.latency_by_pair`) as shown: event
+    time -> first invocation and -> first success, p50 / p95 in ms, of one consumer / type
+    when chosen."""
+    return only(latency, consumer, detail_type)[LATENCY_SHOWN].reset_index(drop=True)
 
 
 def failed_share(attempts: pd.DataFrame) -> float:

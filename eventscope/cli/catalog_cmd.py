@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from eventscope.catalog.asyncapi import (DETAIL_TYPE_FROM, AsyncApiFile, export_
 from eventscope.catalog.asyncapi_specs import check_document
 from eventscope.catalog.compat import MODES, Change, check, diff
 from eventscope.catalog.loader import CatalogError, load_catalog
-from eventscope.catalog.model import Catalog, Consumer, EventType
+from eventscope.catalog.model import Catalog, Consumer
 from eventscope.catalog.schema_registry import import_schema_registry
 from eventscope.catalog.schemas import catalog_registry
 from eventscope.catalog.pact import import_pact
@@ -26,12 +25,13 @@ from eventscope.catalog.writer import CatalogWriteError, write_catalog
 from eventscope.cli.aws import aws_clients, aws_errors, aws_options, aws_settings
 from eventscope.cli.options import (catalog_folder_option as catalog_option, db_option,
                                      echo_json, emit_rows, json_option, output_options)
-from eventscope.contracts.checks import ContractResult, EventSource, events_of_version, verify
+from eventscope.contracts.checks import ContractResult, verify
 from eventscope.contracts.conformance import check_conformance
 from eventscope.events import format_time
 from eventscope.contracts.junit import read_junit, write_junit
 from eventscope.errors import InputError
-from eventscope.store import Store, open_store
+from eventscope.findings.read import stored_event_source
+from eventscope.store import open_store
 
 @click.group()
 def catalog() -> None:
@@ -440,18 +440,7 @@ def _counts(result: ContractResult) -> str:
     return f" ({result.summary['checked']} checked, {result.summary['failing']} failing)"
 
 
-def _event_source(store: Store, sample: int) -> EventSource:
-    def events(event_type: EventType, version: str) -> Iterator[tuple[str, str]]:
-        name = event_type.detail_type
-        if event_type.version_from == "detail-type-suffix":
-            rows = store.iter_event_details(f"{name}.v{version}", event_type.source, None,
-                                            limit=sample)
-            return ((event_id, detail) for event_id, _, detail in rows)
-        rows = store.iter_event_details(name, event_type.source, None)
-        return events_of_version(event_type, version,
-                                 ((event_id, name, detail) for event_id, _, detail in rows),
-                                 sample)
-    return events
+_event_source = stored_event_source  # the read model's, shared with the pytest plugin
 
 
 @contracts.command(name="ingest-junit")

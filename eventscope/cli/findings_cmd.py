@@ -15,30 +15,24 @@ from typing import Any
 import click
 import pandas as pd
 
-from eventscope.catalog.loader import load_catalog
 from eventscope.catalog.model import Catalog
 from eventscope.cli.aws import aws_clients, aws_options, aws_settings
 from eventscope.cli.options import (DURATION, TIME, catalog_option, db_option, echo_json,
                                      emit_rows, json_option, output_options, print_table)
 from eventscope.cli.options import cell as _cell
 from eventscope.errors import EventscopeError
-from eventscope.findings import load, summaries
-from eventscope.findings.check import (LATENCY_BY, Finding, at_or_above, read_thresholds,
-                                       run_check_summaries)
+from eventscope.findings import load, read, summaries
+from eventscope.findings.check import Finding, at_or_above, read_thresholds, run_check_summaries
 from eventscope.findings.duplicates import producer_resends
 from eventscope.findings.failures import failure_rates, final_failures, top_errors
-from eventscope.findings.frames import SUBSCRIPTION_COLUMNS, records, resolve_consumers
+from eventscope.findings.frames import records, resolve_consumers
 from eventscope.findings.graph import graph_json, to_dot, to_mermaid
 from eventscope.findings.latency import PAIR_COLUMNS as LATENCY_PAIR_COLUMNS
-from eventscope.findings.latency import latency as latency_table
 from eventscope.findings.lifecycle import order_lifecycle
-from eventscope.findings.subscriptions import missing_subscriptions, static_missing
 from eventscope.findings.undocumented import undocumented_events
 from eventscope.store import Store, open_store
 
-def load_catalog_file(path: str | None) -> Catalog | None:
-    """The catalog at PATH, or None without a path (catalog-based findings are then skipped)."""
-    return None if path is None else load_catalog(path)
+load_catalog_file = read.load_catalog_file  # the read model's, shared with the dashboard
 
 
 def _store(db_url: str | None) -> Store:
@@ -59,7 +53,7 @@ def _iso(ms: Any) -> str | None:
 def graph(db_url: str | None, catalog_path: str | None, fmt: str, output: str) -> None:
     """Producers -> event types -> consumers, each edge declared / subscribed / observed."""
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
-    built = summaries.build_graph(store.engine, catalog)
+    built = summaries.build_graph(store.engine, catalog, _bus_subscriptions(store, catalog))
     fmt = fmt if output == "table" else output
     if fmt == "json":
         echo_json(graph_json(built))
@@ -161,7 +155,8 @@ def lifecycle(query: str, db_url: str | None, catalog_path: str | None, as_json:
             raise SystemExit(1)
         return
     events, attempts = load.load_lifecycle(store.engine, keys[0])
-    life = order_lifecycle(keys[0], events, resolve_consumers(attempts, catalog), catalog)
+    life = order_lifecycle(keys[0], events, resolve_consumers(attempts, catalog), catalog,
+                           _bus_subscriptions(store, catalog))
     if as_json:
         echo_json({"query": query, "matches": keys, "lifecycle": life})
         return
@@ -216,9 +211,7 @@ def undocumented(db_url: str | None, catalog_path: str | None, output: str) -> N
 def subscriptions(db_url: str | None, catalog_path: str | None, output: str) -> None:
     """Missing subscriptions to cancellations: from the catalog and from the data."""
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
-    static = static_missing(catalog, _bus_subscriptions(store)) if catalog else []
-    found = missing_subscriptions(static, summaries.observed_missing_subscriptions(
-        store.engine, catalog))
+    found = read.missing_subscriptions(store.engine, catalog)
     note = None if catalog else "no catalog given: only evidence from data"
     columns = ["consumer", "detail_type", "lifecycle", "evidence", "orders", "examples"]
     if output == "json":
@@ -289,7 +282,7 @@ def check(db_url: str | None, catalog_path: str | None, thresholds_path: str | N
     thresholds = read_thresholds(thresholds_path)
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
     inputs = replace(
-        summaries.check_summaries(store.engine, catalog, _bus_subscriptions(store)),
+        summaries.check_summaries(store.engine, catalog, _bus_subscriptions(store, catalog)),
         contract_results=load.load_contract_results(store),
         latency=_latency(store, catalog, None, None))
     found, skipped = run_check_summaries(inputs, catalog, thresholds, date.today())
@@ -344,18 +337,14 @@ def latency(db_url: str | None, catalog_path: str | None, since_ms: int | None,
 
 def _latency(store: Store, catalog: Catalog | None, since_ms: int | None,
              until_ms: int | None) -> pd.DataFrame:
-    """Per (detail-type, consumer) latency of the invocations started in [since, until)."""
-    attempts = resolve_consumers(load.load_attempts(store.engine, since_ms, until_ms), catalog)
-    return latency_table(attempts, by=LATENCY_BY)
+    """Per (detail-type, consumer) latency of the invocations started in [since, until)
+    (`read.latency`, the dashboard's too)."""
+    return read.latency(store.engine, catalog, since_ms, until_ms)
 
 
-def _bus_subscriptions(store: Store) -> pd.DataFrame | None:
-    """Who the buses' rules deliver to, from the latest `collect rules` snapshot of each bus
-    (None when rules were never collected): the static evidence for missing subscriptions."""
-    from collectors.rules_collector import snapshot_buses, subscription_rows
-
-    rows = [row for bus in snapshot_buses(store) for row in subscription_rows(store, bus)]
-    return pd.DataFrame(rows, columns=SUBSCRIPTION_COLUMNS) if rows else None
+def _bus_subscriptions(store: Store, catalog: Catalog | None = None) -> pd.DataFrame | None:
+    """The latest bus-rules snapshot (`read.bus_subscriptions`; None when never collected)."""
+    return read.bus_subscriptions(store.engine, catalog)
 
 
 def _topic_region(sns_topic: str | None) -> str | None:

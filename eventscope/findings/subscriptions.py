@@ -55,13 +55,16 @@ def observed_missing(events: pd.DataFrame, attempts: pd.DataFrame,
     keyed = events[events["correlation_key"].notna()][["id", "correlation_key", "detail_type",
                                                        "time_ms"]]
     cancels = keyed[keyed["detail_type"].isin(cancellations)]
+    if cancels.empty or attempts.empty:  # nothing cancelled, or nobody handled anything
+        return []
     handled = attempts[attempts["event_id"].notna()][["consumer", "event_id"]].drop_duplicates()
     seen = handled.merge(keyed, left_on="event_id", right_on="id")
     first_seen = seen.groupby(["consumer", "correlation_key"], as_index=False)["time_ms"].min()
     pairs = cancels.merge(first_seen, on="correlation_key", suffixes=("", "_first"))
     pairs = pairs[pairs["time_ms_first"] < pairs["time_ms"]]
     done = set(zip(handled["consumer"], handled["event_id"]))
-    missed = pairs[[(c, e) not in done for c, e in zip(pairs["consumer"], pairs["id"])]]
+    missed = pairs[pd.Series([(c, e) not in done for c, e in zip(pairs["consumer"], pairs["id"])],
+                             index=pairs.index, dtype=bool)]  # a list would select columns
     found = []
     for (consumer, detail_type), group in missed.groupby(["consumer", "detail_type"]):
         orders = sorted(set(group["correlation_key"]))
