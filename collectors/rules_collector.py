@@ -1,9 +1,10 @@
 """The bus-rules collector: snapshots of `list_rules` + `list_targets_by_rule` with history.
 
 Owns turning EventBridge's rule and target descriptions into `rule_snapshots` and
-`rule_targets` rows (one snapshot time per run, so earlier snapshots stay as history), and
-reading back the latest snapshot of a bus. `rules_matching` answers "which rules receive
-this event?" with the core matcher in `eventscope.patterns`.
+`rule_targets` rows (one snapshot time per run, so earlier snapshots stay as history). The
+latest snapshot of a bus is read back by `eventscope.findings.load` (wrapped here for the
+collector's callers). `rules_matching` answers "which rules receive this event?" with the
+core matcher in `eventscope.patterns`.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import sqlalchemy as sa
 
-from eventscope.patterns import listed_values, matches
+from eventscope.findings import load
+from eventscope.patterns import matches
 from eventscope.store import Store, rule_snapshots, rule_targets
 
 
@@ -109,23 +110,13 @@ def snapshot_rules(events: Any, store: Store, bus: str, now_ms: int | None = Non
 
 
 def snapshot_buses(store: Store) -> list[str]:
-    """The buses whose rules have been snapshotted."""
-    return [row["bus"] for row in store.select_rows(
-        sa.select(rule_snapshots.c.bus).distinct().order_by(rule_snapshots.c.bus))]
+    """The buses whose rules have been snapshotted (read by `eventscope.findings.load`)."""
+    return load.rule_buses(store.engine)
 
 
 def latest_rules(store: Store, bus: str) -> list[dict[str, Any]]:
     """The rules of the latest snapshot of a bus, each with a `targets` list."""
-    latest = sa.select(sa.func.max(rule_snapshots.c.snapshot_ms)).where(
-        rule_snapshots.c.bus == bus).scalar_subquery()
-    rules = store.select_rows(sa.select(rule_snapshots).where(
-        rule_snapshots.c.bus == bus, rule_snapshots.c.snapshot_ms == latest
-    ).order_by(rule_snapshots.c.rule_name))
-    targets = store.select_rows(sa.select(rule_targets).where(
-        rule_targets.c.bus == bus, rule_targets.c.snapshot_ms == latest))
-    for rule in rules:
-        rule["targets"] = [t for t in targets if t["rule_name"] == rule["rule_name"]]
-    return rules
+    return load.latest_rules(store.engine, bus)
 
 
 def rules_matching(rules: list[dict[str, Any]], envelope: Mapping[str, Any]) -> list[str]:
@@ -136,23 +127,5 @@ def rules_matching(rules: list[dict[str, Any]], envelope: Mapping[str, Any]) -> 
 
 
 def subscription_rows(store: Store, bus: str) -> list[dict[str, Any]]:
-    """Who is subscribed to what, from the latest snapshot: one row per rule × type × target.
-
-    Columns: rule, source, detail_type, target, consumer (the target ARN's last segment: the
-    function or queue name). `source`/`detail_type` are None when the rule's pattern does not
-    pin them to listed values (use `rules_matching` for those rules). Disabled rules and
-    scheduled rules are left out.
-    """
-    rows: list[dict[str, Any]] = []
-    for rule in latest_rules(store, bus):
-        if rule["state"] != "ENABLED" or not rule["event_pattern"]:
-            continue
-        pattern = orjson.loads(rule["event_pattern"])
-        sources = listed_values(pattern, "source") or [None]
-        types = listed_values(pattern, "detail-type") or [None]
-        for target in rule["targets"]:
-            consumer = target["arn"].rsplit(":", 1)[-1].rsplit("/", 1)[-1]
-            rows.extend({"rule": rule["rule_name"], "source": source, "detail_type": kind,
-                         "target": target["arn"], "consumer": consumer}
-                        for source in sources for kind in types)
-    return rows
+    """Who is subscribed to what in the latest snapshot (`load.subscription_rows`)."""
+    return load.subscription_rows(store.engine, bus)

@@ -2,11 +2,11 @@
 
 Every page reads the store through here: `st.cache_resource` holds one opened store per URL,
 `st.cache_data` (with a TTL) holds the frames, keyed by store URL, window and catalog path.
-Whole-window views read the per-minute rollups through `eventscope.findings.summaries` and
-`load.load_event_totals` (never every raw row); drill-downs (one order, a selection's final
-failures and errors, payload samples) are indexed raw reads limited to the selection. The few
-reads `eventscope.findings.load` lacks live at the bottom of this module (SQLAlchemy Core on
-the tables of `eventscope.tables`) until they move there.
+Each loader is a thin wrapper over the findings layer, the same functions the CLI calls
+(`eventscope.findings.read`, `.summaries`, `.load`): this module holds caching, the page
+context and the window's arguments, never SQL or analysis. Whole-window views read the
+per-minute rollups (never every raw row); drill-downs (one order, a selection's final
+failures and errors, payload samples) are indexed raw reads limited to the selection.
 """
 
 from __future__ import annotations
@@ -19,18 +19,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-import sqlalchemy as sa
 import streamlit as st
 from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
 from eventscope.catalog.model import Catalog
 from eventscope.errors import EventscopeError
-from eventscope.findings import (duplicates as duplicates_module, load, payloads, summaries,
+from eventscope.findings import (duplicates as duplicates_module, load, payloads, read, summaries,
                                  undocumented)
-from eventscope.findings.frames import EVENT_COLUMNS, frame, resolve_consumers
+from eventscope.findings.frames import resolve_consumers
 from eventscope.findings.graph import graph_json
 from eventscope.store import Store, open_store, resolve_url
-from eventscope.tables import events as events_table, invocations as invocations_table
 
 from dashboard.views import Window, bucket_ms_for
 
@@ -76,7 +74,7 @@ def environments() -> dict[str, str]:
 
 def shown_url(url: str) -> str:
     """The URL without its password, for display."""
-    return sa.engine.make_url(url).render_as_string(hide_password=True)
+    return read.shown_url(url)
 
 
 def catalog_path() -> str | None:
@@ -100,9 +98,8 @@ def store_problem(url: str) -> str | None:
 
 @st.cache_resource(show_spinner=False)
 def _catalog(path: str) -> tuple[Catalog | None, str | None]:
-    from eventscope.cli.findings_cmd import load_catalog_file  # the CLI's --catalog loader
     try:
-        return load_catalog_file(path), None
+        return read.load_catalog_file(path), None
     except EventscopeError as error:
         return None, str(error)
 
@@ -117,9 +114,7 @@ def catalog(path: str | None) -> tuple[Catalog | None, str | None]:
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def is_empty(url: str) -> bool:
     """Whether the store holds no event and no invocation (two one-row reads, not counts)."""
-    with store(url).engine.connect() as conn:
-        return all(conn.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first()
-                   is None for table in (events_table, invocations_table))
+    return load.store_is_empty(_engine(url))
 
 
 def _engine(url: str) -> Any:
@@ -138,6 +133,8 @@ def _selection(consumer: str, detail_type: str) -> dict[str, Any]:
 # the invocation rollup's duration columns.
 
 LATEST_CANCELLATIONS = 2_000
+LATENCY_SAMPLE = 2_000  # latest invocations per function for the latency table
+LATENCY_TOTAL = 20_000  # and about this many in all (fewer per function when there are many)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -236,7 +233,7 @@ def prefetch_failures(url: str, window: Window) -> None:
 def prefetch_missing(url: str, window: Window, catalog_path: str | None) -> None:
     """The rollup counts and the missing subscriptions' order reads, at the same time."""
     _in_parallel((_bucketed_counts, (url, window)),
-                 (observed_missing, (url, window, catalog_path)))
+                 (missing_subscriptions, (url, window, catalog_path)))
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -261,18 +258,36 @@ def top_errors(url: str, window: Window, catalog_path: str | None, consumer: str
 def graph(url: str, window: Window, catalog_path: str | None) -> dict[str, Any]:
     """The window's producer -> type -> consumer graph as `graph_json`."""
     return graph_json(summaries.build_graph(
-        _engine(url), catalog(catalog_path)[0], since_ms=window.since_ms,
-        until_ms=window.until_ms, totals=(event_totals(url, window), *_counts(url, window))))
+        _engine(url), catalog(catalog_path)[0], bus_subscriptions(url, catalog_path),
+        since_ms=window.since_ms, until_ms=window.until_ms,
+        totals=(event_totals(url, window), *_counts(url, window))))
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def observed_missing(url: str, window: Window, catalog_path: str | None
-                     ) -> list[dict[str, Any]]:
-    """Orders among the window's latest `LATEST_CANCELLATIONS` cancellations where a consumer
-    saw earlier events only (index reads of those orders)."""
-    return summaries.observed_missing_subscriptions(_engine(url), catalog(catalog_path)[0],
-                                                    window.since_ms, window.until_ms,
-                                                    LATEST_CANCELLATIONS)
+def bus_subscriptions(url: str, catalog_path: str | None) -> pd.DataFrame | None:
+    """The latest bus-rules snapshot (`read.bus_subscriptions`: consumers named as in the
+    catalog), None when rules were never collected: the graph's `subscribed` edges and the
+    lifecycle's never-handled consumers, as the CLI reads them."""
+    return read.bus_subscriptions(_engine(url), catalog(catalog_path)[0])
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def missing_subscriptions(url: str, window: Window, catalog_path: str | None
+                          ) -> list[dict[str, Any]]:
+    """`read.missing_subscriptions`, as `eventscope subscriptions` reports them: declared gaps
+    (catalog and the latest bus-rules snapshot) merged with the orders, among the window's
+    latest `LATEST_CANCELLATIONS` cancellations, where a consumer saw earlier events only."""
+    return read.missing_subscriptions(_engine(url), catalog(catalog_path)[0], window.since_ms,
+                                      window.until_ms, LATEST_CANCELLATIONS)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def latency(url: str, window: Window, catalog_path: str | None) -> pd.DataFrame:
+    """Event time -> first invocation / first success per (event type, consumer) pair, over
+    each function's latest `LATENCY_SAMPLE` invocations in the window, `LATENCY_TOTAL` in all
+    at most (index reads)."""
+    return read.latency(_engine(url), catalog(catalog_path)[0], window.since_ms,
+                        window.until_ms, per_function=LATENCY_SAMPLE, total=LATENCY_TOTAL)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -312,73 +327,47 @@ def schema_drift(url: str, catalog_path: str | None) -> list[dict[str, Any]]:
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def samples(url: str, per_type: int = 20) -> pd.DataFrame:
-    return load.load_samples(store(url).engine, per_type)
+    return load.load_samples(_engine(url), per_type)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def correlation_keys(url: str, query: str) -> list[str]:
-    return load.find_correlation_keys(store(url).engine, query)
+    return load.find_correlation_keys(_engine(url), query)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def lifecycle_frames(url: str, key: str,
                      catalog_path: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    found_events, found_attempts = load.load_lifecycle(store(url).engine, key)
+    found_events, found_attempts = load.load_lifecycle(_engine(url), key)
     return found_events, resolve_consumers(found_attempts, catalog(catalog_path)[0])
 
-
-# --- store reads findings.load lacks (candidates to move into eventscope.findings.load) ---
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def recent_events(url: str, window: Window, limit: int = 500) -> pd.DataFrame:
     """The window's latest `limit` events (index read on event time, newest first)."""
-    e = events_table.c
-    statement = sa.select(*(e[name] for name in EVENT_COLUMNS)).order_by(e.time_ms.desc())\
-        .limit(limit)
-    if window.since_ms is not None:
-        statement = statement.where(e.time_ms >= window.since_ms)
-    if window.until_ms is not None:
-        statement = statement.where(e.time_ms < window.until_ms)
-    with store(url).engine.connect() as conn:
-        return frame(conn.execute(statement).all(), EVENT_COLUMNS)
+    return load.load_recent_events(_engine(url), window.since_ms, window.until_ms, limit)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def latest_event_ms(url: str) -> int | None:
     """The newest event time in the store (the end of every dashboard window)."""
-    with store(url).engine.connect() as conn:
-        return conn.execute(sa.select(sa.func.max(events_table.c.time_ms))).scalar()
+    return load.latest_event_ms(_engine(url))
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def earliest_event_ms(url: str) -> int | None:
     """The oldest event time in the store (index read)."""
-    with store(url).engine.connect() as conn:
-        return conn.execute(sa.select(sa.func.min(events_table.c.time_ms))).scalar()
+    return load.earliest_event_ms(_engine(url))
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def event_details(url: str, ids: tuple[str, ...]) -> dict[str, str]:
     """{event id: detail JSON} for some events, by primary key."""
-    if not ids:
-        return {}
-    with store(url).engine.connect() as conn:
-        rows = conn.execute(sa.select(events_table.c.id, events_table.c.detail)
-                            .where(events_table.c.id.in_(list(ids)))).all()
-    return {row.id: row.detail for row in rows}
+    return load.load_event_details(_engine(url), ids)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def contract_results(url: str, limit: int = 5_000) -> pd.DataFrame | None:
-    """The latest rows of the `contract_results` table, or None when the store has none yet."""
-    engine = store(url).engine
-    if not sa.inspect(engine).has_table("contract_results"):
-        return None
-    table = sa.Table("contract_results", sa.MetaData(), autoload_with=engine)
-    order = [c for c in table.c if c.name in ("run_ms", "checked_ms", "time_ms")]
-    statement = sa.select(table).limit(limit)
-    if order:
-        statement = statement.order_by(order[0].desc())
-    with engine.connect() as conn:
-        result = conn.execute(statement)
-        return pd.DataFrame(result.all(), columns=list(result.keys()))
+def contract_results(url: str) -> pd.DataFrame | None:
+    """The newest stored result of every contract check (what `check` grades), or None
+    when no contract run was ever stored."""
+    return load.load_contract_results(store(url))

@@ -7,7 +7,6 @@ payloads and free text, size caps, and CSV cells that a spreadsheet cannot run a
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +16,7 @@ import pandas as pd
 from eventscope.catalog.model import Catalog
 from eventscope.findings.frames import FAILED
 from eventscope.findings.payloads import REDACTED, redact
+from eventscope.redaction import mask_pii
 
 WINDOWS: dict[str, int | None] = {
     "all": None, "15m": 15 * 60_000, "1h": 3_600_000, "6h": 6 * 3_600_000,
@@ -29,9 +29,6 @@ PAYLOAD_CAP_BYTES = 64 * 1024
 TEXT_CAP_CHARS = 2_000
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
-_EMAIL_IN_TEXT = re.compile(r"[^@\s\"'<>]+@[^@\s\"'<>]+\.[A-Za-z]{2,}")
-_CARD_IN_TEXT = re.compile(r"\b\d(?:[ -]?\d){12,18}\b")
-_PHONE_IN_TEXT = re.compile(r"\+\d[\d ()./-]{7,18}\d")
 
 
 @dataclass(frozen=True)
@@ -78,12 +75,12 @@ def csv_bytes(df: pd.DataFrame) -> bytes:
 
 
 def mask_text(text: Any) -> Any:
-    """Free text (an error message) with e-mail addresses, card and phone numbers blanked."""
+    """Free text (an error message) with what the store's redaction would replace blanked
+    (e-mail addresses, Luhn-valid card numbers, phone numbers, AWS access key ids; the same
+    detector, `eventscope.redaction.mask_pii`), then capped. Plain ids and timestamps stay."""
     if not isinstance(text, str):
         return text
-    for pattern in (_EMAIL_IN_TEXT, _CARD_IN_TEXT, _PHONE_IN_TEXT):
-        text = pattern.sub(REDACTED, text)
-    return text[:TEXT_CAP_CHARS]
+    return mask_pii(text, REDACTED)[:TEXT_CAP_CHARS]
 
 
 def mask_columns(df: pd.DataFrame, columns: tuple[str, ...], reveal: bool) -> pd.DataFrame:
@@ -250,16 +247,33 @@ def coverage_matrix(catalog: Catalog | None, attempts: pd.DataFrame,
     return pd.DataFrame.from_dict(rows, orient="index", columns=types)
 
 
+MISSING_COLUMNS = ["consumer", "detail_type", "lifecycle", "evidence", "declared_gap_in",
+                   "orders_affected", "example_orders", "subscribed_to"]
+
+
 def missing_table(missing: list[dict[str, Any]]) -> pd.DataFrame:
-    """Missing-subscription findings flattened: consumer, type, lifecycle, evidence, orders."""
+    """Missing-subscription findings flattened: consumer, type, lifecycle, evidence, where the
+    declarations lack it (catalog, bus_rules), orders affected, what it does subscribe to."""
     rows = [{"consumer": m["consumer"], "detail_type": m["detail_type"],
              "lifecycle": m["lifecycle"], "evidence": m["evidence"],
+             "declared_gap_in": ", ".join((m["static"] or {}).get("views", [])),
              "orders_affected": (m["observed"] or {}).get("orders", 0),
              "example_orders": ", ".join((m["observed"] or {}).get("examples", [])),
              "subscribed_to": ", ".join((m["static"] or {}).get("subscribed_to", []))}
             for m in missing]
-    return pd.DataFrame(rows, columns=["consumer", "detail_type", "lifecycle", "evidence",
-                                       "orders_affected", "example_orders", "subscribed_to"])
+    return pd.DataFrame(rows, columns=MISSING_COLUMNS)
+
+
+LATENCY_SHOWN = ["detail_type", "consumer", "events", "first_p50_ms", "first_p95_ms",
+                 "success_p50_ms", "success_p95_ms", "skewed"]
+
+
+def latency_table(latency: pd.DataFrame, consumer: str | None = None,
+                  detail_type: str | None = None) -> pd.DataFrame:
+    """Latency per (event type, consumer) pair (`latency.latency_by_pair`) as shown: event
+    time -> first invocation and -> first success, p50 / p95 in ms, of one consumer / type
+    when chosen."""
+    return only(latency, consumer, detail_type)[LATENCY_SHOWN].reset_index(drop=True)
 
 
 def failed_share(attempts: pd.DataFrame) -> float:

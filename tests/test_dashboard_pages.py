@@ -203,3 +203,39 @@ def test_window_query_parameter_sets_the_window(seeded: str) -> None:
     at = page("overview", window="15m")
     assert at.selectbox(key="window").value == "15m"
     assert metrics(at)["Events / min"] == f"{round(4 / 15, 2):,}"
+
+
+def test_failures_shows_latency_per_event_type_and_consumer(seeded: str) -> None:
+    """The latency table is `read.latency` of the window (the CLI's function): one row per
+    (event type, consumer) with p50 / p95 to the first invocation and the first success."""
+    from eventscope.findings import read
+    from dashboard.views import LATENCY_SHOWN
+    from dashboard import data
+    expected = read.latency(open_store(seeded).engine, None, per_function=data.LATENCY_SAMPLE,
+                            total=data.LATENCY_TOTAL)
+    at = page("failures")
+    assert not at.exception
+    shown = next(d.value for d in at.dataframe if "first_p95_ms" in d.value.columns)
+    assert list(shown.columns) == LATENCY_SHOWN
+    assert list(zip(shown["detail_type"], shown["consumer"], shown["first_p95_ms"])) == list(
+        zip(expected["detail_type"], expected["consumer"], expected["first_p95_ms"]))
+    assert ("OrderPaid", "warranty-fn") in set(zip(shown["detail_type"], shown["consumer"]))
+
+
+def test_contract_results_are_the_latest_per_check_as_check_grades_them(seeded: str) -> None:
+    """A check that failed and then passed counts as passing: the page and the overview show
+    the newest result of each check with its first violation as the reason."""
+    store = open_store(seeded)
+    row = {"consumer": "Warranty", "detail_type": "OrderPaid", "version": "1",
+           "check_kind": "schema", "catalog_revision": "r1", "summary": "{}",
+           "origin": "eventscope"}
+    store.write_contract_results([
+        {**row, "passed": False, "checked_ms": 1,
+         "violations": '[{"path": "$.amount", "message": "amount is required"}]'},
+        {**row, "passed": True, "checked_ms": 2, "violations": "[]"},
+        {**row, "check_kind": "examples", "passed": False, "checked_ms": 2,
+         "violations": '[{"path": "$", "message": "example 1 breaks the contract"}]'}])
+    assert metrics(page("overview"))["Contract failures"] == "1"
+    shown = page("contracts").dataframe[0].value
+    assert sorted(zip(shown["check_kind"], shown["passed"], shown["reason"])) == [
+        ("examples", False, "example 1 breaks the contract"), ("schema", True, "")]

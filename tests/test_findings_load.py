@@ -83,3 +83,99 @@ def test_samples_and_type_summary(store: Store) -> None:
     assert samples.set_index("id").loc["e3", "detail"] == '{"orderId":"o-1","version":"1"}'
     summary = load_type_summary(store.engine).set_index("detail_type")
     assert (summary.loc["OrderPaid", "count"], summary.loc["OrderPaid", "source"]) == (1, "payments")
+
+
+# --- the faces' small reads (dashboard and CLI call these same functions) ---
+
+def test_an_empty_store_is_empty_until_an_event_or_an_invocation(store: Store) -> None:
+    """Either table holding a row makes the store non-empty; the time bounds follow events."""
+    from eventscope.findings import load
+    assert load.store_is_empty(store.engine)
+    assert (load.latest_event_ms(store.engine), load.earliest_event_ms(store.engine)) == \
+        (None, None)
+    store.write_batch([], invocations()[:1])
+    assert not load.store_is_empty(store.engine)
+    assert load.latest_event_ms(store.engine) is None  # logs but no events
+
+
+def test_event_time_bounds_are_the_oldest_and_newest_event(store: Store) -> None:
+    from eventscope.findings import load
+    times = [e.time_ms for e in bus_events()]
+    _filled(store)
+    assert (load.earliest_event_ms(store.engine), load.latest_event_ms(store.engine)) == \
+        (min(times), max(times))
+
+
+def test_recent_events_are_the_windows_newest_first_and_limited(store: Store) -> None:
+    """The window is [since, until) of event time; `limit` keeps the newest."""
+    from eventscope.findings import load
+    _filled(store)
+    t0 = bus_events()[0].time_ms
+    assert list(load.load_recent_events(store.engine)["id"]) == ["e3", "e2", "e4", "e1"]
+    assert list(load.load_recent_events(store.engine, limit=2)["id"]) == ["e3", "e2"]
+    assert list(load.load_recent_events(store.engine, t0 + 500, t0 + 120_000)["id"]) == \
+        ["e2", "e4"]
+    assert load.load_recent_events(store.engine, t0 + 10**9).empty
+
+
+def test_event_details_by_id_skip_unknown_ids(store: Store) -> None:
+    from eventscope.findings import load
+    _filled(store)
+    assert load.load_event_details(store.engine, ()) == {}
+    assert load.load_event_details(store.engine, ("e3", "nope")) == {
+        "e3": '{"orderId":"o-1","version":"1"}'}
+
+
+def _snapshot(store: Store, snapshot_ms: int, rules: list[tuple[str, str, str | None, str]],
+              bus: str = "shop-bus") -> None:
+    """Write one `collect rules` snapshot: (rule name, state, pattern JSON, target name)."""
+    from collectors.rules_collector import rule_row, target_row
+    from eventscope.tables import rule_snapshots, rule_targets
+    store.write_rows({
+        rule_snapshots: [rule_row(bus, snapshot_ms, {"Name": name, "State": state,
+                                                     "EventPattern": pattern})
+                         for name, state, pattern, _ in rules],
+        rule_targets: [target_row(bus, name, snapshot_ms, {
+            "Id": "t", "Arn": f"arn:aws:lambda:eu-west-1:123456789012:function:{target}"})
+            for name, _, _, target in rules]})
+
+
+def test_bus_subscriptions_read_the_latest_snapshot_of_each_bus(store: Store) -> None:
+    """Only the newest snapshot counts; disabled, scheduled and unreadable rules are left
+    out; a pattern that lists no detail-type gives a row with detail_type None."""
+    from eventscope.findings import load
+    assert load.load_bus_subscriptions(store.engine) is None
+    _snapshot(store, 1, [("old", "ENABLED", '{"detail-type":["OrderPaid"]}', "old-fn")])
+    _snapshot(store, 2, [
+        ("warranty", "ENABLED", '{"source":["shop"],"detail-type":["OrderPlaced","OrderPaid"]}',
+         "warranty-fn"),
+        ("paused", "DISABLED", '{"detail-type":["OrderCancelled"]}', "paused-fn"),
+        ("nightly", "ENABLED", None, "batch-fn"),
+        ("broken", "ENABLED", '{"detail-type":', "broken-fn"),
+        ("prefixed", "ENABLED", '{"detail-type":[{"prefix":"Order"}]}', "audit-fn")])
+    _snapshot(store, 1, [("other", "ENABLED", '{"detail-type":["OrderCancelled"]}',
+                          "loyalty-fn")], bus="other-bus")
+    rows = load.load_bus_subscriptions(store.engine)
+    found = sorted((r["consumer"], r["source"], r["detail_type"])
+                   for r in rows.astype(object).where(rows.notna(), None).to_dict("records"))
+    assert found == [("audit-fn", None, None), ("loyalty-fn", None, "OrderCancelled"),
+                     ("warranty-fn", "shop", "OrderPaid"), ("warranty-fn", "shop", "OrderPlaced")]
+    assert list(rows.columns) == ["rule", "source", "detail_type", "target", "consumer"]
+
+
+def test_latest_attempts_keep_each_functions_newest_in_the_window(store: Store) -> None:
+    """At most `per_function` invocations per function, the newest, joined to their events."""
+    from eventscope.findings import load
+    _filled(store)
+    t0 = bus_events()[0].time_ms
+    latest = load.load_latest_attempts(store.engine, per_function=1)
+    assert sorted(zip(latest["consumer"], latest["start_ms"] - t0)) == [
+        ("billing-fn", 120_100), ("email-fn", 100_500), ("warranty-fn", 60_300)]
+    windowed = load.load_latest_attempts(store.engine, t0, t0 + 1_000, per_function=5)
+    assert sorted(windowed["request_id"]) == ["r1", "r2"]
+    assert set(windowed["detail_type"]) == {"OrderPlaced"}
+    assert load.load_latest_attempts(store.engine, t0 + 10**9).empty
+    shared = load.load_latest_attempts(store.engine, per_function=5, total=6)  # 2 each
+    assert sorted(shared.groupby("consumer").size().to_dict().items()) == [
+        ("billing-fn", 2), ("email-fn", 1), ("warranty-fn", 2)]
+    assert len(load.load_latest_attempts(store.engine, per_function=5, total=1)) == 3

@@ -1,4 +1,5 @@
-"""Failures: consumer x type failure rates, their time series, top errors, final failures."""
+"""Failures: consumer x type failure rates, their time series, latency event -> consumer,
+top errors, final failures."""
 
 from __future__ import annotations
 
@@ -43,6 +44,14 @@ if ui.require_data(ctx):
                     width="stretch")
     st.subheader("Rates per consumer, type and version")
     ui.table(views.only(rates, consumer, detail_type), "failure-rates")
+    st.subheader("Latency: event → consumer")
+    st.caption(f"Milliseconds from the event's time on the bus to the consumer's first "
+               f"invocation and first success, per event type and consumer (p50 / p95), over "
+               f"each function's latest {data.LATENCY_SAMPLE:,} invocations in this window "
+               f"({data.LATENCY_TOTAL:,} in all at most, shared between the functions). "
+               f"Skewed: invocations logged before their event (clock skew), counted as 0.")
+    ui.table(views.latency_table(data.latency(ctx.url, ctx.window, ctx.catalog_path),
+                                 consumer, detail_type), "latency")
     st.subheader("Top errors")
     errors = views.mask_columns(views.times(data.top_errors(
         ctx.url, ctx.window, ctx.catalog_path, consumer, detail_type), "first_ms", "last_ms"),

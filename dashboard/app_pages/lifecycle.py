@@ -29,7 +29,8 @@ if ui.require_data(ctx):
     catalog, _ = data.catalog(ctx.catalog_path)
     with st.spinner("Loading the order's events…"):
         found_events, found_attempts = data.lifecycle_frames(ctx.url, key, ctx.catalog_path)
-        lifecycle = order_lifecycle(key, found_events, found_attempts, catalog)
+        lifecycle = order_lifecycle(key, found_events, found_attempts, catalog,
+                                    data.bus_subscriptions(ctx.url, ctx.catalog_path))
     st.text(f"Order {key}: {len(lifecycle['events'])} events")
     st.plotly_chart(figures.swimlane(lifecycle), width="stretch", key="swimlane")
     st.subheader("Events and each consumer's outcome")

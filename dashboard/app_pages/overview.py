@@ -5,7 +5,6 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data, figures, ui, views
-from eventscope.findings.subscriptions import missing_subscriptions, static_missing
 from eventscope.findings.undocumented import undocumented_events
 
 ctx = data.context()
@@ -19,9 +18,7 @@ if ui.require_data(ctx):
         undocumented = (len(undocumented_events(
             totals, catalog, data.handled(ctx.url, ctx.window, ctx.catalog_path),
             data.samples(ctx.url))) if catalog is not None else None)
-        static = static_missing(catalog) if catalog is not None else []
-        missing = missing_subscriptions(static, data.observed_missing(ctx.url, ctx.window,
-                                                                      ctx.catalog_path))
+        missing = data.missing_subscriptions(ctx.url, ctx.window, ctx.catalog_path)
         numbers = views.headline(totals, calls, handling, ctx.window, undocumented, len(missing),
                                  views.contract_failures(data.contract_results(ctx.url)))
     st.caption(f"Window: {views.WINDOW_LABELS[ctx.window_name]}")

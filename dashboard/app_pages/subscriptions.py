@@ -5,7 +5,6 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data, figures, ui, views
-from eventscope.findings.subscriptions import missing_subscriptions, static_missing
 
 ctx = data.context()
 st.title("Subscriptions")
@@ -14,9 +13,7 @@ if ui.require_data(ctx):
     with st.spinner("Checking subscriptions against lifecycles and traffic…"):
         data.prefetch_missing(ctx.url, ctx.window, ctx.catalog_path)
         handled = data.handled(ctx.url, ctx.window, ctx.catalog_path)
-        missing = missing_subscriptions(
-            static_missing(catalog) if catalog is not None else [],
-            data.observed_missing(ctx.url, ctx.window, ctx.catalog_path))
+        missing = data.missing_subscriptions(ctx.url, ctx.window, ctx.catalog_path)
     st.subheader("Lifecycle coverage")
     matrix = views.coverage_matrix(catalog, handled, missing)
     if catalog is None:

@@ -5,24 +5,29 @@ only the narrow columns the analyses use; the order lifecycle goes through index
 (events by `correlation_key`, invocations by `event_id`) so it answers in milliseconds on a
 store of millions of events. Whole-store and time-window summaries read the rollup tables
 (refreshed first; minute resolution) and drill down into raw rows only for the few pairs or
-errors a summary names.
+errors a summary names. It also holds the faces' small reads (the window's ends, recent
+events, payloads by id, emptiness: index reads) and the latest bus-rules snapshot that
+`collect rules` wrote.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 import orjson
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from eventscope.findings.frames import ATTEMPT_COLUMNS, EVENT_COLUMNS, frame
+from eventscope.findings.frames import (ATTEMPT_COLUMNS, EVENT_COLUMNS, SUBSCRIPTION_COLUMNS,
+                                        frame)
+from eventscope.patterns import listed_values
 from eventscope.rollups import in_ranges, minute_of, range_chunks
 from eventscope.store import Store
 from eventscope.tables import (DURATION_BUCKETS, MINUTE_MS, event_rollup, events, handling_rollup,
-                               invocation_rollup, invocations)
+                               invocation_rollup, invocations, rule_snapshots, rule_targets)
 
 MAX_PREFIX_MATCHES = 50
 
@@ -47,7 +52,7 @@ def _read(engine: Engine, statement: sa.Select, columns: list[str]) -> pd.DataFr
     """Rows straight from the driver's cursor: SQLAlchemy's Row objects cost 2-3x on big reads."""
     compiled = statement.compile(dialect=engine.dialect,
                                  compile_kwargs={"render_postcompile": True})
-    params: object = compiled.params
+    params: Any = compiled.params
     if compiled.positiontup is not None:
         params = tuple(compiled.params[name] for name in compiled.positiontup)
     with engine.connect() as conn:
@@ -77,6 +82,29 @@ def load_attempts(engine: Engine, since_ms: int | None = None, until_ms: int | N
     return _read(engine, statement, ATTEMPT_COLUMNS)
 
 
+def load_latest_attempts(engine: Engine, since_ms: int | None = None,
+                         until_ms: int | None = None, per_function: int = 2_000,
+                         total: int | None = None) -> pd.DataFrame:
+    """Each function's latest `per_function` invocations started in the window (fewer when
+    `total` split evenly between the functions is less, but at least one each), joined to
+    their events (ATTEMPT_COLUMNS): one index range read per function the invocation rollup
+    names in the window, a bounded sample."""
+    refresh_rollups(engine)
+    r = invocation_rollup.c
+    with engine.connect() as conn:
+        functions = list(conn.execute(sa.select(r.consumer).where(
+            *_window(r.minute_ms, since_ms, until_ms)).distinct().order_by(r.consumer))
+            .scalars())
+    if total is not None and functions:
+        per_function = max(1, min(per_function, total // len(functions)))
+    i = invocations.c
+    frames = [_read(engine, _within(_attempt_select(), i.start_ms, since_ms, until_ms).where(
+        i.consumer == function).order_by(i.start_ms.desc(), i.request_id).limit(per_function),
+        ATTEMPT_COLUMNS) for function in functions]
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else frame([], ATTEMPT_COLUMNS)
+
+
 def _within(statement: sa.Select, column: sa.ColumnElement, since_ms: int | None,
             until_ms: int | None) -> sa.Select:
     """Raw rows in [since, until) exactly (`_window` widens rollup minutes instead)."""
@@ -91,7 +119,7 @@ def load_samples(engine: Engine, per_type: int = 20) -> pd.DataFrame:
     """The latest `per_type` events of every (source, detail-type, version), with details."""
     with engine.connect() as conn:
         kinds = conn.execute(sa.select(events.c.detail_type).distinct()).scalars().all()
-        rows = []
+        rows: list[Any] = []
         for detail_type in kinds:  # one indexed range read per type, not a scan
             rows.extend(conn.execute(
                 _event_select(with_detail=True).where(events.c.detail_type == detail_type)
@@ -382,3 +410,101 @@ def _first_violation(violations: str) -> str:
         return ""
     first = found[0]
     return str(first.get("message", first)) if isinstance(first, dict) else str(first)
+
+
+# --- the faces' small reads: index reads, never a scan ---
+
+def store_is_empty(engine: Engine) -> bool:
+    """Whether the store holds no event and no invocation (two one-row reads, not counts)."""
+    with engine.connect() as conn:
+        return all(conn.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first()
+                   is None for table in (events, invocations))
+
+
+def latest_event_ms(engine: Engine) -> int | None:
+    """The newest event time in the store (None when it holds no event)."""
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.max(events.c.time_ms))).scalar()
+
+
+def earliest_event_ms(engine: Engine) -> int | None:
+    """The oldest event time in the store (None when it holds no event)."""
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.min(events.c.time_ms))).scalar()
+
+
+def load_recent_events(engine: Engine, since_ms: int | None = None,
+                       until_ms: int | None = None, limit: int = 500) -> pd.DataFrame:
+    """The window's latest `limit` events (EVENT_COLUMNS, newest first)."""
+    statement = _within(_event_select(), events.c.time_ms, since_ms, until_ms)\
+        .order_by(events.c.time_ms.desc(), events.c.id).limit(limit)
+    return _read(engine, statement, EVENT_COLUMNS)
+
+
+def load_event_details(engine: Engine, ids: Sequence[str]) -> dict[str, str]:
+    """{event id: detail JSON} of the stored events among `ids` (primary-key reads)."""
+    if not ids:
+        return {}
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(events.c.id, events.c.detail)
+                            .where(events.c.id.in_(list(ids)))).all()
+    return {row.id: row.detail for row in rows}
+
+
+# --- the bus rules: the latest `collect rules` snapshot of each bus ---
+
+def _rows(engine: Engine, statement: sa.Select) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        return [dict(row._mapping) for row in conn.execute(statement)]
+
+
+def rule_buses(engine: Engine) -> list[str]:
+    """The buses whose rules have been snapshotted."""
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(rule_snapshots.c.bus).distinct()
+                                 .order_by(rule_snapshots.c.bus)).scalars())
+
+
+def latest_rules(engine: Engine, bus: str) -> list[dict[str, Any]]:
+    """The rules of the latest snapshot of a bus (by name), each with a `targets` list."""
+    r, t = rule_snapshots.c, rule_targets.c
+    latest = sa.select(sa.func.max(r.snapshot_ms)).where(r.bus == bus).scalar_subquery()
+    rules = _rows(engine, sa.select(rule_snapshots).where(
+        r.bus == bus, r.snapshot_ms == latest).order_by(r.rule_name))
+    targets = _rows(engine, sa.select(rule_targets).where(
+        t.bus == bus, t.snapshot_ms == latest).order_by(t.rule_name, t.target_id))
+    for rule in rules:
+        rule["targets"] = [x for x in targets if x["rule_name"] == rule["rule_name"]]
+    return rules
+
+
+def subscription_rows(engine: Engine, bus: str) -> list[dict[str, Any]]:
+    """Who is subscribed to what in the latest snapshot of a bus: one row per rule × type ×
+    target (SUBSCRIPTION_COLUMNS; `consumer` is the target ARN's last segment, the function
+    or queue name). `source` / `detail_type` are None when the rule's pattern does not pin
+    them to listed values. Disabled rules and scheduled rules are left out."""
+    rows: list[dict[str, Any]] = []
+    for rule in latest_rules(engine, bus):
+        if rule["state"] != "ENABLED" or not rule["event_pattern"]:
+            continue
+        try:
+            pattern = orjson.loads(rule["event_pattern"])
+        except orjson.JSONDecodeError:
+            continue  # not a pattern EventBridge would accept; no subscription to read
+        if not isinstance(pattern, dict):
+            continue
+        sources = listed_values(pattern, "source") or [None]
+        types = listed_values(pattern, "detail-type") or [None]
+        for target in rule["targets"]:
+            consumer = target["arn"].rsplit(":", 1)[-1].rsplit("/", 1)[-1]
+            rows.extend({"rule": rule["rule_name"], "source": source, "detail_type": kind,
+                         "target": target["arn"], "consumer": consumer}
+                        for source in sources for kind in types)
+    return rows
+
+
+def load_bus_subscriptions(engine: Engine) -> pd.DataFrame | None:
+    """Who the buses' rules deliver to (SUBSCRIPTION_COLUMNS, `consumer` the target's name),
+    from the latest snapshot of each bus; None when rules were never collected."""
+    rows = [row for bus in rule_buses(engine) for row in subscription_rows(engine, bus)]
+    return frame(rows, SUBSCRIPTION_COLUMNS) if rows else None
