@@ -49,7 +49,7 @@ def commands(shape: StoreShape, query: str, consumer: str, detail_type: str) -> 
         ["failures", "--bucket", "5m"], ["failures", "--bucket", "30s", "--since", SINCE],
         ["failures", "--consumer", consumer, "--type", detail_type],
         ["lifecycle", query], ["undocumented"], ["subscriptions"], ["duplicates", "--resends"],
-        ["check"],
+        ["latency"], ["latency", "--since", SINCE, "--until", UNTIL], ["check"],
     ]
     if shape.catalog is not None:
         found += [["catalog", "conformance"], ["contracts", "verify"]]
@@ -94,10 +94,9 @@ def test_every_command_answers_json_on_any_store_shape(
         except orjson.JSONDecodeError:
             pytest.fail(f"{args}: not one JSON document: {result.stdout[:200]!r} "
                         f"{result.stderr[:200]!r}")
-        allowed = {0, 1}
-        if args[0] == "check" and gate_failed(document):
-            allowed.add(2)  # `check`'s gate exit until the CLI contract moves it to 1
-        assert result.exit_code in allowed, (args, result.exit_code, result.stderr)
+        assert result.exit_code in (0, 1), (args, result.exit_code, result.stderr)
+        if args[0] == "check":  # 1 exactly when a finding is at or above `fail_on` (error)
+            assert result.exit_code == int(gate_failed(document)), document
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[

@@ -9,25 +9,23 @@ from datetime import date
 from functools import lru_cache
 
 import orjson
-import pandas as pd
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from collectors.rules_collector import snapshot_buses, subscription_rows
 from eventscope.catalog.loader import load_catalog
 from eventscope.catalog.model import Catalog
-from eventscope.findings import load, summaries
+from eventscope.findings import load, read, summaries
 from eventscope.findings.check import CheckInputs, Thresholds, run_check, run_check_summaries
 from eventscope.findings.deprecated import deprecated_from_summary, deprecated_in_use
 from eventscope.findings.duplicates import (duplicates_by_consumer, producer_resends,
                                             repeated_deliveries)
 from eventscope.findings.failures import (delivery_failures, failure_rates, final_failures,
                                           per_event, top_errors)
-from eventscope.findings.frames import (DELIVERY_COLUMNS, FAILED, SUBSCRIPTION_COLUMNS, frame,
-                                        records, resolve_consumers)
+from eventscope.findings.frames import (DELIVERY_COLUMNS, FAILED, frame, records,
+                                        resolve_consumers)
 from eventscope.findings.graph import build_graph, graph_json, to_dot, to_mermaid
-from eventscope.findings.latency import latency
+from eventscope.findings.latency import latency, latency_by_pair
 from eventscope.findings.lifecycle import cancellation_types, order_lifecycle
 from eventscope.findings.payloads import (payload_sizes, payload_sizes_from_totals, pii_fields,
                                           redact)
@@ -61,12 +59,6 @@ def catalog_of(shape: StoreShape) -> Catalog | None:
     return None if shape.catalog is None else example_catalog(str(shape.catalog))
 
 
-def bus_subscriptions(store: Store) -> pd.DataFrame | None:
-    """Who the latest rules snapshot routes what to (None without a snapshot), as `check`."""
-    rows = [row for bus in snapshot_buses(store) for row in subscription_rows(store, bus)]
-    return pd.DataFrame(rows, columns=SUBSCRIPTION_COLUMNS) if rows else None
-
-
 LOOKUPS = st.sampled_from([*[o for o in ORDERS if o], "e0", "id-", "nothing-here", "o", ""])
 
 
@@ -79,7 +71,8 @@ def test_every_raw_finding_answers_on_any_store_shape(store: Store, shape: Store
     """Failures, graph, lifecycle, undocumented, subscriptions, duplicates, deprecated,
     payloads/PII, latency and `run_check` on raw frames: none raises, on any store."""
     write(store, shape)
-    engine, catalog, rules = store.engine, catalog_of(shape), bus_subscriptions(store)
+    engine, catalog = store.engine, catalog_of(shape)
+    rules = read.bus_subscriptions(engine, catalog)
     events = load.load_events(engine, with_detail=True)
     attempts = resolve_consumers(load.load_attempts(engine), catalog)
     samples, type_summary = load.load_samples(engine), load.load_type_summary(engine)
@@ -92,6 +85,7 @@ def test_every_raw_finding_answers_on_any_store_shape(store: Store, shape: Store
         records(top_errors(calls))
         records(per_event(calls))
         records(latency(calls))
+        records(latency_by_pair(calls))
         repeated_deliveries(calls)
         duplicates_by_consumer(calls)
     producer_resends(events)
@@ -132,7 +126,8 @@ def test_every_store_finding_answers_on_any_store_shape(store: Store, shape: Sto
     """The rollup-backed findings (`summaries`, what the CLI and the dashboard call), over the
     whole store and over a window, bucketed or not: none raises, on any store."""
     write(store, shape)
-    engine, catalog, rules = store.engine, catalog_of(shape), bus_subscriptions(store)
+    engine, catalog = store.engine, catalog_of(shape)
+    rules = read.bus_subscriptions(engine, catalog)
     for since, until in ((None, None), WINDOW, (WINDOW[1], None)):
         records(summaries.failure_rates(engine, catalog, since, until))
         records(summaries.failure_rates(engine, catalog, since, until, bucket_ms=300_000))
@@ -141,6 +136,9 @@ def test_every_store_finding_answers_on_any_store_shape(store: Store, shape: Sto
         records(summaries.handled_kinds(engine, catalog, since, until))
         graph_json(summaries.build_graph(engine, catalog, rules, since, until))
         summaries.observed_missing_subscriptions(engine, catalog, since, until, latest=5)
+        read.missing_subscriptions(engine, catalog, since, until, latest=5)
+        records(read.latency(engine, catalog, since, until))
+        records(read.latency(engine, catalog, since, until, per_function=2, total=5))
         payload_sizes_from_totals(load.load_event_totals(engine, since, until))
     for since, until in ((None, None), WINDOW):  # the dashboard's path: totals per time
         calls = load.without_buckets(load.load_call_counts(engine, since, until, 300_000))
@@ -219,7 +217,8 @@ def test_no_cancellation_in_the_data_means_no_observed_missing_subscription(
     raw = observed_missing(load.load_events(store.engine), resolve_consumers(
         load.load_attempts(store.engine), catalog), cancellation_types(catalog))
     assert observed == [] and raw == []
-    static = static_missing(catalog, bus_subscriptions(store)) if catalog else []
+    static = static_missing(catalog, read.bus_subscriptions(store.engine, catalog)) \
+        if catalog else []
     found = missing_subscriptions(static, observed)
     if catalog is None:
         assert found == []
