@@ -6,8 +6,8 @@ catalogued and unknown event types (AWS service types with spaces, `aws.*` and
 without an order key or the fields the catalog expects, invocations of known and unknown
 functions with every outcome, retries reusing a request id, unattributed invocations (no event
 id, or an id not in the store), events without logs and logs without events, times inside and
-outside the window, optionally the example catalog and a bus-rules snapshot. The strategy
-shrinks towards an empty store.
+outside the window, optionally the example catalog, a bus-rules snapshot and stored contract
+results. The strategy shrinks towards an empty store.
 """
 
 from __future__ import annotations
@@ -82,6 +82,7 @@ class StoreShape:
     invocations: list[Invocation] = field(default_factory=list)
     catalog: Path | None = None
     rules: list[Rule] | None = None
+    contract_results: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def cancellations(self) -> list[BusEvent]:
@@ -203,6 +204,19 @@ def bus_rules(draw: st.DrawFn) -> list[Rule]:
     return rules
 
 
+VIOLATIONS = st.sampled_from(["[]", '[{"path": "$.orderId", "message": "required"}]',
+                              '["not a dict"]', '[{"no": "message"}]', ""])
+CONTRACT_RESULTS = st.lists(st.fixed_dictionaries({
+    "consumer": st.sampled_from(["warranty-handler", "fraud-check", "Unknown One"]),
+    "detail_type": st.sampled_from([k for _, k in KINDS]),
+    "version": st.sampled_from(["", "1", "2"]),
+    "check_kind": st.sampled_from(["schema", "examples", "live", "junit"]),
+    "passed": st.booleans(), "violations": VIOLATIONS,
+    "summary": st.sampled_from(["{}", '{"checked": 3, "failed": 1}']),
+    "checked_ms": st.integers(T0 - HOUR, T0), "catalog_revision": st.just("r1"),
+    "origin": st.sampled_from(["eventscope", "junit:report.xml"])}), max_size=3)
+
+
 @st.composite
 def store_shapes(draw: st.DrawFn, max_events: int = 10, max_invocations: int = 12,
                  catalog: bool | None = None, rules: bool | None = None) -> StoreShape:
@@ -212,7 +226,7 @@ def store_shapes(draw: st.DrawFn, max_events: int = 10, max_invocations: int = 1
     with_catalog = draw(st.booleans()) if catalog is None else catalog
     with_rules = draw(st.booleans()) if rules is None else rules
     return StoreShape(events, calls, EXAMPLE_CATALOG if with_catalog else None,
-                      draw(bus_rules()) if with_rules else None)
+                      draw(bus_rules()) if with_rules else None, draw(CONTRACT_RESULTS))
 
 
 def rule_rows(rules: list[Rule], bus: str = "shop",
@@ -278,3 +292,4 @@ def write(store: Store, shape: StoreShape) -> None:
     store.write_batch(shape.events, shape.invocations)
     if shape.rules is not None:
         store.write_rows(rule_rows(shape.rules))
+    store.write_contract_results(shape.contract_results)
