@@ -71,7 +71,7 @@ def gate_failed(document: Any) -> bool:
     return any(f["severity"] == "error" for f in document["findings"])
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[
+@settings(max_examples=7, deadline=None, suppress_health_check=[
     HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(shape=store_shapes(max_events=8, max_invocations=10),
        query=st.sampled_from([o for o in ORDERS if o] + ["e0", "zzz"]),

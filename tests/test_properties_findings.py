@@ -41,7 +41,7 @@ from tests.store_shapes import (ORDERS, WINDOW, StoreShape, no_cancellation, sto
 TODAY = date(2026, 1, 1)
 HEALTH = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large]
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=HEALTH)
-SLOW = settings(max_examples=15, deadline=None, suppress_health_check=HEALTH)  # many findings
+SLOW = settings(max_examples=12, deadline=None, suppress_health_check=HEALTH)  # many findings
 
 
 @pytest.fixture
