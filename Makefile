@@ -7,11 +7,15 @@ DEMO_DB ?= sqlite:///eventscope-demo.db
 
 .PHONY: demo test venv clean
 
-$(BIN)/.installed: requirements.txt pyproject.toml
+# npm installs the official AsyncAPI JSON Schemas (package.json) into ./node_modules, no lock
+# file; without npm, AsyncAPI imports still run but say that documents were not validated.
+$(BIN)/.installed: requirements.txt pyproject.toml package.json
 	@$(PYTHON) -c 'import sys; sys.exit("eventscope needs Python 3.11+, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	if command -v npm >/dev/null; then npm install --no-package-lock --no-audit --no-fund --loglevel=error; \
+	else echo "warning: npm not found: AsyncAPI documents will not be validated on import"; fi
 	touch $@
 
 venv: $(BIN)/.installed
@@ -25,4 +29,4 @@ test: $(BIN)/.installed
 	$(BIN)/python -m pytest -n 2 -q
 
 clean:
-	rm -rf $(VENV) eventscope-demo.db eventscope-demo.db-wal eventscope-demo.db-shm
+	rm -rf $(VENV) node_modules eventscope-demo.db eventscope-demo.db-wal eventscope-demo.db-shm

@@ -5,7 +5,8 @@ same code as `collect tap`, and answering `batchItemFailures` (the mapping must 
 ReportBatchItemFailures): nothing when the batch committed, every message when the store
 failed, so SQS delivers them again. The store comes from $EVENTSCOPE_DB (PostgreSQL in
 practice) and the sample rate from $EVENTSCOPE_SAMPLE; PII is redacted as in every collector
-(`collectors.pii`: $EVENTSCOPE_PII_KEY, $EVENTSCOPE_PII).
+(`collectors.pii`: $EVENTSCOPE_PII_KEY, $EVENTSCOPE_PII). The rate is recorded in the store
+with each batch, as `collect tap` does, so invocations collected from logs are sampled by it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 from typing import Any
 
 from collectors.pii import redaction_filter, settings_from_env
-from collectors.tap_collector import TapSettings, classify_messages
+from collectors.tap_collector import TapSettings, classify_messages, version_rules_from_env
 from eventscope.errors import StoreError
 from eventscope.store import Store, open_store
 
@@ -33,12 +34,13 @@ def handle(event: dict[str, Any], context: Any, store: Store | None = None,
     rate = sample_rate if sample_rate is not None else float(
         os.environ.get("EVENTSCOPE_SAMPLE", "1"))
     queue = records[0].get("eventSourceARN", "sqs").rsplit(":", 1)[-1]
-    settings = TapSettings(queue_url=queue, sample_rate=rate, origin=f"sqs:{queue}")
+    settings = TapSettings(queue_url=queue, sample_rate=rate, origin=f"sqs:{queue}",
+                           version_rules=version_rules_from_env())
     messages = [{"MessageId": r["messageId"], "Body": r.get("body", "")} for r in records]
     batch = classify_messages(messages, settings)
     try:
         events, extra = redaction_filter(settings_from_env(store))(batch.events)
-        store.write_batch(events, (), batch.quarantined, None, extra)
+        store.write_batch(events, (), batch.quarantined, None, extra, sample_rate=rate)
     except StoreError as exc:
         log.warning("store write failed, returning %d message(s) to SQS: %s", len(records), exc)
         return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in records]}

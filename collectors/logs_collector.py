@@ -12,6 +12,11 @@ not seen. An invocation still open at the end of a run is written as partial and
 records are held back (not marked processed) for up to `hold_ms`, so the next run re-reads
 them with the rest and completes the same invocation row. No server-side filter pattern is
 used: every record is read and parsed locally.
+
+Sampling: when the store's bus events are sampled (`Store.sample_rate`, recorded by the tap
+collector), invocations are kept only when their event is (the same hash of the event id,
+`eventscope.sampling`); those without an event id are all kept; the dropped ones are counted
+(`invocations_sampled_out`).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from eventscope.lambda_logs import InvocationAssembler
 from eventscope.limits import QUARANTINE_RAW_CAP
 from eventscope.records import Invocation, Quarantined
 from eventscope.redaction import RedactionSettings, scrub_invocations
+from eventscope.sampling import sample_invocations
 from eventscope.store import Store, deliveries
 
 log = logging.getLogger(__name__)
@@ -48,6 +54,7 @@ class LogsSettings:
     hold_ms: int = DEFAULT_HOLD_MS
     log_groups: tuple[str, ...] = ()  # explicit groups instead of discovery
     redaction: RedactionSettings | None = None  # scrubs PII from invocation error messages
+    sample_rate: float | None = None  # invocations kept by event id; None: the store's rate
 
 
 @dataclass
@@ -60,6 +67,7 @@ class LogsCounters:
     records_already_seen: int = 0
     invocations_built: int = 0
     invocations_stored: int = 0
+    invocations_sampled_out: int = 0  # of events the tap's sample left out
     deliveries: int = 0
     quarantined: int = 0
 
@@ -129,8 +137,9 @@ class InvocationSink:
 
     collector = COLLECTOR
 
-    def __init__(self, redaction: RedactionSettings | None = None) -> None:
-        self.redaction = redaction
+    def __init__(self, redaction: RedactionSettings | None = None,
+                 sample_rate: float = 1.0) -> None:
+        self.redaction, self.sample_rate = redaction, sample_rate
         self.assembler = InvocationAssembler()
         self.invocations: list[Invocation] = []
         self.partials: list[Invocation] = []
@@ -144,10 +153,12 @@ class InvocationSink:
 
     def write(self, store: Store, checkpoints: dict[tuple[str, str], str],
               counters: LogsCounters) -> None:
-        if self.redaction is not None:
-            self.invocations = scrub_invocations(self.invocations, self.redaction)
         counters.invocations_built += len(self.invocations)
-        written = store.write_batch((), self.invocations, (), checkpoints)
+        kept, dropped = sample_invocations(self.invocations, self.sample_rate)
+        counters.invocations_sampled_out += dropped
+        if self.redaction is not None:
+            kept = scrub_invocations(kept, self.redaction)
+        written = store.write_batch((), kept, (), checkpoints)
         counters.invocations_stored += written.invocations
 
 
@@ -156,7 +167,8 @@ class DeliverySink:
 
     collector = "bus-logs"
 
-    def __init__(self, _redaction: RedactionSettings | None = None) -> None:
+    def __init__(self, _redaction: RedactionSettings | None = None,
+                 _sample_rate: float = 1.0) -> None:
         self.rows: list[dict[str, Any]] = []
         self.quarantined: list[Quarantined] = []
         self.partials: list[Invocation] = []
@@ -188,7 +200,8 @@ def collect_group(logs: Any, store: Store, group: str, settings: LogsSettings,
                   counters: LogsCounters, sink_factory: Callable[..., Any] = InvocationSink
                   ) -> None:
     """Read one log group from its checkpoint and store what it holds with the new one."""
-    sink = sink_factory(settings.redaction)
+    rate = settings.sample_rate if settings.sample_rate is not None else store.sample_rate()
+    sink = sink_factory(settings.redaction, rate)
     previous = GroupCheckpoint.decode(store.checkpoint(sink.collector, group))
     start = previous.resume_ms if previous else settings.since_ms
     skip = previous.seen if previous else {}

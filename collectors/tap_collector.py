@@ -6,22 +6,29 @@ event commits, so a crash at any point leaves it to come back, and the store's
 insert-or-ignore makes the second delivery harmless. A message that cannot be parsed is
 quarantined, then deleted; a store failure leaves the batch undeleted (made visible again
 after `store_retry_seconds`).
+
+The sample rate is recorded in the store with the events sampled at it, so the logs
+collector and ingest sample the invocations of those events by the same rate
+(`eventscope.sampling`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import botocore.exceptions
 
 from eventscope.decoding import decode_object
 from eventscope.errors import StoreError
-from eventscope.events import DEFAULT_CORRELATION_PATHS, RejectedRecord, parse_bus_event
+from eventscope.events import (DEFAULT_CORRELATION_PATHS, RejectedRecord, VersionRule,
+                               parse_bus_event)
 from eventscope.limits import QUARANTINE_RAW_CAP
 from eventscope.records import BusEvent, Quarantined
 from eventscope.replay_marker import is_echo
@@ -47,9 +54,23 @@ class TapSettings:
     store_retry_seconds: int = 10  # visibility given back to a batch the store refused
     correlation_paths: tuple[str, ...] = DEFAULT_CORRELATION_PATHS
     origin: str = ""
+    version_rules: Mapping[tuple[str, str], VersionRule] | None = None  # Catalog.version_rules
 
     def __post_init__(self) -> None:
         self.origin = self.origin or f"sqs:{self.queue_url.rsplit('/', 1)[-1]}"
+
+
+def version_rules_from_env() -> Mapping[tuple[str, str], VersionRule] | None:
+    """How the catalog `EVENTSCOPE_CATALOG` names reads each type's version (None: no catalog)."""
+    path = os.environ.get("EVENTSCOPE_CATALOG")
+    return _catalog_version_rules(path) if path else None
+
+
+@lru_cache(maxsize=4)
+def _catalog_version_rules(path: str) -> Mapping[tuple[str, str], VersionRule]:
+    from eventscope.catalog.loader import load_catalog  # only collectors given a catalog need it
+
+    return load_catalog(path).version_rules()
 
 
 @dataclass
@@ -93,7 +114,8 @@ def classify_messages(messages: Sequence[dict[str, Any]], settings: TapSettings)
             if is_echo(envelope):
                 batch.replay_echoes += 1
                 continue
-            event = parse_bus_event(envelope, len(raw), settings.correlation_paths)
+            event = parse_bus_event(envelope, len(raw), settings.correlation_paths,
+                                    settings.version_rules)
         except RejectedRecord as rejected:
             batch.quarantined.append(Quarantined(
                 origin=settings.origin, position=f"message {message.get('MessageId', '?')}",
@@ -134,7 +156,8 @@ def process_batch(sqs: Any, store: Store, messages: Sequence[dict[str, Any]],
     if received_at is not None:
         _extend_if_slow(sqs, messages, settings, counters, received_at)
     try:
-        written = store.write_batch(events, (), batch.quarantined, None, extra)
+        written = store.write_batch(events, (), batch.quarantined, None, extra,
+                                    sample_rate=settings.sample_rate)
     except StoreError as exc:
         counters.store_failures += 1
         log.warning("store write failed, %d message(s) left on the queue: %s", len(messages), exc)

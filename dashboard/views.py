@@ -7,7 +7,6 @@ payloads and free text, size caps, and CSV cells that a spreadsheet cannot run a
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +16,7 @@ import pandas as pd
 from eventscope.catalog.model import Catalog
 from eventscope.findings.frames import FAILED
 from eventscope.findings.payloads import REDACTED, redact
+from eventscope.redaction import mask_pii
 
 WINDOWS: dict[str, int | None] = {
     "all": None, "15m": 15 * 60_000, "1h": 3_600_000, "6h": 6 * 3_600_000,
@@ -29,9 +29,6 @@ PAYLOAD_CAP_BYTES = 64 * 1024
 TEXT_CAP_CHARS = 2_000
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
-_EMAIL_IN_TEXT = re.compile(r"[^@\s\"'<>]+@[^@\s\"'<>]+\.[A-Za-z]{2,}")
-_CARD_IN_TEXT = re.compile(r"\b\d(?:[ -]?\d){12,18}\b")
-_PHONE_IN_TEXT = re.compile(r"\+\d[\d ()./-]{7,18}\d")
 
 
 @dataclass(frozen=True)
@@ -78,12 +75,12 @@ def csv_bytes(df: pd.DataFrame) -> bytes:
 
 
 def mask_text(text: Any) -> Any:
-    """Free text (an error message) with e-mail addresses, card and phone numbers blanked."""
+    """Free text (an error message) with what the store's redaction would replace blanked
+    (e-mail addresses, Luhn-valid card numbers, phone numbers, AWS access key ids; the same
+    detector, `eventscope.redaction.mask_pii`), then capped. Plain ids and timestamps stay."""
     if not isinstance(text, str):
         return text
-    for pattern in (_EMAIL_IN_TEXT, _CARD_IN_TEXT, _PHONE_IN_TEXT):
-        text = pattern.sub(REDACTED, text)
-    return text[:TEXT_CAP_CHARS]
+    return mask_pii(text, REDACTED)[:TEXT_CAP_CHARS]
 
 
 def mask_columns(df: pd.DataFrame, columns: tuple[str, ...], reveal: bool) -> pd.DataFrame:

@@ -1,12 +1,14 @@
 """Bus events: turning an EventBridge envelope, as a rule target receives it, into a `BusEvent`.
 
-Owns the envelope's required fields, the derived keys (version, correlation key, size) and the
-reasons an envelope is refused. Pure: no I/O.
+Owns the envelope's required fields, the derived keys (version, correlation key, size), how an
+event's version is read (`VersionRule`: the catalog's `version-from` and default version) and
+the reasons an envelope is refused. Pure: no I/O.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
@@ -17,6 +19,35 @@ from eventscope.records import BusEvent
 
 DEFAULT_CORRELATION_PATHS: tuple[str, ...] = ("detail.orderId",)
 REQUIRED_FIELDS = ("id", "source", "detail-type", "time", "detail")
+DEFAULT_VERSION_FROM = "detail.version"
+VERSION_FROM_SUFFIX = "detail-type-suffix"  # OrderPaid.v2 is version 2
+VERSION_FROM_NONE = "none"  # the event carries no version (e.g. ECS's detail.version is a revision)
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRule:
+    """How an event type's version is read: `version-from`, and the version of an event
+    that carries none (the type's declared default or only version)."""
+
+    version_from: str = DEFAULT_VERSION_FROM
+    default: str | None = None
+
+    def version(self, detail: Any, detail_type: str = "") -> str | None:
+        """The version of an event with this `detail` and `detail_type`, or None when unknown."""
+        found: Any = None
+        if self.version_from == VERSION_FROM_SUFFIX:
+            base, dot_v, suffix = detail_type.rpartition(".v")
+            found = suffix if dot_v and base and suffix else None
+        elif self.version_from != VERSION_FROM_NONE:
+            found = lookup({"detail": detail}, self.version_from)
+            if isinstance(found, (dict, list)):
+                found = None
+        if found is None or found == "":
+            return self.default
+        return str(found).lower() if isinstance(found, bool) else str(found)
+
+
+DEFAULT_RULE = VersionRule()
 
 
 class RejectedRecord(ValueError):
@@ -36,8 +67,13 @@ def parse_bus_event(
     envelope: Mapping[str, Any],
     size_bytes: int,
     correlation_paths: Sequence[str] = DEFAULT_CORRELATION_PATHS,
+    version_rules: Mapping[tuple[str, str], VersionRule] | None = None,
 ) -> BusEvent:
-    """Build a `BusEvent` from a decoded envelope, or raise `RejectedRecord` saying why not."""
+    """Build a `BusEvent` from a decoded envelope, or raise `RejectedRecord` saying why not.
+
+    `version_rules` (the catalog's, `Catalog.version_rules`) say how the version of each
+    (source, detail-type) is read; other types keep `detail.version`.
+    """
     event_id, source, detail_type = (envelope.get("id"), envelope.get("source"),
                                      envelope.get("detail-type"))
     detail, time = envelope.get("detail"), envelope.get("time")
@@ -50,7 +86,10 @@ def parse_bus_event(
         wrong = [n for n in ("id", "source", "detail-type") if not isinstance(envelope[n], str)]
         raise RejectedRecord("invalid_field", f"envelope field {wrong[0]} is not a string")
     resources = envelope.get("resources")
-    version = detail.get("version")
+    if version_rules:
+        version: Any = rule_for(version_rules, source, detail_type).version(detail, detail_type)
+    else:
+        version = detail.get("version")
     # Positional on purpose: this runs once per event on the ingest hot path, and keyword
     # arguments cost a frozen dataclass twice as much. Order: see `BusEvent`.
     return BusEvent(
@@ -60,6 +99,17 @@ def parse_bus_event(
         None if version is None else str(version),
         first_value(envelope, correlation_paths),
     )
+
+
+def rule_for(rules: Mapping[tuple[str, str], VersionRule], source: str,
+             detail_type: str) -> VersionRule:
+    """The rule of one (source, detail-type); `OrderPaid.v2` finds a suffix rule of OrderPaid."""
+    rule = rules.get((source, detail_type))
+    if rule is None and ".v" in detail_type:
+        rule = rules.get((source, detail_type.rpartition(".v")[0]))
+        if rule is not None and rule.version_from != VERSION_FROM_SUFFIX:
+            rule = None
+    return DEFAULT_RULE if rule is None else rule
 
 
 def parse_time_ms(value: Any) -> int:

@@ -4,6 +4,11 @@ Owns reading the inputs in blocks of whole lines, fanning the blocks out to work
 (`eventscope.ingest_lines.parse_block`: decoding, classifying, PII redaction), and, back in
 this process and in input order, assembling invocations from the parsed log records, batching
 and writing (one write in flight on a background thread), and the run's summary.
+
+Sampling: at the store's sample rate (`Store.sample_rate`, recorded by the tap collector,
+or one given here), events are kept by `eventscope.sampling`'s hash of their id and
+invocations by the same hash of their event id (those without one are all kept), so the
+stored sample keeps the join between the two; what was dropped is counted in the summary.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import signal
 import sys
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing, contextmanager
@@ -28,12 +33,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from eventscope.errors import EventscopeError, InputError
-from eventscope.events import DEFAULT_CORRELATION_PATHS
+from eventscope.events import DEFAULT_CORRELATION_PATHS, VersionRule
 from eventscope.ingest_lines import (Block, LineOptions, ParsedBlock, classify_line,  # noqa: F401
                                      parse_block)
 from eventscope.lambda_logs import InvocationAssembler
 from eventscope.records import Invocation, Quarantined
 from eventscope.redaction import RedactionSettings, scrub_invocations
+from eventscope.sampling import check_rate, sample_invocations
 from eventscope.store import Store, WriteResult, redactions
 
 BATCH_ROWS = 50_000  # events + invocations per write transaction
@@ -51,15 +57,18 @@ class IngestSummary:
     lines: int = 0
     events_read: int = 0
     events_stored: int = 0
+    events_sampled_out: int = 0
     log_records_read: int = 0
     invocations_built: int = 0
     invocations_stored: int = 0
     unattributed_invocations: int = 0
+    invocations_sampled_out: int = 0
+    sample_rate: float = 1.0
     quarantined: Counter[str] = field(default_factory=Counter)
 
     @property
     def event_duplicates(self) -> int:
-        return self.events_read - self.events_stored
+        return self.events_read - self.events_sampled_out - self.events_stored
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -68,8 +77,12 @@ class IngestSummary:
             "log_records_read": self.log_records_read,
             "invocations_built": self.invocations_built,
             "invocations_stored": self.invocations_stored,
-            "invocations_already_stored": self.invocations_built - self.invocations_stored,
+            "invocations_already_stored": (self.invocations_built - self.invocations_sampled_out
+                                           - self.invocations_stored),
             "unattributed_invocations": self.unattributed_invocations,
+            "sample_rate": self.sample_rate,
+            "events_sampled_out": self.events_sampled_out,
+            "invocations_sampled_out": self.invocations_sampled_out,
             "quarantined": sum(self.quarantined.values()),
             "quarantined_by_reason": dict(sorted(self.quarantined.items())),
         }
@@ -92,16 +105,25 @@ def ingest_paths(
     on_progress: Callable[[int], None] | None = None,
     redaction: RedactionSettings | None = None,
     workers: int | None = None,
+    sample_rate: float | None = None,
+    version_rules: Mapping[tuple[str, str], VersionRule] | None = None,
 ) -> IngestSummary:
     """Ingest NDJSON files (`.gz` too, `-` for stdin) and return what happened.
 
     `redaction` replaces PII in events before they are stored and records it in
-    `redactions`; `workers` processes parse in parallel (default: one per CPU; 0 parses here).
+    `redactions`; `workers` processes parse in parallel (default: one per CPU; 0 parses here);
+    `version_rules` (`Catalog.version_rules`) say where each catalogued type's version is.
     Inputs of a single block are always parsed here: starting processes would cost more.
+    `sample_rate` keeps that fraction of events and their invocations and becomes the
+    store's rate; by default the store's own rate applies (1 unless a tap recorded one).
     """
     check_readable(paths)
-    options = LineOptions(tuple(correlation_paths), redaction)
-    summary = IngestSummary()
+    if sample_rate is None:
+        sample_rate = store.sample_rate()
+    else:
+        store.record_sample_rate(check_rate(sample_rate))
+    options = LineOptions(tuple(correlation_paths), redaction, sample_rate, version_rules)
+    summary = IngestSummary(sample_rate=sample_rate)
     workers = default_workers() if workers is None else workers
     with (_collection_paused(), _Batcher(store, summary, redaction) as batcher,
           closing(_parse_all(_blocks(paths, on_progress), options, workers)) as parsed_blocks):
@@ -141,7 +163,8 @@ class _Batcher:
     def add(self, parsed: ParsedBlock) -> None:
         summary = self.summary
         summary.lines += parsed.lines
-        summary.events_read += len(parsed.event_rows)
+        summary.events_read += len(parsed.event_rows) + parsed.events_sampled_out
+        summary.events_sampled_out += parsed.events_sampled_out
         summary.log_records_read += parsed.log_records
         summary.quarantined.update(item.reason for item in parsed.quarantined)
         self.events += parsed.event_rows
@@ -157,6 +180,8 @@ class _Batcher:
     def flush(self) -> None:
         """Hand the collected batch to the writer once the previous write has committed."""
         self.summary.invocations_built += len(self.invocations)
+        self.invocations, dropped = sample_invocations(self.invocations, self.summary.sample_rate)
+        self.summary.invocations_sampled_out += dropped
         self.summary.unattributed_invocations += sum(
             1 for invocation in self.invocations if invocation.event_id is None)
         extra = {redactions: self.redactions} if self.redactions else None

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eventscope.decoding import decode_object
-from eventscope.events import (DEFAULT_CORRELATION_PATHS, RejectedRecord, is_bus_event,
-                               parse_bus_event)
+from eventscope.events import (DEFAULT_CORRELATION_PATHS, RejectedRecord, VersionRule,
+                               is_bus_event, parse_bus_event)
 from eventscope.lambda_logs import ParsedRecord, parse_log_record
 from eventscope.limits import QUARANTINE_RAW_CAP
 from eventscope.records import EVENT_COLUMNS, BusEvent, Quarantined, event_row
 from eventscope.redaction import RedactionSettings, redact_detail, redaction_rows
+from eventscope.sampling import keep
 
 LOG_RECORD_FIELDS: Mapping[str, type | tuple[type, ...]] = {
     "logGroupName": str, "logStreamName": str, "timestamp": int, "message": str,
@@ -33,10 +34,13 @@ _DETAIL = EVENT_COLUMNS.index("detail")
 
 @dataclass(frozen=True)
 class LineOptions:
-    """How lines are read: where the correlation key is, and how PII is redacted (if at all)."""
+    """How lines are read: where the correlation key is, how PII is redacted (if at all), and
+    the fraction of events kept (by `eventscope.sampling`'s hash of the event id)."""
 
     correlation_paths: tuple[str, ...] = DEFAULT_CORRELATION_PATHS
     redaction: RedactionSettings | None = None
+    sample_rate: float = 1.0
+    version_rules: Mapping[tuple[str, str], VersionRule] | None = None  # the catalog's
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class ParsedBlock:
 
     lines: int = 0  # non-blank lines
     event_rows: list[tuple[Any, ...]] = field(default_factory=list)  # records.event_row
+    events_sampled_out: int = 0
     redaction_rows: list[dict[str, Any]] = field(default_factory=list)  # `redactions` rows
     log_records: int = 0
     log_facts: list[ParsedRecord] = field(default_factory=list)  # records that say something
@@ -64,13 +69,18 @@ def parse_block(block: Block, options: LineOptions) -> ParsedBlock:
     """Classify, parse and redact every non-blank line of a block."""
     parsed = ParsedBlock()
     streams: dict[tuple[str, str], tuple[str, str]] = {}  # one key per stream: smaller pickles
+    rate = options.sample_rate
     for line_no, raw in enumerate(block.data.split(b"\n"), block.first_line):
         raw = raw.rstrip(b"\r")
         if not raw or (raw[0] in _BLANK and not raw.strip()):
             continue
         parsed.lines += 1
-        item = classify_line(raw, block.origin, line_no, options.correlation_paths)
+        item = classify_line(raw, block.origin, line_no, options.correlation_paths,
+                             options.version_rules)
         if type(item) is BusEvent:
+            if rate < 1 and not keep(item.id, rate):
+                parsed.events_sampled_out += 1
+                continue
             _add_event(parsed, item, options.redaction)
         elif type(item) is Quarantined:
             parsed.quarantined.append(item)
@@ -97,12 +107,13 @@ def _add_event(parsed: ParsedBlock, event: BusEvent, redaction: RedactionSetting
 def classify_line(
     raw: bytes, origin: str, line_no: int,
     correlation_paths: Sequence[str] = DEFAULT_CORRELATION_PATHS,
+    version_rules: Mapping[tuple[str, str], VersionRule] | None = None,
 ) -> LineItem:
     """A bus event, a log record (a dict), or the line's quarantine record."""
     try:
         record = decode_object(raw)
         if is_bus_event(record):
-            return parse_bus_event(record, len(raw), correlation_paths)
+            return parse_bus_event(record, len(raw), correlation_paths, version_rules)
         if "logGroupName" in record or "message" in record:
             return checked_log_record(record)
         raise RejectedRecord("unrecognised", "neither an EventBridge envelope nor a log record")

@@ -7,14 +7,19 @@ It is pure: no I/O, no boto3, no clock.
 
 Lines understood (anything else, including garbage, is ignored without raising):
 
-* text format: ``START``/``END``/``REPORT RequestId: ...`` (``REPORT`` with ``Status: timeout``
-  or ``Status: error`` and ``Error Type: ...``), ``<time> <rid> Task timed out after N seconds``,
+* text format: ``START``/``END``/``REPORT RequestId: ...`` (``REPORT`` maybe with ``Status:``
+  and ``Error Type: ...``), ``<time> <rid> Task timed out after N seconds``,
   ``RequestId: <rid> Error: Runtime exited ...``, Python ``[LEVEL]\\t<time>\\t<rid>\\t<msg>``
   lines, an unhandled exception ``[ERROR] Type: msg\\nTraceback ...`` (one record, no request
-  id), ``LAMBDA_WARNING: Unhandled exception ...``, and Node ``<time>\\t<rid>\\tLEVEL\\t<msg>``;
-* JSON format: ``platform.start``, ``platform.runtimeDone``, ``platform.report`` and the
-  runtime's JSON app lines (``level``/``log_level``, ``requestId``, ``errorType``,
-  ``errorMessage``, or a ``message`` object holding them);
+  id), ``LAMBDA_WARNING: Unhandled exception ...``, Node ``<time>\\t<rid>\\tLEVEL\\t<msg>``
+  (``Invoke Error``, ``Unhandled Promise Rejection`` and ``Uncaught Exception`` being the
+  runtime's own) and Java log4j2 ``<date> <time> <rid> LEVEL <logger> - <msg>``;
+  ``INIT_*``, ``RESTORE_*`` (SnapStart), ``EXTENSION`` and ``TELEMETRY`` lines say nothing;
+* JSON format: ``platform.start``, ``platform.runtimeDone`` and ``platform.report`` (with
+  ``status`` and ``errorType``; the init, restore, extension and subscription events carry no
+  request id and say nothing), and the runtime's JSON app lines (``level``/``log_level``,
+  ``requestId`` or Java's ``AWSRequestId``, ``errorType``, ``errorMessage``, or a ``message``
+  object holding them: the runtime's record of an unhandled error);
 * Powertools Logger lines in either format (``function_request_id``, ``correlation_id``,
   ``exception_name``).
 
@@ -24,25 +29,37 @@ Assembly rules:
   line bearing a request id that differs from the open one (or with nothing open) also opens
   one, because logs can start mid-invocation. Lines without a request id belong to the open
   invocation until its ``END``. A line bearing the request id of the invocation just closed in
-  that stream (a straggler after its ``REPORT``) is ignored.
+  that stream (a straggler after its ``REPORT``) is ignored, except a timeout line (below).
 * ``REPORT``/``platform.report`` completes the invocation: it is returned by `feed`, with
   ``complete=True`` and ``end_ms`` = the report's timestamp. An open invocation displaced by a
   new one in its stream (its ``REPORT`` never came) is returned at that point with
   ``complete=False``; `flush` returns the rest with ``complete=False``; for those ``end_ms`` is
   the ``END``/``platform.runtimeDone`` timestamp if one was seen, else None.
-* ``outcome`` is ``"timeout"`` if a timeout line, ``Status: timeout`` or a platform status
-  ``timeout`` was seen; else ``"error"`` if a line was logged at ERROR/CRITICAL/FATAL, an
-  unhandled exception was logged, or a status ``error``/``failure`` was reported; else ``"ok"``.
+* ``outcome``: a status decides when there is one: ``platform.report``'s (or, before it,
+  ``platform.runtimeDone``'s) ``status`` (``success``, ``error``/``failure``, ``timeout``) or a
+  ``REPORT`` line's ``Status:``. Without one (text ``REPORT`` lines of successful, and of
+  older, invocations carry none), Lambda's and the runtime's own signs decide: ``"timeout"``
+  after a timeout line, ``"error"`` after an unhandled exception, a runtime exit, Node's
+  ``Invoke Error`` or the runtime's error record; else ``"ok"``. Lines the function's code
+  logs at ERROR/CRITICAL/FATAL (``logger.exception``, ``console.error``) are logged errors:
+  their type and message are kept, but they never fail an invocation.
+* A timeout line after its invocation's ``REPORT`` (older runtimes) turns an invocation that
+  had no status into a timeout: `feed` returns it again, same key, complete, for the store to
+  update. Read without its invocation (a later run or file), it comes out as a partial
+  timeout with no end, which the store matches to the invocation it follows
+  (`eventscope.store`).
+* ``consumer`` is the function named in the stream when the group is shared (Lambda names a
+  custom group's streams ``YYYY/MM/DD/<function>[<version>]<id>``), else the ``<name>`` of
+  ``/aws/lambda/<name>``, else the group name (`consumer_name`).
 * ``error_type`` is ``"Sandbox.Timedout"`` (Lambda's own name for an invocation timeout) for
-  timeouts, unless the platform named another; otherwise the first type seen: the exception
-  class (``KeyError``, Powertools ``exception_name``, JSON ``errorType``) or Lambda's
-  ``Error Type`` (``Runtime.ExitError``); a traceback's ``botocore.exceptions.ClientError`` is
-  shortened to ``ClientError`` like ``type.__name__``. ``error_message`` is the first error
-  message seen: an ERROR line's text (for a logged exception, what was logged, not the
-  exception's own text), an unhandled exception's message, or the timeout line's
+  timeouts, unless the platform named another; for errors the failure's type (the unhandled
+  exception class, Lambda's ``Error Type`` such as ``Runtime.ExitError``, JSON ``errorType``),
+  else a logged one; for ok invocations the first logged type (``KeyError``, Powertools
+  ``exception_name``), if any. A traceback's ``botocore.exceptions.ClientError`` is shortened
+  to ``ClientError`` like ``type.__name__``. ``error_message`` is the first error message
+  seen: an ERROR line's text (for a logged exception, what was logged, not the exception's
+  own text), an unhandled exception's message, or the timeout line's
   ``Task timed out after 3.00 seconds``; capped at `eventscope.limits.ERROR_MESSAGE_CAP`.
-  A timeout line that arrives after its ``REPORT`` (older runtimes) is a straggler and
-  ignored; current ``REPORT`` lines carry ``Status: timeout`` themselves.
 * ``event_id`` is the first Powertools ``correlation_id`` seen (the EventBridge event id when
   the handler uses ``correlation_paths.EVENT_BRIDGE``); None when no line carries one.
 * ``log_format`` is ``"json"`` once a platform event or a runtime JSON line is seen, else
@@ -71,7 +88,10 @@ StreamKey = tuple[str, str]
 _ERROR_LEVELS = frozenset({"ERROR", "CRITICAL", "FATAL"})
 _TEXT_LEVELS = frozenset({"[ERROR]", "[CRITICAL]", "[WARNING]", "[INFO]", "[DEBUG]"})
 _NODE_LEVELS = frozenset({"ERROR", "FATAL", "WARN", "INFO", "DEBUG", "TRACE"})
-_FAILED_STATUSES = frozenset({"error", "failure"})
+_STATUSES: dict[str, Outcome] = {"success": "ok", "error": "error", "failure": "error",
+                                  "timeout": "timeout"}
+_NODE_FAILURES = ("Invoke Error", "Unhandled Promise Rejection", "Uncaught Exception")
+_CONSUMER_CACHE = 100_000  # (group, stream) names remembered; cleared when over
 
 _REPORT_DURATION = re.compile(r"RequestId: \S+\s+Duration: ([0-9.]+) ms")
 _REPORT_MEMORY = re.compile(r"Max Memory Used: ([0-9]+) MB")
@@ -80,6 +100,9 @@ _REPORT_ERROR_TYPE = re.compile(r"Error Type: (\S+)")
 _TIMEOUT_LINE = re.compile(r"\S+\s+(\S+)\s+(Task timed out after [0-9.]+ seconds)")
 _RUNTIME_ERROR = re.compile(r"RequestId: (\S+)\s+Error: ([^\n\r]*)(?:[\n\r]+(\S+))?")
 _WORD = re.compile(r"\S+")
+_JAVA_LINE = re.compile(
+    r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:[.,]\d+)? +([0-9a-fA-F-]{8,}) +"
+    r"(ERROR|FATAL|WARN|INFO|DEBUG|TRACE) +(?:\S+ +- +)?(.*)", re.DOTALL)
 _EXCEPTION_TYPE = re.compile(r"[A-Za-z_][\w.]*")
 _TRACEBACK = "Traceback (most recent call last):"
 
@@ -92,8 +115,10 @@ class _Line:
     request_id: str | None = None
     log_format: LogFormat | None = None
     event_id: str | None = None
-    error: bool = False
-    timed_out: bool = False
+    error: bool = False  # logged at ERROR level (or a failure marker): type/message recorded
+    failed: bool = False  # the runtime's own sign that the invocation failed
+    timed_out: bool = False  # Lambda's "Task timed out" line
+    status: Outcome | None = None  # a platform status or REPORT ``Status:``: decides
     error_type: str | None = None
     error_message: str | None = None
     duration_ms: float | None = None
@@ -104,8 +129,8 @@ class _Line:
         # Positional: parsed lines cross process boundaries in bulk (`eventscope.ingest`), and
         # the generic dataclass pickling costs several times more.
         return _Line, (self.kind, self.request_id, self.log_format, self.event_id, self.error,
-                       self.timed_out, self.error_type, self.error_message, self.duration_ms,
-                       self.max_memory_mb, self.ends)
+                       self.failed, self.timed_out, self.status, self.error_type,
+                       self.error_message, self.duration_ms, self.max_memory_mb, self.ends)
 
 
 ParsedRecord = tuple[StreamKey, int, _Line]  # (log group, stream), timestamp, what it says
@@ -123,9 +148,11 @@ class _Draft:
     event_id: str | None = None
     end_ms: int | None = None
     ended: bool = False
-    errored: bool = False
+    failed: bool = False
     timed_out: bool = False
-    error_type: str | None = None
+    status: Outcome | None = None
+    failure_type: str | None = None  # from a failure marker or a failed status
+    logged_type: str | None = None  # from an error logged by the function's code
     timeout_type: str | None = None
     error_message: str | None = None
     duration_ms: float | None = None
@@ -135,8 +162,19 @@ class _Draft:
 # --- public API -----------------------------------------------------------------------------
 
 
-def consumer_name(log_group: str) -> str:
-    """The function name of a ``/aws/lambda/<name>`` group; any other group name unchanged."""
+def consumer_name(log_group: str, log_stream: str = "") -> str:
+    """The function that wrote to a log stream.
+
+    In a custom log group, which several functions may share, Lambda names each stream
+    ``YYYY/MM/DD/<function>[<version>]<environment id>``: the name there wins. In a group of
+    its own the stream is ``YYYY/MM/DD/[<version>]<id>`` and the function is ``<name>`` of
+    ``/aws/lambda/<name>``; any other group name is returned unchanged.
+    """
+    bracket = log_stream.find("[")
+    if bracket > 0:
+        name = log_stream[log_stream.rfind("/", 0, bracket) + 1 : bracket]
+        if name:
+            return name
     if log_group.startswith(LAMBDA_GROUP_PREFIX) and len(log_group) > len(LAMBDA_GROUP_PREFIX):
         return log_group[len(LAMBDA_GROUP_PREFIX) :]
     return log_group
@@ -147,8 +185,8 @@ class InvocationAssembler:
 
     def __init__(self) -> None:
         self._open: dict[StreamKey, _Draft] = {}
-        self._closed: dict[StreamKey, str] = {}  # request id last completed in each stream
-        self._consumers: dict[str, str] = {}
+        self._closed: dict[StreamKey, _Draft] = {}  # the invocation last completed per stream
+        self._consumers: dict[StreamKey, str] = {}
 
     def feed(self, record: Mapping[str, Any]) -> list[Invocation]:
         """Take one record; return the invocations it completed (usually none or one)."""
@@ -172,7 +210,7 @@ class InvocationAssembler:
         draft = self._open.get(key)
         if _opens_invocation(draft, line):
             if self._is_repeat(key, draft, line, timestamp):
-                return done
+                return self._late(key, line)
             if draft is not None:
                 done.append(self._build(draft, complete=False))  # its REPORT never came
             draft = self._begin(key, line.request_id or "", timestamp)
@@ -181,9 +219,19 @@ class InvocationAssembler:
         _absorb(draft, line, timestamp)
         if line.kind == "report":
             del self._open[key]
-            self._closed[key] = draft.request_id
+            self._closed[key] = draft
             done.append(self._build(draft, complete=True))
         return done
+
+    def _late(self, key: StreamKey, line: _Line) -> list[Invocation]:
+        """A straggler after its invocation's REPORT: ignored, except a timeout line (older
+        runtimes write it after REPORT), which turns an invocation without a platform status
+        into a timeout: it is returned again, complete, for the store to update."""
+        closed = self._closed.get(key)
+        if not line.timed_out or closed is None or closed.status is not None or closed.timed_out:
+            return []
+        _absorb_failure(closed, line)
+        return [self._build(closed, complete=True)]
 
     def _is_repeat(self, key: StreamKey, draft: _Draft | None, line: _Line, timestamp: int) -> bool:
         """A START record seen twice, or a straggler of the invocation just completed here."""
@@ -193,7 +241,8 @@ class InvocationAssembler:
                 and draft.request_id == line.request_id
                 and draft.start_ms == timestamp
             )
-        return line.request_id == self._closed.get(key)
+        closed = self._closed.get(key)
+        return closed is not None and line.request_id == closed.request_id
 
     def _begin(self, key: StreamKey, request_id: str, timestamp: int) -> _Draft:
         draft = _Draft(request_id, key[0], key[1], timestamp)
@@ -201,20 +250,24 @@ class InvocationAssembler:
         return draft
 
     def _build(self, draft: _Draft, *, complete: bool) -> Invocation:
-        consumer = self._consumers.get(draft.log_group)
+        outcome = _outcome(draft)
+        where = (draft.log_group, draft.log_stream)
+        consumer = self._consumers.get(where)
         if consumer is None:
-            consumer = self._consumers[draft.log_group] = consumer_name(draft.log_group)
+            if len(self._consumers) > _CONSUMER_CACHE:
+                self._consumers.clear()
+            consumer = self._consumers[where] = consumer_name(*where)
         return Invocation(
             request_id=draft.request_id,
             consumer=consumer,
             log_group=draft.log_group,
             log_stream=draft.log_stream,
             start_ms=draft.start_ms,
-            outcome=_outcome(draft),
+            outcome=outcome,
             event_id=draft.event_id,
             end_ms=draft.end_ms,
             duration_ms=draft.duration_ms,
-            error_type=_error_type(draft),
+            error_type=_error_type(draft, outcome),
             error_message=draft.error_message,
             max_memory_mb=draft.max_memory_mb,
             complete=complete,
@@ -258,33 +311,43 @@ def _absorb(draft: _Draft, line: _Line, timestamp: int) -> None:
         draft.duration_ms = line.duration_ms
     if line.max_memory_mb is not None:
         draft.max_memory_mb = line.max_memory_mb
-    if line.error or line.timed_out:
+    if line.status is not None:
+        draft.status = line.status  # a later status (REPORT after runtimeDone) wins
+    if line.error or line.failed or line.timed_out or line.status not in (None, "ok"):
         _absorb_failure(draft, line)
 
 
 def _absorb_failure(draft: _Draft, line: _Line) -> None:
-    if line.timed_out:
-        draft.timed_out = True
-        if line.error_type is not None and draft.timeout_type is None:
-            draft.timeout_type = line.error_type
-    else:
-        draft.errored = True
-        if line.error_type is not None and draft.error_type is None:
-            draft.error_type = line.error_type
+    kind = line.error_type
+    if line.timed_out or line.status == "timeout":
+        draft.timed_out = draft.timed_out or line.timed_out
+        if kind is not None and draft.timeout_type is None:
+            draft.timeout_type = kind
+    elif line.failed or line.status == "error":
+        draft.failed = draft.failed or line.failed
+        if kind is not None and draft.failure_type is None:
+            draft.failure_type = kind
+    elif kind is not None and draft.logged_type is None:
+        draft.logged_type = kind
     if line.error_message and draft.error_message is None:
         draft.error_message = line.error_message[:ERROR_MESSAGE_CAP]
 
 
 def _outcome(draft: _Draft) -> Outcome:
+    """The platform's status when it gave one; else what Lambda's own lines say."""
+    if draft.status is not None:
+        return draft.status
     if draft.timed_out:
         return "timeout"
-    return "error" if draft.errored else "ok"
+    return "error" if draft.failed else "ok"
 
 
-def _error_type(draft: _Draft) -> str | None:
-    if draft.timed_out:
+def _error_type(draft: _Draft, outcome: Outcome) -> str | None:
+    if outcome == "timeout":
         return draft.timeout_type or TIMEOUT_ERROR_TYPE
-    return draft.error_type
+    if outcome == "error":
+        return draft.failure_type or draft.logged_type
+    return draft.logged_type or draft.failure_type  # what was logged, though it did not fail
 
 
 def _opens_invocation(draft: _Draft | None, line: _Line) -> bool:
@@ -366,7 +429,7 @@ def _parse_report(message: str) -> _Line | None:
         line.max_memory_mb = int(found.group(1))
     if (found := _REPORT_STATUS.search(message)) is not None:
         _apply_status(line, found.group(1))
-        if (kind := _REPORT_ERROR_TYPE.search(message)) is not None:
+        if line.status != "ok" and (kind := _REPORT_ERROR_TYPE.search(message)) is not None:
             line.error_type = kind.group(1)
     return line
 
@@ -380,6 +443,7 @@ def _parse_runtime_error(message: str) -> _Line | None:
         request_id=found.group(1),
         log_format="text",
         error=True,
+        failed=True,
         error_message=found.group(2).strip() or None,
         error_type=found.group(3),
     )
@@ -387,13 +451,8 @@ def _parse_runtime_error(message: str) -> _Line | None:
 
 def _apply_status(line: _Line, status: Any) -> None:
     """A platform status (``success``/``error``/``failure``/``timeout``) onto `line`."""
-    if not isinstance(status, str):
-        return
-    status = status.lower()
-    if status == "timeout":
-        line.timed_out = True
-    elif status in _FAILED_STATUSES:
-        line.error = True
+    if isinstance(status, str):
+        line.status = _STATUSES.get(status.lower())
 
 
 def _parse_bracketed(message: str) -> _Line | None:
@@ -432,7 +491,8 @@ def _parse_unhandled(message: str) -> _Line:
     cut = min((i for i in (header.find("\n"), header.find("\r")) if i >= 0), default=len(header))
     error_type, message_text = _split_exception(header[:cut].strip())
     return _Line(
-        log_format="text", error=True, error_type=error_type, error_message=message_text or None
+        log_format="text", error=True, failed=True, error_type=error_type,
+        error_message=message_text or None,
     )
 
 
@@ -451,8 +511,9 @@ def _parse_lambda_warning(message: str) -> _Line:
     _, sep, rest = message.partition("\r")
     inner = _parse_message(rest) if sep else None
     if inner is not None and inner.error:
+        inner.failed = True
         return inner
-    return _Line(error=True)
+    return _Line(error=True, failed=True)
 
 
 def _parse_timestamped(message: str) -> _Line | None:
@@ -469,16 +530,29 @@ def _parse_timestamped(message: str) -> _Line | None:
         )
     parts = message.split("\t", 3)
     if len(parts) < 4 or parts[2] not in _NODE_LEVELS:
-        return None
+        return _parse_java(message)
     line = _Line(request_id=parts[1] or None, log_format="text")
     if parts[2] in _ERROR_LEVELS:
         _set_node_error(line, parts[3])
     return line
 
 
+def _parse_java(message: str) -> _Line | None:
+    """A Java log4j2 line in Lambda's pattern: ``<date> <time> <rid> LEVEL <logger> - <msg>``."""
+    found = _JAVA_LINE.match(message)
+    if found is None:
+        return None
+    line = _Line(request_id=found.group(1), log_format="text")
+    if found.group(2) in _ERROR_LEVELS:
+        line.error = True
+        line.error_message = found.group(3).rstrip("\r\n") or None
+    return line
+
+
 def _set_node_error(line: _Line, text: str) -> None:
     """Node's ``Invoke Error \\t{"errorType":..., "errorMessage":...}`` or a plain error line."""
     line.error = True
+    line.failed = text.startswith(_NODE_FAILURES)  # the runtime's, not the function's
     _, sep, payload = text.partition("\t")
     obj = _loads(payload) if sep and payload.startswith("{") else None
     if obj is None:
@@ -540,7 +614,7 @@ def _parse_platform(kind: str, record: Any) -> _Line | None:
     else:
         return None
     _apply_status(line, record.get("status"))
-    if line.error or line.timed_out:
+    if line.status == "error" or line.status == "timeout":
         line.error_type = _str(record.get("errorType"))
     return line
 
@@ -558,7 +632,7 @@ def _apply_metrics(line: _Line, metrics: Any) -> None:
 
 def _parse_json_app(obj: dict[str, Any]) -> _Line | None:
     """A runtime JSON app line, a Powertools line, or a runtime unhandled-error record."""
-    lambda_rid = _str(obj.get("requestId"))
+    lambda_rid = _str(obj.get("requestId")) or _str(obj.get("AWSRequestId"))  # Java: AWS...
     line = _Line(
         request_id=lambda_rid or _str(obj.get("function_request_id")),
         log_format="json" if lambda_rid else None,
@@ -577,6 +651,7 @@ def _set_json_error(line: _Line, obj: dict[str, Any]) -> None:
     line.error = True
     message = obj.get("message")
     if isinstance(message, dict) and ("errorType" in message or "errorMessage" in message):
+        line.failed = True  # the runtime's own record of an unhandled error
         line.error_type = _str(message.get("errorType"))
         line.error_message = _text(message.get("errorMessage"))
         return

@@ -2,7 +2,8 @@
 
 Owns finding personal data in an event's detail (fields the catalog declares as PII, and
 values the detectors recognise: e-mail addresses, card numbers that pass the Luhn check,
-phone numbers, AWS access key ids) and replacing it by a keyed hash token
+phone numbers, AWS access key ids; the only PII patterns in eventscope: the dashboard masks
+free text with `mask_pii`, which finds exactly what `scrub_text` replaces) and replacing it by a keyed hash token
 `pii:<detector>:<hex>` (HMAC-SHA256 with a configured key, so equal values still correlate
 and nobody without the key can test guesses). Each replacement is reported as a
 `Redaction` (event, detail-type, JSON path, detector). With `keep_originals` the values are
@@ -139,8 +140,13 @@ _DETECTORS: tuple[tuple[str, re.Pattern[str], Callable[[re.Match[str]], bool]], 
 )
 
 
-def scrub_text(text: str, key: bytes) -> tuple[str, list[str]]:
-    """The text with every detected value replaced by its token, and the detectors that fired."""
+def replace_pii(text: str, replacement: Callable[[str, str], str]) -> tuple[str, list[str]]:
+    """The text with every value a detector recognises replaced by `replacement(value,
+    detector)`, and the detectors that fired. Tokens already in the text are left as they are.
+
+    The one place free text is searched for PII: the store's `scrub_text` and the dashboard's
+    masking both call it, so a page never shows what the store would have redacted.
+    """
     fired: list[str] = []
     if not may_hold_pii(text):
         return text, fired
@@ -150,9 +156,19 @@ def scrub_text(text: str, key: bytes) -> tuple[str, list[str]]:
             if _TOKEN.fullmatch(match.group()) or not accept(match):
                 return match.group()
             fired.append(name)
-            return token(match.group(), name, key)
+            return replacement(match.group(), name)
         text = pattern.sub(substitute, text)
     return text, fired
+
+
+def scrub_text(text: str, key: bytes) -> tuple[str, list[str]]:
+    """The text with every detected value replaced by its token, and the detectors that fired."""
+    return replace_pii(text, lambda value, name: token(value, name, key))
+
+
+def mask_pii(text: str, mask: str) -> str:
+    """The text as a page may show it: every value `scrub_text` would replace becomes `mask`."""
+    return replace_pii(text, lambda value, name: mask)[0]
 
 
 def redact_document(document: Any, path: str, declared: set[str], key: bytes,

@@ -33,9 +33,11 @@ from eventscope.tables import (DURATION_BUCKETS, DURATION_EDGES_MS, MINUTE_MS,  
                                rule_targets)
 
 SCHEMA_VERSION = 1
+SAMPLE_RATE_KEY = "sample_rate"  # in `meta`: see `Store.sample_rate`
 DEFAULT_URL = "sqlite:///eventscope.db"
 
 _INVOCATION_UPDATABLE = [c.name for c in invocations.columns if not c.primary_key]
+_OK: Any = sa.literal_column("'ok'")  # in the SQL text: rows are given positionally
 
 
 @dataclass
@@ -101,6 +103,7 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._recorded_rate: float | None = None  # last `record_sample_rate`, not written twice
         dialect = sqlite if engine.dialect.name == "sqlite" else postgresql
         upsert = dialect.insert(invocations)
         checkpoint = dialect.insert(checkpoints)
@@ -109,10 +112,13 @@ class Store:
             raise RuntimeError("records.EVENT_COLUMNS no longer matches the events table")
         self._insert_quarantine = _Compiled(
             engine, dialect.insert(quarantine).on_conflict_do_nothing())
+        stored, offered = invocations.c, upsert.excluded
         self._upsert_invocation = _Compiled(engine, upsert.on_conflict_do_update(
-            index_elements=[invocations.c.request_id, invocations.c.start_ms],
-            set_={name: upsert.excluded[name] for name in _INVOCATION_UPDATABLE},
-            where=sa.and_(sa.not_(invocations.c.complete), upsert.excluded.complete),
+            index_elements=[stored.request_id, stored.start_ms],
+            set_={name: offered[name] for name in _INVOCATION_UPDATABLE},
+            where=sa.and_(offered.complete, sa.or_(  # a partial row completed, or a failure
+                sa.not_(stored.complete),            # learnt late: ok -> error/timeout only
+                sa.and_(stored.outcome == _OK, offered.outcome != _OK))),
         ))
         mark = dialect.insert(rollup_dirty)
         # DO UPDATE, not DO NOTHING: it locks an existing mark, so on PostgreSQL a refresh
@@ -120,6 +126,9 @@ class Store:
         self._mark_dirty = _Compiled(engine, mark.on_conflict_do_update(
             index_elements=[rollup_dirty.c.minute_ms],
             set_={"minute_ms": mark.excluded.minute_ms}))
+        meta_row = dialect.insert(meta)
+        self._upsert_meta = _Compiled(engine, meta_row.on_conflict_do_update(
+            index_elements=[meta.c.key], set_={"value": meta_row.excluded.value}))
         self._upsert_checkpoint = _Compiled(engine, checkpoint.on_conflict_do_update(
             index_elements=[checkpoints.c.collector, checkpoints.c.key],
             set_={"value": checkpoint.excluded.value,
@@ -158,31 +167,41 @@ class Store:
         quarantined: Sequence[Quarantined] = (),
         checkpoints_: Mapping[tuple[str, str], str] | None = None,
         extra_rows: Mapping[sa.Table, Sequence[dict[str, Any]]] | None = None,
+        sample_rate: float | None = None,
     ) -> WriteResult:
         """Write everything given in one transaction and return how many rows were new.
 
         Events are `BusEvent`s or already their rows (`records.event_row`), as parallel
-        ingest hands them over.
+        ingest hands them over. `sample_rate`, when given, is recorded as the store's (see
+        `sample_rate`) with the rows sampled at it.
         """
         result = WriteResult()
         event_rows = _event_rows(events_)
         try:
             with self.engine.begin() as conn:
                 result.events = self._execute(conn, self._insert_event, event_rows)
+                invocations_, late_minutes = _apply_late_timeouts(conn, invocations_)
                 result.invocations = self._execute(conn, self._upsert_invocation, invocations_)
+                result.invocations += len(late_minutes)
                 result.quarantined = self._execute(conn, self._insert_quarantine,
                                                    [_quarantine_row(q) for q in quarantined])
                 self._execute(conn, self._upsert_checkpoint,
                               _checkpoint_rows(checkpoints_ or {}))
                 for table, rows in (extra_rows or {}).items():  # collectors' own tables
                     self._execute(conn, self._insert_ignore(table), rows)
+                if sample_rate is not None and sample_rate != self._recorded_rate:
+                    self._execute(conn, self._upsert_meta,
+                                  [{"key": SAMPLE_RATE_KEY, "value": repr(float(sample_rate))}])
                 if result.events or result.invocations:
                     minutes = rollups.changed_minutes(conn, event_rows if result.events else (),
                                                invocations_ if result.invocations else ())
+                    minutes.update(late_minutes)
                     self._execute(conn, self._mark_dirty,
                                   [{"minute_ms": m} for m in sorted(minutes)])
         except sa.exc.OperationalError as exc:
             raise StoreError(f"cannot write to store {self.url}: {_first_line(exc)}") from None
+        if sample_rate is not None:
+            self._recorded_rate = sample_rate
         return result
 
     @staticmethod
@@ -258,6 +277,22 @@ class Store:
                 found = conn.execute(
                     sa.select(meta.c.value).where(meta.c.key == "pii_key")).scalar()
         return bytes.fromhex(found)
+
+    # --- sampling ---
+    def sample_rate(self) -> float:
+        """The rate this store's bus events (and their invocations) are sampled at; 1 when no
+        sampling collector has recorded one (`record_sample_rate`)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                sa.select(meta.c.value).where(meta.c.key == SAMPLE_RATE_KEY)).scalar()
+        return float(found) if found is not None else 1.0
+
+    def record_sample_rate(self, rate: float) -> None:
+        """Record the rate a collector samples at (the tap's): every later writer of
+        invocations samples them by the same rate, and findings can scale counts by it.
+        The last rate recorded is the store's: rows written earlier at another rate are
+        not re-weighed."""
+        self.write_batch(sample_rate=rate)
 
     def claim_replay(self, row: dict[str, Any]) -> bool:
         """Record a replay request; False when its idempotency key was already recorded."""
@@ -450,6 +485,45 @@ def open_store(url: str | None = None, *, must_exist: bool = False) -> Store:
     store = Store(engine)
     store.create_schema()
     return store
+
+
+LATE_TIMEOUT_MS = 5_000  # how long after its REPORT a late "Task timed out" line may come
+
+
+def _apply_late_timeouts(conn: Connection, offered: Sequence[Invocation]
+                         ) -> tuple[Sequence[Invocation], list[int]]:
+    """Late timeout lines read without their invocation (a later run, a later file) update it.
+
+    The assembler gives such a line as a partial timeout with no end. When the same stream
+    holds a complete ``ok`` invocation of that request id that ended at most
+    `LATE_TIMEOUT_MS` before it, that row becomes a timeout (its first error message kept)
+    instead of a second row being stored. Returns the invocations left to insert and the
+    minutes of the rows updated (their rollups are stale).
+    """
+    late = [inv for inv in offered
+            if not inv.complete and inv.end_ms is None and inv.outcome == "timeout"]
+    if not late:
+        return offered, []
+    i = invocations.c
+    updated: list[int] = []
+    kept_apart: set[int] = set()
+    for inv in late:
+        target = conn.execute(sa.select(i.start_ms).where(
+            i.request_id == inv.request_id, i.log_group == inv.log_group,
+            i.log_stream == inv.log_stream, i.complete, i.outcome == "ok",
+            i.end_ms <= inv.start_ms, i.end_ms >= inv.start_ms - LATE_TIMEOUT_MS,
+        ).order_by(i.start_ms.desc()).limit(1)).scalar()
+        if target is None:
+            continue
+        conn.execute(invocations.update().where(
+            i.request_id == inv.request_id, i.start_ms == target, i.outcome == "ok").values(
+            outcome=inv.outcome, error_type=inv.error_type,
+            error_message=sa.func.coalesce(i.error_message, inv.error_message)))
+        updated.append(rollups.minute_of(target))
+        kept_apart.add(id(inv))
+    if not kept_apart:
+        return offered, []
+    return [inv for inv in offered if id(inv) not in kept_apart], updated
 
 
 def _event_rows(items: Sequence[BusEvent] | Sequence[tuple[Any, ...]]

@@ -61,8 +61,8 @@ def test_round_trip_through_files_gives_the_same_catalog(tmp_path):
 def test_import_asyncapi_2_6_subscribe_is_produced_publish_is_consumed():
     """In 2.6, `subscribe` operations are what the app emits, `publish` what it receives."""
     document = yaml.safe_load((DATA / "returns-service-2.6.yaml").read_text())
-    catalog = import_asyncapi([document])
-    (produced,) = catalog.event_types
+    catalog = import_asyncapi([document]).catalog
+    produced = catalog.event_type("ReturnRequested")
     assert (produced.detail_type, produced.source, produced.owner) == (
         "ReturnRequested", "com.shop.returns", "returns")
     assert produced.versions[0].examples == ({"orderId": "ord-1", "skus": ["TV-55-OLED"]},)
@@ -74,8 +74,8 @@ def test_import_asyncapi_2_6_subscribe_is_produced_publish_is_consumed():
 def test_import_asyncapi_3_foreign_document_maps_x_extensions():
     """A 3.0 document from elsewhere: x-owner, x-version, x-sunset map to the catalog."""
     document = yaml.safe_load((DATA / "warehouse-3.0.yaml").read_text())
-    catalog = import_asyncapi([document])
-    (picked,) = catalog.event_types
+    catalog = import_asyncapi([document]).catalog
+    picked = catalog.event_type("PickListCreated")
     assert (picked.detail_type, picked.owner, picked.status) == (
         "PickListCreated", "logistics", "deprecated")
     assert str(picked.sunset) == "2027-01-31"

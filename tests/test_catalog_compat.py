@@ -101,7 +101,7 @@ def test_cli_diff_catalog_versions_json():
 
 
 def test_cli_diff_unknown_version_is_one_line_error():
-    """Naming a version the catalog lacks gives a clear error and exit 1."""
+    """Naming a version the catalog lacks gives a clear error and exit 2."""
     result = CliRunner().invoke(main, ["catalog", "diff", "--catalog", str(EXAMPLE),
                                        "OrderPaid@1", "OrderPaid@9"])
-    assert result.exit_code == 1 and "OrderPaid@9: no such" in result.output
+    assert result.exit_code == 2 and "OrderPaid@9: no such" in result.output

@@ -136,7 +136,7 @@ def test_cli_verify_json_and_unknown_consumer():
     assert ok.exit_code == 0 and data["passed"] is True and len(data["results"]) == 2
     bad = CliRunner().invoke(main, ["contracts", "verify", "--catalog", str(EXAMPLE),
                                     "--no-live", "--consumer", "nobody"])
-    assert bad.exit_code == 1 and "no consumer 'nobody'" in bad.output
+    assert bad.exit_code == 2 and "no consumer 'nobody'" in bad.output
 
 
 def test_junit_round_trip_keeps_every_result(tmp_path):

@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 from jsonschema import Draft202012Validator
 
@@ -187,3 +188,32 @@ def test_an_event_type_missing_a_required_field_is_reported_not_raised(tmp_path,
     problems = _problems(tmp_path / "catalog")
     assert any(p.file.endswith("OrderCreated.yaml") and p.field == field
                and "missing" in p.message for p in problems)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("detail-type", "x" * 129), ("source", "s" * 257), ("detail-type", ""), ("source", "")])
+def test_names_beyond_what_putevents_accepts_are_refused(tmp_path, field, value):
+    """A detail-type over 128 characters, a source over 256, or an empty one is located."""
+    (tmp_path / "events").mkdir()
+    data = {"detail-type": "Object Created", "source": "aws.s3", "owner": "platform",
+            "versions": [{"version": "0", "schema": {"type": "object"}}], field: value}
+    (tmp_path / "events" / "t.yaml").write_text(yaml.safe_dump(data))
+    (problem,) = _problems(tmp_path)
+    assert (problem.file, problem.field) == ("events/t.yaml", field)
+    assert "expected" in problem.message
+
+
+def test_names_with_spaces_and_partner_sources_load(tmp_path):
+    """`EC2 Instance State-change Notification` from `aws.partner/...` loads and is subscribable."""
+    (tmp_path / "events").mkdir()
+    (tmp_path / "consumers").mkdir()
+    source = "aws.partner/saas.example/123456789012/alerts"
+    (tmp_path / "events" / "e.yaml").write_text(yaml.safe_dump({
+        "detail-type": "EC2 Instance State-change Notification", "source": source,
+        "owner": "ops", "versions": [{"version": "1", "schema": {"type": "object"}}]}))
+    (tmp_path / "consumers" / "c.yaml").write_text(yaml.safe_dump({
+        "name": "pager", "team": "ops", "subscriptions": [
+            {"event": "EC2 Instance State-change Notification", "source": source}]}))
+    loaded = load_catalog(tmp_path)
+    assert loaded.consumers[0].subscribes_to("EC2 Instance State-change Notification")
+    assert loaded.event_type("EC2 Instance State-change Notification", source) is not None

@@ -67,10 +67,10 @@ def test_stats_reads_the_store_from_the_environment(store_url: str) -> None:
      "error: cannot open store"),
 ])
 def test_user_mistakes_are_one_line_errors(args: list[str], message: str, tmp_path: Path) -> None:
-    """A missing file, a bad URL or an unreachable store: one line on stderr, exit 1."""
+    """A missing file, a bad URL or an unreachable store: one line on stderr, exit 2."""
     completed = subprocess.run([sys.executable, "-m", "eventscope", *args], cwd=tmp_path,
                                capture_output=True, text=True, timeout=60)
-    assert completed.returncode == 1
+    assert completed.returncode == 2
     assert completed.stderr.startswith(message), completed.stderr
     assert completed.stderr.count("\n") == 1
     assert "Traceback" not in completed.stderr

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from collectors.logs_collector import (COLLECTOR, GroupCheckpoint, LogsCounters, LogsSettings,
                                        collect_logs, discover_groups, next_checkpoint)
+from eventscope.sampling import keep
 from eventscope.store import Store, invocations as invocations_table
 from tests.conftest_aws import aws, clients, moto_endpoint  # noqa: F401
 
@@ -182,3 +183,93 @@ def test_collect_logs_rejects_a_bad_since(aws: Any) -> None:
 
     result = CliRunner().invoke(main, ["collect", "logs", "--since", "yesterday"])
     assert result.exit_code == 2 and "neither a duration" in result.output
+
+
+def outcomes(store: Store) -> dict[str, tuple[str, str]]:
+    with store.engine.connect() as conn:
+        return {rid: (consumer, outcome) for rid, consumer, outcome in conn.execute(
+            sa.select(invocations_table.c.request_id, invocations_table.c.consumer,
+                      invocations_table.c.outcome))}
+
+
+def test_invocations_of_events_the_tap_sampled_out_are_dropped_and_counted(
+        logs: Any, store: Store) -> None:
+    """At the store's 30 % rate an invocation is kept exactly when its event id is; one with
+    no event id is always kept."""
+    store.record_sample_rate(0.3)
+    base = now_ms() - 600_000
+    kept: set[str] = set()
+    records: list[dict[str, Any]] = []
+    for i in range(40):
+        rid, lines = invocation_lines(base + i * 100)
+        event_id = json.loads(lines[1]["message"])["correlation_id"]
+        kept.update([rid] if keep(event_id, 0.3) else [])
+        records += lines
+    rid_plain, plain = invocation_lines(base + 5000)
+    records += [plain[0], plain[2], plain[3]]  # no Powertools line: no event id
+    put(logs, records)
+    counters = run(logs, store)
+    assert set(stored(store)) == kept | {rid_plain}
+    assert counters.invocations_sampled_out == 40 - len(kept) > 0
+    assert counters.invocations_stored == len(kept) + 1
+
+
+def test_a_late_timeout_line_read_in_a_later_run_turns_the_invocation_into_a_timeout(
+        logs: Any, store: Store) -> None:
+    """Older runtimes write "Task timed out" after REPORT: read later, it updates the row."""
+    start = now_ms() - 60_000
+    rid, lines = invocation_lines(start)
+    put(logs, lines)
+    run(logs, store)
+    assert outcomes(store)[rid][1] == "ok"
+    late = {"timestamp": start + 31,
+            "message": f"2025-06-02T10:15:03.000Z {rid} Task timed out after 3.00 seconds\n"}
+    put(logs, [late])
+    run(logs, store)
+    assert outcomes(store) == {rid: ("warranty-consumer", "timeout")}
+
+
+def test_functions_sharing_a_custom_log_group_keep_their_own_names(aws: Any,
+                                                                    store: Store) -> None:
+    """Lambda names a shared group's streams after the function: consumers do not merge."""
+    logs, = clients(aws, "logs")
+    group = "/shop/order-consumers"
+    logs.create_log_group(logGroupName=group)
+    base, expected = now_ms() - 60_000, {}
+    for n, function in enumerate(("warranty-consumer", "invoice-mailer")):
+        stream = f"2025/06/02/{function}[$LATEST]{uuid.uuid4().hex}"
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        rid, lines = invocation_lines(base + n * 1000)
+        logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=lines)
+        expected[rid] = (function, "ok")
+    run(logs, store, log_groups=(group,))
+    assert outcomes(store) == expected
+
+
+def test_the_tap_handlers_rate_samples_the_invocations_collected_later(logs: Any,
+                                                                       store: Store) -> None:
+    """The Lambda tap handler records its rate; `collect logs` then keeps exactly the
+    invocations whose events the handler stored: every stored event id has its event."""
+    from collectors.handler import handle
+
+    base = now_ms() - 600_000
+    bodies, records = [], []
+    for i in range(30):
+        _, lines = invocation_lines(base + i * 100)
+        event_id = json.loads(lines[1]["message"])["correlation_id"]
+        bodies.append({"version": "0", "id": event_id, "detail-type": "OrderCancelled",
+                       "source": "shop.orders", "account": "123456789012",
+                       "time": "2025-06-02T10:15:00Z", "region": "eu-west-1", "resources": [],
+                       "detail": {"orderId": f"o-{i}"}})
+        records += lines
+    handle({"Records": [{"messageId": str(i), "body": json.dumps(body),
+                         "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:tap"}
+                        for i, body in enumerate(bodies)]}, None, store=store, sample_rate=0.4)
+    assert store.sample_rate() == 0.4
+    put(logs, records)
+    counters = run(logs, store)
+    with store.engine.connect() as conn:
+        stored_events = set(conn.execute(sa.text("SELECT id FROM events")).scalars())
+        handled = set(conn.execute(sa.text("SELECT event_id FROM invocations")).scalars())
+    assert handled == stored_events and 0 < len(handled) < 30
+    assert counters.invocations_sampled_out == 30 - len(handled)

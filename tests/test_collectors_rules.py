@@ -109,7 +109,7 @@ def test_collect_rules_command_on_a_missing_bus_is_one_line(aws: Any, tmp_path: 
     result = CliRunner().invoke(main, ["collect", "rules", "--bus", "nope", "--db",
                                        f"sqlite:///{tmp_path / 's.db'}", "--endpoint-url",
                                        aws.endpoint_url])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.startswith("error: AWS refused the request: ResourceNotFoundException")
 
 

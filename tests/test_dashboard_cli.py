@@ -30,7 +30,7 @@ def test_default_host_is_localhost() -> None:
 
 def test_a_missing_catalog_is_a_one_line_error(tmp_path) -> None:
     result = CliRunner().invoke(main, ["dashboard", "--catalog", str(tmp_path / "none")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.strip().startswith("error: no catalog at")
 
 

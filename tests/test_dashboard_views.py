@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import orjson
 import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dashboard import figures, views
 from eventscope.findings.graph import build_graph, graph_json
+from eventscope.redaction import _TOKEN, luhn_valid, scrub_text
 from tests import findings_scenario as scenario
 
 
@@ -31,6 +34,85 @@ def test_mask_text_blanks_emails_cards_and_phones_in_free_text() -> None:
     masked = views.mask_text("mail ann@example.com card 4111 1111 1111 1111 tel +44 20 7946 0958")
     assert "ann@example.com" not in masked and "4111" not in masked and "7946" not in masked
     assert masked.count("[redacted]") == 3
+
+
+def test_mask_text_hides_aws_access_key_ids() -> None:
+    """An access key id in an error message is hidden, as the store redacts it."""
+    masked = views.mask_text("AccessDenied for AKIAIOSFODNN7EXAMPLE on arn:aws:s3:::bucket")
+    assert "AKIAIOSFODNN7EXAMPLE" not in masked and masked.count("[redacted]") == 1
+
+
+def test_mask_text_shows_timestamps_and_plain_ids() -> None:
+    """Epoch timestamps (s, ms, µs) and 13-19 digit ids are not PII: they stay readable."""
+    text = ("retry at 1733011200000 (1733011200, 1733011200000123) for order 1000000000000000019 "
+            "ord-4111111111111111")
+    assert views.mask_text(text) == text
+
+
+# --- one detector: the dashboard hides exactly what the store redacts ----------------------
+
+_KEY = b"k" * 32
+_FILLER = st.text(alphabet=st.characters(categories=["L"], exclude_characters="@")
+                  | st.sampled_from(list(" ,;:!?'\"/_")), max_size=20)
+
+
+@st.composite
+def _cards(draw: st.DrawFn) -> str:
+    """A card number that passes the Luhn check, plain or grouped with spaces or dashes."""
+    body = draw(st.sampled_from("3456")) + "".join(
+        draw(st.lists(st.sampled_from("0123456789"), min_size=11, max_size=17)))
+    check = next(d for d in "0123456789" if luhn_valid(body + d))
+    number = body + check
+    sep = draw(st.sampled_from(["", " ", "-"]))
+    return sep.join(number[i:i + 4] for i in range(0, len(number), 4))
+
+
+_EMAILS = st.builds("{}.{}@{}.{}".format, st.from_regex(r"[a-z]{1,8}", fullmatch=True),
+                    st.from_regex(r"[a-z0-9]{1,8}", fullmatch=True),
+                    st.from_regex(r"[a-z]{1,10}", fullmatch=True),
+                    st.sampled_from(["com", "de", "co.uk", "example"]))
+_PHONES = st.one_of(
+    st.builds("+{} {} {}".format, st.integers(1, 999), st.integers(10, 99),
+              st.integers(1_000_000, 99_999_999)),
+    st.builds("({}) {}-{}".format, st.integers(200, 999), st.integers(200, 999),
+              st.integers(1000, 9999)),
+    st.builds("{}-{}-{}".format, st.integers(200, 999), st.integers(200, 999),
+              st.integers(1000, 9999)))
+_AWS_KEYS = st.builds("{}{}".format, st.sampled_from(["AKIA", "ASIA"]),
+                      st.from_regex(r"[A-Z0-9]{16}", fullmatch=True))
+_PII = st.one_of(_EMAILS, _cards(), _PHONES, _AWS_KEYS)
+_PLAIN_IDS = st.one_of(
+    st.integers(1_000_000_000, 1_999_999_999).map(str),  # epoch seconds
+    st.integers(1_000_000_000_000, 1_999_999_999_999).map(str),  # epoch milliseconds
+    st.integers(1_000_000_000_000_000, 1_999_999_999_999_999).map(str),  # microseconds
+    st.integers(0, 10**12).map("ord-{}".format),
+    st.from_regex(r"ORD-20[0-9]{2}-[0-9]{6}", fullmatch=True))
+
+
+def _as_store_redacts(text: str) -> str:
+    """What the store would keep of `text`, with each token shown as the dashboard's mask."""
+    return _TOKEN.sub(views.REDACTED, scrub_text(text, _KEY)[0])[:views.TEXT_CAP_CHARS]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_mask_text_never_raises_and_hides_what_the_store_redacts(text: str) -> None:
+    """Any text: mask_text blanks exactly the values the store's scrubber replaces."""
+    assert views.mask_text(text) == _as_store_redacts(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_FILLER, st.one_of(_PII.map(lambda v: ("pii", v)),
+                                             _PLAIN_IDS.map(lambda v: ("id", v)))),
+                min_size=1, max_size=6), _FILLER)
+def test_planted_pii_is_hidden_and_plain_ids_are_shown(parts: list, tail: str) -> None:
+    """Planted e-mails, Luhn-valid cards, phones and key ids are hidden, as the store hides
+    them; planted timestamps and order ids stay as they are."""
+    text = "".join(f"{filler} {value} " for filler, (_, value) in parts) + tail
+    masked = views.mask_text(text)
+    assert masked == _as_store_redacts(text)
+    for _, (kind, value) in parts:
+        assert (value in masked) == (kind == "id"), (kind, value, masked)
 
 
 def test_a_large_payload_is_shown_truncated_as_text() -> None:

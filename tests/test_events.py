@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from eventscope.events import RejectedRecord, envelope_of, parse_bus_event, parse_time_ms
+from eventscope.events import (RejectedRecord, VersionRule, envelope_of, parse_bus_event,
+                               parse_time_ms, rule_for)
 from tests.conftest import DATA
 
 
@@ -76,3 +79,59 @@ def test_envelope_round_trips() -> None:
     """A stored event gives back the envelope it came from."""
     envelope = _envelopes()[1]
     assert envelope_of(parse_bus_event(envelope, 1)) == envelope
+
+
+# --- versions as the catalog reads them (`VersionRule`) ----------------------------------
+
+@pytest.mark.parametrize(("rule", "detail", "detail_type", "expected"), [
+    (VersionRule(), {"version": 2}, "OrderPaid", "2"),
+    (VersionRule(), {}, "OrderPaid", None),
+    (VersionRule(default="1"), {}, "OrderPaid", "1"),
+    (VersionRule("none", "1"), {"version": 14801}, "ECS Task State Change", "1"),
+    (VersionRule("detail.schemaVersion"), {"schemaVersion": "2", "version": 9}, "X", "2"),
+    (VersionRule("detail.meta.v", "1"), {"meta": {"v": {"nested": 1}}}, "X", "1"),
+    (VersionRule("detail-type-suffix"), {"version": "1"}, "OrderPaid.v2", "2"),
+    (VersionRule("detail-type-suffix", "1"), {}, "OrderPaid", "1"),
+    (VersionRule(), None, "OrderPaid", None),
+])
+def test_version_rule_reads_the_version(rule, detail, detail_type, expected) -> None:
+    """The version comes from the rule's path, the suffix, or the default; never a revision."""
+    assert rule.version(detail, detail_type) == expected
+
+
+def test_parse_with_rules_stores_the_catalog_version() -> None:
+    """An ECS-like event whose detail.version is a revision is stored at the rule's version."""
+    envelope = {**_envelopes()[0], "source": "aws.ecs", "detail-type": "ECS Task State Change",
+                "detail": {"version": 14801, "lastStatus": "RUNNING"}}
+    rules = {("aws.ecs", "ECS Task State Change"): VersionRule("none", "1")}
+    assert parse_bus_event(envelope, 10).version == "14801"
+    assert parse_bus_event(envelope, 10, version_rules=rules).version == "1"
+
+
+def test_suffix_rules_apply_to_suffixed_detail_types_only() -> None:
+    """`OrderPaid.v2` finds OrderPaid's suffix rule; a path rule does not claim suffixed names."""
+    suffix = {("s", "OrderPaid"): VersionRule("detail-type-suffix")}
+    path = {("s", "OrderPaid"): VersionRule("detail.v")}
+    assert rule_for(suffix, "s", "OrderPaid.v2") == VersionRule("detail-type-suffix")
+    assert rule_for(path, "s", "OrderPaid.v2") == VersionRule()
+    assert rule_for(suffix, "other", "OrderPaid.v2") == VersionRule()
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+                     | st.text(max_size=8),
+                     lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(st.sampled_from(["version", "v", "meta", "x"]), inner,
+                                       max_size=3), max_leaves=10)
+_RULES = st.builds(VersionRule, st.sampled_from(["detail.version", "detail.meta.v", "none",
+                                                 "detail-type-suffix", "source"]),
+                   st.none() | st.sampled_from(["1", "2"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(rule=_RULES, detail=_JSON, detail_type=st.text(max_size=20))
+def test_version_rule_never_raises_and_gives_a_string_or_none(rule, detail, detail_type) -> None:
+    """Any detail, any rule: a version string, or the default (possibly None); never a raise."""
+    version = rule.version(detail, detail_type)
+    assert version is None or (isinstance(version, str) and version != "")
+    if rule.version_from == "none":
+        assert version == rule.default

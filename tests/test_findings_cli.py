@@ -29,7 +29,7 @@ def filled(store_url: str) -> str:
 
 def _json(*args: str) -> dict:
     result = run(*args, "--json")
-    assert result.exit_code in (0, 2), result.output
+    assert result.exit_code in (0, 1), result.output
     return orjson.loads(result.output)
 
 
@@ -54,7 +54,7 @@ def test_failures_since_window_and_bad_value(filled: str) -> None:
     """An ISO --since after every invocation leaves no rates; a bad value is a usage error."""
     assert _json("failures", "--db", filled, "--since", "2030-01-01")["rates"] == []
     result = run("failures", "--db", filled, "--since", "yesterday-ish")
-    assert result.exit_code == 2 and "neither an age" in result.output
+    assert result.exit_code == 2 and "neither a duration" in result.output
 
 
 def test_lifecycle_by_event_id_prints_outcomes_and_gaps(filled: str) -> None:
@@ -84,10 +84,10 @@ def test_subscriptions_and_duplicates_json(filled: str) -> None:
         "consumers": [], "producer_resends": []}
 
 
-def test_check_exits_2_at_threshold_and_0_below(filled: str, tmp_path: Path) -> None:
+def test_check_exits_1_at_threshold_and_0_below(filled: str, tmp_path: Path) -> None:
     """Undeclared PII is an error by default; allowing PII leaves only warnings (exit 0)."""
     result = run("check", "--db", filled, "--json")
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     data = orjson.loads(result.output)
     assert {"kind", "severity", "subject", "summary", "evidence"} == set(data["findings"][0])
     relaxed = tmp_path / "thresholds.yaml"
@@ -95,14 +95,14 @@ def test_check_exits_2_at_threshold_and_0_below(filled: str, tmp_path: Path) -> 
     assert run("check", "--db", filled, "--thresholds", str(relaxed)).exit_code == 0
     strict = tmp_path / "strict.yaml"
     strict.write_text("pii_allowed: true\nfail_on: warning\n")
-    assert run("check", "--db", filled, "--thresholds", str(strict)).exit_code == 2
+    assert run("check", "--db", filled, "--thresholds", str(strict)).exit_code == 1
 
 
 def test_check_bad_thresholds_file_is_one_line_error(filled: str, tmp_path: Path) -> None:
     bad = tmp_path / "t.yaml"
     bad.write_text("failure_rate: {warnng: 0.1}\n")
     result = run("check", "--db", filled, "--thresholds", str(bad))
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.strip() == f"error: {bad}: unknown setting failure_rate.warnng"
 
 
@@ -133,7 +133,7 @@ def test_check_notify_sns_through_the_cli(filled: str, moto_endpoint: str) -> No
 
 def test_check_notify_without_channel_is_an_error(filled: str) -> None:
     result = run("check", "--db", filled, "--notify")
-    assert result.exit_code == 1 and "needs --sns-topic" in result.output
+    assert result.exit_code == 2 and "needs --sns-topic" in result.output
 
 
 def test_check_grades_stored_contract_failures(filled: str) -> None:
@@ -169,3 +169,51 @@ def test_bus_rules_snapshot_feeds_the_subscriptions_check(filled: str) -> None:
     assert rows == [{"rule": "warranty-orders", "source": "com.shop.orders",
                      "detail_type": "OrderCreated", "target": target["Arn"],
                      "consumer": "warranty-handler"}]
+
+
+def test_latency_per_event_type_and_consumer(filled: str) -> None:
+    """p50/p95/max event -> first invocation per (detail-type, consumer), in every format."""
+    rows = _json("latency", "--db", filled)["latency"]
+    by_pair = {(r["detail_type"], r["consumer"]): r for r in rows}
+    assert by_pair[("OrderPaid", "billing-fn")]["first_p95_ms"] == 1000.0
+    assert by_pair[("OrderPaid", "warranty-fn")]["skewed"] == 1
+    table = run("latency", "--db", filled)
+    assert table.exit_code == 0 and table.output.startswith("detail_type ")
+    lines = run("latency", "--db", filled, "--nl").output.splitlines()
+    assert [orjson.loads(line) for line in lines] == rows
+    csv_lines = run("latency", "--db", filled, "--csv").output.splitlines()
+    assert csv_lines[0].startswith("detail_type,consumer,events,skewed,first_p50_ms")
+    assert len(csv_lines) == len(rows) + 1
+    assert _json("latency", "--db", filled, "--since", "2030-01-01") == {"latency": []}
+
+
+def test_check_grades_latency_from_the_thresholds_file(filled: str, tmp_path: Path) -> None:
+    thresholds = tmp_path / "t.yaml"
+    thresholds.write_text("pii_allowed: true\nlatency_p95_ms: {warning: 500, error: 900, "
+                          "min_events: 1}\n")
+    result = run("check", "--db", filled, "--thresholds", str(thresholds), "--json")
+    slow = [f for f in orjson.loads(result.output)["findings"] if f["kind"] == "latency_p95"]
+    assert [(f["severity"], f["subject"]) for f in slow] == [
+        ("error", {"consumer": "billing-fn", "detail_type": "OrderPaid"})]
+    assert result.exit_code == 1
+
+
+@pytest.mark.parametrize("command", ["graph", "failures", "undocumented", "subscriptions",
+                                     "duplicates", "check", "latency"])
+def test_table_commands_print_rows_as_nl_and_csv(filled: str, command: str) -> None:
+    """--nl gives one JSON object a line, --csv a header and the same number of rows; at
+    most one of --json/--nl/--csv."""
+    nl = run(command, "--db", filled, "--nl")
+    assert nl.exit_code in (0, 1), nl.output
+    objects = [orjson.loads(line) for line in nl.stdout.splitlines()]
+    assert all(isinstance(o, dict) for o in objects)
+    csv = run(command, "--db", filled, "--csv")
+    assert len(csv.stdout.splitlines()) == len(objects) + 1
+    both = run(command, "--db", filled, "--nl", "--csv")
+    assert both.exit_code == 2 and "at most one of --json, --nl and --csv" in both.output
+
+
+def test_failures_nl_rows_are_the_json_rates(filled: str) -> None:
+    rates = _json("failures", "--db", filled)["rates"]
+    lines = run("failures", "--db", filled, "--nl").stdout.splitlines()
+    assert [orjson.loads(line) for line in lines] == rates

@@ -10,6 +10,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 
@@ -18,6 +19,7 @@ from eventscope.errors import InputError
 from eventscope.ingest import LineOptions, classify_line, ingest_paths
 from eventscope.records import BusEvent, Quarantined
 from eventscope.redaction import RedactionSettings
+from eventscope.sampling import scaled
 from eventscope.store import (Store, event_rollup, events, handling_rollup, invocation_rollup,
                               invocations, open_store, quarantine, redactions)
 from tests.conftest import DATA
@@ -208,3 +210,121 @@ def test_fork_and_spawn_workers_give_the_same_summary(
     alone = ingest_paths(open_store(f"sqlite:///{tmp_path / 'alone.db'}"), paths,
                          redaction=KEY_SETTINGS, workers=0)
     assert summary.as_dict() == alone.as_dict()
+
+
+# --- sampling ------------------------------------------------------------------------------
+
+
+def test_a_sampled_ingest_keeps_the_join_and_the_failure_rates(tmp_path: Path) -> None:
+    """At a 10 % sample, invocations follow their events: `failures` does not pile them into
+    a "no event type" row, and each consumer x type failure rate matches the unsampled one
+    within sampling error (sampling is by event, so an event's retries go together)."""
+    from eventscope.findings import summaries
+
+    written = simulator.write_ndjson(simulator.simulate(
+        simulator.CompanyConfig.demo(), seed=11, n_events=12_000), tmp_path)
+    paths = [str(written.events_path), str(written.logs_path)]
+    full = open_store(f"sqlite:///{tmp_path / 'full.db'}")
+    sampled = open_store(f"sqlite:///{tmp_path / 'sampled.db'}")
+    ingest_paths(full, paths, workers=0)
+    summary = ingest_paths(sampled, paths, workers=0, sample_rate=0.1)
+    assert sampled.sample_rate() == 0.1
+    assert 0.07 < summary.events_stored / summary.events_read < 0.13
+    assert summary.invocations_sampled_out > 0
+
+    whole, part = (summaries.failure_rates(s.engine) for s in (full, sampled))
+    untyped, typed = (part[part["detail_type"].isna() == flag]["invocations"].sum()
+                      for flag in (True, False))
+    assert untyped < typed  # not "most invocations in a no-event-type row"
+    # Invocations without an event id are all kept, the others stand for 1 / rate each:
+    scaled_share = untyped / (untyped + scaled(typed, 0.1))
+    share_full = whole[whole["detail_type"].isna()]["invocations"].sum() / whole[
+        "invocations"].sum()
+    assert abs(scaled_share - share_full) < 0.01
+
+    keys = ["consumer", "detail_type", "version"]
+    both = whole.merge(part, on=keys, suffixes=("_full", "_sampled")).dropna(subset=["detail_type"])
+    big = both[both["events_sampled"] >= 40]
+    assert len(big) >= 5
+    for row in big.itertuples():
+        p, n = row.rate_full, row.events_sampled
+        tolerance = 5 * (max(p * (1 - p), 0.01) / n) ** 0.5 * (row.invocations_full
+                                                              / row.events_full) + 0.01
+        assert abs(row.rate_sampled - p) <= tolerance, (row.consumer, row.detail_type, p,
+                                                        row.rate_sampled)
+
+
+def test_invocations_without_an_event_id_are_all_kept_when_sampling(store: Store) -> None:
+    """At a rate that keeps no event, only the invocations with no event id remain."""
+    summary = ingest_paths(store, [EVENTS, LOGS], workers=0, sample_rate=0.0)
+    assert summary.events_stored == 0 and summary.events_sampled_out == 4
+    assert store.counts()["invocations"] == store.counts()["unattributed_invocations"] == 1
+    assert summary.invocations_sampled_out == 1
+
+
+def test_ingest_follows_the_rate_the_tap_recorded(store: Store) -> None:
+    """With no rate given, ingest samples at the store's rate, as the tap did."""
+    store.record_sample_rate(0.0)
+    summary = ingest_paths(store, [EVENTS, LOGS], workers=0)
+    assert (summary.sample_rate, summary.events_stored) == (0.0, 0)
+
+
+# --- outcomes learnt late ------------------------------------------------------------------
+
+LATE = DATA / "lambda" / "late_timeout.ndjson"
+
+
+def _outcomes(store: Store) -> dict[str, str]:
+    with store.engine.connect() as conn:
+        return dict(conn.execute(sa.select(invocations.c.request_id, invocations.c.outcome)).all())
+
+
+def test_a_timeout_line_after_report_makes_a_timeout_in_one_ingest(store: Store) -> None:
+    """The re-emitted invocation updates the row written from its REPORT."""
+    ingest_paths(store, [str(LATE)], workers=0)
+    assert _outcomes(store) == {"e5f6a7b8-c9d0-4e1f-a2b3-c4d5e6f7a8b9": "timeout",
+                                "f0e1d2c3-b4a5-4968-8776-655443322110": "ok"}
+    assert store.counts()["invocations"] == 2
+
+
+def test_a_timeout_line_ingested_after_its_invocation_updates_it(store: Store,
+                                                                 tmp_path: Path) -> None:
+    """A backfill: the timeout line comes in a later file than its REPORT; the rollups follow."""
+    lines = LATE.read_bytes().splitlines(keepends=True)
+    late = [line for line in lines if b"Task timed out" in line]
+    (tmp_path / "a.ndjson").write_bytes(b"".join(line for line in lines if line not in late))
+    (tmp_path / "b.ndjson").write_bytes(b"".join(late))
+    ingest_paths(store, [str(tmp_path / "a.ndjson")], workers=0)
+    assert set(_outcomes(store).values()) == {"ok"}
+    ingest_paths(store, [str(tmp_path / "b.ndjson")], workers=0)
+    assert sorted(_outcomes(store).values()) == ["ok", "timeout"]
+    with store.engine.connect() as conn:
+        rolled = dict(conn.execute(sa.select(invocation_rollup.c.outcome,
+                                             sa.func.sum(invocation_rollup.c.invocations))
+                                   .group_by(invocation_rollup.c.outcome)).all())
+    assert rolled == {"ok": 1, "timeout": 1}
+
+
+def test_the_ingest_command_samples_at_the_rate_it_is_given(tmp_path: Path) -> None:
+    """`eventscope ingest --sample-rate` keeps a part of the events, says so, and records the
+    rate in the store for later runs."""
+    from click.testing import CliRunner
+
+    from eventscope.cli import main
+    from eventscope.store import open_store
+
+    url = f"sqlite:///{tmp_path / 'sampled.db'}"
+    source = str(Path(__file__).parent.parent / "examples" / "events.ndjson")
+    result = CliRunner().invoke(main, ["ingest", source, "--db", url, "--sample-rate", "0.5",
+                                       "--workers", "0", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = orjson.loads(result.output)
+    assert summary["sample_rate"] == 0.5
+    assert 0 < summary["events_sampled_out"] < summary["events_read"]
+    store = open_store(url)
+    assert store.sample_rate() == 0.5
+    with store.engine.connect() as conn:
+        stored = conn.execute(sa.select(sa.func.count()).select_from(events)).scalar_one()
+    assert stored == summary["events_read"] - summary["events_sampled_out"]
+    refused = CliRunner().invoke(main, ["ingest", source, "--db", url, "--sample-rate", "0"])
+    assert refused.exit_code == 2

@@ -8,11 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eventscope.lambda_logs import (
     InvocationAssembler,
     assemble_invocations,
     consumer_name,
+    parse_log_record,
 )
 from eventscope.limits import ERROR_MESSAGE_CAP
 from eventscope.records import Invocation
@@ -134,7 +137,8 @@ def test_powertools_warning_leaves_the_invocation_ok() -> None:
     )
 
 
-def test_powertools_logged_exception_fails_the_invocation_with_its_exception_name() -> None:
+def test_powertools_logged_exception_is_recorded_but_leaves_the_invocation_ok() -> None:
+    """A handled error logged with `logger.exception`: no failure marker, REPORT has no Status."""
     invocation = by_request(
         assemble("text_powertools.ndjson"), "ba39b4d7-f781-4349-ad16-7aa80159f55c"
     )
@@ -144,7 +148,7 @@ def test_powertools_logged_exception_fails_the_invocation_with_its_exception_nam
         log_group="/aws/lambda/warranty-handler",
         log_stream="2024/05/01/[$LATEST]fb70d9dd38f7053d3f406ac50f947e6d",
         start_ms=1714557674001,
-        outcome="error",
+        outcome="ok",
         event_id="2ffd0cec-c14c-45c8-bf78-0056b2cde10d",
         end_ms=1714557674021,
         duration_ms=19.02,
@@ -229,7 +233,7 @@ def test_text_runtime_exit_gives_an_error_with_lambdas_error_type() -> None:
     ]
 
 
-def test_python_error_log_line_fails_the_invocation_with_its_message() -> None:
+def test_python_error_log_line_is_recorded_without_failing_the_invocation() -> None:
     records = [
         start(RID, T),
         error_line(RID, T + 5, "Provider said 503"),
@@ -238,7 +242,7 @@ def test_python_error_log_line_fails_the_invocation_with_its_message() -> None:
     ]
     (invocation,) = assemble_invocations(records)
     assert (invocation.outcome, invocation.error_type, invocation.error_message) == (
-        "error",
+        "ok",
         None,
         "Provider said 503",
     )
@@ -361,14 +365,15 @@ def test_json_platform_status_timeout_gives_a_timeout() -> None:
     ]
 
 
-def test_json_format_powertools_lines_give_event_ids_and_errors() -> None:
-    failed = Invocation(
+def test_json_format_powertools_error_under_platform_success_stays_ok() -> None:
+    """platform.report says success: the Powertools ERROR line is a logged error only."""
+    logged = Invocation(
         request_id="3d479ff2-f73c-443a-bf70-71f2110949d9",
         consumer="loyalty-accrual",
         log_group="/aws/lambda/loyalty-accrual",
         log_stream="2024/05/01/[$LATEST]02182b5c167df9caf0e9edf4a099905c",
         start_ms=1714558080390,
-        outcome="error",
+        outcome="ok",
         event_id="cee73850-464b-4ad3-94f1-35049054f738",
         end_ms=1714558080458,
         duration_ms=66.98,
@@ -379,7 +384,7 @@ def test_json_format_powertools_lines_give_event_ids_and_errors() -> None:
         log_format="json",
     )
     succeeded = replace(
-        failed,
+        logged,
         request_id="e31839fe-9812-43b5-af20-b2122a5badcd",
         start_ms=1714558087100,
         outcome="ok",
@@ -389,7 +394,7 @@ def test_json_format_powertools_lines_give_event_ids_and_errors() -> None:
         error_type=None,
         error_message=None,
     )
-    assert assemble("json_powertools.ndjson") == [failed, succeeded]
+    assert assemble("json_powertools.ndjson") == [logged, succeeded]
 
 
 # --- interleaving, retries, partial logs -----------------------------------------------------
@@ -409,7 +414,7 @@ def test_interleaved_streams_of_one_function_are_kept_apart() -> None:
             "1a1e739d-233c-48c8-8119-9980ebff8abb",
             "2024/05/01/[$LATEST]60e2fe02506f428f1158670c2af59068",
             "4d8aa83e-2ed8-4b14-86c7-311666176f00",
-            "error",
+            "ok",  # a Powertools ERROR line, no failure marker, REPORT without Status
         ),
         (
             "926a3f29-3f36-44a8-88a0-ae652e5f21d5",
@@ -624,3 +629,162 @@ def test_a_garbage_message_opens_no_invocation(garbage: dict[str, Any]) -> None:
     assembler = InvocationAssembler()
     assert assembler.feed(garbage) == []
     assert assembler.flush() == []
+
+
+# --- more runtimes and features: Node.js, Java, SnapStart, extensions ------------------------
+
+
+def outcomes_of(name: str) -> list[tuple[str, str, str | None, str | None, bool, str]]:
+    return [(inv.consumer, inv.outcome, inv.error_type, inv.error_message, inv.complete,
+             inv.log_format) for inv in assemble(name)]
+
+
+def test_node_json_console_error_under_success_is_logged_and_a_handler_error_fails() -> None:
+    """console.error with status success stays ok; the runtime's error record and
+    platform.report status error give the error with its type."""
+    assert outcomes_of("node_json.ndjson") == [
+        ("shipment-notifier", "ok", None, "Carrier webhook answered 502, queued for retry",
+         True, "json"),
+        ("shipment-notifier", "error", "TypeError",
+         "Cannot read properties of undefined (reading 'carrier')", True, "json"),
+    ]
+
+
+def test_node_text_console_error_is_logged_and_invoke_error_fails() -> None:
+    """Node's text lines: an ERROR line of the code is recorded; "Invoke Error" (the runtime's
+    own record of a thrown error) fails the invocation though REPORT has no Status."""
+    assert outcomes_of("node_text.ndjson") == [
+        ("shipment-notifier", "ok", None, "Carrier webhook answered 502, queued for retry",
+         True, "text"),
+        ("shipment-notifier", "error", "TypeError",
+         "Cannot read properties of undefined (reading 'carrier')", True, "text"),
+    ]
+
+
+def test_java_log4j_error_is_logged_and_report_status_error_decides() -> None:
+    """log4j2 lines in Lambda's pattern give request id and logged errors; REPORT's
+    ``Status: error`` with ``Error Type: Runtime.OutOfMemory`` fails the other invocation."""
+    assert outcomes_of("java_text.ndjson") == [
+        ("invoice-archiver", "ok", None, "S3 PutObject throttled, retrying once", True, "text"),
+        ("invoice-archiver", "error", "Runtime.OutOfMemory", None, True, "text"),
+    ]
+
+
+def test_java_json_lines_name_their_request_with_aws_request_id() -> None:
+    (invocation,) = assemble("java_json.ndjson")
+    assert (invocation.request_id, invocation.outcome, invocation.error_message) == (
+        "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f", "ok", "S3 PutObject throttled, retrying once")
+
+
+@pytest.mark.parametrize("name", ["snapstart_text.ndjson", "snapstart_json.ndjson"])
+def test_snapstart_restore_records_open_nothing(name: str) -> None:
+    """RESTORE_START/RESTORE_REPORT and platform.restore* precede one ok invocation."""
+    invocations = assemble(name)
+    assert [(inv.consumer, inv.outcome, inv.complete) for inv in invocations] == [
+        ("price-quoter", "ok", True)]
+    assert invocations[0].start_ms == min(r["timestamp"] for r in load(name)
+                                          if "start" in r["message"].lower()
+                                          and "RequestId" in r["message"]
+                                          or "platform.start" in r["message"])
+
+
+def test_extension_lines_are_not_invocations() -> None:
+    """EXTENSION/TELEMETRY lines and an extension's own output leave one ok invocation."""
+    assert outcomes_of("extensions_text.ndjson") == [
+        ("loyalty-accrual", "ok", None, None, True, "text")]
+
+
+def test_platform_extension_with_an_error_type_does_not_fail_an_invocation() -> None:
+    """platform.extension and telemetrySubscription carry no request id; the invocation's
+    own runtimeDone/report status (timeout) decides."""
+    assert outcomes_of("extensions_json.ndjson") == [
+        ("loyalty-accrual", "timeout", "Sandbox.Timedout", None, True, "json")]
+
+
+def test_a_timeout_line_after_report_re_emits_the_invocation_as_a_timeout() -> None:
+    """Older runtimes: the same invocation (same key) comes out again, now a timeout."""
+    first, again, other = assemble("late_timeout.ndjson")
+    assert (first.request_id, first.start_ms, first.outcome) == (
+        again.request_id, again.start_ms, "ok")
+    assert (again.outcome, again.error_type, again.error_message, again.complete) == (
+        "timeout", "Sandbox.Timedout", "Task timed out after 3.00 seconds", True)
+    assert other.outcome == "ok"
+
+
+def test_a_late_timeout_does_not_override_a_platform_status() -> None:
+    """A status given by the platform decides: a stray timeout line after it changes nothing."""
+    records = [start(RID, T), end(RID, T + 9), report(RID, T + 9, "Status: error\t"),
+               record(f"2024-05-01T10:40:00.010Z {RID} Task timed out after 3.00 seconds\n",
+                      T + 10)]
+    assert [inv.outcome for inv in assemble_invocations(records)] == ["error"]
+
+
+def test_functions_sharing_a_log_group_are_named_from_their_streams() -> None:
+    assert [inv.consumer for inv in assemble("shared_group.ndjson")] == [
+        "warranty-handler", "invoice-mailer"]
+
+
+def test_consumer_name_prefers_the_function_named_in_the_stream() -> None:
+    stream = "2024/05/02/invoice-mailer[$LATEST]0123abcd"
+    assert consumer_name("/shop/order-consumers", stream) == "invoice-mailer"
+    assert consumer_name("/aws/lambda/other", stream) == "invoice-mailer"
+    assert consumer_name("/aws/lambda/a", "2024/05/02/[$LATEST]0123abcd") == "a"
+    assert consumer_name("/shop/order-consumers", "no-brackets") == "/shop/order-consumers"
+
+
+def test_report_status_success_overrides_a_failure_marker() -> None:
+    """A status on REPORT decides even against the runtime's own failure lines."""
+    records = [start(RID, T), record("[ERROR] KeyError: 'x'\nTraceback (most recent call last):",
+                                     T + 1), end(RID, T + 9), report(RID, T + 9, "Status: success\t")]
+    (invocation,) = assemble_invocations(records)
+    assert (invocation.outcome, invocation.error_type) == ("ok", "KeyError")
+
+
+# --- properties: any input -------------------------------------------------------------------
+
+FIXTURE_RECORDS = [rec for path in sorted(LAMBDA_DATA.glob("*.ndjson")) for rec in load(path.name)]
+_messages = st.one_of(
+    st.sampled_from([rec["message"] for rec in FIXTURE_RECORDS]),
+    st.text(max_size=200),
+    st.binary(max_size=200),
+    st.sampled_from(["START RequestId: ", "REPORT RequestId: x\tStatus: ", "[ERROR] ", "{",
+                     '{"type":"platform.report","record":{"requestId":1}}',
+                     ('{"type":"platform.report","record":{"requestId":"r","status":7,'
+                      '"metrics":{"durationMs":"x"}}}'), "LAMBDA_WARNING: Unhandled exception\r",
+                     "2024-05-01 10:40:00 ", "1\t2\tERROR\tInvoke Error \t{", "RequestId: "]),
+    st.none(), st.integers(), st.lists(st.integers(), max_size=2),
+)
+_any_record = st.fixed_dictionaries(
+    {"message": _messages},
+    optional={"logGroupName": st.sampled_from([GROUP, "/shop/shared", "", "/aws/lambda/"]),
+              "logStreamName": st.sampled_from([STREAM, "2024/05/01/fn[$LATEST]ab", "", "[", "/["]),
+              "timestamp": st.one_of(st.integers(min_value=-2**63, max_value=2**63),
+                                     st.text(max_size=5), st.none(), st.floats())})
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_any_record, max_size=40))
+def test_any_records_never_raise_in_the_parser_or_the_assembler(records: list[dict[str, Any]]
+                                                                ) -> None:
+    """Random messages (fixture lines, text, bytes, fragments, non-strings) never raise."""
+    for rec in records:
+        parse_log_record(rec)
+    invocations = list(assemble_invocations(records))
+    assert all(inv.outcome in ("ok", "error", "timeout") for inv in invocations)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.permutations(range(len(FIXTURE_RECORDS))), st.integers(min_value=0, max_value=40))
+def test_interleavings_of_real_records_never_raise_and_keep_one_row_per_key(
+        order: list[int], cut: int) -> None:
+    """Real records in any order (and a prefix cut off) assemble without raising; every
+    invocation key comes out complete at most once, except a late timeout's re-emission."""
+    records = [FIXTURE_RECORDS[i] for i in order][cut:]
+    invocations = list(assemble_invocations(records))
+    complete: dict[tuple[str, int], list[str]] = {}
+    for inv in invocations:
+        assert inv.consumer and inv.request_id
+        if inv.complete:
+            complete.setdefault((inv.request_id, inv.start_ms), []).append(inv.outcome)
+    for outcomes in complete.values():
+        assert len(outcomes) == 1 or (len(outcomes) == 2 and outcomes[1] == "timeout")

@@ -254,3 +254,25 @@ def test_refresh_handles_thousands_of_scattered_minutes(store: Store) -> None:
     with store.engine.connect() as conn:
         rows = conn.execute(sa.select(event_rollup.c.minute_ms, event_rollup.c.events)).all()
     assert sorted(rows) == [(n * 120_000, 1) for n in range(1500)]  # each minute, nothing else
+
+
+def test_an_outcome_learnt_late_updates_the_rollups(store: Store) -> None:
+    """ok -> timeout, by a re-emitted invocation and by a late line read alone, on stores
+    whose rollups were current: both minutes are recomputed (and the pairs' minutes)."""
+    evs, calls = company(orders=6)
+    known = {e.id for e in evs}
+    oks = [i for i, c in enumerate(calls) if c.outcome == "ok" and c.event_id in known][:2]
+    calls[oks[1]] = done = replace(calls[oks[1]], end_ms=calls[oks[1]].start_ms + 100)
+    store.write_batch(evs, calls)
+    store.refresh_rollups()
+    first = replace(calls[oks[0]], outcome="timeout", error_type="Sandbox.Timedout")
+    late = Invocation(done.request_id, done.consumer, done.log_group, done.log_stream,
+                      done.end_ms + 1, "timeout", error_type="Sandbox.Timedout")
+    store.write_batch((), [first, late])
+    store.refresh_rollups()
+    assert_exact(store)
+    with store.engine.connect() as conn:
+        outcomes = dict(conn.execute(sa.select(invocations.c.request_id, invocations.c.outcome)
+                                     .where(invocations.c.start_ms.in_(
+                                         [first.start_ms, done.start_ms]))).all())
+    assert outcomes == {first.request_id: "timeout", done.request_id: "timeout"}

@@ -11,7 +11,14 @@ import sqlalchemy as sa
 
 from eventscope.errors import StoreError
 from eventscope.records import BusEvent, Invocation, Quarantined
-from eventscope.store import SCHEMA_VERSION, SQLITE_PAGE_SIZE, Store, meta, open_store
+from eventscope.store import (
+    SCHEMA_VERSION,
+    SQLITE_PAGE_SIZE,
+    Store,
+    invocations,
+    meta,
+    open_store,
+)
 
 EVENT = BusEvent(id="e-1", source="com.shop.orders", detail_type="OrderCreated",
                  time_ms=1714557600000, detail='{"orderId":"ord-1"}', size_bytes=300,
@@ -162,3 +169,52 @@ def test_event_rows_follow_the_events_table() -> None:
     from eventscope.store import events as events_table
 
     assert tuple(column.name for column in events_table.columns) == EVENT_COLUMNS
+
+
+# --- outcomes learnt late ------------------------------------------------------------------
+
+OK_DONE = replace(PARTIAL, complete=True, end_ms=PARTIAL.start_ms + 3001, duration_ms=3000.0)
+LATE_TIMEOUT = Invocation(  # what the assembler makes of a "Task timed out" line read alone
+    request_id="r-1", consumer="crm-notifier", log_group=PARTIAL.log_group,
+    log_stream=PARTIAL.log_stream, start_ms=OK_DONE.end_ms + 1, outcome="timeout",
+    error_type="Sandbox.Timedout", error_message="Task timed out after 3.00 seconds")
+
+
+def _outcomes(store: Store) -> list[tuple[str, int, str, str | None, str | None]]:
+    return [(r["request_id"], r["start_ms"], r["outcome"], r["error_type"], r["error_message"])
+            for r in store.select_rows(sa.select(invocations).order_by("start_ms"))]
+
+
+def test_a_complete_ok_invocation_learns_a_later_failure(store: Store) -> None:
+    """The same invocation offered again, complete and failed (a late timeout line re-emitted
+    by the assembler), turns the stored ok row into a failure."""
+    store.write_batch(invocations_=[OK_DONE])
+    timed_out = replace(OK_DONE, outcome="timeout", error_type="Sandbox.Timedout")
+    assert store.write_batch(invocations_=[timed_out]).invocations == 1
+    assert _outcomes(store) == [("r-1", OK_DONE.start_ms, "timeout", "Sandbox.Timedout", None)]
+
+
+def test_a_failed_invocation_never_goes_back_to_ok(store: Store) -> None:
+    """Outcome changes only ever move ok -> error/timeout."""
+    timed_out = replace(OK_DONE, outcome="timeout", error_type="Sandbox.Timedout")
+    store.write_batch(invocations_=[timed_out])
+    assert store.write_batch(invocations_=[OK_DONE]).invocations == 0
+    assert store.write_batch(invocations_=[replace(OK_DONE, outcome="error")]).invocations == 0
+    assert _outcomes(store)[0][2] == "timeout"
+
+
+def test_a_late_timeout_line_read_alone_updates_its_stored_invocation(store: Store) -> None:
+    """A timeout line read in a later run than its REPORT updates the row, adds none."""
+    store.write_batch(invocations_=[OK_DONE])
+    assert store.write_batch(invocations_=[LATE_TIMEOUT]).invocations == 1
+    assert _outcomes(store) == [("r-1", OK_DONE.start_ms, "timeout", "Sandbox.Timedout",
+                                 "Task timed out after 3.00 seconds")]
+
+
+def test_a_late_timeout_far_from_any_report_is_stored_as_its_own_partial(store: Store) -> None:
+    """Nothing ended just before it in that stream: it is kept as a partial invocation."""
+    store.write_batch(invocations_=[OK_DONE])
+    far = replace(LATE_TIMEOUT, start_ms=OK_DONE.end_ms + 60_000)
+    other_stream = replace(LATE_TIMEOUT, log_stream="2024/05/01/[$LATEST]cd")
+    assert store.write_batch(invocations_=[far, other_stream]).invocations == 2
+    assert [row[2] for row in _outcomes(store)] == ["ok", "timeout", "timeout"]

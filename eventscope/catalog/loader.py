@@ -30,6 +30,7 @@ from eventscope.catalog.schemas import (
     catalog_registry, contract_uri, shared_uri, unresolved_refs, validator, version_uri,
 )
 from eventscope.errors import EventscopeError
+from eventscope.events import DEFAULT_VERSION_FROM, VERSION_FROM_NONE
 
 YAML_SUFFIXES = (".yaml", ".yml")
 SCHEMA_SUFFIXES = (".yaml", ".yml", ".json")
@@ -172,6 +173,8 @@ def explain(error: ValidationError) -> str:
         return f"expected at least {value} item(s)"
     if validator == "minLength":
         return "expected a non-empty value"
+    if validator == "maxLength":
+        return f"expected at most {value} characters, got {len(error.instance)}"
     return error.message
 
 
@@ -222,13 +225,15 @@ def _event_type(data: dict[str, Any], default_mode: str) -> EventType:
         versions=tuple(SchemaVersion(str(v["version"]), v["schema"], tuple(v.get("examples", [])),
                                      v.get("description", ""))
                        for v in data["versions"]),
-        version_from=data.get("version-from", "detail.version"),
+        version_from=data.get("version-from", DEFAULT_VERSION_FROM),
         correlation_paths=tuple(data.get("correlation-paths", ("detail.orderId",))),
         pii_fields=tuple(data.get("pii-fields", ())),
         status=data.get("status", "active"),
         sunset=_date(sunset),
         replacement=data.get("replacement"),
         compatibility=data.get("compatibility", default_mode),
+        default_version=None if data.get("default-version") is None
+        else str(data["default-version"]),
     )
 
 
@@ -280,6 +285,7 @@ def check_catalog(catalog: Catalog, docs: dict[str, Document]) -> list[Problem]:
     problems: list[Problem] = []
     problems += _duplicates(catalog, locate)
     problems += _references(catalog, locate)
+    problems += _implicit_versions(catalog, locate)
     problems += _schemas_and_examples(catalog, locate)
     for event_type in catalog.event_types:
         for issue in check_versions(event_type, _registry_or_none(catalog)):
@@ -367,6 +373,18 @@ def _references(catalog: Catalog, locate: _Locator) -> Iterator[Problem]:
                 if name not in known:
                     yield locate.lifecycle(index, (part, ti), "expected a catalogued event type, "
                                            f"got unknown {name!r}")
+
+
+def _implicit_versions(catalog: Catalog, locate: _Locator) -> Iterator[Problem]:
+    """A declared default version must exist; a type that never reads one needs a default."""
+    for event_type in catalog.event_types:
+        have = [v.version for v in event_type.versions]
+        if event_type.default_version is not None and event_type.default_version not in have:
+            yield locate.event(event_type, ("default-version",), f"expected one of "
+                               f"{', '.join(have)}, got {event_type.default_version!r}")
+        elif event_type.version_from == VERSION_FROM_NONE and event_type.implicit_version is None:
+            yield locate.event(event_type, ("version-from",), "version-from: none with several "
+                               "versions needs default-version (which version are the events?)")
 
 
 def _schemas_and_examples(catalog: Catalog, locate: _Locator) -> Iterator[Problem]:

@@ -13,6 +13,7 @@ registry's version history satisfies.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from eventscope.catalog.compat import MODES, check
@@ -71,10 +72,11 @@ def event_type_from(name: str, described: list[dict[str, Any]], owner: str) -> E
         source, detail_type = name.split("@", 1)
     return EventType(detail_type=detail_type or name, source=source or "unknown", owner=owner,
                      description=described[-1].get("Description", ""),
-                     versions=tuple(versions), compatibility=_strictest(versions))
+                     versions=tuple(versions), compatibility=strictest_mode(versions))
 
 
-def _strictest(versions: list[SchemaVersion]) -> Any:
+def strictest_mode(versions: Sequence[SchemaVersion]) -> Any:
+    """The strictest compatibility mode the version history (oldest first) satisfies."""
     history = [(v.version, v.schema) for v in versions]
     for mode in _STRICTEST_FIRST:
         if all(check(history[:i], history[i][1], mode).compatible

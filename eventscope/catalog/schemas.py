@@ -24,12 +24,12 @@ BASE_URI = "https://eventscope.catalog/schemas/"
 
 def version_uri(detail_type: str, version: str) -> str:
     """The URI of one event version's schema: `<base>OrderPaid.v2.json`."""
-    return f"{BASE_URI}{quote(detail_type)}.v{quote(version)}.json"
+    return f"{BASE_URI}{quote(detail_type, safe='')}.v{quote(version, safe='')}.json"
 
 
 def contract_uri(consumer: str, detail_type: str) -> str:
     """The URI of a consumer's contract for one event type."""
-    return f"{BASE_URI}contract.{quote(consumer)}.{quote(detail_type)}.json"
+    return f"{BASE_URI}contract.{quote(consumer, safe='')}.{quote(detail_type, safe='')}.json"
 
 
 def shared_uri(name: str) -> str:

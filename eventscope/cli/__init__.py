@@ -1,15 +1,27 @@
 """The `eventscope` command line: a thin Click layer over the library.
 
-Owns the command group, the options shared by commands (`--db`, `--json`), and turning a
-user's mistake (`EventscopeError`) into one line on stderr and exit status 1. Commands live in
-the modules of this package, named in `COMMANDS` below and imported when used.
+Owns the command group and the exit-status contract every command keeps:
+
+- 0: done, nothing wrong found;
+- 1: a check or gate found problems (`check`, `contracts verify`, `catalog validate` ...);
+- 2: a usage or input error: Click's own usage errors, and a user's mistake
+  (`EventscopeError`, or a file the system cannot read or write) printed as one line
+  `error: ...` on stderr, no traceback;
+- 3: an internal error (any other exception): one line on stderr naming the log file that
+  holds the traceback, written to a new file in the system's temporary directory.
+
+Commands live in the modules of this package, named in `COMMANDS` below and imported when
+used; their shared options are in `eventscope.cli.options`.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any
+import tempfile
+import traceback
+import unicodedata
+from typing import Any, NoReturn
 
 import click
 
@@ -29,6 +41,7 @@ COMMANDS: dict[str, str] = {
     "undocumented": "findings_cmd:undocumented",
     "subscriptions": "findings_cmd:subscriptions",
     "duplicates": "findings_cmd:duplicates",
+    "latency": "findings_cmd:latency",
     "check": "findings_cmd:check",
     "dashboard": "dashboard_cmd:dashboard",
     "tap": "collect_cmd:tap",
@@ -38,8 +51,46 @@ COMMANDS: dict[str, str] = {
 }
 
 
+EXIT_OK, EXIT_FOUND, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+def write_crash_log(error: BaseException, command: str | None) -> str:
+    """The path of a new file (private, unique, in the temporary directory) holding the
+    traceback of ERROR. Nothing from the input chooses where it is written."""
+    handle, path = tempfile.mkstemp(prefix="eventscope-crash-", suffix=".log")
+    with open(handle, "w", encoding="utf-8") as log:
+        log.write(f"eventscope {command or '?'}\n")  # the command's name, not its arguments
+        log.write("".join(traceback.format_exception(error)))
+    return path
+
+
+def one_line(text: str) -> str:
+    """TEXT as one printable line: line breaks become spaces, other control characters
+    (terminal escapes from a hostile file name or payload) '?'."""
+    joined = " ".join(text.splitlines())
+    return "".join(c if unicodedata.category(c)[0] != "C" else "?" for c in joined)
+
+
+def user_error(message: str) -> NoReturn:
+    """Exit 2 with the user's mistake as one line on stderr."""
+    click.echo("error: " + one_line(message), err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def internal_error(error: BaseException, command: str | None) -> NoReturn:
+    """Exit 3 with one line: what broke and where its traceback is."""
+    first = one_line((str(error).splitlines() or [""])[0])[:200]
+    what = f"{type(error).__name__}: {first}" if first else type(error).__name__
+    try:
+        where = f"the traceback is in {write_crash_log(error, command)}"
+    except OSError as exc:
+        where = f"no traceback log could be written ({exc.strerror})"
+    click.echo(f"error: internal error ({what}); {where}. Please report it.", err=True)
+    sys.exit(EXIT_INTERNAL)
+
+
 class _Group(click.Group):
-    """The top-level group: lazily loaded commands, user mistakes as one line."""
+    """The top-level group: lazily loaded commands and the exit-status contract."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -55,9 +106,17 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Abort,
+                click.exceptions.Exit, BrokenPipeError):
+            raise  # Click's usage errors exit 2; Click handles the others
         except EventscopeError as error:
-            click.echo(f"error: {error}", err=True)
-            sys.exit(1)
+            user_error(str(error))
+        except OSError as error:
+            if error.filename is None:  # not about a file the user named: ours to fix
+                internal_error(error, ctx.invoked_subcommand)
+            user_error(f"{error.strerror or error}: {error.filename}")
+        except Exception as error:  # noqa: BLE001 - the contract: any other exception is ours
+            internal_error(error, ctx.invoked_subcommand)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

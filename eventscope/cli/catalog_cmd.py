@@ -5,42 +5,33 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 import orjson
 import yaml
-from jsonschema import (
-    Draft4Validator,
-    Draft6Validator,
-    Draft7Validator,
-    Draft201909Validator,
-    Draft202012Validator,
-)
+from jsonschema import (Draft4Validator, Draft6Validator, Draft7Validator, Draft201909Validator,
+                        Draft202012Validator)
 from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
 
-from eventscope.catalog.asyncapi import export_asyncapi, import_asyncapi
-from eventscope.catalog.compat import (
-    CANNOT_TELL,
-    COMPATIBLE,
-    INCOMPATIBLE,
-    MODES,
-    Change,
-    check,
-    diff,
-)
+from eventscope.catalog.asyncapi import (DETAIL_TYPE_FROM, AsyncApiFile, export_asyncapi,
+                                         import_asyncapi)
+from eventscope.catalog.asyncapi_specs import check_document
+from eventscope.catalog.compat import (CANNOT_TELL, COMPATIBLE, INCOMPATIBLE, MODES, Change,
+                                       check, diff)
 from eventscope.catalog.loader import CatalogError, load_catalog
-from eventscope.catalog.model import Catalog, EventType
-from eventscope.catalog.pact import import_pact
+from eventscope.catalog.model import Catalog, Consumer, EventType
 from eventscope.catalog.schema_registry import import_schema_registry
 from eventscope.catalog.schemas import catalog_registry
-from eventscope.catalog.writer import catalog_files, write_catalog
+from eventscope.catalog.pact import import_pact
+from eventscope.catalog.writer import CatalogWriteError, write_catalog
 from eventscope.cli.aws import aws_clients, aws_errors, aws_options, aws_settings
-from eventscope.cli.options import catalog_folder_option as catalog_option
-from eventscope.cli.options import db_option, echo_json, json_option
-from eventscope.contracts.checks import ContractResult, EventSource, verify
+from eventscope.cli.options import (catalog_folder_option as catalog_option, db_option,
+                                     echo_json, emit_rows, json_option, output_options)
+from eventscope.contracts.checks import ContractResult, EventSource, events_of_version, verify
 from eventscope.contracts.conformance import check_conformance
 from eventscope.contracts.junit import read_junit, write_junit
 from eventscope.errors import InputError
@@ -54,14 +45,14 @@ def catalog() -> None:
 
 
 @catalog.command()
-@click.argument("path", type=click.Path(file_okay=False))
+@click.argument("path", type=click.Path(exists=True, file_okay=False))
 @json_option
 def validate(path: str, as_json: bool) -> None:
     """Check a catalog folder and report every mistake as file:line field: expected.
 
     Checks each file against the catalog format, then across files: unknown event types,
     unresolvable $refs, examples that break their schema, versions that break their type's
-    compatibility mode. Exits 1 when anything is wrong.
+    compatibility mode. Exits 1 when anything is wrong, 2 when PATH is not a folder.
     """
     try:
         loaded = load_catalog(path)
@@ -141,8 +132,8 @@ _STATUS_WORDS = {COMPATIBLE: "ok", INCOMPATIBLE: "BREAKS", CANNOT_TELL: "CANNOT 
 @catalog_option
 @db_option
 @click.option("--strict", is_flag=True, help="Exit 1 when any stored event breaks its schema.")
-@json_option
-def conformance(catalog_path: str, db_url: str | None, strict: bool, as_json: bool) -> None:
+@output_options
+def conformance(catalog_path: str, db_url: str | None, strict: bool, output: str) -> None:
     """Validate every stored event of a catalogued type against its version's schema.
 
     Prints schema drift per event type and version: events checked and failing, first and
@@ -150,8 +141,11 @@ def conformance(catalog_path: str, db_url: str | None, strict: bool, as_json: bo
     """
     loaded = load_catalog(catalog_path)
     drift = check_conformance(loaded, open_store(db_url, must_exist=True).iter_events())
-    if as_json:
+    if output == "json":
         echo_json({"catalog_revision": loaded.revision, "drift": [d.as_dict() for d in drift]})
+    elif output != "table":
+        emit_rows(output, [d.as_dict() for d in drift],
+                  ["source", "detail_type", "version", "checked", "failing", "drifting"])
     else:
         for item in drift:
             status = "DRIFT" if item.drifting else "ok   "
@@ -187,50 +181,161 @@ def export_asyncapi_command(catalog_path: str, out_dir: str) -> None:
 @catalog.command(name="import-asyncapi")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Catalog folder to write (files are overwritten).")
-def import_asyncapi_command(paths: tuple[str, ...], out_dir: str) -> None:
-    """Build a catalog folder from AsyncAPI 3.0/2.6 documents (YAML or JSON).
+              help="Catalog folder to write (created, or updated: files declaring the same "
+                   "event types and consumers are replaced).")
+@click.option("--detail-type-from", type=click.Choice(DETAIL_TYPE_FROM), default="name",
+              show_default=True, help="Where a message's detail-type comes from when it has "
+                                      "no x-eventbridge-detail-type.")
+@click.option("--owner", default="", help="Team recorded as owner where a document names none.")
+def import_asyncapi_command(paths: tuple[str, ...], out_dir: str, detail_type_from: str,
+                            owner: str) -> None:
+    """Build a catalog folder from AsyncAPI 3.0/2.x documents (YAML or JSON).
 
-    Documents whose `asyncapi` field is missing are taken as shared JSON Schemas, known by
-    their file name (as the exported `$ref`s expect).
+    Each document is first checked against the official AsyncAPI JSON Schemas. Files without
+    an `asyncapi` field are taken as shared JSON Schemas, known by their file name. Messages
+    that cannot be imported (Avro, RAML, Protobuf payloads, $refs to URLs) are skipped with a
+    reason; the catalog is written only if it validates, and never empty.
     """
     documents, schemas = [], {}
+    invalid, validated = [], 0
     for path in paths:
         data = _read_yaml(path)
         if isinstance(data, dict) and "asyncapi" in data:
-            documents.append(data)
+            documents.append(AsyncApiFile(data, Path(path)))
+            result = check_document(data)
+            validated += result.validated
+            if not result.validated:
+                click.echo(f"warning: {path}: {result.note}", err=True)
+            invalid += [f"{path}: {line}" for line in result.errors]
         else:
-            schemas[Path(path).name] = data
-    imported = import_asyncapi(documents, schemas)
-    write_catalog(imported, out_dir)
-    load_catalog(out_dir)  # what was written must be a valid catalog
-    click.echo(f"imported {len(imported.event_types)} event type(s), "
-               f"{len(imported.consumers)} consumer(s) into {out_dir}")
+            schemas[Path(path)] = data
+    if invalid:
+        for line in invalid:
+            click.echo(f"error: {line}", err=True)
+        click.echo(f"error: {len(invalid)} problem(s) against the AsyncAPI JSON Schemas; "
+                   "nothing written", err=True)
+        sys.exit(2)
+    imported = import_asyncapi(documents, schemas, detail_type_from=detail_type_from,
+                               owner=owner, read=_read_yaml)
+    for line in imported.warnings:
+        click.echo(f"warning: {line}", err=True)
+    for line in imported.skipped:
+        click.echo(f"skipped: {line}", err=True)
+    catalog = imported.catalog
+    if not catalog.event_types and not catalog.consumers:
+        click.echo(f"error: nothing to import from {len(documents)} document(s) (no message "
+                   "could be imported); nothing written", err=True)
+        sys.exit(1)
+    _write_import(catalog, out_dir)
+    versions = sum(len(t.versions) for t in catalog.event_types)
+    click.echo(f"imported {len(catalog.event_types)} event type(s) ({versions} version(s)), "
+               f"{len(catalog.consumers)} consumer(s) into {out_dir}"
+               + (f"; {len(imported.skipped)} message(s) skipped" if imported.skipped else "")
+               + f"; {validated} of {len(documents)} document(s) validated against the "
+                 "AsyncAPI JSON Schemas")
+
+
+def _write_import(catalog: Catalog, out_dir: str) -> None:
+    """Write an import atomically; an invalid result prints every problem and exits 1."""
+    try:
+        write_catalog(catalog, out_dir)
+    except CatalogWriteError as error:
+        for problem in error.problems:
+            click.echo(f"error: {problem}", err=True)
+        click.echo(f"error: {len(error.problems)} problem(s): the import would make an "
+                   f"invalid catalog; {out_dir} is untouched", err=True)
+        sys.exit(1)
 
 
 @catalog.command(name="import-pact")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @catalog_option
 @click.option("--team", default="", help="Team owning the consumer (default: its name).")
-def import_pact_command(paths: tuple[str, ...], catalog_path: str, team: str) -> None:
-    """Write the consumer contracts of Pact v3/v4 message pacts into a catalog folder.
+@click.option("--event-type", "event_types", multiple=True, metavar="DESCRIPTION=TYPE",
+              help="The detail-type of the message with this description (repeatable); "
+                   "wins over the message's metadata.")
+def import_pact_command(paths: tuple[str, ...], catalog_path: str, team: str,
+                        event_types: tuple[str, ...]) -> None:
+    """Write the consumer contracts of Pact v2/v3/v4 message pacts into a catalog folder.
 
-    Each pact becomes consumers/<consumer>.yaml (replacing that file); messages become
-    subscriptions whose contracts follow the pact's contents and matching rules.
+    Each consumer becomes consumers/<consumer id>.yaml; each message becomes the contract of
+    its event type as Pact's matching rules mean it, replacing that event type's subscription
+    (the consumer's other subscriptions, functions and rule targets are kept). The event type
+    comes from --event-type, else the message metadata (detail-type, detailType, eventType,
+    ...), else an EventBridge envelope in the body, else the description; each line says
+    which. Messages that cannot be a JSON Schema contract are listed with the reason.
     """
-    known = [t.detail_type for t in load_catalog(catalog_path).event_types]
+    mapping = _event_type_mapping(event_types)
+    loaded = load_catalog(catalog_path)
+    known = [t.detail_type for t in loaded.event_types]
+    consumers: dict[str, Consumer] = {}
+    described: set[str] = set()
     for path in paths:
         data = _read_yaml(path)
         if not isinstance(data, dict):
             raise InputError(f"{path}: expected a JSON object (a pact file)")
-        consumer = import_pact(data, known, team)
-        files = catalog_files(Catalog(consumers=(consumer,)))
-        target = Path(catalog_path) / f"consumers/{consumer.name}.yaml"
-        target.write_text(yaml.safe_dump(files[f"consumers/{consumer.name}.yaml"],
-                                         sort_keys=False), encoding="utf-8")
-        click.echo(f"{path}: consumer {consumer.name}, {len(consumer.subscriptions)} "
-                   f"contract(s) -> {target}")
-    load_catalog(catalog_path)  # the result must still be a valid catalog
+        try:
+            result = import_pact(data, known, team, mapping)
+        except InputError as error:
+            raise InputError(f"{path}: {error}") from None
+        consumer = result.consumer
+        click.echo(f"{path}: Pact v{result.specification}, consumer {consumer.name}: "
+                   f"{len(result.messages)} message(s) imported, {len(result.refused)} refused")
+        for message in result.messages:
+            described.add(message.description)
+            click.echo(f"  {message.description!r} -> {message.detail_type} "
+                       f"(event type from {message.type_from})")
+            for note in message.notes:
+                click.echo(f"    note: {note}")
+        for reason in result.refused:
+            click.echo(f"  refused: {reason}", err=True)
+        if not result.messages:
+            raise InputError(f"{path}: no message of the pact could be imported")
+        unknown = next((m for m in result.messages if m.detail_type not in known), None)
+        if unknown is not None:
+            raise InputError(f"{path}: message {unknown.description!r} maps to "
+                             f"{unknown.detail_type!r} (from {unknown.type_from}), which the "
+                             "catalog lacks; give --event-type 'DESCRIPTION=TYPE' or a "
+                             "detail-type in the message metadata")
+        # one consumer's pacts with several providers make one consumer
+        consumers[consumer.name] = _keep_declared(consumer, consumers.get(consumer.name), "")
+    unused = sorted(set(mapping) - described)
+    if unused:
+        raise InputError(f"--event-type: no imported message is described {unused[0]!r}")
+    existing = {c.name: c for c in loaded.consumers}
+    merged = [_keep_declared(c, existing.get(c.name), team) for c in consumers.values()]
+    for target in _write_consumers(merged, Path(catalog_path)):
+        click.echo(f"wrote {target}")
+
+
+def _event_type_mapping(options: tuple[str, ...]) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for option in options:
+        description, sep, detail_type = option.rpartition("=")
+        if not sep or not description or not detail_type.strip():
+            raise InputError(f"--event-type {option!r}: expected DESCRIPTION=TYPE")
+        mapping[description] = detail_type.strip()
+    return mapping
+
+
+def _keep_declared(consumer: Consumer, existing: Consumer | None, team: str) -> Consumer:
+    """An imported consumer, keeping what the catalog already declares: its team, functions,
+    rule targets and its subscriptions to event types the pacts do not cover."""
+    if existing is None:
+        return consumer
+    covered = {s.detail_type for s in consumer.subscriptions}
+    return replace(consumer, team=team or existing.team, functions=existing.functions,
+                   rule_targets=existing.rule_targets,
+                   subscriptions=tuple(s for s in existing.subscriptions
+                                       if s.detail_type not in covered)
+                   + consumer.subscriptions)
+
+
+def _write_consumers(consumers: list[Consumer], root: Path) -> list[Path]:
+    """Write consumers/<name>.yaml files through the shared import writer: the catalog is
+    rebuilt beside itself, checked, and only then moved into place (else left as it was)."""
+    written = write_catalog(Catalog(consumers=tuple(consumers)), root)
+    return [p for p in written if p.parent.name == "consumers"]
 
 
 @catalog.command(name="import-schema-registry")
@@ -330,9 +435,9 @@ def contracts() -> None:
               help="Newest stored events checked per event type and version.")
 @click.option("--junit", "junit_path", default=None, metavar="FILE",
               type=click.Path(dir_okay=False), help="Also write the results as JUnit XML.")
-@json_option
+@output_options
 def verify_command(consumer: str | None, catalog_path: str, db_url: str | None, no_live: bool,
-                   sample: int, junit_path: str | None, as_json: bool) -> None:
+                   sample: int, junit_path: str | None, output: str) -> None:
     """Check every contract (or one consumer's) and store the results; exit 1 on failure.
 
     For each subscribed event version: the producer's schema (can a valid event fail the
@@ -350,17 +455,21 @@ def verify_command(consumer: str | None, catalog_path: str, db_url: str | None, 
     if junit_path:
         write_junit(results, junit_path)
     failed = [r for r in results if not r.passed]
-    if as_json:
-        echo_json({"passed": not failed, "catalog_revision": loaded.revision,
-                   "results": [r.as_row() | {"violations": list(r.violations),
-                                             "summary": r.summary} for r in results]})
+    rows = [r.as_row() | {"violations": list(r.violations), "summary": r.summary,
+                          "status": r.status} for r in results]
+    if output == "json":
+        echo_json({"passed": not failed, "catalog_revision": loaded.revision, "results": rows})
+    elif output != "table":
+        emit_rows(output, rows, ["consumer", "detail_type", "version", "check_kind", "passed", "status"])
     else:
         for result in results:
-            status = "PASS" if result.passed else "FAIL"
+            status = result.status.upper()
             click.echo(f"{status} {result.consumer}: {result.name}{_counts(result)}")
             for line in result.explain().splitlines() if not result.passed else ():
                 click.echo(f"     {line}")
-        click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+        unchecked = sum(r.status == "not checked" for r in results)
+        click.echo(f"{len(results) - len(failed) - unchecked} passed, {len(failed)} failed, "
+                   f"{unchecked} not checked")
     if failed:
         sys.exit(1)
 
@@ -374,11 +483,14 @@ def _counts(result: ContractResult) -> str:
 def _event_source(store: Store, sample: int) -> EventSource:
     def events(event_type: EventType, version: str) -> Iterator[tuple[str, str]]:
         name = event_type.detail_type
-        by_suffix = event_type.version_from == "detail-type-suffix"
-        rows = store.iter_event_details(f"{name}.v{version}" if by_suffix else name,
-                                        event_type.source, None if by_suffix else version,
-                                        limit=sample)
-        return ((event_id, detail) for event_id, _, detail in rows)
+        if event_type.version_from == "detail-type-suffix":
+            rows = store.iter_event_details(f"{name}.v{version}", event_type.source, None,
+                                            limit=sample)
+            return ((event_id, detail) for event_id, _, detail in rows)
+        rows = store.iter_event_details(name, event_type.source, None)
+        return events_of_version(event_type, version,
+                                 ((event_id, name, detail) for event_id, _, detail in rows),
+                                 sample)
     return events
 
 

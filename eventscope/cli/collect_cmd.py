@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from eventscope.cli.aws import F, aws_clients, aws_errors, aws_options, aws_settings
-from eventscope.cli.options import db_option, echo_json, json_option
+from eventscope.cli.options import DURATION, TIME, db_option, echo_json, json_option
 from eventscope.store import open_store
 
 def _sample_rate(_ctx: click.Context, _param: click.Parameter, value: float | None) -> float | None:
@@ -123,7 +123,7 @@ def collect_tap(bus: str | None, queue_url: str | None, sample_rate: float | Non
 def _tap_settings(sqs: Any, bus: str | None, queue_url: str | None, sample_rate: float | None,
                   batch_size: int, wait_seconds: int) -> Any:
     from collectors.tap import find_tap_queue
-    from collectors.tap_collector import TapSettings, queue_visibility
+    from collectors.tap_collector import TapSettings, queue_visibility, version_rules_from_env
 
     if bool(bus) == bool(queue_url):
         raise click.UsageError("give exactly one of --bus or --queue-url")
@@ -133,7 +133,8 @@ def _tap_settings(sqs: Any, bus: str | None, queue_url: str | None, sample_rate:
     assert queue_url is not None
     return TapSettings(queue_url=queue_url, batch_size=batch_size, wait_seconds=wait_seconds,
                        sample_rate=recorded if sample_rate is None else sample_rate,
-                       visibility_seconds=queue_visibility(sqs, queue_url))
+                       visibility_seconds=queue_visibility(sqs, queue_url),
+                       version_rules=version_rules_from_env())
 
 
 def _redaction_settings(store: Any) -> Any:
@@ -164,26 +165,6 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def _since(_ctx: click.Context, _param: click.Parameter, value: str) -> int:
-    import time
-
-    from eventscope.durations import since_ms
-
-    try:
-        return since_ms(value, int(time.time() * 1000))
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
-def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> int:
-    from eventscope.durations import duration_ms
-
-    try:
-        return duration_ms(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
 def logs_options(function: F) -> F:
     """--prefix, --log-group, --since, --overlap for the consumer-logs collector."""
     for option in reversed([
@@ -191,11 +172,11 @@ def logs_options(function: F) -> F:
                      help="Read every log group whose name starts with this."),
         click.option("--log-group", "log_groups", multiple=True,
                      help="Read this log group instead of discovering by prefix (repeatable)."),
-        click.option("--since", "since", default="1h", show_default=True, callback=_since,
-                     help="Where a log group without a checkpoint starts: 1h, 30m, 2d or an "
-                          "ISO time."),
+        click.option("--since", "since", default="1h", show_default=True, type=TIME,
+                     help="Where a log group without a checkpoint starts: 15m, 2h, 1d, 1w "
+                          "ago or an ISO time."),
         click.option("--overlap", "overlap_ms", default="5m", show_default=True,
-                     callback=_duration,
+                     type=DURATION,
                      help="Window re-read behind each checkpoint for late records."),
     ]):
         function = option(function)
@@ -254,11 +235,11 @@ def collect_rules_cmd(bus: str, db_url: str | None, profile: str | None, region:
               help="The bus's own log group (EventBridge bus logging), for delivery outcomes.")
 @tap_options
 @click.option("--logs-every", "logs_every", default="1m", show_default=True,
-              callback=_duration, help="Pause between passes over the log groups.")
+              type=DURATION, help="Pause between passes over the log groups.")
 @click.option("--rules-every", "rules_every", default="5m", show_default=True,
-              callback=_duration, help="Pause between rule snapshots.")
+              type=DURATION, help="Pause between rule snapshots.")
 @click.option("--heartbeat", "heartbeat", default="30s", show_default=True,
-              callback=_duration, help="Interval of the heartbeat line and status rows.")
+              type=DURATION, help="Interval of the heartbeat line and status rows.")
 @db_option
 @aws_options
 def collect_all(bus: str, prefix: str, log_groups: tuple[str, ...], since: int,
@@ -292,18 +273,14 @@ def collect_all(bus: str, prefix: str, log_groups: tuple[str, ...], since: int,
         run_service(loops, store, stop, heartbeat / 1000, echo=lambda line: click.echo(line))
 
 
-def _optional_since(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
-    return None if value is None else _since(ctx, param, value)
-
-
 @click.command()
 @click.option("--bus", required=True, help="Event bus to replay onto (and whose rules to use).")
 @click.option("--event-id", "event_ids", multiple=True, help="A stored event id (repeatable).")
 @click.option("--type", "detail_type", default=None, help="Only events of this detail-type.")
 @click.option("--correlation-key", default=None, help="Only events of this order/entity key.")
-@click.option("--since", default=None, callback=_optional_since,
-              help="Only events from this time on: 1h, 30m, 2d or an ISO time.")
-@click.option("--until", default=None, callback=_optional_since,
+@click.option("--since", default=None, type=TIME,
+              help="Only events from this time on: 15m, 2h, 1d, 1w ago or an ISO time.")
+@click.option("--until", default=None, type=TIME,
               help="Only events before this time: a duration ago or an ISO time.")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True,
               help="At most this many events.")

@@ -1,14 +1,12 @@
 """The findings commands: graph, failures, lifecycle, undocumented, subscriptions, duplicates,
-check. Whole-store views read the rollups through `eventscope.findings.summaries`; the
-lifecycle and other drill-downs read raw rows through `eventscope.findings.load`. Each prints
-a table or, with `--json`, one stable JSON document (shapes in docs/findings.md).
+latency, check. Whole-store views read the rollups through `eventscope.findings.summaries`; the
+lifecycle, latency and other drill-downs read raw rows through `eventscope.findings.load`. Each
+prints a table or, with `--json`, one stable JSON document (shapes in docs/findings.md); table
+commands also print their rows with `--nl` or `--csv`.
 """
 
 from __future__ import annotations
 
-import re
-import time
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, datetime, timezone
@@ -20,74 +18,27 @@ import pandas as pd
 from eventscope.catalog.loader import load_catalog
 from eventscope.catalog.model import Catalog
 from eventscope.cli.aws import aws_clients, aws_options, aws_settings
-from eventscope.cli.options import catalog_option, db_option, echo_json, json_option
+from eventscope.cli.options import (DURATION, TIME, catalog_option, db_option, echo_json,
+                                     emit_rows, json_option, output_options, print_table)
+from eventscope.cli.options import cell as _cell
 from eventscope.errors import EventscopeError
 from eventscope.findings import load, summaries
-from eventscope.findings.check import Finding, at_or_above, read_thresholds, run_check_summaries
+from eventscope.findings.check import (LATENCY_BY, Finding, at_or_above, read_thresholds,
+                                       run_check_summaries)
 from eventscope.findings.duplicates import producer_resends
 from eventscope.findings.failures import failure_rates, final_failures, top_errors
 from eventscope.findings.frames import SUBSCRIPTION_COLUMNS, records, resolve_consumers
 from eventscope.findings.graph import graph_json, to_dot, to_mermaid
+from eventscope.findings.latency import PAIR_COLUMNS as LATENCY_PAIR_COLUMNS
+from eventscope.findings.latency import latency as latency_table
 from eventscope.findings.lifecycle import order_lifecycle
 from eventscope.findings.subscriptions import missing_subscriptions, static_missing
 from eventscope.findings.undocumented import undocumented_events
 from eventscope.store import Store, open_store
 
-DURATION = re.compile(r"^(\d+)([smhdw])$")
-UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
-
 def load_catalog_file(path: str | None) -> Catalog | None:
     """The catalog at PATH, or None without a path (catalog-based findings are then skipped)."""
     return None if path is None else load_catalog(path)
-
-
-def parse_when(value: str | None, now_ms: int) -> int | None:
-    """Milliseconds for a relative age (30m, 24h, 7d, 2w) or an ISO 8601 date/time."""
-    if value is None:
-        return None
-    match = DURATION.match(value.strip())
-    if match:
-        return now_ms - int(match.group(1)) * UNIT_MS[match.group(2)]
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is neither an age like 24h/7d nor an ISO "
-                                 "date/time") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return int(parsed.timestamp() * 1000)
-
-
-def parse_bucket(value: str | None) -> int | None:
-    if value is None:
-        return None
-    match = DURATION.match(value.strip())
-    if not match:
-        raise click.BadParameter(f"{value!r} is not a duration like 5m, 1h or 1d")
-    return int(match.group(1)) * UNIT_MS[match.group(2)]
-
-
-def _cell(value: Any) -> str:
-    """Printable text for a table cell: control characters (terminal escapes) are dropped."""
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        value = f"{value:.3g}" if value < 1 else f"{value:.1f}"
-    text = str(value)
-    return "".join(c if unicodedata.category(c)[0] != "C" else "?" for c in text)[:120]
-
-
-def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
-    """Aligned columns, a header and a rule; '(none)' for no rows."""
-    if not rows:
-        click.echo("(none)")
-        return
-    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
-    click.echo("  ".join("-" * w for w in widths))
-    for row in cells:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)))
 
 
 def _store(db_url: str | None) -> Store:
@@ -103,41 +54,50 @@ def _iso(ms: Any) -> str | None:
 @db_option
 @catalog_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "dot", "mermaid"]),
-              default="table", help="Output format (default table).")
-@json_option
-def graph(db_url: str | None, catalog_path: str | None, fmt: str, as_json: bool) -> None:
+              default="table", help="Output format (default table; --json, --nl, --csv too).")
+@output_options
+def graph(db_url: str | None, catalog_path: str | None, fmt: str, output: str) -> None:
     """Producers -> event types -> consumers, each edge declared / subscribed / observed."""
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
     built = summaries.build_graph(store.engine, catalog)
-    fmt = "json" if as_json else fmt
+    fmt = fmt if output == "table" else output
     if fmt == "json":
         echo_json(graph_json(built))
     elif fmt in ("dot", "mermaid"):
         click.echo(to_dot(built) if fmt == "dot" else to_mermaid(built), nl=False)
     else:
-        rows = [{"from": built.nodes[a]["name"], "to": built.nodes[b]["name"], **d,
-                 "last_seen": _iso(d["last_seen_ms"])} for a, b, d in built.edges(data=True)]
-        print_table(sorted(rows, key=lambda r: (r["from"], r["to"])),
-                    ["from", "to", "status", "count", "failed", "last_seen"])
+        rows = sorted(({"from": built.nodes[a]["name"], "to": built.nodes[b]["name"], **d,
+                        "last_seen": _iso(d["last_seen_ms"])}
+                       for a, b, d in built.edges(data=True)),
+                      key=lambda r: (r["from"], r["to"]))
+        columns = ["from", "to", "status", "count", "failed", "last_seen"]
+        if fmt == "table":
+            print_table(rows, columns)
+        else:
+            emit_rows(fmt, rows, columns)
 
 
 @click.command()
 @db_option
 @catalog_option
-@click.option("--since", default=None, help="Start: an age (24h, 7d) or ISO time.")
-@click.option("--until", default=None, help="End (exclusive): an age or ISO time.")
+@click.option("--since", "since_ms", type=TIME, default=None,
+              help="Start: an age (15m, 2h, 1d, 1w) or an ISO time.")
+@click.option("--until", "until_ms", type=TIME, default=None,
+              help="End (exclusive): an age or an ISO time.")
 @click.option("--consumer", "consumers", multiple=True, help="Only this consumer (repeatable).")
 @click.option("--type", "detail_types", multiple=True, help="Only this detail-type (repeatable).")
-@click.option("--bucket", default=None, help="Also split into time buckets (5m, 1h, 1d).")
-@json_option
-def failures(db_url: str | None, catalog_path: str | None, since: str | None,
-             until: str | None, consumers: tuple[str, ...], detail_types: tuple[str, ...],
-             bucket: str | None, as_json: bool) -> None:
-    """Failure rates per consumer x event type x version, final failures, top errors."""
-    now = int(time.time() * 1000)
+@click.option("--bucket", "bucket_ms", type=DURATION, default=None,
+              help="Also split into time buckets (5m, 1h, 1d).")
+@output_options
+def failures(db_url: str | None, catalog_path: str | None, since_ms: int | None,
+             until_ms: int | None, consumers: tuple[str, ...], detail_types: tuple[str, ...],
+             bucket_ms: int | None, output: str) -> None:
+    """Failure rates per consumer x event type x version, final failures, top errors.
+
+    --nl and --csv print the rates (with --bucket: the bucketed rates)."""
+    if bucket_ms == 0:
+        raise click.BadParameter("must be longer than 0", param_hint="--bucket")
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
-    since_ms, until_ms, bucket_ms = parse_when(since, now), parse_when(until, now), \
-        parse_bucket(bucket)
     if bucket_ms and bucket_ms % 60_000:
         result = _raw_failures(store, catalog, since_ms, until_ms, consumers, detail_types,
                                bucket_ms)
@@ -151,11 +111,16 @@ def failures(db_url: str | None, catalog_path: str | None, since: str | None,
         if bucket_ms:
             result["buckets"] = records(summaries.failure_rates(
                 store.engine, bucket_ms=bucket_ms, **selection))
-    if as_json:
+    columns = ["consumer", "detail_type", "version", "invocations", "failed", "rate",
+               "retries", "final_failures", "p50_ms", "p95_ms"]
+    if output == "json":
         echo_json(result)
         return
-    print_table(result["rates"], ["consumer", "detail_type", "version", "invocations", "failed",
-                                  "rate", "retries", "final_failures", "p50_ms", "p95_ms"])
+    if output != "table":
+        emit_rows(output, result["buckets"] if bucket_ms else result["rates"],
+                  (["bucket_ms"] if bucket_ms else []) + columns)
+        return
+    print_table(result["rates"], columns)
     click.echo("\ntop errors:")
     print_table(result["top_errors"], ["consumer", "detail_type", "error_type", "count",
                                        "example_event_id", "first_message"])
@@ -215,49 +180,58 @@ def lifecycle(query: str, db_url: str | None, catalog_path: str | None, as_json:
 @click.command()
 @db_option
 @catalog_option
-@json_option
-def undocumented(db_url: str | None, catalog_path: str | None, as_json: bool) -> None:
+@output_options
+def undocumented(db_url: str | None, catalog_path: str | None, output: str) -> None:
     """Events seen on the bus that the catalog does not document (needs --catalog)."""
-    catalog = load_catalog_file(catalog_path)
+    store, catalog = _store(db_url), load_catalog_file(catalog_path)
+    columns = ["source", "detail_type", "version", "reason", "count", "first_seen",
+               "last_seen", "consumers"]
     if catalog is None:
-        if as_json:
+        if output == "json":
             echo_json({"skipped": "no catalog given (--catalog PATH)", "undocumented": []})
-        else:
+        elif output == "table":
             click.echo("skipped: undocumented events need a catalog (--catalog PATH)")
+        else:
+            click.echo("skipped: undocumented events need a catalog (--catalog PATH)",
+                       err=True)
+            emit_rows(output, [], columns)
         return
-    store = _store(db_url)
     found = undocumented_events(load.load_type_summary_rollup(store.engine), catalog,
                                 summaries.handled_kinds(store.engine, catalog),
                                 load.load_samples(store.engine, per_type=1))
-    if as_json:
+    if output == "json":
         echo_json({"skipped": None, "undocumented": found})
         return
+    if output != "table":
+        emit_rows(output, found, columns[:5] + ["first_ms", "last_ms", "consumers"])
+        return
     print_table([{**f, "first_seen": _iso(f["first_ms"]), "last_seen": _iso(f["last_ms"]),
-                  "consumers": ",".join(f["consumers"])} for f in found],
-                ["source", "detail_type", "version", "reason", "count", "first_seen",
-                 "last_seen", "consumers"])
+                  "consumers": ",".join(f["consumers"])} for f in found], columns)
 
 
 @click.command()
 @db_option
 @catalog_option
-@json_option
-def subscriptions(db_url: str | None, catalog_path: str | None, as_json: bool) -> None:
+@output_options
+def subscriptions(db_url: str | None, catalog_path: str | None, output: str) -> None:
     """Missing subscriptions to cancellations: from the catalog and from the data."""
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
     static = static_missing(catalog, _bus_subscriptions(store)) if catalog else []
     found = missing_subscriptions(static, summaries.observed_missing_subscriptions(
         store.engine, catalog))
     note = None if catalog else "no catalog given: only evidence from data"
-    if as_json:
+    columns = ["consumer", "detail_type", "lifecycle", "evidence", "orders", "examples"]
+    if output == "json":
         echo_json({"note": note, "missing": found})
         return
     if note:
-        click.echo(note)
+        click.echo(note, err=output != "table")
+    if output != "table":
+        emit_rows(output, found, columns[:4])
+        return
     print_table([{**m, "orders": (m["observed"] or {}).get("orders", 0),
                   "examples": ",".join((m["observed"] or {}).get("examples", []))}
-                 for m in found],
-                ["consumer", "detail_type", "lifecycle", "evidence", "orders", "examples"])
+                 for m in found], columns)
 
 
 @click.command()
@@ -265,21 +239,26 @@ def subscriptions(db_url: str | None, catalog_path: str | None, as_json: bool) -
 @catalog_option
 @click.option("--resends/--no-resends", default=False,
               help="Also look for producer re-sends (reads every payload).")
-@json_option
+@output_options
 def duplicates(db_url: str | None, catalog_path: str | None, resends: bool,
-               as_json: bool) -> None:
-    """Events delivered or processed more than once per consumer; producer re-sends."""
+               output: str) -> None:
+    """Events delivered or processed more than once per consumer; producer re-sends.
+
+    --nl and --csv print the per-consumer rows."""
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
     load.refresh_rollups(store.engine)
     found = summaries.duplicates(store.engine, catalog)
     result = {"consumers": found, "producer_resends":
               producer_resends(load.load_events(store.engine, with_detail=True))
               if resends else None}
-    if as_json:
+    columns = ["consumer", "events", "delivered_more_than_once", "processed_twice", "examples"]
+    if output == "json":
         echo_json(result)
         return
-    print_table(found, ["consumer", "events", "delivered_more_than_once", "processed_twice",
-                        "examples"])
+    if output != "table":
+        emit_rows(output, found, columns)
+        return
+    print_table(found, columns)
     if resends:
         click.echo("\nproducer re-sends:")
         print_table(result["producer_resends"] or [], ["source", "detail_type",
@@ -299,38 +278,75 @@ def duplicates(db_url: str | None, catalog_path: str | None, resends: bool,
 @click.option("--notify-min", type=click.Choice(["info", "warning", "error"]),
               default="warning", help="Lowest severity to notify (default warning).")
 @aws_options
-@json_option
+@output_options
 def check(db_url: str | None, catalog_path: str | None, thresholds_path: str | None,
           notify: bool, sns_topic: str | None, webhook: str | None, notify_min: str,
           profile: str | None, region: str | None, endpoint_url: str | None,
-          as_json: bool) -> None:
-    """Run every finding against thresholds; exit 2 when any is at or above `fail_on`."""
+          output: str) -> None:
+    """Run every finding against thresholds; exit 1 when any is at or above `fail_on`.
+
+    --nl and --csv print the findings (one per row); skipped kinds go to stderr."""
     thresholds = read_thresholds(thresholds_path)
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
     inputs = replace(
         summaries.check_summaries(store.engine, catalog, _bus_subscriptions(store)),
-        contract_results=load.load_contract_results(store))
+        contract_results=load.load_contract_results(store),
+        latency=_latency(store, catalog, None, None))
     found, skipped = run_check_summaries(inputs, catalog, thresholds, date.today())
     aws = aws_settings(profile, region or _topic_region(sns_topic), endpoint_url)
     notified = (_notify(store, found, catalog, sns_topic, webhook, notify_min, aws)
                 if notify else None)
-    if as_json:
+    if output == "json":
         echo_json({"findings": [f.as_dict() for f in found], "skipped": skipped,
                    "notified": notified})
     else:
-        print_table([f.as_dict() for f in found], ["severity", "kind", "summary"])
+        rows = [f.as_dict() for f in found]
+        if output == "table":
+            print_table(rows, ["severity", "kind", "summary"])
+        else:
+            emit_rows(output, rows, ["severity", "kind", "summary", "subject", "evidence"])
         for item in skipped:
-            click.echo(f"skipped {item['kind']}: {item['reason']}")
+            click.echo(f"skipped {item['kind']}: {item['reason']}", err=output != "table")
         if notified is not None:
             click.echo(f"notified {notified['sent']} new finding(s), "
-                       f"{notified['already_sent']} already sent")
+                       f"{notified['already_sent']} already sent", err=output != "table")
     if notified and notified["errors"]:
         for line in notified["errors"]:
             click.echo(f"error: {line}", err=True)
     if any(at_or_above(f.severity, thresholds.fail_on) for f in found):
-        raise SystemExit(2)
+        raise SystemExit(1)
     if notified and notified["errors"]:
         raise SystemExit(1)
+
+
+@click.command()
+@db_option
+@catalog_option
+@click.option("--since", "since_ms", type=TIME, default=None,
+              help="Only invocations started from then: an age (15m, 2h, 1d, 1w) or ISO time.")
+@click.option("--until", "until_ms", type=TIME, default=None,
+              help="Only invocations started before then: an age or an ISO time.")
+@output_options
+def latency(db_url: str | None, catalog_path: str | None, since_ms: int | None,
+            until_ms: int | None, output: str) -> None:
+    """Event -> consumer latency per (detail-type, consumer): p50/p95/max to the first
+    invocation and to the first success."""
+    store, catalog = _store(db_url), load_catalog_file(catalog_path)
+    rows = records(_latency(store, catalog, since_ms, until_ms))
+    if output == "json":
+        echo_json({"latency": rows})
+    elif output != "table":
+        emit_rows(output, rows, list(LATENCY_PAIR_COLUMNS))
+    else:
+        print_table(rows, ["detail_type", "consumer", "events", "skewed", "first_p50_ms",
+                           "first_p95_ms", "first_max_ms", "success_p50_ms", "success_p95_ms"])
+
+
+def _latency(store: Store, catalog: Catalog | None, since_ms: int | None,
+             until_ms: int | None) -> pd.DataFrame:
+    """Per (detail-type, consumer) latency of the invocations started in [since, until)."""
+    attempts = resolve_consumers(load.load_attempts(store.engine, since_ms, until_ms), catalog)
+    return latency_table(attempts, by=LATENCY_BY)
 
 
 def _bus_subscriptions(store: Store) -> pd.DataFrame | None:

@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from eventscope.cli.options import db_option, echo_json, json_option
+from eventscope.catalog.loader import load_catalog
+from eventscope.cli.options import catalog_option, db_option, echo_json, json_option
 from eventscope.events import DEFAULT_CORRELATION_PATHS
 from eventscope.ingest import IngestSummary, check_readable, ingest_paths, total_size
 from eventscope.redaction import RedactionSettings
@@ -27,20 +28,30 @@ PROGRESS_MIN_BYTES = 20 * 1024 * 1024
 @click.option("--workers", type=click.IntRange(min=0), default=None, metavar="N",
               help="Processes parsing in parallel (default: one per CPU, none on one CPU; "
                    "0 parses in this process).")
+@click.option("--sample-rate", "sample_rate", type=click.FloatRange(0, 1, min_open=True),
+              default=None, metavar="RATE",
+              help="Keep this fraction of events (by a hash of their id) and of their "
+                   "invocations; it becomes the store's rate (default: the store's, 1 unless a "
+                   "tap recorded one).")
+@catalog_option
 @json_option
 def ingest(paths: tuple[str, ...], db_url: str | None, correlation_paths: tuple[str, ...],
-           workers: int | None, as_json: bool) -> None:
+           workers: int | None, sample_rate: float | None, catalog_path: str | None,
+           as_json: bool) -> None:
     """Read NDJSON files of bus events and consumer log records into the store.
 
     PATH may be plain or gzipped NDJSON, or - for standard input. Each line is recognised as
     an EventBridge envelope or a CloudWatch Logs record; anything else is quarantined with
-    its reason. Re-ingesting the same files changes nothing.
+    its reason. Re-ingesting the same files changes nothing. With a catalog, each catalogued
+    type's version is read as its `version-from` says (default: detail.version).
     """
     check_readable(paths)
+    rules = load_catalog(catalog_path).version_rules() if catalog_path else None
     store = open_store(db_url)
     with _progress(paths, enabled=not as_json) as on_progress:
         summary = ingest_paths(store, paths, correlation_paths or DEFAULT_CORRELATION_PATHS,
-                               on_progress, _redaction(store), workers)
+                               on_progress, _redaction(store), workers,
+                               sample_rate=sample_rate, version_rules=rules)
     if as_json:
         echo_json(summary.as_dict())
     else:

@@ -42,6 +42,18 @@ class ContractResult:
     origin: str = "eventscope"
 
     @property
+    def status(self) -> str:
+        """'pass', 'fail', or 'not checked' for a check that saw nothing (no event, no example).
+
+        A check that checked nothing is not a pass; it is not a failure of the gate either.
+        """
+        if not self.passed:
+            return "fail"
+        if self.summary.get("checked") == 0 or self.summary.get("skipped"):
+            return "not checked"
+        return "pass"
+
+    @property
     def name(self) -> str:
         """A stable test name: `OrderCreated v1 schema`."""
         version = f" v{self.version}" if self.version else ""
@@ -107,6 +119,28 @@ def validation_violations(check: Any, instance: Any) -> list[dict[str, Any]]:
     if error is None:
         return []
     return [{"path": error.json_path, "message": error.message}]
+
+
+def events_of_version(event_type: EventType, version: str,
+                      rows: Iterable[tuple[str, str, str]],
+                      limit: int | None = None) -> Iterator[tuple[str, str]]:
+    """(event id, detail) of the rows (id, detail-type, detail) whose version is `version`.
+
+    The version is read by the type's `version-from` (an event without one is the type's
+    default or only version), whatever version the store recorded.
+    """
+    rule = event_type.version_rule
+    found = 0
+    for event_id, detail_type, detail in rows:
+        if limit is not None and found >= limit:
+            return
+        try:
+            instance = orjson.loads(detail)
+        except orjson.JSONDecodeError:
+            instance = None
+        if rule.version(instance, detail_type) == version:
+            found += 1
+            yield event_id, detail
 
 
 def subscribed_versions(event_type: EventType, subscription: Subscription) -> list[str]:

@@ -1,8 +1,9 @@
 """Live conformance: every stored event of a catalogued type checked against its version's schema.
 
 Owns compiling one fast validator per (event type, version) (jsonschema-rs, `$ref`s resolved
-offline through the catalog's schemas), the version of an event (its `version-from` path or
-a detail-type suffix such as `OrderPaid.v2`), and drift as data: per (source, type, version)
+offline through the catalog's schemas), the version of an event (its type's `VersionRule`:
+the `version-from` path, a detail-type suffix such as `OrderPaid.v2`, or none, and the default
+or only version for an event without one), and drift as data: per (source, type, version)
 the events checked and failing, first/last failure time, the first failing event and its error
 explained by `jsonschema`'s `best_match` with a JSON path. Events of uncatalogued types are not
 this module's business (the findings report them as undocumented).
@@ -20,6 +21,7 @@ from jsonschema.exceptions import best_match
 
 from eventscope.catalog.model import Catalog, EventType
 from eventscope.catalog.schemas import catalog_registry, catalog_resources, validator, version_uri
+from eventscope.events import VersionRule
 
 Row = tuple[str, str, str, int, str]  # (event id, source, detail-type, time_ms, detail JSON)
 
@@ -52,9 +54,8 @@ class ConformanceChecker:
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
-        self._types = {(t.source, t.detail_type): t for t in catalog.event_types}
-        self._suffixed = {t.detail_type: t for t in catalog.event_types
-                          if t.version_from == "detail-type-suffix"}
+        self._types: dict[tuple[str, str], tuple[EventType | None, str | None]] = {}
+        self._rules: dict[tuple[str, str], VersionRule] = {}
         self._rs_registry = jsonschema_rs.Registry(catalog_resources(catalog))
         self._explainer_registry = catalog_registry(catalog)
         self._compiled: dict[tuple[str, str], Any] = {}
@@ -79,9 +80,8 @@ class ConformanceChecker:
             instance = orjson.loads(detail)
         except orjson.JSONDecodeError:
             instance = None
-        version = version_override or _version_of(instance, event_type.version_from)
-        if not version and len(event_type.versions) == 1:
-            version = event_type.versions[0].version  # unversioned: the type's only version
+        # version-from honoured; an event without a version is the type's default/only one
+        version = version_override or self._rule(event_type).version(instance, detail_type) or ""
         drift = self.drift.get((source, event_type.detail_type, version))
         if drift is None:
             drift = self.drift[(source, event_type.detail_type, version)] = Drift(
@@ -94,12 +94,16 @@ class ConformanceChecker:
         self._record_failure(drift, event_type, event_id, time_ms, instance)
 
     def _type_of(self, source: str, detail_type: str) -> tuple[EventType | None, str | None]:
-        event_type = self._types.get((source, detail_type))
-        if event_type is not None or ".v" not in detail_type:
-            return event_type, None
-        base, _, version = detail_type.rpartition(".v")
-        suffixed = self._suffixed.get(base)
-        return (suffixed, version) if suffixed and suffixed.source == source else (None, None)
+        key = (source, detail_type)
+        if key not in self._types:
+            self._types[key] = self.catalog.event_type_of(source, detail_type)
+        return self._types[key]
+
+    def _rule(self, event_type: EventType) -> VersionRule:
+        rule = self._rules.get(event_type.key)
+        if rule is None:
+            rule = self._rules[event_type.key] = event_type.version_rule
+        return rule
 
     def _record_failure(self, drift: Drift, event_type: EventType, event_id: str,
                         time_ms: int, instance: Any) -> None:
@@ -121,13 +125,6 @@ class ConformanceChecker:
 
     def results(self) -> list[Drift]:
         return sorted(self.drift.values(), key=lambda d: (d.detail_type, d.version, d.source))
-
-
-def _version_of(instance: Any, path: str) -> str:
-    value: Any = {"detail": instance}
-    for part in path.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return "" if value is None else str(value)
 
 
 def check_conformance(catalog: Catalog, rows: Iterable[Row]) -> list[Drift]:

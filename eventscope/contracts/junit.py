@@ -2,8 +2,9 @@
 
 Owns the mapping between `ContractResult`s and JUnit XML: one <testsuite> per consumer, one
 <testcase> per (event type, version, check) named `OrderCreated v1 schema`, a <failure> with
-the violations. Reading accepts JUnit XML produced elsewhere (pytest, Jest, Maven Surefire):
-unknown test names become `junit` checks of the suite's consumer.
+the violations, <skipped> for a check that had nothing to check. Reading accepts JUnit XML
+produced elsewhere (pytest, Jest, Maven Surefire): unknown test names become `junit` checks of
+the suite's consumer.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from eventscope.contracts.checks import ContractResult
 from eventscope.errors import InputError
 
 MAX_JUNIT_BYTES = 50 * 1024 * 1024
-_OUR_NAME = re.compile(r"^(?P<type>[A-Za-z][\w.-]*)(?: v(?P<version>[\w.-]+))? "
-                       r"(?P<check>schema|examples|live|junit)$")
+# a detail-type is free-form (`EC2 Instance State-change Notification v1 live`)
+_OUR_NAME = re.compile(r"^(?P<type>.+?)(?: v(?P<version>[\w.-]+))? "
+                       r"(?P<check>schema|examples|live|junit)$", re.DOTALL)
 _CLASS_PREFIX = "eventscope.contracts."
 
 
@@ -30,8 +32,9 @@ def to_junit_xml(results: Iterable[ContractResult]) -> bytes:
     for consumer, group in groupby(ordered, key=lambda r: r.consumer):
         items = list(group)
         failures = sum(not r.passed for r in items)
+        skipped = sum(r.status == "not checked" for r in items)
         suite = ET.SubElement(root, "testsuite", name=consumer, tests=str(len(items)),
-                              failures=str(failures), errors="0", skipped="0")
+                              failures=str(failures), errors="0", skipped=str(skipped))
         for result in items:
             case = ET.SubElement(suite, "testcase", classname=_CLASS_PREFIX + consumer,
                                  name=result.name)
@@ -40,8 +43,12 @@ def to_junit_xml(results: Iterable[ContractResult]) -> bytes:
                 failure = ET.SubElement(case, "failure", message=first[:500],
                                         type="ContractViolation")
                 failure.text = result.explain()
+            elif result.status == "not checked":
+                ET.SubElement(case, "skipped", message="not checked: nothing to check "
+                              "(no stored event or example of this version)")
     root.set("tests", str(len(ordered)))
     root.set("failures", str(sum(not r.passed for r in ordered)))
+    root.set("skipped", str(sum(r.status == "not checked" for r in ordered)))
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 

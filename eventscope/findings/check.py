@@ -24,9 +24,10 @@ from eventscope.findings import (deprecated, duplicates, failures, lifecycle, pa
 from eventscope.findings.frames import clean, records
 
 SEVERITIES = ("info", "warning", "error")
+LATENCY_BY = ("detail_type", "consumer")  # the grouping `latency_p95` grades
 KINDS = ("undocumented_event", "schema_drift", "failure_rate", "final_failures",
          "missing_subscription", "processed_twice", "deprecated_in_use", "pii_exposure",
-         "contract_failure")
+         "contract_failure", "latency_p95")
 
 
 class ConfigError(EventscopeError):
@@ -66,6 +67,9 @@ class Thresholds:
     undocumented_severity: str = "error"
     pii_allowed: bool = False
     sunset_grace_days: int = 30
+    latency_p95_warning_ms: float = 60_000.0
+    latency_p95_error_ms: float = 900_000.0
+    latency_min_events: int = 20
 
 
 _YAML_KEYS = {
@@ -76,6 +80,9 @@ _YAML_KEYS = {
     ("final_failures", "error"): "final_failures_error",
     ("undocumented", "severity"): "undocumented_severity",
     ("pii_allowed",): "pii_allowed", ("sunset_grace_days",): "sunset_grace_days",
+    ("latency_p95_ms", "warning"): "latency_p95_warning_ms",
+    ("latency_p95_ms", "error"): "latency_p95_error_ms",
+    ("latency_p95_ms", "min_events"): "latency_min_events",
 }
 
 
@@ -133,6 +140,7 @@ class CheckInputs:
     subscriptions: pd.DataFrame | None = None
     conformance: pd.DataFrame | None = None
     contract_results: pd.DataFrame | None = None  # consumer, detail_type, version, passed, reason
+    latency: pd.DataFrame | None = None  # latency.latency(attempts, by=LATENCY_BY)
 
 
 @dataclass
@@ -155,6 +163,7 @@ class CheckSummaries:
     conformance: pd.DataFrame | None = None
     contract_results: pd.DataFrame | None = None
     emitted: pd.DataFrame | None = None  # type summary for deprecated types; default above
+    latency: pd.DataFrame | None = None  # latency.latency(attempts, by=LATENCY_BY)
 
 
 def summarise_inputs(inputs: CheckInputs, catalog: Catalog | None) -> CheckSummaries:
@@ -167,7 +176,8 @@ def summarise_inputs(inputs: CheckInputs, catalog: Catalog | None) -> CheckSumma
             inputs.events, inputs.attempts, lifecycle.cancellation_types(catalog)),
         type_summary=inputs.type_summary, emitted=undocumented.summarise_types(inputs.events),
         handled=inputs.attempts, samples=inputs.samples, subscriptions=inputs.subscriptions,
-        conformance=inputs.conformance, contract_results=inputs.contract_results)
+        conformance=inputs.conformance, contract_results=inputs.contract_results,
+        latency=inputs.latency)
 
 
 def at_or_above(severity: str, threshold: str) -> bool:
@@ -203,6 +213,10 @@ def run_check_summaries(s: CheckSummaries, catalog: Catalog | None, thresholds: 
         skipped.append({"kind": "contract_failure", "reason": "no contract results available"})
     else:
         found += contract_findings(s.contract_results)
+    if s.latency is None:
+        skipped.append({"kind": "latency_p95", "reason": "no event -> invocation latency given"})
+    else:
+        found += latency_findings(s.latency, thresholds)
     order = {sev: i for i, sev in enumerate(reversed(SEVERITIES))}
     found.sort(key=lambda f: (order[f.severity], f.kind, orjson.dumps(
         f.subject, option=orjson.OPT_SORT_KEYS)))
@@ -215,12 +229,6 @@ def _grade(value: float, warning: float, error: float) -> str | None:
     return "warning" if value >= warning else None
 
 
-def failure_findings(attempts: pd.DataFrame, th: Thresholds) -> list[Finding]:
-    """failure_rate per consumer x type x version, final_failures per consumer x type."""
-    return failure_findings_from(failures.failure_rates(attempts),
-                                 failures.final_failures(attempts), th)
-
-
 def failure_findings_from(rates: pd.DataFrame, finals: pd.DataFrame,
                           th: Thresholds) -> list[Finding]:
     found = []
@@ -230,7 +238,8 @@ def failure_findings_from(rates: pd.DataFrame, finals: pd.DataFrame,
         if severity and row["invocations"] >= th.min_invocations:
             found.append(Finding("failure_rate", severity, subject,
                                  f"{row['consumer']} failed {row['failed']} of "
-                                 f"{row['invocations']} invocations of {row['detail_type']} "
+                                 f"{row['invocations']} invocations of "
+                                 f"{_type_version(row['detail_type'], row['version'])} "
                                  f"({row['rate']:.1%})", row))
     for (consumer, detail_type), group in finals.groupby(["consumer", "detail_type"]):
         severity = _grade(len(group), th.final_failures_warning, th.final_failures_error)
@@ -242,8 +251,29 @@ def failure_findings_from(rates: pd.DataFrame, finals: pd.DataFrame,
     return found
 
 
-def processed_twice_findings(attempts: pd.DataFrame) -> list[Finding]:
-    return processed_twice_from(duplicates.duplicates_by_consumer(attempts))
+def _type_version(detail_type: Any, version: Any) -> str:
+    """`OrderPaid v2`; the type alone when the version is unknown, "no event type" without."""
+    name = "no event type" if detail_type is None else str(detail_type)
+    return name if version is None or detail_type is None else f"{name} v{version}"
+
+
+def latency_findings(table: pd.DataFrame, th: Thresholds) -> list[Finding]:
+    """latency_p95 per detail-type x consumer: p95 of event time -> first invocation, graded
+    when at least `latency_min_events` events were handled."""
+    found = []
+    for row in records(table):
+        p95 = row.get("first_p95_ms")
+        if p95 is None or row["events"] < th.latency_min_events:
+            continue
+        severity = _grade(p95, th.latency_p95_warning_ms, th.latency_p95_error_ms)
+        if severity:
+            found.append(Finding(
+                "latency_p95", severity,
+                {"consumer": row["consumer"], "detail_type": row["detail_type"]},
+                f"{row['consumer']} starts on {row['detail_type']} {p95 / 1000:.1f} s after "
+                f"the event at p95 (p50 {(row['first_p50_ms'] or 0) / 1000:.1f} s, "
+                f"{row['events']} events)", row))
+    return found
 
 
 def processed_twice_from(found: list[dict[str, Any]]) -> list[Finding]:
@@ -251,12 +281,6 @@ def processed_twice_from(found: list[dict[str, Any]]) -> list[Finding]:
                     f"{d['consumer']} processed {d['processed_twice']} event(s) successfully "
                     "more than once (idempotency?)", d)
             for d in found if d["processed_twice"]]
-
-
-def missing_subscription_findings(inputs: CheckInputs, catalog: Catalog | None) -> list[Finding]:
-    observed = subscriptions.observed_missing(inputs.events, inputs.attempts,
-                                              lifecycle.cancellation_types(catalog))
-    return missing_subscription_from(observed, inputs.subscriptions, catalog)
 
 
 def missing_subscription_from(observed: list[dict[str, Any]], rules: pd.DataFrame | None,
@@ -273,10 +297,6 @@ def missing_subscription_from(observed: list[dict[str, Any]], rules: pd.DataFram
                              {"consumer": item["consumer"], "detail_type": item["detail_type"]},
                              summary, item))
     return found
-
-
-def undocumented_findings(inputs: CheckInputs, catalog: Catalog, th: Thresholds) -> list[Finding]:
-    return _undocumented(inputs.type_summary, inputs.attempts, inputs.samples, catalog, th)
 
 
 def _undocumented(type_summary: pd.DataFrame, handled: pd.DataFrame, samples: pd.DataFrame,
@@ -296,12 +316,6 @@ def drift_findings(conformance: pd.DataFrame) -> list[Finding]:
             for d in undocumented.schema_drift(conformance)]
 
 
-def deprecated_findings(inputs: CheckInputs, catalog: Catalog, th: Thresholds,
-                        today: date) -> list[Finding]:
-    return _deprecated(deprecated.deprecated_in_use(catalog, inputs.events, inputs.attempts,
-                                                    today), th)
-
-
 def _deprecated(in_use: list[dict[str, Any]], th: Thresholds) -> list[Finding]:
     found = []
     for d in in_use:
@@ -315,10 +329,6 @@ def _deprecated(in_use: list[dict[str, Any]], th: Thresholds) -> list[Finding]:
                              f"deprecated {d['detail_type']} still in use ({when}): "
                              f"{d['emitted']} emitted, consumers {d['consumers']}", d))
     return found
-
-
-def pii_findings(inputs: CheckInputs, catalog: Catalog | None, th: Thresholds) -> list[Finding]:
-    return _pii(inputs.samples, inputs.attempts, catalog, th)
 
 
 def _pii(samples: pd.DataFrame, handled: pd.DataFrame, catalog: Catalog | None,

@@ -1,7 +1,9 @@
 """Undocumented events (seen on the bus, absent from the catalog) and schema drift.
 
 An event kind is (source, detail-type, version). It is undocumented when the catalog has no
-such type for that source, or the type declares versions and not this one. Schema drift is a
+such type for that source, or the type declares versions and not this one (the version read
+by the type's `version-from`; an event without one is the type's default or only version,
+never undocumented for lacking one). Schema drift is a
 catalogued version whose payloads fail its schema: computed from conformance rows (the
 catalog's live conformance, or `validate_samples` over sampled payloads). Pure: no I/O.
 """
@@ -14,8 +16,9 @@ import jsonschema
 import orjson
 import pandas as pd
 
-from eventscope.catalog.model import Catalog
+from eventscope.catalog.model import Catalog, EventType
 from eventscope.catalog.schemas import catalog_registry, validator, version_uri
+from eventscope.events import DEFAULT_VERSION_FROM, VERSION_FROM_NONE, VERSION_FROM_SUFFIX
 from eventscope.findings.frames import CONFORMANCE_COLUMNS, clean
 from eventscope.findings.payloads import redact
 
@@ -28,14 +31,37 @@ def summarise_types(events: pd.DataFrame) -> pd.DataFrame:
 
 
 def why_undocumented(catalog: Catalog, source: str, detail_type: str,
-                     version: str | None) -> str | None:
-    """'unknown_type', 'unknown_version', or None when the catalog documents the kind."""
-    declared = catalog.event_type(detail_type, source)
+                     version: str | None, detail: Any = None) -> str | None:
+    """'unknown_type', 'unknown_version', or None when the catalog documents the kind.
+
+    `version` is the stored one; `detail` (a sample's, when known) lets a type whose
+    `version-from` is not `detail.version` read its own. An event without a version is the
+    type's default or only version.
+    """
+    declared, _ = catalog.event_type_of(source, detail_type)
     if declared is None:
         return "unknown_type"
-    if declared.versions and declared.version(version or "") is None:
-        return "unknown_version"
-    return None
+    if not declared.versions:
+        return None
+    return None if declared.version(catalog_version(declared, detail_type, version, detail)
+                                    or "") else "unknown_version"
+
+
+def catalog_version(declared: EventType, detail_type: str, stored: str | None,
+                    detail: Any = None) -> str | None:
+    """The catalog version of an event of a declared type, from its stored version or detail.
+
+    Events stored without the catalog carry `detail.version` (an ECS task's revision, say), so
+    a type reading its version elsewhere reads it again, from the detail when it is known.
+    """
+    rule = declared.version_rule
+    if rule.version_from in (VERSION_FROM_NONE, VERSION_FROM_SUFFIX):
+        return rule.version(None, detail_type)
+    if rule.version_from == DEFAULT_VERSION_FROM:
+        return stored or rule.default
+    if detail is not None:
+        return rule.version(detail, detail_type)
+    return stored if stored is not None and declared.version(stored) else rule.default
 
 
 def undocumented_events(summary: pd.DataFrame, catalog: Catalog, attempts: pd.DataFrame,
@@ -44,7 +70,9 @@ def undocumented_events(summary: pd.DataFrame, catalog: Catalog, attempts: pd.Da
     found = []
     for row in summary.to_dict("records"):
         row = {k: clean(v) for k, v in row.items()}
-        reason = why_undocumented(catalog, row["source"], row["detail_type"], row["version"])
+        reason = why_undocumented(catalog, row["source"], row["detail_type"], row["version"],
+                                  _sample_detail(samples, row) if _reads_detail(catalog, row)
+                                  else None)
         if reason is None:
             continue
         found.append({**row, "reason": reason,
@@ -64,6 +92,26 @@ def _consumers(attempts: pd.DataFrame, kind: dict[str, Any]) -> list[str]:
     return sorted(set(attempts[_same_kind(attempts, kind)]["consumer"]))
 
 
+def _reads_detail(catalog: Catalog, kind: dict[str, Any]) -> bool:
+    """Whether the kind's type reads its version from a path other than `detail.version`."""
+    declared, _ = catalog.event_type_of(kind["source"], kind["detail_type"])
+    return declared is not None and declared.version_from not in (
+        DEFAULT_VERSION_FROM, VERSION_FROM_NONE, VERSION_FROM_SUFFIX)
+
+
+def _sample_detail(samples: pd.DataFrame, kind: dict[str, Any]) -> Any:
+    """The detail of the kind's latest sampled event (to read its version), or None."""
+    if samples.empty:
+        return None
+    matching = samples[_same_kind(samples, kind)]
+    if matching.empty:
+        return None
+    try:
+        return orjson.loads(matching.sort_values("time_ms").iloc[-1]["detail"])
+    except orjson.JSONDecodeError:
+        return None
+
+
 def _sample(samples: pd.DataFrame, kind: dict[str, Any]) -> dict[str, Any] | None:
     matching = samples[_same_kind(samples, kind)].sort_values("time_ms")
     if matching.empty:
@@ -78,17 +126,23 @@ def validate_samples(samples: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     validators: dict[tuple[str, str, str], Any] = {}
     registry = None
     for event in samples.to_dict("records"):
-        declared = catalog.event_type(event["detail_type"], event["source"])
-        schema_version = declared.version(event["version"] or "") if declared else None
+        declared, _ = catalog.event_type_of(event["source"], event["detail_type"])
+        if declared is None:
+            continue
+        try:
+            detail = orjson.loads(event["detail"])
+        except orjson.JSONDecodeError:
+            detail = None
+        schema_version = declared.version(catalog_version(
+            declared, event["detail_type"], event["version"], detail) or "")
         if schema_version is None or not schema_version.schema:
             continue
-        key = (event["source"], event["detail_type"], schema_version.version)
+        key = (event["source"], declared.detail_type, schema_version.version)
         if key not in validators:
             if registry is None:  # offline: `$ref`s resolve to the catalog's own schemas
                 registry = catalog_registry(catalog)
             validators[key] = validator(version_uri(key[1], key[2]), registry)
-        error = jsonschema.exceptions.best_match(
-            validators[key].iter_errors(orjson.loads(event["detail"])))
+        error = jsonschema.exceptions.best_match(validators[key].iter_errors(detail))
         rows.append({"event_id": event["id"], "source": key[0], "detail_type": key[1],
                      "version": key[2], "valid": error is None,
                      "error": None if error is None else f"{error.json_path}: {error.message}"})
