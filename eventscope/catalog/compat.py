@@ -873,8 +873,9 @@ def _objects(ctx: _Diff, w: dict[str, Any], r: dict[str, Any]) -> None:
         default = isinstance(rp.get(name), dict) and "default" in rp[name]
         ctx.add("REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED" if default else
                 "REQUIRED_ATTRIBUTE_ADDED", default, f"{ctx.field('properties', name)} became "
-                f"required" + (" with a default" if default else f": {ctx.w} events may lack "
-                               "it"), "required", name)
+                f"required in the {ctx.r} schema" + (" with a default" if default else
+                                                     f": {ctx.w} events may lack it"),
+                "required", name)
     for name in sorted((w_req - r_req) & wp.keys() & rp.keys()):
         ctx.add("REQUIRED_ATTRIBUTE_REMOVED", True, f"{ctx.field('properties', name)} became "
                 "optional", "required", name)
