@@ -248,3 +248,36 @@ def test_cli_diff_unknown_version_is_exit_2():
     result = CliRunner().invoke(main, ["catalog", "diff", "--catalog", str(EXAMPLE),
                                        "OrderPaid@1", "OrderPaid@9"])
     assert result.exit_code == 2 and "OrderPaid@9: no such" in result.output
+
+
+def _catalog_with(tmp_path: Path, v1: dict, v2: dict, mode: str = "BACKWARD") -> Path:
+    event = {"detail-type": "BasketPriced", "source": "com.shop.basket", "owner": "basket",
+             "compatibility": mode,
+             "versions": [{"version": "1", "schema": v1}, {"version": "2", "schema": v2}]}
+    (tmp_path / "events").mkdir()
+    (tmp_path / "events" / "BasketPriced.yaml").write_text(yaml.safe_dump(event))
+    return tmp_path
+
+
+def test_catalog_validate_handles_tuple_items_without_a_traceback(tmp_path):
+    """A draft-04 event type using tuple `items` gets problems or a pass, never a crash."""
+    draft4 = "http://json-schema.org/draft-04/schema#"
+    v1 = {"$schema": draft4, "type": "object", "properties": {"line": {
+        "type": "array", "items": [{"type": "string"}], "additionalItems": False}}}
+    v2 = {"$schema": draft4, "type": "object", "properties": {"line": {
+        "type": "array", "items": [{"type": "string"}, {"type": "integer"}],
+        "additionalItems": False}}}
+    result = CliRunner().invoke(main, ["catalog", "validate", str(_catalog_with(tmp_path, v1,
+                                                                                 v2))])
+    assert result.exit_code in (0, 1), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_catalog_validate_reports_a_version_it_cannot_judge(tmp_path):
+    """A version adding `if`/`then` is a problem saying "cannot tell", not a pass or a crash."""
+    v1 = {"type": "object"}
+    v2 = {"type": "object", "if": {"required": ["coupon"]}, "then": {"required": ["discount"]}}
+    result = CliRunner().invoke(main, ["catalog", "validate", str(_catalog_with(tmp_path, v1,
+                                                                                 v2))])
+    assert result.exit_code == 1 and "cannot tell whether version 2 satisfies" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
