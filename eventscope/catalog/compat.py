@@ -52,7 +52,7 @@ _MAX_DEPTH = 200
 _ANNOTATIONS = {
     "$schema", "$id", "id", "$anchor", "$dynamicAnchor", "$comment", "$defs", "definitions",
     "$vocabulary", "title", "description", "default", "examples", "deprecated", "readOnly",
-    "writeOnly", "contentMediaType", "contentEncoding", "contentSchema",
+    "writeOnly", "contentMediaType", "contentEncoding", "contentSchema", "format",
 }
 # constraint keywords the checker does not reason about: a reader that adds or changes one
 # gets "cannot tell" (a writer's own extra constraint only narrows what it writes)
@@ -61,7 +61,7 @@ _COMBINATORS = ("allOf", "anyOf", "oneOf", "not")
 _APPLICATORS = {*_COMBINATORS, "if", "then", "else", "dependentSchemas", "dependencies", "$ref"}
 _CONSTRAINTS = {
     "type", "enum", "const", "multipleOf", "maximum", "exclusiveMaximum", "minimum",
-    "exclusiveMinimum", "maxLength", "minLength", "pattern", "format", "items", "prefixItems",
+    "exclusiveMinimum", "maxLength", "minLength", "pattern", "items", "prefixItems",
     "additionalItems", "unevaluatedItems", "contains", "minContains", "maxContains", "maxItems",
     "minItems", "uniqueItems", "properties", "patternProperties", "additionalProperties",
     "unevaluatedProperties", "required", "dependentRequired", "dependentSchemas",
@@ -292,9 +292,8 @@ class _Diff:
             self.depth -= descend
 
     def validator(self, side: int, schema: Any) -> Any:
-        checker = Draft202012Validator.FORMAT_CHECKER if side == 1 else None
         return Draft202012Validator(schema, registry=self.shared.registry,
-                                    _resolver=self.resolvers[side], format_checker=checker)
+                                    _resolver=self.resolvers[side])
 
 
 def _compare(ctx: _Diff, writer: Any, reader: Any) -> None:
@@ -742,18 +741,19 @@ def _is_number(value: Any) -> bool:
 def _strings(ctx: _Diff, w: dict[str, Any], r: dict[str, Any]) -> None:
     _limit(ctx, w, r, "maxLength", True)
     _limit(ctx, w, r, "minLength", False)
-    for keyword in ("pattern", "format"):
-        wv, rv = w.get(keyword), r.get(keyword)
-        name = _snake(keyword)
-        if wv == rv:
-            continue
+    wv, rv = w.get("pattern"), r.get("pattern")
+    if wv != rv:
         if rv is None:
-            ctx.add(f"{name}_REMOVED", True, f"{ctx.field()} {keyword} {wv!r} dropped", keyword)
+            ctx.add("PATTERN_REMOVED", True, f"{ctx.field()} pattern {wv!r} dropped", "pattern")
         else:
-            word = "ADDED" if wv is None else "CHANGED"
-            ctx.add(f"{name}_{word}", False, f"{ctx.field()} {keyword} now {rv!r}"
-                    + (f" (was {wv!r})" if wv is not None else "") + f": {ctx.w} events may "
-                    "not match it", keyword)
+            ctx.add("PATTERN_ADDED" if wv is None else "PATTERN_CHANGED", False,
+                    f"{ctx.field()} pattern now {rv!r}" + (f" (was {wv!r})" if wv else "")
+                    + f": {ctx.w} events may not match it", "pattern")
+    wv, rv = w.get("format"), r.get("format")
+    if wv != rv:  # an annotation in 2020-12, as eventscope's validators and Confluent read it
+        word = "REMOVED" if rv is None else "ADDED" if wv is None else "CHANGED"
+        ctx.add(f"FORMAT_{word}", True, f"{ctx.field()} format {wv!r} -> {rv!r} (an "
+                "annotation: validators do not assert it)", "format")
 
 
 def _bound(schema: dict[str, Any], upper: bool) -> tuple[Any, bool, str] | None:
