@@ -1,8 +1,10 @@
 """Property tests of the compatibility checker: it never raises, and "compatible" holds up.
 
 Random schema pairs are drawn over the keywords the checker supports (types, properties,
-required, additionalProperties, enum/const, numeric and string bounds, multipleOf, arrays with
-items/prefixItems/minItems/maxItems, allOf/anyOf/oneOf/not, $defs + $ref), half of them made
+required, additionalProperties, unevaluatedProperties, patternProperties, dependentRequired,
+dependentSchemas, enum/const, numeric and string bounds, multipleOf, arrays with
+items/prefixItems/contains/minItems/maxItems/uniqueItems, allOf/anyOf/oneOf/not, $defs +
+$ref), half of them made
 by mutating one schema so that compatible pairs are common. Whenever the checker says a reader
 can read what a writer wrote, instances generated to be valid under the writer (and checked
 valid by jsonschema) must all be accepted by the reader, as jsonschema judges. `default` is not
@@ -58,6 +60,8 @@ def _objects(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
         "required": st.lists(st.sampled_from(NAMES), max_size=2, unique=True),
         "additionalProperties": st.one_of(st.just(False), st.just(True), children),
         "unevaluatedProperties": st.just(False),
+        "patternProperties": st.dictionaries(st.sampled_from(["^x", "b"]), children, max_size=2),
+        "dependentSchemas": st.dictionaries(st.sampled_from(NAMES), children, max_size=1),
         "dependentRequired": st.dictionaries(st.sampled_from(NAMES), st.lists(
             st.sampled_from(NAMES), min_size=1, max_size=2, unique=True), max_size=1),
         "minProperties": st.integers(0, 2), "maxProperties": st.integers(0, 3)})
@@ -67,7 +71,8 @@ def _arrays(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     return _optional({"type": st.just("array")}, {
         "items": children, "prefixItems": st.lists(children, min_size=1, max_size=2),
         "minItems": st.integers(0, 2), "maxItems": st.integers(0, 3),
-        "uniqueItems": st.booleans()})
+        "uniqueItems": st.booleans(), "contains": children, "minContains": st.integers(0, 2),
+        "maxContains": st.integers(1, 2)})
 
 
 def _extend(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -217,6 +222,8 @@ def _typed(kind: str, schema: dict[str, Any], root: dict[str, Any],
         fields = {name: instances(sub, root, depth + 1) for name, sub in properties.items()}
         if extra is not False:
             fields["zz"] = instances(extra, root, depth + 1)
+        for pattern, sub in (schema.get("patternProperties") or {}).items():
+            fields["x" + pattern.strip("^$")] = instances(sub, root, depth + 1)
         keep = st.sets(st.sampled_from(sorted(fields))) if fields else st.just(set())
         return st.fixed_dictionaries({}, optional=fields).flatmap(
             lambda chosen: keep.map(lambda names: {k: v for k, v in chosen.items()

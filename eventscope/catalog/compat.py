@@ -760,7 +760,7 @@ def _bound(schema: dict[str, Any], upper: bool) -> tuple[Any, bool, str] | None:
     """The tightest (value, exclusive, keyword) bound on one side, any draft's spelling."""
     plain, exclusive = ("maximum", "exclusiveMaximum") if upper else ("minimum",
                                                                       "exclusiveMinimum")
-    found = []
+    found: list[tuple[Any, bool, str]] = []
     value, flag = schema.get(plain), schema.get(exclusive)
     if _is_number(value):
         found.append((value, flag is True, exclusive if flag is True else plain))

@@ -21,7 +21,7 @@ from eventscope.catalog.asyncapi import (DETAIL_TYPE_FROM, AsyncApiFile, export_
                                          import_asyncapi)
 from eventscope.catalog.asyncapi_specs import check_document
 from eventscope.catalog.compat import (CANNOT_TELL, COMPATIBLE, INCOMPATIBLE, MODES, Change,
-                                       check, diff)
+                                       Verdict, check, diff)
 from eventscope.catalog.loader import CatalogError, load_catalog
 from eventscope.catalog.model import Catalog, Consumer, EventType
 from eventscope.catalog.schema_registry import import_schema_registry
@@ -105,7 +105,8 @@ def diff_command(old: str, new: str, catalog_path: str | None, mode: str | None,
     gate = mode or old_mode or "FULL_TRANSITIVE"
     backward = diff(old_schema, new_schema, registry, "old", "new")
     forward = diff(new_schema, old_schema, registry, "new", "old")
-    verdicts = {m: check([("old", old_schema)], new_schema, m, registry) for m in MODES}
+    verdicts: dict[str, Verdict] = {m: check([("old", old_schema)], new_schema, m, registry)
+                                    for m in MODES}
     status = verdicts[gate].status
     if as_json:
         echo_json({"mode": gate, "status": status, "compatible": status == COMPATIBLE,
