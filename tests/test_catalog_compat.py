@@ -281,3 +281,12 @@ def test_catalog_validate_reports_a_version_it_cannot_judge(tmp_path):
                                                                                  v2))])
     assert result.exit_code == 1 and "cannot tell whether version 2 satisfies" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_same_nested_id_in_both_versions_does_not_hide_a_change():
+    """An embedded resource with one `$id` in both versions resolves per version."""
+    def version(amount_type: str) -> dict:
+        return {"type": "object", "properties": {"amount": {"$ref": "urn:shop:money"}},
+                "$defs": {"money": {"$id": "urn:shop:money", "type": amount_type}}}
+    assert not check([("1", version("number"))], version("string"), "BACKWARD").compatible
+    assert not check([("1", version("string"))], version("number"), "FORWARD").compatible

@@ -146,9 +146,10 @@ def diff(writer: Any, reader: Any, registry: Registry[Any] | None = None,
     w_uri, r_uri = f"{BASE_URI}diff.w.{writer_name}.json", f"{BASE_URI}diff.r.{reader_name}.json"
     writer, reader = _anonymous(writer), _anonymous(reader)
     try:
-        combined = make_registry([], registry).with_resources(
-            [(w_uri, _resource(w_uri, writer)), (r_uri, _resource(r_uri, reader))]).crawl()
-        ctx = _Diff(combined, combined.resolver(w_uri), combined.resolver(r_uri), writer_name,
+        base = make_registry([], registry)  # each side its own: shared $ids never cross
+        writes = base.with_resource(w_uri, _resource(w_uri, writer)).crawl()
+        reads = base.with_resource(r_uri, _resource(r_uri, reader)).crawl()
+        ctx = _Diff(writes, writes.resolver(w_uri), reads.resolver(r_uri), writer_name,
                     reader_name)
     except Exception as exc:  # noqa: BLE001 - a schema referencing cannot load
         return [Change("#", "CANNOT_TELL", CANNOT_TELL, f"cannot load the schemas: {exc}")]
@@ -292,8 +293,8 @@ class _Diff:
             self.depth -= descend
 
     def validator(self, side: int, schema: Any) -> Any:
-        return Draft202012Validator(schema, registry=self.shared.registry,
-                                    _resolver=self.resolvers[side])
+        """A validator of `schema` resolving `$ref`s as that side does (its own registry)."""
+        return Draft202012Validator(schema, _resolver=self.resolvers[side])
 
 
 def _compare(ctx: _Diff, writer: Any, reader: Any) -> None:
