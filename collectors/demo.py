@@ -400,7 +400,6 @@ def backfill(events: Any, writer: LogWriter, fleet: LambdaFleet,
     event at or after `until_ms` (the live producer's first), if any.
     """
     routes = subscribers()
-    pending: list[dict[str, Any]] = []
     batch: list[tuple[int, dict[str, Any]]] = []
     following = None
     for wall_ms, envelope in stream:

@@ -287,6 +287,13 @@ def lifecycle_link(key: str) -> str:
     return f"lifecycle?order={quote(str(key), safe='')}"
 
 
+def contract_totals(results: pd.DataFrame) -> str:
+    """One line of totals: how many checks passed, failed, and checked nothing."""
+    counts = results["status"].value_counts() if "status" in results else pd.Series(dtype=int)
+    return ", ".join(f"{int(counts.get(status, 0)):,} {label}" for status, label in
+                     (("pass", "passed"), ("fail", "failed"), ("not checked", "not checked")))
+
+
 def contract_failures(results: pd.DataFrame | None) -> int | None:
     """Failed contract checks in a contract results table (None without results)."""
     if results is None:

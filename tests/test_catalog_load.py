@@ -217,3 +217,32 @@ def test_names_with_spaces_and_partner_sources_load(tmp_path):
     loaded = load_catalog(tmp_path)
     assert loaded.consumers[0].subscribes_to("EC2 Instance State-change Notification")
     assert loaded.event_type("EC2 Instance State-change Notification", source) is not None
+
+
+def _one_version_type(tmp_path, schema):
+    (tmp_path / "events").mkdir()
+    (tmp_path / "events" / "t.yaml").write_text(yaml.safe_dump({
+        "detail-type": "Shipment", "source": "shop.shipping", "owner": "shipping",
+        "versions": [{"version": "1", "schema": schema}]}))
+
+
+def test_a_draft_04_schema_is_read_in_its_own_dialect(tmp_path):
+    """A draft-04 schema with tuple `items` (an array of schemas) loads: its `$schema` says
+    how to read it; and an event is validated under draft-04 rules (the second item's type)."""
+    _one_version_type(tmp_path, {
+        "$schema": "http://json-schema.org/draft-04/schema#", "type": "object",
+        "properties": {"legs": {"type": "array",
+                                "items": [{"type": "string"}, {"type": "integer"}]}}})
+    loaded = load_catalog(tmp_path)
+    check = validator(version_uri("Shipment", "1"), catalog_registry(loaded))
+    assert check.is_valid({"legs": ["a", 2]})
+    assert not check.is_valid({"legs": ["a", "b"]})
+
+
+def test_a_draft_04_mistake_is_reported_in_that_dialect(tmp_path):
+    """`exclusiveMaximum: 5` is a draft-04 mistake (it is a boolean there): located, named."""
+    _one_version_type(tmp_path, {"$schema": "http://json-schema.org/draft-04/schema#",
+                                 "type": "integer", "maximum": 9, "exclusiveMaximum": 5})
+    problems = _problems(tmp_path)
+    assert any("draft-04" in p.message and p.field.endswith("exclusiveMaximum")
+               for p in problems), problems

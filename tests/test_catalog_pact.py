@@ -345,4 +345,4 @@ def test_imported_pact_is_verified_against_the_producer(tmp_path):
     assert not schema.passed
     assert {(v["path"], v["kind"]) for v in schema.violations} == {
         ("$.items[*].warrantyYears", "REQUIRED_ATTRIBUTE_ADDED"),
-        ("$.orderId", "PATTERN_CHANGED"), ("$.version", "ENUM_ARRAY_ADDED")}
+        ("$.orderId", "PATTERN_CHANGED"), ("$.version", "ENUM_ARRAY_NARROWED")}

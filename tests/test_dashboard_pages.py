@@ -239,3 +239,20 @@ def test_contract_results_are_the_latest_per_check_as_check_grades_them(seeded: 
     shown = page("contracts").dataframe[0].value
     assert sorted(zip(shown["check_kind"], shown["passed"], shown["reason"])) == [
         ("examples", False, "example 1 breaks the contract"), ("schema", True, "")]
+
+
+def test_a_contract_check_that_saw_nothing_shows_as_not_checked_not_as_passed(seeded: str) -> None:
+    """A live check over no event is stored as passed (it is no failure of the gate), but the
+    page says "not checked" for it and counts it apart from the passes."""
+    store = open_store(seeded)
+    row = {"consumer": "Warranty", "detail_type": "OrderPaid", "version": "1",
+           "catalog_revision": "r1", "origin": "eventscope", "violations": "[]",
+           "checked_ms": 3, "passed": True}
+    store.write_contract_results([
+        {**row, "check_kind": "live", "summary": '{"checked": 0, "failing": 0}'},
+        {**row, "check_kind": "examples", "summary": '{"checked": 2}'}])
+    at = page("contracts")
+    shown = at.dataframe[0].value
+    assert dict(zip(shown["check_kind"], shown["status"])) == {"live": "not checked",
+                                                                "examples": "pass"}
+    assert "1 passed, 0 failed, 1 not checked" in [t.value for t in at.text]

@@ -65,7 +65,6 @@ def test_lifecycle_lookup_uses_indexes_not_a_scan(store: Store) -> None:
     if store.engine.dialect.name != "sqlite":
         return
     from eventscope.findings import load
-    import sqlalchemy as sa
     with store.engine.connect() as conn:
         for statement in (load._event_select().where(
                 load.events.c.correlation_key == "o-1"),

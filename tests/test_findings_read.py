@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from eventscope.catalog.loader import CatalogError, load_catalog
 from eventscope.catalog.model import EventType, SchemaVersion
-from eventscope.findings import load, read
+from eventscope.findings import read
 from eventscope.findings.frames import ATTEMPT_COLUMNS, resolve_consumers
 from eventscope.findings.latency import PAIR_COLUMNS, latency, latency_by_pair
 from eventscope.records import BusEvent

@@ -20,7 +20,6 @@ from eventscope.records import BusEvent, Invocation
 from eventscope.store import (DURATION_EDGES_MS, Store, event_rollup, events, handling_rollup,
                               invocation_rollup, invocations, open_store)
 from tests.findings_scenario import bus_events
-from tests.findings_scenario import invocations as scenario_invocations
 
 T0 = 1_700_000_000_000
 MIN = 60_000

@@ -22,6 +22,7 @@ if ui.require_data(ctx):
             ui.empty("No contract results in this store yet. Run the consumer contract tests:",
                      "eventscope contracts verify --db URL --catalog path/to/catalog")
         else:
+            st.text(views.contract_totals(contract))
             ui.table(views.mask_columns(contract, tuple(contract.columns), ctx.reveal_pii),
                      "contract-results")
     with browser:

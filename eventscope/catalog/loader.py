@@ -19,6 +19,8 @@ from typing import Any
 
 import jsonschema
 from jsonschema import Draft202012Validator
+from jsonschema.protocols import Validator
+from jsonschema.validators import validator_for
 from jsonschema.exceptions import ValidationError
 
 from eventscope.catalog.compat import check_versions
@@ -178,12 +180,27 @@ def explain(error: ValidationError) -> str:
     return error.message
 
 
+def meta_validator(schema: Any) -> Validator:
+    """A validator of `schema` against the meta-schema of the dialect its `$schema` names
+    (draft-04 to 2020-12; 2020-12 when it names none)."""
+    cls = validator_for(schema, default=Draft202012Validator) if isinstance(schema, dict) \
+        else Draft202012Validator
+    return cls(cls.META_SCHEMA)
+
+
+def dialect(schema: Any) -> str:
+    """The JSON Schema dialect a schema is read in, for messages."""
+    named = schema.get("$schema") if isinstance(schema, dict) else None
+    return str(named) if isinstance(named, str) and named else "draft 2020-12"
+
+
 def _check_json_schema(doc: Document, path: JsonPath, schema: Any,
                        problems: list[Problem]) -> bool:
-    errors = list(Draft202012Validator(Draft202012Validator.META_SCHEMA).iter_errors(schema))
+    errors = list(meta_validator(schema).iter_errors(schema))
     for error in errors[:3]:
         problems.append(doc.problem(path + tuple(error.absolute_path),
-                                    f"not a valid JSON Schema (draft 2020-12): {explain(error)}"))
+                                    f"not a valid JSON Schema ({dialect(schema)}): "
+                                    f"{explain(error)}"))
     return not errors
 
 
@@ -388,18 +405,19 @@ def _implicit_versions(catalog: Catalog, locate: _Locator) -> Iterator[Problem]:
 
 
 def _schemas_and_examples(catalog: Catalog, locate: _Locator) -> Iterator[Problem]:
-    meta = Draft202012Validator(Draft202012Validator.META_SCHEMA)
     for event_type in catalog.event_types:
         for vi, version in enumerate(event_type.versions):
-            for error in list(meta.iter_errors(version.schema))[:3]:
+            for error in list(meta_validator(version.schema).iter_errors(version.schema))[:3]:
                 yield locate.event(event_type, ("versions", vi, "schema", *error.absolute_path),
-                                   f"not a valid JSON Schema (draft 2020-12): {explain(error)}")
+                                   f"not a valid JSON Schema ({dialect(version.schema)}): "
+                                   f"{explain(error)}")
     for consumer in catalog.consumers:
         for si, sub in enumerate(consumer.subscriptions):
-            for error in list(meta.iter_errors(sub.contract or {}))[:3]:
+            contract = sub.contract or {}
+            for error in list(meta_validator(contract).iter_errors(contract))[:3]:
                 yield locate.consumer(consumer, ("subscriptions", si, "contract",
                                                  *error.absolute_path),
-                                      f"not a valid JSON Schema (draft 2020-12): "
+                                      f"not a valid JSON Schema ({dialect(contract)}): "
                                       f"{explain(error)}")
     try:
         registry = catalog_registry(catalog)

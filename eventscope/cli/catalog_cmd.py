@@ -11,11 +11,16 @@ from typing import Any
 import click
 import orjson
 import yaml
+from jsonschema import (Draft4Validator, Draft6Validator, Draft7Validator, Draft201909Validator,
+                        Draft202012Validator)
+from jsonschema.exceptions import SchemaError
+from jsonschema.validators import validator_for
 
 from eventscope.catalog.asyncapi import (DETAIL_TYPE_FROM, AsyncApiFile, export_asyncapi,
                                          import_asyncapi)
 from eventscope.catalog.asyncapi_specs import check_document
-from eventscope.catalog.compat import MODES, Change, check, diff
+from eventscope.catalog.compat import (CANNOT_TELL, COMPATIBLE, INCOMPATIBLE, MODES, Change,
+                                       Verdict, check, diff)
 from eventscope.catalog.loader import CatalogError, load_catalog
 from eventscope.catalog.model import Catalog, Consumer
 from eventscope.catalog.schema_registry import import_schema_registry
@@ -27,11 +32,12 @@ from eventscope.cli.options import (catalog_folder_option as catalog_option, db_
                                      echo_json, emit_rows, json_option, output_options)
 from eventscope.contracts.checks import ContractResult, verify
 from eventscope.contracts.conformance import check_conformance
-from eventscope.events import format_time
 from eventscope.contracts.junit import read_junit, write_junit
 from eventscope.errors import InputError
+from eventscope.events import format_time
 from eventscope.findings.read import stored_event_source
 from eventscope.store import open_store
+
 
 @click.group()
 def catalog() -> None:
@@ -84,29 +90,43 @@ def diff_command(old: str, new: str, catalog_path: str | None, mode: str | None,
 
     OLD and NEW are JSON/YAML schema files, or EventType@version with --catalog. Prints each
     change read both ways (new reading old events: BACKWARD; old reading new: FORWARD) with
-    its reason, and the verdict for every mode. Exits 1 when the mode is broken.
+    its verdict and reason, and the status of every mode. Exits 0 when the mode holds, 1 when
+    it breaks or the checker cannot tell (the reason is shown), 2 on a usage or input error
+    (a missing file, a schema that is not JSON Schema, an unknown version).
     """
-    loaded = load_catalog(catalog_path) if catalog_path else None
-    old_schema, old_mode = _schema_arg(old, loaded)
-    new_schema, _ = _schema_arg(new, loaded)
+    try:
+        loaded = load_catalog(catalog_path) if catalog_path else None
+        old_schema, old_mode = _schema_arg(old, loaded)
+        new_schema, _ = _schema_arg(new, loaded)
+    except (InputError, CatalogError) as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
     registry = catalog_registry(loaded) if loaded else None
     gate = mode or old_mode or "FULL_TRANSITIVE"
     backward = diff(old_schema, new_schema, registry, "old", "new")
     forward = diff(new_schema, old_schema, registry, "new", "old")
-    verdicts = {m: check([("old", old_schema)], new_schema, m, registry).compatible
-                for m in MODES}
+    verdicts: dict[str, Verdict] = {m: check([("old", old_schema)], new_schema, m, registry)
+                                    for m in MODES}
+    status = verdicts[gate].status
     if as_json:
-        echo_json({"mode": gate, "compatible": verdicts[gate], "verdicts": verdicts,
-                   "backward": [vars(c) for c in backward],
-                   "forward": [vars(c) for c in forward]})
+        echo_json({"mode": gate, "status": status, "compatible": status == COMPATIBLE,
+                   "verdicts": {m: v.status for m, v in verdicts.items()},
+                   "backward": [c.as_dict() for c in backward],
+                   "forward": [c.as_dict() for c in forward]})
     else:
         _print_changes("new schema reading old events (BACKWARD)", backward)
         _print_changes("old schema reading new events (FORWARD)", forward)
-        click.echo("verdicts: " + ", ".join(f"{m} {'ok' if v else 'BREAKS'}"
+        click.echo("verdicts: " + ", ".join(f"{m} {_STATUS_WORDS[v.status]}"
                                             for m, v in verdicts.items()))
-        click.echo(f"{gate}: {'compatible' if verdicts[gate] else 'INCOMPATIBLE'}")
-    if not verdicts[gate]:
+        click.echo(f"{gate}: {status.upper() if status != COMPATIBLE else status}")
+        if status == CANNOT_TELL:
+            click.echo("the checker could not judge every change, so the mode is not known to "
+                       "hold: " + "; ".join(verdicts[gate].reasons()[:3]))
+    if status != COMPATIBLE:
         sys.exit(1)
+
+
+_STATUS_WORDS = {COMPATIBLE: "ok", INCOMPATIBLE: "BREAKS", CANNOT_TELL: "CANNOT TELL"}
 
 
 @catalog.command()
@@ -356,9 +376,9 @@ def _print_changes(title: str, changes: list[Change]) -> None:
     click.echo(f"{title}:")
     if not changes:
         click.echo("  no differences")
+    marks = {COMPATIBLE: "ok   ", INCOMPATIBLE: "BREAK", CANNOT_TELL: "?    "}
     for change in changes:
-        mark = "ok   " if change.compatible else "BREAK"
-        click.echo(f"  {mark} {change.path} {change.kind}: {change.reason}")
+        click.echo(f"  {marks[change.verdict]} {change.path} {change.kind}: {change.reason}")
 
 
 def _schema_arg(value: str, loaded: Catalog | None) -> tuple[Any, str | None]:
@@ -372,13 +392,34 @@ def _schema_arg(value: str, loaded: Catalog | None) -> tuple[Any, str | None]:
         return found.schema, event_type.compatibility if event_type else None
     path = Path(value)
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8")), None
-    except OSError as exc:
-        raise InputError(f"cannot read schema {value}: {exc.strerror}") from None
+        schema = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read schema {value}: "
+                         f"{getattr(exc, 'strerror', None) or exc}") from None
     except yaml.YAMLError as exc:
         raise InputError(f"{value} is not JSON or YAML: {str(exc).splitlines()[0]}") from None
+    problem = _schema_problem(schema)
+    if problem:
+        raise InputError(f"{value} is not a JSON Schema: {problem}")
+    return schema, None
 
 
+def _schema_problem(schema: Any) -> str | None:
+    """Why `schema` is no JSON Schema of its declared draft (else of any draft 4 to 2020-12)."""
+    if not isinstance(schema, (dict, bool)):
+        return f"expected an object or a boolean, got {type(schema).__name__}"
+    declared = isinstance(schema, dict) and "$schema" in schema
+    drafts = [validator_for(schema)] if declared else [
+        Draft202012Validator, Draft201909Validator, Draft7Validator, Draft6Validator,
+        Draft4Validator]
+    first = None
+    for draft in drafts:
+        try:
+            draft.check_schema(schema)
+            return None
+        except SchemaError as exc:
+            first = first or f"{exc.message} at {exc.json_path}"
+    return first
 
 
 @click.group()

@@ -21,6 +21,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from eventscope.contracts.checks import ContractResult
 from eventscope.findings.frames import (ATTEMPT_COLUMNS, EVENT_COLUMNS, SUBSCRIPTION_COLUMNS,
                                         frame)
 from eventscope.patterns import listed_values
@@ -390,17 +391,19 @@ def load_cancellation_context(engine: Engine, cancellations: Sequence[str],
             _read(engine, _attempt_select().where(i.event_id.in_(ids)), ATTEMPT_COLUMNS))
 
 
-CONTRACT_COLUMNS = ["consumer", "detail_type", "version", "check_kind", "passed", "reason",
-                    "checked_ms"]
+CONTRACT_COLUMNS = ["consumer", "detail_type", "version", "check_kind", "status", "passed",
+                    "reason", "checked_ms"]
 
 
 def load_contract_results(store: Store) -> pd.DataFrame | None:
     """The newest stored result of every contract check (None when none was ever stored),
-    with `reason`: the first violation's message."""
+    with `status` (pass, fail, or not checked: a check that saw nothing is no pass) and
+    `reason`: the first violation's message."""
     rows = store.contract_results(latest_only=True)
     if not rows:
         return None
-    return frame(({**row, "reason": _first_violation(row["violations"])} for row in rows),
+    return frame(({**row, "status": ContractResult.from_row(row).status,
+                   "reason": _first_violation(row["violations"])} for row in rows),
                  CONTRACT_COLUMNS)
 
 
