@@ -14,8 +14,15 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings
 
 from eventscope.store import Store, open_store
+
+# Property tests: random draws where a developer runs them (new shapes every run), a fixed
+# draw under CI (a run that lands is repeatable; a failure prints how to reproduce it).
+settings.register_profile("ci", derandomize=True, print_blob=True, deadline=None)
+settings.register_profile("dev", print_blob=True, deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") == "true" else "dev")
 
 PG_URL = os.environ.get("EVENTSCOPE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DATA = Path(__file__).parent / "data"

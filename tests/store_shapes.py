@@ -212,7 +212,7 @@ CONTRACT_RESULTS = st.lists(st.fixed_dictionaries({
     "version": st.sampled_from(["", "1", "2"]),
     "check_kind": st.sampled_from(["schema", "examples", "live", "junit"]),
     "passed": st.booleans(), "violations": VIOLATIONS,
-    "summary": st.sampled_from(["{}", '{"checked": 3, "failed": 1}']),
+    "summary": st.sampled_from(["{}", '{"checked": 3, "failed": 1}', '{"checked": 0}', ""]),
     "checked_ms": st.integers(T0 - HOUR, T0), "catalog_revision": st.just("r1"),
     "origin": st.sampled_from(["eventscope", "junit:report.xml"])}), max_size=3)
 

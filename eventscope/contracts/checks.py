@@ -47,11 +47,7 @@ class ContractResult:
 
         A check that checked nothing is not a pass; it is not a failure of the gate either.
         """
-        if not self.passed:
-            return "fail"
-        if self.summary.get("checked") == 0 or self.summary.get("skipped"):
-            return "not checked"
-        return "pass"
+        return check_status(self.passed, self.summary)
 
     @property
     def name(self) -> str:
@@ -76,6 +72,21 @@ class ContractResult:
                    bool(row["passed"]), tuple(orjson.loads(row["violations"])),
                    orjson.loads(row["summary"]), int(row["checked_ms"]),
                    row["catalog_revision"], row["origin"])
+
+
+def check_status(passed: bool, summary: Any) -> str:
+    """'pass', 'fail' or 'not checked' from a result's pass flag and its summary (a dict, or
+    the JSON text the store keeps; anything unreadable says nothing about what was checked)."""
+    if not passed:
+        return "fail"
+    if isinstance(summary, (str, bytes)):
+        try:
+            summary = orjson.loads(summary or "{}")
+        except orjson.JSONDecodeError:
+            summary = {}
+    if isinstance(summary, dict) and (summary.get("checked") == 0 or summary.get("skipped")):
+        return "not checked"
+    return "pass"
 
 
 def _where(violation: dict[str, Any]) -> str:

@@ -21,7 +21,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from eventscope.contracts.checks import ContractResult
+from eventscope.contracts.checks import check_status
 from eventscope.findings.frames import (ATTEMPT_COLUMNS, EVENT_COLUMNS, SUBSCRIPTION_COLUMNS,
                                         frame)
 from eventscope.patterns import listed_values
@@ -402,7 +402,7 @@ def load_contract_results(store: Store) -> pd.DataFrame | None:
     rows = store.contract_results(latest_only=True)
     if not rows:
         return None
-    return frame(({**row, "status": ContractResult.from_row(row).status,
+    return frame(({**row, "status": check_status(bool(row["passed"]), row["summary"]),
                    "reason": _first_violation(row["violations"])} for row in rows),
                  CONTRACT_COLUMNS)
 
