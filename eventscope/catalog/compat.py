@@ -1024,25 +1024,8 @@ def _dependencies(ctx: _Diff, w: dict[str, Any], r: dict[str, Any]) -> None:
 def _additional(ctx: _Diff, w: dict[str, Any], r: dict[str, Any]) -> None:
     """Undeclared properties: additional/unevaluatedProperties and patternProperties."""
     (w_extra, _), (r_extra, keyword) = _extra(w, True), _extra(r, False)
-    prefix = _snake(keyword)
     w_pat, r_pat = w.get("patternProperties") or {}, r.get("patternProperties") or {}
-    with ctx.at(keyword):
-        if (w_extra is False) != (r_extra is False):
-            if r_extra is False:
-                ctx.add(f"{prefix}_REMOVED", False, f"{ctx.field()} closed ({keyword}: false): "
-                        f"{ctx.w} events with undeclared fields are rejected")
-            else:
-                ctx.add(f"{prefix}_ADDED", True, f"{ctx.field()} opened to undeclared fields")
-        elif w_extra is not False:
-            if _trivial(w_extra) and not _trivial(r_extra):
-                ctx.add(f"{prefix}_NARROWED", False, f"{ctx.field()}: undeclared fields now "
-                        f"must match a schema: the {ctx.w} schema allowed any")
-            elif not _trivial(w_extra) and _trivial(r_extra):
-                ctx.add(f"{prefix}_EXTENDED", True, f"{ctx.field()}: undeclared fields may now "
-                        "hold anything")
-            elif not _trivial(r_extra):
-                with ctx.at(descend=True):
-                    _compare(ctx, w_extra, r_extra)
+    _open_or_closed(ctx, w_extra, r_extra, keyword, _UNDECLARED_TEXTS)
     sources = [s for p, s in w_pat.items() if p not in r_pat]
     sources += [] if w_extra is False else [w_extra]
     for pattern, sub in r_pat.items():
@@ -1110,21 +1093,43 @@ def _arrays(ctx: _Diff, w: dict[str, Any], r: dict[str, Any]) -> None:
 
 
 def _rest(ctx: _Diff, w_rest: Any, r_rest: Any, keyword: str) -> None:
+    _open_or_closed(ctx, w_rest, r_rest, keyword, _REST_TEXTS)
+
+
+# What each kind of change means, for undeclared properties and for items past the positions
+# ({field}, {w} and {r}, {keyword} are filled in): removed, added, narrowed, extended.
+_UNDECLARED_TEXTS = ("{field} closed ({keyword}: false): {w} events with undeclared fields "
+                     "are rejected",
+                     "{field} opened to undeclared fields",
+                     "{field}: undeclared fields now must match a schema: the {w} schema "
+                     "allowed any",
+                     "{field}: undeclared fields may now hold anything")
+_REST_TEXTS = ("{field}: the {r} schema allows no items past its positions: {w} events may "
+               "have more",
+               "{field}: more items allowed",
+               "{field}: further items now must match a schema: the {w} schema allowed any",
+               "{field}: further items may hold anything")
+
+
+def _open_or_closed(ctx: _Diff, w_rest: Any, r_rest: Any, keyword: str,
+                    texts: tuple[str, str, str, str]) -> None:
+    """A schema for what is not declared (undeclared properties, items past the positions):
+    closed (false), open (true or absent), or a schema of its own, on each side."""
     prefix = _snake(keyword)
+    removed, added, narrowed, extended = texts
     with ctx.at(keyword):
+        def say(text: str) -> str:
+            return text.format(field=ctx.field(), w=ctx.w, r=ctx.r, keyword=keyword)
         if (w_rest is False) != (r_rest is False):
             if r_rest is False:
-                ctx.add(f"{prefix}_REMOVED", False, f"{ctx.field()}: the {ctx.r} schema "
-                        f"allows no items past its positions: {ctx.w} events may have more")
+                ctx.add(f"{prefix}_REMOVED", False, say(removed))
             else:
-                ctx.add(f"{prefix}_ADDED", True, f"{ctx.field()}: more items allowed")
+                ctx.add(f"{prefix}_ADDED", True, say(added))
         elif w_rest is not False:
             if _trivial(w_rest) and not _trivial(r_rest):
-                ctx.add(f"{prefix}_NARROWED", False, f"{ctx.field()}: further items now must "
-                        f"match a schema: the {ctx.w} schema allowed any")
+                ctx.add(f"{prefix}_NARROWED", False, say(narrowed))
             elif not _trivial(w_rest) and _trivial(r_rest):
-                ctx.add(f"{prefix}_EXTENDED", True, f"{ctx.field()}: further items may hold "
-                        "anything")
+                ctx.add(f"{prefix}_EXTENDED", True, say(extended))
             elif not _trivial(r_rest):
                 with ctx.at(descend=True):
                     _compare(ctx, w_rest, r_rest)
