@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from hypothesis import settings
 
 from eventscope.store import Store, open_store
+from tests.store_shapes import EngineTracker
 
 # Property tests: random draws where a developer runs them (new shapes every run), a fixed
 # draw under CI (a run that lands is repeatable; a failure prints how to reproduce it).
@@ -67,3 +68,12 @@ def store(store_url: str) -> Iterator[Store]:
     opened = open_store(store_url)
     yield opened
     opened.engine.dispose()
+
+
+@pytest.fixture
+def engines(monkeypatch: pytest.MonkeyPatch) -> Iterator[EngineTracker]:
+    """The engines in-process commands and pages open, disposed of after each use (the
+    property tests run many on one store; PostgreSQL would run out of connections)."""
+    tracker = EngineTracker(monkeypatch)
+    yield tracker
+    tracker.dispose()

@@ -33,13 +33,6 @@ def store(store_url: str) -> Iterator[Store]:
     opened.engine.dispose()
 
 
-@pytest.fixture
-def engines(monkeypatch: pytest.MonkeyPatch) -> Iterator[EngineTracker]:
-    """The engines commands open, disposed of after each command (see `invoke`)."""
-    tracker = EngineTracker(monkeypatch)
-    yield tracker
-    tracker.dispose()
-
 
 def commands(shape: StoreShape, query: str, consumer: str, detail_type: str) -> list[list[str]]:
     """Every command that reads the store, with `--json` and the options that change its path

@@ -38,13 +38,6 @@ def store(store_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
     opened.engine.dispose()
 
 
-@pytest.fixture
-def engines(monkeypatch: pytest.MonkeyPatch) -> Iterator[EngineTracker]:
-    """The engines pages open (one cached store per run), disposed of per example."""
-    tracker = EngineTracker(monkeypatch)
-    yield tracker
-    tracker.dispose()
-
 
 def use(store: Store, engines: EngineTracker, shape: StoreShape,
         monkeypatch: pytest.MonkeyPatch) -> None:

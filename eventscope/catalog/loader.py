@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-from jsonschema import Draft202012Validator
+from jsonschema import (Draft4Validator, Draft6Validator, Draft7Validator, Draft201909Validator,
+                        Draft202012Validator)
+from jsonschema.exceptions import SchemaError
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 from jsonschema.exceptions import ValidationError
@@ -186,6 +188,24 @@ def meta_validator(schema: Any) -> Validator:
     cls = validator_for(schema, default=Draft202012Validator) if isinstance(schema, dict) \
         else Draft202012Validator
     return cls(cls.META_SCHEMA)
+
+
+def schema_problem(schema: Any) -> str | None:
+    """Why `schema` is no JSON Schema of its declared draft (else of any draft 4 to 2020-12)."""
+    if not isinstance(schema, (dict, bool)):
+        return f"expected an object or a boolean, got {type(schema).__name__}"
+    declared = isinstance(schema, dict) and "$schema" in schema
+    drafts = [validator_for(schema)] if declared else [
+        Draft202012Validator, Draft201909Validator, Draft7Validator, Draft6Validator,
+        Draft4Validator]
+    first = None
+    for draft in drafts:
+        try:
+            draft.check_schema(schema)
+            return None
+        except SchemaError as exc:
+            first = first or f"{exc.message} at {exc.json_path}"
+    return first
 
 
 def dialect(schema: Any) -> str:

@@ -26,7 +26,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -755,3 +755,26 @@ def _java_format_regex(pattern: str) -> str | None:
             out.append(_escape(char))
             position += 1
     return "".join(out) + "$"
+
+def event_type_mapping(options: tuple[str, ...]) -> dict[str, str]:
+    """`--event-type DESCRIPTION=TYPE` options as a description -> detail-type mapping."""
+    mapping: dict[str, str] = {}
+    for option in options:
+        description, sep, detail_type = option.rpartition("=")
+        if not sep or not description or not detail_type.strip():
+            raise InputError(f"--event-type {option!r}: expected DESCRIPTION=TYPE")
+        mapping[description] = detail_type.strip()
+    return mapping
+
+
+def keep_declared(consumer: Consumer, existing: Consumer | None, team: str) -> Consumer:
+    """An imported consumer, keeping what the catalog already declares: its team, functions,
+    rule targets and its subscriptions to event types the pacts do not cover."""
+    if existing is None:
+        return consumer
+    covered = {s.detail_type for s in consumer.subscriptions}
+    return replace(consumer, team=team or existing.team, functions=existing.functions,
+                   rule_targets=existing.rule_targets,
+                   subscriptions=tuple(s for s in existing.subscriptions
+                                       if s.detail_type not in covered)
+                   + consumer.subscriptions)

@@ -4,28 +4,23 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 import orjson
 import yaml
-from jsonschema import (Draft4Validator, Draft6Validator, Draft7Validator, Draft201909Validator,
-                        Draft202012Validator)
-from jsonschema.exceptions import SchemaError
-from jsonschema.validators import validator_for
 
 from eventscope.catalog.asyncapi import (DETAIL_TYPE_FROM, AsyncApiFile, export_asyncapi,
                                          import_asyncapi)
 from eventscope.catalog.asyncapi_specs import check_document
 from eventscope.catalog.compat import (CANNOT_TELL, COMPATIBLE, INCOMPATIBLE, MODES, Change,
                                        Verdict, check, diff)
-from eventscope.catalog.loader import CatalogError, load_catalog
+from eventscope.catalog.loader import CatalogError, load_catalog, schema_problem
 from eventscope.catalog.model import Catalog, Consumer
 from eventscope.catalog.schema_registry import import_schema_registry
 from eventscope.catalog.schemas import catalog_registry
-from eventscope.catalog.pact import import_pact
+from eventscope.catalog.pact import event_type_mapping, import_pact, keep_declared
 from eventscope.catalog.writer import CatalogWriteError, write_catalog
 from eventscope.cli.aws import aws_clients, aws_errors, aws_options, aws_settings
 from eventscope.cli.options import (catalog_folder_option as catalog_option, db_option,
@@ -266,7 +261,7 @@ def import_pact_command(paths: tuple[str, ...], catalog_path: str, team: str,
     ...), else an EventBridge envelope in the body, else the description; each line says
     which. Messages that cannot be a JSON Schema contract are listed with the reason.
     """
-    mapping = _event_type_mapping(event_types)
+    mapping = event_type_mapping(event_types)
     loaded = load_catalog(catalog_path)
     known = [t.detail_type for t in loaded.event_types]
     consumers: dict[str, Consumer] = {}
@@ -299,37 +294,16 @@ def import_pact_command(paths: tuple[str, ...], catalog_path: str, team: str,
                              "catalog lacks; give --event-type 'DESCRIPTION=TYPE' or a "
                              "detail-type in the message metadata")
         # one consumer's pacts with several providers make one consumer
-        consumers[consumer.name] = _keep_declared(consumer, consumers.get(consumer.name), "")
+        consumers[consumer.name] = keep_declared(consumer, consumers.get(consumer.name), "")
     unused = sorted(set(mapping) - described)
     if unused:
         raise InputError(f"--event-type: no imported message is described {unused[0]!r}")
     existing = {c.name: c for c in loaded.consumers}
-    merged = [_keep_declared(c, existing.get(c.name), team) for c in consumers.values()]
+    merged = [keep_declared(c, existing.get(c.name), team) for c in consumers.values()]
     for target in _write_consumers(merged, Path(catalog_path)):
         click.echo(f"wrote {target}")
 
 
-def _event_type_mapping(options: tuple[str, ...]) -> dict[str, str]:
-    mapping: dict[str, str] = {}
-    for option in options:
-        description, sep, detail_type = option.rpartition("=")
-        if not sep or not description or not detail_type.strip():
-            raise InputError(f"--event-type {option!r}: expected DESCRIPTION=TYPE")
-        mapping[description] = detail_type.strip()
-    return mapping
-
-
-def _keep_declared(consumer: Consumer, existing: Consumer | None, team: str) -> Consumer:
-    """An imported consumer, keeping what the catalog already declares: its team, functions,
-    rule targets and its subscriptions to event types the pacts do not cover."""
-    if existing is None:
-        return consumer
-    covered = {s.detail_type for s in consumer.subscriptions}
-    return replace(consumer, team=team or existing.team, functions=existing.functions,
-                   rule_targets=existing.rule_targets,
-                   subscriptions=tuple(s for s in existing.subscriptions
-                                       if s.detail_type not in covered)
-                   + consumer.subscriptions)
 
 
 def _write_consumers(consumers: list[Consumer], root: Path) -> list[Path]:
@@ -398,28 +372,11 @@ def _schema_arg(value: str, loaded: Catalog | None) -> tuple[Any, str | None]:
                          f"{getattr(exc, 'strerror', None) or exc}") from None
     except yaml.YAMLError as exc:
         raise InputError(f"{value} is not JSON or YAML: {str(exc).splitlines()[0]}") from None
-    problem = _schema_problem(schema)
+    problem = schema_problem(schema)
     if problem:
         raise InputError(f"{value} is not a JSON Schema: {problem}")
     return schema, None
 
-
-def _schema_problem(schema: Any) -> str | None:
-    """Why `schema` is no JSON Schema of its declared draft (else of any draft 4 to 2020-12)."""
-    if not isinstance(schema, (dict, bool)):
-        return f"expected an object or a boolean, got {type(schema).__name__}"
-    declared = isinstance(schema, dict) and "$schema" in schema
-    drafts = [validator_for(schema)] if declared else [
-        Draft202012Validator, Draft201909Validator, Draft7Validator, Draft6Validator,
-        Draft4Validator]
-    first = None
-    for draft in drafts:
-        try:
-            draft.check_schema(schema)
-            return None
-        except SchemaError as exc:
-            first = first or f"{exc.message} at {exc.json_path}"
-    return first
 
 
 @click.group()
@@ -449,7 +406,7 @@ def verify_command(consumer: str | None, catalog_path: str, db_url: str | None, 
         raise InputError(f"no consumer {consumer!r} in {catalog_path} (known: "
                          f"{', '.join(sorted(c.name for c in loaded.consumers))})")
     store = None if no_live and db_url is None else open_store(db_url)
-    events = None if no_live or store is None else _event_source(store, sample)
+    events = None if no_live or store is None else stored_event_source(store, sample)
     results = verify(loaded, consumer, events)
     if store is not None:
         store.write_contract_results([r.as_row() for r in results])
@@ -461,7 +418,8 @@ def verify_command(consumer: str | None, catalog_path: str, db_url: str | None, 
     if output == "json":
         echo_json({"passed": not failed, "catalog_revision": loaded.revision, "results": rows})
     elif output != "table":
-        emit_rows(output, rows, ["consumer", "detail_type", "version", "check_kind", "passed", "status"])
+        emit_rows(output, rows,
+                  ["consumer", "detail_type", "version", "check_kind", "passed", "status"])
     else:
         for result in results:
             status = result.status.upper()
@@ -481,7 +439,6 @@ def _counts(result: ContractResult) -> str:
     return f" ({result.summary['checked']} checked, {result.summary['failing']} failing)"
 
 
-_event_source = stored_event_source  # the read model's, shared with the pytest plugin
 
 
 @contracts.command(name="ingest-junit")
