@@ -25,8 +25,8 @@ import time
 import uuid
 from typing import Any
 
-from collectors.pii import redaction_filter
-from collectors.tap_collector import TapCounters, TapSettings, classify_messages, run_tap
+from eventscope.collectors.pii import redaction_filter
+from eventscope.collectors.tap_collector import TapCounters, TapSettings, classify_messages, run_tap
 from eventscope.redaction import RedactionSettings
 from eventscope.store import open_store
 
@@ -107,8 +107,8 @@ def end_to_end(n: int) -> tuple[float, float]:
     """(collector msgs/s, moto's receive+delete ceiling msgs/s) over HTTP, same run."""
     from moto.server import ThreadedMotoServer
 
-    from collectors.clients import AwsSettings, make_client
-    from collectors.tap import install_tap
+    from eventscope.collectors.clients import AwsSettings, make_client
+    from eventscope.collectors.tap import install_tap
 
     for name, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}.items():
         os.environ.setdefault(name, value)

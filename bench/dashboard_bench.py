@@ -36,7 +36,7 @@ import sqlalchemy as sa  # noqa: E402
 import streamlit as st  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from dashboard.serve import preload  # noqa: E402
+from eventscope.dashboard.serve import preload  # noqa: E402
 from eventscope.records import BusEvent, Invocation  # noqa: E402
 from eventscope.store import open_store  # noqa: E402
 from eventscope.tables import events as events_table  # noqa: E402

@@ -36,8 +36,8 @@ from typing import Any
 import botocore.exceptions
 import orjson
 
-from collectors.clients import AwsSettings, make_client
-from collectors.tap import find_tap_queue, install_tap
+from eventscope.collectors.clients import AwsSettings, make_client
+from eventscope.collectors.tap import find_tap_queue, install_tap
 from eventscope.errors import EventscopeError
 from eventscope.simulator import (
     CONSUMERS, CompanyConfig, Consumer, Invocation, LambdaFleet, iso_millis, iso_seconds,
@@ -544,10 +544,10 @@ class LiveConsumer:
 def collector_loops(emulator: Emulator, store: Store, since_ms: int,
                     logs_every_s: float) -> list[Any]:
     """The `collect all` loops (tap, consumer logs, rules) against the emulator."""
-    from collectors.logs_collector import LogsSettings
-    from collectors.pii import redaction_filter, settings_from_env
-    from collectors.service import collector_loops as loops
-    from collectors.tap_collector import TapSettings, queue_visibility
+    from eventscope.collectors.logs_collector import LogsSettings
+    from eventscope.collectors.pii import redaction_filter, settings_from_env
+    from eventscope.collectors.service import collector_loops as loops
+    from eventscope.collectors.tap_collector import TapSettings, queue_visibility
 
     clients = {name: emulator.client(name) for name in ("sqs", "logs", "events")}
     queue_url, sample = find_tap_queue(clients["sqs"], BUS)
@@ -735,7 +735,7 @@ def _thread(target: Callable[[threading.Event], None], stop: threading.Event,
 
 def _start_collectors(emulator: Emulator, store: Store, since_ms: int, logs_every_s: float,
                       stop: threading.Event, echo: Callable[[str], None]) -> threading.Thread:
-    from collectors.service import run_service
+    from eventscope.collectors.service import run_service
 
     loops = collector_loops(emulator, store, since_ms, logs_every_s)
     thread = threading.Thread(target=run_service, args=(loops, store, stop, 30.0, echo),

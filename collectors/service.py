@@ -114,9 +114,9 @@ def collector_loops(clients: dict[str, Any], store: Store, bus: str, tap_setting
 
     `clients` holds boto3 clients for "sqs", "logs" and "events".
     """
-    from collectors.logs_collector import LogsCounters, collect_bus_logs, collect_logs
-    from collectors.rules_collector import RulesCounters, snapshot_rules
-    from collectors.tap_collector import TapCounters, poll_once
+    from eventscope.collectors.logs_collector import LogsCounters, collect_bus_logs, collect_logs
+    from eventscope.collectors.rules_collector import RulesCounters, snapshot_rules
+    from eventscope.collectors.tap_collector import TapCounters, poll_once
 
     sqs, logs, events = clients["sqs"], clients["logs"], clients["events"]
     tap_c, logs_c, rules_c, bus_c = TapCounters(), LogsCounters(), RulesCounters(), LogsCounters()

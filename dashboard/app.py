@@ -18,7 +18,7 @@ if str(HERE.parent) not in sys.path:  # `streamlit run` puts only this folder on
 
 import streamlit as st  # noqa: E402
 
-from dashboard import data, ui, views  # noqa: E402
+from eventscope.dashboard import data, ui, views  # noqa: E402
 
 REFRESH = {"off": 0, "30s": 30, "1m": 60, "5m": 300}
 PAGES = [

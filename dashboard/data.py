@@ -30,7 +30,7 @@ from eventscope.findings.frames import resolve_consumers
 from eventscope.findings.graph import graph_json
 from eventscope.store import Store, open_store, resolve_url
 
-from dashboard.views import Window, bucket_ms_for
+from eventscope.dashboard.views import Window, bucket_ms_for
 
 TTL_SECONDS = 30
 ENV_DB = "EVENTSCOPE_DB"

@@ -1,4 +1,4 @@
-"""`python -m dashboard.serve run dashboard/app.py [options]`: Streamlit's own command line in a
+"""`python -m eventscope.dashboard.serve run dashboard/app.py [options]`: Streamlit's own command line in a
 process that has already imported what the pages need (pandas, Plotly, networkx, the findings
 modules), so the first page viewed after the server starts does not pay those imports
 (about a second on two cores). `eventscope dashboard` starts the server this way.
@@ -13,10 +13,10 @@ def preload() -> None:
     """Import the modules every page's first run would import."""
     import plotly.graph_objects  # noqa: F401
 
-    import dashboard.data  # noqa: F401
-    import dashboard.figures  # noqa: F401
-    import dashboard.ui  # noqa: F401
-    import dashboard.views  # noqa: F401
+    import eventscope.dashboard.data  # noqa: F401
+    import eventscope.dashboard.figures  # noqa: F401
+    import eventscope.dashboard.ui  # noqa: F401
+    import eventscope.dashboard.views  # noqa: F401
     from eventscope.findings import (deprecated, duplicates, lifecycle, payloads,  # noqa: F401
                                      subscriptions, undocumented)
 

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, views
+from eventscope.dashboard import data, views
 
 INGEST_HINT = ("eventscope ingest events.ndjson consumer-logs.ndjson --db URL   "
                "# or run a collector against your bus")

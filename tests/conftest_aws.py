@@ -1,7 +1,7 @@
 """AWS fixtures for the collector tests: one moto server over HTTP, reset before each test.
 
 Import the fixtures into a test module (`from tests.conftest_aws import aws, moto_endpoint`).
-Clients are real boto3 clients built by `collectors.clients.make_client`, talking HTTP to a
+Clients are real boto3 clients built by `eventscope.collectors.clients.make_client`, talking HTTP to a
 `moto.server.ThreadedMotoServer` on 127.0.0.1 and a free port.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from moto.server import ThreadedMotoServer
 
-from collectors.clients import AwsSettings, make_client
+from eventscope.collectors.clients import AwsSettings, make_client
 
 REGION = "us-east-1"
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from collectors.logs_collector import LogsCounters, LogsSettings, collect_bus_logs
+from eventscope.collectors.logs_collector import LogsCounters, LogsSettings, collect_bus_logs
 from eventscope.bus_logs import parse_delivery
 from eventscope.events import RejectedRecord
 from eventscope.store import Store, deliveries

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from collectors.tap import install_tap
+from eventscope.collectors.tap import install_tap
 from tests.conftest_aws import aws, clients, moto_endpoint, put_events  # noqa: F401
 
 BUS = "shop-bus"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from collectors.logs_collector import (COLLECTOR, GroupCheckpoint, LogsCounters, LogsSettings,
+from eventscope.collectors.logs_collector import (COLLECTOR, GroupCheckpoint, LogsCounters, LogsSettings,
                                        collect_logs, discover_groups, next_checkpoint)
 from eventscope.sampling import keep
 from eventscope.store import Store, invocations as invocations_table
@@ -250,7 +250,7 @@ def test_the_tap_handlers_rate_samples_the_invocations_collected_later(logs: Any
                                                                        store: Store) -> None:
     """The Lambda tap handler records its rate; `collect logs` then keeps exactly the
     invocations whose events the handler stored: every stored event id has its event."""
-    from collectors.handler import handle
+    from eventscope.collectors.handler import handle
 
     base = now_ms() - 600_000
     bodies, records = [], []

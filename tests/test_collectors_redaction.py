@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors.tap import install_tap
-from collectors.tap_collector import TapCounters, TapSettings, run_tap
+from eventscope.collectors.tap import install_tap
+from eventscope.collectors.tap_collector import TapCounters, TapSettings, run_tap
 from eventscope.records import BusEvent
 from eventscope.redaction import (RedactionSettings, is_redacted, luhn_valid, mask_pii,
                                   redact_event, replace_pii, scrub_text, token)
@@ -112,7 +112,7 @@ def test_keep_originals_stores_values_but_still_reports_them() -> None:
 
 def test_tap_collector_stores_redacted_events_and_the_redactions(aws: Any, store: Store) -> None:
     """Over moto: the stored detail holds tokens, never the address, and `redactions` says where."""
-    from collectors.pii import redaction_filter
+    from eventscope.collectors.pii import redaction_filter
 
     sqs, events = clients(aws, "sqs", "events")
     events.create_event_bus(Name="shop-bus")
@@ -132,7 +132,7 @@ def test_tap_collector_stores_redacted_events_and_the_redactions(aws: Any, store
 
 def test_lambda_handler_redacts_before_storing(aws: Any, store: Store, monkeypatch: Any) -> None:
     """The Lambda write path redacts too, with the key from $EVENTSCOPE_PII_KEY."""
-    from collectors.handler import handle
+    from eventscope.collectors.handler import handle
     from tests.test_collectors_service import sqs_event
 
     monkeypatch.setenv("EVENTSCOPE_PII_KEY", "k")

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from collectors.replay import ReplayError, Selection, execute_replay, plan_replay
-from collectors.tap import install_tap
-from collectors.tap_collector import TapCounters, TapSettings, run_tap
+from eventscope.collectors.replay import ReplayError, Selection, execute_replay, plan_replay
+from eventscope.collectors.tap import install_tap
+from eventscope.collectors.tap_collector import TapCounters, TapSettings, run_tap
 from eventscope.cli import main
 from eventscope.records import BusEvent
 from eventscope.store import Store, replay_audit

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from collectors.rules_collector import latest_rules, rules_matching, snapshot_rules
+from eventscope.collectors.rules_collector import latest_rules, rules_matching, snapshot_rules
 from eventscope.patterns import matches
 from eventscope.store import Store, rule_snapshots
 from tests.conftest_aws import aws, clients, drain, make_bus_queue, moto_endpoint, put_events  # noqa: F401
@@ -115,7 +115,7 @@ def test_collect_rules_command_on_a_missing_bus_is_one_line(aws: Any, tmp_path: 
 
 def test_subscription_rows_list_rule_type_and_target(aws: Any, store: Store) -> None:
     """One row per rule × listed detail-type × target; an open pattern gives None."""
-    from collectors.rules_collector import subscription_rows
+    from eventscope.collectors.rules_collector import subscription_rows
 
     events, sqs = clients(aws, "events", "sqs")
     make_bus_queue(events, sqs, BUS, "warranty", "warranty-orders",

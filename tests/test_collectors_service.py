@@ -15,11 +15,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from collectors import lambda_handler
-from collectors.handler import handle
-from collectors.service import Loop, run_loop
-from collectors.tap import install_tap
-from collectors.tap_collector import TapCounters
+from eventscope.collectors import lambda_handler
+from eventscope.collectors.handler import handle
+from eventscope.collectors.service import Loop, run_loop
+from eventscope.collectors.tap import install_tap
+from eventscope.collectors.tap_collector import TapCounters
 from eventscope.errors import StoreError
 from eventscope.store import Store
 from tests.conftest_aws import aws, clients, make_bus_queue, moto_endpoint, put_events  # noqa: F401
@@ -138,8 +138,8 @@ def test_lambda_handler_reports_every_message_when_the_store_is_down(aws: Any) -
 
 def test_lambda_handler_entry_point_reads_the_store_url_from_the_environment(
         aws: Any, tmp_path: Path, monkeypatch: Any) -> None:
-    """`collectors.lambda_handler` opens $EVENTSCOPE_DB and stores the batch there."""
-    import collectors.handler
+    """`eventscope.collectors.lambda_handler` opens $EVENTSCOPE_DB and stores the batch there."""
+    import eventscope.collectors.handler
 
     sqs, events = clients(aws, "sqs", "events")
     events.create_event_bus(Name=BUS)
@@ -147,6 +147,6 @@ def test_lambda_handler_entry_point_reads_the_store_url_from_the_environment(
     put_events(events, BUS, ENTRIES[:2])
     db = f"sqlite:///{tmp_path / 'lambda.db'}"
     monkeypatch.setenv("EVENTSCOPE_DB", db)
-    monkeypatch.setattr(collectors.handler, "_STORE", None)
+    monkeypatch.setattr(eventscope.collectors.handler, "_STORE", None)
     assert lambda_handler(sqs_event(sqs, url), None) == {"batchItemFailures": []}
     assert scalar(db, "select count(*) from events") == 2

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from collectors.tap import TapError, install_tap, queue_names, remove_tap
-from collectors.tap_collector import (TapCounters, TapSettings, classify_messages, poll_once,
+from eventscope.collectors.tap import TapError, install_tap, queue_names, remove_tap
+from eventscope.collectors.tap_collector import (TapCounters, TapSettings, classify_messages, poll_once,
                                       run_tap)
 from eventscope.errors import StoreError
 from eventscope.sampling import keep
@@ -272,7 +272,7 @@ def throttle_receives(sqs: Any, times: int) -> list[int]:
 
 def quick_retry_client(aws: Any) -> Any:
     """A real SQS client with the factory's config but 3 attempts, to keep backoff short."""
-    from collectors.clients import client_config, make_client
+    from eventscope.collectors.clients import client_config, make_client
 
     return make_client("sqs", aws, client_config(max_attempts=3))
 
@@ -307,7 +307,7 @@ def test_slow_batch_gets_its_visibility_extended_before_the_write(
     """A batch older than half the visibility timeout is extended, so it is not redelivered."""
     import time
 
-    from collectors.tap_collector import process_batch, receive_batch
+    from eventscope.collectors.tap_collector import process_batch, receive_batch
 
     sqs, events, url = tapped
     put_events(events, BUS, ENTRIES[:3])

@@ -11,7 +11,7 @@ from eventscope.cli.dashboard_cmd import app_path, parse_environments, streamlit
 def test_streamlit_binds_localhost_headless_without_error_details_or_telemetry() -> None:
     command = streamlit_command("127.0.0.1", 8600)
     pairs = dict(zip(command[5::2], command[6::2]))
-    assert command[1:4] == ["-m", "dashboard.serve", "run"]
+    assert command[1:4] == ["-m", "eventscope.dashboard.serve", "run"]
     assert pairs["--server.address"] == "127.0.0.1"
     assert pairs["--server.port"] == "8600"
     assert pairs["--server.headless"] == "true"

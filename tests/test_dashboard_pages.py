@@ -209,8 +209,8 @@ def test_failures_shows_latency_per_event_type_and_consumer(seeded: str) -> None
     """The latency table is `read.latency` of the window (the CLI's function): one row per
     (event type, consumer) with p50 / p95 to the first invocation and the first success."""
     from eventscope.findings import read
-    from dashboard.views import LATENCY_SHOWN
-    from dashboard import data
+    from eventscope.dashboard.views import LATENCY_SHOWN
+    from eventscope.dashboard import data
     expected = read.latency(open_store(seeded).engine, None, per_function=data.LATENCY_SAMPLE,
                             total=data.LATENCY_TOTAL)
     at = page("failures")

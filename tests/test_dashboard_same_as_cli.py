@@ -16,9 +16,9 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from collectors.rules_collector import rule_row, target_row
-from dashboard import data
-from dashboard.views import Window
+from eventscope.collectors.rules_collector import rule_row, target_row
+from eventscope.dashboard import data
+from eventscope.dashboard.views import Window
 from eventscope.cli import main
 from eventscope.records import BusEvent, Invocation
 from eventscope.store import open_store

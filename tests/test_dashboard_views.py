@@ -8,7 +8,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dashboard import figures, views
+from eventscope.dashboard import figures, views
 from eventscope.findings.graph import build_graph, graph_json
 from eventscope.redaction import _TOKEN, luhn_valid, scrub_text
 from tests import findings_scenario as scenario

@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 
-from collectors.clients import make_client
-from collectors.demo import (LogWriter, Timeline, _per_invocation, delivered, entry,
+from eventscope.collectors.clients import make_client
+from eventscope.collectors.demo import (LogWriter, Timeline, _per_invocation, delivered, entry,
                              subscribers)
 from eventscope.cli.demo_cmd import first_events
 from eventscope.simulator import CONSUMERS, CompanyConfig, LambdaFleet, SimItem

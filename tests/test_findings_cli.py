@@ -153,7 +153,7 @@ def test_check_grades_stored_contract_failures(filled: str) -> None:
 
 def test_bus_rules_snapshot_feeds_the_subscriptions_check(filled: str) -> None:
     """The latest `collect rules` snapshot is read as who the bus delivers what to."""
-    from collectors.rules_collector import rule_row, target_row
+    from eventscope.collectors.rules_collector import rule_row, target_row
     from eventscope.cli.findings_cmd import _bus_subscriptions
     from eventscope.tables import rule_snapshots, rule_targets
 

@@ -128,7 +128,7 @@ def test_event_details_by_id_skip_unknown_ids(store: Store) -> None:
 def _snapshot(store: Store, snapshot_ms: int, rules: list[tuple[str, str, str | None, str]],
               bus: str = "shop-bus") -> None:
     """Write one `collect rules` snapshot: (rule name, state, pattern JSON, target name)."""
-    from collectors.rules_collector import rule_row, target_row
+    from eventscope.collectors.rules_collector import rule_row, target_row
     from eventscope.tables import rule_snapshots, rule_targets
     store.write_rows({
         rule_snapshots: [rule_row(bus, snapshot_ms, {"Name": name, "State": state,

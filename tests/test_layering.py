@@ -42,9 +42,20 @@ def relative(path: Path) -> str:
     return path.relative_to(ROOT).as_posix()
 
 
+# The repository's folders and the import names they install as (pyproject's package-dir).
+INSTALLED_AS = {"collectors": "eventscope.collectors", "dashboard": "eventscope.dashboard"}
+
+
+def module_name(path: str) -> str:
+    """The dotted name a module at `path` (relative to the repository) is imported as."""
+    dotted = path.removesuffix(".py").replace("/", ".")
+    top, _, rest = dotted.partition(".")
+    return f"{INSTALLED_AS[top]}.{rest}" if top in INSTALLED_AS else dotted
+
+
 def imported(tree: ast.AST, path: str = "") -> Iterator[tuple[int, str]]:
     """(line, dotted module name) of every import, relative ones resolved against `path`."""
-    package = path.removesuffix(".py").replace("/", ".").split(".")[:-1]
+    package = module_name(path).split(".")[:-1]
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             yield from ((node.lineno, alias.name) for alias in node.names)
@@ -79,6 +90,13 @@ def sql_uses(tree: ast.AST, path: str) -> list[str]:
     return found
 
 
+def folder_imports(tree: ast.AST, path: str) -> list[str]:
+    """Imports of a repository folder by its folder name (`collectors`, `dashboard`): they work
+    from the repository's root only; installed, the one top-level name is `eventscope`."""
+    return [f"{path}:{line} imports {name}" for line, name in imported(tree, path)
+            if name.split(".")[0] in INSTALLED_AS]
+
+
 def groupby_uses(tree: ast.AST, path: str) -> list[str]:
     """`.groupby(...)` / `.pivot_table(...)` calls (aggregation belongs in findings or views)."""
     return [f"{path}:{node.lineno} calls .{node.func.attr}()" for node in ast.walk(tree)
@@ -100,6 +118,24 @@ def test_nothing_outside_the_cli_imports_the_cli() -> None:
     """Only eventscope/cli/* and eventscope/__main__.py import eventscope.cli."""
     found = [v for path in modules(*PRODUCT) for v in cli_imports(parsed(path), relative(path))]
     assert found == []
+
+
+def test_everything_is_imported_under_the_one_top_level_name() -> None:
+    """`eventscope.collectors`, never `collectors` (tests and benches included)."""
+    found = [v for path in modules(*PRODUCT, "tests", "docs")
+             for v in folder_imports(parsed(path), relative(path))]
+    assert found == []
+
+
+@pytest.mark.parametrize("source", [
+    "import collectors.handler", "from dashboard import data", "from collectors import pii",
+    "def f():\n    import dashboard.serve\n",
+])
+def test_a_folder_name_import_is_caught(source: str) -> None:
+    assert folder_imports(ast.parse(source), "tests/test_x.py")
+    assert not folder_imports(ast.parse("from . import data"), "dashboard/app.py")
+    assert not folder_imports(ast.parse("from .clients import make_client"),
+                              "collectors/tap.py")
 
 
 def test_the_dashboard_and_the_contracts_keep_no_sql() -> None:

@@ -11,7 +11,7 @@ import streamlit as st
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st_
 
-from dashboard.views import WINDOWS, window_for
+from eventscope.dashboard.views import WINDOWS, window_for
 from eventscope.store import Store, open_store
 from tests.dashboard_harness import PAGES, page
 from tests.store_shapes import (FUNCTIONS, KINDS, ORDERS, EngineTracker, StoreShape,

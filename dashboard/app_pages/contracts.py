@@ -6,7 +6,7 @@ from datetime import date
 
 import streamlit as st
 
-from dashboard import data, figures, ui, views
+from eventscope.dashboard import data, figures, ui, views
 from eventscope.findings.deprecated import deprecated_from_summary
 from eventscope.findings.payloads import payload_sizes_from_totals
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data, figures, ui, views
+from eventscope.dashboard import data, figures, ui, views
 
 LINK = st.column_config.LinkColumn("lifecycle", display_text="open order")
 

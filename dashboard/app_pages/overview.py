@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data, figures, ui, views
+from eventscope.dashboard import data, figures, ui, views
 from eventscope.findings.undocumented import undocumented_events
 
 ctx = data.context()

@@ -1,7 +1,7 @@
 """Options and helpers shared by every command that talks to AWS.
 
 `--profile`, `--region` and `--endpoint-url` on each such command; clients built by the one
-factory in `collectors.clients` (standard retries, timeouts); AWS errors turned into one line
+factory in `eventscope.collectors.clients` (standard retries, timeouts); AWS errors turned into one line
 without credentials or tracebacks.
 """
 
@@ -31,15 +31,15 @@ def aws_options(function: F) -> F:
 
 
 def aws_settings(profile: str | None, region: str | None, endpoint_url: str | None) -> Any:
-    """The `collectors.clients.AwsSettings` for the AWS options' values."""
-    from collectors.clients import AwsSettings
+    """The `eventscope.collectors.clients.AwsSettings` for the AWS options' values."""
+    from eventscope.collectors.clients import AwsSettings
 
     return AwsSettings(profile=profile, region=region, endpoint_url=endpoint_url)
 
 
 def aws_clients(settings: Any, *services: str) -> list[Any]:
     """One boto3 client per service, from the shared factory."""
-    from collectors.clients import make_client
+    from eventscope.collectors.clients import make_client
 
     return [make_client(service, settings) for service in services]
 
@@ -49,7 +49,7 @@ def aws_errors() -> Iterator[None]:
     """AWS errors that reach the CLI become one line, without credentials or tracebacks."""
     import botocore.exceptions
 
-    from collectors.clients import aws_error_text
+    from eventscope.collectors.clients import aws_error_text
 
     try:
         yield

@@ -1,6 +1,6 @@
 """`eventscope tap install|remove`, `eventscope collect tap|logs|rules|all`, `eventscope replay`.
 
-A thin Click layer: build AWS clients with `collectors.clients.make_client` from the shared
+A thin Click layer: build AWS clients with `eventscope.collectors.clients.make_client` from the shared
 AWS options, open the store, call the collector, print its counters (or `--json`).
 """
 
@@ -39,7 +39,7 @@ def tap() -> None:
 def tap_install(bus: str, sample_rate: float, profile: str | None, region: str | None,
                 endpoint_url: str | None, as_json: bool) -> None:
     """Create (idempotently) the tap queue, its DLQ, queue policy, rule and target."""
-    from collectors.tap import install_tap
+    from eventscope.collectors.tap import install_tap
 
     sqs, events = aws_clients(aws_settings(profile, region, endpoint_url), "sqs", "events")
     with aws_errors():
@@ -54,7 +54,7 @@ def tap_install(bus: str, sample_rate: float, profile: str | None, region: str |
 def tap_remove(bus: str, profile: str | None, region: str | None, endpoint_url: str | None,
                as_json: bool) -> None:
     """Delete the tap's rule and queues (only resources tagged by `tap install`)."""
-    from collectors.tap import remove_tap
+    from eventscope.collectors.tap import remove_tap
 
     sqs, events = aws_clients(aws_settings(profile, region, endpoint_url), "sqs", "events")
     with aws_errors():
@@ -104,7 +104,7 @@ def collect_tap(bus: str | None, queue_url: str | None, sample_rate: float | Non
                 profile: str | None, region: str | None, endpoint_url: str | None,
                 as_json: bool) -> None:
     """Long-poll the tap queue and store a sample of the bus's events."""
-    from collectors.tap_collector import TapCounters, run_tap
+    from eventscope.collectors.tap_collector import TapCounters, run_tap
 
     sqs, = aws_clients(aws_settings(profile, region, endpoint_url), "sqs")
     store = open_store(db_url)
@@ -122,8 +122,8 @@ def collect_tap(bus: str | None, queue_url: str | None, sample_rate: float | Non
 
 def _tap_settings(sqs: Any, bus: str | None, queue_url: str | None, sample_rate: float | None,
                   batch_size: int, wait_seconds: int) -> Any:
-    from collectors.tap import find_tap_queue
-    from collectors.tap_collector import TapSettings, queue_visibility, version_rules_from_env
+    from eventscope.collectors.tap import find_tap_queue
+    from eventscope.collectors.tap_collector import TapSettings, queue_visibility, version_rules_from_env
 
     if bool(bus) == bool(queue_url):
         raise click.UsageError("give exactly one of --bus or --queue-url")
@@ -138,14 +138,14 @@ def _tap_settings(sqs: Any, bus: str | None, queue_url: str | None, sample_rate:
 
 
 def _redaction_settings(store: Any) -> Any:
-    from collectors.pii import settings_from_env
+    from eventscope.collectors.pii import settings_from_env
 
     return settings_from_env(store)
 
 
 def _redaction(store: Any) -> Any:
     """The PII redaction hook every tap write goes through (see docs/collectors.md)."""
-    from collectors.pii import redaction_filter
+    from eventscope.collectors.pii import redaction_filter
 
     return redaction_filter(_redaction_settings(store))
 
@@ -192,7 +192,7 @@ def collect_logs_cmd(prefix: str, log_groups: tuple[str, ...], since: int, overl
                      db_url: str | None, profile: str | None, region: str | None,
                      endpoint_url: str | None, as_json: bool) -> None:
     """Read Lambda consumers' CloudWatch Logs into invocations, once, from each checkpoint."""
-    from collectors.logs_collector import LogsCounters, LogsSettings, collect_logs
+    from eventscope.collectors.logs_collector import LogsCounters, LogsSettings, collect_logs
 
     logs, = aws_clients(aws_settings(profile, region, endpoint_url), "logs")
     store = open_store(db_url)
@@ -219,7 +219,7 @@ def _print_counters(counters: dict[str, Any], as_json: bool) -> None:
 def collect_rules_cmd(bus: str, db_url: str | None, profile: str | None, region: str | None,
                       endpoint_url: str | None, as_json: bool) -> None:
     """Snapshot the bus's rules and targets (pattern, state, DLQ, retry policy) with history."""
-    from collectors.rules_collector import snapshot_rules
+    from eventscope.collectors.rules_collector import snapshot_rules
 
     events, = aws_clients(aws_settings(profile, region, endpoint_url), "events")
     store = open_store(db_url)
@@ -253,8 +253,8 @@ def collect_all(bus: str, prefix: str, log_groups: tuple[str, ...], since: int,
     stored in `collector_status` every --heartbeat. On SIGTERM or SIGINT every loop
     finishes its batch, commits, and the command exits 0.
     """
-    from collectors.logs_collector import LogsSettings
-    from collectors.service import collector_loops, run_service
+    from eventscope.collectors.logs_collector import LogsSettings
+    from eventscope.collectors.service import collector_loops, run_service
 
     settings = aws_settings(profile, region, endpoint_url)
     clients = dict(zip(("sqs", "logs", "events"),
@@ -304,7 +304,7 @@ def replay(bus: str, event_ids: tuple[str, ...], detail_type: str | None,
     bus has an archive, else the stored event sent to the rule's SQS/Lambda targets. Every
     sent replay is audited in `replay_audit`; the same request (same key) is never sent twice.
     """
-    from collectors.replay import Selection, execute_replay, plan_replay
+    from eventscope.collectors.replay import Selection, execute_replay, plan_replay
 
     settings = aws_settings(profile, region, endpoint_url)
     clients = dict(zip(("events", "sqs", "lambda"),

@@ -1,7 +1,7 @@
 """`eventscope dashboard`: start the Streamlit dashboard over a store, bound to localhost.
 
-Runs `python -m dashboard.serve run dashboard/app.py` (Streamlit's command line after
-importing the pages' modules; the app found next to the installed `dashboard` package, so it
+Runs `python -m eventscope.dashboard.serve run dashboard/app.py` (Streamlit's command line after
+importing the pages' modules; the app found next to the installed `eventscope.dashboard` package, so it
 works from any directory) headless, with error details hidden
 from users and usage statistics off; the store, catalog and extra environments reach the
 app through environment variables.
@@ -24,8 +24,8 @@ from eventscope.store import resolve_url
 
 
 def app_path() -> Path:
-    """The dashboard's app.py, located through the `dashboard` package."""
-    spec = find_spec("dashboard")
+    """The dashboard's app.py, located through the `eventscope.dashboard` package."""
+    spec = find_spec("eventscope.dashboard")
     if spec is None or not spec.submodule_search_locations:
         raise EventscopeError("the dashboard package is not installed with this eventscope")
     path = Path(list(spec.submodule_search_locations)[0]) / "app.py"
@@ -35,9 +35,9 @@ def app_path() -> Path:
 
 
 def streamlit_command(host: str, port: int) -> list[str]:
-    """The streamlit command line (through `dashboard.serve`, which imports the pages' modules
+    """The streamlit command line (through `eventscope.dashboard.serve`, which imports the pages' modules
     first): headless, bound to `host`, no error details, no telemetry."""
-    return [sys.executable, "-m", "dashboard.serve", "run", str(app_path()),
+    return [sys.executable, "-m", "eventscope.dashboard.serve", "run", str(app_path()),
             "--server.address", host, "--server.port", str(port),
             "--server.headless", "true", "--server.fileWatcherType", "none",
             "--server.runOnSave", "false", "--client.showErrorDetails", "none",

@@ -1,6 +1,6 @@
 """`eventscope demo`: the simulated company on an emulated AWS, collected and shown end to end.
 
-A thin Click layer over `collectors.demo` (which owns the emulator, the company's resources,
+A thin Click layer over `eventscope.collectors.demo` (which owns the emulator, the company's resources,
 the live producers and consumers, the collectors and the dashboard), plus `--no-aws`: the
 same company written straight to NDJSON files by the simulator, for `eventscope ingest`.
 """
@@ -96,7 +96,7 @@ def first_events(items: Iterable[Any], n_events: int, now_ms: int) -> Iterator[A
 
 def _live(rate: float, backfill_h: float, db_url: str, port: int, duration_s: float | None,
           dashboard: bool, seed: int, as_json: bool) -> None:
-    from collectors.demo import DemoOptions, run_demo
+    from eventscope.collectors.demo import DemoOptions, run_demo
     from eventscope.cli.collect_cmd import _stop_on_signals
     from eventscope.store import open_store
 

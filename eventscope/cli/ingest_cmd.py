@@ -108,6 +108,6 @@ def _progress(paths: tuple[str, ...], enabled: bool) -> Iterator[Callable[[int],
 
 def _redaction(store: Any) -> RedactionSettings:
     """PII redaction before the store, as on the collectors' write paths (docs/collectors.md)."""
-    from collectors.pii import settings_from_env
+    from eventscope.collectors.pii import settings_from_env
 
     return settings_from_env(store)
