@@ -6,17 +6,22 @@ violations and their JSON paths. `--eventscope-consumer NAME` keeps one consumer
 `--eventscope-db URL` adds the `live` check against stored events. Without
 `--eventscope-catalog` the plugin does nothing. Registered through the `pytest11` entry point,
 or explicitly with `-p eventscope.contracts.pytest_plugin`.
+
+Installed, it is loaded into every pytest run of the environment, so loading it imports
+nothing but pytest and `eventscope.errors`: the catalog, the checks and the store (jsonschema,
+SQLAlchemy, pandas ...) are imported only once `--eventscope-catalog` is given.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from eventscope.catalog.loader import load_catalog
-from eventscope.contracts.checks import ContractResult, verify
 from eventscope.errors import EventscopeError
+
+if TYPE_CHECKING:
+    from eventscope.contracts.checks import ContractResult
 
 LIVE_SAMPLE = 1000  # newest stored events checked per type and version, as `contracts verify`
 
@@ -91,6 +96,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 def _results(path: str, consumer: str | None, db_url: str | None) -> list[ContractResult]:
+    from eventscope.catalog.loader import load_catalog
+    from eventscope.contracts.checks import verify
+
     catalog = load_catalog(path)
     if consumer and not any(c.name == consumer for c in catalog.consumers):
         raise EventscopeError(f"no consumer {consumer!r} in {path}")
