@@ -25,7 +25,7 @@ from eventscope.catalog.loader import load_catalog
 from eventscope.catalog.schemas import catalog_registry, validator, version_uri
 from eventscope.contracts.conformance import ConformanceChecker
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "catalog"
+EXAMPLE = Path(__file__).parent.parent / "eventscope" / "demo_catalog"
 
 
 def generate(catalog, count: int, seed: int = 7) -> list[tuple]:

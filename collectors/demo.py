@@ -40,8 +40,8 @@ from eventscope.collectors.clients import AwsSettings, make_client
 from eventscope.collectors.tap import find_tap_queue, install_tap
 from eventscope.errors import EventscopeError
 from eventscope.simulator import (
-    CONSUMERS, CompanyConfig, Consumer, Invocation, LambdaFleet, iso_millis, iso_seconds,
-    simulate, subscriptions)
+    CONSUMERS, DEMO_CATALOG, CompanyConfig, Consumer, Invocation, LambdaFleet, iso_millis,
+    iso_seconds, simulate, subscriptions)
 from eventscope.store import Store
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,6 @@ BUS = "shop-bus"
 REGION = "eu-west-1"  # the simulated company's region; moto's default account matches it
 TIME_SCALE = 720  # simulated seconds per wall-clock second: one simulated day in two minutes
 EVENTS_PER_ORDER = 6.5  # measured on the demo company (bus events per order lifecycle)
-CATALOG = Path(__file__).resolve().parents[1] / "examples" / "catalog"
 DEFAULT_DB = "sqlite:///eventscope-demo.db"
 RETRY_DELAY_S = (2, 5)  # Lambda retries asynchronous invocations after 1-2 min; compressed
 DUPLICATE_DELAY_S = (1, 4)  # an at-least-once redelivery arrives this long after the first
@@ -74,7 +73,7 @@ class DemoOptions:
     duration_s: float | None = None  # None: until stopped
     dashboard: bool = True
     seed: int = 0
-    catalog: Path = CATALOG
+    catalog: Path = DEMO_CATALOG
     logs_every_s: float = 5.0
 
 

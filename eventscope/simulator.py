@@ -9,6 +9,10 @@ the rendering of what an observer would collect:
   them plus ``logGroupName``, in both of Lambda's log formats (TEXT and JSON), with AWS Lambda
   Powertools Logger lines whose ``correlation_id`` is the bus event id.
 
+The company's event catalog, as its teams would write it (with the planted problems left
+visible), is the folder `demo_catalog/` beside this module, installed with the package:
+`DEMO_CATALOG`.
+
 Everything is a pure function of (config, seed, start, size): no clock, no network, no boto3.
 The only I/O is `write_ndjson` and the command line
 (``python -m eventscope.simulator --events N --out DIR``).
@@ -34,6 +38,9 @@ from typing import Any, Literal, NamedTuple
 import orjson
 
 # --------------------------------------------------------------------------- the company
+
+#: The company's event catalog (data files installed with the package).
+DEMO_CATALOG = Path(__file__).resolve().with_name("demo_catalog")
 
 ORDERS = "com.shop.orders"
 PAYMENTS = "com.shop.payments"

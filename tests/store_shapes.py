@@ -28,7 +28,7 @@ from eventscope.rollups import minute_of
 from eventscope.store import Store, meta, metadata, rule_snapshots, rule_targets
 from eventscope.tables import MINUTE_MS
 
-EXAMPLE_CATALOG = Path(__file__).resolve().parent.parent / "examples" / "catalog"
+EXAMPLE_CATALOG = Path(__file__).resolve().parent.parent / "eventscope" / "demo_catalog"
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z: the newest event time a shape aims at
 HOUR = 3_600_000
 WINDOW = (T0 - HOUR, T0)  # the window the findings are asked about: [since, until)

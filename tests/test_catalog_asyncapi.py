@@ -14,7 +14,7 @@ from eventscope.catalog.loader import load_catalog
 from eventscope.cli import main
 from eventscope.errors import InputError
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "catalog"
+EXAMPLE = Path(__file__).parent.parent / "eventscope" / "demo_catalog"
 DATA = Path(__file__).parent / "data" / "catalog" / "asyncapi"
 
 

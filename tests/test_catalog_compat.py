@@ -16,7 +16,7 @@ from eventscope.cli import main
 
 CASES = yaml.safe_load((Path(__file__).parent / "data" / "catalog" / "compat_cases.yaml")
                        .read_text())
-EXAMPLE = Path(__file__).parent.parent / "examples" / "catalog"
+EXAMPLE = Path(__file__).parent.parent / "eventscope" / "demo_catalog"
 
 
 def _pair_expectations(case: dict) -> dict[str, bool]:

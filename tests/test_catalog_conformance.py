@@ -13,7 +13,7 @@ from eventscope.cli import main
 from eventscope.contracts.conformance import ConformanceChecker, check_conformance
 from eventscope.events import parse_bus_event
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "catalog"
+EXAMPLE = Path(__file__).parent.parent / "eventscope" / "demo_catalog"
 CATALOG = load_catalog(EXAMPLE)
 PAID_V1 = CATALOG.event_type("OrderPaid").version("1").examples[0]
 PAID_V2 = CATALOG.event_type("OrderPaid").version("2").examples[0]

@@ -18,7 +18,7 @@ from eventscope.errors import InputError
 from eventscope.events import parse_bus_event
 
 ROOT = Path(__file__).parent.parent
-EXAMPLE = ROOT / "examples" / "catalog"
+EXAMPLE = ROOT / "eventscope" / "demo_catalog"
 DATA = Path(__file__).parent / "data" / "catalog"
 CONTRACTS = DATA / "contracts"
 

@@ -379,7 +379,7 @@ def test_the_export_is_valid_asyncapi_3():
     """Every document `export-asyncapi` writes for the example catalog passes the official schema."""
     from eventscope.catalog.asyncapi import export_asyncapi
     folder = _specs_or_skip()
-    files = export_asyncapi(load_catalog(Path(__file__).parent.parent / "examples" / "catalog"))
+    files = export_asyncapi(load_catalog(Path(__file__).parent.parent / "eventscope" / "demo_catalog"))
     documents = [d for name, d in files.items() if name.endswith(".asyncapi.yaml")]
     assert documents
     for document in documents:

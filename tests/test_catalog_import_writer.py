@@ -21,7 +21,7 @@ from eventscope.catalog.writer import CatalogWriteError, catalog_files, confined
 from eventscope.cli import main
 from eventscope.errors import EventscopeError
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "catalog"
+EXAMPLE = Path(__file__).parent.parent / "eventscope" / "demo_catalog"
 SCHEMA = {"type": "object", "properties": {"orderId": {"type": "string"}}}
 
 

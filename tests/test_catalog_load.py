@@ -16,7 +16,7 @@ from eventscope.catalog.schemas import catalog_registry, validator, version_uri
 from eventscope.cli import main
 
 ROOT = Path(__file__).parent.parent
-EXAMPLE = ROOT / "examples" / "catalog"
+EXAMPLE = ROOT / "eventscope" / "demo_catalog"
 BROKEN = Path(__file__).parent / "data" / "catalog" / "broken"
 
 

@@ -22,7 +22,7 @@ from eventscope.cli import main
 from eventscope.contracts.checks import verify
 from eventscope.errors import InputError
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "catalog"
+EXAMPLE = Path(__file__).parent.parent / "eventscope" / "demo_catalog"
 PACTS = Path(__file__).parent / "data" / "catalog" / "pact"
 
 

@@ -13,7 +13,7 @@ from eventscope.contracts.checks import verify
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).parent.parent
-EXAMPLE = ROOT / "examples" / "catalog"
+EXAMPLE = ROOT / "eventscope" / "demo_catalog"
 CONTRACTS = Path(__file__).parent / "data" / "catalog" / "contracts"
 PLUGIN = ["-p", "eventscope.contracts.pytest_plugin"]
 

@@ -27,7 +27,7 @@ from tests.conftest import DATA
 from tests.findings_scenario import bus_events, invocations
 
 ROOT = Path(__file__).parent.parent
-EXAMPLE = ROOT / "examples" / "catalog"
+EXAMPLE = ROOT / "eventscope" / "demo_catalog"
 BROKEN_CATALOG = DATA / "catalog" / "broken"
 CONTRACTS = DATA / "catalog" / "contracts"
 MISSING = "/no/such/eventscope-path"

@@ -237,7 +237,7 @@ def test_ingest_redacts_the_fields_the_catalog_declares(tmp_path: Any, monkeypat
     from eventscope.store import open_store
 
     monkeypatch.setenv("EVENTSCOPE_PII_KEY", "k")
-    monkeypatch.setenv("EVENTSCOPE_CATALOG", "examples/catalog")
+    monkeypatch.setenv("EVENTSCOPE_CATALOG", "eventscope/demo_catalog")
     envelope = {"version": "0", "id": "e-2", "detail-type": "CustomerRegistered",
                 "source": "com.shop.crm", "time": "2025-06-02T10:15:00Z",
                 "detail": {"customer": {"name": "Jane Doe", "tier": "gold"}}}

@@ -16,7 +16,7 @@ from eventscope.store import open_store
 
 pytest_plugins = ["pytester"]
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "catalog"
+EXAMPLE = Path(__file__).parent.parent / "eventscope" / "demo_catalog"
 PLUGIN = ["-p", "eventscope.contracts.pytest_plugin", f"--eventscope-catalog={EXAMPLE}",
           "--eventscope-consumer=warranty-handler"]
 

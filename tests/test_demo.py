@@ -33,7 +33,7 @@ from eventscope.findings.check import read_thresholds, run_check_summaries
 from eventscope.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
-CATALOG = ROOT / "examples" / "catalog"
+CATALOG = ROOT / "eventscope" / "demo_catalog"
 
 
 def _free_port() -> int:
