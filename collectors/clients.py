@@ -9,13 +9,14 @@ resolved by boto3 and never printed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-import boto3
-import botocore.exceptions
-from botocore.config import Config
+from typing import TYPE_CHECKING, Any
 
 from eventscope.errors import EventscopeError
+from eventscope.extras import require
+
+if TYPE_CHECKING:  # boto3 comes with the aws extra: imported where a client is built
+    import botocore.exceptions
+    from botocore.config import Config
 
 LONG_POLL_SECONDS = 20  # SQS's maximum WaitTimeSeconds
 MAX_ATTEMPTS = 5  # in total, the first attempt included
@@ -39,6 +40,8 @@ class AwsSettings:
 def client_config(max_attempts: int = MAX_ATTEMPTS,
                   read_timeout: int = READ_TIMEOUT_SECONDS) -> Config:
     """The botocore config shared by every eventscope client."""
+    from botocore.config import Config
+
     return Config(retries={"mode": "standard", "total_max_attempts": max_attempts},
                   connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=read_timeout,
                   user_agent_extra="eventscope")
@@ -47,6 +50,10 @@ def client_config(max_attempts: int = MAX_ATTEMPTS,
 def make_client(service: str, settings: AwsSettings = AwsSettings(),
                 config: Config | None = None) -> Any:
     """A boto3 client for one service, or `AwsSetupError` saying what is missing."""
+    require("aws", "boto3", feature="an AWS client")
+    import boto3
+    import botocore.exceptions
+
     try:
         session = boto3.Session(profile_name=settings.profile, region_name=settings.region)
         return session.client(service, endpoint_url=settings.endpoint_url,

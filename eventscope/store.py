@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from eventscope import rollups
 from eventscope.errors import StoreError
+from eventscope.extras import require
 from eventscope.records import EVENT_COLUMNS, BusEvent, Invocation, Quarantined, event_row
 # The schema is re-exported: callers see the store and its tables in one place.
 from eventscope.tables import (DURATION_BUCKETS, DURATION_EDGES_MS, MINUTE_MS,  # noqa: F401
@@ -70,6 +71,8 @@ def create_engine(url: str | None = None) -> Engine:
         if backend == "sqlite":
             return _sqlite_engine(parsed)
         if backend == "postgresql":
+            if parsed.get_driver_name() == "psycopg":  # the driver the postgres extra brings
+                require("postgres", "psycopg", feature="a PostgreSQL store")
             return sa.create_engine(parsed, pool_pre_ping=True)
     except (sa.exc.NoSuchModuleError, ImportError) as exc:
         raise StoreError(f"cannot use {resolved!r}: {_first_line(exc)}") from None

@@ -26,6 +26,7 @@ from typing import Any, NoReturn
 import click
 
 from eventscope.errors import EventscopeError
+from eventscope.extras import MissingExtra, missing_extra
 
 
 # Each command's module is imported only when that command runs (or help lists it), so a
@@ -109,6 +110,13 @@ class _Group(click.Group):
         except (click.exceptions.ClickException, click.exceptions.Abort,
                 click.exceptions.Exit, BrokenPipeError):
             raise  # Click's usage errors exit 2; Click handles the others
+        except MissingExtra as error:
+            user_error(error.needed_by(f"eventscope {ctx.invoked_subcommand}"))
+        except ModuleNotFoundError as error:  # an optional stack imported without its guard
+            needed = missing_extra(error)
+            if needed is None:
+                internal_error(error, ctx.invoked_subcommand)
+            user_error(needed.needed_by(f"eventscope {ctx.invoked_subcommand}"))
         except EventscopeError as error:
             user_error(str(error))
         except OSError as error:

@@ -38,7 +38,7 @@ def aws_settings(profile: str | None, region: str | None, endpoint_url: str | No
 
 
 def aws_clients(settings: Any, *services: str) -> list[Any]:
-    """One boto3 client per service, from the shared factory."""
+    """One boto3 client per service, from the shared factory (which checks the aws extra)."""
     from eventscope.collectors.clients import make_client
 
     return [make_client(service, settings) for service in services]

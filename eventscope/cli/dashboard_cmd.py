@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from eventscope.cli.options import db_option
 from eventscope.errors import EventscopeError
+from eventscope.extras import require
 from eventscope.store import resolve_url
 
 
@@ -68,6 +69,7 @@ def parse_environments(values: tuple[str, ...]) -> dict[str, str]:
 def dashboard(db_url: str | None, catalog_path: str | None, environments: tuple[str, ...],
               host: str, port: int) -> None:
     """Open the dashboard (Streamlit) over the store, on http://HOST:PORT."""
+    require("dashboard", "streamlit", "plotly")
     if catalog_path and not Path(catalog_path).exists():
         raise EventscopeError(f"no catalog at {catalog_path}")
     env = dict(os.environ, EVENTSCOPE_DB=resolve_url(db_url))

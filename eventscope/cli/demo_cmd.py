@@ -19,6 +19,7 @@ import click
 
 from eventscope.cli.options import echo_json
 from eventscope.errors import EventscopeError
+from eventscope.extras import require
 
 DEFAULT_DB = "sqlite:///eventscope-demo.db"
 
@@ -62,7 +63,7 @@ def demo(rate: float, backfill_h: float, db_url: str, port: int, duration_s: flo
 
 
 def _no_aws(out_dir: Path | None, n_events: int, seed: int, as_json: bool) -> None:
-    from eventscope.simulator import CompanyConfig, simulate, write_ndjson
+    from eventscope.simulator import DEMO_CATALOG, CompanyConfig, simulate, write_ndjson
 
     if out_dir is None:
         raise click.UsageError("--no-aws needs --out DIR")
@@ -73,15 +74,16 @@ def _no_aws(out_dir: Path | None, n_events: int, seed: int, as_json: bool) -> No
     items = simulate(config, seed=seed, start=start, n_events=2 * n_events)
     summary = write_ndjson(first_events(items, n_events, int(now.timestamp() * 1000)), out_dir)
     result = {"events": summary.events, "logs": summary.logs,
-              "events_path": str(summary.events_path), "logs_path": str(summary.logs_path)}
+              "events_path": str(summary.events_path), "logs_path": str(summary.logs_path),
+              "catalog": str(DEMO_CATALOG)}
     if as_json:
         echo_json(result)
         return
     click.echo(f"wrote {summary.events} events to {summary.events_path} and {summary.logs} "
                f"log records to {summary.logs_path}")
     click.echo(f"next: eventscope ingest {summary.events_path} {summary.logs_path} --db "
-               f"{DEFAULT_DB} && eventscope dashboard --db {DEFAULT_DB} --catalog "
-               "examples/catalog")
+               f"{DEFAULT_DB} && eventscope dashboard --db {DEFAULT_DB} "
+               f"--catalog {DEMO_CATALOG}")
 
 
 def first_events(items: Iterable[Any], n_events: int, now_ms: int) -> Iterator[Any]:
@@ -96,6 +98,7 @@ def first_events(items: Iterable[Any], n_events: int, now_ms: int) -> Iterator[A
 
 def _live(rate: float, backfill_h: float, db_url: str, port: int, duration_s: float | None,
           dashboard: bool, seed: int, as_json: bool) -> None:
+    require("demo", "boto3", "moto", "flask", *(("streamlit", "plotly") if dashboard else ()))
     from eventscope.collectors.demo import DemoOptions, run_demo
     from eventscope.cli.collect_cmd import _stop_on_signals
     from eventscope.store import open_store
