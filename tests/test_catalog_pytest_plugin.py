@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -61,3 +65,44 @@ def test_plugin_is_registered_as_a_pytest11_entry_point():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert project["project"]["entry-points"]["pytest11"] == {
         "eventscope.contracts.pytest_plugin": "eventscope.contracts.pytest_plugin"}
+
+
+# What a team's unrelated test run must not pay for because eventscope is installed.
+HEAVY = ("jsonschema", "jsonschema_rs", "referencing", "sqlalchemy", "pandas", "networkx",
+         "yaml", "orjson", "click", "boto3", "streamlit", "eventscope.catalog",
+         "eventscope.contracts.checks", "eventscope.store", "eventscope.findings")
+
+
+def heavy_in(modules: list[str]) -> list[str]:
+    """The HEAVY modules (or their submodules) among MODULES."""
+    return [m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY)]
+
+
+def test_loading_the_plugin_imports_nothing_heavy() -> None:
+    """A fresh interpreter importing the plugin holds none of the catalog's or store's stacks."""
+    code = ("import json, sys; import eventscope.contracts.pytest_plugin; "
+            "print(json.dumps(sorted(sys.modules)))")
+    loaded = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                       text=True, check=True, timeout=60).stdout)
+    assert "eventscope.contracts.pytest_plugin" in loaded
+    assert heavy_in(loaded) == []
+
+
+def test_an_unrelated_project_runs_unchanged_with_the_plugin(tmp_path: Path) -> None:
+    """pytest on a tiny project, plugin loaded: its test passes, and during the run none of
+    the heavy modules was imported (the project's own test looks)."""
+    (tmp_path / "test_tiny.py").write_text(
+        "import sys\n\n"
+        f"HEAVY = {HEAVY!r}\n\n"
+        "def test_adds():\n    assert 1 + 1 == 2\n\n"
+        "def test_plugin_loaded_light():\n"
+        "    assert 'eventscope.contracts.pytest_plugin' in sys.modules\n"
+        "    assert [m for m in sys.modules if any(m == h or m.startswith(h + '.')"
+        " for h in HEAVY)] == []\n")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PYTEST_", "COV_"))}  # this run's own pytest settings stay here
+    result = subprocess.run([sys.executable, "-m", "pytest", *PLUGIN, "-q", "-p",
+                             "no:cacheprovider", "test_tiny.py"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
