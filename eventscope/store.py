@@ -419,9 +419,10 @@ class Store:
         minutes is one transaction that deletes its dirty marks *before* reading raw rows:
         a batch committed meanwhile either is read, or keeps its mark (see `write_batch`).
 
-        With `before` (epoch ms), only minutes before it are recomputed: a minute at or after
-        it that such a refresh would touch is marked dirty and waits for a later refresh
-        (a bulk ingest settles the minutes behind what it reads, each once).
+        With `before` (epoch ms), only minutes before it are recomputed, and of those only
+        the ones that share no event with a minute at or after it (directly or through
+        other such minutes): those are marked dirty and wait for a later refresh, so a
+        bulk ingest settling the minutes behind what it reads recomputes each minute once.
         """
         with self.engine.connect() as conn:
             query = sa.select(rollup_dirty.c.minute_ms)
@@ -430,14 +431,15 @@ class Store:
             dirty = sorted(conn.execute(query).scalars())
             if not dirty:
                 return 0
-            related = rollups.related_minutes(conn, dirty, chunk_minutes)
-        later = {m for m in related if before is not None and m >= before}
-        ordered = sorted(set(dirty) | (related - later))
+            minutes = set(dirty) | rollups.related_minutes(conn, dirty, chunk_minutes)
+            waiting = (rollups.linked_to_later(conn, minutes, before, chunk_minutes)
+                       if before is not None else set())
+        ordered = sorted(minutes - waiting)
         try:
-            if later:
+            if waiting:
                 with self.engine.begin() as conn:
                     self._execute(conn, self._mark_dirty,
-                                  [{"minute_ms": m} for m in sorted(later)])
+                                  [{"minute_ms": m} for m in sorted(waiting)])
             for ranges in rollups.range_chunks(ordered, chunk_minutes):
                 with self.engine.begin() as conn:
                     rollups.recompute(conn, ranges)
