@@ -149,9 +149,11 @@ class _Batcher:
 
     Rollups: once the last input is being read, each write is followed by a refresh of the
     dirty minutes more than `SETTLE_MS` older than its batch's oldest row (time-ordered input
-    never touches them again), and the run ends with one refresh of the rest; so each minute
-    is recomputed once. Minutes of earlier inputs wait for the last one (it may reach back
-    to them: an events file, then its logs).
+    rarely touches them again), and the run ends with one refresh of the rest; so a minute
+    is recomputed once, or twice when it shares an event with a minute past a settle point
+    (the refresh of that one recomputes it again: a refresh cannot tell which of the rows it
+    reads are new). Minutes of earlier inputs wait for the last one (it may reach back to
+    them: an events file, then its logs).
     """
 
     def __init__(self, store: Store, summary: IngestSummary,

@@ -141,17 +141,6 @@ def related_minutes(conn: Connection, dirty: Sequence[int], chunk: int) -> set[i
     return found - wanted
 
 
-def linked_to_later(conn: Connection, minutes: set[int], before: int, chunk: int) -> set[int]:
-    """Of `minutes`, those at or after `before`, and those sharing an event with them,
-    directly or through a chain of such minutes (they must be recomputed together)."""
-    waiting = {m for m in minutes if m >= before}
-    frontier = waiting
-    while frontier:
-        frontier = (related_minutes(conn, sorted(frontier), chunk) & minutes) - waiting
-        waiting |= frontier
-    return waiting
-
-
 def recompute(conn: Connection, ranges: Sequence[tuple[int, int]]) -> None:
     """Replace the rollup rows of the minutes in `ranges` (one transaction, marks first)."""
     if conn.dialect.name == "postgresql":  # SQLite's one writer needs no row locks

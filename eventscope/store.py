@@ -419,10 +419,9 @@ class Store:
         minutes is one transaction that deletes its dirty marks *before* reading raw rows:
         a batch committed meanwhile either is read, or keeps its mark (see `write_batch`).
 
-        With `before` (epoch ms), only minutes before it are recomputed, and of those only
-        the ones that share no event with a minute at or after it (directly or through
-        other such minutes): those are marked dirty and wait for a later refresh, so a
-        bulk ingest settling the minutes behind what it reads recomputes each minute once.
+        With `before` (epoch ms), only minutes before it are recomputed: a minute at or
+        after it that such a refresh would touch is marked dirty and waits for a later
+        refresh (a bulk ingest settles the minutes behind what it reads).
         """
         with self.engine.connect() as conn:
             query = sa.select(rollup_dirty.c.minute_ms)
@@ -432,8 +431,7 @@ class Store:
             if not dirty:
                 return 0
             minutes = set(dirty) | rollups.related_minutes(conn, dirty, chunk_minutes)
-            waiting = (rollups.linked_to_later(conn, minutes, before, chunk_minutes)
-                       if before is not None else set())
+        waiting = {m for m in minutes if before is not None and m >= before}
         ordered = sorted(minutes - waiting)
         try:
             if waiting:
