@@ -37,17 +37,20 @@ from eventscope.events import DEFAULT_CORRELATION_PATHS, VersionRule
 from eventscope.ingest_lines import (Block, LineOptions, ParsedBlock, classify_line,  # noqa: F401
                                      parse_block)
 from eventscope.lambda_logs import InvocationAssembler
-from eventscope.records import Invocation, Quarantined
+from eventscope.records import EVENT_COLUMNS, Invocation, Quarantined
 from eventscope.redaction import RedactionSettings, scrub_invocations
 from eventscope.sampling import check_rate, sample_invocations
-from eventscope.store import Store, WriteResult, redactions
+from eventscope.store import MINUTE_MS, Store, WriteResult, redactions
+
+_TIME = EVENT_COLUMNS.index("time_ms")
 
 BATCH_ROWS = 50_000  # events + invocations per write transaction
 BLOCK_BYTES = 1 << 20  # input handed to a worker at once (whole lines, so a little more)
 MAX_WORKERS = 8
-# Parsing workers run at a lower priority: the ingest process's writer is what limits the rate,
-# and workers only ever run a bounded way ahead of it, so they should never take its core.
-WORKER_NICENESS = 10
+# How far behind the oldest row of the newest batch a minute must be before a bulk ingest
+# settles its rollups: Lambda's asynchronous retries come one and two minutes apart (plus
+# their duration), so minutes older than this are not touched again by time-ordered input.
+SETTLE_MS = 10 * 60_000
 
 
 @dataclass
@@ -65,6 +68,7 @@ class IngestSummary:
     invocations_sampled_out: int = 0
     sample_rate: float = 1.0
     quarantined: Counter[str] = field(default_factory=Counter)
+    rollup_minutes_refreshed: int = 0  # minutes recomputed, all refreshes of the run together
 
     @property
     def event_duplicates(self) -> int:
@@ -125,12 +129,13 @@ def ingest_paths(
     options = LineOptions(tuple(correlation_paths), redaction, sample_rate, version_rules)
     summary = IngestSummary(sample_rate=sample_rate)
     workers = default_workers() if workers is None else workers
-    with (_collection_paused(), _Batcher(store, summary, redaction) as batcher,
+    with (_collection_paused(), _Batcher(store, summary, redaction, paths[-1]) as batcher,
           closing(_parse_all(_blocks(paths, on_progress), options, workers)) as parsed_blocks):
         for parsed in parsed_blocks:
             batcher.add(parsed)
         batcher.finish()
-    store.refresh_rollups()  # and what other writers left: overview pages read current rollups
+    # The rest, and what other writers left: overview pages read current rollups.
+    summary.rollup_minutes_refreshed += store.refresh_rollups()
     return summary
 
 
@@ -141,18 +146,27 @@ class _Batcher:
     background thread while the next blocks arrive (SQLite and the drivers release the GIL
     while they work), and at most one write is in flight, so memory stays at two batches
     whatever the input size.
+
+    Rollups: once the last input is being read, each write is followed by a refresh of the
+    dirty minutes more than `SETTLE_MS` older than its batch's oldest row (time-ordered input
+    rarely touches them again), and the run ends with one refresh of the rest; so a minute
+    is recomputed once, or twice when it shares an event with a minute past a settle point
+    (the refresh of that one recomputes it again: a refresh cannot tell which of the rows it
+    reads are new). Minutes of earlier inputs wait for the last one (it may reach back to
+    them: an events file, then its logs).
     """
 
     def __init__(self, store: Store, summary: IngestSummary,
-                 redaction: RedactionSettings | None = None) -> None:
+                 redaction: RedactionSettings | None = None, last_origin: str = "") -> None:
         self.store, self.summary, self.redaction = store, summary, redaction
+        self.last_origin, self.settling = last_origin, False
         self.events: list[tuple[Any, ...]] = []
         self.redactions: list[dict[str, Any]] = []
         self.invocations: list[Invocation] = []
         self.quarantined: list[Quarantined] = []
         self.assembler = InvocationAssembler()
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer")
-        self.pending: Future[WriteResult] | None = None
+        self.pending: Future[tuple[WriteResult, int]] | None = None
 
     def __enter__(self) -> _Batcher:
         return self
@@ -162,6 +176,7 @@ class _Batcher:
 
     def add(self, parsed: ParsedBlock) -> None:
         summary = self.summary
+        self.settling = self.settling or parsed.origin == self.last_origin
         summary.lines += parsed.lines
         summary.events_read += len(parsed.event_rows) + parsed.events_sampled_out
         summary.events_sampled_out += parsed.events_sampled_out
@@ -187,18 +202,20 @@ class _Batcher:
         extra = {redactions: self.redactions} if self.redactions else None
         if self.redaction is not None:  # as `collect logs` does
             self.invocations = scrub_invocations(self.invocations, self.redaction)
+        settled = settled_before(self.events, self.invocations) if self.settling else None
         self.wait()
         self.pending = self.writer.submit(self._write, self.events, self.invocations,
-                                          self.quarantined, extra)
+                                          self.quarantined, extra, settled)
         self.events, self.redactions, self.invocations, self.quarantined = [], [], [], []
 
     def _write(self, events: list[tuple[Any, ...]], invocations: list[Invocation],
-               quarantined: list[Quarantined], extra: dict[Any, Any] | None) -> WriteResult:
-        """One batch, then its rollups: refreshed here, while the next batch is parsed, rather
-        than all at the end."""
+               quarantined: list[Quarantined], extra: dict[Any, Any] | None,
+               settled: int | None) -> tuple[WriteResult, int]:
+        """One batch, then the rollups of the minutes it settled: refreshed here, while the
+        next batch is parsed, rather than all at the end."""
         written = self.store.write_batch(events, invocations, quarantined, None, extra)
-        self.store.refresh_rollups()
-        return written
+        refreshed = self.store.refresh_rollups(before=settled) if settled is not None else 0
+        return written, refreshed
 
     def finish(self) -> None:
         """Write what is left, including invocations still open at the end of the input."""
@@ -208,10 +225,24 @@ class _Batcher:
 
     def wait(self) -> None:
         if self.pending is not None:
-            written = self.pending.result()
+            written, refreshed = self.pending.result()
+            self.summary.rollup_minutes_refreshed += refreshed
             self.summary.events_stored += written.events
             self.summary.invocations_stored += written.invocations
             self.pending = None
+
+
+def settled_before(event_rows: Sequence[tuple[Any, ...]], invocations: Sequence[Invocation]
+                   ) -> int | None:
+    """The minute before which a batch's rollups may be settled: `SETTLE_MS` before the
+    minute of its oldest event or invocation (None for an empty batch)."""
+    oldest = min((row[_TIME] for row in event_rows), default=None)
+    if invocations:
+        first_call = min(invocation.start_ms for invocation in invocations)
+        oldest = first_call if oldest is None else min(oldest, first_call)
+    if oldest is None:
+        return None
+    return oldest - oldest % MINUTE_MS - SETTLE_MS
 
 
 # --- parsing, here or in worker processes ---------------------------------------------------
@@ -229,8 +260,7 @@ def _parse_all(blocks: Iterator[Block], options: LineOptions, workers: int
 def _parse_in_workers(blocks: Iterable[Block], options: LineOptions, workers: int
                       ) -> Iterator[ParsedBlock]:
     """Blocks parsed by a pool of processes, a bounded number ahead, results in input order."""
-    with ProcessPoolExecutor(workers, mp_context=_process_context(),
-                             initializer=_start_worker, initargs=(options,)) as pool:
+    with worker_pool(options, workers) as pool:
         ahead: deque[Future[tuple[ParsedBlock, bytes]]] = deque()
         try:
             for block in blocks:
@@ -244,6 +274,12 @@ def _parse_in_workers(blocks: Iterable[Block], options: LineOptions, workers: in
         finally:
             for future in ahead:
                 future.cancel()
+
+
+def worker_pool(options: LineOptions, workers: int) -> ProcessPoolExecutor:
+    """The parsing processes, started as `_start_worker` sets them up."""
+    return ProcessPoolExecutor(workers, mp_context=_process_context(),
+                               initializer=_start_worker, initargs=(options,))
 
 
 def _process_context() -> BaseContext:
@@ -260,13 +296,12 @@ _worker_options = LineOptions()
 def _start_worker(options: LineOptions) -> None:
     """In each worker: remember the options; leave Ctrl-C to the parent, which stops the pool;
     no cyclic garbage collection (parsing makes no cycles, and the collector would walk every
-    object of a block many times); a lower priority than the writer (`WORKER_NICENESS`)."""
+    object of a block many times). Workers keep the parent's priority: niced, they starved
+    behind other work on a busy machine while the writer waited for their blocks."""
     global _worker_options
     _worker_options = options
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.disable()
-    if hasattr(os, "nice"):
-        os.nice(WORKER_NICENESS)
 
 
 def _parse_here(block: Block) -> tuple[ParsedBlock, bytes]:

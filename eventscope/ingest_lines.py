@@ -56,6 +56,7 @@ class Block:
 class ParsedBlock:
     """What a block's lines hold, in input order within each kind."""
 
+    origin: str = ""  # the block's input
     lines: int = 0  # non-blank lines
     event_rows: list[tuple[Any, ...]] = field(default_factory=list)  # records.event_row
     events_sampled_out: int = 0
@@ -67,7 +68,7 @@ class ParsedBlock:
 
 def parse_block(block: Block, options: LineOptions) -> ParsedBlock:
     """Classify, parse and redact every non-blank line of a block."""
-    parsed = ParsedBlock()
+    parsed = ParsedBlock(block.origin)
     streams: dict[tuple[str, str], tuple[str, str]] = {}  # one key per stream: smaller pickles
     rate = options.sample_rate
     for line_no, raw in enumerate(block.data.split(b"\n"), block.first_line):

@@ -47,7 +47,7 @@ def minute_ranges(minutes: Sequence[int]) -> list[tuple[int, int]]:
     return ranges
 
 
-MAX_RANGES = 200  # ranges OR-ed in one statement: SQLite refuses expression trees over 1000 deep
+MAX_RANGES = 200  # ranges OR-ed in one `in_ranges`: SQLite refuses expression trees over 1000 deep
 
 
 def range_chunks(minutes: Sequence[int], max_minutes: int) -> list[list[tuple[int, int]]]:
@@ -134,37 +134,89 @@ def related_minutes(conn: Connection, dirty: Sequence[int], chunk: int) -> set[i
     if any(a <= lo and hi <= b for a, b in all_ranges):
         return set()  # every stored invocation is in a dirty minute already
     found: set[int] = set()
-    i = invocations.c
+    related = _prepared(conn, "related")
     for ranges in range_chunks(dirty, chunk):
-        touched = sa.select(i.event_id).where(in_ranges(i.start_ms, ranges),
-                                              i.event_id.is_not(None))
-        found.update(conn.execute(sa.select(_minute(i.start_ms)).distinct().where(
-            i.event_id.in_(touched))).scalars())
+        for params in related.params(ranges):
+            found.update(row[0] for row in conn.exec_driver_sql(related.sql, params))
     return found - wanted
 
 
 def recompute(conn: Connection, ranges: Sequence[tuple[int, int]]) -> None:
     """Replace the rollup rows of the minutes in `ranges` (one transaction, marks first)."""
-    marks = in_ranges(rollup_dirty.c.minute_ms, ranges)
-    # Lock marks in ascending order, as writers take them (sorted), so the two cannot deadlock.
-    conn.execute(sa.select(rollup_dirty.c.minute_ms).where(marks)
-                 .order_by(rollup_dirty.c.minute_ms).with_for_update())
-    conn.execute(rollup_dirty.delete().where(marks))
-    for table in (event_rollup, invocation_rollup, handling_rollup):
-        conn.execute(table.delete().where(in_ranges(table.c.minute_ms, ranges)))
-    for table, select in ((event_rollup, _event_rollup_select(ranges)),
-                          (invocation_rollup, _invocation_rollup_select(ranges)),
-                          (handling_rollup, _handling_rollup_select(ranges))):
-        conn.execute(table.insert().from_select([c.name for c in table.columns], select))
+    if conn.dialect.name == "postgresql":  # SQLite's one writer needs no row locks
+        # Lock marks in ascending order, as writers take them (sorted): they cannot deadlock.
+        lock = _prepared(conn, "lock_marks")
+        for params in lock.params(sorted(ranges)):
+            conn.exec_driver_sql(lock.sql, params).fetchall()
+    for name in _RECOMPUTE_STEPS:
+        statement = _prepared(conn, name)
+        conn.exec_driver_sql(statement.sql, statement.params(ranges))
 
 
-def _event_rollup_select(ranges: Sequence[tuple[int, int]]) -> sa.Select:
+# --- the refresh's statements, built and compiled once per process and dialect ----------------
+#
+# Every statement takes one [lo, hi) range of minutes as its two parameters and runs once per
+# range (executemany where it writes), rather than being built and compiled anew, with the
+# ranges written in, on every refresh.
+
+
+class _Prepared:
+    """One statement compiled for a dialect, its constants kept as default parameters."""
+
+    def __init__(self, statement: Any, dialect: Any) -> None:
+        compiled = statement.compile(dialect=dialect,
+                                     compile_kwargs={"render_postcompile": True})
+        self.sql = str(compiled)
+        self.order: Sequence[str] | None = compiled.positiontup  # None: named parameters
+        self.defaults = dict(compiled.params)
+
+    def params(self, ranges: Sequence[tuple[int, int]]) -> list[Any]:
+        """Driver parameters, one set per [lo, hi) range."""
+        rows = [{**self.defaults, "lo": int(lo), "hi": int(hi)} for lo, hi in ranges]
+        if self.order is None:
+            return rows
+        return [tuple(row[name] for name in self.order) for row in rows]
+
+
+_PREPARED: dict[tuple[str, str], _Prepared] = {}
+
+
+def _prepared(conn: Connection, name: str) -> _Prepared:
+    key = (conn.dialect.name, name)
+    found = _PREPARED.get(key)
+    if found is None:
+        found = _PREPARED[key] = _Prepared(_BUILDERS[name](), conn.dialect)
+    return found
+
+
+def _within(column: Any) -> Any:
+    """`column` in the statement's [lo, hi) range."""
+    return sa.and_(column >= sa.bindparam("lo", 0, type_=sa.BigInteger),
+                   column < sa.bindparam("hi", 0, type_=sa.BigInteger))
+
+
+def _related_select() -> sa.Select:
+    i = invocations.c
+    touched = sa.select(i.event_id).where(_within(i.start_ms), i.event_id.is_not(None))
+    return sa.select(_minute(i.start_ms)).distinct().where(i.event_id.in_(touched))
+
+
+def _lock_marks() -> sa.Select:
+    return (sa.select(rollup_dirty.c.minute_ms).where(_within(rollup_dirty.c.minute_ms))
+            .order_by(rollup_dirty.c.minute_ms).with_for_update())
+
+
+def _insert_from(table: sa.Table, select: sa.Select) -> Any:
+    return table.insert().from_select([c.name for c in table.columns], select)
+
+
+def _event_rollup_select() -> sa.Select:
     e = events.c
     minute = _minute(e.time_ms)
     return sa.select(
         minute, e.source, e.detail_type, e.version, sa.func.count(), sa.func.sum(e.size_bytes),
         sa.func.max(e.size_bytes), sa.func.min(e.time_ms), sa.func.max(e.time_ms),
-    ).where(in_ranges(e.time_ms, ranges)).group_by(minute, e.source, e.detail_type, e.version)
+    ).where(_within(e.time_ms)).group_by(minute, e.source, e.detail_type, e.version)
 
 
 def _count_if(condition: Any) -> Any:
@@ -180,7 +232,7 @@ def _duration_buckets(duration: Any) -> list[Any]:
     return buckets
 
 
-def _invocation_rollup_select(ranges: Sequence[tuple[int, int]]) -> sa.Select:
+def _invocation_rollup_select() -> sa.Select:
     i, e = invocations.c, events.c
     minute = _minute(i.start_ms)
     return sa.select(
@@ -189,13 +241,13 @@ def _invocation_rollup_select(ranges: Sequence[tuple[int, int]]) -> sa.Select:
         sa.func.coalesce(sa.func.sum(i.duration_ms), 0.0), sa.func.max(i.duration_ms),
         sa.func.min(i.start_ms), sa.func.max(i.start_ms), *_duration_buckets(i.duration_ms),
     ).select_from(invocations.outerjoin(events, e.id == i.event_id)).where(
-        in_ranges(i.start_ms, ranges)).group_by(
+        _within(i.start_ms)).group_by(
         minute, i.consumer, e.source, e.detail_type, e.version, i.outcome, i.error_type)
 
 
-def _handling_rollup_select(ranges: Sequence[tuple[int, int]]) -> sa.Select:
+def _handling_rollup_select() -> sa.Select:
     i, e = invocations.c, events.c
-    touched = sa.select(i.event_id).where(in_ranges(i.start_ms, ranges),
+    touched = sa.select(i.event_id).where(_within(i.start_ms),
                                           i.event_id.is_not(None))
     pairs = sa.select(
         i.consumer, i.event_id, sa.func.min(i.start_ms).label("first_ms"),
@@ -212,5 +264,22 @@ def _handling_rollup_select(ranges: Sequence[tuple[int, int]]) -> sa.Select:
         sa.func.sum(p.attempts), _count_if(sa.and_(p.failed > 0, p.failed < p.attempts)),
         _count_if(p.failed == p.attempts), _count_if(p.deliveries > 1), _count_if(p.oks > 1),
     ).select_from(pairs.outerjoin(events, e.id == p.event_id)).where(
-        in_ranges(p.first_ms, ranges)).group_by(minute, p.consumer, e.source, e.detail_type,
+        _within(p.first_ms)).group_by(minute, p.consumer, e.source, e.detail_type,
                                                  e.version)
+
+
+_BUILDERS: dict[str, Any] = {
+    "related": _related_select,
+    "lock_marks": _lock_marks,
+    "delete_marks": lambda: rollup_dirty.delete().where(_within(rollup_dirty.c.minute_ms)),
+    **{f"delete_{table.name}": (lambda table=table: table.delete().where(
+        _within(table.c.minute_ms))) for table in (event_rollup, invocation_rollup,
+                                                    handling_rollup)},
+    "insert_event_rollup": lambda: _insert_from(event_rollup, _event_rollup_select()),
+    "insert_invocation_rollup": lambda: _insert_from(invocation_rollup,
+                                                     _invocation_rollup_select()),
+    "insert_handling_rollup": lambda: _insert_from(handling_rollup, _handling_rollup_select()),
+}
+_RECOMPUTE_STEPS = ("delete_marks", "delete_event_rollup", "delete_invocation_rollup",
+                    "delete_handling_rollup", "insert_event_rollup", "insert_invocation_rollup",
+                    "insert_handling_rollup")

@@ -413,7 +413,7 @@ class Store:
                 notifications.c.fingerprint.not_in(list(current))))
 
     # --- rollup tables ---
-    def refresh_rollups(self, chunk_minutes: int = 720) -> int:
+    def refresh_rollups(self, chunk_minutes: int = 720, before: int | None = None) -> int:
         """Recompute the rollup rows of every dirty minute from raw rows; return how many.
 
         A (function, event) pair is counted in the minute of its first attempt, so a new
@@ -421,14 +421,26 @@ class Store:
         invocation of an event touched by a dirty minute is recomputed too. Each chunk of
         minutes is one transaction that deletes its dirty marks *before* reading raw rows:
         a batch committed meanwhile either is read, or keeps its mark (see `write_batch`).
+
+        With `before` (epoch ms), only minutes before it are recomputed: a minute at or
+        after it that such a refresh would touch is marked dirty and waits for a later
+        refresh (a bulk ingest settles the minutes behind what it reads).
         """
         with self.engine.connect() as conn:
-            dirty = sorted(conn.execute(sa.select(rollup_dirty.c.minute_ms)).scalars())
+            query = sa.select(rollup_dirty.c.minute_ms)
+            if before is not None:
+                query = query.where(rollup_dirty.c.minute_ms < before)
+            dirty = sorted(conn.execute(query).scalars())
             if not dirty:
                 return 0
             minutes = set(dirty) | rollups.related_minutes(conn, dirty, chunk_minutes)
-        ordered = sorted(minutes)
+        waiting = {m for m in minutes if before is not None and m >= before}
+        ordered = sorted(minutes - waiting)
         try:
+            if waiting:
+                with self.engine.begin() as conn:
+                    self._execute(conn, self._mark_dirty,
+                                  [{"minute_ms": m} for m in sorted(waiting)])
             for ranges in rollups.range_chunks(ordered, chunk_minutes):
                 with self.engine.begin() as conn:
                     rollups.recompute(conn, ranges)

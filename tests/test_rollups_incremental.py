@@ -1,0 +1,176 @@
+"""Incremental rollup refreshes on both engines: a bulk ingest settles minutes behind what it
+reads (each once, but for retries across a settle point), and refreshes of any part of the
+dirty minutes, at any points between writes, leave the same rollups as a rebuild from scratch."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from eventscope import ingest, rollups, simulator
+from eventscope.ingest import ingest_paths
+from eventscope.records import BusEvent, Invocation
+from eventscope.store import (Store, event_rollup, events, handling_rollup, invocation_rollup,
+                              invocations, metadata, rollup_dirty)
+from tests.test_rollups import MIN, T0, _rows, assert_exact
+
+ROLLUPS = (event_rollup, invocation_rollup, handling_rollup)
+M0 = T0 - T0 % MIN  # a minute's start
+
+
+def _tables(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+    """The rollup tables' rows, sums of float durations to 6 places (the order a database
+    adds them in is its own)."""
+    return {table.name: sorted((tuple(round(v, 6) if isinstance(v, float) else v for v in row)
+                                for row in _rows(store, table)), key=repr)
+            for table in ROLLUPS}
+
+
+def _stored_minutes(store: Store) -> set[int]:
+    with store.engine.connect() as conn:
+        times = conn.execute(sa.select(events.c.time_ms)).scalars().all()
+        starts = conn.execute(sa.select(invocations.c.start_ms)).scalars().all()
+    return {t - t % MIN for t in [*times, *starts]}
+
+
+def _recorded_refreshes(store: Store, monkeypatch: pytest.MonkeyPatch
+                        ) -> tuple[list[int | None], Counter[int]]:
+    """The `before` of every refresh the store runs, and how often each minute is
+    recomputed, recorded as the real functions run."""
+    befores: list[int | None] = []
+    recomputed: Counter[int] = Counter()
+    refresh, recompute = store.refresh_rollups, rollups.recompute
+
+    def recording_refresh(*args: Any, **kwargs: Any) -> int:
+        befores.append(kwargs.get("before"))
+        return refresh(*args, **kwargs)
+
+    def recording_recompute(conn: Any, ranges: Any) -> None:
+        recomputed.update(m for lo, hi in ranges for m in range(lo, hi, MIN))
+        recompute(conn, ranges)
+
+    monkeypatch.setattr(store, "refresh_rollups", recording_refresh)
+    monkeypatch.setattr(rollups, "recompute", recording_recompute)
+    return befores, recomputed
+
+
+def test_a_bulk_ingest_recomputes_a_minute_twice_only_just_behind_a_settle_point(
+        store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Events and then their logs, in one run of many batches: minutes are settled behind
+    the batches as they are written, each once, except a minute within `SETTLE_MS` before
+    a settle point that shares an event with one past it (a retry across the point): it is
+    recomputed again with that one, and never a third time."""
+    files = simulator.write_ndjson(simulator.simulate(
+        simulator.CompanyConfig.bench(), seed=4, n_events=2000), tmp_path)
+    monkeypatch.setattr(ingest, "BATCH_ROWS", 250)
+    monkeypatch.setattr(ingest, "BLOCK_BYTES", 32 * 1024)
+    befores, recomputed = _recorded_refreshes(store, monkeypatch)
+    summary = ingest_paths(store, [str(files.events_path), str(files.logs_path)], workers=0)
+    minutes = _stored_minutes(store)
+    settle_points = [b for b in befores if b is not None]
+    assert len(settle_points) > 3  # settled along the way
+    assert set(recomputed) == minutes
+    assert summary.rollup_minutes_refreshed == sum(recomputed.values())
+    twice = {m for m, count in recomputed.items() if count > 1}
+    assert max(recomputed.values()) <= 2
+    assert len(twice) < len(minutes) // 100
+    assert all(any(b - ingest.SETTLE_MS <= m < b for b in settle_points) for m in twice)
+    assert store.dirty_minutes() == 0
+    settled = _tables(store)
+    assert settled == _from_scratch(store)
+
+
+def test_a_refresh_before_a_time_leaves_later_minutes_dirty(store: Store) -> None:
+    """`before` recomputes the minutes before it (and those they share an event with,
+    before it); a later minute sharing an event is marked dirty rather than recomputed."""
+    def call(rid: str, minute: int, event_id: str) -> Invocation:
+        return Invocation(rid, "fn", "/aws/lambda/fn", "s", M0 + minute * MIN + 10, "error",
+                          event_id, duration_ms=5.0, complete=True)
+
+    store.write_batch([BusEvent(id=e, source="shop", detail_type="OrderPlaced", time_ms=M0,
+                                detail="{}", size_bytes=100) for e in ("e1", "e2")],
+                      [call("r1", 0, "e1")])
+    store.refresh_rollups()
+    store.write_batch((), [call("r2", -5, "e2"),  # alone
+                           call("r1", -1, "e1"),  # shares e1 with minutes 0 and 3
+                           call("r1", 3, "e1")])
+    assert store.refresh_rollups(before=M0 + MIN) == 3  # minutes -5, -1 and 0
+    with store.engine.connect() as conn:
+        dirty = conn.execute(sa.select(rollup_dirty.c.minute_ms)).scalars().all()
+    assert dirty == [M0 + 3 * MIN]
+    assert store.refresh_rollups() == 3  # minute 3, and -1 and 0 again through e1
+    assert_exact(store)
+
+
+# --- property: incremental refreshes == a refresh from scratch -------------------------------
+
+CONSUMERS = ("billing-fn", "email-fn")
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> tuple[list[list[Any]], list[int | None]]:
+    """Events and invocations over 40 minutes in random batches, each batch followed by no
+    refresh, a whole refresh, or a refresh before a random minute."""
+    n_events = draw(st.integers(0, 12))
+    evs = [BusEvent(id=f"e{n}", source="shop", detail_type=draw(st.sampled_from(["A", "B"])),
+                    time_ms=T0 + draw(st.integers(0, 40 * MIN)), detail="{}",
+                    size_bytes=draw(st.integers(1, 900)),
+                    version=draw(st.sampled_from(["1", "2", None])))
+           for n in range(n_events)]
+    calls = [Invocation(
+        f"r{draw(st.integers(0, 8))}", consumer, f"/aws/lambda/{consumer}", "s",
+        T0 + draw(st.integers(0, 40 * MIN)), draw(st.sampled_from(["ok", "error", "timeout"])),
+        draw(st.sampled_from([*(e.id for e in evs), "e-unknown", None])),
+        duration_ms=draw(st.sampled_from([None, 0.5, 120.0, 4321.0, 2e6])),
+        error_type=draw(st.sampled_from([None, "E1"])), complete=draw(st.booleans()))
+        for consumer in draw(st.lists(st.sampled_from(CONSUMERS), max_size=25))]
+    items: list[Any] = draw(st.permutations(evs + calls))
+    cuts = sorted(draw(st.sets(st.integers(0, len(items)), max_size=5)))
+    batches = [items[a:b] for a, b in zip([0, *cuts], [*cuts, len(items)])]
+    refresh = st.one_of(st.none(), st.just(-1), st.integers(0, 45).map(lambda m: T0 + m * MIN))
+    return batches, [draw(refresh) for _ in batches]
+
+
+def _clear(store: Store) -> None:
+    with store.engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            if table.name != "meta":
+                conn.execute(table.delete())
+
+
+def _from_scratch(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+    """The rollups rebuilt over the whole store: emptied, every minute marked, refreshed."""
+    with store.engine.begin() as conn:
+        for table in ROLLUPS:
+            conn.execute(table.delete())
+        conn.execute(rollup_dirty.delete())
+        rollups.prepare_rollups(conn, had_rollups=False)
+    store.refresh_rollups()
+    return _tables(store)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[
+    HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(history=histories())
+def test_incremental_refreshes_equal_a_refresh_from_scratch(
+        store: Store, history: tuple[list[list[Any]], list[int | None]]) -> None:
+    """Random rows written in random batches, refreshed in part (`before`) or whole at random
+    points: once the last refresh returns, the rollups are those of a full rebuild, and
+    those of the raw rows counted in Python."""
+    _clear(store)
+    batches, refreshes = history
+    for batch, before in zip(batches, refreshes):
+        store.write_batch([x for x in batch if isinstance(x, BusEvent)],
+                          [x for x in batch if isinstance(x, Invocation)])
+        if before is not None:
+            store.refresh_rollups(chunk_minutes=7, before=None if before < 0 else before)
+    store.refresh_rollups()
+    incremental = _tables(store)
+    assert_exact(store)
+    assert incremental == _from_scratch(store)
