@@ -12,25 +12,32 @@ events, payloads by id, emptiness: index reads) and the latest bus-rules snapsho
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from eventscope.contracts.checks import check_status
-from eventscope.findings.frames import (ATTEMPT_COLUMNS, EVENT_COLUMNS, SUBSCRIPTION_COLUMNS,
-                                        frame)
+from eventscope.findings.columns import ATTEMPT_COLUMNS, EVENT_COLUMNS, SUBSCRIPTION_COLUMNS
 from eventscope.patterns import listed_values
 from eventscope.rollups import in_ranges, minute_of, range_chunks
 from eventscope.store import Store
 from eventscope.tables import (DURATION_BUCKETS, MINUTE_MS, event_rollup, events, handling_rollup,
                                invocation_rollup, invocations, rule_snapshots, rule_targets)
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 MAX_PREFIX_MATCHES = 50
+
+
+def frame(rows: Iterable[Any], columns: list[str]) -> pd.DataFrame:
+    """`frames.frame`, imported when first needed: the plain-row reads (the lifecycle, the
+    CLI's start-up) never import pandas."""
+    from eventscope.findings.frames import frame as make
+    return make(rows, columns)
 
 
 def _event_select(with_detail: bool = False) -> sa.Select:
@@ -103,6 +110,7 @@ def load_latest_attempts(engine: Engine, since_ms: int | None = None,
         i.consumer == function).order_by(i.start_ms.desc(), i.request_id).limit(per_function),
         ATTEMPT_COLUMNS) for function in functions]
     frames = [f for f in frames if not f.empty]
+    import pandas as pd
     return pd.concat(frames, ignore_index=True) if frames else frame([], ATTEMPT_COLUMNS)
 
 
@@ -146,28 +154,65 @@ def find_correlation_keys(engine: Engine, query: str) -> list[str]:
     Every lookup is an index read: the key itself, the event's primary key, then a key range
     [prefix, prefix + U+FFFF) rather than LIKE, which SQLite cannot serve from an index.
     """
-    key = events.c.correlation_key
     with engine.connect() as conn:
-        if conn.execute(sa.select(key).where(key == query).limit(1)).first():
+        if _fetch(conn, _KEY_EXISTS, {"key": query}):
             return [query]
-        by_id = conn.execute(sa.select(key).where(events.c.id == query)).scalar()
-        if by_id is not None:
-            return [by_id]
-        found = conn.execute(
-            sa.select(key).where(key >= query, key < query + "\uffff").distinct()
-            .order_by(key).limit(MAX_PREFIX_MATCHES)).scalars().all()
-    return list(found)
+        by_id = _fetch(conn, _KEY_OF_EVENT, {"id": query})
+        if by_id and by_id[0][0] is not None:
+            return [by_id[0][0]]
+        found = _fetch(conn, _KEYS_IN_RANGE, {"low": query, "high": query + "\uffff"})
+    return [row[0] for row in found]
+
+
+def lifecycle_rows(engine: Engine, correlation_key: str
+                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """One key's events (EVENT_COLUMNS) and every invocation that handled one of them
+    (ATTEMPT_COLUMNS) as plain dicts: two index reads of statements compiled once."""
+    params = {"key": correlation_key}
+    with engine.connect() as conn:
+        event_rows = _fetch(conn, _KEY_EVENTS, params)
+        attempt_rows = _fetch(conn, _KEY_ATTEMPTS, params) if event_rows else []
+    return ([dict(zip(EVENT_COLUMNS, row)) for row in event_rows],
+            [dict(zip(ATTEMPT_COLUMNS, row)) for row in attempt_rows])
 
 
 def load_lifecycle(engine: Engine, correlation_key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One key's events and every invocation that handled one of them (index reads only)."""
-    with engine.connect() as conn:
-        event_rows = conn.execute(
-            _event_select().where(events.c.correlation_key == correlation_key)).all()
-        ids = [row.id for row in event_rows]
-        attempt_rows = conn.execute(
-            _attempt_select().where(invocations.c.event_id.in_(ids))).all() if ids else []
+    """`lifecycle_rows` as DataFrames."""
+    event_rows, attempt_rows = lifecycle_rows(engine, correlation_key)
     return frame(event_rows, EVENT_COLUMNS), frame(attempt_rows, ATTEMPT_COLUMNS)
+
+
+_KEY = events.c.correlation_key
+_KEY_EXISTS = sa.select(_KEY).where(_KEY == sa.bindparam("key")).limit(1)
+_KEY_OF_EVENT = sa.select(_KEY).where(events.c.id == sa.bindparam("id"))
+_KEYS_IN_RANGE = sa.select(_KEY).where(_KEY >= sa.bindparam("low"), _KEY < sa.bindparam("high"))\
+    .distinct().order_by(_KEY).limit(MAX_PREFIX_MATCHES)
+_KEY_EVENTS = _event_select().where(_KEY == sa.bindparam("key"))
+_KEY_ATTEMPTS = _attempt_select().where(invocations.c.event_id.in_(
+    sa.select(events.c.id).where(_KEY == sa.bindparam("key"))))
+
+
+@lru_cache(maxsize=64)
+def _compiled(dialect: sa.engine.Dialect, statement: sa.Select
+              ) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+    """A constant statement's SQL for a dialect, its parameters' order (None: by name) and
+    their fixed values (limits), compiled once per process: compiling costs more than the
+    index read it runs."""
+    compiled = statement.compile(dialect=dialect)
+    order = tuple(compiled.positiontup) if compiled.positiontup is not None else None
+    return str(compiled), order, dict(compiled.params)
+
+
+def _fetch(conn: sa.Connection, statement: sa.Select, params: dict[str, Any]) -> list[Any]:
+    """The rows of a constant statement, straight from the driver's cursor."""
+    sql, order, fixed = _compiled(conn.dialect, statement)
+    values = {**fixed, **params}
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, values if order is None else tuple(values[n] for n in order))
+        return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 # --- rollups: whole-store and time-window reads (see docs/findings.md, "Rollups") ---
@@ -319,6 +364,7 @@ def _pair_attempts(engine: Engine, functions: Sequence[str], column: str,
                 i.consumer == function, i.event_id.in_(touched)), ATTEMPT_COLUMNS))
     if not frames:
         return frame([], ATTEMPT_COLUMNS)
+    import pandas as pd
     attempts = pd.concat(frames, ignore_index=True).drop_duplicates(["request_id", "start_ms"])
     first = attempts.groupby(["consumer", "event_id"])["start_ms"].transform("min")
     keep = pd.Series(True, index=attempts.index)
@@ -340,6 +386,7 @@ def load_final_failure_attempts(engine: Engine, functions: Sequence[str] = (),
 
 def load_duplicate_attempts(engine: Engine, functions: Sequence[str] = ()) -> pd.DataFrame:
     """Attempts of every pair delivered or processed more than once (for their examples)."""
+    import pandas as pd
     refresh_rollups(engine)
     redelivered = _pair_attempts(engine, functions, "redelivered", None, None)
     twice = _pair_attempts(engine, functions, "processed_twice", None, None)
@@ -399,6 +446,7 @@ def load_contract_results(store: Store) -> pd.DataFrame | None:
     """The newest stored result of every contract check (None when none was ever stored),
     with `status` (pass, fail, or not checked: a check that saw nothing is no pass) and
     `reason`: the first violation's message."""
+    from eventscope.contracts.checks import check_status
     rows = store.contract_results(latest_only=True)
     if not rows:
         return None
