@@ -20,11 +20,12 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from eventscope.day_rollups import PAIRS, aggregate
 from eventscope.findings.columns import ATTEMPT_COLUMNS, EVENT_COLUMNS, SUBSCRIPTION_COLUMNS
 from eventscope.patterns import listed_values
-from eventscope.rollups import in_ranges, minute_of, range_chunks
+from eventscope.rollups import minute_of
 from eventscope.store import Store
-from eventscope.tables import (DURATION_BUCKETS, MINUTE_MS, event_rollup, events, handling_rollup,
+from eventscope.tables import (DAY_MS, DURATION_BUCKETS, MINUTE_MS, event_rollup, events, handling_rollup,
                                invocation_rollup, invocations, rule_snapshots, rule_targets)
 
 if TYPE_CHECKING:
@@ -47,13 +48,14 @@ def _event_select(with_detail: bool = False) -> sa.Select:
     return sa.select(*columns)
 
 
-def _attempt_select() -> sa.Select:
+def _attempt_select(source: sa.FromClause = invocations) -> sa.Select:
+    """ATTEMPT_COLUMNS of the invocations in `source` (invocations, or a join of them)."""
     i, e = invocations.c, events.c
     return sa.select(
         i.request_id, i.start_ms, i.consumer, i.consumer.label("function"), i.event_id,
         i.outcome, i.duration_ms, i.error_type, i.error_message, e.source, e.detail_type,
         e.version, e.time_ms.label("event_time_ms"),
-    ).select_from(invocations.outerjoin(events, events.c.id == invocations.c.event_id))
+    ).select_from(source.outerjoin(events, events.c.id == invocations.c.event_id))
 
 
 def _read(engine: Engine, statement: sa.Select, columns: list[str]) -> pd.DataFrame:
@@ -249,15 +251,25 @@ def _bucket_key(column: sa.ColumnElement, bucket_ms: int | None) -> list[sa.Colu
 
 
 def _totals(engine: Engine, table: sa.Table, keys: list[str], sums: list[str],
-            extra: list[sa.ColumnElement], since_ms: int | None, until_ms: int | None,
+            extra: list[tuple[str, str]], since_ms: int | None, until_ms: int | None,
             bucket_ms: int | None, refresh: bool) -> pd.DataFrame:
+    """Rollup rows in the window grouped by `keys` (x bucket): `sums` summed, `extra`
+    (column, label) combined as `day_rollups.aggregate` says; whole days read from the day
+    table, the minutes at the window's ends from the minute table."""
     if refresh:
         refresh_rollups(engine)
-    bucket = _bucket_key(table.c.minute_ms, bucket_ms)
-    group = [table.c[k] for k in keys] + bucket
-    statement = sa.select(*group, *(sa.func.sum(table.c[s]).label(s) for s in sums), *extra)\
-        .where(*_window(table.c.minute_ms, since_ms, until_ms)).group_by(*group)
-    columns = keys + (["bucket_ms"] if bucket else []) + sums + [c.name for c in extra]
+    values = sums + [name for name, _ in extra]
+    parts = [sa.select(*(part.c[k] for k in keys),
+                       *_bucket_key(part.c.minute_ms, bucket_ms),
+                       *(part.c[v] for v in values))
+             .where(*_between(part.c.minute_ms, low, high))
+             for part, low, high in _spans(table, since_ms, until_ms, bucket_ms)]
+    rows = (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery("rows")
+    group = [rows.c[k] for k in keys] + ([rows.c.bucket_ms] if bucket_ms else [])
+    statement = sa.select(*group, *(sa.func.sum(rows.c[s]).label(s) for s in sums),
+                          *(aggregate(rows.c[name], name).label(label) for name, label in extra)
+                          ).group_by(*group)
+    columns = keys + (["bucket_ms"] if bucket_ms else []) + sums + [label for _, label in extra]
     result = _read(engine, statement, columns)
     for name in sums:
         result[name] = result[name].astype("int64") if name != "duration_sum_ms" \
@@ -265,16 +277,43 @@ def _totals(engine: Engine, table: sa.Table, keys: list[str], sums: list[str],
     return result
 
 
+def _spans(minutes: sa.Table, since_ms: int | None, until_ms: int | None,
+           bucket_ms: int | None) -> list[tuple[sa.Table, int | None, int | None]]:
+    """(table, first minute, end minute) parts of the window [since, until) widened to whole
+    minutes: its whole days from the day table (unless buckets split days), its ends from
+    the minute table."""
+    low = None if since_ms is None else minute_of(since_ms)
+    high = None if until_ms is None else minute_of(until_ms + MINUTE_MS - 1)
+    first_day = None if low is None else -(-low // DAY_MS) * DAY_MS
+    last_day = None if high is None else high - high % DAY_MS
+    if ((bucket_ms and bucket_ms % DAY_MS)
+            or (first_day is not None and last_day is not None and first_day >= last_day)):
+        return [(minutes, low, high)]
+    spans: list[tuple[sa.Table, int | None, int | None]] = [(_DAYS[minutes], first_day,
+                                                             last_day)]
+    if low is not None and first_day is not None and low < first_day:
+        spans.append((minutes, low, first_day))
+    if high is not None and last_day is not None and last_day < high:
+        spans.append((minutes, last_day, high))
+    return spans
+
+
+def _between(column: sa.ColumnElement, low: int | None,
+             high: int | None) -> list[sa.ColumnElement]:
+    return ([] if low is None else [column >= low]) + ([] if high is None else [column < high])
+
+
+_DAYS = {minutes: days for minutes, days, _ in PAIRS}
+
+
 def load_event_totals(engine: Engine, since_ms: int | None = None, until_ms: int | None = None,
                       refresh: bool = True, bucket_ms: int | None = None) -> pd.DataFrame:
     """Per (source, detail-type, version) (x bucket of event time, whole minutes) from the
     event rollup: count, first/last, sizes."""
-    r = event_rollup.c
     totals = _totals(engine, event_rollup, ["source", "detail_type", "version"],
                      ["events", "bytes_sum"],
-                     [sa.func.min(r.first_ms).label("first_ms"),
-                      sa.func.max(r.last_ms).label("last_ms"),
-                      sa.func.max(r.bytes_max).label("max_size_bytes")],
+                     [("first_ms", "first_ms"), ("last_ms", "last_ms"),
+                      ("bytes_max", "max_size_bytes")],
                      since_ms, until_ms, bucket_ms, refresh)
     return totals.rename(columns={"events": "count"})
 
@@ -309,11 +348,9 @@ def load_call_totals(engine: Engine, since_ms: int | None = None, until_ms: int 
                      bucket_ms: int | None = None, refresh: bool = True) -> pd.DataFrame:
     """Invocation counts per function x event kind x outcome x error type (x bucket of start),
     with duration sums, duration-bucket counts and first/last start, from the rollup."""
-    r = invocation_rollup.c
     return _totals(engine, invocation_rollup, CALL_KEYS, CALL_SUMS,
-                   [sa.func.max(r.duration_max_ms).label("duration_max_ms"),
-                    sa.func.min(r.first_start_ms).label("first_ms"),
-                    sa.func.max(r.last_start_ms).label("last_ms")],
+                   [("duration_max_ms", "duration_max_ms"), ("first_start_ms", "first_ms"),
+                    ("last_start_ms", "last_ms")],
                    since_ms, until_ms, bucket_ms, refresh)
 
 
@@ -321,10 +358,8 @@ def load_call_counts(engine: Engine, since_ms: int | None = None, until_ms: int 
                      bucket_ms: int | None = None, refresh: bool = True) -> pd.DataFrame:
     """`load_call_totals` without the duration columns (invocations, first/last start only):
     what counts, the graph, top errors and who-handled-what need, at half the cost."""
-    r = invocation_rollup.c
     return _totals(engine, invocation_rollup, CALL_KEYS, ["invocations"],
-                   [sa.func.min(r.first_start_ms).label("first_ms"),
-                    sa.func.max(r.last_start_ms).label("last_ms")],
+                   [("first_start_ms", "first_ms"), ("last_start_ms", "last_ms")],
                    since_ms, until_ms, bucket_ms, refresh)
 
 
@@ -343,31 +378,40 @@ def load_handling_totals(engine: Engine, since_ms: int | None = None,
 
 
 def _pair_attempts(engine: Engine, functions: Sequence[str], column: str,
-                   since_ms: int | None, until_ms: int | None) -> pd.DataFrame:
+                   since_ms: int | None, until_ms: int | None,
+                   not_only_ok: bool = False) -> pd.DataFrame:
     """Every attempt of the (function, event) pairs first tried in a minute whose handling
-    rollup has `column` > 0: the drill-down behind final failures and duplicates."""
+    rollup has `column` > 0: the drill-down behind final failures and duplicates, in one
+    query (the rollup's flagged minutes, each an index range of the function's invocations,
+    then each pair's attempts by event id). With `not_only_ok`, only pairs with a failed
+    invocation in such a minute (a pair that failed finally failed at its first attempt)."""
     h, i = handling_rollup.c, invocations.c
-    statement = sa.select(h.consumer, h.minute_ms).where(
+    flagged = sa.select(h.consumer, h.minute_ms).where(
         h[column] > 0, *_window(h.minute_ms, since_ms, until_ms)).distinct()
     if functions:
-        statement = statement.where(h.consumer.in_(list(functions)))
-    with engine.connect() as conn:
-        wanted: dict[str, list[int]] = {}
-        for function, minute in conn.execute(statement):
-            wanted.setdefault(function, []).append(minute)
-    frames = []
-    for function, minutes in sorted(wanted.items()):
-        for part in range_chunks(sorted(minutes), len(minutes)):
-            touched = sa.select(i.event_id).where(
-                i.consumer == function, i.event_id.is_not(None), in_ranges(i.start_ms, part))
-            frames.append(_read(engine, _attempt_select().where(
-                i.consumer == function, i.event_id.in_(touched)), ATTEMPT_COLUMNS))
-    if not frames:
-        return frame([], ATTEMPT_COLUMNS)
-    import pandas as pd
-    attempts = pd.concat(frames, ignore_index=True).drop_duplicates(["request_id", "start_ms"])
+        flagged = flagged.where(h.consumer.in_(list(functions)))
+    minutes = flagged.subquery("flagged")
+    pairs = sa.select(i.consumer, i.event_id).join(minutes, sa.and_(
+        i.consumer == minutes.c.consumer, i.start_ms >= minutes.c.minute_ms,
+        i.start_ms < minutes.c.minute_ms + MINUTE_MS)).where(i.event_id.is_not(None))
+    if not_only_ok:
+        pairs = pairs.where(i.outcome != "ok")
+    touched = pairs.distinct().subquery("pairs")
+    e = events.c
+    kinds = sa.select(touched, e.source, e.detail_type, e.version, e.time_ms).select_from(
+        touched.outerjoin(events, e.id == touched.c.event_id)).subquery("kinds")
+    # each pair's event read once, then its attempts through the event id index (`consumer
+    # || ''` keeps SQLite, without statistics, from choosing the function's index instead)
+    attempts = _read(engine, sa.select(
+        i.request_id, i.start_ms, i.consumer, i.consumer.label("function"), i.event_id,
+        i.outcome, i.duration_ms, i.error_type, i.error_message, kinds.c.source,
+        kinds.c.detail_type, kinds.c.version, kinds.c.time_ms.label("event_time_ms"),
+    ).select_from(kinds.join(invocations, sa.and_(
+        i.event_id == kinds.c.event_id, i.consumer + "" == kinds.c.consumer))), ATTEMPT_COLUMNS)
+    if attempts.empty or (since_ms is None and until_ms is None):
+        return attempts
     first = attempts.groupby(["consumer", "event_id"])["start_ms"].transform("min")
-    keep = pd.Series(True, index=attempts.index)
+    keep = first == first  # every row, as a boolean Series
     if since_ms is not None:
         keep &= first >= minute_of(since_ms)
     if until_ms is not None:
@@ -381,7 +425,8 @@ def load_final_failure_attempts(engine: Engine, functions: Sequence[str] = (),
     """Attempts (ATTEMPT_COLUMNS) of every pair that may have failed finally: feed them to
     `failures.final_failures`. Index reads of the minutes the rollup names only."""
     refresh_rollups(engine)
-    return _pair_attempts(engine, functions, "final_failures", since_ms, until_ms)
+    return _pair_attempts(engine, functions, "final_failures", since_ms, until_ms,
+                          not_only_ok=True)
 
 
 def load_duplicate_attempts(engine: Engine, functions: Sequence[str] = ()) -> pd.DataFrame:
