@@ -378,13 +378,12 @@ def load_handling_totals(engine: Engine, since_ms: int | None = None,
 
 
 def _pair_attempts(engine: Engine, functions: Sequence[str], column: str,
-                   since_ms: int | None, until_ms: int | None,
-                   not_only_ok: bool = False) -> pd.DataFrame:
+                   since_ms: int | None, until_ms: int | None) -> pd.DataFrame:
     """Every attempt of the (function, event) pairs first tried in a minute whose handling
-    rollup has `column` > 0: the drill-down behind final failures and duplicates, in one
-    query (the rollup's flagged minutes, each an index range of the function's invocations,
-    then each pair's attempts by event id). With `not_only_ok`, only pairs with a failed
-    invocation in such a minute (a pair that failed finally failed at its first attempt)."""
+    rollup has `column` > 0 (for duplicates: that were delivered more than once, or
+    succeeded twice; for final failures: that failed at an attempt then): the drill-down behind final failures and duplicates,
+    in one query: the rollup's flagged minutes, each an index range of the function's
+    invocations; those pairs kept when their attempts (by event id) match; their attempts."""
     h, i = handling_rollup.c, invocations.c
     flagged = sa.select(h.consumer, h.minute_ms).where(
         h[column] > 0, *_window(h.minute_ms, since_ms, until_ms)).distinct()
@@ -394,14 +393,19 @@ def _pair_attempts(engine: Engine, functions: Sequence[str], column: str,
     pairs = sa.select(i.consumer, i.event_id).join(minutes, sa.and_(
         i.consumer == minutes.c.consumer, i.start_ms >= minutes.c.minute_ms,
         i.start_ms < minutes.c.minute_ms + MINUTE_MS)).where(i.event_id.is_not(None))
-    if not_only_ok:
+    if column == "final_failures":  # a pair that failed finally failed at its first attempt
         pairs = pairs.where(i.outcome != "ok")
-    touched = pairs.distinct().subquery("pairs")
+    seen = pairs.distinct().subquery("seen")
+    # a pair's attempts through the event id index (`consumer || ''` keeps SQLite, which has
+    # no statistics, from choosing the function's index: thousands of rows per pair)
+    mine = sa.and_(i.event_id == seen.c.event_id, i.consumer + "" == seen.c.consumer)
+    touched = seen if column not in _PAIR_TEST else sa.select(
+        seen.c.consumer, seen.c.event_id).select_from(seen.join(invocations, mine)).group_by(
+        seen.c.consumer, seen.c.event_id).having(_PAIR_TEST[column](i)).subquery("pairs")
     e = events.c
     kinds = sa.select(touched, e.source, e.detail_type, e.version, e.time_ms).select_from(
         touched.outerjoin(events, e.id == touched.c.event_id)).subquery("kinds")
-    # each pair's event read once, then its attempts through the event id index (`consumer
-    # || ''` keeps SQLite, without statistics, from choosing the function's index instead)
+    # each pair's event read once, then its attempts
     attempts = _read(engine, sa.select(
         i.request_id, i.start_ms, i.consumer, i.consumer.label("function"), i.event_id,
         i.outcome, i.duration_ms, i.error_type, i.error_message, kinds.c.source,
@@ -419,14 +423,23 @@ def _pair_attempts(engine: Engine, functions: Sequence[str], column: str,
     return attempts[keep].reset_index(drop=True)
 
 
+def _oks(i: Any) -> Any:
+    return sa.func.sum(sa.case((i.outcome == "ok", 1), else_=0))
+
+
+# which flagged pairs a drill-down keeps (final failures keep all: few pairs that failed at
+# first succeed later, and testing each would read every pair's attempts twice)
+_PAIR_TEST = {"redelivered": lambda i: sa.func.count(sa.distinct(i.request_id)) > 1,
+              "processed_twice": lambda i: _oks(i) > 1}
+
+
 def load_final_failure_attempts(engine: Engine, functions: Sequence[str] = (),
                                 since_ms: int | None = None,
                                 until_ms: int | None = None) -> pd.DataFrame:
     """Attempts (ATTEMPT_COLUMNS) of every pair that may have failed finally: feed them to
     `failures.final_failures`. Index reads of the minutes the rollup names only."""
     refresh_rollups(engine)
-    return _pair_attempts(engine, functions, "final_failures", since_ms, until_ms,
-                          not_only_ok=True)
+    return _pair_attempts(engine, functions, "final_failures", since_ms, until_ms)
 
 
 def load_duplicate_attempts(engine: Engine, functions: Sequence[str] = ()) -> pd.DataFrame:
