@@ -57,11 +57,12 @@ def cancellation_types(catalog: Catalog | None) -> set[str]:
     return set(DEFAULT_CANCELLATIONS)
 
 
-def plain_rows(rows: Rows) -> list[dict[str, Any]]:
-    """Rows as dicts of plain values (NaN -> None, numpy scalars -> Python): a DataFrame's
-    records, or the given mappings."""
-    records = rows.to_dict("records") if hasattr(rows, "to_dict") else rows
-    return [{k: _plain(v) for k, v in row.items()} for row in records]
+def plain_rows(rows: Rows) -> list[Mapping[str, Any]]:
+    """Rows as mappings of plain values: a DataFrame's records with NaN as None and numpy
+    scalars as Python's, or the given mappings as they are (read, never changed)."""
+    if hasattr(rows, "to_dict"):
+        return [{k: _plain(v) for k, v in row.items()} for row in rows.to_dict("records")]
+    return list(rows)
 
 
 def _plain(value: Any) -> Any:
@@ -80,7 +81,7 @@ def order_lifecycle(key: str, events: Rows, attempts: Rows, catalog: Catalog | N
     `attempts`: the invocations that handled them (`event_id`, `consumer` as the catalog
     names it, and ATTEMPT_FIELDS); `subscriptions`: the bus rules' routes, if known."""
     ordered = sorted(plain_rows(events), key=lambda e: (e["time_ms"], e["id"]))
-    by_event: dict[Any, list[dict[str, Any]]] = {}
+    by_event: dict[Any, list[Mapping[str, Any]]] = {}
     for row in plain_rows(attempts):
         if row["event_id"] is not None:
             by_event.setdefault(row["event_id"], []).append(row)
@@ -95,8 +96,9 @@ def _start(attempt: Mapping[str, Any]) -> Any:
     return attempt["start_ms"]
 
 
-def _step(event: dict[str, Any], handled: list[dict[str, Any]], catalog: Catalog | None,
-          subscriptions: list[dict[str, Any]] | None) -> dict[str, Any]:
+def _step(event: Mapping[str, Any], handled: list[Mapping[str, Any]],
+          catalog: Catalog | None,
+          subscriptions: list[Mapping[str, Any]] | None) -> dict[str, Any]:
     consumers: dict[str, list[dict[str, Any]]] = {}
     for row in handled:
         consumers.setdefault(row["consumer"], []).append({k: row[k] for k in ATTEMPT_FIELDS})

@@ -570,8 +570,10 @@ def _rows(engine: Engine, statement: sa.Select) -> list[dict[str, Any]]:
 def rule_buses(engine: Engine) -> list[str]:
     """The buses whose rules have been snapshotted."""
     with engine.connect() as conn:
-        return list(conn.execute(sa.select(rule_snapshots.c.bus).distinct()
-                                 .order_by(rule_snapshots.c.bus)).scalars())
+        return [row[0] for row in _fetch(conn, _BUSES, {})]
+
+
+_BUSES = sa.select(rule_snapshots.c.bus).distinct().order_by(rule_snapshots.c.bus)
 
 
 def latest_rules(engine: Engine, bus: str) -> list[dict[str, Any]]:
