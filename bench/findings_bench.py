@@ -219,15 +219,15 @@ def main(argv: list[str] | None = None) -> int:
                        f"CPU {cli['cpu']:.3f} s; `eventscope --version` {floor['wall']:.3f} s"
                        if cli and floor else "timed out"))
     for command in COMMANDS:
-        inside = in_child(["--runs", str(args.runs), "--child", "command", url, command],
-                          args.timeout * args.runs)
+        bound = args.timeout * args.runs
+        inside = in_child(["--runs", str(args.runs), "--child", "command", url, command], bound)
         print(verdict_line(f"{command}, in process", inside and inside["wall"],
-                           FINDING_TARGET_S, "s",
-                           f"CPU {inside['cpu']:.3f} s" if inside else f"timed out after {args.timeout * args.runs:.0f} s"))
+                           FINDING_TARGET_S, "s", f"CPU {inside['cpu']:.3f} s" if inside
+                           else f"timed out after {bound:.0f} s"))
         outside = end_to_end(url, [command], args.runs, args.timeout)
         print(verdict_line(f"eventscope {command}, end to end", outside and outside["wall"],
-                           FINDING_TARGET_S, "s",
-                           f"CPU {outside['cpu']:.3f} s" if outside else f"timed out after {args.timeout:.0f} s"))
+                           FINDING_TARGET_S, "s", f"CPU {outside['cpu']:.3f} s" if outside
+                           else f"timed out after {args.timeout:.0f} s"))
     return 0
 
 
