@@ -1,223 +1,248 @@
-"""Benchmark of the findings on a synthetic SQLite store; prints times and ratios.
+"""Findings benchmark: the order lifecycle and every finding on the ingest bench's 1M store.
 
-Builds a store of N events (orders of 3-4 events, three consumers each, ~5% failed attempts
-with retries, ~3 invocations per event) and the same events as NDJSON, refreshes the rollups
-(timed), then times: the lifecycle lookup (median of 50 orders) against `jq` selecting one
-order from the NDJSON file (what an engineer would do without us), and, each with a fresh
-engine (cold connection), failure rates over the whole store and over the last 24 hours, final
-failures and top errors, the graph, and `check` end to end, all from the rollups; and the
-incremental refresh after one more small batch. With `--raw`, also the same analyses from
-every raw row (the path before rollups) for comparison. Usage:
+Reads the store `bench/bench_store.py` builds once from the ingest bench's data set (default
+1,000,000 events of ~1 KB over 30 detail-types and ~3.45M Lambda log records, which make
+~0.83M invocations of 6 functions), then prints one line per figure: value, target, met or
+missed.
 
-    PYTHONPATH=. python bench/findings_bench.py --events 1000000 --dir /tmp/fbench [--raw]
+- Lifecycle in process: `read.find_orders` + `read.lifecycle` (what both faces call) for 50
+  orders drawn at random, median and p95, warm engine; beside it the peer, the same two index
+  reads in plain `sqlite3`, and the ratio. Target 5 ms.
+- Every findings command in process (`--json`, through the `python -m eventscope` entry
+  point run in this process, findings modules imported first): each run opens its own store, so its connection and SQLite page cache start
+  cold (the OS file cache does not). Target 1 s each.
+- Every command end to end: `python -m eventscope CMD --json` as a new process, start-up
+  included, wall and CPU seconds. Target 0.3 s for `lifecycle`, 1 s for the findings.
+
+Each command runs in its own child process with a timeout (`--timeout`, default 120 s): a
+command that takes longer is reported as missed, and the bench goes on. Medians of
+`--runs` (default 3) runs; CPU seconds are given beside wall seconds, as the machines these
+run on are often shared. Usage:
+
+    .venv/bin/python bench/findings_bench.py                 # 1M events (builds the store once)
+    .venv/bin/python bench/findings_bench.py --events 50000  # a quick run
+    .venv/bin/python bench/findings_bench.py --out /data/bench-data   # where data and store live
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import os
 import random
-import shutil
+import runpy
+import sqlite3
 import statistics
 import subprocess
+import sys
 import time
-from dataclasses import replace
-from datetime import date
 from pathlib import Path
 
-import orjson
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
 
-from eventscope.events import envelope_of
-from eventscope.findings import load, summaries
-from eventscope.findings.check import CheckInputs, Thresholds, run_check, run_check_summaries
-from eventscope.findings.failures import failure_rates
-from eventscope.findings.frames import resolve_consumers
-from eventscope.findings.graph import build_graph
-from eventscope.findings.lifecycle import order_lifecycle
-from eventscope.records import BusEvent, Invocation
-from eventscope.store import open_store
+from bench_store import ensure_store, machine_line, verdict_line  # noqa: E402
 
-T0 = 1_700_000_000_000
-STEPS = [("shop", "OrderPlaced"), ("payments", "OrderPaid"), ("shop", "OrderShipped")]
-CONSUMERS = ["billing-fn", "warranty-fn", "email-fn"]
+LIFECYCLE_TARGET_S = 0.005
+LIFECYCLE_CLI_TARGET_S = 0.3
+FINDING_TARGET_S = 1.0
+COMMANDS = ["failures", "check", "graph", "subscriptions", "duplicates", "latency",
+            "undocumented"]
+LOOKUPS = 50
 
 
-def generate(n_events: int, seed: int = 7):
-    rng = random.Random(seed)
-    made = 0
-    order = 0
-    while made < n_events:
-        order += 1
-        key = f"o-{order:08d}"
-        steps = STEPS + ([("shop", "OrderCancelled")] if rng.random() < 0.1 else [])
-        events, calls = [], []
-        t = T0 + order * 1000
-        for source, kind in steps:
-            t += rng.randint(1000, 60_000)
-            detail = orjson.dumps({"orderId": key, "version": "1", "amount": rng.randint(1, 999),
-                                   "items": [{"sku": f"S-{rng.randint(1, 5000)}"}] * 3}).decode()
-            event = BusEvent(id=f"{key}-{kind}", source=source, detail_type=kind, time_ms=t,
-                             detail=detail, size_bytes=len(detail) + 200, version="1",
-                             correlation_key=key)
-            events.append(event)
-            for fn in CONSUMERS:
-                if kind == "OrderCancelled" and fn == "warranty-fn":
-                    continue
-                start = t + rng.randint(50, 500)
-                request = f"{key}-{kind}-{fn}"
-                while rng.random() < 0.05:
-                    calls.append(Invocation(request, fn, f"/aws/lambda/{fn}", "s", start, "error",
-                                            event.id, duration_ms=12.0, error_type="ValueError",
-                                            error_message="boom", complete=True))
-                    start += 60_000
-                calls.append(Invocation(request, fn, f"/aws/lambda/{fn}", "s", start, "ok",
-                                        event.id, duration_ms=float(rng.randint(5, 400)),
-                                        complete=True))
-        made += len(events)
-        yield key, events, calls
+def sample_keys(db: Path, count: int, seed: int = 1) -> list[str]:
+    """`count` correlation keys of events drawn at random (by rowid: index reads)."""
+    with sqlite3.connect(db) as conn:
+        top = conn.execute("SELECT max(rowid) FROM events").fetchone()[0] or 0
+        rng, keys = random.Random(seed), []
+        while len(keys) < count and top:
+            row = conn.execute("SELECT correlation_key FROM events WHERE rowid = ?",
+                               (rng.randint(1, top),)).fetchone()
+            if row and row[0] and row[0] not in keys:
+                keys.append(row[0])
+    return keys
 
 
-def build(directory: Path, n_events: int) -> tuple[str, Path, list[str]]:
-    if directory.exists():
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True)
-    url = f"sqlite:///{directory / 'store.db'}"
-    store = open_store(url)
-    ndjson = directory / "events.ndjson"
-    keys: list[str] = []
-    batch_e: list[BusEvent] = []
-    batch_i: list[Invocation] = []
-    with ndjson.open("wb") as out:
-        for key, events, calls in generate(n_events):
-            keys.append(key)
-            batch_e += events
-            batch_i += calls
-            for event in events:
-                out.write(orjson.dumps(envelope_of(event)) + b"\n")
-            if len(batch_e) >= 50_000:
-                store.write_batch(batch_e, batch_i)
-                batch_e, batch_i = [], []
-    store.write_batch(batch_e, batch_i)
-    store.engine.dispose()
-    return url, ndjson, keys
+# --------------------------------------------------------------------------- child processes
+
+def child_lifecycle(url: str, keys: list[str]) -> dict[str, float]:
+    """In this process: the lifecycle lookups through the read model, and the sqlite3 peer."""
+    from eventscope.findings import read
+    from eventscope.store import open_store
+    conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+    _peer_lookups(conn, keys)  # every order's pages read once: both sides time cached reads
+    engine = open_store(url, must_exist=True).engine
+    read.lifecycle(engine, read.find_orders(engine, keys[0])[0])  # first use: compile, connect
+    ours = []
+    for key in keys:
+        began = time.perf_counter()
+        found = read.find_orders(engine, key)
+        life = read.lifecycle(engine, found[0])
+        ours.append(time.perf_counter() - began)
+        assert life["key"] == key and life["events"], key
+    fresh = []
+    for key in keys[:10]:
+        began = time.perf_counter()
+        engine = open_store(url, must_exist=True).engine
+        read.lifecycle(engine, read.find_orders(engine, key)[0])
+        fresh.append(time.perf_counter() - began)
+        engine.dispose()
+    peer = _peer_lookups(conn, keys)
+    return {"median": statistics.median(ours), "p95": sorted(ours)[int(0.95 * len(ours))],
+            "fresh_median": statistics.median(fresh), "peer_median": statistics.median(peer)}
 
 
-def timed(fn, repeat: int = 1) -> float:
+def _peer_lookups(conn: sqlite3.Connection, keys: list[str]) -> list[float]:
+    """The peer: plain sqlite3 reading each order's events and their invocations by index."""
     times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    for key in keys:
+        began = time.perf_counter()
+        rows = conn.execute("SELECT id, source, detail_type, time_ms, version FROM events "
+                            "WHERE correlation_key = ?", (key,)).fetchall()
+        ids = [row[0] for row in rows]
+        conn.execute("SELECT request_id, start_ms, consumer, event_id, outcome, duration_ms, "
+                     "error_type, error_message FROM invocations WHERE event_id IN "
+                     f"({','.join('?' * len(ids))})", ids).fetchall()
+        times.append(time.perf_counter() - began)
+    return times
 
 
-def cold(url: str):
-    """A fresh engine, as a new dashboard session or CLI process would have."""
-    return open_store(url).engine
+def child_command(url: str, command: list[str], runs: int) -> dict[str, float]:
+    """In this process: `eventscope COMMAND --db URL --json` `runs` times through the entry
+    point `python -m eventscope` runs (the findings modules imported first), each run with
+    its own store, output discarded; medians of wall and CPU seconds."""
+    from eventscope.findings import (check, duplicates, graph, latency, read, subscriptions,
+                                     summaries, undocumented)
+    del check, duplicates, graph, latency, read, subscriptions, summaries
+    del undocumented  # imported only so that the runs below do not pay for imports
+    walls, cpus = [], []
+    for _ in range(runs):
+        sys.argv = ["eventscope", *command, "--db", url, "--json"]
+        began, cpu = time.perf_counter(), time.process_time()
+        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+            try:
+                runpy.run_module("eventscope", run_name="__main__", alter_sys=True)
+                status = 0
+            except SystemExit as done:
+                status = done.code if isinstance(done.code, int) else 0
+        walls.append(time.perf_counter() - began)
+        cpus.append(time.process_time() - cpu)
+        if status not in (0, 1):
+            raise SystemExit(f"{command}: exit {status}")
+    return {"wall": statistics.median(walls), "cpu": statistics.median(cpus)}
 
 
-def time_rollups(url: str, span_ms: int) -> None:
-    def failures() -> None:
-        summaries.failure_rates(cold(url))
-
-    def window() -> None:
-        summaries.failure_rates(cold(url), since_ms=T0 + span_ms - 86_400_000)
-
-    def drill() -> None:
-        engine = cold(url)
-        summaries.final_failures(engine)
-        summaries.top_errors(engine)
-
-    def graph() -> None:
-        summaries.build_graph(cold(url))
-
-    def check() -> None:
-        run_check_summaries(summaries.check_summaries(cold(url)), None, Thresholds(),
-                            date.today())
-
-    for name, fn, target in (("failure rates, whole store (rollups)", failures, 2.0),
-                             ("failure rates, last 24 h (rollups)", window, 2.0),
-                             ("final failures + top errors (drill-down)", drill, 2.0),
-                             ("graph (rollups)", graph, 2.0),
-                             ("check end to end (rollups)", check, 30.0)):
-        seconds = timed(fn)
-        print(f"{name}: {seconds:.2f} s (target {target:.0f} s: {seconds / target:.2f}x of "
-              "target)")
+def in_child(argv: list[str], timeout: float) -> dict[str, float] | None:
+    """This script run as a child with `argv`; its JSON answer, None when it timed out."""
+    try:
+        done = subprocess.run([sys.executable, __file__, *argv], capture_output=True,
+                              text=True, timeout=timeout, check=False, env=_env())
+    except subprocess.TimeoutExpired:
+        return None
+    if done.returncode:
+        raise SystemExit(f"{argv}: {done.stderr.strip()[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def time_raw(engine) -> None:
-    def failures() -> None:
-        failure_rates(load.load_attempts(engine))
-
-    def graph() -> None:
-        build_graph(load.load_events(engine), load.load_attempts(engine))
-
-    def check() -> None:
-        inputs = CheckInputs(events=load.load_events(engine),
-                             attempts=resolve_consumers(load.load_attempts(engine), None),
-                             type_summary=load.load_type_summary(engine),
-                             samples=load.load_samples(engine))
-        run_check(inputs, None, Thresholds(), date.today())
-
-    for name, fn in (("failure rates, whole store (raw rows)", failures),
-                     ("graph (raw rows)", graph), ("check end to end (raw rows)", check)):
-        print(f"{name}: {timed(fn):.2f} s")
-
-
-def time_incremental(url: str, n_events: int) -> None:
-    """One more collector-sized batch (1,000 events and their invocations), then refresh."""
-    store = open_store(url)
-    shift = (n_events // 3 + 10) * 1000 + 600_000  # after every stored event and retry
-    batch_e: list[BusEvent] = []
-    batch_i: list[Invocation] = []
-    for _key, events, calls in generate(1000, seed=99):
-        batch_e += [replace(e, id="new-" + e.id, time_ms=e.time_ms + shift) for e in events]
-        batch_i += [replace(c, request_id="new-" + c.request_id, event_id="new-" + c.event_id,
-                            start_ms=c.start_ms + shift) for c in calls]
-    write_s = timed(lambda: store.write_batch(batch_e, batch_i))
-    refresh_s = timed(store.refresh_rollups)
-    print(f"incremental: write of {len(batch_e)} events + {len(batch_i)} invocations "
-          f"{write_s:.2f} s, then refresh_rollups {refresh_s:.2f} s")
+def end_to_end(url: str, command: list[str], runs: int, timeout: float
+               ) -> dict[str, float] | None:
+    """`python -m eventscope COMMAND --db URL --json` as new processes: medians of wall and
+    CPU seconds (its children included); None when a run timed out."""
+    walls, cpus = [], []
+    for _ in range(runs):
+        _children_cpu_delta()  # children reaped before this run are not counted
+        began = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "eventscope", *command, "--db", url,
+                                 "--json"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, env=_env())
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            return None
+        walls.append(time.perf_counter() - began)
+        cpus.append(_children_cpu_delta())
+    return {"wall": statistics.median(walls), "cpu": statistics.median(cpus)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+_LAST_CHILDREN_CPU = [0.0]
+
+
+def _children_cpu_delta() -> float:
+    """CPU seconds of the children reaped since the last call."""
+    times = os.times()
+    total = times.children_user + times.children_system
+    delta, _LAST_CHILDREN_CPU[0] = total - _LAST_CHILDREN_CPU[0], total
+    return delta
+
+
+def _env() -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("EVENTSCOPE_CATALOG", None)
+    return env
+
+
+# --------------------------------------------------------------------------- main
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--dir", default="/tmp/eventscope-findings-bench")
-    parser.add_argument("--raw", action="store_true", help="also time the raw-row path")
-    args = parser.parse_args()
-    start = time.perf_counter()
-    url, ndjson, keys = build(Path(args.dir), args.events)
-    print(f"built store: {args.events} events in {time.perf_counter() - start:.1f} s "
-          "(write_batch, dirty minutes marked)")
-    refresh_s = timed(open_store(url).refresh_rollups)
-    print(f"refresh_rollups of the whole store: {refresh_s:.1f} s")
-    engine = open_store(url).engine
-    counts = open_store(url).counts()
-    print(f"store: {counts['events']} events, {counts['invocations']} invocations")
-    sample = random.Random(1).sample(keys, 50)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out",
+                        help="where the data files and the store are (built once)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per figure (median)")
+    parser.add_argument("--timeout", type=float, default=120.0,
+                        help="seconds a command may take before it counts as missed")
+    parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
 
-    def lookup(key: str) -> None:
-        found = load.find_correlation_keys(engine, key)
-        events, attempts = load.load_lifecycle(engine, found[0])
-        order_lifecycle(found[0], events, attempts)
 
-    lifecycle_s = statistics.median(timed(lambda k=k: lookup(k)) for k in sample)
-    print(f"lifecycle lookup (median of 50): {lifecycle_s * 1000:.2f} ms "
-          f"(target 100 ms: {lifecycle_s / 0.1:.3f}x of target)")
-    if shutil.which("jq"):
-        key = sample[0]
-        jq_s = timed(lambda: subprocess.run(
-            ["jq", "-c", f'select(.detail.orderId == "{key}")', str(ndjson)],
-            check=True, capture_output=True))
-        print(f"jq selecting one order from the NDJSON file: {jq_s:.2f} s; "
-              f"eventscope is {jq_s / lifecycle_s:,.0f}x faster")
-    else:
-        print("jq not installed: no jq comparison")
-    time_rollups(url, len(keys) * 1000)
-    if args.raw:
-        time_raw(engine)
-    time_incremental(url, args.events)
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.child:
+        kind, url, *rest = args.child
+        answer = (child_lifecycle(url, rest) if kind == "lifecycle"
+                  else child_command(url, rest, args.runs))
+        print(json.dumps(answer))
+        return 0
+    began = time.perf_counter()
+    url, facts = ensure_store(args.out, args.events, args.seed)
+    print(machine_line())
+    print(f"store: {facts['events']:,} events (mean {facts['event_bytes_mean']} B, "
+          f"{facts['detail_types']} detail-types), {facts['invocations']:,} invocations of "
+          f"{facts['functions']} functions (from {facts['log_records']:,} log records); "
+          f"ready in {time.perf_counter() - began:.0f} s")
+    keys = sample_keys(Path(url.removeprefix("sqlite:///")), LOOKUPS)
+    _children_cpu_delta()
+    life = in_child(["--child", "lifecycle", url, *keys], args.timeout)
+    peer = life and life["peer_median"]
+    print(verdict_line(f"lifecycle in process (median of {len(keys)})",
+                       life and life["median"], LIFECYCLE_TARGET_S, "ms",
+                       f"p95 {life['p95'] * 1000:.2f} ms; sqlite3 peer {peer * 1000:.2f} ms, "
+                       f"ours / peer {life['median'] / peer:.1f}x" if life else "timed out"))
+    print(verdict_line("lifecycle in process, new engine per lookup", life and
+                       life["fresh_median"], LIFECYCLE_TARGET_S, "ms", "median of 10"))
+    cli = end_to_end(url, ["lifecycle", keys[0]], args.runs, args.timeout)
+    floor = end_to_end(url, ["--version"], args.runs, args.timeout)
+    print(verdict_line("eventscope lifecycle, end to end", cli and cli["wall"],
+                       LIFECYCLE_CLI_TARGET_S, "s",
+                       f"CPU {cli['cpu']:.3f} s; `eventscope --version` {floor['wall']:.3f} s"
+                       if cli and floor else "timed out"))
+    for command in COMMANDS:
+        bound = args.timeout * args.runs
+        inside = in_child(["--runs", str(args.runs), "--child", "command", url, command], bound)
+        print(verdict_line(f"{command}, in process", inside and inside["wall"],
+                           FINDING_TARGET_S, "s", f"CPU {inside['cpu']:.3f} s" if inside
+                           else f"timed out after {bound:.0f} s"))
+        outside = end_to_end(url, [command], args.runs, args.timeout)
+        print(verdict_line(f"eventscope {command}, end to end", outside and outside["wall"],
+                           FINDING_TARGET_S, "s", f"CPU {outside['cpu']:.3f} s" if outside
+                           else f"timed out after {args.timeout:.0f} s"))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

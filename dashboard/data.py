@@ -26,7 +26,6 @@ from eventscope.catalog.model import Catalog
 from eventscope.errors import EventscopeError
 from eventscope.findings import (duplicates as duplicates_module, load, payloads, read, summaries,
                                  undocumented)
-from eventscope.findings.frames import resolve_consumers
 from eventscope.findings.graph import graph_json
 from eventscope.store import Store, open_store, resolve_url
 
@@ -336,10 +335,9 @@ def correlation_keys(url: str, query: str) -> list[str]:
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def lifecycle_frames(url: str, key: str,
-                     catalog_path: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    found_events, found_attempts = load.load_lifecycle(_engine(url), key)
-    return found_events, resolve_consumers(found_attempts, catalog(catalog_path)[0])
+def lifecycle(url: str, key: str, catalog_path: str | None) -> dict[str, Any]:
+    """One order's lifecycle with the bus rules' routes (`read.lifecycle`, the CLI's too)."""
+    return read.lifecycle(_engine(url), key, catalog(catalog_path)[0])
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

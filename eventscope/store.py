@@ -21,14 +21,15 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from eventscope import rollups
+from eventscope import day_rollups, rollups
 from eventscope.errors import StoreError
 from eventscope.extras import require
 from eventscope.records import EVENT_COLUMNS, BusEvent, Invocation, Quarantined, event_row
 # The schema is re-exported: callers see the store and its tables in one place.
 from eventscope.tables import (DURATION_BUCKETS, DURATION_EDGES_MS, MINUTE_MS,  # noqa: F401
                                checkpoints, collector_status, contract_results, deliveries,
-                               event_rollup, events, handling_rollup, invocation_rollup,
+                               event_rollup, event_rollup_day, events, handling_rollup,
+                               invocation_rollup,
                                invocations, meta, metadata, notifications, quarantine,
                                redactions, replay_audit, rollup_dirty, rule_snapshots,
                                rule_targets)
@@ -149,8 +150,10 @@ class Store:
                 if self.engine.dialect.name == "postgresql":  # several processes may start at once
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(7461636865)"))
                 had_rollups = sa.inspect(conn).has_table(rollup_dirty.name)
+                had_days = sa.inspect(conn).has_table(event_rollup_day.name)
                 metadata.create_all(conn)
                 rollups.prepare_rollups(conn, had_rollups)
+                day_rollups.prepare_day_rollups(conn, had_days)
                 found = conn.execute(
                     sa.select(meta.c.value).where(meta.c.key == "schema_version")
                 ).scalar()
@@ -444,6 +447,7 @@ class Store:
             for ranges in rollups.range_chunks(ordered, chunk_minutes):
                 with self.engine.begin() as conn:
                     rollups.recompute(conn, ranges)
+                    day_rollups.recompute_days(conn, ranges)
         except sa.exc.OperationalError as exc:
             raise StoreError(f"cannot refresh rollups in {self.url}: {_first_line(exc)}") from None
         return len(ordered)

@@ -272,3 +272,19 @@ rollup_dirty = sa.Table(  # minutes whose rollup rows may be stale
 # Range reads by time for the recomputation of a few minutes.
 INVOCATIONS_START = sa.Index("ix_invocations_start", invocations.c.start_ms)
 EVENTS_TIME = sa.Index("ix_events_time", events.c.time_ms)
+
+# Per-day sums of the minute rollups (same columns, `minute_ms` holding the day's first
+# minute), recomputed from the minute rows of every day a refresh touches (see
+# `eventscope.day_rollups`): a whole-store or many-day read sums days, not minutes.
+DAY_MS = 86_400_000
+
+
+def _per_day(minutes: sa.Table) -> sa.Table:
+    return sa.Table(f"{minutes.name}_day", metadata,
+                    *(sa.Column(c.name, c.type, nullable=c.nullable) for c in minutes.columns),
+                    sa.Index(f"ix_{minutes.name}_day_minute", "minute_ms"))
+
+
+event_rollup_day = _per_day(event_rollup)
+invocation_rollup_day = _per_day(invocation_rollup)
+handling_rollup_day = _per_day(handling_rollup)

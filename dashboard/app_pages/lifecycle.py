@@ -5,7 +5,6 @@ from __future__ import annotations
 import streamlit as st
 
 from eventscope.dashboard import data, figures, ui, views
-from eventscope.findings.lifecycle import order_lifecycle
 
 ctx = data.context()
 st.title("Order lifecycle")
@@ -28,9 +27,7 @@ if ui.require_data(ctx):
     key = keys[0] if len(keys) == 1 else st.selectbox("Matching orders", keys)
     catalog, _ = data.catalog(ctx.catalog_path)
     with st.spinner("Loading the order's events…"):
-        found_events, found_attempts = data.lifecycle_frames(ctx.url, key, ctx.catalog_path)
-        lifecycle = order_lifecycle(key, found_events, found_attempts, catalog,
-                                    data.bus_subscriptions(ctx.url, ctx.catalog_path))
+        lifecycle = data.lifecycle(ctx.url, key, ctx.catalog_path)
     st.text(f"Order {key}: {len(lifecycle['events'])} events")
     st.plotly_chart(figures.swimlane(lifecycle), width="stretch", key="swimlane")
     st.subheader("Events and each consumer's outcome")

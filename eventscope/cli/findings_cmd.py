@@ -10,27 +10,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import pandas as pd
 
-from eventscope.catalog.model import Catalog
 from eventscope.cli.aws import aws_clients, aws_options, aws_settings
 from eventscope.cli.options import (DURATION, TIME, catalog_option, db_option, echo_json,
                                      emit_rows, json_option, output_options, print_table)
 from eventscope.cli.options import cell as _cell
 from eventscope.errors import EventscopeError
-from eventscope.findings import load, read, summaries
-from eventscope.findings.check import Finding, at_or_above, read_thresholds, run_check_summaries
-from eventscope.findings.duplicates import producer_resends
-from eventscope.findings.failures import failure_rates, final_failures, top_errors
-from eventscope.findings.frames import records, resolve_consumers
-from eventscope.findings.graph import graph_json, to_dot, to_mermaid
-from eventscope.findings.latency import PAIR_COLUMNS as LATENCY_PAIR_COLUMNS
-from eventscope.findings.lifecycle import order_lifecycle
-from eventscope.findings.undocumented import undocumented_events
+from eventscope.findings import read
 from eventscope.store import Store, open_store
+
+if TYPE_CHECKING:  # pandas, networkx and the analyses are imported by the commands using
+    # them, so `lifecycle` and `--help` start without them
+    import pandas as pd
+
+    from eventscope.catalog.model import Catalog
+    from eventscope.findings.check import Finding
 
 load_catalog_file = read.load_catalog_file  # the read model's, shared with the dashboard
 
@@ -52,6 +49,8 @@ def _iso(ms: Any) -> str | None:
 @output_options
 def graph(db_url: str | None, catalog_path: str | None, fmt: str, output: str) -> None:
     """Producers -> event types -> consumers, each edge declared / subscribed / observed."""
+    from eventscope.findings import summaries
+    from eventscope.findings.graph import graph_json, to_dot, to_mermaid
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
     built = summaries.build_graph(store.engine, catalog, _bus_subscriptions(store, catalog))
     fmt = fmt if output == "table" else output
@@ -89,6 +88,8 @@ def failures(db_url: str | None, catalog_path: str | None, since_ms: int | None,
     """Failure rates per consumer x event type x version, final failures, top errors.
 
     --nl and --csv print the rates (with --bucket: the bucketed rates)."""
+    from eventscope.findings import summaries
+    from eventscope.findings.frames import records
     if bucket_ms == 0:
         raise click.BadParameter("must be longer than 0", param_hint="--bucket")
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
@@ -124,6 +125,9 @@ def _raw_failures(store: Store, catalog: Catalog | None, since_ms: int | None,
                   until_ms: int | None, consumers: Sequence[str], detail_types: Sequence[str],
                   bucket_ms: int) -> dict[str, Any]:
     """Failures from raw rows, for buckets finer than the rollups' minute."""
+    from eventscope.findings import load
+    from eventscope.findings.failures import failure_rates, final_failures, top_errors
+    from eventscope.findings.frames import records, resolve_consumers
     attempts = resolve_consumers(load.load_attempts(store.engine, since_ms, until_ms), catalog)
     if consumers:
         attempts = attempts[attempts["consumer"].isin(consumers)
@@ -144,7 +148,7 @@ def _raw_failures(store: Store, catalog: Catalog | None, since_ms: int | None,
 def lifecycle(query: str, db_url: str | None, catalog_path: str | None, as_json: bool) -> None:
     """Every event of one order (QUERY: order id, event id, or key prefix) with outcomes."""
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
-    keys = load.find_correlation_keys(store.engine, query)
+    keys = read.find_orders(store.engine, query)
     if len(keys) != 1:
         if as_json:
             echo_json({"query": query, "matches": keys, "lifecycle": None})
@@ -154,9 +158,7 @@ def lifecycle(query: str, db_url: str | None, catalog_path: str | None, as_json:
         if not keys:
             raise SystemExit(1)
         return
-    events, attempts = load.load_lifecycle(store.engine, keys[0])
-    life = order_lifecycle(keys[0], events, resolve_consumers(attempts, catalog), catalog,
-                           _bus_subscriptions(store, catalog))
+    life = read.lifecycle(store.engine, keys[0], catalog)
     if as_json:
         echo_json({"query": query, "matches": keys, "lifecycle": life})
         return
@@ -178,6 +180,8 @@ def lifecycle(query: str, db_url: str | None, catalog_path: str | None, as_json:
 @output_options
 def undocumented(db_url: str | None, catalog_path: str | None, output: str) -> None:
     """Events seen on the bus that the catalog does not document (needs --catalog)."""
+    from eventscope.findings import load, summaries
+    from eventscope.findings.undocumented import undocumented_events
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
     columns = ["source", "detail_type", "version", "reason", "count", "first_seen",
                "last_seen", "consumers"]
@@ -238,6 +242,8 @@ def duplicates(db_url: str | None, catalog_path: str | None, resends: bool,
     """Events delivered or processed more than once per consumer; producer re-sends.
 
     --nl and --csv print the per-consumer rows."""
+    from eventscope.findings import load, summaries
+    from eventscope.findings.duplicates import producer_resends
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
     load.refresh_rollups(store.engine)
     found = summaries.duplicates(store.engine, catalog)
@@ -279,6 +285,8 @@ def check(db_url: str | None, catalog_path: str | None, thresholds_path: str | N
     """Run every finding against thresholds; exit 1 when any is at or above `fail_on`.
 
     --nl and --csv print the findings (one per row); skipped kinds go to stderr."""
+    from eventscope.findings import load, summaries
+    from eventscope.findings.check import at_or_above, read_thresholds, run_check_summaries
     thresholds = read_thresholds(thresholds_path)
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
     inputs = replace(
@@ -324,6 +332,8 @@ def latency(db_url: str | None, catalog_path: str | None, since_ms: int | None,
             until_ms: int | None, output: str) -> None:
     """Event -> consumer latency per (detail-type, consumer): p50/p95/max to the first
     invocation and to the first success."""
+    from eventscope.findings.frames import records
+    from eventscope.findings.latency import PAIR_COLUMNS as LATENCY_PAIR_COLUMNS
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
     rows = records(_latency(store, catalog, since_ms, until_ms))
     if output == "json":
@@ -355,6 +365,7 @@ def _topic_region(sns_topic: str | None) -> str | None:
 def _notify(store: Store, found: list[Finding], catalog: Catalog | None, sns_topic: str | None,
             webhook: str | None, min_severity: str, aws: Any) -> dict[str, Any]:
     from eventscope import alerts  # boto3 is imported only when notifying
+    from eventscope.findings.check import at_or_above
     if not sns_topic and not webhook:
         raise EventscopeError("--notify needs --sns-topic ARN and/or --webhook URL")
     channels = []

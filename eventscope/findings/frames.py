@@ -27,18 +27,10 @@ from typing import Any
 import pandas as pd
 
 from eventscope.catalog.model import Catalog
-
-EVENT_COLUMNS = ["id", "source", "detail_type", "time_ms", "version", "correlation_key",
-                 "size_bytes"]
-ATTEMPT_COLUMNS = ["request_id", "start_ms", "consumer", "function", "event_id", "outcome",
-                   "duration_ms", "error_type", "error_message", "source", "detail_type",
-                   "version", "event_time_ms"]
-SUBSCRIPTION_COLUMNS = ["rule", "source", "detail_type", "target", "consumer"]
-DELIVERY_COLUMNS = ["time_ms", "rule", "target", "event_id", "outcome", "error_code"]
-CONFORMANCE_COLUMNS = ["event_id", "source", "detail_type", "version", "valid", "error"]
-FAILED = ("error", "timeout")
-BUS_EVENT_LIMIT_BYTES = 256 * 1024
-DEFAULT_CANCELLATIONS = ("OrderCancelled", "OrderReturned")
+from eventscope.findings.columns import (ATTEMPT_COLUMNS, BUS_EVENT_LIMIT_BYTES,  # noqa: F401
+                                         CONFORMANCE_COLUMNS, DEFAULT_CANCELLATIONS,
+                                         DELIVERY_COLUMNS, EVENT_COLUMNS, FAILED,
+                                         SUBSCRIPTION_COLUMNS, owner_name)
 
 
 def frame(rows: Iterable[Any], columns: list[str]) -> pd.DataFrame:
@@ -58,8 +50,7 @@ def resolve_consumers(attempts: pd.DataFrame, catalog: Catalog | None) -> pd.Dat
     result["function"] = result["function"].where(result["function"].notna(), result["consumer"])
     if catalog is None or result.empty:
         return result
-    names = {f: (c.name if (c := catalog.consumer_for_function(f)) else f)
-             for f in result["function"].unique()}
+    names = {f: owner_name(f, catalog) for f in result["function"].unique()}
     result["consumer"] = result["function"].map(names)
     return result
 

@@ -12,25 +12,33 @@ events, payloads by id, emptiness: index reads) and the latest bus-rules snapsho
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from eventscope.contracts.checks import check_status
-from eventscope.findings.frames import (ATTEMPT_COLUMNS, EVENT_COLUMNS, SUBSCRIPTION_COLUMNS,
-                                        frame)
+from eventscope.day_rollups import PAIRS, aggregate
+from eventscope.findings.columns import ATTEMPT_COLUMNS, EVENT_COLUMNS, SUBSCRIPTION_COLUMNS
 from eventscope.patterns import listed_values
-from eventscope.rollups import in_ranges, minute_of, range_chunks
+from eventscope.rollups import minute_of
 from eventscope.store import Store
-from eventscope.tables import (DURATION_BUCKETS, MINUTE_MS, event_rollup, events, handling_rollup,
+from eventscope.tables import (DAY_MS, DURATION_BUCKETS, MINUTE_MS, event_rollup, events, handling_rollup,
                                invocation_rollup, invocations, rule_snapshots, rule_targets)
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 MAX_PREFIX_MATCHES = 50
+
+
+def frame(rows: Iterable[Any], columns: list[str]) -> pd.DataFrame:
+    """`frames.frame`, imported when first needed: the plain-row reads (the lifecycle, the
+    CLI's start-up) never import pandas."""
+    from eventscope.findings.frames import frame as make
+    return make(rows, columns)
 
 
 def _event_select(with_detail: bool = False) -> sa.Select:
@@ -40,13 +48,14 @@ def _event_select(with_detail: bool = False) -> sa.Select:
     return sa.select(*columns)
 
 
-def _attempt_select() -> sa.Select:
+def _attempt_select(source: sa.FromClause = invocations) -> sa.Select:
+    """ATTEMPT_COLUMNS of the invocations in `source` (invocations, or a join of them)."""
     i, e = invocations.c, events.c
     return sa.select(
         i.request_id, i.start_ms, i.consumer, i.consumer.label("function"), i.event_id,
         i.outcome, i.duration_ms, i.error_type, i.error_message, e.source, e.detail_type,
         e.version, e.time_ms.label("event_time_ms"),
-    ).select_from(invocations.outerjoin(events, events.c.id == invocations.c.event_id))
+    ).select_from(source.outerjoin(events, events.c.id == invocations.c.event_id))
 
 
 def _read(engine: Engine, statement: sa.Select, columns: list[str]) -> pd.DataFrame:
@@ -103,6 +112,7 @@ def load_latest_attempts(engine: Engine, since_ms: int | None = None,
         i.consumer == function).order_by(i.start_ms.desc(), i.request_id).limit(per_function),
         ATTEMPT_COLUMNS) for function in functions]
     frames = [f for f in frames if not f.empty]
+    import pandas as pd
     return pd.concat(frames, ignore_index=True) if frames else frame([], ATTEMPT_COLUMNS)
 
 
@@ -146,28 +156,65 @@ def find_correlation_keys(engine: Engine, query: str) -> list[str]:
     Every lookup is an index read: the key itself, the event's primary key, then a key range
     [prefix, prefix + U+FFFF) rather than LIKE, which SQLite cannot serve from an index.
     """
-    key = events.c.correlation_key
     with engine.connect() as conn:
-        if conn.execute(sa.select(key).where(key == query).limit(1)).first():
+        if _fetch(conn, _KEY_EXISTS, {"key": query}):
             return [query]
-        by_id = conn.execute(sa.select(key).where(events.c.id == query)).scalar()
-        if by_id is not None:
-            return [by_id]
-        found = conn.execute(
-            sa.select(key).where(key >= query, key < query + "\uffff").distinct()
-            .order_by(key).limit(MAX_PREFIX_MATCHES)).scalars().all()
-    return list(found)
+        by_id = _fetch(conn, _KEY_OF_EVENT, {"id": query})
+        if by_id and by_id[0][0] is not None:
+            return [by_id[0][0]]
+        found = _fetch(conn, _KEYS_IN_RANGE, {"low": query, "high": query + "\uffff"})
+    return [row[0] for row in found]
+
+
+def lifecycle_rows(engine: Engine, correlation_key: str
+                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """One key's events (EVENT_COLUMNS) and every invocation that handled one of them
+    (ATTEMPT_COLUMNS) as plain dicts: two index reads of statements compiled once."""
+    params = {"key": correlation_key}
+    with engine.connect() as conn:
+        event_rows = _fetch(conn, _KEY_EVENTS, params)
+        attempt_rows = _fetch(conn, _KEY_ATTEMPTS, params) if event_rows else []
+    return ([dict(zip(EVENT_COLUMNS, row)) for row in event_rows],
+            [dict(zip(ATTEMPT_COLUMNS, row)) for row in attempt_rows])
 
 
 def load_lifecycle(engine: Engine, correlation_key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One key's events and every invocation that handled one of them (index reads only)."""
-    with engine.connect() as conn:
-        event_rows = conn.execute(
-            _event_select().where(events.c.correlation_key == correlation_key)).all()
-        ids = [row.id for row in event_rows]
-        attempt_rows = conn.execute(
-            _attempt_select().where(invocations.c.event_id.in_(ids))).all() if ids else []
+    """`lifecycle_rows` as DataFrames."""
+    event_rows, attempt_rows = lifecycle_rows(engine, correlation_key)
     return frame(event_rows, EVENT_COLUMNS), frame(attempt_rows, ATTEMPT_COLUMNS)
+
+
+_KEY = events.c.correlation_key
+_KEY_EXISTS = sa.select(_KEY).where(_KEY == sa.bindparam("key")).limit(1)
+_KEY_OF_EVENT = sa.select(_KEY).where(events.c.id == sa.bindparam("id"))
+_KEYS_IN_RANGE = sa.select(_KEY).where(_KEY >= sa.bindparam("low"), _KEY < sa.bindparam("high"))\
+    .distinct().order_by(_KEY).limit(MAX_PREFIX_MATCHES)
+_KEY_EVENTS = _event_select().where(_KEY == sa.bindparam("key"))
+_KEY_ATTEMPTS = _attempt_select().where(invocations.c.event_id.in_(
+    sa.select(events.c.id).where(_KEY == sa.bindparam("key"))))
+
+
+@lru_cache(maxsize=64)
+def _compiled(dialect: sa.engine.Dialect, statement: sa.Select
+              ) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+    """A constant statement's SQL for a dialect, its parameters' order (None: by name) and
+    their fixed values (limits), compiled once per process: compiling costs more than the
+    index read it runs."""
+    compiled = statement.compile(dialect=dialect)
+    order = tuple(compiled.positiontup) if compiled.positiontup is not None else None
+    return str(compiled), order, dict(compiled.params)
+
+
+def _fetch(conn: sa.Connection, statement: sa.Select, params: dict[str, Any]) -> list[Any]:
+    """The rows of a constant statement, straight from the driver's cursor."""
+    sql, order, fixed = _compiled(conn.dialect, statement)
+    values = {**fixed, **params}
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, values if order is None else tuple(values[n] for n in order))
+        return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 # --- rollups: whole-store and time-window reads (see docs/findings.md, "Rollups") ---
@@ -204,15 +251,25 @@ def _bucket_key(column: sa.ColumnElement, bucket_ms: int | None) -> list[sa.Colu
 
 
 def _totals(engine: Engine, table: sa.Table, keys: list[str], sums: list[str],
-            extra: list[sa.ColumnElement], since_ms: int | None, until_ms: int | None,
+            extra: list[tuple[str, str]], since_ms: int | None, until_ms: int | None,
             bucket_ms: int | None, refresh: bool) -> pd.DataFrame:
+    """Rollup rows in the window grouped by `keys` (x bucket): `sums` summed, `extra`
+    (column, label) combined as `day_rollups.aggregate` says; whole days read from the day
+    table, the minutes at the window's ends from the minute table."""
     if refresh:
         refresh_rollups(engine)
-    bucket = _bucket_key(table.c.minute_ms, bucket_ms)
-    group = [table.c[k] for k in keys] + bucket
-    statement = sa.select(*group, *(sa.func.sum(table.c[s]).label(s) for s in sums), *extra)\
-        .where(*_window(table.c.minute_ms, since_ms, until_ms)).group_by(*group)
-    columns = keys + (["bucket_ms"] if bucket else []) + sums + [c.name for c in extra]
+    values = sums + [name for name, _ in extra]
+    parts = [sa.select(*(part.c[k] for k in keys),
+                       *_bucket_key(part.c.minute_ms, bucket_ms),
+                       *(part.c[v] for v in values))
+             .where(*_between(part.c.minute_ms, low, high))
+             for part, low, high in _spans(table, since_ms, until_ms, bucket_ms)]
+    rows = (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery("rows")
+    group = [rows.c[k] for k in keys] + ([rows.c.bucket_ms] if bucket_ms else [])
+    statement = sa.select(*group, *(sa.func.sum(rows.c[s]).label(s) for s in sums),
+                          *(aggregate(rows.c[name], name).label(label) for name, label in extra)
+                          ).group_by(*group)
+    columns = keys + (["bucket_ms"] if bucket_ms else []) + sums + [label for _, label in extra]
     result = _read(engine, statement, columns)
     for name in sums:
         result[name] = result[name].astype("int64") if name != "duration_sum_ms" \
@@ -220,16 +277,43 @@ def _totals(engine: Engine, table: sa.Table, keys: list[str], sums: list[str],
     return result
 
 
+def _spans(minutes: sa.Table, since_ms: int | None, until_ms: int | None,
+           bucket_ms: int | None) -> list[tuple[sa.Table, int | None, int | None]]:
+    """(table, first minute, end minute) parts of the window [since, until) widened to whole
+    minutes: its whole days from the day table (unless buckets split days), its ends from
+    the minute table."""
+    low = None if since_ms is None else minute_of(since_ms)
+    high = None if until_ms is None else minute_of(until_ms + MINUTE_MS - 1)
+    first_day = None if low is None else -(-low // DAY_MS) * DAY_MS
+    last_day = None if high is None else high - high % DAY_MS
+    if ((bucket_ms and bucket_ms % DAY_MS)
+            or (first_day is not None and last_day is not None and first_day >= last_day)):
+        return [(minutes, low, high)]
+    spans: list[tuple[sa.Table, int | None, int | None]] = [(_DAYS[minutes], first_day,
+                                                             last_day)]
+    if low is not None and first_day is not None and low < first_day:
+        spans.append((minutes, low, first_day))
+    if high is not None and last_day is not None and last_day < high:
+        spans.append((minutes, last_day, high))
+    return spans
+
+
+def _between(column: sa.ColumnElement, low: int | None,
+             high: int | None) -> list[sa.ColumnElement]:
+    return ([] if low is None else [column >= low]) + ([] if high is None else [column < high])
+
+
+_DAYS = {minutes: days for minutes, days, _ in PAIRS}
+
+
 def load_event_totals(engine: Engine, since_ms: int | None = None, until_ms: int | None = None,
                       refresh: bool = True, bucket_ms: int | None = None) -> pd.DataFrame:
     """Per (source, detail-type, version) (x bucket of event time, whole minutes) from the
     event rollup: count, first/last, sizes."""
-    r = event_rollup.c
     totals = _totals(engine, event_rollup, ["source", "detail_type", "version"],
                      ["events", "bytes_sum"],
-                     [sa.func.min(r.first_ms).label("first_ms"),
-                      sa.func.max(r.last_ms).label("last_ms"),
-                      sa.func.max(r.bytes_max).label("max_size_bytes")],
+                     [("first_ms", "first_ms"), ("last_ms", "last_ms"),
+                      ("bytes_max", "max_size_bytes")],
                      since_ms, until_ms, bucket_ms, refresh)
     return totals.rename(columns={"events": "count"})
 
@@ -264,11 +348,9 @@ def load_call_totals(engine: Engine, since_ms: int | None = None, until_ms: int 
                      bucket_ms: int | None = None, refresh: bool = True) -> pd.DataFrame:
     """Invocation counts per function x event kind x outcome x error type (x bucket of start),
     with duration sums, duration-bucket counts and first/last start, from the rollup."""
-    r = invocation_rollup.c
     return _totals(engine, invocation_rollup, CALL_KEYS, CALL_SUMS,
-                   [sa.func.max(r.duration_max_ms).label("duration_max_ms"),
-                    sa.func.min(r.first_start_ms).label("first_ms"),
-                    sa.func.max(r.last_start_ms).label("last_ms")],
+                   [("duration_max_ms", "duration_max_ms"), ("first_start_ms", "first_ms"),
+                    ("last_start_ms", "last_ms")],
                    since_ms, until_ms, bucket_ms, refresh)
 
 
@@ -276,10 +358,8 @@ def load_call_counts(engine: Engine, since_ms: int | None = None, until_ms: int 
                      bucket_ms: int | None = None, refresh: bool = True) -> pd.DataFrame:
     """`load_call_totals` without the duration columns (invocations, first/last start only):
     what counts, the graph, top errors and who-handled-what need, at half the cost."""
-    r = invocation_rollup.c
     return _totals(engine, invocation_rollup, CALL_KEYS, ["invocations"],
-                   [sa.func.min(r.first_start_ms).label("first_ms"),
-                    sa.func.max(r.last_start_ms).label("last_ms")],
+                   [("first_start_ms", "first_ms"), ("last_start_ms", "last_ms")],
                    since_ms, until_ms, bucket_ms, refresh)
 
 
@@ -300,33 +380,57 @@ def load_handling_totals(engine: Engine, since_ms: int | None = None,
 def _pair_attempts(engine: Engine, functions: Sequence[str], column: str,
                    since_ms: int | None, until_ms: int | None) -> pd.DataFrame:
     """Every attempt of the (function, event) pairs first tried in a minute whose handling
-    rollup has `column` > 0: the drill-down behind final failures and duplicates."""
+    rollup has `column` > 0 (for duplicates: that were delivered more than once, or
+    succeeded twice; for final failures: that failed at an attempt then): the drill-down behind final failures and duplicates,
+    in one query: the rollup's flagged minutes, each an index range of the function's
+    invocations; those pairs kept when their attempts (by event id) match; their attempts."""
     h, i = handling_rollup.c, invocations.c
-    statement = sa.select(h.consumer, h.minute_ms).where(
+    flagged = sa.select(h.consumer, h.minute_ms).where(
         h[column] > 0, *_window(h.minute_ms, since_ms, until_ms)).distinct()
     if functions:
-        statement = statement.where(h.consumer.in_(list(functions)))
-    with engine.connect() as conn:
-        wanted: dict[str, list[int]] = {}
-        for function, minute in conn.execute(statement):
-            wanted.setdefault(function, []).append(minute)
-    frames = []
-    for function, minutes in sorted(wanted.items()):
-        for part in range_chunks(sorted(minutes), len(minutes)):
-            touched = sa.select(i.event_id).where(
-                i.consumer == function, i.event_id.is_not(None), in_ranges(i.start_ms, part))
-            frames.append(_read(engine, _attempt_select().where(
-                i.consumer == function, i.event_id.in_(touched)), ATTEMPT_COLUMNS))
-    if not frames:
-        return frame([], ATTEMPT_COLUMNS)
-    attempts = pd.concat(frames, ignore_index=True).drop_duplicates(["request_id", "start_ms"])
+        flagged = flagged.where(h.consumer.in_(list(functions)))
+    minutes = flagged.subquery("flagged")
+    pairs = sa.select(i.consumer, i.event_id).join(minutes, sa.and_(
+        i.consumer == minutes.c.consumer, i.start_ms >= minutes.c.minute_ms,
+        i.start_ms < minutes.c.minute_ms + MINUTE_MS)).where(i.event_id.is_not(None))
+    if column == "final_failures":  # a pair that failed finally failed at its first attempt
+        pairs = pairs.where(i.outcome != "ok")
+    seen = pairs.distinct().subquery("seen")
+    # a pair's attempts through the event id index (`consumer || ''` keeps SQLite, which has
+    # no statistics, from choosing the function's index: thousands of rows per pair)
+    mine = sa.and_(i.event_id == seen.c.event_id, i.consumer + "" == seen.c.consumer)
+    touched = seen if column not in _PAIR_TEST else sa.select(
+        seen.c.consumer, seen.c.event_id).select_from(seen.join(invocations, mine)).group_by(
+        seen.c.consumer, seen.c.event_id).having(_PAIR_TEST[column](i)).subquery("pairs")
+    e = events.c
+    kinds = sa.select(touched, e.source, e.detail_type, e.version, e.time_ms).select_from(
+        touched.outerjoin(events, e.id == touched.c.event_id)).subquery("kinds")
+    # each pair's event read once, then its attempts
+    attempts = _read(engine, sa.select(
+        i.request_id, i.start_ms, i.consumer, i.consumer.label("function"), i.event_id,
+        i.outcome, i.duration_ms, i.error_type, i.error_message, kinds.c.source,
+        kinds.c.detail_type, kinds.c.version, kinds.c.time_ms.label("event_time_ms"),
+    ).select_from(kinds.join(invocations, sa.and_(
+        i.event_id == kinds.c.event_id, i.consumer + "" == kinds.c.consumer))), ATTEMPT_COLUMNS)
+    if attempts.empty or (since_ms is None and until_ms is None):
+        return attempts
     first = attempts.groupby(["consumer", "event_id"])["start_ms"].transform("min")
-    keep = pd.Series(True, index=attempts.index)
+    keep = first == first  # every row, as a boolean Series
     if since_ms is not None:
         keep &= first >= minute_of(since_ms)
     if until_ms is not None:
         keep &= first < minute_of(until_ms + MINUTE_MS - 1)
     return attempts[keep].reset_index(drop=True)
+
+
+def _oks(i: Any) -> Any:
+    return sa.func.sum(sa.case((i.outcome == "ok", 1), else_=0))
+
+
+# which flagged pairs a drill-down keeps (final failures keep all: few pairs that failed at
+# first succeed later, and testing each would read every pair's attempts twice)
+_PAIR_TEST = {"redelivered": lambda i: sa.func.count(sa.distinct(i.request_id)) > 1,
+              "processed_twice": lambda i: _oks(i) > 1}
 
 
 def load_final_failure_attempts(engine: Engine, functions: Sequence[str] = (),
@@ -340,6 +444,7 @@ def load_final_failure_attempts(engine: Engine, functions: Sequence[str] = (),
 
 def load_duplicate_attempts(engine: Engine, functions: Sequence[str] = ()) -> pd.DataFrame:
     """Attempts of every pair delivered or processed more than once (for their examples)."""
+    import pandas as pd
     refresh_rollups(engine)
     redelivered = _pair_attempts(engine, functions, "redelivered", None, None)
     twice = _pair_attempts(engine, functions, "processed_twice", None, None)
@@ -399,6 +504,7 @@ def load_contract_results(store: Store) -> pd.DataFrame | None:
     """The newest stored result of every contract check (None when none was ever stored),
     with `status` (pass, fail, or not checked: a check that saw nothing is no pass) and
     `reason`: the first violation's message."""
+    from eventscope.contracts.checks import check_status
     rows = store.contract_results(latest_only=True)
     if not rows:
         return None
@@ -464,8 +570,10 @@ def _rows(engine: Engine, statement: sa.Select) -> list[dict[str, Any]]:
 def rule_buses(engine: Engine) -> list[str]:
     """The buses whose rules have been snapshotted."""
     with engine.connect() as conn:
-        return list(conn.execute(sa.select(rule_snapshots.c.bus).distinct()
-                                 .order_by(rule_snapshots.c.bus)).scalars())
+        return [row[0] for row in _fetch(conn, _BUSES, {})]
+
+
+_BUSES = sa.select(rule_snapshots.c.bus).distinct().order_by(rule_snapshots.c.bus)
 
 
 def latest_rules(engine: Engine, bus: str) -> list[dict[str, Any]]:

@@ -2,8 +2,9 @@
 
 Owns composing the store reads (`load`), the rollup-backed summaries (`summaries`) and the
 pure findings into the answers a face shows, so the two faces cannot drift apart: the
-catalog a `--catalog PATH` names, the bus-rules snapshot in the findings' `subscriptions`
-shape, missing subscriptions with all their evidence (catalog, bus rules, data), latency per
+catalog a `--catalog PATH` names, one order's lifecycle (plain rows, no pandas: this module
+imports its heavier companions only in the functions that need them), the bus-rules snapshot
+in the findings' `subscriptions` shape, missing subscriptions with all their evidence (catalog, bus rules, data), latency per
 event type → consumer pair, and the stored-event reader of the contract checks. No face
 keeps SQL or analysis of its own (tests/test_layering.py holds them to it).
 """
@@ -11,25 +12,47 @@ keeps SQL or analysis of its own (tests/test_layering.py holds them to it).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from eventscope.catalog.loader import load_catalog
-from eventscope.catalog.model import Catalog, EventType
-from eventscope.contracts.checks import EventSource, events_of_version
-from eventscope.findings import latency as latency_module
-from eventscope.findings import load, summaries
-from eventscope.findings import subscriptions as subscriptions_module
-from eventscope.findings.frames import resolve_consumers
-from eventscope.store import Store
+from eventscope.findings import load
+from eventscope.findings.columns import SUBSCRIPTION_COLUMNS, owner_name
+from eventscope.findings.lifecycle import order_lifecycle
+
+if TYPE_CHECKING:  # the heavier modules are imported by the functions that use them, so a
+    # lifecycle lookup (and the CLI's start-up) never imports pandas, networkx or jsonschema
+    import pandas as pd
+
+    from eventscope.catalog.model import Catalog, EventType
+    from eventscope.contracts.checks import EventSource
+    from eventscope.store import Store
+
 
 def load_catalog_file(path: str | None) -> Catalog | None:
     """The catalog at `path`, or None without a path (catalog-based findings are then
     skipped); a broken catalog raises `CatalogError` with every problem."""
-    return None if path is None else load_catalog(path)
+    if path is None:
+        return None
+    from eventscope.catalog.loader import load_catalog
+    return load_catalog(path)
+
+
+def find_orders(engine: Engine, query: str) -> list[str]:
+    """The correlation keys an order id, event id or key prefix names (index reads)."""
+    return load.find_correlation_keys(engine, query)
+
+
+def lifecycle(engine: Engine, key: str, catalog: Catalog | None = None) -> dict[str, Any]:
+    """One order's lifecycle (`lifecycle.order_lifecycle`'s dict): its events, every
+    consumer's outcome, with the bus rules' routes, from index reads and plain rows."""
+    events, attempts = load.lifecycle_rows(engine, key)
+    for attempt in attempts:
+        attempt["function"] = attempt["function"] or attempt["consumer"]
+        attempt["consumer"] = owner_name(attempt["function"], catalog)
+    return order_lifecycle(key, events, attempts, catalog,
+                           bus_subscription_rows(engine, catalog))
 
 
 def shown_url(url: str) -> str:
@@ -44,16 +67,21 @@ def shown_url(url: str) -> str:
         return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
 
 
+def bus_subscription_rows(engine: Engine, catalog: Catalog | None = None
+                          ) -> list[dict[str, Any]] | None:
+    """The latest bus-rules snapshot of every bus (rows of SUBSCRIPTION_COLUMNS), each
+    target's function named as the catalog consumer that owns it (as in attempts); None when
+    rules were never collected."""
+    rows = [row for bus in load.rule_buses(engine) for row in load.subscription_rows(engine, bus)]
+    if not rows:
+        return None
+    return [{**row, "consumer": owner_name(row["consumer"], catalog)} for row in rows]
+
+
 def bus_subscriptions(engine: Engine, catalog: Catalog | None = None) -> pd.DataFrame | None:
-    """The latest bus-rules snapshot as the findings' `subscriptions` frame, each target's
-    function named as the catalog consumer that owns it (as in attempts); None when rules
-    were never collected."""
-    rules = load.load_bus_subscriptions(engine)
-    if rules is None or catalog is None:
-        return rules
-    owners = {name: (owner.name if (owner := catalog.consumer_for_function(name)) else name)
-              for name in rules["consumer"].dropna().unique()}
-    return rules.assign(consumer=rules["consumer"].map(owners))
+    """`bus_subscription_rows` as the findings' `subscriptions` frame."""
+    rows = bus_subscription_rows(engine, catalog)
+    return None if rows is None else load.frame(rows, SUBSCRIPTION_COLUMNS)
 
 
 def missing_subscriptions(engine: Engine, catalog: Catalog | None = None,
@@ -63,6 +91,8 @@ def missing_subscriptions(engine: Engine, catalog: Catalog | None = None,
     latest bus-rules snapshot (`static`, needs a catalog's lifecycles) merged with the gaps
     seen in the data (`observed`: orders cancelled in [since_ms, until_ms), of the `latest`
     cancellations when given)."""
+    from eventscope.findings import subscriptions as subscriptions_module
+    from eventscope.findings import summaries
     static = (subscriptions_module.static_missing(catalog, bus_subscriptions(engine, catalog))
               if catalog is not None else [])
     observed = summaries.observed_missing_subscriptions(engine, catalog, since_ms, until_ms,
@@ -77,6 +107,8 @@ def latency(engine: Engine, catalog: Catalog | None = None, since_ms: int | None
     (`latency.PAIR_COLUMNS`) over the invocations started in the window; of each function's
     latest `per_function` invocations only, when given, and about `total` in all when given
     (`load.load_latest_attempts`: index reads)."""
+    from eventscope.findings import latency as latency_module
+    from eventscope.findings.frames import resolve_consumers
     attempts = (load.load_attempts(engine, since_ms, until_ms) if per_function is None else
                 load.load_latest_attempts(engine, since_ms, until_ms, per_function, total))
     return latency_module.latency_by_pair(resolve_consumers(attempts, catalog))
@@ -88,6 +120,8 @@ def stored_event_source(store: Store, sample: int) -> EventSource:
     detail-type suffix are read under that suffix; the others by reading each payload's
     version the type's `version-from` way (`events_of_version`), whatever version the store
     recorded."""
+    from eventscope.contracts.checks import events_of_version
+
     def events(event_type: EventType, version: str) -> Iterator[tuple[str, str]]:
         name = event_type.detail_type
         if event_type.version_from == "detail-type-suffix":

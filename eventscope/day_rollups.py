@@ -1,0 +1,91 @@
+"""Day rollups: the minute rollups summed per day, kept equal to them.
+
+A whole-store read of the minute rollups reads about as many rows as there are minutes with
+traffic (hundreds of thousands in a month); the day tables hold a few rows per day. Each
+refresh of minute rows recomputes, in the same transaction, the days those minutes fall in
+(`recompute_days`); a store made before the day tables gets them filled from its minute
+rows when it is opened (`prepare_day_rollups`). Readers combine whole days from these tables
+with the minutes at a window's ends (`eventscope.findings.load`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from eventscope.rollups import in_ranges
+from eventscope.tables import (DAY_MS, event_rollup, event_rollup_day, handling_rollup,
+                               handling_rollup_day, invocation_rollup, invocation_rollup_day)
+
+# (minute table, day table, key columns); every other column is summed, except these
+PAIRS = ((event_rollup, event_rollup_day, ("source", "detail_type", "version")),
+         (invocation_rollup, invocation_rollup_day,
+          ("consumer", "source", "detail_type", "version", "outcome", "error_type")),
+         (handling_rollup, handling_rollup_day, ("consumer", "source", "detail_type", "version")))
+LEAST = {"first_ms", "first_start_ms"}
+GREATEST = {"last_ms", "last_start_ms", "bytes_max", "duration_max_ms"}
+
+
+def day_of(ms: int) -> int:
+    return ms - ms % DAY_MS
+
+
+def day_ranges(minute_ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The [start, end) ranges of whole days that the minute ranges touch, merged."""
+    days: list[tuple[int, int]] = []
+    for low, high in sorted(minute_ranges):
+        start, end = day_of(low), day_of(high - 1) + DAY_MS
+        if days and days[-1][1] >= start:
+            days[-1] = (days[-1][0], max(days[-1][1], end))
+        else:
+            days.append((start, end))
+    return days
+
+
+def aggregate(column: sa.ColumnElement, name: str) -> Any:
+    """How a rollup column combines over minutes (or days): least, greatest, else sum."""
+    if name in LEAST:
+        return sa.func.min(column)
+    if name in GREATEST:
+        return sa.func.max(column)
+    return sa.func.sum(column)
+
+
+def _day_select(minutes: sa.Table, keys: Sequence[str], where: Any) -> sa.Select:
+    day = (minutes.c.minute_ms - minutes.c.minute_ms % DAY_MS).label("minute_ms")
+    group = [day, *(minutes.c[k] for k in keys)]
+    values = [aggregate(c, c.name).label(c.name) for c in minutes.columns
+              if c.name != "minute_ms" and c.name not in keys]
+    return sa.select(*group, *values).where(where).group_by(*group)
+
+
+def _columns(minutes: sa.Table, keys: Sequence[str]) -> list[str]:
+    return ["minute_ms", *keys, *(c.name for c in minutes.columns
+                                  if c.name != "minute_ms" and c.name not in keys)]
+
+
+def recompute_days(conn: Connection, minute_ranges: Sequence[tuple[int, int]]) -> None:
+    """Replace the day rows of every day the minute ranges touch (in the caller's
+    transaction, after the minute rows were recomputed)."""
+    for part in _chunks(day_ranges(minute_ranges)):
+        for minutes, days, keys in PAIRS:
+            conn.execute(days.delete().where(in_ranges(days.c.minute_ms, part)))
+            conn.execute(days.insert().from_select(
+                _columns(minutes, keys),
+                _day_select(minutes, keys, in_ranges(minutes.c.minute_ms, part))))
+
+
+def _chunks(ranges: list[tuple[int, int]], size: int = 200) -> list[list[tuple[int, int]]]:
+    return [ranges[i:i + size] for i in range(0, len(ranges), size)]
+
+
+def prepare_day_rollups(conn: Connection, had_days: bool) -> None:
+    """On a store made before the day tables: fill them from its minute rows."""
+    if had_days:
+        return
+    for minutes, days, keys in PAIRS:
+        conn.execute(days.insert().from_select(_columns(minutes, keys),
+                                               _day_select(minutes, keys, sa.true())))

@@ -1,0 +1,66 @@
+"""The CLI's start-up, its help and the order lifecycle import none of the heavy libraries
+(pandas, pyarrow, plotly, networkx, boto3, streamlit; jsonschema without a catalog): each
+command imports what it needs when it runs. A test of imports, read from `-X importtime`, not
+of time."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from eventscope.store import open_store
+from tests import findings_scenario as scenario
+
+HEAVY = {"pandas", "pyarrow", "plotly", "networkx", "boto3", "botocore", "streamlit",
+         "jsonschema", "numpy"}
+CATALOG = str(Path(__file__).parent / "data" / "readmodel" / "catalog")
+
+
+def imported(*args: str) -> tuple[set[str], subprocess.CompletedProcess[str]]:
+    """The top-level packages `eventscope ARGS` imported, and the finished process."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "eventscope", *args],
+                          capture_output=True, text=True, check=False)
+    names = {line.rsplit("|", 1)[1].strip().split(".")[0]
+             for line in done.stderr.splitlines() if line.startswith("import time:")}
+    return names - {"imported package"}, done
+
+
+@pytest.fixture
+def order_store(store_url: str) -> str:
+    store = open_store(store_url)
+    store.write_batch(scenario.bus_events(), scenario.invocations())
+    store.engine.dispose()
+    return store_url
+
+
+@pytest.mark.parametrize("args", [["--help"], ["lifecycle", "--help"], ["check", "--help"]])
+def test_help_imports_no_heavy_library(args: list[str]) -> None:
+    """The command list imports every command's module: the catalog commands' modules still
+    import the catalog's jsonschema validators when loaded, so jsonschema is let through."""
+    names, done = imported(*args)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert names & HEAVY <= {"jsonschema"}
+
+
+def test_lifecycle_imports_no_heavy_library(order_store: str) -> None:
+    names, done = imported("lifecycle", "o-1", "--db", order_store, "--json")
+    assert done.returncode == 0, done.stderr[-500:]
+    assert '"key": "o-1"' in done.stdout
+    assert names & HEAVY == set()
+
+
+def test_lifecycle_with_a_catalog_imports_only_the_catalogs_validator(order_store: str) -> None:
+    """The catalog's loader validates schemas with jsonschema; nothing else heavy comes in."""
+    names, done = imported("lifecycle", "o-1", "--db", order_store, "--catalog", CATALOG)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert names & HEAVY <= {"jsonschema"}
+
+
+def test_the_check_sees_a_command_that_does_import_pandas(order_store: str) -> None:
+    """`failures` computes with pandas: the same reading of the imports reports it."""
+    names, done = imported("failures", "--db", order_store, "--json")
+    assert done.returncode == 0, done.stderr[-500:]
+    assert "pandas" in names

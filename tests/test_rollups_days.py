@@ -1,0 +1,124 @@
+"""Day rollups: whole days read from the day tables plus the minutes at a window's ends give
+the same totals as the raw rows, over windows crossing days, after incremental writes, and on
+a store made before the day tables."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pandas as pd
+import sqlalchemy as sa
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from eventscope.day_rollups import day_ranges
+from eventscope.findings import failures, load
+from eventscope.store import Store, open_store
+from eventscope.tables import DAY_MS, MINUTE_MS, event_rollup_day
+from tests.test_rollups import T0, company
+
+DAYS = 3
+SPAN = DAYS * DAY_MS
+COUNTS = ["consumer", "detail_type", "version", "invocations", "failed", "errors", "timeouts"]
+
+
+def _spread(orders: int = 40, seed: int = 5) -> tuple[list, list]:
+    """`test_rollups.company`'s orders moved apart so they cover three days."""
+    events, calls = company(orders, seed)
+    step = SPAN // orders
+    shift = {f"o{n}": n * step for n in range(orders)}
+    moved = {e.id: shift[e.correlation_key] for e in events}
+    events = [replace(e, time_ms=e.time_ms + moved[e.id]) for e in events]
+    calls = [replace(c, start_ms=c.start_ms + moved.get(c.event_id, shift[
+        f"o{c.request_id[1:].split('-')[0]}"] if c.request_id[0] in "ru" else 0))
+        for c in calls]
+    return events, calls
+
+
+def _minute_window(since: int, until: int) -> tuple[int, int]:
+    """The raw-row window a rollup read of [since, until) covers: whole minutes."""
+    return since - since % MINUTE_MS, until + (-until) % MINUTE_MS
+
+
+def _sorted(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Rows in key order, a missing key (None from SQL, NaN from a pandas group) as one."""
+    keyed = df.astype({k: object for k in keys})
+    keyed[keys] = keyed[keys].where(keyed[keys].notna(), "<missing>")
+    return keyed.sort_values(keys).reset_index(drop=True)
+
+
+def _counts_equal_raw(store: Store, since: int | None, until: int | None) -> None:
+    raw_since, raw_until = (None, None) if since is None else _minute_window(since, until)
+    raw = failures.failure_rates(load.load_attempts(store.engine, raw_since, raw_until))
+    calls = load.load_call_totals(store.engine, since, until)
+    handling = load.load_handling_totals(store.engine, since, until, refresh=False)
+    rolled = failures.rates_from_totals(calls.assign(function=calls["consumer"]),
+                                        handling.assign(function=handling["consumer"]), None)
+    keys = ["consumer", "detail_type", "version"]
+    pd.testing.assert_frame_equal(_sorted(rolled[COUNTS], keys), _sorted(raw[COUNTS], keys),
+                                  check_dtype=False)
+    events = load.load_events(store.engine, raw_since, raw_until)
+    want = events.groupby(["source", "detail_type", "version"], dropna=False).agg(
+        count=("id", "size"), first_ms=("time_ms", "min"), last_ms=("time_ms", "max"),
+        max_size_bytes=("size_bytes", "max")).reset_index()
+    got = load.load_event_totals(store.engine, since, until, refresh=False)[want.columns]
+    keys = ["source", "detail_type", "version"]
+    pd.testing.assert_frame_equal(_sorted(got, keys), _sorted(want, keys), check_dtype=False)
+
+
+def test_day_ranges_cover_every_day_a_minute_range_touches() -> None:
+    day = T0 - T0 % DAY_MS
+    assert day_ranges([(day + 5 * MINUTE_MS, day + 6 * MINUTE_MS)]) == [(day, day + DAY_MS)]
+    assert day_ranges([(day + DAY_MS - MINUTE_MS, day + DAY_MS + MINUTE_MS),
+                       (day + 3 * DAY_MS, day + 3 * DAY_MS + MINUTE_MS)]) == [
+        (day, day + 2 * DAY_MS), (day + 3 * DAY_MS, day + 4 * DAY_MS)]
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(since=st.integers(T0 - DAY_MS, T0 + SPAN + DAY_MS),
+       length=st.integers(1, SPAN + DAY_MS))
+@example(since=1_700_032_620_000, length=1)  # one minute, one event of no version
+def test_window_totals_equal_raw_rows_across_days(store: Store, since: int,
+                                                  length: int) -> None:
+    if not store.counts()["events"]:
+        store.write_batch(*_spread())
+        store.refresh_rollups()
+    _counts_equal_raw(store, since, since + length)
+
+
+def test_day_rows_follow_incremental_writes(store: Store) -> None:
+    """A second batch of orders landing in the same days, refreshed: day totals still equal
+    raw rows, whole-store and per window."""
+    events, calls = _spread(seed=5)
+    store.write_batch(events[: len(events) // 2], calls[: len(calls) // 2])
+    store.refresh_rollups()
+    store.write_batch(events[len(events) // 2:], calls[len(calls) // 2:])
+    more_events, more_calls = _spread(orders=25, seed=9)
+    store.write_batch([replace(e, id="b" + e.id) for e in more_events],
+                      [replace(c, request_id="b" + c.request_id,
+                               event_id=c.event_id and "b" + c.event_id) for c in more_calls])
+    _counts_equal_raw(store, None, None)  # the read refreshes first
+    _counts_equal_raw(store, T0 + DAY_MS // 2, T0 + 2 * DAY_MS + 12_345)
+
+
+def test_a_store_made_before_day_rollups_gets_them_filled(store_url: str) -> None:
+    store = open_store(store_url)
+    store.write_batch(*_spread())
+    store.refresh_rollups()
+    with store.engine.begin() as conn:
+        for table in ("event_rollup_day", "invocation_rollup_day", "handling_rollup_day"):
+            conn.execute(sa.text(f"DROP TABLE {table}"))
+    store.engine.dispose()
+    reopened = open_store(store_url)
+    with reopened.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(event_rollup_day)).scalar()
+    _counts_equal_raw(reopened, None, None)
+    reopened.engine.dispose()
+
+
+def test_spread_data_covers_several_days() -> None:
+    """The data the tests above use does cross day boundaries (else they checked nothing)."""
+    events, _ = _spread()
+    days = {e.time_ms // DAY_MS for e in events}
+    assert len(days) >= DAYS
