@@ -25,6 +25,7 @@ from typing import Any
 
 import botocore.exceptions
 
+from eventscope.collectors.backoff import MAX_PAUSE_SECONDS, Backoff
 from eventscope.decoding import decode_object
 from eventscope.errors import StoreError
 from eventscope.events import (DEFAULT_CORRELATION_PATHS, RejectedRecord, VersionRule,
@@ -182,16 +183,37 @@ def poll_once(sqs: Any, store: Store, settings: TapSettings, counters: TapCounte
     return len(messages)
 
 
+def poll_or_raise(sqs: Any, store: Store, settings: TapSettings, counters: TapCounters,
+                  event_filter: EventFilter | None = None) -> int:
+    """`poll_once`, raising `StoreError` when the store refused the batch (left on the queue),
+    so the caller backs off instead of receiving again at once."""
+    failures = counters.store_failures
+    received = poll_once(sqs, store, settings, counters, event_filter)
+    if counters.store_failures > failures:
+        raise StoreError(f"the store refused a batch of {received} message(s); "
+                         "left on the queue")
+    return received
+
+
 def run_tap(sqs: Any, store: Store, settings: TapSettings, counters: TapCounters,
             stop: threading.Event, *, until_empty: bool = False,
-            event_filter: EventFilter | None = None, error_pause: float = 5.0) -> None:
+            event_filter: EventFilter | None = None, error_pause: float = 5.0,
+            max_pause: float = MAX_PAUSE_SECONDS) -> None:
     """Poll until `stop` is set (or, with `until_empty`, until a receive comes back empty).
 
-    AWS errors that survive botocore's retries are counted and waited out, never fatal.
+    AWS errors that survive botocore's retries are counted and waited out, never fatal. A
+    store failure pauses receiving (back-pressure): `error_pause`, doubling while failures
+    go on, up to `max_pause`; the refused messages wait in the queue meanwhile.
     """
+    backoff = Backoff(first=error_pause, cap=max_pause)
     while not stop.is_set():
         try:
-            received = poll_once(sqs, store, settings, counters, event_filter)
+            received = poll_or_raise(sqs, store, settings, counters, event_filter)
+        except StoreError as exc:
+            pause = backoff.next_pause()
+            log.warning("store failing, not receiving for %.0fs: %s", pause, exc)
+            stop.wait(pause)
+            continue
         except botocore.exceptions.ClientError as exc:
             counters.aws_errors += 1
             log.warning("SQS error, pausing %.0fs: %s", error_pause, exc)
@@ -202,6 +224,7 @@ def run_tap(sqs: Any, store: Store, settings: TapSettings, counters: TapCounters
             log.warning("cannot reach SQS, pausing %.0fs: %s", error_pause, exc)
             stop.wait(error_pause)
             continue
+        backoff.reset()
         if until_empty and received == 0:
             return
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -192,16 +193,24 @@ def collect_logs_cmd(prefix: str, log_groups: tuple[str, ...], since: int, overl
                      db_url: str | None, profile: str | None, region: str | None,
                      endpoint_url: str | None, as_json: bool) -> None:
     """Read Lambda consumers' CloudWatch Logs into invocations, once, from each checkpoint."""
-    from eventscope.collectors.logs_collector import LogsCounters, LogsSettings, collect_logs
+    from eventscope.collectors.logs_collector import (LogGroupsFailed, LogsCounters, LogsSettings,
+                                                      collect_logs)
 
     logs, = aws_clients(aws_settings(profile, region, endpoint_url), "logs")
     store = open_store(db_url)
     settings = LogsSettings(prefix=prefix, since_ms=since, overlap_ms=overlap_ms,
                             log_groups=log_groups, redaction=_redaction_settings(store))
     counters = LogsCounters()
+    failed: LogGroupsFailed | None = None
     with aws_errors():
-        collect_logs(logs, store, settings, counters)
+        try:
+            collect_logs(logs, store, settings, counters)
+        except LogGroupsFailed as exc:  # the other groups were stored: report, exit 1
+            failed = exc
     _print_counters(counters.as_dict(), as_json)
+    if failed is not None:
+        click.echo(f"error: {failed}", err=True)
+        sys.exit(1)
 
 
 def _print_counters(counters: dict[str, Any], as_json: bool) -> None:
@@ -250,11 +259,12 @@ def collect_all(bus: str, prefix: str, log_groups: tuple[str, ...], since: int,
     """Run the tap, consumer-logs, rules (and bus-logs) collectors until SIGTERM/SIGINT.
 
     Each source runs in its own loop; a heartbeat line with the counters is printed and
-    stored in `collector_status` every --heartbeat. On SIGTERM or SIGINT every loop
-    finishes its batch, commits, and the command exits 0.
+    stored in `collector_status` every --heartbeat; a failing loop is reported `failing` and
+    retried with back-off. On SIGTERM or SIGINT every loop finishes its batch, commits, and the
+    command exits 0, or 1 when a loop's last step had failed.
     """
     from eventscope.collectors.logs_collector import LogsSettings
-    from eventscope.collectors.service import collector_loops, run_service
+    from eventscope.collectors.service import collector_loops, failing_loops, run_service
 
     settings = aws_settings(profile, region, endpoint_url)
     clients = dict(zip(("sqs", "logs", "events"),
@@ -271,6 +281,10 @@ def collect_all(bus: str, prefix: str, log_groups: tuple[str, ...], since: int,
     stop = threading.Event()
     with _stop_on_signals(stop):
         run_service(loops, store, stop, heartbeat / 1000, echo=lambda line: click.echo(line))
+    failing = failing_loops(loops)
+    if failing:
+        click.echo(f"collectors failing when stopped: {', '.join(failing)}", err=True)
+        sys.exit(1)
 
 
 @click.command()
