@@ -157,7 +157,7 @@ def collector_loops(clients: dict[str, Any], store: Store, bus: str, tap_setting
     """
     from eventscope.collectors.logs_collector import LogsCounters, collect_bus_logs, collect_logs
     from eventscope.collectors.rules_collector import RulesCounters, snapshot_rules
-    from eventscope.collectors.tap_collector import TapCounters, poll_or_raise
+    from eventscope.collectors.tap_collector import TapCounters, poll_or_raise, watch_dlq
 
     sqs, logs, events = clients["sqs"], clients["logs"], clients["events"]
     tap_c, logs_c, rules_c, bus_c = TapCounters(), LogsCounters(), RulesCounters(), LogsCounters()
@@ -168,6 +168,9 @@ def collector_loops(clients: dict[str, Any], store: Store, bus: str, tap_setting
         Loop("rules", lambda: rules_c.add(snapshot_rules(events, store, bus)), rules_c,
              rules_every_s),
     ]
+    if getattr(tap_settings, "dlq_url", None):
+        loops.append(Loop("dlq", lambda: watch_dlq(sqs, store, tap_settings, tap_c), tap_c,
+                          tap_settings.dlq_every_seconds))
     if bus_log_group:
         loops.append(Loop("bus-logs", lambda: collect_bus_logs(
             logs, store, bus_log_group, logs_settings, bus_c), bus_c, logs_every_s))

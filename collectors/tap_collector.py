@@ -56,6 +56,8 @@ class TapSettings:
     correlation_paths: tuple[str, ...] = DEFAULT_CORRELATION_PATHS
     origin: str = ""
     version_rules: Mapping[tuple[str, str], VersionRule] | None = None  # Catalog.version_rules
+    dlq_url: str | None = None  # the queue's dead-letter queue, sampled into the store
+    dlq_every_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         self.origin = self.origin or f"sqs:{self.queue_url.rsplit('/', 1)[-1]}"
@@ -89,6 +91,7 @@ class TapCounters:
     delete_failures: int = 0
     aws_errors: int = 0
     visibility_extensions: int = 0
+    dlq_messages: int = 0  # in the dead-letter queue at the last sample
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -206,7 +209,11 @@ def run_tap(sqs: Any, store: Store, settings: TapSettings, counters: TapCounters
     go on, up to `max_pause`; the refused messages wait in the queue meanwhile.
     """
     backoff = Backoff(first=error_pause, cap=max_pause)
+    next_dlq_sample = 0.0
     while not stop.is_set():
+        if settings.dlq_url and time.monotonic() >= next_dlq_sample:
+            next_dlq_sample = time.monotonic() + settings.dlq_every_seconds
+            watch_dlq(sqs, store, settings, counters)
         try:
             received = poll_or_raise(sqs, store, settings, counters, event_filter)
         except StoreError as exc:
@@ -227,6 +234,21 @@ def run_tap(sqs: Any, store: Store, settings: TapSettings, counters: TapCounters
         backoff.reset()
         if until_empty and received == 0:
             return
+
+
+def watch_dlq(sqs: Any, store: Store, settings: TapSettings, counters: TapCounters) -> None:
+    """Sample the dead-letter queue into the store; a failure is counted, never fatal."""
+    from eventscope.collectors.dlq import record_dlq
+
+    if not settings.dlq_url:
+        return
+    try:
+        counters.dlq_messages = record_dlq(sqs, store, settings.dlq_url,
+                                           settings.queue_url)["messages"]
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError,
+            StoreError) as exc:
+        counters.aws_errors += 1
+        log.warning("dead-letter queue not sampled: %s", exc)
 
 
 def delete_messages(sqs: Any, queue_url: str, messages: Sequence[dict[str, Any]],

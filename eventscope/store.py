@@ -29,8 +29,8 @@ from eventscope.tables import (DURATION_BUCKETS, DURATION_EDGES_MS, MINUTE_MS,  
                                checkpoints, collector_status, contract_results, deliveries,
                                event_rollup, events, handling_rollup, invocation_rollup,
                                invocations, meta, metadata, notifications, quarantine,
-                               redactions, replay_audit, rollup_dirty, rule_snapshots,
-                               rule_targets)
+                               queue_depths, redactions, replay_audit, rollup_dirty,
+                               rule_snapshots, rule_targets)
 
 SCHEMA_VERSION = 1
 SAMPLE_RATE_KEY = "sample_rate"  # in `meta`: see `Store.sample_rate`
@@ -390,6 +390,29 @@ class Store:
             index_elements=[collector_status.c.collector, collector_status.c.instance],
             set_={name: insert.excluded[name] for name in
                   ("heartbeat_ms", "state", "counters", "last_error")})
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(statement)
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"cannot write to store {self.url}: {_first_line(exc)}") from None
+
+    def put_queue_depth(self, row: dict[str, Any]) -> None:
+        """Record the latest sample of a dead-letter queue (`queue_depths`), keeping when it
+        first became non-empty: the sample's `nonempty_since_ms` counts only when the stored
+        row was empty (or absent)."""
+        dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
+        insert = dialect.insert(queue_depths).values(**row)
+        stored = queue_depths.c
+        statement = insert.on_conflict_do_update(
+            index_elements=[stored.queue],
+            set_={"source_queue": insert.excluded.source_queue,
+                  "observed_ms": insert.excluded.observed_ms,
+                  "messages": insert.excluded.messages,
+                  "oldest_sent_ms": insert.excluded.oldest_sent_ms,
+                  "nonempty_since_ms": sa.case(
+                      (insert.excluded.messages == 0, None),
+                      (stored.messages > 0, stored.nonempty_since_ms),
+                      else_=insert.excluded.nonempty_since_ms)})
         try:
             with self.engine.begin() as conn:
                 conn.execute(statement)

@@ -63,6 +63,40 @@ def tap_remove(bus: str, profile: str | None, region: str | None, endpoint_url: 
     _print_report(report.as_dict(), as_json)
 
 
+@tap.command("redrive")
+@click.option("--bus", default=None, help="Event bus whose tap DLQ to redrive.")
+@click.option("--queue-url", default=None, help="Or: a queue whose DLQ (RedrivePolicy) to redrive.")
+@click.option("--limit", type=click.IntRange(1, None), default=None,
+              help="At most this many messages (default: all).")
+@aws_options
+@json_option
+def tap_redrive(bus: str | None, queue_url: str | None, limit: int | None,
+                profile: str | None, region: str | None, endpoint_url: str | None,
+                as_json: bool) -> None:
+    """Move the tap's dead-letter messages back to its queue (exit 1 if any could not be)."""
+    from eventscope.collectors.dlq import dead_letter_queue, redrive
+    from eventscope.collectors.tap import TapError, find_tap_queue
+
+    if bool(bus) == bool(queue_url):
+        raise click.UsageError("give exactly one of --bus or --queue-url")
+    sqs, = aws_clients(aws_settings(profile, region, endpoint_url), "sqs")
+    with aws_errors():
+        if bus:
+            queue_url, _ = find_tap_queue(sqs, bus)
+        assert queue_url is not None
+        dlq_url = dead_letter_queue(sqs, queue_url)
+        if dlq_url is None:
+            raise TapError(f"queue {queue_url} has no dead-letter queue (no RedrivePolicy)")
+        report = redrive(sqs, dlq_url, queue_url, limit)
+    if as_json:
+        echo_json(report.as_dict())
+    else:
+        click.echo(f"moved {report.moved} message(s) from {dlq_url} to {queue_url}"
+                   + (f"; {report.failed} refused, left in the DLQ" if report.failed else ""))
+    if report.failed:
+        sys.exit(1)
+
+
 def _print_report(report: dict[str, Any], as_json: bool) -> None:
     if as_json:
         echo_json(report)
@@ -123,6 +157,7 @@ def collect_tap(bus: str | None, queue_url: str | None, sample_rate: float | Non
 
 def _tap_settings(sqs: Any, bus: str | None, queue_url: str | None, sample_rate: float | None,
                   batch_size: int, wait_seconds: int) -> Any:
+    from eventscope.collectors.dlq import dead_letter_queue
     from eventscope.collectors.tap import find_tap_queue
     from eventscope.collectors.tap_collector import TapSettings, queue_visibility, version_rules_from_env
 
@@ -135,7 +170,8 @@ def _tap_settings(sqs: Any, bus: str | None, queue_url: str | None, sample_rate:
     return TapSettings(queue_url=queue_url, batch_size=batch_size, wait_seconds=wait_seconds,
                        sample_rate=recorded if sample_rate is None else sample_rate,
                        visibility_seconds=queue_visibility(sqs, queue_url),
-                       version_rules=version_rules_from_env())
+                       version_rules=version_rules_from_env(),
+                       dlq_url=dead_letter_queue(sqs, queue_url))
 
 
 def _redaction_settings(store: Any) -> Any:
