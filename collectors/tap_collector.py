@@ -218,7 +218,7 @@ def run_tap(sqs: Any, store: Store, settings: TapSettings, counters: TapCounters
             received = poll_or_raise(sqs, store, settings, counters, event_filter)
         except StoreError as exc:
             pause = backoff.next_pause()
-            log.warning("store failing, not receiving for %.0fs: %s", pause, exc)
+            log.warning("store failing, not receiving for %.1fs: %s", pause, exc)
             stop.wait(pause)
             continue
         except botocore.exceptions.ClientError as exc:

@@ -28,11 +28,14 @@ BUS = "faults-bus"
 
 def envelope(event_id: str | None = None, order_id: str = "ord-1", *,
              source: str = "com.shop.orders", detail_type: str = "OrderPlaced",
-             time: str = "2026-11-30T10:00:00Z") -> dict[str, Any]:
-    """One EventBridge event as its rule target receives it."""
+             time: str = "2026-11-30T10:00:00Z", note: str = "") -> dict[str, Any]:
+    """One EventBridge event as its rule target receives it (`note` pads its detail)."""
+    detail: dict[str, Any] = {"version": "1", "orderId": order_id, "amount": 12.5}
+    if note:
+        detail["note"] = note
     return {"version": "0", "id": event_id or str(uuid.uuid4()), "detail-type": detail_type,
             "source": source, "account": "123456789012", "time": time, "region": "us-east-1",
-            "resources": [], "detail": {"version": "1", "orderId": order_id, "amount": 12.5}}
+            "resources": [], "detail": detail}
 
 
 def send(sqs: Any, url: str, bodies: Iterable[dict[str, Any] | str]) -> None:
