@@ -81,6 +81,7 @@ class LogsSettings:
     log_groups: tuple[str, ...] = ()  # explicit groups instead of discovery
     redaction: RedactionSettings | None = None  # scrubs PII from invocation error messages
     sample_rate: float | None = None  # invocations kept by event id; None: the store's rate
+    page_size: int | None = None  # filter_log_events `limit` (None: the service's, 10,000)
 
 
 @dataclass
@@ -135,10 +136,12 @@ def discover_groups(logs: Any, prefix: str) -> list[str]:
     return names
 
 
-def read_pages(logs: Any, group: str, start_ms: int, counters: LogsCounters
-               ) -> Iterator[list[dict[str, Any]]]:
+def read_pages(logs: Any, group: str, start_ms: int, counters: LogsCounters,
+               page_size: int | None = None) -> Iterator[list[dict[str, Any]]]:
     """The group's records from `start_ms` on, page by page, until no `nextToken` remains."""
     request: dict[str, Any] = {"logGroupName": group, "startTime": start_ms}
+    if page_size:
+        request["limit"] = page_size
     while True:
         response = logs.filter_log_events(**request)
         counters.pages += 1
@@ -258,7 +261,7 @@ def collect_group(logs: Any, store: Store, group: str, settings: LogsSettings,
     skip = previous.seen if previous else {}
     read: dict[str, int] = {}
     lateness = 0
-    for page in read_pages(logs, group, start, counters):
+    for page in read_pages(logs, group, start, counters, settings.page_size):
         for record in page:
             counters.records_read += 1
             event_id = record.get("eventId") or f"{record['logStreamName']}:{record['timestamp']}"
