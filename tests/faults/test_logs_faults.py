@@ -19,10 +19,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from botocore.awsrequest import AWSResponse
+from hypothesis import given, settings, strategies as st
 
 from eventscope.collectors.clients import client_config, make_client
-from eventscope.collectors.logs_collector import (LogGroupsFailed, LogsCounters, LogsSettings,
-                                                  collect_logs)
+from eventscope.collectors.logs_collector import (CHECKPOINT_MARGIN_MS, MAX_OVERLAP_MS,
+                                                  LogGroupsFailed, LogsCounters, LogsSettings,
+                                                  collect_logs, next_checkpoint)
 from eventscope.store import Store, invocations
 from tests.conftest_aws import aws, clients, moto_endpoint  # noqa: F401
 
@@ -193,3 +195,21 @@ def test_an_interrupted_pagination_restarts_from_the_checkpoint(aws: Any, store:
     counters = collect(logs, store, (group,), page_size=25)
     assert counters.pages == 5
     assert_exactly_once(store, rids)
+
+
+@settings(max_examples=60)
+@given(stamps=st.dictionaries(st.text(min_size=1, max_size=8),
+                              st.integers(0, 4_000_000_000_000), min_size=1, max_size=20),
+       lateness=st.integers(-3600_000, 30 * 3600_000), now=st.integers(10 ** 12, 3 * 10 ** 12))
+def test_a_checkpoint_never_resumes_past_now_and_keeps_what_it_may_meet_again(
+        stamps: dict[str, int], lateness: int, now: int) -> None:
+    """Whatever the records' times (future ones included) and lateness: the resume point is
+    at most now - margin - overlap, and every record at or after it stays known by id (so a
+    re-read skips it); the window never exceeds the cap."""
+    settings_ = LogsSettings()
+    checkpoint = next_checkpoint(None, stamps, [], settings_, now_ms=now, lateness_ms=lateness)
+    assert checkpoint is not None
+    assert checkpoint.resume_ms <= now - CHECKPOINT_MARGIN_MS - settings_.overlap_ms
+    newest = min(max(stamps.values()), now - CHECKPOINT_MARGIN_MS)
+    assert checkpoint.resume_ms >= newest - MAX_OVERLAP_MS
+    assert checkpoint.seen == {k: v for k, v in stamps.items() if v >= checkpoint.resume_ms}

@@ -192,3 +192,22 @@ def test_a_dead_loop_thread_is_reported_failing_and_restarted(store: Store) -> N
     with store.engine.connect() as conn:
         row = conn.execute(sa.select(collector_status)).mappings().one()
     assert orjson.loads(row["counters"])["restarts"] == 1
+
+
+def test_a_loop_failing_when_stopped_stays_failing_for_the_exit_code() -> None:
+    """Stopped while its last step failed: the state stays `failing`, which `collect all`
+    turns into exit 1 (`failing_loops`); a loop that recovered ends `stopped`."""
+    from eventscope.collectors.service import failing_loops
+    from eventscope.errors import StoreError
+
+    stop = threading.Event()
+
+    def broken() -> None:
+        stop.set()
+        raise StoreError("cannot write to store: disk full")
+
+    loops = [Loop("tap", broken, TapCounters()), Loop("rules", lambda: None, TapCounters())]
+    run_loop(loops[0], stop, error_pause=0)
+    run_loop(loops[1], stop, error_pause=0)  # stop is set: it ends without a step
+    assert (loops[0].state, loops[1].state) == ("failing", "stopped")
+    assert failing_loops(loops) == ["tap"]
