@@ -169,7 +169,8 @@ def collector_loops(clients: dict[str, Any], store: Store, bus: str, tap_setting
              rules_every_s),
     ]
     if getattr(tap_settings, "dlq_url", None):
-        loops.append(Loop("dlq", lambda: watch_dlq(sqs, store, tap_settings, tap_c), tap_c,
+        dlq_c = TapCounters()  # only its dlq_messages (and aws_errors) move
+        loops.append(Loop("dlq", lambda: watch_dlq(sqs, store, tap_settings, dlq_c), dlq_c,
                           tap_settings.dlq_every_seconds))
     if bus_log_group:
         loops.append(Loop("bus-logs", lambda: collect_bus_logs(

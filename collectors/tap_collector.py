@@ -5,7 +5,9 @@ it. SQS is its own checkpoint: a message is deleted only after the transaction h
 event commits, so a crash at any point leaves it to come back, and the store's
 insert-or-ignore makes the second delivery harmless. A message that cannot be parsed is
 quarantined, then deleted; a store failure leaves the batch undeleted (made visible again
-after `store_retry_seconds`).
+after `store_retry_seconds`) and the loop stops receiving for a backed-off pause
+(`eventscope.collectors.backoff`), so a long outage does not spend the messages' receive count
+towards the dead-letter queue. The DLQ itself is sampled into the store (`watch_dlq`).
 
 The sample rate is recorded in the store with the events sampled at it, so the logs
 collector and ingest sample the invocations of those events by the same rate
