@@ -5,10 +5,19 @@ present, even after an empty page), feeding records to the foundation's
 `InvocationAssembler`, and one checkpoint per log group written in the same transaction as
 the invocations it covers.
 
-Late records: each run re-reads an overlap window (`overlap_ms`, default 5 minutes) behind
-the newest record already read, and skips records whose `eventId` it has already processed
-(the checkpoint keeps the ids inside the window). A record arriving later than the window is
-not seen. An invocation still open at the end of a run is written as partial and its
+Late records: each run re-reads an overlap window behind the newest record already read, and
+skips records whose `eventId` it has already processed (the checkpoint keeps the ids inside
+the window). The window is `overlap_ms` (default 5 minutes) or, when longer, the lateness the
+group has shown in the last day (a record's `ingestionTime` minus its `timestamp`, plus
+`overlap_ms`, at most `MAX_OVERLAP_MS`): a group whose records arrive an hour late is re-read
+an hour back. A record later than that window is not seen. The newest record counts as no
+later than now minus `CHECKPOINT_MARGIN_MS`, so a future-dated record cannot move the
+checkpoint ahead of records still to come.
+
+Each log group fails alone: an error reading or storing one (AccessDenied, throttling past
+retries, a store refusing it) is counted (`groups_failed`), the other groups are read, and the
+pass then raises `LogGroupsFailed` naming the failing groups; the next pass retries them from
+their unchanged checkpoints. An invocation still open at the end of a run is written as partial and its
 records are held back (not marked processed) for up to `hold_ms`, so the next run re-reads
 them with the rest and completes the same invocation row. No server-side filter pattern is
 used: every record is read and parsed locally.
@@ -28,7 +37,12 @@ from typing import Any
 
 import orjson
 
+import time
+
+import botocore.exceptions
+
 from eventscope.bus_logs import parse_delivery
+from eventscope.errors import EventscopeError, StoreError
 from eventscope.events import RejectedRecord
 from eventscope.lambda_logs import InvocationAssembler
 from eventscope.limits import QUARANTINE_RAW_CAP
@@ -42,6 +56,18 @@ log = logging.getLogger(__name__)
 COLLECTOR = "logs"
 DEFAULT_OVERLAP_MS = 5 * 60_000
 DEFAULT_HOLD_MS = 20 * 60_000  # above Lambda's 15-minute maximum duration
+CHECKPOINT_MARGIN_MS = 60_000  # the checkpoint's newest record is never later than now - this
+MAX_OVERLAP_MS = 6 * 3600_000  # the longest window re-read for late records
+LATENESS_MEMORY_MS = 24 * 3600_000  # how long an observed lateness widens the window
+
+
+class LogGroupsFailed(EventscopeError):
+    """Some log groups could not be read or stored in a pass (the others were)."""
+
+    def __init__(self, failures: dict[str, str]) -> None:
+        self.failures = failures
+        named = "; ".join(f"{group}: {why}" for group, why in sorted(failures.items()))
+        super().__init__(f"{len(failures)} log group(s) failed (retried next pass): {named}")
 
 
 @dataclass
@@ -55,6 +81,7 @@ class LogsSettings:
     log_groups: tuple[str, ...] = ()  # explicit groups instead of discovery
     redaction: RedactionSettings | None = None  # scrubs PII from invocation error messages
     sample_rate: float | None = None  # invocations kept by event id; None: the store's rate
+    page_size: int | None = None  # filter_log_events `limit` (None: the service's, 10,000)
 
 
 @dataclass
@@ -70,6 +97,7 @@ class LogsCounters:
     invocations_sampled_out: int = 0  # of events the tap's sample left out
     deliveries: int = 0
     quarantined: int = 0
+    groups_failed: int = 0  # group reads or writes that failed (each retried next pass)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -81,16 +109,23 @@ class GroupCheckpoint:
 
     resume_ms: int
     seen: dict[str, int] = field(default_factory=dict)  # eventId -> timestamp
+    lateness_ms: int = 0  # the longest lateness observed lately (ingestion - timestamp)
+    lateness_seen_ms: int = 0  # when it was observed
 
     def encode(self) -> str:
-        return orjson.dumps({"resume_ms": self.resume_ms, "seen": self.seen}).decode()
+        data: dict[str, Any] = {"resume_ms": self.resume_ms, "seen": self.seen}
+        if self.lateness_ms:
+            data["lateness"] = [self.lateness_ms, self.lateness_seen_ms]
+        return orjson.dumps(data).decode()
 
     @staticmethod
     def decode(value: str | None) -> GroupCheckpoint | None:
         if not value:
             return None
         data = orjson.loads(value)
-        return GroupCheckpoint(int(data["resume_ms"]), dict(data.get("seen", {})))
+        lateness, seen_at = data.get("lateness", [0, 0])
+        return GroupCheckpoint(int(data["resume_ms"]), dict(data.get("seen", {})),
+                               int(lateness), int(seen_at))
 
 
 def discover_groups(logs: Any, prefix: str) -> list[str]:
@@ -101,10 +136,12 @@ def discover_groups(logs: Any, prefix: str) -> list[str]:
     return names
 
 
-def read_pages(logs: Any, group: str, start_ms: int, counters: LogsCounters
-               ) -> Iterator[list[dict[str, Any]]]:
+def read_pages(logs: Any, group: str, start_ms: int, counters: LogsCounters,
+               page_size: int | None = None) -> Iterator[list[dict[str, Any]]]:
     """The group's records from `start_ms` on, page by page, until no `nextToken` remains."""
     request: dict[str, Any] = {"logGroupName": group, "startTime": start_ms}
+    if page_size:
+        request["limit"] = page_size
     while True:
         response = logs.filter_log_events(**request)
         counters.pages += 1
@@ -116,20 +153,35 @@ def read_pages(logs: Any, group: str, start_ms: int, counters: LogsCounters
 
 
 def next_checkpoint(previous: GroupCheckpoint | None, read: dict[str, int],
-                    partials: list[Invocation], settings: LogsSettings) -> GroupCheckpoint | None:
-    """The checkpoint after a run that read records `read` (eventId -> timestamp). Pure."""
+                    partials: list[Invocation], settings: LogsSettings,
+                    now_ms: int | None = None, lateness_ms: int = 0) -> GroupCheckpoint | None:
+    """The checkpoint after a run that read records `read` (eventId -> timestamp) whose
+    longest lateness was `lateness_ms`, at `now_ms` (default: the clock). Pure given now_ms."""
+    now = int(time.time() * 1000) if now_ms is None else now_ms
     seen = {**(previous.seen if previous else {}), **read}
     if not seen:
         return previous
-    newest = max(seen.values())
-    resume = newest - settings.overlap_ms
+    lateness, lateness_at = _lateness(previous, lateness_ms, now)
+    newest = min(max(seen.values()), now - CHECKPOINT_MARGIN_MS)
+    overlap = settings.overlap_ms
+    if lateness:
+        overlap = max(overlap, min(lateness + settings.overlap_ms, MAX_OVERLAP_MS))
+    resume = newest - overlap
     held = [p.start_ms for p in partials if p.start_ms >= newest - settings.hold_ms]
     hold_from = min(held) if held else None
     if hold_from is not None:
         resume = min(resume, hold_from)
     kept = {event_id: ts for event_id, ts in seen.items()
             if ts >= resume and (hold_from is None or ts < hold_from)}
-    return GroupCheckpoint(resume, kept)
+    return GroupCheckpoint(resume, kept, lateness, lateness_at)
+
+
+def _lateness(previous: GroupCheckpoint | None, observed: int, now: int) -> tuple[int, int]:
+    """The lateness to allow for: this run's, or a longer one seen within the last day."""
+    if (previous is not None and previous.lateness_ms > observed
+            and now - previous.lateness_seen_ms < LATENESS_MEMORY_MS):
+        return previous.lateness_ms, previous.lateness_seen_ms
+    return (observed, now) if observed > 0 else (0, 0)
 
 
 class InvocationSink:
@@ -203,20 +255,25 @@ def collect_group(logs: Any, store: Store, group: str, settings: LogsSettings,
     rate = settings.sample_rate if settings.sample_rate is not None else store.sample_rate()
     sink = sink_factory(settings.redaction, rate)
     previous = GroupCheckpoint.decode(store.checkpoint(sink.collector, group))
-    start = previous.resume_ms if previous else settings.since_ms
+    # never from the future: a checkpoint an older eventscope moved ahead is pulled back
+    start = (min(previous.resume_ms, int(time.time() * 1000) - CHECKPOINT_MARGIN_MS
+                 - settings.overlap_ms) if previous else settings.since_ms)
     skip = previous.seen if previous else {}
     read: dict[str, int] = {}
-    for page in read_pages(logs, group, start, counters):
+    lateness = 0
+    for page in read_pages(logs, group, start, counters, settings.page_size):
         for record in page:
             counters.records_read += 1
             event_id = record.get("eventId") or f"{record['logStreamName']}:{record['timestamp']}"
+            if "ingestionTime" in record:
+                lateness = max(lateness, int(record["ingestionTime"]) - int(record["timestamp"]))
             if event_id in skip:
                 counters.records_already_seen += 1
                 continue
             read[event_id] = int(record["timestamp"])
             sink.feed(record)
     sink.finish()
-    checkpoint = next_checkpoint(previous, read, sink.partials, settings)
+    checkpoint = next_checkpoint(previous, read, sink.partials, settings, lateness_ms=lateness)
     sink.write(store, {(sink.collector, group): checkpoint.encode()} if checkpoint else {},
                counters)
 
@@ -228,8 +285,21 @@ def collect_bus_logs(logs: Any, store: Store, log_group: str, settings: LogsSett
 
 
 def collect_logs(logs: Any, store: Store, settings: LogsSettings, counters: LogsCounters) -> None:
-    """One pass over every log group under the prefix (or the explicit groups)."""
+    """One pass over every log group under the prefix (or the explicit groups).
+
+    A group that fails is left at its checkpoint while the others are read; the pass then
+    raises `LogGroupsFailed` naming them.
+    """
     groups = list(settings.log_groups) or discover_groups(logs, settings.prefix)
     counters.groups = len(groups)
+    failures: dict[str, str] = {}
     for group in groups:
-        collect_group(logs, store, group, settings, counters)
+        try:
+            collect_group(logs, store, group, settings, counters)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError,
+                StoreError) as exc:
+            counters.groups_failed += 1
+            failures[group] = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+            log.warning("log group %s failed, others go on: %s", group, failures[group])
+    if failures:
+        raise LogGroupsFailed(failures)

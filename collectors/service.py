@@ -20,7 +20,8 @@ from typing import Any
 import botocore.exceptions
 import orjson
 
-from eventscope.errors import StoreError
+from eventscope.collectors.backoff import MAX_PAUSE_SECONDS, Backoff
+from eventscope.errors import EventscopeError, StoreError
 from eventscope.store import Store
 
 log = logging.getLogger(__name__)
@@ -37,10 +38,11 @@ class Loop:
     started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
     state: str = "running"
     errors: int = 0
+    restarts: int = 0  # steps ended by an unexpected exception (the loop went on)
     last_error: str | None = None
 
     def status(self) -> dict[str, Any]:
-        return {**self.counters.as_dict(), "errors": self.errors}
+        return {**self.counters.as_dict(), "errors": self.errors, "restarts": self.restarts}
 
 
 def instance_name() -> str:
@@ -48,21 +50,47 @@ def instance_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def run_loop(loop: Loop, stop: threading.Event, error_pause: float = 5.0) -> None:
-    """Repeat the loop's step until stop; errors are counted and waited out."""
+def run_loop(loop: Loop, stop: threading.Event, error_pause: float = 5.0,
+             max_pause: float = MAX_PAUSE_SECONDS) -> None:
+    """Repeat the loop's step until stop; any error is counted, reported and retried.
+
+    After a failure the loop is `failing` (heartbeat, `collector_status`) and waits
+    `error_pause`, doubling while failures go on, up to `max_pause`. Expected failures (the
+    store or AWS) are logged as one line; anything else is logged by type and first line
+    only (no traceback: a value in it may be a payload's) and counted in `restarts`, and the
+    loop carries on: no error ends a loop but `stop`.
+    """
+    backoff = Backoff(first=error_pause, cap=max_pause)
     while not stop.is_set():
         try:
             loop.step()
-            loop.state = "running"
-        except (StoreError, botocore.exceptions.ClientError,
+        except (EventscopeError, botocore.exceptions.ClientError,
                 botocore.exceptions.BotoCoreError) as exc:
-            loop.errors += 1
-            loop.state, loop.last_error = "failing", str(exc).splitlines()[0][:500]
-            log.warning("%s: %s (retrying in %.0fs)", loop.name, loop.last_error, error_pause)
-            stop.wait(error_pause)
+            _failed(loop, str(exc), backoff, stop)
             continue
+        except Exception as exc:  # noqa: BLE001 - a loop must outlive its bugs, reported
+            loop.restarts += 1
+            _failed(loop, f"{type(exc).__name__}: {exc}", backoff, stop)
+            continue
+        loop.state = "running"
+        backoff.reset()
         stop.wait(loop.pause_seconds)
-    loop.state = "stopped"
+    if loop.state != "failing":
+        loop.state = "stopped"
+
+
+def _failed(loop: Loop, message: str, backoff: Backoff, stop: threading.Event) -> None:
+    loop.errors += 1
+    loop.state = "failing"
+    loop.last_error = (message.splitlines() or [""])[0][:500]
+    pause = backoff.next_pause()
+    log.warning("%s: %s (retrying in %.0fs)", loop.name, loop.last_error, pause)
+    stop.wait(pause)
+
+
+def failing_loops(loops: list[Loop]) -> list[str]:
+    """The names of loops whose last step failed (the service exits 1 when any did)."""
+    return [loop.name for loop in loops if loop.state == "failing"]
 
 
 def heartbeat_line(loops: list[Loop]) -> str:
@@ -91,20 +119,33 @@ def write_heartbeat(store: Store, loops: list[Loop], instance: str) -> None:
 def run_service(loops: list[Loop], store: Store, stop: threading.Event,
                 heartbeat_seconds: float = 30.0,
                 echo: Callable[[str], None] = print) -> None:
-    """Run every loop in its own thread until `stop`; heartbeat meanwhile; final status after."""
+    """Run every loop in its own thread until `stop`; heartbeat meanwhile; final status after.
+
+    A loop's thread that ended although `stop` is not set (an error `run_loop` could not
+    catch) is reported `failing` at the next heartbeat and started again.
+    """
     instance = instance_name()
-    threads = [threading.Thread(target=run_loop, args=(loop, stop), name=loop.name, daemon=True)
-               for loop in loops]
-    for thread in threads:
-        thread.start()
+    threads = {loop.name: _start(loop, stop) for loop in loops}
     write_heartbeat(store, loops, instance)
     while not stop.wait(heartbeat_seconds):
+        for loop in loops:
+            if not threads[loop.name].is_alive() and not stop.is_set():
+                loop.state, loop.restarts = "failing", loop.restarts + 1
+                loop.last_error = loop.last_error or "the loop's thread ended; restarted"
+                log.warning("%s: thread ended, restarting", loop.name)
+                threads[loop.name] = _start(loop, stop)
         echo(heartbeat_line(loops))
         write_heartbeat(store, loops, instance)
-    for thread in threads:
+    for thread in threads.values():
         thread.join()
     echo(heartbeat_line(loops))
     write_heartbeat(store, loops, instance)
+
+
+def _start(loop: Loop, stop: threading.Event) -> threading.Thread:
+    thread = threading.Thread(target=run_loop, args=(loop, stop), name=loop.name, daemon=True)
+    thread.start()
+    return thread
 
 
 def collector_loops(clients: dict[str, Any], store: Store, bus: str, tap_settings: Any,
@@ -116,17 +157,21 @@ def collector_loops(clients: dict[str, Any], store: Store, bus: str, tap_setting
     """
     from eventscope.collectors.logs_collector import LogsCounters, collect_bus_logs, collect_logs
     from eventscope.collectors.rules_collector import RulesCounters, snapshot_rules
-    from eventscope.collectors.tap_collector import TapCounters, poll_once
+    from eventscope.collectors.tap_collector import TapCounters, poll_or_raise, watch_dlq
 
     sqs, logs, events = clients["sqs"], clients["logs"], clients["events"]
     tap_c, logs_c, rules_c, bus_c = TapCounters(), LogsCounters(), RulesCounters(), LogsCounters()
     loops = [
-        Loop("tap", lambda: poll_once(sqs, store, tap_settings, tap_c, redact), tap_c),
+        Loop("tap", lambda: poll_or_raise(sqs, store, tap_settings, tap_c, redact), tap_c),
         Loop("logs", lambda: collect_logs(logs, store, logs_settings, logs_c), logs_c,
              logs_every_s),
         Loop("rules", lambda: rules_c.add(snapshot_rules(events, store, bus)), rules_c,
              rules_every_s),
     ]
+    if getattr(tap_settings, "dlq_url", None):
+        dlq_c = TapCounters()  # only its dlq_messages (and aws_errors) move
+        loops.append(Loop("dlq", lambda: watch_dlq(sqs, store, tap_settings, dlq_c), dlq_c,
+                          tap_settings.dlq_every_seconds))
     if bus_log_group:
         loops.append(Loop("bus-logs", lambda: collect_bus_logs(
             logs, store, bus_log_group, logs_settings, bus_c), bus_c, logs_every_s))

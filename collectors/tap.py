@@ -21,7 +21,11 @@ SAMPLE_TAG_KEY = "eventscope:sample"
 RULE_NAME = "eventscope-tap"
 TARGET_ID = "eventscope-tap-queue"
 MATCH_ALL_PATTERN = {"source": [{"prefix": ""}]}
-MAX_RECEIVE_COUNT = 5  # receives before SQS moves a message to the tap's DLQ
+# Receives before SQS moves a message to the tap's DLQ: SQS's maximum. A collector backing
+# off from a failing store receives a batch at most once per `backoff.MAX_PAUSE_SECONDS`
+# (120 s: 720 a day), and a crash loop once per visibility timeout, so a day's outage cannot
+# exhaust it; only a message no collector can ever store ends there (`eventscope tap redrive`).
+MAX_RECEIVE_COUNT = 1000
 VISIBILITY_TIMEOUT_SECONDS = 120
 RETENTION_SECONDS = 4 * 24 * 3600
 MAX_MESSAGE_BYTES = 262_144  # EventBridge's event limit; SQS accepts up to 1 MiB

@@ -5,7 +5,9 @@ it. SQS is its own checkpoint: a message is deleted only after the transaction h
 event commits, so a crash at any point leaves it to come back, and the store's
 insert-or-ignore makes the second delivery harmless. A message that cannot be parsed is
 quarantined, then deleted; a store failure leaves the batch undeleted (made visible again
-after `store_retry_seconds`).
+after `store_retry_seconds`) and the loop stops receiving for a backed-off pause
+(`eventscope.collectors.backoff`), so a long outage does not spend the messages' receive count
+towards the dead-letter queue. The DLQ itself is sampled into the store (`watch_dlq`).
 
 The sample rate is recorded in the store with the events sampled at it, so the logs
 collector and ingest sample the invocations of those events by the same rate
@@ -25,6 +27,7 @@ from typing import Any
 
 import botocore.exceptions
 
+from eventscope.collectors.backoff import MAX_PAUSE_SECONDS, Backoff
 from eventscope.decoding import decode_object
 from eventscope.errors import StoreError
 from eventscope.events import (DEFAULT_CORRELATION_PATHS, RejectedRecord, VersionRule,
@@ -55,6 +58,8 @@ class TapSettings:
     correlation_paths: tuple[str, ...] = DEFAULT_CORRELATION_PATHS
     origin: str = ""
     version_rules: Mapping[tuple[str, str], VersionRule] | None = None  # Catalog.version_rules
+    dlq_url: str | None = None  # the queue's dead-letter queue, sampled into the store
+    dlq_every_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         self.origin = self.origin or f"sqs:{self.queue_url.rsplit('/', 1)[-1]}"
@@ -88,6 +93,7 @@ class TapCounters:
     delete_failures: int = 0
     aws_errors: int = 0
     visibility_extensions: int = 0
+    dlq_messages: int = 0  # in the dead-letter queue at the last sample
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -182,16 +188,41 @@ def poll_once(sqs: Any, store: Store, settings: TapSettings, counters: TapCounte
     return len(messages)
 
 
+def poll_or_raise(sqs: Any, store: Store, settings: TapSettings, counters: TapCounters,
+                  event_filter: EventFilter | None = None) -> int:
+    """`poll_once`, raising `StoreError` when the store refused the batch (left on the queue),
+    so the caller backs off instead of receiving again at once."""
+    failures = counters.store_failures
+    received = poll_once(sqs, store, settings, counters, event_filter)
+    if counters.store_failures > failures:
+        raise StoreError(f"the store refused a batch of {received} message(s); "
+                         "left on the queue")
+    return received
+
+
 def run_tap(sqs: Any, store: Store, settings: TapSettings, counters: TapCounters,
             stop: threading.Event, *, until_empty: bool = False,
-            event_filter: EventFilter | None = None, error_pause: float = 5.0) -> None:
+            event_filter: EventFilter | None = None, error_pause: float = 5.0,
+            max_pause: float = MAX_PAUSE_SECONDS) -> None:
     """Poll until `stop` is set (or, with `until_empty`, until a receive comes back empty).
 
-    AWS errors that survive botocore's retries are counted and waited out, never fatal.
+    AWS errors that survive botocore's retries are counted and waited out, never fatal. A
+    store failure pauses receiving (back-pressure): `error_pause`, doubling while failures
+    go on, up to `max_pause`; the refused messages wait in the queue meanwhile.
     """
+    backoff = Backoff(first=error_pause, cap=max_pause)
+    next_dlq_sample = 0.0
     while not stop.is_set():
+        if settings.dlq_url and time.monotonic() >= next_dlq_sample:
+            next_dlq_sample = time.monotonic() + settings.dlq_every_seconds
+            watch_dlq(sqs, store, settings, counters)
         try:
-            received = poll_once(sqs, store, settings, counters, event_filter)
+            received = poll_or_raise(sqs, store, settings, counters, event_filter)
+        except StoreError as exc:
+            pause = backoff.next_pause()
+            log.warning("store failing, not receiving for %.1fs: %s", pause, exc)
+            stop.wait(pause)
+            continue
         except botocore.exceptions.ClientError as exc:
             counters.aws_errors += 1
             log.warning("SQS error, pausing %.0fs: %s", error_pause, exc)
@@ -202,8 +233,24 @@ def run_tap(sqs: Any, store: Store, settings: TapSettings, counters: TapCounters
             log.warning("cannot reach SQS, pausing %.0fs: %s", error_pause, exc)
             stop.wait(error_pause)
             continue
+        backoff.reset()
         if until_empty and received == 0:
             return
+
+
+def watch_dlq(sqs: Any, store: Store, settings: TapSettings, counters: TapCounters) -> None:
+    """Sample the dead-letter queue into the store; a failure is counted, never fatal."""
+    from eventscope.collectors.dlq import record_dlq
+
+    if not settings.dlq_url:
+        return
+    try:
+        counters.dlq_messages = record_dlq(sqs, store, settings.dlq_url,
+                                           settings.queue_url)["messages"]
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError,
+            StoreError) as exc:
+        counters.aws_errors += 1
+        log.warning("dead-letter queue not sampled: %s", exc)
 
 
 def delete_messages(sqs: Any, queue_url: str, messages: Sequence[dict[str, Any]],

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from eventscope import day_rollups, rollups
+from eventscope import day_rollups, poison, rollups
 from eventscope.errors import StoreError
 from eventscope.extras import require
 from eventscope.records import EVENT_COLUMNS, BusEvent, Invocation, Quarantined, event_row
@@ -31,8 +31,8 @@ from eventscope.tables import (DURATION_BUCKETS, DURATION_EDGES_MS, MINUTE_MS,  
                                event_rollup, event_rollup_day, events, handling_rollup,
                                invocation_rollup,
                                invocations, meta, metadata, notifications, quarantine,
-                               redactions, replay_audit, rollup_dirty, rule_snapshots,
-                               rule_targets)
+                               queue_depths, redactions, replay_audit, rollup_dirty,
+                               rule_snapshots, rule_targets)
 
 SCHEMA_VERSION = 1
 SAMPLE_RATE_KEY = "sample_rate"  # in `meta`: see `Store.sample_rate`
@@ -40,6 +40,9 @@ DEFAULT_URL = "sqlite:///eventscope.db"
 
 _INVOCATION_UPDATABLE = [c.name for c in invocations.columns if not c.primary_key]
 _OK: Any = sa.literal_column("'ok'")  # in the SQL text: rows are given positionally
+# What an engine raises for one row it cannot take (as opposed to a store that is down):
+# a constraint or a value refused by the server, or by the driver before sending it.
+_ROW_ERRORS = (sa.exc.DataError, sa.exc.IntegrityError, ValueError, OverflowError)
 
 
 @dataclass
@@ -95,7 +98,9 @@ def _sqlite_engine(url: sa.engine.URL) -> Engine:
         cursor.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")  # before WAL: WAL fixes it
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on a power loss, and
+        # the tap deletes SQS messages right after a commit (an acknowledged event lost).
+        cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA cache_size=-65536")
         cursor.close()
 
@@ -180,9 +185,35 @@ class Store:
         Events are `BusEvent`s or already their rows (`records.event_row`), as parallel
         ingest hands them over. `sample_rate`, when given, is recorded as the store's (see
         `sample_rate`) with the rows sampled at it.
+
+        No value takes the batch down (`eventscope.poison`): text a store cannot hold is
+        escaped, a row that cannot be stored at all is quarantined with its reason (origin
+        `store`). Should the engine still refuse a row, the batch is written apart (halves,
+        down to single rows, each refused row quarantined) and the checkpoints and sample
+        rate go with the last part, after every row they cover.
         """
-        result = WriteResult()
         event_rows = _event_rows(events_)
+        rows, refused = _storable(event_rows, invocations_, quarantined, extra_rows)
+        event_rows, invocations_, quarantined, extra_rows = rows
+        quarantined = [*quarantined, *refused]
+        clean_checkpoints = {(poison.escape_text(c), poison.escape_text(k)): poison.escape_text(v)
+                             for (c, k), v in (checkpoints_ or {}).items()}
+        try:
+            result = self._write_once(event_rows, invocations_, quarantined, clean_checkpoints,
+                                      extra_rows, sample_rate)
+        except _ROW_ERRORS:
+            result = self._write_apart(event_rows, invocations_, quarantined, clean_checkpoints,
+                                       extra_rows, sample_rate)
+        if sample_rate is not None:
+            self._recorded_rate = sample_rate
+        return result
+
+    def _write_once(self, event_rows: Sequence[tuple[Any, ...]],
+                    invocations_: Sequence[Invocation], quarantined: Sequence[Quarantined],
+                    checkpoints_: Mapping[tuple[str, str], str],
+                    extra_rows: Mapping[sa.Table, Sequence[dict[str, Any]]],
+                    sample_rate: float | None) -> WriteResult:
+        result = WriteResult()
         try:
             with self.engine.begin() as conn:
                 result.events = self._execute(conn, self._insert_event, event_rows)
@@ -191,9 +222,8 @@ class Store:
                 result.invocations += len(late_minutes)
                 result.quarantined = self._execute(conn, self._insert_quarantine,
                                                    [_quarantine_row(q) for q in quarantined])
-                self._execute(conn, self._upsert_checkpoint,
-                              _checkpoint_rows(checkpoints_ or {}))
-                for table, rows in (extra_rows or {}).items():  # collectors' own tables
+                self._execute(conn, self._upsert_checkpoint, _checkpoint_rows(checkpoints_))
+                for table, rows in extra_rows.items():  # collectors' own tables
                     self._execute(conn, self._insert_ignore(table), rows)
                 if sample_rate is not None and sample_rate != self._recorded_rate:
                     self._execute(conn, self._upsert_meta,
@@ -206,9 +236,52 @@ class Store:
                                   [{"minute_ms": m} for m in sorted(minutes)])
         except sa.exc.OperationalError as exc:
             raise StoreError(f"cannot write to store {self.url}: {_first_line(exc)}") from None
-        if sample_rate is not None:
-            self._recorded_rate = sample_rate
         return result
+
+    def _write_apart(self, event_rows: Sequence[tuple[Any, ...]],
+                     invocations_: Sequence[Invocation], quarantined: Sequence[Quarantined],
+                     checkpoints_: Mapping[tuple[str, str], str],
+                     extra_rows: Mapping[sa.Table, Sequence[dict[str, Any]]],
+                     sample_rate: float | None) -> WriteResult:
+        """A batch the engine refused, written in parts so only the refused rows are left out
+        (quarantined as `store_rejected`); checkpoints and sample rate go last."""
+        total, refused = WriteResult(), []
+
+        def part(kind: str, rows: Sequence[Any], write: Any, label: Any) -> None:
+            try:
+                written = write(rows)
+            except _ROW_ERRORS as exc:
+                if len(rows) > 1:
+                    middle = len(rows) // 2
+                    part(kind, rows[:middle], write, label)
+                    part(kind, rows[middle:], write, label)
+                    return
+                refused.append(Quarantined(
+                    origin="store", position=f"{kind} {poison.escape_text(str(label(rows[0])))}",
+                    reason="store_rejected", detail=_first_line(exc)[:500],
+                    raw=_raw_of(rows[0])))
+                return
+            total.events += written.events
+            total.invocations += written.invocations
+            total.quarantined += written.quarantined
+
+        def once(**given: Any) -> Any:
+            return lambda rows: self._write_once(**{
+                "event_rows": (), "invocations_": (), "quarantined": (), "checkpoints_": {},
+                "extra_rows": {}, "sample_rate": None, **{k: (v(rows) if callable(v) else v)
+                                                          for k, v in given.items()}})
+
+        part("event", event_rows, once(event_rows=lambda r: r), operator.itemgetter(0))
+        part("invocation", invocations_, once(invocations_=lambda r: r),
+             operator.attrgetter("request_id"))
+        part("quarantine", quarantined, once(quarantined=lambda r: r),
+             operator.attrgetter("position"))
+        for table, rows in extra_rows.items():
+            part(table.name, rows, once(extra_rows=lambda r, t=table: {t: r}),
+                 lambda row: next(iter(row.values()), "?"))
+        last = self._write_once((), (), refused, checkpoints_, {}, sample_rate)
+        total.quarantined += last.quarantined
+        return total
 
     @staticmethod
     def _execute(conn: Connection, statement: _Compiled, rows: Sequence[Any]) -> int:
@@ -323,6 +396,29 @@ class Store:
             index_elements=[collector_status.c.collector, collector_status.c.instance],
             set_={name: insert.excluded[name] for name in
                   ("heartbeat_ms", "state", "counters", "last_error")})
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(statement)
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"cannot write to store {self.url}: {_first_line(exc)}") from None
+
+    def put_queue_depth(self, row: dict[str, Any]) -> None:
+        """Record the latest sample of a dead-letter queue (`queue_depths`), keeping when it
+        first became non-empty: the sample's `nonempty_since_ms` counts only when the stored
+        row was empty (or absent)."""
+        dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
+        insert = dialect.insert(queue_depths).values(**row)
+        stored = queue_depths.c
+        statement = insert.on_conflict_do_update(
+            index_elements=[stored.queue],
+            set_={"source_queue": insert.excluded.source_queue,
+                  "observed_ms": insert.excluded.observed_ms,
+                  "messages": insert.excluded.messages,
+                  "oldest_sent_ms": insert.excluded.oldest_sent_ms,
+                  "nonempty_since_ms": sa.case(
+                      (insert.excluded.messages == 0, None),
+                      (stored.messages > 0, stored.nonempty_since_ms),
+                      else_=insert.excluded.nonempty_since_ms)})
         try:
             with self.engine.begin() as conn:
                 conn.execute(statement)
@@ -550,6 +646,51 @@ def _event_rows(items: Sequence[BusEvent] | Sequence[tuple[Any, ...]]
     if items and type(items[0]) is not tuple:
         return [event_row(event) for event in items]  # type: ignore[arg-type]
     return items  # type: ignore[return-value]
+
+
+def _storable(event_rows: Sequence[tuple[Any, ...]], invocations_: Sequence[Invocation],
+              quarantined: Sequence[Quarantined],
+              extra_rows: Mapping[sa.Table, Sequence[dict[str, Any]]] | None
+              ) -> tuple[tuple[Any, ...], list[Quarantined]]:
+    """Every row made storable (`eventscope.poison`); those that cannot be, as quarantine."""
+    refused: list[Quarantined] = []
+
+    def keep(kind: str, rows: Sequence[Any], clean: Any, label: Any) -> list[Any]:
+        kept = []
+        for row in rows:
+            try:
+                kept.append(clean(row))
+            except poison.Unstorable as exc:
+                refused.append(Quarantined(
+                    origin="store", position=f"{kind} {poison.escape_text(str(label(row)))}",
+                    reason=exc.reason, detail=str(exc), raw=_raw_of(row)))
+        return kept
+
+    events_kept = keep("event", event_rows, lambda r: poison.clean_tuple(r, EVENT_COLUMNS),
+                       operator.itemgetter(0))
+    invocations_kept = keep("invocation", invocations_, poison.clean_record,
+                            operator.attrgetter("request_id"))
+    quarantine_kept = keep("quarantine", quarantined, poison.clean_record,
+                           operator.attrgetter("position"))
+    extra_kept = {table: keep(table.name, rows, poison.clean_mapping,
+                              lambda row: next(iter(row.values()), "?"))
+                  for table, rows in (extra_rows or {}).items()}
+    return (events_kept, invocations_kept, quarantine_kept, extra_kept), refused
+
+
+def _raw_of(row: Any) -> bytes:
+    """A refused row as JSON text for the quarantine (capped like every raw input)."""
+    import dataclasses
+    import json
+
+    from eventscope.limits import QUARANTINE_RAW_CAP
+
+    if dataclasses.is_dataclass(row):
+        row = {f.name: getattr(row, f.name) for f in dataclasses.fields(row)}
+    elif isinstance(row, tuple):
+        row = dict(zip(EVENT_COLUMNS, row))
+    text = json.dumps(row, default=repr, ensure_ascii=False)
+    return text.encode("utf-8", "backslashreplace")[:QUARANTINE_RAW_CAP]
 
 
 def _scalar(conn: Connection, statement: Any) -> int:

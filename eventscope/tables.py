@@ -141,6 +141,18 @@ collector_status = sa.Table(
     sa.Column("last_error", sa.Text),
 )
 
+# The latest sample of each dead-letter queue a collector watches (one row per queue).
+queue_depths = sa.Table(
+    "queue_depths",
+    metadata,
+    sa.Column("queue", sa.Text, primary_key=True),  # the dead-letter queue's URL
+    sa.Column("source_queue", sa.Text),  # the queue it takes the dead letters of
+    sa.Column("observed_ms", sa.BigInteger, nullable=False),
+    sa.Column("messages", sa.BigInteger, nullable=False),  # visible + in flight
+    sa.Column("oldest_sent_ms", sa.BigInteger),  # earliest SentTimestamp in a peek, if any
+    sa.Column("nonempty_since_ms", sa.BigInteger),  # first sample that found it non-empty
+)
+
 # What PII redaction replaced before storing: which event, where, found by what.
 redactions = sa.Table(
     "redactions",

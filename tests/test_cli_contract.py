@@ -126,6 +126,7 @@ INPUT_ERRORS: dict[tuple[str, ...], tuple[str, list[str]]] = {
     ("contracts", "ingest-junit"): ("error", [MISSING + ".xml", "--db", "{db}"]),
     ("tap", "install"): ("usage", ["--bus", "b", "--sample", "5"]),
     ("tap", "remove"): ("usage", ["--region", "eu-west-1"]),
+    ("tap", "redrive"): ("usage", ["--region", "eu-west-1"]),  # neither --bus nor --queue-url
     ("collect", "tap"): ("error", ["--bus", "b", "--db", "nonsense", "--region", "eu-west-1"]),
     ("collect", "logs"): ("usage", ["--since", "last tuesday", "--db", "{db}"]),
     ("collect", "rules"): ("error", ["--bus", "b", "--db", "nonsense", "--region",

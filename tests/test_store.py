@@ -81,13 +81,15 @@ def test_checkpoint_commits_with_its_data(store: Store) -> None:
     assert store.checkpoint("logs", "/aws/lambda/crm-notifier") == "200"
 
 
-def test_a_failed_batch_writes_nothing(store: Store) -> None:
-    """When one part of a batch fails, its events and checkpoint are not stored either."""
+def test_a_row_the_engine_refuses_is_quarantined_and_the_rest_commits(store: Store) -> None:
+    """One row the engine refuses (NOT NULL) is quarantined with the reason; the batch's
+    other rows and its checkpoint commit (issue 17: one row never takes a batch down)."""
     broken = replace(PARTIAL, consumer=None)  # violates NOT NULL
-    with pytest.raises(sa.exc.IntegrityError):
-        store.write_batch([EVENT], [broken], checkpoints_={("logs", "g"): "1"})
-    assert store.counts()["events"] == 0
-    assert store.checkpoint("logs", "g") is None
+    written = store.write_batch([EVENT], [broken], checkpoints_={("logs", "g"): "1"})
+    assert (written.events, written.invocations, written.quarantined) == (1, 0, 1)
+    assert store.counts()["events"] == 1
+    assert store.counts()["quarantined_by_reason"] == {"store_rejected": 1}
+    assert store.checkpoint("logs", "g") == "1"
 
 
 def test_counts_cover_every_headline(store: Store) -> None:

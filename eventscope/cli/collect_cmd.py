@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,6 +61,40 @@ def tap_remove(bus: str, profile: str | None, region: str | None, endpoint_url: 
     with aws_errors():
         report = remove_tap(sqs, events, bus)
     _print_report(report.as_dict(), as_json)
+
+
+@tap.command("redrive")
+@click.option("--bus", default=None, help="Event bus whose tap DLQ to redrive.")
+@click.option("--queue-url", default=None, help="Or: a queue whose DLQ (RedrivePolicy) to redrive.")
+@click.option("--limit", type=click.IntRange(1, None), default=None,
+              help="At most this many messages (default: all).")
+@aws_options
+@json_option
+def tap_redrive(bus: str | None, queue_url: str | None, limit: int | None,
+                profile: str | None, region: str | None, endpoint_url: str | None,
+                as_json: bool) -> None:
+    """Move the tap's dead-letter messages back to its queue (exit 1 if any could not be)."""
+    from eventscope.collectors.dlq import dead_letter_queue, redrive
+    from eventscope.collectors.tap import TapError, find_tap_queue
+
+    if bool(bus) == bool(queue_url):
+        raise click.UsageError("give exactly one of --bus or --queue-url")
+    sqs, = aws_clients(aws_settings(profile, region, endpoint_url), "sqs")
+    with aws_errors():
+        if bus:
+            queue_url, _ = find_tap_queue(sqs, bus)
+        assert queue_url is not None
+        dlq_url = dead_letter_queue(sqs, queue_url)
+        if dlq_url is None:
+            raise TapError(f"queue {queue_url} has no dead-letter queue (no RedrivePolicy)")
+        report = redrive(sqs, dlq_url, queue_url, limit)
+    if as_json:
+        echo_json(report.as_dict())
+    else:
+        click.echo(f"moved {report.moved} message(s) from {dlq_url} to {queue_url}"
+                   + (f"; {report.failed} refused, left in the DLQ" if report.failed else ""))
+    if report.failed:
+        sys.exit(1)
 
 
 def _print_report(report: dict[str, Any], as_json: bool) -> None:
@@ -122,6 +157,7 @@ def collect_tap(bus: str | None, queue_url: str | None, sample_rate: float | Non
 
 def _tap_settings(sqs: Any, bus: str | None, queue_url: str | None, sample_rate: float | None,
                   batch_size: int, wait_seconds: int) -> Any:
+    from eventscope.collectors.dlq import dead_letter_queue
     from eventscope.collectors.tap import find_tap_queue
     from eventscope.collectors.tap_collector import TapSettings, queue_visibility, version_rules_from_env
 
@@ -134,7 +170,8 @@ def _tap_settings(sqs: Any, bus: str | None, queue_url: str | None, sample_rate:
     return TapSettings(queue_url=queue_url, batch_size=batch_size, wait_seconds=wait_seconds,
                        sample_rate=recorded if sample_rate is None else sample_rate,
                        visibility_seconds=queue_visibility(sqs, queue_url),
-                       version_rules=version_rules_from_env())
+                       version_rules=version_rules_from_env(),
+                       dlq_url=dead_letter_queue(sqs, queue_url))
 
 
 def _redaction_settings(store: Any) -> Any:
@@ -192,16 +229,24 @@ def collect_logs_cmd(prefix: str, log_groups: tuple[str, ...], since: int, overl
                      db_url: str | None, profile: str | None, region: str | None,
                      endpoint_url: str | None, as_json: bool) -> None:
     """Read Lambda consumers' CloudWatch Logs into invocations, once, from each checkpoint."""
-    from eventscope.collectors.logs_collector import LogsCounters, LogsSettings, collect_logs
+    from eventscope.collectors.logs_collector import (LogGroupsFailed, LogsCounters, LogsSettings,
+                                                      collect_logs)
 
     logs, = aws_clients(aws_settings(profile, region, endpoint_url), "logs")
     store = open_store(db_url)
     settings = LogsSettings(prefix=prefix, since_ms=since, overlap_ms=overlap_ms,
                             log_groups=log_groups, redaction=_redaction_settings(store))
     counters = LogsCounters()
+    failed: LogGroupsFailed | None = None
     with aws_errors():
-        collect_logs(logs, store, settings, counters)
+        try:
+            collect_logs(logs, store, settings, counters)
+        except LogGroupsFailed as exc:  # the other groups were stored: report, exit 1
+            failed = exc
     _print_counters(counters.as_dict(), as_json)
+    if failed is not None:
+        click.echo(f"error: {failed}", err=True)
+        sys.exit(1)
 
 
 def _print_counters(counters: dict[str, Any], as_json: bool) -> None:
@@ -250,11 +295,12 @@ def collect_all(bus: str, prefix: str, log_groups: tuple[str, ...], since: int,
     """Run the tap, consumer-logs, rules (and bus-logs) collectors until SIGTERM/SIGINT.
 
     Each source runs in its own loop; a heartbeat line with the counters is printed and
-    stored in `collector_status` every --heartbeat. On SIGTERM or SIGINT every loop
-    finishes its batch, commits, and the command exits 0.
+    stored in `collector_status` every --heartbeat; a failing loop is reported `failing` and
+    retried with back-off. On SIGTERM or SIGINT every loop finishes its batch, commits, and the
+    command exits 0, or 1 when a loop's last step had failed.
     """
     from eventscope.collectors.logs_collector import LogsSettings
-    from eventscope.collectors.service import collector_loops, run_service
+    from eventscope.collectors.service import collector_loops, failing_loops, run_service
 
     settings = aws_settings(profile, region, endpoint_url)
     clients = dict(zip(("sqs", "logs", "events"),
@@ -271,6 +317,10 @@ def collect_all(bus: str, prefix: str, log_groups: tuple[str, ...], since: int,
     stop = threading.Event()
     with _stop_on_signals(stop):
         run_service(loops, store, stop, heartbeat / 1000, echo=lambda line: click.echo(line))
+    failing = failing_loops(loops)
+    if failing:
+        click.echo(f"collectors failing when stopped: {', '.join(failing)}", err=True)
+        sys.exit(1)
 
 
 @click.command()

@@ -27,7 +27,7 @@ SEVERITIES = ("info", "warning", "error")
 LATENCY_BY = ("detail_type", "consumer")  # the grouping `latency_p95` grades
 KINDS = ("undocumented_event", "schema_drift", "failure_rate", "final_failures",
          "missing_subscription", "processed_twice", "deprecated_in_use", "pii_exposure",
-         "contract_failure", "latency_p95")
+         "contract_failure", "latency_p95", "dead_letters")
 
 
 class ConfigError(EventscopeError):
@@ -70,6 +70,9 @@ class Thresholds:
     latency_p95_warning_ms: float = 60_000.0
     latency_p95_error_ms: float = 900_000.0
     latency_min_events: int = 20
+    dead_letters_warning: int = 1  # messages in a watched dead-letter queue
+    dead_letters_error: int = 100
+    dead_letters_error_age_s: int = 3600  # or non-empty for this long
 
 
 _YAML_KEYS = {
@@ -83,6 +86,9 @@ _YAML_KEYS = {
     ("latency_p95_ms", "warning"): "latency_p95_warning_ms",
     ("latency_p95_ms", "error"): "latency_p95_error_ms",
     ("latency_p95_ms", "min_events"): "latency_min_events",
+    ("dead_letters", "warning"): "dead_letters_warning",
+    ("dead_letters", "error"): "dead_letters_error",
+    ("dead_letters", "error_age_s"): "dead_letters_error_age_s",
 }
 
 
@@ -164,6 +170,7 @@ class CheckSummaries:
     contract_results: pd.DataFrame | None = None
     emitted: pd.DataFrame | None = None  # type summary for deprecated types; default above
     latency: pd.DataFrame | None = None  # latency.latency(attempts, by=LATENCY_BY)
+    dead_letters: list[dict[str, Any]] | None = None  # load.load_dead_letters
 
 
 def summarise_inputs(inputs: CheckInputs, catalog: Catalog | None) -> CheckSummaries:
@@ -217,10 +224,32 @@ def run_check_summaries(s: CheckSummaries, catalog: Catalog | None, thresholds: 
         skipped.append({"kind": "latency_p95", "reason": "no event -> invocation latency given"})
     else:
         found += latency_findings(s.latency, thresholds)
+    found += dead_letter_findings(s.dead_letters or [], thresholds)
     order = {sev: i for i, sev in enumerate(reversed(SEVERITIES))}
     found.sort(key=lambda f: (order[f.severity], f.kind, orjson.dumps(
         f.subject, option=orjson.OPT_SORT_KEYS)))
     return found, skipped
+
+
+def dead_letter_findings(queues: list[dict[str, Any]], th: Thresholds) -> list[Finding]:
+    """dead_letters: a watched dead-letter queue holding messages (events the tap could not
+    store): a warning from `dead_letters.warning` messages, an error from
+    `dead_letters.error` or once non-empty for `dead_letters.error_age_s`."""
+    found = []
+    for row in queues:
+        count = int(row["messages"])
+        severity = _grade(count, th.dead_letters_warning, th.dead_letters_error)
+        stale = row.get("nonempty_for_s") or 0
+        if severity and stale >= th.dead_letters_error_age_s:
+            severity = "error"
+        if severity:
+            found.append(Finding(
+                "dead_letters", severity, {"queue": row["queue"]},
+                f"{count} message(s) in dead-letter queue {row['queue'].rsplit('/', 1)[-1]}"
+                f" (non-empty for {stale}s): `eventscope tap redrive` moves them back",
+                {k: row.get(k) for k in ("source_queue", "messages", "oldest_age_s",
+                                         "nonempty_for_s", "observed_ms")}))
+    return found
 
 
 def _grade(value: float, warning: float, error: float) -> str | None:

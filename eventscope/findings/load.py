@@ -560,6 +560,27 @@ def load_event_details(engine: Engine, ids: Sequence[str]) -> dict[str, str]:
     return {row.id: row.detail for row in rows}
 
 
+# --- dead-letter queues: the latest sample of each (`collectors/dlq.py`) ---
+
+def load_dead_letters(engine: Engine, now_ms: int | None = None) -> list[dict[str, Any]]:
+    """Each watched dead-letter queue's latest sample, with ages in seconds at `now_ms`:
+    `oldest_age_s` (of the oldest message peeked), `nonempty_for_s` (since a sample first
+    found it non-empty) and `sample_age_s` (how old the sample is). Empty when none sampled."""
+    import time
+
+    from eventscope.tables import queue_depths
+
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    rows = _rows(engine, sa.select(queue_depths).order_by(queue_depths.c.queue))
+
+    def age(ms: Any) -> int | None:
+        return None if ms is None else max(0, (now - int(ms)) // 1000)
+
+    return [{**row, "oldest_age_s": age(row["oldest_sent_ms"]),
+             "nonempty_for_s": age(row["nonempty_since_ms"]),
+             "sample_age_s": age(row["observed_ms"])} for row in rows]
+
+
 # --- the bus rules: the latest `collect rules` snapshot of each bus ---
 
 def _rows(engine: Engine, statement: sa.Select) -> list[dict[str, Any]]:

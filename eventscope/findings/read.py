@@ -30,6 +30,12 @@ if TYPE_CHECKING:  # the heavier modules are imported by the functions that use 
     from eventscope.store import Store
 
 
+def dead_letters(engine: Engine, now_ms: int | None = None) -> list[dict[str, Any]]:
+    """The dead-letter queues the tap watches, latest sample each (see `load.load_dead_letters`):
+    what `check` grades as `dead_letters` and a page shows as the DLQ tile."""
+    return load.load_dead_letters(engine, now_ms)
+
+
 def load_catalog_file(path: str | None) -> Catalog | None:
     """The catalog at `path`, or None without a path (catalog-based findings are then
     skipped); a broken catalog raises `CatalogError` with every problem."""

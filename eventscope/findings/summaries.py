@@ -188,4 +188,4 @@ def check_summaries(engine: Engine, catalog: Catalog | None = None,
         observed_missing=observed_missing_subscriptions(engine, catalog),
         type_summary=load.load_type_summary_rollup(engine),
         handled=handled_kinds(engine, catalog), samples=load.load_samples(engine),
-        subscriptions=subscriptions)
+        subscriptions=subscriptions, dead_letters=load.load_dead_letters(engine))
