@@ -20,7 +20,8 @@ from eventscope.events import (DEFAULT_CORRELATION_PATHS, RejectedRecord, Versio
 from eventscope.lambda_logs import ParsedRecord, parse_log_record
 from eventscope.limits import QUARANTINE_RAW_CAP
 from eventscope.records import EVENT_COLUMNS, BusEvent, Quarantined, event_row
-from eventscope.redaction import RedactionSettings, redact_detail, redaction_rows
+from eventscope.redaction import (RedactionSettings, redact_fields, redaction_rows,
+                                  scrub_quarantined)
 from eventscope.sampling import keep
 
 LOG_RECORD_FIELDS: Mapping[str, type | tuple[type, ...]] = {
@@ -29,7 +30,7 @@ LOG_RECORD_FIELDS: Mapping[str, type | tuple[type, ...]] = {
 LineItem = BusEvent | dict[str, Any] | Quarantined
 
 _BLANK = b" \t"
-_DETAIL = EVENT_COLUMNS.index("detail")
+_COLUMN = {name: index for index, name in enumerate(EVENT_COLUMNS)}
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,8 @@ def parse_block(block: Block, options: LineOptions) -> ParsedBlock:
                 continue
             _add_event(parsed, item, options.redaction)
         elif type(item) is Quarantined:
-            parsed.quarantined.append(item)
+            parsed.quarantined.extend(scrub_quarantined([item], options.redaction)
+                                      if options.redaction is not None else [item])
         else:
             parsed.log_records += 1
             facts = parse_log_record(item)  # type: ignore[arg-type]
@@ -96,9 +98,12 @@ def parse_block(block: Block, options: LineOptions) -> ParsedBlock:
 def _add_event(parsed: ParsedBlock, event: BusEvent, redaction: RedactionSettings | None) -> None:
     row = event_row(event)
     if redaction is not None:
-        detail, found = redact_detail(event, redaction)
-        if detail is not None:
-            row = row[:_DETAIL] + (detail,) + row[_DETAIL + 1:]
+        changes, found = redact_fields(event, redaction)
+        if changes:
+            patched = list(row)
+            for name, value in changes.items():
+                patched[_COLUMN[name]] = value
+            row = tuple(patched)
         if found:
             parsed.redaction_rows.extend(redaction_rows(found, int(time.time() * 1000)))
     parsed.event_rows.append(row)
