@@ -319,9 +319,10 @@ def replay(bus: str, event_ids: tuple[str, ...], detail_type: str | None,
         echo_json({"dry_run": not yes, "plan": plan.describe(), "result": result})
     else:
         where = f"consumer {consumer} ({plan.mode})" if consumer else f"bus {bus}"
-        what = (f"sent {result.get('sent', 0)} of {len(plan.events)}" if result is not None
-                else f"would send {len(plan.events)}")
-        click.echo(f"{what} event(s) to {where}, request key {plan.request_key}")
+        what = (f"replayed {len(plan.events)} event(s) to {where}: {result.get('sent', 0)} "
+                f"send(s) done, {failed} failed" if result is not None
+                else f"would send {len(plan.events)} event(s) to {where}")
+        click.echo(f"{what}, request key {plan.request_key}")
         for event in plan.events[:20]:
             click.echo(f"  {event.id}  {event.detail_type}")
         if result is not None:
