@@ -92,10 +92,19 @@ def _may_hold_key_or_number(text: str) -> bool:
     """Whether an AWS key id, a card or a phone number may be in the text."""
     if "AKIA" in text or "ASIA" in text or "AIDA" in text or "AROA" in text:
         return True
-    digits = text.encode("utf-8", "surrogatepass").translate(_DIGITS_AS_ZERO, _SEPARATORS)
-    # a dialled number needs 8 digits, a social security number 9, anything else 10
-    shortest = 8 if ("+" in text or "(" in text) else 9
-    return b"0" * shortest in digits
+    try:
+        encoded = text.encode()
+    except UnicodeEncodeError:  # lone surrogates (undecodable bytes of a quarantined input)
+        encoded = text.encode("utf-8", "surrogatepass")
+    digits = encoded.translate(_DIGITS_AS_ZERO, _SEPARATORS)
+    if "+" in text or "(" in text:  # a dialled number needs 8 digits
+        return b"00000000" in digits
+    if b"000000000" not in digits:  # 9: a social security number's digits
+        return False
+    if b"0000000000" in digits:  # 10: cards, other phone numbers
+        return True
+    shaped = encoded.translate(_DIGITS_AS_ZERO)  # AAA-GG-SSSS, dashes or spaces
+    return b"000-00-0000" in shaped or b"000 00 0000" in shaped
 
 
 def string_filter(document: str) -> Callable[[str], bool] | None:
@@ -202,8 +211,10 @@ def _redact(node: Any, where: _Where, declared: set[str], key: bytes,
         return token(orjson.dumps(node).decode(), "catalog", key)
     kind = type(node)
     if kind is dict:
-        if any(maybe(name) for name in node):  # JSON object keys are strings
-            node = _redact_keys(node, where, key, found)
+        for name in node:  # JSON object keys are strings; a loop is cheaper than any()
+            if maybe(name):
+                node = _redact_keys(node, where, key, found)
+                break
         children: Any = node.items()
         segment = ".{}".format
     elif kind is list:
@@ -296,7 +307,9 @@ def redact_fields(event: BusEvent, settings: RedactionSettings
                                     settings.key, found, maybe)
         if len(found) > before:
             new["resources"] = orjson.dumps(resources).decode()
-    if event.correlation_key is not None:
+    # A key still found as a whole string in the redacted detail was a value left as it is.
+    if event.correlation_key is not None and (settings.keep_originals or (
+            f'"{event.correlation_key}"' not in new.get("detail", event.detail))):
         stored = key_token or stored_query(event.correlation_key, settings.key)
         if stored != event.correlation_key:
             found.append((CORRELATION_KEY_PATH, stored.split(":")[1]))
