@@ -9,7 +9,6 @@ string of its digits. Pure: no I/O.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
@@ -38,13 +37,25 @@ def decode_object(raw: bytes) -> dict[str, Any]:
 
 
 _DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0000000000")
-_BIG_NUMBER = re.compile(rb"[:\[,]\s*-?\d{20}")  # a number (not a string) of 20+ digits
+_RUN = b"0" * 20  # 20 digits: more than 2**64 - 1 has
+_BEFORE_NUMBER = b" \t\r\n-"
+_NOT_A_NUMBER = b'"0123456789'  # a run after a quote is a string; after a digit, the same run
 INT_RANGE = (-(2**63), 2**64 - 1)  # what orjson decodes exactly
 
 
 def _may_hold_big_integer(raw: bytes) -> bool:
-    """Whether a JSON number of 20 or more digits may be in the text (cheap, then exact)."""
-    return b"0" * 20 in raw.translate(_DIGITS_AS_ZERO) and _BIG_NUMBER.search(raw) is not None
+    """Whether a JSON number of 20 or more digits may be in the text: a run of 20 digits not
+    at the start of a string (CloudWatch's 56-digit `eventId` strings are the common case)."""
+    shaped = raw.translate(_DIGITS_AS_ZERO)
+    start = shaped.find(_RUN)
+    while start != -1:
+        before = start - 1
+        while before >= 0 and raw[before] in _BEFORE_NUMBER:
+            before -= 1
+        if before < 0 or raw[before] not in _NOT_A_NUMBER:
+            return True
+        start = shaped.find(_RUN, start + len(_RUN))
+    return False
 
 
 def _exact_int(digits: str) -> int | str:
