@@ -39,7 +39,9 @@ def handle(event: dict[str, Any], context: Any, store: Store | None = None,
     messages = [{"MessageId": r["messageId"], "Body": r.get("body", "")} for r in records]
     batch = classify_messages(messages, settings)
     try:
-        events, extra = redaction_filter(settings_from_env(store))(batch.events)
+        redactor = redaction_filter(settings_from_env(store))
+        events, extra = redactor(batch.events)
+        batch.quarantined = redactor.quarantined(batch.quarantined)
         store.write_batch(events, (), batch.quarantined, None, extra, sample_rate=rate)
     except StoreError as exc:
         log.warning("store write failed, returning %d message(s) to SQS: %s", len(records), exc)

@@ -47,7 +47,8 @@ from eventscope.events import RejectedRecord
 from eventscope.lambda_logs import InvocationAssembler
 from eventscope.limits import QUARANTINE_RAW_CAP
 from eventscope.records import Invocation, Quarantined
-from eventscope.redaction import RedactionSettings, scrub_invocations
+from eventscope.redaction import (RedactionSettings, scrub_invocations, scrub_quarantined,
+                                  scrub_text)
 from eventscope.sampling import sample_invocations
 from eventscope.store import Store, deliveries
 
@@ -219,8 +220,9 @@ class DeliverySink:
 
     collector = "bus-logs"
 
-    def __init__(self, _redaction: RedactionSettings | None = None,
+    def __init__(self, redaction: RedactionSettings | None = None,
                  _sample_rate: float = 1.0) -> None:
+        self.redaction = redaction
         self.rows: list[dict[str, Any]] = []
         self.quarantined: list[Quarantined] = []
         self.partials: list[Invocation] = []
@@ -243,6 +245,12 @@ class DeliverySink:
 
     def write(self, store: Store, checkpoints: dict[tuple[str, str], str],
               counters: LogsCounters) -> None:
+        if self.redaction is not None and not self.redaction.keep_originals:
+            self.quarantined = scrub_quarantined(self.quarantined, self.redaction)
+            for row in self.rows:
+                if row.get("error_message"):
+                    row["error_message"] = scrub_text(row["error_message"],
+                                                      self.redaction.key)[0]
         store.write_batch((), (), self.quarantined, checkpoints, {deliveries: self.rows})
         counters.deliveries += len(self.rows)
         counters.quarantined += len(self.quarantined)

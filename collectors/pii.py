@@ -16,8 +16,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from eventscope.records import BusEvent
-from eventscope.redaction import RedactionSettings, redact_events, redaction_rows
+from eventscope.records import BusEvent, Quarantined
+from eventscope.redaction import (RedactionSettings, redact_events, redaction_rows,
+                                  scrub_quarantined)
 from eventscope.store import Store, redactions
 
 EventFilter = Callable[[Sequence[BusEvent]], tuple[list[BusEvent], Any]]
@@ -42,10 +43,22 @@ def declared_pii_fields(catalog_path: str) -> dict[str, tuple[str, ...]]:
             if t.pii_fields}
 
 
-def redaction_filter(settings: RedactionSettings) -> EventFilter:
-    """The tap collector's hook: a batch's events redacted, and their `redactions` rows."""
-    def apply(events: Sequence[BusEvent]) -> tuple[list[BusEvent], Any]:
-        clean, found = redact_events(events, settings)
+class Redactor:
+    """The collectors' hook: called with a batch's events, their redacted form and their
+    `redactions` rows; `quarantined` scrubs the batch's quarantined inputs the same way."""
+
+    def __init__(self, settings: RedactionSettings) -> None:
+        self.settings = settings
+
+    def __call__(self, events: Sequence[BusEvent]) -> tuple[list[BusEvent], Any]:
+        clean, found = redact_events(events, self.settings)
         return clean, ({redactions: redaction_rows(found, int(time.time() * 1000))}
                        if found else None)
-    return apply
+
+    def quarantined(self, items: list[Quarantined]) -> list[Quarantined]:
+        return scrub_quarantined(items, self.settings)
+
+
+def redaction_filter(settings: RedactionSettings) -> Redactor:
+    """The tap collector's hook (see `Redactor`)."""
+    return Redactor(settings)

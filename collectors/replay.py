@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import getpass
 import hashlib
+import logging
 import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import botocore.exceptions
 import orjson
 import sqlalchemy as sa
 
@@ -26,6 +28,8 @@ from eventscope.records import BusEvent
 from eventscope.redaction import is_redacted
 from eventscope.replay_marker import mark
 from eventscope.store import Store, events as events_table, replay_audit
+
+log = logging.getLogger(__name__)
 
 PUT_EVENTS_BATCH = 10
 PUT_ATTEMPTS = 3
@@ -215,7 +219,11 @@ def send_to_targets(clients: dict[str, Any], plan: ReplayPlan) -> dict[str, Any]
             continue
         for event in plan.events:
             body = orjson.dumps(marked_envelope(event, plan.request_key)).decode()
-            ok = _send_one(clients, service, arn, body)
+            try:
+                ok = _send_one(clients, service, arn, body)
+            except botocore.exceptions.ClientError as exc:  # this target only: go on
+                log.warning("replay to %s failed: %s", arn, exc)
+                ok = False
             sent, failed = sent + ok, failed + (not ok)
     return {"sent": sent, "failed": failed, "skipped_targets": skipped}
 

@@ -159,6 +159,10 @@ def process_batch(sqs: Any, store: Store, messages: Sequence[dict[str, Any]],
     counters.received += len(messages)
     batch = classify_messages(messages, settings)
     events, extra = (event_filter(batch.events) if event_filter else (batch.events, None))
+    # the redaction hook (`collectors.pii.Redactor`) scrubs quarantined raw bodies too
+    scrub = getattr(event_filter, "quarantined", None)
+    if scrub is not None:
+        batch.quarantined = scrub(batch.quarantined)
     if received_at is not None:
         _extend_if_slow(sqs, messages, settings, counters, received_at)
     try:

@@ -3,7 +3,9 @@
 Run with `eventscope dashboard` (or `streamlit run dashboard/app.py` with $EVENTSCOPE_DB).
 The sidebar chooses the store (bus / environment), the time window (ending at the newest
 event), the auto-refresh interval and the logged PII reveal; pages read it via
-`data.context()`.
+`data.context()`. With login configured (`[auth]` in secrets.toml) an anonymous session gets
+the login page and nothing else, and the access policy (`eventscope.dashboard.access`) decides
+which environments a user sees and whether they may reveal PII.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ if str(HERE.parent) not in sys.path:  # `streamlit run` puts only this folder on
 
 import streamlit as st  # noqa: E402
 
-from eventscope.dashboard import data, ui, views  # noqa: E402
+from eventscope.dashboard import access, data, ui, views  # noqa: E402
 
 REFRESH = {"off": 0, "30s": 30, "1m": 60, "5m": 300}
 PAGES = [
@@ -34,17 +36,38 @@ PAGES = [
 
 def auth_configured() -> bool:
     """Whether Streamlit's OIDC login (`[auth]` in secrets.toml) is set up."""
+    return policy().login
+
+
+def policy() -> access.Policy:
+    """The access policy from the app's secrets (none: no login, everything local)."""
     try:
-        return "auth" in st.secrets
+        secrets = st.secrets.to_dict()
     except Exception:  # noqa: BLE001 - no secrets file at all
-        return False
+        secrets = {}
+    return access.policy_from(secrets)
+
+
+def claims() -> dict[str, object]:
+    """The session's OIDC claims (empty when nobody is logged in)."""
+    try:
+        return dict(st.user.to_dict())
+    except Exception:  # noqa: BLE001 - no user information in this session
+        return {}
+
+
+def login_page() -> None:
+    """All an anonymous session is served when login is configured."""
+    st.title("eventscope")
+    st.write("Log in to see this event bus.")
+    st.button("Log in", on_click=st.login, type="primary")
 
 
 def sidebar() -> data.Context:
     """The shared controls; returns the context pages read."""
     side = st.sidebar
     named = data.environments()
-    names = list(named)
+    names = access.visible_environments(named, claims(), policy())
     chosen = ui.query("env", "default")
     env = side.selectbox("Bus / environment", names,
                          index=names.index(chosen) if chosen in names else 0,
@@ -74,17 +97,18 @@ def sidebar() -> data.Context:
 
 
 def _reveal_toggle(side: st.delta_generator.DeltaGenerator) -> bool:
-    """The PII reveal: needs a logged-in user when login is configured; every turn-on is logged."""
-    needs_login = auth_configured()
-    logged_in = bool(getattr(st.user, "is_logged_in", False)) if needs_login else True
-    if needs_login and not logged_in:
-        side.button("Log in", on_click=st.login)
-    reveal = side.toggle("Reveal PII (logged)", value=False, disabled=not logged_in, key="reveal",
+    """The PII reveal: needs the `reveal_pii` role when login is configured; every turn-on is
+    logged with the user."""
+    rules, user = policy(), claims()
+    allowed = access.holds("reveal_pii", user, rules)
+    reveal = side.toggle("Reveal PII (logged)", value=False, disabled=not allowed, key="reveal",
                          help="Shows masked fields in full. Each reveal is written to the "
-                              "server log with the user, if any.")
+                              "server log with the user, if any." if allowed else
+                              "Needs the reveal_pii role.")
+    reveal = reveal and allowed
     if reveal and not st.session_state.get("pii_reveal_logged"):
-        user = getattr(st.user, "email", None) if needs_login else None
-        data.log.warning("PII reveal turned on by %s", user or "an anonymous session")
+        who = user.get("email") if rules.login else None
+        data.log.warning("PII reveal turned on by %s", who or "an anonymous session")
         st.session_state["pii_reveal_logged"] = True
     if not reveal:
         st.session_state["pii_reveal_logged"] = False
@@ -106,6 +130,14 @@ def _auto_refresh(seconds: int) -> None:
 
 def main() -> None:
     st.set_page_config(page_title="eventscope", page_icon=":material/hub:", layout="wide")
+    rules, user = policy(), claims()
+    if not access.logged_in(user, rules):
+        login_page()
+        return
+    if not access.visible_environments(data.environments(), user, rules):
+        st.title("eventscope")
+        st.error("Your account may not see any environment of this dashboard.")
+        return
     pages = [st.Page(str(HERE / "app_pages" / f"{name}.py"), title=title, icon=icon,
                      url_path=name, default=name == "overview")
              for name, title, icon in PAGES]

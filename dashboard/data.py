@@ -329,6 +329,12 @@ def samples(url: str, per_type: int = 20) -> pd.DataFrame:
     return load.load_samples(_engine(url), per_type)
 
 
+def stored_form(url: str, query: str) -> str:
+    """The typed query as the store holds it (`read.stored_form`); not cached, so the typed
+    value is kept nowhere."""
+    return read.stored_form(_engine(url), query) if query else query
+
+
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def correlation_keys(url: str, query: str) -> list[str]:
     return load.find_correlation_keys(_engine(url), query)

@@ -1,11 +1,14 @@
 """Decoding one untrusted JSON document (an NDJSON line, an SQS message body) within limits.
 
 Owns the checks every write path applies before looking inside a record: size, UTF-8, JSON
-syntax, nesting depth, and that the top level is an object. Pure: no I/O.
+syntax, nesting depth, and that the top level is an object; and keeping integers exact: a JSON
+integer outside 64 bits (which orjson would turn into a float, losing digits) is kept as the
+string of its digits. Pure: no I/O.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -20,7 +23,9 @@ def decode_object(raw: bytes) -> dict[str, Any]:
         raise RejectedRecord("too_large", f"{len(raw)} bytes, over the {MAX_LINE_BYTES} limit")
     try:
         value = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
+        if _may_hold_big_integer(raw):
+            value = json.loads(raw, parse_int=_exact_int)
+    except (orjson.JSONDecodeError, ValueError, RecursionError) as exc:
         if not _is_utf8(raw):
             raise RejectedRecord("not_utf8", "not valid UTF-8") from None
         raise RejectedRecord("invalid_json", f"invalid JSON: {exc}") from None
@@ -29,6 +34,33 @@ def decode_object(raw: bytes) -> dict[str, Any]:
     if _may_be_deep(raw) and json_depth(value) > MAX_JSON_DEPTH:
         raise RejectedRecord("too_deep", f"nested deeper than {MAX_JSON_DEPTH} levels")
     return value
+
+
+_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0000000000")
+_RUN = b"0" * 20  # 20 digits: more than 2**64 - 1 has
+_BEFORE_NUMBER = b" \t\r\n-"
+_NOT_A_NUMBER = b'"0123456789'  # a run after a quote is a string; after a digit, the same run
+INT_RANGE = (-(2**63), 2**64 - 1)  # what orjson decodes exactly
+
+
+def _may_hold_big_integer(raw: bytes) -> bool:
+    """Whether a JSON number of 20 or more digits may be in the text: a run of 20 digits not
+    at the start of a string (CloudWatch's 56-digit `eventId` strings are the common case)."""
+    shaped = raw.translate(_DIGITS_AS_ZERO)
+    start = shaped.find(_RUN)
+    while start != -1:
+        before = start - 1
+        while before >= 0 and raw[before] in _BEFORE_NUMBER:
+            before -= 1
+        if before < 0 or raw[before] not in _NOT_A_NUMBER:
+            return True
+        start = shaped.find(_RUN, start + len(_RUN))
+    return False
+
+
+def _exact_int(digits: str) -> int | str:
+    number = int(digits)
+    return number if INT_RANGE[0] <= number <= INT_RANGE[1] else digits
 
 
 def json_depth(value: Any) -> int:

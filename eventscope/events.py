@@ -7,6 +7,7 @@ the reasons an envelope is refused. Pure: no I/O.
 
 from __future__ import annotations
 
+import time as _time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -112,8 +113,15 @@ def rule_for(rules: Mapping[tuple[str, str], VersionRule], source: str,
     return DEFAULT_RULE if rule is None else rule
 
 
-def parse_time_ms(value: Any) -> int:
-    """Milliseconds since the epoch of an EventBridge `time` (ISO 8601, UTC when unzoned)."""
+# Times an event may carry: from 2000-01-01 to a day ahead of this machine's clock. Outside,
+# the time is a producer's bug (year 0001, 2099) and would wreck every time window.
+EARLIEST_TIME_MS = 946_684_800_000
+FUTURE_LEEWAY_MS = 86_400_000
+
+
+def parse_time_ms(value: Any, now_ms: int | None = None) -> int:
+    """Milliseconds since the epoch of an EventBridge `time` (ISO 8601, UTC when unzoned),
+    refused (`invalid_time`) outside [2000-01-01, `now_ms` (the clock) + one day]."""
     if not isinstance(value, str):
         raise RejectedRecord("invalid_time", f"time {value!r} is not an ISO 8601 string")
     try:
@@ -122,7 +130,15 @@ def parse_time_ms(value: Any) -> int:
         raise RejectedRecord("invalid_time", f"time {value[:40]!r} is not ISO 8601") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
-    return int(parsed.timestamp() * 1000)
+    try:
+        time_ms = int(parsed.timestamp() * 1000)
+    except (OverflowError, ValueError):  # 0001-01-01 with a positive offset
+        time_ms = EARLIEST_TIME_MS - 1
+    latest = (int(_time.time() * 1000) if now_ms is None else now_ms) + FUTURE_LEEWAY_MS
+    if not EARLIEST_TIME_MS <= time_ms <= latest:
+        raise RejectedRecord("invalid_time", f"time {value[:40]!r} is outside 2000-01-01 .. "
+                                             "a day from now")
+    return time_ms
 
 
 def format_time(time_ms: int) -> str:

@@ -13,6 +13,7 @@ stored sample keeps the join between the two; what was dropped is counted in the
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import gzip
 import itertools
@@ -37,6 +38,7 @@ from eventscope.events import DEFAULT_CORRELATION_PATHS, VersionRule
 from eventscope.ingest_lines import (Block, LineOptions, ParsedBlock, classify_line,  # noqa: F401
                                      parse_block)
 from eventscope.lambda_logs import InvocationAssembler
+from eventscope.limits import MAX_LINE_BYTES
 from eventscope.records import EVENT_COLUMNS, Invocation, Quarantined
 from eventscope.redaction import RedactionSettings, scrub_invocations
 from eventscope.sampling import check_rate, sample_invocations
@@ -46,6 +48,8 @@ _TIME = EVENT_COLUMNS.index("time_ms")
 
 BATCH_ROWS = 50_000  # events + invocations per write transaction
 BLOCK_BYTES = 1 << 20  # input handed to a worker at once (whole lines, so a little more)
+SKIP_BYTES = 1 << 20  # piece of an overlong line read (and dropped) at once
+BINARY_PROBE_LINES = 5  # first lines that, all undecodable, make an input binary
 MAX_WORKERS = 8
 # How far behind the oldest row of the newest batch a minute must be before a bulk ingest
 # settles its rollups: Lambda's asynchronous retries come one and two minutes apart (plus
@@ -61,6 +65,7 @@ class IngestSummary:
     events_read: int = 0
     events_stored: int = 0
     events_sampled_out: int = 0
+    replay_echoes: int = 0
     log_records_read: int = 0
     invocations_built: int = 0
     invocations_stored: int = 0
@@ -86,6 +91,7 @@ class IngestSummary:
             "unattributed_invocations": self.unattributed_invocations,
             "sample_rate": self.sample_rate,
             "events_sampled_out": self.events_sampled_out,
+            "replay_echoes": self.replay_echoes,
             "invocations_sampled_out": self.invocations_sampled_out,
             "quarantined": sum(self.quarantined.values()),
             "quarantined_by_reason": dict(sorted(self.quarantined.items())),
@@ -180,6 +186,7 @@ class _Batcher:
         summary.lines += parsed.lines
         summary.events_read += len(parsed.event_rows) + parsed.events_sampled_out
         summary.events_sampled_out += parsed.events_sampled_out
+        summary.replay_echoes += parsed.replay_echoes
         summary.log_records_read += parsed.log_records
         summary.quarantined.update(item.reason for item in parsed.quarantined)
         self.events += parsed.event_rows
@@ -279,7 +286,7 @@ def _parse_in_workers(blocks: Iterable[Block], options: LineOptions, workers: in
 def worker_pool(options: LineOptions, workers: int) -> ProcessPoolExecutor:
     """The parsing processes, started as `_start_worker` sets them up."""
     return ProcessPoolExecutor(workers, mp_context=_process_context(),
-                               initializer=_start_worker, initargs=(options,))
+                               initializer=_start_worker, initargs=(options, os.getpid()))
 
 
 def _process_context() -> BaseContext:
@@ -293,15 +300,34 @@ def _process_context() -> BaseContext:
 _worker_options = LineOptions()
 
 
-def _start_worker(options: LineOptions) -> None:
-    """In each worker: remember the options; leave Ctrl-C to the parent, which stops the pool;
-    no cyclic garbage collection (parsing makes no cycles, and the collector would walk every
-    object of a block many times). Workers keep the parent's priority: niced, they starved
-    behind other work on a busy machine while the writer waited for their blocks."""
+def _start_worker(options: LineOptions, parent: int | None = None) -> None:
+    """In each worker: die with the parent, however it dies (`_die_with_parent`); remember
+    the options; leave Ctrl-C to the parent, which stops the pool; no cyclic garbage
+    collection (parsing makes no cycles, and the collector would walk every object of a block
+    many times). Workers keep the parent's priority: niced, they starved behind other work on
+    a busy machine while the writer waited for their blocks."""
     global _worker_options
+    _die_with_parent(parent)
     _worker_options = options
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.disable()
+
+
+PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def _die_with_parent(parent: int | None) -> None:
+    """Ask Linux to kill this process when the thread that started it (the ingest process's
+    main thread) ends, even by kill -9; exit at once if the parent is already gone. Elsewhere
+    a worker notices only when it next talks to its pool."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
 
 
 def _parse_here(block: Block) -> tuple[ParsedBlock, bytes]:
@@ -336,9 +362,17 @@ def _collection_paused() -> Iterator[None]:
 
 
 def check_readable(paths: Sequence[str]) -> None:
-    """Fail before writing anything when a named input file does not exist."""
+    """Fail before writing anything when a named input is missing, a directory or not a
+    regular file, or when stdin is named but closed."""
     for path in paths:
-        if path != "-" and not Path(path).is_file():
+        if path == "-":
+            if sys.stdin is None or sys.stdin.closed:
+                raise InputError("stdin (-) is closed: pipe NDJSON into it or name files")
+            continue
+        found = Path(path)
+        if found.is_dir():
+            raise InputError(f"{path} is a directory: name the NDJSON files in it")
+        if not found.exists():
             raise InputError(f"no such file: {path}")
 
 
@@ -354,13 +388,21 @@ def _blocks(paths: Sequence[str], on_progress: Callable[[int], None] | None
 
 
 def _file_blocks(path: str, on_progress: Callable[[int], None] | None) -> Iterator[Block]:
-    """A file's content in blocks of whole lines, each with the number of its first line."""
+    """A file's content in blocks of whole lines, each with the number of its first line.
+
+    Memory stays bounded whatever the lines' length: a line longer than `MAX_LINE_BYTES` is
+    cut to one byte over the limit (so it is quarantined as `too_large`) and the rest of it
+    skipped in bounded reads. A file whose first lines are all undecodable is refused
+    (`InputError`) before any of its lines is handed on.
+    """
     with _open_input(path) as (stream, raw_file):
         line_no, position = 1, 0
         try:
             while data := stream.read(BLOCK_BYTES):
                 if not data.endswith(b"\n"):
-                    data += stream.readline()  # finish the last line
+                    data = _finish_last_line(stream, data)
+                if line_no == 1:
+                    check_text(path, data)
                 yield Block(path, line_no, data)
                 line_no += data.count(b"\n")
                 if on_progress is not None and raw_file is not None:
@@ -369,6 +411,41 @@ def _file_blocks(path: str, on_progress: Callable[[int], None] | None) -> Iterat
                     position = now
         except (gzip.BadGzipFile, EOFError, OSError) as exc:
             raise InputError(f"cannot read {path}: {exc}") from None
+
+
+def _finish_last_line(stream: IO[bytes], data: bytes) -> bytes:
+    """`data` with its unfinished last line completed from the stream, at most one byte over
+    `MAX_LINE_BYTES`; the rest of a longer line is read in bounded pieces and dropped."""
+    start = data.rfind(b"\n") + 1
+    room = MAX_LINE_BYTES + 1 - (len(data) - start)
+    rest = stream.readline(max(room, 0) + 1) if room > 0 else b""
+    if rest.endswith(b"\n") or (room > 0 and len(rest) <= room):
+        return data + rest  # the line ended (or the input did) within the limit
+    kept = (data[:start + MAX_LINE_BYTES + 1] if room <= 0
+            else data + rest[:room])  # one byte over the limit: refused as too large
+    while (piece := stream.readline(SKIP_BYTES)) and not piece.endswith(b"\n"):
+        pass  # the rest of the overlong line, never held whole
+    return kept + b"\n"
+
+
+def check_text(path: str, data: bytes) -> None:
+    """Refuse an input whose first `BINARY_PROBE_LINES` non-blank lines (all of them, if
+    fewer) are neither UTF-8 text without NUL bytes: a binary file, not NDJSON."""
+    lines = [line for line in data.split(b"\n", BINARY_PROBE_LINES * 4)[:BINARY_PROBE_LINES * 4]
+             if line.strip()][:BINARY_PROBE_LINES]
+    if lines and all(not _is_text(line) for line in lines):
+        raise InputError(f"{path} is not text (its first {len(lines)} line(s) are not UTF-8 "
+                         "or hold NUL bytes): not NDJSON, nothing read from it")
+
+
+def _is_text(line: bytes) -> bool:
+    if b"\0" in line:
+        return False
+    try:
+        line[:MAX_LINE_BYTES].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(line[:MAX_LINE_BYTES]) - 3  # a character cut by the cap
+    return True
 
 
 @contextmanager

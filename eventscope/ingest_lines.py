@@ -20,16 +20,18 @@ from eventscope.events import (DEFAULT_CORRELATION_PATHS, RejectedRecord, Versio
 from eventscope.lambda_logs import ParsedRecord, parse_log_record
 from eventscope.limits import QUARANTINE_RAW_CAP
 from eventscope.records import EVENT_COLUMNS, BusEvent, Quarantined, event_row
-from eventscope.redaction import RedactionSettings, redact_detail, redaction_rows
+from eventscope.replay_marker import is_echo
+from eventscope.redaction import (RedactionSettings, redact_fields, redaction_rows,
+                                  scrub_quarantined)
 from eventscope.sampling import keep
 
 LOG_RECORD_FIELDS: Mapping[str, type | tuple[type, ...]] = {
     "logGroupName": str, "logStreamName": str, "timestamp": int, "message": str,
 }
-LineItem = BusEvent | dict[str, Any] | Quarantined
+LineItem = BusEvent | dict[str, Any] | Quarantined | None  # None: a replay's echo
 
 _BLANK = b" \t"
-_DETAIL = EVENT_COLUMNS.index("detail")
+_COLUMN = {name: index for index, name in enumerate(EVENT_COLUMNS)}
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class ParsedBlock:
     lines: int = 0  # non-blank lines
     event_rows: list[tuple[Any, ...]] = field(default_factory=list)  # records.event_row
     events_sampled_out: int = 0
+    replay_echoes: int = 0  # events eventscope replay (or an archive replay) re-sent
     redaction_rows: list[dict[str, Any]] = field(default_factory=list)  # `redactions` rows
     log_records: int = 0
     log_facts: list[ParsedRecord] = field(default_factory=list)  # records that say something
@@ -78,13 +81,16 @@ def parse_block(block: Block, options: LineOptions) -> ParsedBlock:
         parsed.lines += 1
         item = classify_line(raw, block.origin, line_no, options.correlation_paths,
                              options.version_rules)
-        if type(item) is BusEvent:
+        if item is None:
+            parsed.replay_echoes += 1
+        elif type(item) is BusEvent:
             if rate < 1 and not keep(item.id, rate):
                 parsed.events_sampled_out += 1
                 continue
             _add_event(parsed, item, options.redaction)
         elif type(item) is Quarantined:
-            parsed.quarantined.append(item)
+            parsed.quarantined.extend(scrub_quarantined([item], options.redaction)
+                                      if options.redaction is not None else [item])
         else:
             parsed.log_records += 1
             facts = parse_log_record(item)  # type: ignore[arg-type]
@@ -97,9 +103,12 @@ def parse_block(block: Block, options: LineOptions) -> ParsedBlock:
 def _add_event(parsed: ParsedBlock, event: BusEvent, redaction: RedactionSettings | None) -> None:
     row = event_row(event)
     if redaction is not None:
-        detail, found = redact_detail(event, redaction)
-        if detail is not None:
-            row = row[:_DETAIL] + (detail,) + row[_DETAIL + 1:]
+        changes, found = redact_fields(event, redaction)
+        if changes:
+            patched = list(row)
+            for name, value in changes.items():
+                patched[_COLUMN[name]] = value
+            row = tuple(patched)
         if found:
             parsed.redaction_rows.extend(redaction_rows(found, int(time.time() * 1000)))
     parsed.event_rows.append(row)
@@ -110,10 +119,13 @@ def classify_line(
     correlation_paths: Sequence[str] = DEFAULT_CORRELATION_PATHS,
     version_rules: Mapping[tuple[str, str], VersionRule] | None = None,
 ) -> LineItem:
-    """A bus event, a log record (a dict), or the line's quarantine record."""
+    """A bus event, a log record (a dict), the line's quarantine record, or None for the echo
+    of a replay (stored already as the original: not new traffic)."""
     try:
         record = decode_object(raw)
         if is_bus_event(record):
+            if is_echo(record):
+                return None
             return parse_bus_event(record, len(raw), correlation_paths, version_rules)
         if "logGroupName" in record or "message" in record:
             return checked_log_record(record)

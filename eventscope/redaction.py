@@ -2,12 +2,15 @@
 
 Owns finding personal data in an event's detail (fields the catalog declares as PII, and
 values the detectors recognise: e-mail addresses, card numbers that pass the Luhn check,
-phone numbers, AWS access key ids; the only PII patterns in eventscope: the dashboard masks
-free text with `mask_pii`, which finds exactly what `scrub_text` replaces) and replacing it by a keyed hash token
-`pii:<detector>:<hex>` (HMAC-SHA256 with a configured key, so equal values still correlate
-and nobody without the key can test guesses). Each replacement is reported as a
-`Redaction` (event, detail-type, JSON path, detector). With `keep_originals` the values are
-left as they are and only reported. Pure: no I/O.
+phone numbers, AWS access key ids, US social security numbers; the only PII patterns in
+eventscope: the dashboard masks free text with `mask_pii`, which finds exactly what
+`scrub_text` replaces) and replacing it by a keyed hash token `pii:<detector>:<hex>`
+(HMAC-SHA256 with a configured key, so equal values still correlate and nobody without the key
+can test guesses). Values, object keys, the envelope's `resources` and the correlation key are
+all looked at; so are quarantined raw inputs and consumers' error messages (`scrub_quarantined`,
+`scrub_invocations`). Each replacement is reported as a `Redaction` (event, detail-type, JSON
+path, detectors). With `keep_originals` the values are left as they are and only reported.
+Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from eventscope.records import BusEvent, Invocation
+from eventscope.records import BusEvent, Invocation, Quarantined
 
 TOKEN_PREFIX = "pii:"
 _TOKEN = re.compile(r"pii:[a-z_]+:[0-9a-f]{16}")
@@ -36,6 +39,9 @@ _PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(
 _DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0000000000")
 _SEPARATORS = b" ().-"
 _AWS_KEY = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA|AIDA|AROA)[A-Z0-9]{16}(?![A-Z0-9])")
+# A US social security number as written (AAA-GG-SSSS, dashes or spaces): the Social Security
+# Administration never issues area 000, 666 or 900-999, group 00 or serial 0000.
+_SSN = re.compile(r"(?<![\w-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\w-])")
 
 
 @dataclass(frozen=True)
@@ -86,9 +92,19 @@ def _may_hold_key_or_number(text: str) -> bool:
     """Whether an AWS key id, a card or a phone number may be in the text."""
     if "AKIA" in text or "ASIA" in text or "AIDA" in text or "AROA" in text:
         return True
-    digits = text.encode().translate(_DIGITS_AS_ZERO, _SEPARATORS)
-    shortest = 8 if ("+" in text or "(" in text) else 10  # a dialled number needs 8 digits
-    return b"0" * shortest in digits
+    try:
+        encoded = text.encode()
+    except UnicodeEncodeError:  # lone surrogates (undecodable bytes of a quarantined input)
+        encoded = text.encode("utf-8", "surrogatepass")
+    digits = encoded.translate(_DIGITS_AS_ZERO, _SEPARATORS)
+    if "+" in text or "(" in text:  # a dialled number needs 8 digits
+        return b"00000000" in digits
+    if b"000000000" not in digits:  # 9: a social security number's digits
+        return False
+    if b"0000000000" in digits:  # 10: cards, other phone numbers
+        return True
+    shaped = encoded.translate(_DIGITS_AS_ZERO)  # AAA-GG-SSSS, dashes or spaces
+    return b"000-00-0000" in shaped or b"000 00 0000" in shaped
 
 
 def string_filter(document: str) -> Callable[[str], bool] | None:
@@ -136,6 +152,7 @@ _DETECTORS: tuple[tuple[str, re.Pattern[str], Callable[[re.Match[str]], bool]], 
     ("email", _EMAIL, lambda m: True),
     ("aws_key", _AWS_KEY, lambda m: True),
     ("card", _CARD, _card_match),
+    ("ssn", _SSN, lambda m: True),
     ("phone", _PHONE, lambda m: sum(c.isdigit() for c in m.group()) >= 8),
 )
 
@@ -194,6 +211,10 @@ def _redact(node: Any, where: _Where, declared: set[str], key: bytes,
         return token(orjson.dumps(node).decode(), "catalog", key)
     kind = type(node)
     if kind is dict:
+        for name in node:  # JSON object keys are strings; a loop is cheaper than any()
+            if maybe(name):
+                node = _redact_keys(node, where, key, found)
+                break
         children: Any = node.items()
         segment = ".{}".format
     elif kind is list:
@@ -214,6 +235,20 @@ def _redact(node: Any, where: _Where, declared: set[str], key: bytes,
         if new is not child:
             node[name] = new
     return node
+
+
+def _redact_keys(node: dict[str, Any], where: _Where, key: bytes,
+                 found: list[tuple[str, str]]) -> dict[str, Any]:
+    """The object with PII in its keys replaced (a new dict, members in their order); each
+    replaced key is reported at the member's path, which names the token, never the value."""
+    renamed: dict[str, Any] = {}
+    for name, child in node.items():
+        scrubbed, fired = scrub_text(name, key)
+        if fired:
+            found.extend((_render((where, f".{scrubbed}")), kind) for kind in dict.fromkeys(fired))
+            name = scrubbed
+        renamed[name] = child
+    return renamed
 
 
 def _redact_scalar(value: Any, where: _Where, key: bytes, found: list[tuple[str, str]]) -> Any:
@@ -239,27 +274,72 @@ def _render(where: _Where) -> str:
 
 def redact_event(event: BusEvent, settings: RedactionSettings) -> tuple[BusEvent, list[Redaction]]:
     """The event as it may be stored, and what was (or, keeping originals, would be) redacted."""
-    detail, records = redact_detail(event, settings)
-    return (event if detail is None else replace(event, detail=detail)), records
+    changes, records = redact_fields(event, settings)
+    return (replace(event, **changes) if changes else event), records
 
 
-def redact_detail(event: BusEvent, settings: RedactionSettings
-                  ) -> tuple[str | None, list[Redaction]]:
-    """The event's detail JSON with PII replaced (None when nothing is replaced), and what was
-    (or, keeping originals, would be) redacted."""
+CORRELATION_KEY_PATH = "correlation_key"  # how a redacted correlation key is named in `redactions`
+
+
+def redact_fields(event: BusEvent, settings: RedactionSettings
+                  ) -> tuple[dict[str, str], list[Redaction]]:
+    """The fields of the event to store in place of the received ones (`detail`, `resources`,
+    `correlation_key`; none when nothing is replaced or originals are kept), and what was (or,
+    keeping originals, would be) redacted.
+
+    The correlation key gets the token its value gets in the detail, so an order's events
+    still share it and `stored_query` finds them.
+    """
     declared = {_as_path(p) for p in settings.catalog_fields.get(event.detail_type, ())}
-    maybe = string_filter(event.detail) if not declared else may_hold_pii
-    if maybe is None:
-        return None, []
     found: list[tuple[str, str]] = []
-    detail = orjson.loads(event.detail)
-    redacted = redact_document(detail, "$.detail", declared, settings.key, found, maybe)
+    new: dict[str, str] = {}
+    key_token: str | None = None
+    maybe = string_filter(event.detail) if not declared else may_hold_pii
+    if maybe is not None:
+        detail = orjson.loads(event.detail)
+        key_token = _declared_token(detail, declared, event.correlation_key, settings.key)
+        redacted = redact_document(detail, "$.detail", declared, settings.key, found, maybe)
+        if found:
+            new["detail"] = orjson.dumps(redacted).decode()
+    if event.resources != "[]" and (maybe := string_filter(event.resources)) is not None:
+        before = len(found)
+        resources = redact_document(orjson.loads(event.resources), "$.resources", set(),
+                                    settings.key, found, maybe)
+        if len(found) > before:
+            new["resources"] = orjson.dumps(resources).decode()
+    # A key still found as a whole string in the redacted detail was a value left as it is.
+    if event.correlation_key is not None and (settings.keep_originals or (
+            f'"{event.correlation_key}"' not in new.get("detail", event.detail))):
+        stored = key_token or stored_query(event.correlation_key, settings.key)
+        if stored != event.correlation_key:
+            found.append((CORRELATION_KEY_PATH, stored.split(":")[1]))
+            new["correlation_key"] = stored
     if not found:
-        return None, []
+        return {}, []
     replaced = not settings.keep_originals
     records = [Redaction(event.id, event.detail_type, path, detector, replaced)
                for path, detector in dict.fromkeys(found)]
-    return (orjson.dumps(redacted).decode() if replaced else None), records
+    return (new if replaced else {}), records
+
+
+def _declared_token(detail: Any, declared: set[str], correlation_key: str | None,
+                    key: bytes) -> str | None:
+    """The catalog token of the correlation key when it is the value of a declared field."""
+    if correlation_key is None or not declared:
+        return None
+    for path in declared:
+        node: Any = {"$": {"detail": detail}}
+        for part in path.split("."):  # `_as_path`'s form: $.detail.customer.email
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is not None and not isinstance(node, (dict, list)) and str(node) == correlation_key:
+            return token(orjson.dumps(node).decode(), "catalog", key)
+    return None
+
+
+def stored_query(value: str, key: bytes) -> str:
+    """A value (an order id, a search) as the store holds it: tokens in place of what a
+    detector recognises. Faces search with it and show it, never the value typed."""
+    return scrub_text(value, key)[0]
 
 
 def redact_events(events: Sequence[BusEvent], settings: RedactionSettings
@@ -288,11 +368,35 @@ def _scrubbed(invocation: Invocation, key: bytes) -> Invocation:
     return replace(invocation, error_message=scrubbed) if fired else invocation
 
 
+def scrub_quarantined(items: list[Quarantined], settings: RedactionSettings) -> list[Quarantined]:
+    """Quarantined inputs with PII in their raw bytes and explanation replaced (unless
+    originals are kept). Bytes that are not UTF-8 are kept as they are."""
+    if settings.keep_originals:
+        return items
+    return [_scrubbed_quarantine(item, settings.key) for item in items]
+
+
+def _scrubbed_quarantine(item: Quarantined, key: bytes) -> Quarantined:
+    raw, raw_fired = scrub_text(item.raw.decode("utf-8", "surrogateescape"), key)
+    detail, detail_fired = scrub_text(item.detail, key)
+    if not raw_fired and not detail_fired:
+        return item
+    return replace(item, raw=raw.encode("utf-8", "surrogateescape"), detail=detail)
+
+
 def redaction_rows(found: Sequence[Redaction], now_ms: int) -> list[dict[str, Any]]:
-    """`redactions` table rows (eventscope.tables) for what redaction found."""
-    return [{"event_id": r.event_id, "json_path": r.json_path, "detail_type": r.detail_type,
-             "detector": r.detector, "replaced": r.replaced, "redacted_ms": now_ms}
-            for r in found]
+    """`redactions` table rows (eventscope.tables) for what redaction found: one per field,
+    its `detector` naming every detector that fired there, comma-separated."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in found:
+        row = rows.get((r.event_id, r.json_path))
+        if row is None:
+            rows[(r.event_id, r.json_path)] = {
+                "event_id": r.event_id, "json_path": r.json_path, "detail_type": r.detail_type,
+                "detector": r.detector, "replaced": r.replaced, "redacted_ms": now_ms}
+        elif r.detector not in row["detector"].split(","):
+            row["detector"] += "," + r.detector
+    return list(rows.values())
 
 
 def is_redacted(detail: str) -> bool:

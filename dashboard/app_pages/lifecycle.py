@@ -10,7 +10,9 @@ ctx = data.context()
 st.title("Order lifecycle")
 if ui.require_data(ctx):
     query = st.text_input("Order id or event id (a prefix finds matching orders)",
-                          value=ui.query("order") or ui.query("event")).strip()
+                          value=data.stored_form(ctx.url, ui.query("order") or ui.query("event"))
+                          ).strip()
+    query = data.stored_form(ctx.url, query)  # never shown or put in the URL as typed
     ui.set_query(order=query or None, event=None)
     if not query:
         st.caption("Recently active orders in this window:")

@@ -364,15 +364,22 @@ def replay(bus: str, event_ids: tuple[str, ...], detail_type: str | None,
     with aws_errors():
         plan = plan_replay(clients["events"], store, bus, selection, consumer, request_key)
         result = execute_replay(clients, store, plan) if yes else None
+    failed = int(result.get("failed") or 0) if result is not None else 0
     if as_json:
         echo_json({"dry_run": not yes, "plan": plan.describe(), "result": result})
-        return
-    verb = "sent" if yes else "would send"
-    where = f"consumer {consumer} ({plan.mode})" if consumer else f"bus {bus}"
-    click.echo(f"{verb} {len(plan.events)} event(s) to {where}, request key {plan.request_key}")
-    for event in plan.events[:20]:
-        click.echo(f"  {event.id}  {event.detail_type}")
-    if result is not None:
-        click.echo(" ".join(f"{k}={v}" for k, v in result.items()))
-    elif not yes:
-        click.echo("dry run: nothing sent; add --yes to send")
+    else:
+        where = f"consumer {consumer} ({plan.mode})" if consumer else f"bus {bus}"
+        what = (f"replayed {len(plan.events)} event(s) to {where}: {result.get('sent', 0)} "
+                f"send(s) done, {failed} failed" if result is not None
+                else f"would send {len(plan.events)} event(s) to {where}")
+        click.echo(f"{what}, request key {plan.request_key}")
+        for event in plan.events[:20]:
+            click.echo(f"  {event.id}  {event.detail_type}")
+        if result is not None:
+            click.echo(" ".join(f"{k}={v}" for k, v in result.items()))
+        elif not yes:
+            click.echo("dry run: nothing sent; add --yes to send")
+    if failed:  # a partial replay is a problem found, never a success
+        click.echo(f"error: {failed} send(s) failed (replay {plan.request_key} is recorded as "
+                   "partial)", err=True)
+        raise SystemExit(1)

@@ -1,5 +1,8 @@
 """`eventscope dashboard`: start the Streamlit dashboard over a store, bound to localhost.
 
+Binding to a non-local address is refused unless login is configured (`[auth]` in a
+secrets.toml Streamlit reads) or `--insecure-bind` says the network in front is trusted.
+
 Runs `python -m eventscope.dashboard.serve run dashboard/app.py` (Streamlit's command line after
 importing the pages' modules; the app found next to the installed `eventscope.dashboard` package, so it
 works from any directory) headless, with error details hidden
@@ -19,6 +22,7 @@ import click
 import sqlalchemy as sa
 
 from eventscope.cli.options import db_option
+from eventscope.dashboard.access import is_local_address, login_configured, secrets_files
 from eventscope.errors import EventscopeError
 from eventscope.extras import require
 from eventscope.store import resolve_url
@@ -64,12 +68,24 @@ def parse_environments(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--env", "environments", multiple=True, metavar="NAME=URL",
               help="Another bus / environment's store, selectable in the sidebar (repeatable).")
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to bind; keep the default unless behind an authenticating proxy.")
+              help="Address to bind. A non-local one needs login configured ([auth] in "
+                   ".streamlit/secrets.toml) or --insecure-bind.")
 @click.option("--port", default=8501, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--insecure-bind", is_flag=True,
+              help="Bind to a non-local address without login (behind an authenticating "
+                   "proxy): anyone reaching the port sees every payload.")
 def dashboard(db_url: str | None, catalog_path: str | None, environments: tuple[str, ...],
-              host: str, port: int) -> None:
+              host: str, port: int, insecure_bind: bool) -> None:
     """Open the dashboard (Streamlit) over the store, on http://HOST:PORT."""
     require("dashboard", "streamlit", "plotly")
+    if not is_local_address(host) and not insecure_bind and not login_configured(
+            secrets_files(app_path().parent)):
+        raise EventscopeError(f"--host {host} is not a local address and no login is "
+                               "configured ([auth] in .streamlit/secrets.toml): refusing to "
+                               "serve payloads to the network; pass --insecure-bind if a "
+                               "proxy in front authenticates")
+    if insecure_bind and not is_local_address(host):
+        click.echo(f"warning: serving on {host} without login (--insecure-bind)", err=True)
     if catalog_path and not Path(catalog_path).exists():
         raise EventscopeError(f"no catalog at {catalog_path}")
     env = dict(os.environ, EVENTSCOPE_DB=resolve_url(db_url))

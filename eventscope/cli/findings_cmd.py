@@ -148,6 +148,7 @@ def _raw_failures(store: Store, catalog: Catalog | None, since_ms: int | None,
 def lifecycle(query: str, db_url: str | None, catalog_path: str | None, as_json: bool) -> None:
     """Every event of one order (QUERY: order id, event id, or key prefix) with outcomes."""
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
+    query = read.stored_form(store.engine, query)  # never echo what the store would redact
     keys = read.find_orders(store.engine, query)
     if len(keys) != 1:
         if as_json:

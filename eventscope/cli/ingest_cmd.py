@@ -81,7 +81,8 @@ def format_summary(summary: IngestSummary, files: int, store_url: str) -> str:
     return "\n".join([
         f"read {data['lines']} lines from {files} file(s) into {store_url}",
         f"events:       {data['events_read']} read, {data['events_stored']} stored, "
-        f"{data['event_duplicates']} already stored",
+        f"{data['event_duplicates']} already stored"
+        + (f", {data['replay_echoes']} replay echoes skipped" if data["replay_echoes"] else ""),
         f"log records:  {data['log_records_read']} read -> {data['invocations_built']} "
         f"invocations, {data['invocations_stored']} stored, "
         f"{data['invocations_already_stored']} already stored, "

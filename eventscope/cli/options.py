@@ -118,9 +118,16 @@ def emit_rows(output: str, rows: Sequence[dict[str, Any]], columns: Sequence[str
     click.echo(buffer.getvalue(), nl=False)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may run as a formula
+
+
 def _csv_cell(value: Any) -> Any:
+    """A CSV cell; text a spreadsheet would take for a formula gets a leading `'` (OWASP's
+    CSV injection advice), so an event's data is never executed where the CSV is opened."""
     if isinstance(value, (dict, list, tuple)):
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+        value = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
     return "" if value is None else value
 
 

@@ -12,6 +12,7 @@ events, payloads by id, emptiness: index reads) and the latest bus-rules snapsho
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -23,10 +24,12 @@ from sqlalchemy.engine import Engine
 from eventscope.day_rollups import PAIRS, aggregate
 from eventscope.findings.columns import ATTEMPT_COLUMNS, EVENT_COLUMNS, SUBSCRIPTION_COLUMNS
 from eventscope.patterns import listed_values
-from eventscope.rollups import minute_of
+from eventscope.redaction import mask_pii, may_hold_pii, stored_query
+from eventscope.rollups import in_ranges, minute_of, range_chunks
 from eventscope.store import Store
-from eventscope.tables import (DAY_MS, DURATION_BUCKETS, MINUTE_MS, event_rollup, events, handling_rollup,
-                               invocation_rollup, invocations, rule_snapshots, rule_targets)
+from eventscope.tables import (DAY_MS, DURATION_BUCKETS, MINUTE_MS, event_rollup, events,
+                               handling_rollup, invocation_rollup, invocations, meta,
+                               rule_snapshots, rule_targets)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -150,12 +153,31 @@ def load_type_summary(engine: Engine) -> pd.DataFrame:
                                      "last_ms", "max_size_bytes"])
 
 
+def stored_form(engine: Engine, query: str) -> str:
+    """A typed order id or search as the store holds such a value: what redaction would have
+    replaced becomes its token (keyed by $EVENTSCOPE_PII_KEY, else the store's own key), or a
+    mask when the store has no key. Faces search with it and echo it, never the typed value."""
+    if not may_hold_pii(query):
+        return query
+    configured = os.environ.get("EVENTSCOPE_PII_KEY")
+    if configured:
+        return stored_query(query, configured.encode())
+    with engine.connect() as conn:
+        try:
+            found = conn.execute(sa.select(meta.c.value).where(meta.c.key == "pii_key")).scalar()
+        except sa.exc.DatabaseError:  # no store here yet
+            found = None
+    return stored_query(query, bytes.fromhex(found)) if found else mask_pii(query, "pii:masked")
+
+
 def find_correlation_keys(engine: Engine, query: str) -> list[str]:
     """Correlation keys matching an order id, an event id, or a key prefix (in that order).
 
-    Every lookup is an index read: the key itself, the event's primary key, then a key range
-    [prefix, prefix + U+FFFF) rather than LIKE, which SQLite cannot serve from an index.
+    The query is first put in its stored form (`stored_form`). Every lookup is an index read:
+    the key itself, the event's primary key, then a key range [prefix, prefix + U+FFFF)
+    rather than LIKE, which SQLite cannot serve from an index.
     """
+    query = stored_form(engine, query)
     with engine.connect() as conn:
         if _fetch(conn, _KEY_EXISTS, {"key": query}):
             return [query]

@@ -50,6 +50,11 @@ def find_orders(engine: Engine, query: str) -> list[str]:
     return load.find_correlation_keys(engine, query)
 
 
+# A typed query as the store holds it (what redaction replaces becomes its token): the faces
+# search with it and echo it, never the typed value.
+stored_form = load.stored_form
+
+
 def lifecycle(engine: Engine, key: str, catalog: Catalog | None = None) -> dict[str, Any]:
     """One order's lifecycle (`lifecycle.order_lifecycle`'s dict): its events, every
     consumer's outcome, with the bus rules' routes, from index reads and plain rows."""
