@@ -170,7 +170,7 @@ def _resource(uri: str, schema: Any) -> Resource[Any]:
     for spec in (DRAFT202012, DRAFT7, DRAFT4):
         resource = Resource.from_contents(schema, default_specification=spec)
         try:
-            Registry().with_resource(uri, resource).crawl()  # type: ignore[call-arg]
+            Registry().with_resource(uri, resource).crawl()
             return resource
         except Exception as exc:  # noqa: BLE001 - e.g. tuple items read as 2020-12
             error = error or exc
@@ -294,7 +294,9 @@ class _Diff:
 
     def validator(self, side: int, schema: Any) -> Any:
         """A validator of `schema` resolving `$ref`s as that side does (its own registry)."""
-        return Draft202012Validator(schema, _resolver=self.resolvers[side])
+        # _resolver: jsonschema's (private) argument for a prepared referencing resolver,
+        # absent from its stubs
+        return Draft202012Validator(schema, _resolver=self.resolvers[side])  # type: ignore[call-arg]
 
 
 def _compare(ctx: _Diff, writer: Any, reader: Any) -> None:
@@ -350,7 +352,7 @@ def _resolve(ctx: _Diff, resolver: Resolver[Any], schema: Any) -> tuple[Any, Res
 def _synthesised(ctx: _Diff, original: Any, made: dict[str, Any]) -> dict[str, Any]:
     for source, result in ctx.shared.keep:
         if source is original:
-            return result  # type: ignore[no-any-return]
+            return result
     ctx.shared.keep.append((original, made))
     return made
 
