@@ -22,7 +22,7 @@ import signal
 import sys
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing, contextmanager
@@ -218,7 +218,7 @@ class _Batcher:
 
 
 def _parse_all(blocks: Iterator[Block], options: LineOptions, workers: int
-               ) -> Iterator[ParsedBlock]:
+               ) -> Generator[ParsedBlock, None, None]:
     """Every block parsed, in input order: in worker processes once there are two blocks."""
     head = list(itertools.islice(blocks, 2))
     if workers < 1 or len(head) < 2:
@@ -227,7 +227,7 @@ def _parse_all(blocks: Iterator[Block], options: LineOptions, workers: int
 
 
 def _parse_in_workers(blocks: Iterable[Block], options: LineOptions, workers: int
-                      ) -> Iterator[ParsedBlock]:
+                      ) -> Generator[ParsedBlock, None, None]:
     """Blocks parsed by a pool of processes, a bounded number ahead, results in input order."""
     with ProcessPoolExecutor(workers, mp_context=_process_context(),
                              initializer=_start_worker, initargs=(options,)) as pool:
@@ -337,7 +337,7 @@ def _file_blocks(path: str, on_progress: Callable[[int], None] | None) -> Iterat
 
 
 @contextmanager
-def _open_input(path: str) -> Iterator[tuple[IO[bytes], IO[bytes] | None]]:
+def _open_input(path: str) -> Iterator[tuple[IO[bytes] | gzip.GzipFile, IO[bytes] | None]]:
     if path == "-":
         yield sys.stdin.buffer, None
         return
