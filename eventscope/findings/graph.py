@@ -39,7 +39,7 @@ def consumer_id(name: str) -> str:
 def build_graph(events: pd.DataFrame, attempts: pd.DataFrame, catalog: Catalog | None = None,
                 subscriptions: pd.DataFrame | None = None) -> nx.DiGraph:
     """The graph of producers, event types and consumers, every edge classified."""
-    graph = nx.DiGraph(catalog=catalog is not None)
+    graph: nx.DiGraph[str] = nx.DiGraph(catalog=catalog is not None)
     _add_observed(graph, events, attempts)
     return _finish(graph, catalog, subscriptions)
 
@@ -123,7 +123,7 @@ def summaries_from_totals(emitted_totals: pd.DataFrame, calls: pd.DataFrame,
 def build_graph_from_summaries(observed: dict[str, Any], catalog: Catalog | None = None,
                                subscriptions: pd.DataFrame | None = None) -> nx.DiGraph:
     """`build_graph` from observed summaries (raw or rollup) instead of raw frames."""
-    graph = nx.DiGraph(catalog=catalog is not None)
+    graph: nx.DiGraph[str] = nx.DiGraph(catalog=catalog is not None)
     _add_summaries(graph, observed)
     return _finish(graph, catalog, subscriptions)
 
