@@ -469,9 +469,12 @@ def catalog_table(catalog: Catalog, today: Any) -> pd.DataFrame:
 
 def listed(items: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
     """Findings (list of dicts) as a table; list cells joined into text."""
-    rows = [{c: (", ".join(map(str, item.get(c))) if isinstance(item.get(c), list)
-                 else item.get(c)) for c in columns} for item in items]
+    rows = [{c: _cell(item.get(c)) for c in columns} for item in items]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _cell(value: Any) -> Any:
+    return ", ".join(map(str, value)) if isinstance(value, list) else value
 
 
 def pii_table(pii: pd.DataFrame) -> pd.DataFrame:
