@@ -669,7 +669,8 @@ def _plain(ctx: _Diff, w: dict[str, Any], r: dict[str, Any]) -> None:
     if live is not None and not live:
         return  # no writer value has a type the reader accepts: reported as TYPE_CHANGED
     if _values(r) is not None:
-        ctx.add("ENUM_ARRAY_NARROWED", False, f"{ctx.field()} restricted to {_list(_values(r) or [])}"
+        ctx.add("ENUM_ARRAY_NARROWED", False,
+                f"{ctx.field()} restricted to {_list(_values(r) or [])}"
                 f": {ctx.w} events may hold other values", "enum" if "enum" in r else "const")
 
     def may_be(*types: str) -> bool:

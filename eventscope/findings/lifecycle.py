@@ -33,7 +33,8 @@ def outcome_of(outcomes: list[str]) -> str:
 def subscribers(detail_type: str, catalog: Catalog | None,
                 subscriptions: pd.DataFrame | None) -> set[str]:
     """Consumers that should receive a type: declared in the catalog or routed by bus rules."""
-    names = {c.name for c in catalog.consumers if c.subscribes_to(detail_type)} if catalog else set()
+    names = ({c.name for c in catalog.consumers if c.subscribes_to(detail_type)} if catalog
+             else set())
     if subscriptions is not None and not subscriptions.empty:
         routed = subscriptions[subscriptions["detail_type"] == detail_type]["consumer"]
         names |= set(routed.dropna())

@@ -2,8 +2,8 @@
 
 PII is detected in sample payloads by value, with the detectors of `eventscope.redaction`
 (e-mail addresses, phone numbers, card numbers that pass the Luhn check, AWS keys, and the
-tokens that replaced them before the store) and by declaration (the catalog's `pii_fields`). `redact` blanks
-such values before a payload is shown anywhere. Pure: no I/O.
+tokens that replaced them before the store) and by declaration (the catalog's `pii_fields`).
+`redact` blanks such values before a payload is shown anywhere. Pure: no I/O.
 """
 
 from __future__ import annotations
