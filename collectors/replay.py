@@ -223,7 +223,8 @@ def send_to_targets(clients: dict[str, Any], plan: ReplayPlan) -> dict[str, Any]
 def _send_one(clients: dict[str, Any], service: str, arn: str, body: str) -> bool:
     if service == "sqs":
         _, _, _, _, account, name = arn.split(":", 5)
-        url = clients["sqs"].get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        url = clients["sqs"].get_queue_url(QueueName=name,
+                                           QueueOwnerAWSAccountId=account)["QueueUrl"]
         clients["sqs"].send_message(QueueUrl=url, MessageBody=body)
         return True
     response = clients["lambda"].invoke(FunctionName=arn, InvocationType="Event",

@@ -180,7 +180,8 @@ def failure_matrix(rates: pd.DataFrame) -> pd.DataFrame:
 
 def selection_rates(bucketed: pd.DataFrame, consumer: str | None,
                     detail_type: str | None) -> pd.DataFrame:
-    """Failures per time bucket for a consumer and/or type: bucket (datetime), invocations, failed."""
+    """Failures per time bucket for a consumer and/or type: bucket (datetime), invocations,
+    failed."""
     chosen = bucketed
     if consumer:
         chosen = chosen[chosen["consumer"] == consumer]
