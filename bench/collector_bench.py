@@ -38,7 +38,8 @@ def envelopes(n: int, seed: int = 7) -> list[str]:
     out = []
     for i in range(n):
         kind = kinds[i % 4]
-        detail = {"version": "1", "orderId": f"ord-{i // 3}", "customerId": f"cus-{rng.randint(1, 9999)}",
+        detail = {"version": "1", "orderId": f"ord-{i // 3}",
+                  "customerId": f"cus-{rng.randint(1, 9999)}",
                   "amount": round(rng.uniform(5, 500), 2), "currency": rng.choice(["EUR", "USD"]),
                   "items": [{"sku": f"SKU-{rng.randint(1, 500)}", "qty": rng.randint(1, 3),
                              "title": "cotton t-shirt, crew neck, size L"} for _ in range(3)],
@@ -177,7 +178,8 @@ def main() -> None:
               f"{rate / 20_000:.2f}x the 20k/s target")
     collector, ceiling = end_to_end(args.e2e)
     print(f"end to end over HTTP against moto, {args.e2e} messages:")
-    print(f"  moto receive+delete ceiling   {ceiling:>9,.0f} msgs/s (mean of runs before and after)")
+    print(f"  moto receive+delete ceiling   {ceiling:>9,.0f} msgs/s"
+          " (mean of runs before and after)")
     print(f"  collector (tap queue → SQLite) {collector:>8,.0f} msgs/s  = "
           f"{collector / ceiling:.2f}x moto's ceiling")
 

@@ -59,7 +59,7 @@ def run_peer(catalog, rows) -> tuple[float, int]:
     compiled = {}
     failing = 0
     start = time.perf_counter()
-    for _, source, detail_type, _, detail in rows:
+    for _, _source, detail_type, _, detail in rows:
         instance = json.loads(detail)
         key = (detail_type, str(instance.get("version", "1")))
         check = compiled.get(key)

@@ -7,9 +7,10 @@ cache, no open store, SQLite's page cache empty; the OS file cache is not droppe
 the page's first render; then, with every Streamlit cache cleared and the store closed, a
 cold render in the same process; then the median of three more renders (warm: caches
 filled). Each page gets `--repeat` new processes (default 3); medians are printed, as the
-machines these run on are shared. The order lifecycle is also timed after typing an order id into its search box (the
-list page already shown). Prints each time with its target (issue 6: cold < 2 s, warm
-< 0.5 s, lifecycle after entering an id < 0.5 s), the ratio time / target, and the machine.
+machines these run on are shared. The order lifecycle is also timed after typing an order id
+into its search box (the list page already shown). Prints each time with its target (issue 6:
+cold < 2 s, warm < 0.5 s, lifecycle after entering an id < 0.5 s), the ratio time / target, and
+the machine.
 
     PYTHONPATH=$PWD python bench/dashboard_bench.py --orders 20000
     PYTHONPATH=$PWD python bench/dashboard_bench.py --db sqlite:////tmp/fbench/store.db
