@@ -50,7 +50,8 @@ def redact(detail: dict[str, Any], declared: tuple[str, ...] = ()) -> dict[str, 
         if isinstance(value, list):
             return [visit(v, path) for v in value]
         return REDACTED if path in declared or pii_kind(value) else value
-    return visit(detail, "detail")
+    redacted: dict[str, Any] = visit(detail, "detail")
+    return redacted
 
 
 def payload_sizes(events: pd.DataFrame, limit_bytes: int = BUS_EVENT_LIMIT_BYTES) -> pd.DataFrame:
