@@ -246,7 +246,8 @@ class _Shared:
     registry: Registry[Any]
     steps: int = 0
     active: dict[tuple[int, int], int] = field(default_factory=dict)
-    keep: list[Any] = field(default_factory=list)  # synthesised schemas, kept alive for id()
+    # synthesised schemas, kept alive for id(): (original, synthesised)
+    keep: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
     exhausted: bool = False
 
 

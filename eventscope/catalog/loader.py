@@ -56,7 +56,8 @@ def format_schema() -> dict[str, Any]:
     """The JSON Schema of the catalog file format, as shipped in the package."""
     text = resources.files("eventscope.catalog").joinpath(
         "schemas/catalog-format.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
 @cache
