@@ -119,7 +119,9 @@ def _archive_of(events_client: Any, bus: str) -> str | None:
     bus_arn = events_client.describe_event_bus(Name=bus)["Arn"]
     for archive in events_client.list_archives(EventSourceArn=bus_arn).get("Archives", []):
         if archive.get("State", "ENABLED") == "ENABLED":
-            return events_client.describe_archive(ArchiveName=archive["ArchiveName"])["ArchiveArn"]
+            arn: str = events_client.describe_archive(
+                ArchiveName=archive["ArchiveName"])["ArchiveArn"]
+            return arn
     return None
 
 
