@@ -25,7 +25,8 @@ def main() -> int:
     from streamlit.web import cli
 
     preload()
-    return cli.main(prog_name="streamlit")
+    status: int = cli.main(prog_name="streamlit")
+    return status
 
 
 if __name__ == "__main__":

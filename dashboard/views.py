@@ -71,7 +71,8 @@ def csv_safe(df: pd.DataFrame) -> pd.DataFrame:
 
 def csv_bytes(df: pd.DataFrame) -> bytes:
     """The table as UTF-8 CSV with formula-like cells neutralised."""
-    return csv_safe(df).to_csv(index=False).encode()
+    text: str = csv_safe(df).to_csv(index=False)
+    return text.encode()
 
 
 def mask_text(text: Any) -> Any:
