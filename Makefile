@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DB ?= sqlite:///eventscope-demo.db
 
-.PHONY: demo test venv clean
+.PHONY: demo test lint venv clean
 
 # npm installs the official AsyncAPI JSON Schemas (package.json) into ./node_modules, no lock
 # file; without npm, AsyncAPI imports still run but say that documents were not validated.
@@ -28,5 +28,15 @@ demo: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -n 2 -q
 
+# ruff, then mypy (both configured in pyproject.toml). mypy cannot follow setuptools'
+# package-dir mapping, so build/mypy_path/eventscope/ links collectors/ and dashboard/ under
+# the names they install as (eventscope.collectors, eventscope.dashboard).
+lint: $(BIN)/.installed
+	mkdir -p build/mypy_path/eventscope
+	ln -sfn ../../../collectors build/mypy_path/eventscope/collectors
+	ln -sfn ../../../dashboard build/mypy_path/eventscope/dashboard
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
 clean:
-	rm -rf $(VENV) node_modules eventscope-demo.db eventscope-demo.db-wal eventscope-demo.db-shm
+	rm -rf $(VENV) node_modules build/mypy_path .mypy_cache .ruff_cache eventscope-demo.db eventscope-demo.db-wal eventscope-demo.db-shm

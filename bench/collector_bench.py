@@ -41,7 +41,8 @@ def envelopes(n: int, seed: int = 7) -> list[str]:
     out = []
     for i in range(n):
         kind = kinds[i % 4]
-        detail = {"version": "1", "orderId": f"ord-{i // 3}", "customerId": f"cus-{rng.randint(1, 9999)}",
+        detail = {"version": "1", "orderId": f"ord-{i // 3}",
+                  "customerId": f"cus-{rng.randint(1, 9999)}",
                   "amount": round(rng.uniform(5, 500), 2), "currency": rng.choice(["EUR", "USD"]),
                   "items": [{"sku": f"SKU-{rng.randint(1, 500)}", "qty": rng.randint(1, 3),
                              "title": "cotton t-shirt, crew neck, size L"} for _ in range(3)],

@@ -1,9 +1,9 @@
 """eventscope's AWS collectors: everything that talks to AWS through boto3 clients.
 
-Each collector takes its clients and the store as parameters (built by `eventscope.collectors.clients`),
-so the same code runs against AWS, a local emulator, or a wrapped client in a test. The pure
-pieces they rely on (envelope parsing, sampling, event patterns, redaction, bus delivery
-logs) live in `eventscope/` and never import boto3.
+Each collector takes its clients and the store as parameters (built by
+`eventscope.collectors.clients`), so the same code runs against AWS, a local emulator, or a
+wrapped client in a test. The pure pieces they rely on (envelope parsing, sampling, event
+patterns, redaction, bus delivery logs) live in `eventscope/` and never import boto3.
 
 `eventscope.collectors.lambda_handler` is the entry point for an SQS event-source mapping on the tap
 queue (see `eventscope.collectors.handler`).

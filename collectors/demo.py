@@ -375,7 +375,8 @@ def _per_invocation(records: list[dict[str, Any]]) -> Iterator[list[dict[str, An
 # --------------------------------------------------------------------------- producing
 
 
-def put_batch(events: Any, batch: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict]]:
+def put_batch(events: Any, batch: list[tuple[int, dict[str, Any]]]
+              ) -> list[tuple[int, dict[str, Any]]]:
     """Publish up to 10 (wall ms, envelope); the delivered envelopes with the bus's ids."""
     entries = [entry(envelope, wall_ms) for wall_ms, envelope in batch]
     response = events.put_events(Entries=entries)
@@ -420,7 +421,8 @@ def backfill(events: Any, writer: LogWriter, fleet: LambdaFleet,
 
 
 def _deliver_all(events: Any, fleet: LambdaFleet, batch: list[tuple[int, dict[str, Any]]],
-                 routes: dict[str, list[Consumer]], counters: DemoCounters) -> list[dict]:
+                 routes: dict[str, list[Consumer]], counters: DemoCounters
+                 ) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     for wall_ms, envelope in put_batch(events, batch):
         counters.backfill_events += 1

@@ -5,8 +5,8 @@ same code as `collect tap`, and answering `batchItemFailures` (the mapping must 
 ReportBatchItemFailures): nothing when the batch committed, every message when the store
 failed, so SQS delivers them again. The store comes from $EVENTSCOPE_DB (PostgreSQL in
 practice) and the sample rate from $EVENTSCOPE_SAMPLE; PII is redacted as in every collector
-(`eventscope.collectors.pii`: $EVENTSCOPE_PII_KEY, $EVENTSCOPE_PII). The rate is recorded in the store
-with each batch, as `collect tap` does, so invocations collected from logs are sampled by it.
+(`eventscope.collectors.pii`: $EVENTSCOPE_PII_KEY, $EVENTSCOPE_PII). The rate is recorded in the
+store with each batch, as `collect tap` does, so invocations collected from logs are sampled by it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import os
 from typing import Any
 
 from eventscope.collectors.pii import redaction_filter, settings_from_env
-from eventscope.collectors.tap_collector import TapSettings, classify_messages, version_rules_from_env
+from eventscope.collectors.tap_collector import (TapSettings, classify_messages,
+                                                 version_rules_from_env)
 from eventscope.errors import StoreError
 from eventscope.store import Store, open_store
 

@@ -123,7 +123,9 @@ def _archive_of(events_client: Any, bus: str) -> str | None:
     bus_arn = events_client.describe_event_bus(Name=bus)["Arn"]
     for archive in events_client.list_archives(EventSourceArn=bus_arn).get("Archives", []):
         if archive.get("State", "ENABLED") == "ENABLED":
-            return events_client.describe_archive(ArchiveName=archive["ArchiveName"])["ArchiveArn"]
+            arn: str = events_client.describe_archive(
+                ArchiveName=archive["ArchiveName"])["ArchiveArn"]
+            return arn
     return None
 
 
@@ -231,7 +233,8 @@ def send_to_targets(clients: dict[str, Any], plan: ReplayPlan) -> dict[str, Any]
 def _send_one(clients: dict[str, Any], service: str, arn: str, body: str) -> bool:
     if service == "sqs":
         _, _, _, _, account, name = arn.split(":", 5)
-        url = clients["sqs"].get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        url = clients["sqs"].get_queue_url(QueueName=name,
+                                           QueueOwnerAWSAccountId=account)["QueueUrl"]
         clients["sqs"].send_message(QueueUrl=url, MessageBody=body)
         return True
     response = clients["lambda"].invoke(FunctionName=arn, InvocationType="Event",

@@ -195,7 +195,8 @@ def _check_ours(tags: dict[str, str], bus: str, label: str) -> None:
 
 def _describe_rule(events: Any, bus: str) -> dict[str, Any] | None:
     try:
-        return events.describe_rule(Name=RULE_NAME, EventBusName=bus)
+        rule: dict[str, Any] = events.describe_rule(Name=RULE_NAME, EventBusName=bus)
+        return rule
     except botocore.exceptions.ClientError as exc:
         if _code(exc) == "ResourceNotFoundException":
             return None
@@ -209,7 +210,8 @@ def _rule_tags(events: Any, arn: str) -> dict[str, str]:
 
 def _queue_url(sqs: Any, name: str) -> str | None:
     try:
-        return sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        url: str = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        return url
     except botocore.exceptions.ClientError as exc:
         if _code(exc) in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
             return None

@@ -77,7 +77,8 @@ def sidebar() -> data.Context:
     side.code(data.shown_url(url), language=None)
     windows = list(views.WINDOWS)
     wanted = ui.query("window", "all")
-    window_name = side.selectbox("Time window", windows, format_func=views.WINDOW_LABELS.get,
+    window_name = side.selectbox("Time window", windows,
+                                 format_func=views.WINDOW_LABELS.__getitem__,
                                  index=windows.index(wanted) if wanted in windows else 0,
                                  help="Windows end at the newest event in the store.",
                                  key="window")

@@ -53,7 +53,8 @@ class Context:
 
 def context() -> Context:
     """The context the router set for this run."""
-    return st.session_state[CONTEXT_KEY]
+    found: Context = st.session_state[CONTEXT_KEY]
+    return found
 
 
 def environments() -> dict[str, str]:

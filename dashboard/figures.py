@@ -217,9 +217,9 @@ def payload_sizes(sizes: pd.DataFrame) -> go.Figure:
     return _layout(fig, 300, barmode="group", yaxis_title="bytes")
 
 
-def graph_from_json(graph: dict[str, Any]) -> nx.DiGraph:
+def graph_from_json(graph: dict[str, Any]) -> nx.DiGraph[str]:
     """The networkx graph back from `graph_json` (for neighbour look-ups on a page)."""
-    built = nx.DiGraph()
+    built: nx.DiGraph[str] = nx.DiGraph()
     for node in graph["nodes"]:
         built.add_node(node["id"], **node)
     for edge in graph["edges"]:

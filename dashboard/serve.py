@@ -1,6 +1,6 @@
-"""`python -m eventscope.dashboard.serve run dashboard/app.py [options]`: Streamlit's own command line in a
-process that has already imported what the pages need (pandas, Plotly, networkx, the findings
-modules), so the first page viewed after the server starts does not pay those imports
+"""`python -m eventscope.dashboard.serve run dashboard/app.py [options]`: Streamlit's own command
+line in a process that has already imported what the pages need (pandas, Plotly, networkx, the
+findings modules), so the first page viewed after the server starts does not pay those imports
 (about a second on two cores). `eventscope dashboard` starts the server this way.
 """
 
@@ -25,7 +25,8 @@ def main() -> int:
     from streamlit.web import cli
 
     preload()
-    return cli.main(prog_name="streamlit")
+    status: int = cli.main(prog_name="streamlit")
+    return status
 
 
 if __name__ == "__main__":

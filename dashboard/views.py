@@ -71,7 +71,8 @@ def csv_safe(df: pd.DataFrame) -> pd.DataFrame:
 
 def csv_bytes(df: pd.DataFrame) -> bytes:
     """The table as UTF-8 CSV with formula-like cells neutralised."""
-    return csv_safe(df).to_csv(index=False).encode()
+    text: str = csv_safe(df).to_csv(index=False)
+    return text.encode()
 
 
 def mask_text(text: Any) -> Any:
@@ -180,7 +181,8 @@ def failure_matrix(rates: pd.DataFrame) -> pd.DataFrame:
 
 def selection_rates(bucketed: pd.DataFrame, consumer: str | None,
                     detail_type: str | None) -> pd.DataFrame:
-    """Failures per time bucket for a consumer and/or type: bucket (datetime), invocations, failed."""
+    """Failures per time bucket for a consumer and/or type: bucket (datetime), invocations,
+    failed."""
     chosen = bucketed
     if consumer:
         chosen = chosen[chosen["consumer"] == consumer]
@@ -469,9 +471,12 @@ def catalog_table(catalog: Catalog, today: Any) -> pd.DataFrame:
 
 def listed(items: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
     """Findings (list of dicts) as a table; list cells joined into text."""
-    rows = [{c: (", ".join(map(str, item.get(c))) if isinstance(item.get(c), list)
-                 else item.get(c)) for c in columns} for item in items]
+    rows = [{c: _cell(item.get(c)) for c in columns} for item in items]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _cell(value: Any) -> Any:
+    return ", ".join(map(str, value)) if isinstance(value, list) else value
 
 
 def pii_table(pii: pd.DataFrame) -> pd.DataFrame:

@@ -44,8 +44,8 @@ def parse_delivery(record: Mapping[str, Any]) -> dict[str, Any] | None:
     outcome = OUTCOMES.get(message_type)
     if outcome is None:
         return None
-    details = body.get("details") if isinstance(body.get("details"), Mapping) else {}
-    error = body.get("error") if isinstance(body.get("error"), Mapping) else {}
+    details = found if isinstance(found := body.get("details"), Mapping) else {}
+    error = found if isinstance(found := body.get("error"), Mapping) else {}
     return {
         "key": hashlib.sha1(raw).hexdigest(),
         "event_id": _text(body.get("event_id")),

@@ -23,7 +23,7 @@ import signal
 import sys
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing, contextmanager
@@ -256,7 +256,7 @@ def settled_before(event_rows: Sequence[tuple[Any, ...]], invocations: Sequence[
 
 
 def _parse_all(blocks: Iterator[Block], options: LineOptions, workers: int
-               ) -> Iterator[ParsedBlock]:
+               ) -> Generator[ParsedBlock, None, None]:
     """Every block parsed, in input order: in worker processes once there are two blocks."""
     head = list(itertools.islice(blocks, 2))
     if workers < 1 or len(head) < 2:
@@ -265,7 +265,7 @@ def _parse_all(blocks: Iterator[Block], options: LineOptions, workers: int
 
 
 def _parse_in_workers(blocks: Iterable[Block], options: LineOptions, workers: int
-                      ) -> Iterator[ParsedBlock]:
+                      ) -> Generator[ParsedBlock, None, None]:
     """Blocks parsed by a pool of processes, a bounded number ahead, results in input order."""
     with worker_pool(options, workers) as pool:
         ahead: deque[Future[tuple[ParsedBlock, bytes]]] = deque()
@@ -449,7 +449,7 @@ def _is_text(line: bytes) -> bool:
 
 
 @contextmanager
-def _open_input(path: str) -> Iterator[tuple[IO[bytes], IO[bytes] | None]]:
+def _open_input(path: str) -> Iterator[tuple[IO[bytes] | gzip.GzipFile, IO[bytes] | None]]:
     if path == "-":
         yield sys.stdin.buffer, None
         return

@@ -32,7 +32,8 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za
 # Card numbers start with a banking/financial major industry identifier (2-6), which also keeps
 # epoch timestamps in seconds, milliseconds and microseconds (all starting with 1) out.
 _CARD = re.compile(r"(?<![\w-])[2-6](?:[ -]?\d){12,18}(?![\w-])")
-_PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}"
+_PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?"
+                    r"\d{1,4}(?:[ .-]?\d{2,4}){1,4}"
                     r"|\(\d{3}\)[ .-]?\d{3}[ .-]?\d{4}|\d{3}[.-]\d{3}[.-]\d{4})(?![\w])")
 # The cheap pre-filter (`may_hold_pii`): digits become "0" and separators vanish, so a card or
 # a phone number shows as a run of zeros. Plain C-level byte operations, no regex.

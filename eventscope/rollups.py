@@ -71,7 +71,9 @@ class _InRanges(ColumnElement[bool]):
     range) a refresh of thousands of scattered minutes spent 95 % of its time building and
     compiling them. The bounds, our own integers, are written into the SQL."""
 
-    type = sa.types.NullType()  # not Boolean: SQLite would get "(...) = 1" and no index
+    # not Boolean: SQLite would get "(...) = 1" and no index (hence the ignore: a NullType
+    # where ColumnElement[bool] declares a TypeEngine[bool])
+    type = sa.types.NullType()  # type: ignore[assignment]
     inherit_cache = False  # a new statement each time: the ranges are in its text
 
     def __init__(self, column: Any, ranges: list[tuple[int, int]]) -> None:

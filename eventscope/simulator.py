@@ -685,8 +685,8 @@ def _detail_refund(order: Order, rng: random.Random, version: str, t_ms: int,
 
 def _detail_warranty(order: Order, rng: random.Random, version: str, t_ms: int,
                      detail_type: str) -> dict[str, Any]:
-    detail = {"orderId": order.order_id, "version": version,
-              "contractId": f"wc_{order.order_id[4:]}", "sku": order.warranty_sku}
+    detail: dict[str, Any] = {"orderId": order.order_id, "version": version,
+                              "contractId": f"wc_{order.order_id[4:]}", "sku": order.warranty_sku}
     if detail_type == "WarrantyContractCreated":
         detail.update(provider="SafeGuard Insurance", durationMonths=24,
                       premium=round(order.total * 0.08, 2), currency=order.currency)
@@ -978,7 +978,7 @@ class _Simulation:
 
     def _expected_span_ms(self, seed: int) -> float:
         """How long order arrivals will last, to place the version bump inside the run."""
-        orders = self.n_orders
+        orders: float | None = self.n_orders
         if orders is None:
             sample = random.Random(seed ^ 0x5EED)
             plans = [len(_plan_order(sample, Order(sample, i, 0, self.config.plants),

@@ -300,10 +300,10 @@ class Store:
     def counts(self) -> dict[str, Any]:
         """Headline counts of what the store holds."""
         with self.engine.connect() as conn:
-            by_outcome = dict(conn.execute(
+            by_outcome: dict[str, int] = dict(conn.execute(
                 sa.select(invocations.c.outcome, sa.func.count()).group_by(invocations.c.outcome)
             ).all())
-            by_reason = dict(conn.execute(
+            by_reason: dict[str, int] = dict(conn.execute(
                 sa.select(quarantine.c.reason, sa.func.count()).group_by(quarantine.c.reason)
             ).all())
             return {
@@ -354,7 +354,7 @@ class Store:
                 conn.execute(dialect.insert(meta).values(key="pii_key", value=os.urandom(32).hex())
                              .on_conflict_do_nothing())
                 found = conn.execute(
-                    sa.select(meta.c.value).where(meta.c.key == "pii_key")).scalar()
+                    sa.select(meta.c.value).where(meta.c.key == "pii_key")).scalar_one()
         return bytes.fromhex(found)
 
     # --- sampling ---

@@ -1,8 +1,8 @@
 """AWS fixtures for the collector tests: one moto server over HTTP, reset before each test.
 
 Import the fixtures into a test module (`from tests.conftest_aws import aws, moto_endpoint`).
-Clients are real boto3 clients built by `eventscope.collectors.clients.make_client`, talking HTTP to a
-`moto.server.ThreadedMotoServer` on 127.0.0.1 and a free port.
+Clients are real boto3 clients built by `eventscope.collectors.clients.make_client`, talking HTTP
+to a `moto.server.ThreadedMotoServer` on 127.0.0.1 and a free port.
 """
 
 from __future__ import annotations

@@ -184,8 +184,9 @@ def instances(schema: Any, root: dict[str, Any], depth: int = 0) -> st.SearchStr
     for keyword in ("allOf", "anyOf", "oneOf"):
         if schema.get(keyword):
             rest = {k: v for k, v in schema.items() if k != keyword}
+            # B023: the loop returns here, so no later iteration rebinds `rest`
             return st.sampled_from(schema[keyword]).flatmap(
-                lambda branch: instances({**rest, **branch} if isinstance(branch, dict) else
+                lambda branch: instances({**rest, **branch} if isinstance(branch, dict) else  # noqa: B023
                                          branch, root, depth + 1))
     kinds = schema.get("type")
     kinds = [kinds] if isinstance(kinds, str) else kinds or [

@@ -45,7 +45,8 @@ def _cli(*args: str):
 
 
 def test_one_bus_channel_gives_one_event_type_per_message_name():
-    """Eight messages on the channel `shop-bus`: six types named by the messages, none `shop-bus`."""
+    """Eight messages on the channel `shop-bus`: six types named by the messages, none
+    `shop-bus`."""
     catalog = _import(SHOP_BUS).catalog
     assert sorted(t.detail_type for t in catalog.event_types) == [
         "OrderCancelled", "OrderCreated", "OrderFlagged", "OrderNoteAdded", "OrderPaid",
@@ -376,7 +377,8 @@ def test_any_x_field_values_never_raise(on_message, on_operation, on_info, actio
 
 
 def test_the_export_is_valid_asyncapi_3():
-    """Every document `export-asyncapi` writes for the example catalog passes the official schema."""
+    """Every document `export-asyncapi` writes for the example catalog passes the official
+    schema."""
     from eventscope.catalog.asyncapi import export_asyncapi
     folder = _specs_or_skip()
     files = export_asyncapi(load_catalog(Path(__file__).parent.parent / "eventscope" / "demo_catalog"))

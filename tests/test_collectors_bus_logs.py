@@ -1,4 +1,5 @@
-"""EventBridge bus logs: parsing delivery records, and collecting them from moto's CloudWatch Logs."""
+"""EventBridge bus logs: parsing delivery records, and collecting them from moto's CloudWatch
+Logs."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def as_log_record(body: dict[str, Any], ts: int = 1_750_000_000_000) -> dict[str
 
 
 def test_parse_maps_message_types_to_outcomes() -> None:
-    """Attempt success, retryable and permanent failure and DLQ become outcomes; other steps None."""
+    """Attempt success, retryable and permanent failure and DLQ become outcomes; other steps
+    None."""
     rows = [parse_delivery(as_log_record(r)) for r in RECORDS]
     assert [row and row["outcome"] for row in rows] == [
         None, None, None, "ok", "retrying", "failed", "dead_lettered"]
@@ -56,4 +58,5 @@ def test_collect_bus_logs_stores_deliveries_and_quarantines_junk(aws: Any, store
     collect_bus_logs(logs, store, GROUP, settings, LogsCounters())
     rows = store.select_rows(deliveries.select())
     assert sorted(r["outcome"] for r in rows) == ["dead_lettered", "failed", "ok", "retrying"]
-    assert counters.deliveries == 4 and store.counts()["quarantined_by_reason"] == {"invalid_json": 1}
+    assert counters.deliveries == 4
+    assert store.counts()["quarantined_by_reason"] == {"invalid_json": 1}

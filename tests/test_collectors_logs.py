@@ -11,13 +11,15 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from eventscope.collectors.logs_collector import (COLLECTOR, GroupCheckpoint, LogsCounters, LogsSettings,
-                                       collect_logs, discover_groups, next_checkpoint)
+from eventscope.collectors.logs_collector import (COLLECTOR, GroupCheckpoint, LogsCounters,
+                                                  LogsSettings, collect_logs, discover_groups,
+                                                  next_checkpoint)
 from eventscope.sampling import keep
 from eventscope.store import Store, invocations as invocations_table
 from tests.conftest_aws import aws, clients, moto_endpoint  # noqa: F401
 
-LINES = json.loads((Path(__file__).parent / "data/collectors/lambda_invocation_text.json").read_text())
+LINES = json.loads(
+    (Path(__file__).parent / "data/collectors/lambda_invocation_text.json").read_text())
 GROUP = "/aws/lambda/warranty-consumer"
 STREAM = "2025/06/02/[$LATEST]8f2c1d7e4b5a4c3d9e0f1a2b3c4d5e6f"
 

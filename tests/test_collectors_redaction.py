@@ -1,4 +1,5 @@
-"""PII redaction: detectors, keyed tokens, catalog fields, keep-originals, and the tap write path."""
+"""PII redaction: detectors, keyed tokens, catalog fields, keep-originals, and the tap write
+path."""
 
 from __future__ import annotations
 

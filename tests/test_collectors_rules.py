@@ -32,7 +32,8 @@ def test_snapshot_records_rules_targets_dlq_and_retry_policy(aws: Any, store: St
                          {"source": ["com.shop.orders"], "detail-type": ["OrderCancelled"]})
     dlq = sqs.get_queue_attributes(QueueUrl=sqs.create_queue(QueueName="warranty-dlq")["QueueUrl"],
                                    AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    arn = sqs.get_queue_attributes(QueueUrl=url,
+                                   AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     events.put_targets(Rule="warranty-orders", EventBusName=BUS, Targets=[{
         "Id": "q", "Arn": arn, "DeadLetterConfig": {"Arn": dlq},
         "RetryPolicy": {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 3600}}])
@@ -68,7 +69,8 @@ def test_rules_matching_names_the_rules_an_event_reaches(aws: Any, store: Store)
     make_bus_queue(events, sqs, BUS, "w", "warranty", {"detail-type": ["OrderCancelled"]})
     make_bus_queue(events, sqs, BUS, "all", "all-orders", {"source": [{"prefix": "com.shop.o"}]})
     snapshot_rules(events, store, BUS)
-    cancelled = envelope({"Source": "com.shop.orders", "DetailType": "OrderCancelled", "Detail": {}})
+    cancelled = envelope({"Source": "com.shop.orders", "DetailType": "OrderCancelled",
+                          "Detail": {}})
     placed = envelope({"Source": "com.shop.orders", "DetailType": "OrderPlaced", "Detail": {}})
     rules = latest_rules(store, BUS)
     assert rules_matching(rules, cancelled) == ["all-orders", "warranty"]
@@ -119,7 +121,8 @@ def test_subscription_rows_list_rule_type_and_target(aws: Any, store: Store) -> 
 
     events, sqs = clients(aws, "events", "sqs")
     make_bus_queue(events, sqs, BUS, "warranty", "warranty-orders",
-                   {"source": ["com.shop.orders"], "detail-type": ["OrderPlaced", "OrderCancelled"]})
+                   {"source": ["com.shop.orders"],
+                    "detail-type": ["OrderPlaced", "OrderCancelled"]})
     make_bus_queue(events, sqs, BUS, "audit", "audit-all", {"source": [{"prefix": "com.shop"}]})
     snapshot_rules(events, store, BUS)
     rows = sorted(subscription_rows(store, BUS), key=lambda r: (r["rule"], str(r["detail_type"])))

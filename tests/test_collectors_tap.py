@@ -11,15 +11,16 @@ import pytest
 import sqlalchemy as sa
 
 from eventscope.collectors.tap import TapError, install_tap, queue_names, remove_tap
-from eventscope.collectors.tap_collector import (TapCounters, TapSettings, classify_messages, poll_once,
-                                      run_tap)
+from eventscope.collectors.tap_collector import (TapCounters, TapSettings, classify_messages,
+                                                 poll_once, run_tap)
 from eventscope.errors import StoreError
 from eventscope.sampling import keep
 from eventscope.store import Store, events as events_table
 from tests.conftest_aws import aws, clients, make_bus_queue, moto_endpoint, put_events  # noqa: F401
 
 BUS = "shop-bus"
-ENTRIES = json.loads((Path(__file__).parent / "data/collectors/put_events_entries.json").read_text())
+ENTRIES = json.loads(
+    (Path(__file__).parent / "data/collectors/put_events_entries.json").read_text())
 
 
 @pytest.fixture

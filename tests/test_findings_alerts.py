@@ -126,7 +126,8 @@ def test_findings_already_sent_are_not_resent_while_they_persist(store: Store, w
 
 
 def test_owner_team_from_consumer_type_or_source() -> None:
-    """Consumer findings go to the consumer's team; type findings to the owner, else the source's."""
+    """Consumer findings go to the consumer's team; type findings to the owner, else the
+    source's."""
     cat = catalog()
     assert owner_team(MISSING, cat) == "team-warranty"
     assert owner_team(Finding("x", "error", {"consumer": "billing-fn"}, ""), cat) == "team-billing"

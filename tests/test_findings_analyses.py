@@ -120,7 +120,8 @@ def test_payload_sizes_against_the_bus_limit() -> None:
     sizes = payload_sizes(events_frame()).set_index("detail_type")
     assert sizes.loc["OrderPaid", "max_bytes"] == 300 + len(
         '{"orderId":"o-1","version":"2","card":"4111111111111111"}')
-    assert sizes.loc["OrderPaid", "max_share_of_limit"] == sizes.loc["OrderPaid", "max_bytes"] / 262144
+    assert (sizes.loc["OrderPaid", "max_share_of_limit"]
+            == sizes.loc["OrderPaid", "max_bytes"] / 262144)
 
 
 def test_pii_fields_detected_and_declared_with_their_receivers() -> None:

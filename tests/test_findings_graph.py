@@ -44,7 +44,8 @@ def test_edges_carry_counts_failures_and_last_seen() -> None:
 
 
 def test_event_without_consumer_and_consumer_without_events_are_nodes() -> None:
-    """ProductViewed has no consumer; Loyalty has only a declared edge; email-fn only unattributed."""
+    """ProductViewed has no consumer; Loyalty has only a declared edge; email-fn only
+    unattributed."""
     graph = _graph()
     assert graph.out_degree("type:ProductViewed") == 0
     assert [d["observed"] for _, _, d in graph.in_edges("consumer:Loyalty", data=True)] == [False]

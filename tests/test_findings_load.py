@@ -25,7 +25,8 @@ def test_loaded_events_and_attempts_match_the_hand_built_frames(store: Store) ->
     assert _sorted(load_events(store.engine), "id").to_dict("records") == \
         _sorted(events_frame(), "id").to_dict("records")
     by = ["request_id", "start_ms"]
-    loaded = _sorted(load_attempts(store.engine), by).astype(object).where(lambda d: d.notna(), None)
+    loaded = _sorted(load_attempts(store.engine), by).astype(object).where(lambda d: d.notna(),
+                                                                           None)
     expected = _sorted(attempts_frame(), by).astype(object).where(lambda d: d.notna(), None)
     assert loaded.to_dict("records") == expected.to_dict("records")
 
@@ -81,7 +82,8 @@ def test_samples_and_type_summary(store: Store) -> None:
     assert sorted(samples["id"]) == ["e1", "e2", "e3", "e4"]
     assert samples.set_index("id").loc["e3", "detail"] == '{"orderId":"o-1","version":"1"}'
     summary = load_type_summary(store.engine).set_index("detail_type")
-    assert (summary.loc["OrderPaid", "count"], summary.loc["OrderPaid", "source"]) == (1, "payments")
+    assert (summary.loc["OrderPaid", "count"],
+            summary.loc["OrderPaid", "source"]) == (1, "payments")
 
 
 # --- the faces' small reads (dashboard and CLI call these same functions) ---

@@ -735,7 +735,8 @@ def test_consumer_name_prefers_the_function_named_in_the_stream() -> None:
 def test_report_status_success_overrides_a_failure_marker() -> None:
     """A status on REPORT decides even against the runtime's own failure lines."""
     records = [start(RID, T), record("[ERROR] KeyError: 'x'\nTraceback (most recent call last):",
-                                     T + 1), end(RID, T + 9), report(RID, T + 9, "Status: success\t")]
+                                     T + 1),
+               end(RID, T + 9), report(RID, T + 9, "Status: success\t")]
     (invocation,) = assemble_invocations(records)
     assert (invocation.outcome, invocation.error_type) == ("ok", "KeyError")
 

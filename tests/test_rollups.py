@@ -102,7 +102,8 @@ def company(orders: int = 30, seed: int = 3) -> tuple[list[BusEvent], list[Invoc
         t = T0 + n * 37_000
         for step, kind in enumerate(("OrderPlaced", "OrderPaid")):
             event = BusEvent(id=f"e{n}-{step}", source="shop", detail_type=kind,
-                             time_ms=t + step * 50_000, detail="{}", size_bytes=rng.randint(200, 900),
+                             time_ms=t + step * 50_000, detail="{}",
+                             size_bytes=rng.randint(200, 900),
                              version=rng.choice(["1", "2", None]), correlation_key=f"o{n}")
             evs.append(event)
             for fn in ("billing-fn", "email-fn"):

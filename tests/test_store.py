@@ -23,7 +23,8 @@ from eventscope.store import (
 EVENT = BusEvent(id="e-1", source="com.shop.orders", detail_type="OrderCreated",
                  time_ms=1714557600000, detail='{"orderId":"ord-1"}', size_bytes=300,
                  version="1", correlation_key="ord-1")
-PARTIAL = Invocation(request_id="r-1", consumer="crm-notifier", log_group="/aws/lambda/crm-notifier",
+PARTIAL = Invocation(request_id="r-1", consumer="crm-notifier",
+                     log_group="/aws/lambda/crm-notifier",
                      log_stream="2024/05/01/[$LATEST]ab", start_ms=1714557601000, outcome="ok",
                      event_id="e-1")
 COMPLETE = replace(PARTIAL, outcome="error", complete=True, duration_ms=12.5,

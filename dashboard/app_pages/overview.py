@@ -23,7 +23,8 @@ if ui.require_data(ctx):
                                  views.contract_failures(data.contract_results(ctx.url)))
     st.caption(f"Window: {views.WINDOW_LABELS[ctx.window_name]}")
     cells = [
-        ("Events / min", f"{numbers['events_per_min']:,}", "overview", f"{numbers['events']:,} events"),
+        ("Events / min", f"{numbers['events_per_min']:,}", "overview",
+         f"{numbers['events']:,} events"),
         ("Consumers", f"{numbers['consumers']:,}", "graph", "see the event graph"),
         ("Failure rate", f"{numbers['failure_rate']:.2%}", "failures",
          f"of {numbers['invocations']:,} invocations"),

@@ -64,7 +64,7 @@ def check_document(document: Mapping[str, Any], folder: Path | None = None) -> S
 
 
 def _refuse(uri: str) -> Resource[Any]:
-    raise NoSuchResource(ref=uri)
+    raise NoSuchResource(uri)  # its field `ref`, positional: mypy sees KeyError's __init__
 
 
 @cache

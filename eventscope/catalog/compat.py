@@ -170,7 +170,7 @@ def _resource(uri: str, schema: Any) -> Resource[Any]:
     for spec in (DRAFT202012, DRAFT7, DRAFT4):
         resource = Resource.from_contents(schema, default_specification=spec)
         try:
-            Registry().with_resource(uri, resource).crawl()  # type: ignore[call-arg]
+            Registry().with_resource(uri, resource).crawl()
             return resource
         except Exception as exc:  # noqa: BLE001 - e.g. tuple items read as 2020-12
             error = error or exc
@@ -246,7 +246,8 @@ class _Shared:
     registry: Registry[Any]
     steps: int = 0
     active: dict[tuple[int, int], int] = field(default_factory=dict)
-    keep: list[Any] = field(default_factory=list)  # synthesised schemas, kept alive for id()
+    # synthesised schemas, kept alive for id(): (original, synthesised)
+    keep: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
     exhausted: bool = False
 
 
@@ -294,7 +295,9 @@ class _Diff:
 
     def validator(self, side: int, schema: Any) -> Any:
         """A validator of `schema` resolving `$ref`s as that side does (its own registry)."""
-        return Draft202012Validator(schema, _resolver=self.resolvers[side])
+        # _resolver: jsonschema's (private) argument for a prepared referencing resolver,
+        # absent from its stubs
+        return Draft202012Validator(schema, _resolver=self.resolvers[side])  # type: ignore[call-arg]
 
 
 def _compare(ctx: _Diff, writer: Any, reader: Any) -> None:
@@ -350,7 +353,7 @@ def _resolve(ctx: _Diff, resolver: Resolver[Any], schema: Any) -> tuple[Any, Res
 def _synthesised(ctx: _Diff, original: Any, made: dict[str, Any]) -> dict[str, Any]:
     for source, result in ctx.shared.keep:
         if source is original:
-            return result  # type: ignore[no-any-return]
+            return result
     ctx.shared.keep.append((original, made))
     return made
 
@@ -667,7 +670,8 @@ def _plain(ctx: _Diff, w: dict[str, Any], r: dict[str, Any]) -> None:
     if live is not None and not live:
         return  # no writer value has a type the reader accepts: reported as TYPE_CHANGED
     if _values(r) is not None:
-        ctx.add("ENUM_ARRAY_NARROWED", False, f"{ctx.field()} restricted to {_list(_values(r) or [])}"
+        ctx.add("ENUM_ARRAY_NARROWED", False,
+                f"{ctx.field()} restricted to {_list(_values(r) or [])}"
                 f": {ctx.w} events may hold other values", "enum" if "enum" in r else "const")
 
     def may_be(*types: str) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date
 from functools import cache
 from importlib import resources
@@ -56,7 +56,8 @@ def format_schema() -> dict[str, Any]:
     """The JSON Schema of the catalog file format, as shipped in the package."""
     text = resources.files("eventscope.catalog").joinpath(
         "schemas/catalog-format.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
 @cache
@@ -137,7 +138,7 @@ _NEEDED_TO_BUILD = {"detail-type", "source", "versions", "name", "lifecycles", "
 def _format_problems(doc: Document, error: ValidationError) -> list[Problem]:
     path = tuple(error.absolute_path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = sorted(error.schema.get("properties", {}))
+        allowed = _declared_properties(error)
         return [doc.problem(path + (key,), f"unexpected field; expected one of: "
                             f"{', '.join(allowed)}")
                 for key in error.instance if key not in allowed]
@@ -156,13 +157,21 @@ def _missing_key(error: ValidationError) -> JsonPath:
     return ()
 
 
+def _declared_properties(error: ValidationError) -> list[str]:
+    schema = error.schema
+    return sorted(schema.get("properties", {})) if isinstance(schema, Mapping) else []
+
+
 def explain(error: ValidationError) -> str:
     """What was expected, in words, for one format error."""
-    validator, value = error.validator, error.validator_value
+    validator = error.validator
+    # Any: jsonschema's stubs allow "unset" here, which only hand-made errors are
+    value: Any = error.validator_value
+    instance: Any = error.instance
     if validator == "required":
         return "missing (expected this field)"
     if validator == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
+        allowed = _declared_properties(error)
         return f"{error.message}; expected only: {', '.join(allowed)}"
     if validator == "type":
         wanted = value if isinstance(value, str) else " or ".join(value)
@@ -178,7 +187,7 @@ def explain(error: ValidationError) -> str:
     if validator == "minLength":
         return "expected a non-empty value"
     if validator == "maxLength":
-        return f"expected at most {value} characters, got {len(error.instance)}"
+        return f"expected at most {value} characters, got {len(instance)}"
     return error.message
 
 
@@ -201,7 +210,8 @@ def schema_problem(schema: Any) -> str | None:
     first = None
     for draft in drafts:
         try:
-            draft.check_schema(schema)
+            # the stubs say dict; boolean schemas are valid too (and checked the same way)
+            draft.check_schema(schema)  # type: ignore[arg-type]
             return None
         except SchemaError as exc:
             first = first or f"{exc.message} at {exc.json_path}"
@@ -390,16 +400,16 @@ def _references(catalog: Catalog, locate: _Locator) -> Iterator[Problem]:
             yield locate.event(event_type, ("sunset",), "a sunset date needs status: deprecated")
     for consumer in catalog.consumers:
         for index, sub in enumerate(consumer.subscriptions):
-            event_type = known.get(sub.detail_type)
+            declared = known.get(sub.detail_type)
             path = ("subscriptions", index)
-            if event_type is None:
+            if declared is None:
                 yield locate.consumer(consumer, path + ("event",), "expected a catalogued event "
                                       f"type, got unknown {sub.detail_type!r}")
                 continue
-            if sub.source and sub.source != event_type.source:
+            if sub.source and sub.source != declared.source:
                 yield locate.consumer(consumer, path + ("source",), f"expected "
-                                      f"{event_type.source!r} (the source of {sub.detail_type})")
-            have = [v.version for v in event_type.versions]
+                                      f"{declared.source!r} (the source of {sub.detail_type})")
+            have = [v.version for v in declared.versions]
             for vi, version in enumerate(sub.versions):
                 if version not in have:
                     yield locate.consumer(consumer, path + ("versions", vi), f"expected one of "

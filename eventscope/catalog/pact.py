@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -702,7 +702,7 @@ def _show(path: list[str]) -> str:
     return shown
 
 
-_JAVA_FIELDS = {
+_JAVA_FIELDS: dict[str, Callable[[int], str]] = {
     "y": lambda n: r"\d{4}" if n == 4 else r"\d{2}" if n == 2 else r"\d+",
     "u": lambda n: r"\d{4}" if n == 4 else r"\d{2}" if n == 2 else r"\d+",
     "M": lambda n: r"\d{2}" if n == 2 else r"\d{1,2}" if n == 1 else

@@ -89,7 +89,8 @@ def detail_schema(content: dict[str, Any], kind: str) -> tuple[dict[str, Any], s
     """(detail schema, source, detail-type) of OpenApi3 or JSONSchemaDraft4 content."""
     if kind == "OpenApi3" or "openapi" in content:
         definitions = (content.get("components") or {}).get("schemas") or {}
-        envelope = definitions.get("AWSEvent") or next(iter(definitions.values()), {})
+        envelope: dict[str, Any] = (definitions.get("AWSEvent")
+                                    or next(iter(definitions.values()), {}))
         prefix = "#/components/schemas/"
     elif kind == "JSONSchemaDraft4" or "$schema" in content or "definitions" in content:
         definitions = dict(content.get("definitions") or {})

@@ -38,7 +38,7 @@ def shared_uri(name: str) -> str:
 
 
 def _refuse(uri: str) -> Resource[Any]:
-    raise NoSuchResource(ref=uri)
+    raise NoSuchResource(uri)  # its field `ref`, positional: mypy sees KeyError's __init__
 
 
 def make_registry(resources: Iterable[tuple[str, Any]],

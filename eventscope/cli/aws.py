@@ -1,8 +1,8 @@
 """Options and helpers shared by every command that talks to AWS.
 
 `--profile`, `--region` and `--endpoint-url` on each such command; clients built by the one
-factory in `eventscope.collectors.clients` (standard retries, timeouts); AWS errors turned into one line
-without credentials or tracebacks.
+factory in `eventscope.collectors.clients` (standard retries, timeouts); AWS errors turned into
+one line without credentials or tracebacks.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ def aws_errors() -> Iterator[None]:
     except botocore.exceptions.ClientError as exc:
         raise EventscopeError(f"AWS refused the request: {aws_error_text(exc)}") from None
     except botocore.exceptions.NoCredentialsError:
-        raise EventscopeError("no AWS credentials found (set a profile or the environment)") from None
+        raise EventscopeError(
+            "no AWS credentials found (set a profile or the environment)") from None
     except botocore.exceptions.BotoCoreError as exc:
         raise EventscopeError(f"cannot reach AWS: {exc}") from None

@@ -192,7 +192,8 @@ def import_asyncapi_command(paths: tuple[str, ...], out_dir: str, detail_type_fr
     that cannot be imported (Avro, RAML, Protobuf payloads, $refs to URLs) are skipped with a
     reason; the catalog is written only if it validates, and never empty.
     """
-    documents, schemas = [], {}
+    documents: list[AsyncApiFile] = []
+    schemas: dict[str | Path, Any] = {}
     invalid, validated = [], 0
     for path in paths:
         data = _read_yaml(path)
@@ -337,7 +338,7 @@ def import_schema_registry_command(registry: str, out_dir: str, owner: str,
                f"into {out_dir}")
 
 
-def _read_yaml(path: str) -> Any:
+def _read_yaml(path: str | Path) -> Any:
     try:
         return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:

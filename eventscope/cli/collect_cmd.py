@@ -1,7 +1,7 @@
 """`eventscope tap install|remove`, `eventscope collect tap|logs|rules|all`, `eventscope replay`.
 
-A thin Click layer: build AWS clients with `eventscope.collectors.clients.make_client` from the shared
-AWS options, open the store, call the collector, print its counters (or `--json`).
+A thin Click layer: build AWS clients with `eventscope.collectors.clients.make_client` from the
+shared AWS options, open the store, call the collector, print its counters (or `--json`).
 """
 
 from __future__ import annotations
@@ -101,7 +101,8 @@ def _print_report(report: dict[str, Any], as_json: bool) -> None:
     if as_json:
         echo_json(report)
         return
-    click.echo(f"bus {report['bus']}" + (f" -> {report['queue_url']}" if report["queue_url"] else ""))
+    click.echo(f"bus {report['bus']}"
+               + (f" -> {report['queue_url']}" if report["queue_url"] else ""))
     for key in ("created", "updated", "removed", "absent", "not_ours"):
         for item in report[key]:
             click.echo(f"  {key.replace('_', ' ')}: {item}")
@@ -159,7 +160,8 @@ def _tap_settings(sqs: Any, bus: str | None, queue_url: str | None, sample_rate:
                   batch_size: int, wait_seconds: int) -> Any:
     from eventscope.collectors.dlq import dead_letter_queue
     from eventscope.collectors.tap import find_tap_queue
-    from eventscope.collectors.tap_collector import TapSettings, queue_visibility, version_rules_from_env
+    from eventscope.collectors.tap_collector import (TapSettings, queue_visibility,
+                                                     version_rules_from_env)
 
     if bool(bus) == bool(queue_url):
         raise click.UsageError("give exactly one of --bus or --queue-url")

@@ -4,8 +4,8 @@ Binding to a non-local address is refused unless login is configured (`[auth]` i
 secrets.toml Streamlit reads) or `--insecure-bind` says the network in front is trusted.
 
 Runs `python -m eventscope.dashboard.serve run dashboard/app.py` (Streamlit's command line after
-importing the pages' modules; the app found next to the installed `eventscope.dashboard` package, so it
-works from any directory) headless, with error details hidden
+importing the pages' modules; the app found next to the installed `eventscope.dashboard` package,
+so it works from any directory) headless, with error details hidden
 from users and usage statistics off; the store, catalog and extra environments reach the
 app through environment variables.
 """
@@ -40,8 +40,8 @@ def app_path() -> Path:
 
 
 def streamlit_command(host: str, port: int) -> list[str]:
-    """The streamlit command line (through `eventscope.dashboard.serve`, which imports the pages' modules
-    first): headless, bound to `host`, no error details, no telemetry."""
+    """The streamlit command line (through `eventscope.dashboard.serve`, which imports the pages'
+    modules first): headless, bound to `host`, no error details, no telemetry."""
     return [sys.executable, "-m", "eventscope.dashboard.serve", "run", str(app_path()),
             "--server.address", host, "--server.port", str(port),
             "--server.headless", "true", "--server.fileWatcherType", "none",

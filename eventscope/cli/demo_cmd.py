@@ -1,7 +1,7 @@
 """`eventscope demo`: the simulated company on an emulated AWS, collected and shown end to end.
 
-A thin Click layer over `eventscope.collectors.demo` (which owns the emulator, the company's resources,
-the live producers and consumers, the collectors and the dashboard), plus `--no-aws`: the
+A thin Click layer over `eventscope.collectors.demo` (which owns the emulator, the company's
+resources, the live producers and consumers, the collectors and the dashboard), plus `--no-aws`: the
 same company written straight to NDJSON files by the simulator, for `eventscope ingest`.
 """
 

@@ -97,8 +97,9 @@ def failures(db_url: str | None, catalog_path: str | None, since_ms: int | None,
         result = _raw_failures(store, catalog, since_ms, until_ms, consumers, detail_types,
                                bucket_ms)
     else:
-        selection = {"catalog": catalog, "since_ms": since_ms, "until_ms": until_ms,
-                     "consumers": consumers, "detail_types": detail_types}
+        selection: dict[str, Any] = {"catalog": catalog, "since_ms": since_ms,
+                                     "until_ms": until_ms, "consumers": consumers,
+                                     "detail_types": detail_types}
         result = {"rates": records(summaries.failure_rates(store.engine, **selection)),
                   "final_failures": records(summaries.final_failures(
                       store.engine, **selection).head(100)),

@@ -72,7 +72,8 @@ def stats(db_url: str | None, as_json: bool) -> None:
     click.echo(f"invocations:   {counts['invocations']} (ok {outcomes['ok']}, error "
                f"{outcomes['error']}, timeout {outcomes['timeout']}; "
                f"{counts['unattributed_invocations']} unattributed)")
-    click.echo(f"quarantined:   {_quarantine_text(counts['quarantined'], counts['quarantined_by_reason'])}")
+    quarantined = _quarantine_text(counts["quarantined"], counts["quarantined_by_reason"])
+    click.echo(f"quarantined:   {quarantined}")
 
 
 def format_summary(summary: IngestSummary, files: int, store_url: str) -> str:

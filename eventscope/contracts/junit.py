@@ -49,7 +49,8 @@ def to_junit_xml(results: Iterable[ContractResult]) -> bytes:
     root.set("tests", str(len(ordered)))
     root.set("failures", str(sum(not r.passed for r in ordered)))
     root.set("skipped", str(sum(r.status == "not checked" for r in ordered)))
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document
 
 
 def write_junit(results: Iterable[ContractResult], path: str | Path) -> None:

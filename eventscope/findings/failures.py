@@ -55,7 +55,8 @@ def failure_rates(attempts: pd.DataFrame, bucket_ms: int | None = None) -> pd.Da
         events["bucket_ms"] = events["first_ms"] // bucket_ms * bucket_ms
     events = events.assign(retries=events["attempts"] - 1,
                            final=events["failed"] == events["attempts"],
-                           recovered=(events["failed"] > 0) & (events["failed"] < events["attempts"]))
+                           recovered=(events["failed"] > 0)
+                           & (events["failed"] < events["attempts"]))
     by_event = events.groupby(keys, dropna=False).agg(
         events=("event_id", "size"), retries=("retries", "sum"),
         retried_then_ok=("recovered", "sum"), final_failures=("final", "sum")).reset_index()

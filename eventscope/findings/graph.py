@@ -37,15 +37,15 @@ def consumer_id(name: str) -> str:
 
 
 def build_graph(events: pd.DataFrame, attempts: pd.DataFrame, catalog: Catalog | None = None,
-                subscriptions: pd.DataFrame | None = None) -> nx.DiGraph:
+                subscriptions: pd.DataFrame | None = None) -> nx.DiGraph[str]:
     """The graph of producers, event types and consumers, every edge classified."""
-    graph = nx.DiGraph(catalog=catalog is not None)
+    graph: nx.DiGraph[str] = nx.DiGraph(catalog=catalog is not None)
     _add_observed(graph, events, attempts)
     return _finish(graph, catalog, subscriptions)
 
 
-def _finish(graph: nx.DiGraph, catalog: Catalog | None,
-            subscriptions: pd.DataFrame | None) -> nx.DiGraph:
+def _finish(graph: nx.DiGraph[str], catalog: Catalog | None,
+            subscriptions: pd.DataFrame | None) -> nx.DiGraph[str]:
     if catalog is not None:
         _add_declared(graph, catalog)
     if subscriptions is not None:
@@ -69,14 +69,14 @@ def classify(edge: dict[str, Any], with_catalog: bool) -> str:
     return SUBSCRIBED_NOT_DECLARED if edge["subscribed"] else OBSERVED_UNDECLARED
 
 
-def _node(graph: nx.DiGraph, node: str) -> dict[str, Any]:
+def _node(graph: nx.DiGraph[str], node: str) -> dict[str, Any]:
     if node not in graph:
         kind, name = node.split(":", 1)
         graph.add_node(node, kind=kind, name=name)
     return graph.nodes[node]
 
 
-def _edge(graph: nx.DiGraph, a: str, b: str) -> dict[str, Any]:
+def _edge(graph: nx.DiGraph[str], a: str, b: str) -> dict[str, Any]:
     _node(graph, a)
     _node(graph, b)
     if not graph.has_edge(a, b):
@@ -121,18 +121,18 @@ def summaries_from_totals(emitted_totals: pd.DataFrame, calls: pd.DataFrame,
 
 
 def build_graph_from_summaries(observed: dict[str, Any], catalog: Catalog | None = None,
-                               subscriptions: pd.DataFrame | None = None) -> nx.DiGraph:
+                               subscriptions: pd.DataFrame | None = None) -> nx.DiGraph[str]:
     """`build_graph` from observed summaries (raw or rollup) instead of raw frames."""
-    graph = nx.DiGraph(catalog=catalog is not None)
+    graph: nx.DiGraph[str] = nx.DiGraph(catalog=catalog is not None)
     _add_summaries(graph, observed)
     return _finish(graph, catalog, subscriptions)
 
 
-def _add_observed(graph: nx.DiGraph, events: pd.DataFrame, attempts: pd.DataFrame) -> None:
+def _add_observed(graph: nx.DiGraph[str], events: pd.DataFrame, attempts: pd.DataFrame) -> None:
     _add_summaries(graph, observed_summaries(events, attempts))
 
 
-def _add_summaries(graph: nx.DiGraph, observed: dict[str, Any]) -> None:
+def _add_summaries(graph: nx.DiGraph[str], observed: dict[str, Any]) -> None:
     for row in observed["emitted"].itertuples(index=False):
         edge = _edge(graph, producer_id(row.source), type_id(row.detail_type))
         edge.update(observed=True, count=int(row.count), last_seen_ms=int(row.last_seen_ms))
@@ -145,7 +145,7 @@ def _add_summaries(graph: nx.DiGraph, observed: dict[str, Any]) -> None:
         _node(graph, consumer_id(name))["unattributed"] = int(unattributed.get(name, 0))
 
 
-def _add_declared(graph: nx.DiGraph, catalog: Catalog) -> None:
+def _add_declared(graph: nx.DiGraph[str], catalog: Catalog) -> None:
     for event_type in catalog.event_types:
         _edge(graph, producer_id(event_type.source), type_id(event_type.detail_type))[
             "declared"] = True
@@ -158,10 +158,10 @@ def _add_declared(graph: nx.DiGraph, catalog: Catalog) -> None:
                 "declared"] = True
 
 
-def graph_json(graph: nx.DiGraph) -> dict[str, Any]:
+def graph_json(graph: nx.DiGraph[str]) -> dict[str, Any]:
     """The graph as {"nodes": [...], "edges": [...]}, sorted, every attribute JSON-ready."""
     nodes = [{"id": n, **{k: clean(v) for k, v in d.items()}}
-             for n, d in sorted(graph.nodes(data=True))]
+             for n, d in sorted(graph.nodes.items())]
     edges = [{"source": a, "target": b, **{k: clean(v) for k, v in d.items()}}
              for a, b, d in sorted(graph.edges(data=True), key=lambda e: (e[0], e[1]))]
     return {"catalog": graph.graph.get("catalog", False), "nodes": nodes, "edges": edges}
@@ -173,10 +173,10 @@ _DOT_STYLE = {CONSISTENT: "solid", DECLARED_NEVER_OBSERVED: "dashed",
 _DOT_SHAPE = {"producer": "box", "type": "ellipse", "consumer": "component"}
 
 
-def to_dot(graph: nx.DiGraph) -> str:
+def to_dot(graph: nx.DiGraph[str]) -> str:
     """Graphviz DOT text; labels are JSON-quoted so no name can break out of its string."""
     lines = ["digraph eventscope {", "  rankdir=LR;"]
-    for node, data in sorted(graph.nodes(data=True)):
+    for node, data in sorted(graph.nodes.items()):
         lines.append(f"  {json.dumps(node)} [label={json.dumps(data['name'])}, "
                      f"shape={_DOT_SHAPE[data['kind']]}];")
     for a, b, data in sorted(graph.edges(data=True), key=lambda e: (e[0], e[1])):
@@ -195,7 +195,7 @@ def _mermaid_label(text: str) -> str:
     return f'"{escaped}"'
 
 
-def to_mermaid(graph: nx.DiGraph) -> str:
+def to_mermaid(graph: nx.DiGraph[str]) -> str:
     """A Mermaid flowchart; node ids are generated, names are entity-escaped labels."""
     ids = {node: f"n{i}" for i, node in enumerate(sorted(graph.nodes))}
     lines = ["flowchart LR"]

@@ -2,8 +2,8 @@
 
 PII is detected in sample payloads by value, with the detectors of `eventscope.redaction`
 (e-mail addresses, phone numbers, card numbers that pass the Luhn check, AWS keys, and the
-tokens that replaced them before the store) and by declaration (the catalog's `pii_fields`). `redact` blanks
-such values before a payload is shown anywhere. Pure: no I/O.
+tokens that replaced them before the store) and by declaration (the catalog's `pii_fields`).
+`redact` blanks such values before a payload is shown anywhere. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ def redact(detail: dict[str, Any], declared: tuple[str, ...] = ()) -> dict[str, 
         if isinstance(value, list):
             return [visit(v, path) for v in value]
         return REDACTED if path in declared or pii_kind(value) else value
-    return visit(detail, "detail")
+    redacted: dict[str, Any] = visit(detail, "detail")
+    return redacted
 
 
 def payload_sizes(events: pd.DataFrame, limit_bytes: int = BUS_EVENT_LIMIT_BYTES) -> pd.DataFrame:

@@ -17,7 +17,8 @@ from eventscope.catalog.model import Catalog
 EXAMPLES = 5
 
 
-def _subscribed(catalog: Catalog | None, rules: pd.DataFrame | None) -> dict[str, dict[str, set[str]]]:
+def _subscribed(catalog: Catalog | None, rules: pd.DataFrame | None
+                ) -> dict[str, dict[str, set[str]]]:
     """{"catalog": {consumer: types}, "bus_rules": {consumer: types}} for the given inputs."""
     views: dict[str, dict[str, set[str]]] = {}
     if catalog is not None:
