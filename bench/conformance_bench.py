@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import time
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -94,7 +93,7 @@ def run_peer(catalog: Any, rows: list[tuple[Any, ...]]) -> tuple[float, int]:
     compiled: dict[tuple[str, str], Any] = {}
     failing = 0
     start = time.process_time()
-    for _, source, detail_type, _, detail in rows:
+    for _, _source, detail_type, _, detail in rows:
         instance = json.loads(detail)
         key = (detail_type, str(instance.get("version", "1")))
         check = compiled.get(key)

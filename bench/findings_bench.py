@@ -9,8 +9,9 @@ missed.
   orders drawn at random, median and p95, warm engine; beside it the peer, the same two index
   reads in plain `sqlite3`, and the ratio. Target 5 ms.
 - Every findings command in process (`--json`, through the `python -m eventscope` entry
-  point run in this process, findings modules imported first): each run opens its own store, so its connection and SQLite page cache start
-  cold (the OS file cache does not). Target 1 s each.
+  point run in this process, findings modules imported first): each run opens its own
+  store, so its connection and SQLite page cache start cold (the OS file cache does not). Target 1
+  s each.
 - Every command end to end: `python -m eventscope CMD --json` as a new process, start-up
   included, wall and CPU seconds. Target 0.3 s for `lifecycle`, 1 s for the findings.
 

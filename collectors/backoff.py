@@ -26,7 +26,7 @@ class Backoff:
 
     def next_pause(self) -> float:
         """Record one more failure and return how long to wait before the next attempt."""
-        pause = min(self.cap, self.first * 2 ** min(self.failures, 32))
+        pause = float(min(self.cap, self.first * 2 ** min(self.failures, 32)))
         self.failures += 1
         return pause
 

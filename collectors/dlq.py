@@ -50,7 +50,8 @@ def dead_letter_queue(sqs: Any, queue_url: str) -> str | None:
     arn = json.loads(policy)["deadLetterTargetArn"]  # arn:aws:sqs:region:account:name
     _, _, _, _, account, name = arn.split(":", 5)
     try:
-        return sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        url: str = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        return url
     except botocore.exceptions.ClientError:
         return None
 

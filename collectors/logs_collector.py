@@ -17,9 +17,9 @@ checkpoint ahead of records still to come.
 Each log group fails alone: an error reading or storing one (AccessDenied, throttling past
 retries, a store refusing it) is counted (`groups_failed`), the other groups are read, and the
 pass then raises `LogGroupsFailed` naming the failing groups; the next pass retries them from
-their unchanged checkpoints. An invocation still open at the end of a run is written as partial and its
-records are held back (not marked processed) for up to `hold_ms`, so the next run re-reads
-them with the rest and completes the same invocation row. No server-side filter pattern is
+their unchanged checkpoints. An invocation still open at the end of a run is written as
+partial and its records are held back (not marked processed) for up to `hold_ms`, so the next run
+re-reads them with the rest and completes the same invocation row. No server-side filter pattern is
 used: every record is read and parsed locally.
 
 Sampling: when the store's bus events are sampled (`Store.sample_rate`, recorded by the tap

@@ -45,7 +45,7 @@ def day_ranges(minute_ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]
     return days
 
 
-def aggregate(column: sa.ColumnElement, name: str) -> Any:
+def aggregate(column: sa.ColumnElement[Any], name: str) -> Any:
     """How a rollup column combines over minutes (or days): least, greatest, else sum."""
     if name in LEAST:
         return sa.func.min(column)
@@ -54,7 +54,7 @@ def aggregate(column: sa.ColumnElement, name: str) -> Any:
     return sa.func.sum(column)
 
 
-def _day_select(minutes: sa.Table, keys: Sequence[str], where: Any) -> sa.Select:
+def _day_select(minutes: sa.Table, keys: Sequence[str], where: Any) -> sa.Select[Any]:
     day = (minutes.c.minute_ms - minutes.c.minute_ms % DAY_MS).label("minute_ms")
     group = [day, *(minutes.c[k] for k in keys)]
     values = [aggregate(c, c.name).label(c.name) for c in minutes.columns

@@ -243,7 +243,7 @@ def settled_before(event_rows: Sequence[tuple[Any, ...]], invocations: Sequence[
                    ) -> int | None:
     """The minute before which a batch's rollups may be settled: `SETTLE_MS` before the
     minute of its oldest event or invocation (None for an empty batch)."""
-    oldest = min((row[_TIME] for row in event_rows), default=None)
+    oldest: int | None = min((int(row[_TIME]) for row in event_rows), default=None)
     if invocations:
         first_call = min(invocation.start_ms for invocation in invocations)
         oldest = first_call if oldest is None else min(oldest, first_call)
@@ -413,7 +413,7 @@ def _file_blocks(path: str, on_progress: Callable[[int], None] | None) -> Iterat
             raise InputError(f"cannot read {path}: {exc}") from None
 
 
-def _finish_last_line(stream: IO[bytes], data: bytes) -> bytes:
+def _finish_last_line(stream: IO[bytes] | gzip.GzipFile, data: bytes) -> bytes:
     """`data` with its unfinished last line completed from the stream, at most one byte over
     `MAX_LINE_BYTES`; the rest of a longer line is read in bounded pieces and dropped."""
     start = data.rfind(b"\n") + 1

@@ -283,7 +283,7 @@ CORRELATION_KEY_PATH = "correlation_key"  # how a redacted correlation key is na
 
 
 def redact_fields(event: BusEvent, settings: RedactionSettings
-                  ) -> tuple[dict[str, str], list[Redaction]]:
+                  ) -> tuple[dict[str, Any], list[Redaction]]:
     """The fields of the event to store in place of the received ones (`detail`, `resources`,
     `correlation_key`; none when nothing is replaced or originals are kept), and what was (or,
     keeping originals, would be) redacted.

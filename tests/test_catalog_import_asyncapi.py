@@ -23,6 +23,7 @@ from eventscope.catalog.asyncapi import AsyncApiFile, consumer_id, import_asynca
 from eventscope.catalog.asyncapi_specs import check_document, specs_folder
 from eventscope.catalog.compat import check
 from eventscope.catalog.loader import load_catalog
+from eventscope.simulator import DEMO_CATALOG
 from eventscope.cli import main
 
 LAYOUTS = Path(__file__).parent / "data" / "catalog" / "asyncapi" / "layouts"
@@ -381,7 +382,7 @@ def test_the_export_is_valid_asyncapi_3():
     schema."""
     from eventscope.catalog.asyncapi import export_asyncapi
     folder = _specs_or_skip()
-    files = export_asyncapi(load_catalog(Path(__file__).parent.parent / "eventscope" / "demo_catalog"))
+    files = export_asyncapi(load_catalog(DEMO_CATALOG))
     documents = [d for name, d in files.items() if name.endswith(".asyncapi.yaml")]
     assert documents
     for document in documents:

@@ -61,14 +61,14 @@ def test_dashboard_without_streamlit_names_the_dashboard_extra(tmp_path: Path) -
 
 def test_aws_command_without_boto3_names_the_aws_extra(tmp_path: Path) -> None:
     """`tap install` imports the collectors (botocore) before it builds a client."""
-    result = run_without(AWS, "tap", "install", "--bus", "shop-bus", "--region", "eu-west-1", "--endpoint-url",
-                         "http://127.0.0.1:9", cwd=tmp_path)
+    result = run_without(AWS, "tap", "install", "--bus", "shop-bus", "--region", "eu-west-1",
+                         "--endpoint-url", "http://127.0.0.1:9", cwd=tmp_path)
     assert (result.returncode, result.stderr) == (2, needs("tap", "aws"))
 
 
 def test_collect_without_boto3_names_the_aws_extra(tmp_path: Path) -> None:
-    result = run_without(AWS, "collect", "rules", "--bus", "shop-bus", "--region", "eu-west-1", "--endpoint-url",
-                         "http://127.0.0.1:9", "--db", f"sqlite:///{tmp_path}/s.db",
+    result = run_without(AWS, "collect", "rules", "--bus", "shop-bus", "--region", "eu-west-1",
+                         "--endpoint-url", "http://127.0.0.1:9", "--db", f"sqlite:///{tmp_path}/s.db",
                          cwd=tmp_path)
     assert (result.returncode, result.stderr) == (2, needs("collect", "aws"))
 

@@ -2,11 +2,11 @@
 
 Builds the wheel once from the package sources, checks what it holds and declares, then
 installs it into two fresh virtual environments (`python -m venv`, packages from the index
-through pip's cache, installed by this run's pip): the core alone, and with every extra (`[all]`, the union of `aws`,
-`dashboard`, `postgres` and `demo`). In each it runs the CLI from a directory outside the
-repository, an unrelated tiny pytest project (the plugin installed, nothing changes), and a
-project that runs a catalog's contracts through the plugin. The core environment also shows
-each missing extra's one-line message.
+through pip's cache, installed by this run's pip): the core alone, and with every extra
+(`[all]`, the union of `aws`, `dashboard`, `postgres` and `demo`). In each it runs the CLI from a
+directory outside the repository, an unrelated tiny pytest project (the plugin installed, nothing
+changes), and a project that runs a catalog's contracts through the plugin. The core environment
+also shows each missing extra's one-line message.
 
 The wheel and both environments are built once per run (shared by xdist workers under a
 file lock), the two installs side by side; the whole module takes about two minutes on two

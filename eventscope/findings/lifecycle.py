@@ -43,7 +43,8 @@ def subscribers(detail_type: str, catalog: Catalog | None,
                 subscriptions: Rows | None) -> set[str]:
     """Consumers that should receive a type: declared in the catalog or routed by bus rules
     (`subscriptions`: rows with `detail_type` and `consumer`)."""
-    names = {c.name for c in catalog.consumers if c.subscribes_to(detail_type)} if catalog else set()
+    names = ({c.name for c in catalog.consumers if c.subscribes_to(detail_type)}
+             if catalog else set())
     if subscriptions is not None:
         names |= {row["consumer"] for row in plain_rows(subscriptions)
                   if row["detail_type"] == detail_type and row["consumer"] is not None}

@@ -13,7 +13,7 @@ events, payloads by id, emptiness: index reads) and the latest bus-rules snapsho
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,7 @@ from eventscope.day_rollups import PAIRS, aggregate
 from eventscope.findings.columns import ATTEMPT_COLUMNS, EVENT_COLUMNS, SUBSCRIPTION_COLUMNS
 from eventscope.patterns import listed_values
 from eventscope.redaction import mask_pii, may_hold_pii, stored_query
-from eventscope.rollups import in_ranges, minute_of, range_chunks
+from eventscope.rollups import minute_of
 from eventscope.store import Store
 from eventscope.tables import (DAY_MS, DURATION_BUCKETS, MINUTE_MS, event_rollup, events,
                                handling_rollup, invocation_rollup, invocations, meta,
@@ -234,7 +234,7 @@ def _fetch(conn: sa.Connection, statement: sa.Select, params: dict[str, Any]) ->
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(sql, values if order is None else tuple(values[n] for n in order))
-        return cursor.fetchall()
+        return list(cursor.fetchall())
     finally:
         cursor.close()
 
@@ -403,9 +403,10 @@ def _pair_attempts(engine: Engine, functions: Sequence[str], column: str,
                    since_ms: int | None, until_ms: int | None) -> pd.DataFrame:
     """Every attempt of the (function, event) pairs first tried in a minute whose handling
     rollup has `column` > 0 (for duplicates: that were delivered more than once, or
-    succeeded twice; for final failures: that failed at an attempt then): the drill-down behind final failures and duplicates,
-    in one query: the rollup's flagged minutes, each an index range of the function's
-    invocations; those pairs kept when their attempts (by event id) match; their attempts."""
+    succeeded twice; for final failures: that failed at an attempt then): the drill-down
+    behind final failures and duplicates, in one query: the rollup's flagged minutes, each an
+    index range of the function's invocations; those pairs kept when their attempts (by event
+    id) match; their attempts."""
     h, i = handling_rollup.c, invocations.c
     flagged = sa.select(h.consumer, h.minute_ms).where(
         h[column] > 0, *_window(h.minute_ms, since_ms, until_ms)).distinct()
@@ -451,8 +452,9 @@ def _oks(i: Any) -> Any:
 
 # which flagged pairs a drill-down keeps (final failures keep all: few pairs that failed at
 # first succeed later, and testing each would read every pair's attempts twice)
-_PAIR_TEST = {"redelivered": lambda i: sa.func.count(sa.distinct(i.request_id)) > 1,
-              "processed_twice": lambda i: _oks(i) > 1}
+_PAIR_TEST: dict[str, Callable[[Any], Any]] = {
+    "redelivered": lambda i: sa.func.count(sa.distinct(i.request_id)) > 1,
+    "processed_twice": lambda i: _oks(i) > 1}
 
 
 def load_final_failure_attempts(engine: Engine, functions: Sequence[str] = (),

@@ -4,9 +4,10 @@ Owns composing the store reads (`load`), the rollup-backed summaries (`summaries
 pure findings into the answers a face shows, so the two faces cannot drift apart: the
 catalog a `--catalog PATH` names, one order's lifecycle (plain rows, no pandas: this module
 imports its heavier companions only in the functions that need them), the bus-rules snapshot
-in the findings' `subscriptions` shape, missing subscriptions with all their evidence (catalog, bus rules, data), latency per
-event type → consumer pair, and the stored-event reader of the contract checks. No face
-keeps SQL or analysis of its own (tests/test_layering.py holds them to it).
+in the findings' `subscriptions` shape, missing subscriptions with all their evidence
+(catalog, bus rules, data), latency per event type → consumer pair, and the stored-event reader of
+the contract checks. No face keeps SQL or analysis of its own (tests/test_layering.py holds them to
+it).
 """
 
 from __future__ import annotations

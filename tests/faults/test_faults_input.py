@@ -30,7 +30,8 @@ from eventscope.store import events as events_table, open_store, quarantine
 NOW = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def envelope(event_id: str, detail: dict[str, Any] | None = None, when: str = NOW) -> dict[str, Any]:
+def envelope(event_id: str, detail: dict[str, Any] | None = None,
+             when: str = NOW) -> dict[str, Any]:
     return {"version": "0", "id": event_id, "detail-type": "OrderPlaced",
             "source": "com.shop.orders", "account": "123456789012", "time": when,
             "region": "us-east-1", "resources": [],

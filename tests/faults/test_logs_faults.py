@@ -117,8 +117,8 @@ def deny(logs: Any, group: str) -> None:
     def answer(request: Any, **_kwargs: Any) -> AWSResponse | None:
         if json.loads(request.body).get("logGroupName") != group:
             return None
-        body = json.dumps({"__type": "AccessDeniedException",
-                           "message": f"not authorized to perform: logs:FilterLogEvents on {group}"})
+        message = f"not authorized to perform: logs:FilterLogEvents on {group}"
+        body = json.dumps({"__type": "AccessDeniedException", "message": message})
         return AWSResponse(request.url, 400, {"Content-Type": "application/x-amz-json-1.1"},
                            _Body(body.encode()))
 
