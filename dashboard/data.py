@@ -337,6 +337,12 @@ def stored_form(url: str, query: str) -> str:
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def dead_letters(url: str) -> list[dict[str, Any]]:
+    """The tap's dead-letter queues, latest sample each (`read.dead_letters`)."""
+    return read.dead_letters(_engine(url))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def correlation_keys(url: str, query: str) -> list[str]:
     return load.find_correlation_keys(_engine(url), query)
 

@@ -296,6 +296,17 @@ def contract_totals(results: pd.DataFrame) -> str:
                      (("pass", "passed"), ("fail", "failed"), ("not checked", "not checked")))
 
 
+DEAD_LETTER_COLUMNS = {"queue": "dead-letter queue", "source_queue": "tap queue",
+                       "messages": "messages", "oldest_age_s": "oldest message (s)",
+                       "nonempty_for_s": "not empty for (s)", "sample_age_s": "sampled (s ago)"}
+
+
+def dead_letter_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The dead-letter queues' latest samples (`read.dead_letters`), named for people."""
+    return pd.DataFrame(rows, columns=list(DEAD_LETTER_COLUMNS)).rename(
+        columns=DEAD_LETTER_COLUMNS)
+
+
 def contract_failures(results: pd.DataFrame | None) -> int | None:
     """Failed contract checks in a contract results table (None without results)."""
     if results is None:

@@ -1,4 +1,5 @@
-"""Overview: the window's headline numbers, each linking to its page, and events per minute."""
+"""Overview: the window's headline numbers, each linking to its page, the tap's dead-letter
+queues (events that were never stored wait there), and events per minute."""
 
 from __future__ import annotations
 
@@ -40,6 +41,19 @@ if ui.require_data(ctx):
         with column:
             st.metric(name, value)
             st.page_link(f"app_pages/{page}.py", label=note)
+    st.subheader("Dead-letter queues")
+    dead = data.dead_letters(ctx.url)
+    waiting = sum(int(row["messages"]) for row in dead)
+    if not dead:
+        st.caption("No dead-letter queue sampled yet: `eventscope collect tap` (and `collect "
+                   "all`) record the tap's dead-letter queue depth every minute.")
+    elif waiting:
+        st.error(f"{waiting:,} messages wait in dead-letter queues: these events are not in "
+                 "the store. Move them back with `eventscope tap redrive --bus BUS`.")
+    else:
+        st.success("Dead-letter queues are empty.")
+    if dead:
+        ui.table(views.dead_letter_table(dead), "dead-letter-queues")
     st.subheader("Events per minute by type")
     per_minute = views.events_per_minute(data.event_series(ctx.url, ctx.window))
     if per_minute.empty:

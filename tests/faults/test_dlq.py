@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from eventscope.cli import main
@@ -123,3 +124,51 @@ def test_redrive_without_a_tap_is_one_usage_line(aws: Any) -> None:
     result = cli(aws, "tap", "redrive", "--bus", "nobody")
     assert result.exit_code == 2
     assert result.output.startswith("error: ") and "Traceback" not in result.output
+
+
+def _overview_with(tmp_path: Path, monkeypatch: Any, samples: list[dict[str, Any]]) -> Any:
+    """The overview page over the dashboard scenario's store plus these DLQ samples."""
+    from eventscope.store import open_store
+    from tests.dashboard_harness import page, seed
+    url = seed(f"sqlite:///{tmp_path / 'dlq.db'}")
+    store = open_store(url)
+    for sample in samples:
+        store.put_queue_depth(sample)
+    store.engine.dispose()
+    monkeypatch.setenv("EVENTSCOPE_DB", url)
+    monkeypatch.delenv("EVENTSCOPE_CATALOG", raising=False)
+    return page("overview")
+
+
+def _sample(messages: int) -> dict[str, Any]:
+    now = int(time.time() * 1000)
+    return {"queue": "https://sqs.eu-west-1.amazonaws.com/123456789012/eventscope-tap-dlq",
+            "source_queue": "https://sqs.eu-west-1.amazonaws.com/123456789012/eventscope-tap",
+            "observed_ms": now, "messages": messages,
+            "oldest_sent_ms": now - 90_000 if messages else None,
+            "nonempty_since_ms": now - 60_000 if messages else None}
+
+
+def test_dlq_depth_shows_on_the_overview_with_how_to_redrive(tmp_path: Path,
+                                                              monkeypatch: Any) -> None:
+    """Seven waiting dead letters: an error on the overview naming the count and the
+    redrive command, and the queue's row with its depth and age."""
+    at = _overview_with(tmp_path, monkeypatch, [_sample(7)])
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "7 messages wait in dead-letter queues: these events are not in the store. "
+        "Move them back with `eventscope tap redrive --bus BUS`."]
+    shown = next(df.value for df in at.dataframe if "dead-letter queue" in df.value.columns)
+    row = shown.iloc[0]
+    assert (row["dead-letter queue"].endswith("eventscope-tap-dlq"), row["messages"]) == (True, 7)
+    assert row["oldest message (s)"] >= 90
+
+
+@pytest.mark.parametrize("samples, expected", [
+    ([], "No dead-letter queue sampled yet"), ([_sample(0)], "Dead-letter queues are empty.")])
+def test_the_overview_says_when_no_dlq_was_sampled_or_it_is_empty(
+        tmp_path: Path, monkeypatch: Any, samples: list[dict[str, Any]], expected: str) -> None:
+    at = _overview_with(tmp_path, monkeypatch, samples)
+    assert not at.exception and not at.error
+    said = [c.value for c in at.caption] + [s.value for s in at.success]
+    assert any(text.startswith(expected) for text in said), said
