@@ -45,7 +45,7 @@ from eventscope.bus_logs import parse_delivery
 from eventscope.errors import EventscopeError, StoreError
 from eventscope.events import RejectedRecord
 from eventscope.lambda_logs import InvocationAssembler
-from eventscope.limits import QUARANTINE_RAW_CAP
+from eventscope.limits import QUARANTINE_READ
 from eventscope.records import Invocation, Quarantined
 from eventscope.redaction import (RedactionSettings, scrub_invocations, scrub_quarantined,
                                   scrub_text)
@@ -235,7 +235,7 @@ class DeliverySink:
             self.quarantined.append(Quarantined(
                 origin=f"logs:{record['logGroupName']}",
                 position=f"record {record.get('eventId', '?')}", reason=rejected.reason,
-                detail=str(rejected), raw=raw[:QUARANTINE_RAW_CAP]))
+                detail=str(rejected), raw=raw[:QUARANTINE_READ]))
             return
         if row is not None:
             self.rows.append(row)

@@ -32,7 +32,7 @@ from eventscope.decoding import decode_object
 from eventscope.errors import StoreError
 from eventscope.events import (DEFAULT_CORRELATION_PATHS, RejectedRecord, VersionRule,
                                parse_bus_event)
-from eventscope.limits import QUARANTINE_RAW_CAP
+from eventscope.limits import QUARANTINE_READ
 from eventscope.records import BusEvent, Quarantined
 from eventscope.replay_marker import is_echo
 from eventscope.sampling import keep
@@ -125,7 +125,7 @@ def classify_messages(messages: Sequence[dict[str, Any]], settings: TapSettings)
         except RejectedRecord as rejected:
             batch.quarantined.append(Quarantined(
                 origin=settings.origin, position=f"message {message.get('MessageId', '?')}",
-                reason=rejected.reason, detail=str(rejected), raw=raw[:QUARANTINE_RAW_CAP]))
+                reason=rejected.reason, detail=str(rejected), raw=raw[:QUARANTINE_READ]))
             continue
         if not keep(event.id, settings.sample_rate):
             batch.sampled_out += 1

@@ -18,7 +18,7 @@ from eventscope.decoding import decode_object
 from eventscope.events import (DEFAULT_CORRELATION_PATHS, RejectedRecord, VersionRule,
                                is_bus_event, parse_bus_event)
 from eventscope.lambda_logs import ParsedRecord, parse_log_record
-from eventscope.limits import QUARANTINE_RAW_CAP
+from eventscope.limits import QUARANTINE_READ
 from eventscope.records import EVENT_COLUMNS, BusEvent, Quarantined, event_row
 from eventscope.replay_marker import is_echo
 from eventscope.redaction import (RedactionSettings, redact_fields, redaction_rows,
@@ -148,4 +148,4 @@ def quarantine_item(origin: str, position: str, rejected: RejectedRecord,
                     raw: bytes) -> Quarantined:
     """The quarantine record for a refused input, its raw bytes capped."""
     return Quarantined(origin=origin, position=position, reason=rejected.reason,
-                       detail=str(rejected), raw=raw[:QUARANTINE_RAW_CAP])
+                       detail=str(rejected), raw=raw[:QUARANTINE_READ])

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 from eventscope import day_rollups, poison, rollups
 from eventscope.errors import StoreError
 from eventscope.extras import require
+from eventscope.limits import QUARANTINE_RAW_CAP
 from eventscope.records import EVENT_COLUMNS, BusEvent, Invocation, Quarantined, event_row
 # The schema is re-exported: callers see the store and its tables in one place.
 from eventscope.tables import (DURATION_BUCKETS, DURATION_EDGES_MS, MINUTE_MS,  # noqa: F401
@@ -683,8 +684,6 @@ def _raw_of(row: Any) -> bytes:
     import dataclasses
     import json
 
-    from eventscope.limits import QUARANTINE_RAW_CAP
-
     if dataclasses.is_dataclass(row):
         row = {f.name: getattr(row, f.name) for f in dataclasses.fields(row)}
     elif isinstance(row, tuple):
@@ -709,7 +708,7 @@ def _quarantine_row(item: Quarantined) -> dict[str, Any]:
         digest.update(b"\0")
     return {
         "key": digest.hexdigest(), "origin": item.origin, "position": item.position,
-        "reason": item.reason, "detail": item.detail, "raw": item.raw,
+        "reason": item.reason, "detail": item.detail, "raw": item.raw[:QUARANTINE_RAW_CAP],
         "quarantined_ms": int(time.time() * 1000),
     }
 

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from eventscope.cli import main
 from eventscope.decoding import decode_object
 from eventscope.events import RejectedRecord, parse_time_ms
-from eventscope.limits import MAX_LINE_BYTES
+from eventscope.limits import MAX_LINE_BYTES, QUARANTINE_RAW_CAP
 from eventscope.store import events as events_table, open_store, quarantine
 
 NOW = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -293,3 +293,25 @@ def test_csv_output_neutralises_formulas(tmp_path: Path) -> None:
     cells = [cell for row in csv.reader(io.StringIO(result.output)) for cell in row]
     assert "'=cmd|' /C calc'!A0" in cells and "'@SUM(1+1)" in cells
     assert not [c for c in cells if c[:1] in ("=", "+", "-", "@")]
+
+
+@pytest.mark.parametrize("start", [QUARANTINE_RAW_CAP - 30, QUARANTINE_RAW_CAP - 8,
+                                   QUARANTINE_RAW_CAP - 1])
+def test_a_card_number_cut_by_the_quarantine_cap_leaves_no_digits(tmp_path: Path,
+                                                                  start: int) -> None:
+    """A malformed line whose card number straddles the kept 8 KiB: redaction sees the whole
+    number before the store cuts the line, so not even its first digits are kept."""
+    card = "4111111111111111"
+    text = '{"broken": "' + "x" * (start - 13) + " " + card + '" ' + "y" * 100 + "\n"
+    assert text.index(card) == start
+    (tmp_path / "in.ndjson").write_text(text)
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    result = ingest(str(tmp_path / "in.ndjson"), "--db", url)
+    assert result.returncode == 0, result.stderr
+    store = open_store(url)
+    try:
+        raw, = [r["raw"] for r in store.select_rows(quarantine.select())]
+    finally:
+        store.engine.dispose()
+    assert len(raw) <= QUARANTINE_RAW_CAP
+    assert b"x" * 100 in raw and b"41111111" not in raw and raw[start:start + 4] != b"4111"

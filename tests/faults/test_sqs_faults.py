@@ -65,6 +65,20 @@ def start_collector(aws: Any, db_url: str, stderr: Any = subprocess.DEVNULL
         env=env, stdout=subprocess.DEVNULL, stderr=stderr)
 
 
+def wait_for_handler(proc: subprocess.Popen[bytes], signum: int, timeout: float = 30) -> None:
+    """Until the process catches `signum` (Linux: its /proc status's SigCgt mask), so a signal
+    sent next reaches its handler, not Python's start-up (which dies of it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        caught = int(next(line for line in status.splitlines()
+                          if line.startswith("SigCgt:")).split()[1], 16)
+        if caught & (1 << (signum - 1)):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"process {proc.pid} never caught signal {signum}")
+
+
 def test_kill_9_at_random_points_while_events_flow_loses_and_duplicates_nothing(
         aws: Any, store_url: str, tmp_path: Path) -> None:
     """Events keep arriving while a real collector process is killed with SIGKILL at random
@@ -106,6 +120,7 @@ def test_kill_9_at_random_points_while_events_flow_loses_and_duplicates_nothing(
     while len(stored_ids(store)) < len(sent) or depth(sqs, url):
         assert time.monotonic() < deadline, f"not drained (seed {seed}, kills at {kills})"
         time.sleep(0.2)
+    wait_for_handler(last, signal.SIGTERM)  # drained before it started: stop it cleanly
     last.send_signal(signal.SIGTERM)
     last.wait(timeout=30)
     log.close()
