@@ -301,6 +301,20 @@ DEAD_LETTER_COLUMNS = {"queue": "dead-letter queue", "source_queue": "tap queue"
                        "nonempty_for_s": "not empty for (s)", "sample_age_s": "sampled (s ago)"}
 
 
+def dead_letter_state(rows: list[dict[str, Any]]) -> tuple[str, str]:
+    """What the overview says of the dead-letter queues: (kind, message), kind one of
+    `none` (never sampled), `waiting` (messages not in the store) and `empty`."""
+    if not rows:
+        return "none", ("No dead-letter queue sampled yet: `eventscope collect tap` (and "
+                        "`collect all`) record the tap's dead-letter queue depth every minute.")
+    waiting = sum(int(row["messages"]) for row in rows)
+    if waiting:
+        return "waiting", (f"{waiting:,} messages wait in dead-letter queues: these events are "
+                           "not in the store. Move them back with `eventscope tap redrive "
+                           "--bus BUS`.")
+    return "empty", "Dead-letter queues are empty."
+
+
 def dead_letter_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """The dead-letter queues' latest samples (`read.dead_letters`), named for people."""
     return pd.DataFrame(rows, columns=list(DEAD_LETTER_COLUMNS)).rename(

@@ -337,10 +337,19 @@ def _declared_token(detail: Any, declared: set[str], correlation_key: str | None
     return None
 
 
+_TOKEN = re.compile(re.escape(TOKEN_PREFIX) + r"[a-z_]+:[0-9a-f]{16}")  # what `token` makes
+
+
 def stored_query(value: str, key: bytes) -> str:
     """A value (an order id, a search) as the store holds it: tokens in place of what a
-    detector recognises. Faces search with it and show it, never the value typed."""
-    return scrub_text(value, key)[0]
+    detector recognises. Faces search with it and show it, never the value typed. Tokens
+    already in the value are kept (a token's hex digits can look like a card number), so the
+    stored form of a stored form is itself."""
+    parts, start = [], 0
+    for found in _TOKEN.finditer(value):
+        parts += [scrub_text(value[start:found.start()], key)[0], found.group()]
+        start = found.end()
+    return "".join([*parts, scrub_text(value[start:], key)[0]])
 
 
 def redact_events(events: Sequence[BusEvent], settings: RedactionSettings

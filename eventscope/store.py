@@ -266,19 +266,18 @@ class Store:
             total.invocations += written.invocations
             total.quarantined += written.quarantined
 
-        def once(**given: Any) -> Any:
-            return lambda rows: self._write_once(**{
-                "event_rows": (), "invocations_": (), "quarantined": (), "checkpoints_": {},
-                "extra_rows": {}, "sample_rate": None, **{k: (v(rows) if callable(v) else v)
-                                                          for k, v in given.items()}})
+        def once(name: str) -> Any:
+            """Writes rows as the batch's `name` argument alone."""
+            return lambda rows: self._write_once(**{**nothing, name: rows})
 
-        part("event", event_rows, once(event_rows=lambda r: r), operator.itemgetter(0))
-        part("invocation", invocations_, once(invocations_=lambda r: r),
-             operator.attrgetter("request_id"))
-        part("quarantine", quarantined, once(quarantined=lambda r: r),
-             operator.attrgetter("position"))
+        nothing: dict[str, Any] = {"event_rows": (), "invocations_": (), "quarantined": (),
+                                   "checkpoints_": {}, "extra_rows": {}, "sample_rate": None}
+        part("event", event_rows, once("event_rows"), operator.itemgetter(0))
+        part("invocation", invocations_, once("invocations_"), operator.attrgetter("request_id"))
+        part("quarantine", quarantined, once("quarantined"), operator.attrgetter("position"))
         for table, rows in extra_rows.items():
-            part(table.name, rows, once(extra_rows=lambda r, t=table: {t: r}),
+            part(table.name, rows,
+                 lambda r, t=table: self._write_once(**{**nothing, "extra_rows": {t: r}}),
                  lambda row: next(iter(row.values()), "?"))
         last = self._write_once((), (), refused, checkpoints_, {}, sample_rate)
         total.quarantined += last.quarantined

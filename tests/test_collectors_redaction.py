@@ -18,7 +18,8 @@ from eventscope.collectors.tap import install_tap
 from eventscope.collectors.tap_collector import TapCounters, TapSettings, run_tap
 from eventscope.records import BusEvent
 from eventscope.redaction import (RedactionSettings, is_redacted, luhn_valid, mask_pii,
-                                  redact_event, replace_pii, scrub_text, token)
+                                  redact_event, replace_pii, scrub_text, stored_query,
+                                  token)
 from eventscope.store import Store, events as events_table, redactions
 from tests.conftest_aws import aws, clients, moto_endpoint, put_events  # noqa: F401
 
@@ -275,3 +276,18 @@ def test_ingest_scrubs_error_messages_like_collect_logs(store: Store, tmp_path: 
     expected = ("cannot notify jane@example.com: bounced" if keep else
                 f"cannot notify {token('jane@example.com', 'email', KEY)}: bounced")
     assert (row["outcome"], row["error_message"]) == ("ok", expected)  # logged, not failed
+
+
+def test_a_token_that_looks_like_a_card_number_is_not_tokenised_again() -> None:
+    """A token's 16 hex digits can all be digits and pass Luhn: the stored form keeps it."""
+    looks_like_a_card = "pii:email:4111111111111111"
+    assert stored_query(looks_like_a_card, b"k") == looks_like_a_card
+    assert stored_query(f"order of {looks_like_a_card} 4111 1111 1111 1111", b"k") \
+        .startswith(f"order of {looks_like_a_card} pii:card:")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="0123456789abcdef @.-+pii:ecmalrd", max_size=60))
+def test_the_stored_form_of_a_stored_form_is_itself(text: str) -> None:
+    once = stored_query(text, b"k")
+    assert stored_query(once, b"k") == once

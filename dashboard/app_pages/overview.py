@@ -43,15 +43,13 @@ if ui.require_data(ctx):
             st.page_link(f"app_pages/{page}.py", label=note)
     st.subheader("Dead-letter queues")
     dead = data.dead_letters(ctx.url)
-    waiting = sum(int(row["messages"]) for row in dead)
-    if not dead:
-        st.caption("No dead-letter queue sampled yet: `eventscope collect tap` (and `collect "
-                   "all`) record the tap's dead-letter queue depth every minute.")
-    elif waiting:
-        st.error(f"{waiting:,} messages wait in dead-letter queues: these events are not in "
-                 "the store. Move them back with `eventscope tap redrive --bus BUS`.")
+    kind, message = views.dead_letter_state(dead)
+    if kind == "waiting":
+        st.error(message)
+    elif kind == "empty":
+        st.success(message)
     else:
-        st.success("Dead-letter queues are empty.")
+        st.caption(message)
     if dead:
         ui.table(views.dead_letter_table(dead), "dead-letter-queues")
     st.subheader("Events per minute by type")

@@ -173,11 +173,11 @@ def stored_form(engine: Engine, query: str) -> str:
 def find_correlation_keys(engine: Engine, query: str) -> list[str]:
     """Correlation keys matching an order id, an event id, or a key prefix (in that order).
 
-    The query is first put in its stored form (`stored_form`). Every lookup is an index read:
-    the key itself, the event's primary key, then a key range [prefix, prefix + U+FFFF)
-    rather than LIKE, which SQLite cannot serve from an index.
+    The query is taken in its stored form: callers put a typed query through `stored_form`
+    once (and echo that form), as tokenising a token again could change it. Every lookup is
+    an index read: the key itself, the event's primary key, then a key range
+    [prefix, prefix + U+FFFF) rather than LIKE, which SQLite cannot serve from an index.
     """
-    query = stored_form(engine, query)
     with engine.connect() as conn:
         if _fetch(conn, _KEY_EXISTS, {"key": query}):
             return [query]

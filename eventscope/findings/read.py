@@ -47,7 +47,8 @@ def load_catalog_file(path: str | None) -> Catalog | None:
 
 
 def find_orders(engine: Engine, query: str) -> list[str]:
-    """The correlation keys an order id, event id or key prefix names (index reads)."""
+    """The correlation keys an order id, event id or key prefix names (index reads); the
+    query in its stored form (`stored_form`)."""
     return load.find_correlation_keys(engine, query)
 
 
