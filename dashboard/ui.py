@@ -80,3 +80,13 @@ def set_query(**values: str | None) -> None:
                 st.query_params[name] = value
         elif name in st.query_params:
             del st.query_params[name]
+
+
+def carried() -> dict[str, str]:
+    """The state every link carries (environment, window), from this page's URL."""
+    return views.carried_state({name: st.query_params.get(name, "") for name in views.CARRIED})
+
+
+def link(page: str, **params: str | None) -> str:
+    """A relative link to `page` in the same environment and window, with its own parameters."""
+    return views.page_url(page, carried(), **params)

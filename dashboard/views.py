@@ -7,6 +7,7 @@ payloads and free text, size caps, and CSV cells that a spreadsheet cannot run a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -283,10 +284,27 @@ def failed_share(attempts: pd.DataFrame) -> float:
     return float(attempts["outcome"].isin(FAILED).mean()) if len(attempts) else 0.0
 
 
-def lifecycle_link(key: str) -> str:
+CARRIED = ("env", "window")
+"""The query parameters every link carries: the environment and time window the user chose."""
+
+
+def carried_state(params: Mapping[str, str]) -> dict[str, str]:
+    """The carried parameters (environment, window) among a page's query parameters."""
+    return {name: params[name] for name in CARRIED if params.get(name)}
+
+
+def page_url(page: str, carried: Mapping[str, str] | None = None, **params: str | None) -> str:
+    """A relative link to a dashboard page: the carried state (environment, window) plus the
+    page's own parameters, URL-encoded; empty parameters are left out."""
+    from urllib.parse import urlencode
+    values = {**carried_state(carried or {}),
+              **{name: str(value) for name, value in params.items() if value}}
+    return page + ("?" + urlencode(values) if values else "")
+
+
+def lifecycle_link(key: str, carried: Mapping[str, str] | None = None) -> str:
     """A relative link to the order lifecycle page for a correlation key or event id."""
-    from urllib.parse import quote
-    return f"lifecycle?order={quote(str(key), safe='')}"
+    return page_url("lifecycle", carried, order=str(key))
 
 
 def contract_totals(results: pd.DataFrame) -> str:
@@ -425,9 +443,11 @@ def bucket_ms_for(window: Window, first_ms: int | None = None,
     return 7 * 86_400_000
 
 
-def with_lifecycle_links(df: pd.DataFrame, column: str) -> pd.DataFrame:
-    """The table with a `lifecycle` column linking each row's id to the order lifecycle page."""
-    return df.assign(lifecycle=[lifecycle_link(v) if isinstance(v, str) else None
+def with_lifecycle_links(df: pd.DataFrame, column: str,
+                         carried: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The table with a `lifecycle` column linking each row's id to the order lifecycle page
+    (in the same environment and window)."""
+    return df.assign(lifecycle=[lifecycle_link(v, carried) if isinstance(v, str) else None
                                 for v in df[column]])
 
 

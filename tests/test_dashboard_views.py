@@ -196,3 +196,13 @@ def test_swimlane_has_a_lane_per_producer_and_consumer() -> None:
                      "consumer warranty-fn"}
     retries = [t for t in fig.data if t.name == "timeout"]
     assert len(retries[0].x) == 2  # both timed-out attempts of billing-fn on OrderPaid
+
+
+def test_page_links_carry_the_environment_and_window_and_encode_their_parameters() -> None:
+    """A link keeps the chosen environment and window, drops empty values and encodes ids."""
+    carried = {"env": "staging", "window": "1h", "order": "ignored-not-carried"}
+    assert views.page_url("failures", carried, consumer="invoice-generator", type="") == (
+        "failures?env=staging&window=1h&consumer=invoice-generator")
+    assert views.lifecycle_link("a&b=c/d", {"env": "prod"}) == (
+        "lifecycle?env=prod&order=a%26b%3Dc%2Fd")
+    assert views.page_url("overview") == "overview"

@@ -56,11 +56,11 @@ if ui.require_data(ctx):
     errors = views.mask_columns(views.times(data.top_errors(
         ctx.url, ctx.window, ctx.catalog_path, consumer, detail_type), "first_ms", "last_ms"),
         ("first_message",), ctx.reveal_pii)
-    ui.table(views.with_lifecycle_links(errors, "example_event_id"), "top-errors",
+    ui.table(views.with_lifecycle_links(errors, "example_event_id", ui.carried()), "top-errors",
              column_config={"lifecycle": LINK})
     st.subheader("Final failures (every attempt failed)")
     finals = views.mask_columns(views.times(data.final_failures(
         ctx.url, ctx.window, ctx.catalog_path, consumer, detail_type), "last_ms"),
         ("last_error_message",), ctx.reveal_pii)
-    ui.table(views.with_lifecycle_links(finals, "event_id"), "final-failures",
+    ui.table(views.with_lifecycle_links(finals, "event_id", ui.carried()), "final-failures",
              column_config={"lifecycle": LINK})

@@ -17,7 +17,8 @@ if ui.require_data(ctx):
     if not query:
         st.caption("Recently active orders in this window:")
         recent = views.recent_keys(data.recent_events(ctx.url, ctx.window))
-        ui.table(views.with_lifecycle_links(recent, "correlation_key"), "recent-orders",
+        recent = views.with_lifecycle_links(recent, "correlation_key", ui.carried())
+        ui.table(recent, "recent-orders",
                  column_config={"lifecycle": st.column_config.LinkColumn(
                      "lifecycle", display_text="open")})
         st.stop()

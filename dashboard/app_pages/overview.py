@@ -40,7 +40,7 @@ if ui.require_data(ctx):
     for column, (name, value, page, note) in zip(st.columns(len(cells)), cells):
         with column:
             st.metric(name, value)
-            st.page_link(f"app_pages/{page}.py", label=note)
+            st.page_link(f"app_pages/{page}.py", label=note, query_params=ui.carried())
     st.subheader("Dead-letter queues")
     dead = data.dead_letters(ctx.url)
     kind, message = views.dead_letter_state(dead)

@@ -33,6 +33,6 @@ if ui.require_data(ctx):
                                                 f"{missing[i]['detail_type']}")
     orders = (missing[choice]["observed"] or {}).get("examples", [])
     affected = views.with_lifecycle_links(views.listed([{"order": o} for o in orders], ["order"]),
-                                          "order")
+                                          "order", ui.carried())
     ui.table(affected, "affected-orders", column_config={
         "lifecycle": st.column_config.LinkColumn("lifecycle", display_text="open")})
