@@ -166,8 +166,7 @@ def _bucketed_counts(url: str, window: Window) -> tuple[pd.DataFrame, pd.DataFra
     bucket = series_bucket_ms(url, window)
     engine = _engine(url)
     return (load.load_call_counts(engine, window.since_ms, window.until_ms, bucket),
-            load.load_handling_totals(engine, window.since_ms, window.until_ms, bucket,
-                                      refresh=False))
+            load.load_handling_totals(engine, window.since_ms, window.until_ms, bucket))
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

@@ -99,7 +99,7 @@ def test_a_refresh_before_a_time_leaves_later_minutes_dirty(store: Store) -> Non
     store.refresh_rollups()
     store.write_batch((), [call("r2", -5, "e2"),  # alone
                            call("r1", -1, "e1"),  # shares e1 with minutes 0 and 3
-                           call("r1", 3, "e1")])
+                           call("r1", 3, "e1")], settle=False)
     assert store.refresh_rollups(before=M0 + MIN) == 3  # minutes -5, -1 and 0
     with store.engine.connect() as conn:
         dirty = conn.execute(sa.select(rollup_dirty.c.minute_ms)).scalars().all()

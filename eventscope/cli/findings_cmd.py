@@ -247,7 +247,6 @@ def duplicates(db_url: str | None, catalog_path: str | None, resends: bool,
     from eventscope.findings import load, summaries
     from eventscope.findings.duplicates import producer_resends
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
-    load.refresh_rollups(store.engine)
     found = summaries.duplicates(store.engine, catalog)
     result = {"consumers": found, "producer_resends":
               producer_resends(load.load_events(store.engine, with_detail=True))

@@ -4,10 +4,10 @@ The one module of `eventscope.findings` that touches the database. Whole-store r
 only the narrow columns the analyses use; the order lifecycle goes through indexes only
 (events by `correlation_key`, invocations by `event_id`) so it answers in milliseconds on a
 store of millions of events. Whole-store and time-window summaries read the rollup tables
-(refreshed first; minute resolution) and drill down into raw rows only for the few pairs or
-errors a summary names. It also holds the faces' small reads (the window's ends, recent
-events, payloads by id, emptiness: index reads) and the latest bus-rules snapshot that
-`collect rules` wrote.
+(kept current by the writers, never refreshed here; minute resolution) and drill down into
+raw rows only for the few pairs or errors a summary names. It also holds the faces' small
+reads (the window's ends, recent events, payloads by id, emptiness: index reads) and the
+latest bus-rules snapshot that `collect rules` wrote.
 """
 
 from __future__ import annotations
@@ -102,7 +102,6 @@ def load_latest_attempts(engine: Engine, since_ms: int | None = None,
     `total` split evenly between the functions is less, but at least one each), joined to
     their events (ATTEMPT_COLUMNS): one index range read per function the invocation rollup
     names in the window, a bounded sample."""
-    refresh_rollups(engine)
     r = invocation_rollup.c
     with engine.connect() as conn:
         functions = list(conn.execute(sa.select(r.consumer).where(
@@ -241,15 +240,15 @@ def _fetch(conn: sa.Connection, statement: sa.Select, params: dict[str, Any]) ->
 
 # --- rollups: whole-store and time-window reads (see docs/findings.md, "Rollups") ---
 
-def refresh_rollups(engine: Engine) -> int:
-    """Bring the rollup tables up to date (cheap when no minute is dirty)."""
-    return _store_of(engine).refresh_rollups()
+def rollup_lag(engine: Engine) -> tuple[int, int | None]:
+    """How stale the rollups are: (minutes waiting for their writer's refresh, the oldest
+    of them, epoch ms). Readers never refresh: the writers do (`Store.settle_rollups`)."""
+    return _store_of(engine).rollup_lag()
 
 
 @lru_cache(maxsize=16)
 def _store_of(engine: Engine) -> Store:
-    """One `Store` per engine: building one compiles its statements (~1.6 ms, 16x a refresh
-    with nothing dirty), and every rollup read refreshes first."""
+    """One `Store` per engine: building one compiles its statements (~1.6 ms)."""
     return Store(engine)
 
 
@@ -274,12 +273,10 @@ def _bucket_key(column: sa.ColumnElement, bucket_ms: int | None) -> list[sa.Colu
 
 def _totals(engine: Engine, table: sa.Table, keys: list[str], sums: list[str],
             extra: list[tuple[str, str]], since_ms: int | None, until_ms: int | None,
-            bucket_ms: int | None, refresh: bool) -> pd.DataFrame:
+            bucket_ms: int | None) -> pd.DataFrame:
     """Rollup rows in the window grouped by `keys` (x bucket): `sums` summed, `extra`
     (column, label) combined as `day_rollups.aggregate` says; whole days read from the day
     table, the minutes at the window's ends from the minute table."""
-    if refresh:
-        refresh_rollups(engine)
     values = sums + [name for name, _ in extra]
     parts = [sa.select(*(part.c[k] for k in keys),
                        *_bucket_key(part.c.minute_ms, bucket_ms),
@@ -329,14 +326,14 @@ _DAYS = {minutes: days for minutes, days, _ in PAIRS}
 
 
 def load_event_totals(engine: Engine, since_ms: int | None = None, until_ms: int | None = None,
-                      refresh: bool = True, bucket_ms: int | None = None) -> pd.DataFrame:
+                      bucket_ms: int | None = None) -> pd.DataFrame:
     """Per (source, detail-type, version) (x bucket of event time, whole minutes) from the
     event rollup: count, first/last, sizes."""
     totals = _totals(engine, event_rollup, ["source", "detail_type", "version"],
                      ["events", "bytes_sum"],
                      [("first_ms", "first_ms"), ("last_ms", "last_ms"),
                       ("bytes_max", "max_size_bytes")],
-                     since_ms, until_ms, bucket_ms, refresh)
+                     since_ms, until_ms, bucket_ms)
     return totals.rename(columns={"events": "count"})
 
 
@@ -367,22 +364,22 @@ CALL_SUMS = ["invocations", "duration_count", "duration_sum_ms", *DURATION_BUCKE
 
 
 def load_call_totals(engine: Engine, since_ms: int | None = None, until_ms: int | None = None,
-                     bucket_ms: int | None = None, refresh: bool = True) -> pd.DataFrame:
+                     bucket_ms: int | None = None) -> pd.DataFrame:
     """Invocation counts per function x event kind x outcome x error type (x bucket of start),
     with duration sums, duration-bucket counts and first/last start, from the rollup."""
     return _totals(engine, invocation_rollup, CALL_KEYS, CALL_SUMS,
                    [("duration_max_ms", "duration_max_ms"), ("first_start_ms", "first_ms"),
                     ("last_start_ms", "last_ms")],
-                   since_ms, until_ms, bucket_ms, refresh)
+                   since_ms, until_ms, bucket_ms)
 
 
 def load_call_counts(engine: Engine, since_ms: int | None = None, until_ms: int | None = None,
-                     bucket_ms: int | None = None, refresh: bool = True) -> pd.DataFrame:
+                     bucket_ms: int | None = None) -> pd.DataFrame:
     """`load_call_totals` without the duration columns (invocations, first/last start only):
     what counts, the graph, top errors and who-handled-what need, at half the cost."""
     return _totals(engine, invocation_rollup, CALL_KEYS, ["invocations"],
                    [("first_start_ms", "first_ms"), ("last_start_ms", "last_ms")],
-                   since_ms, until_ms, bucket_ms, refresh)
+                   since_ms, until_ms, bucket_ms)
 
 
 HANDLING_KEYS = ["consumer", "source", "detail_type", "version"]
@@ -391,12 +388,12 @@ HANDLING_SUMS = ["events", "attempts", "retried_then_ok", "final_failures", "red
 
 
 def load_handling_totals(engine: Engine, since_ms: int | None = None,
-                         until_ms: int | None = None, bucket_ms: int | None = None,
-                         refresh: bool = True) -> pd.DataFrame:
+                         until_ms: int | None = None,
+                         bucket_ms: int | None = None) -> pd.DataFrame:
     """Per function x event kind (x bucket): (function, event) pairs whose first attempt is in
     the window, their attempts, and how many recovered, failed finally, came twice."""
     return _totals(engine, handling_rollup, HANDLING_KEYS, HANDLING_SUMS, [], since_ms,
-                   until_ms, bucket_ms, refresh)
+                   until_ms, bucket_ms)
 
 
 def _pair_attempts(engine: Engine, functions: Sequence[str], column: str,
@@ -462,14 +459,12 @@ def load_final_failure_attempts(engine: Engine, functions: Sequence[str] = (),
                                 until_ms: int | None = None) -> pd.DataFrame:
     """Attempts (ATTEMPT_COLUMNS) of every pair that may have failed finally: feed them to
     `failures.final_failures`. Index reads of the minutes the rollup names only."""
-    refresh_rollups(engine)
     return _pair_attempts(engine, functions, "final_failures", since_ms, until_ms)
 
 
 def load_duplicate_attempts(engine: Engine, functions: Sequence[str] = ()) -> pd.DataFrame:
     """Attempts of every pair delivered or processed more than once (for their examples)."""
     import pandas as pd
-    refresh_rollups(engine)
     redelivered = _pair_attempts(engine, functions, "redelivered", None, None)
     twice = _pair_attempts(engine, functions, "processed_twice", None, None)
     return pd.concat([redelivered, twice], ignore_index=True).drop_duplicates(

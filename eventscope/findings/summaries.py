@@ -1,11 +1,12 @@
 """Store-backed findings for whole-store and time-window views, read from the rollups.
 
-Each entry point reads rollup totals through `eventscope.findings.load` (refreshing dirty
-minutes first), maps functions to catalog consumers, and runs the pure analysis; raw rows are
-read only to drill down into what a total names (the final failures, an error's first message
-and example). Counts are exact; p50/p95 durations are duration-bucket estimates; windows have
-minute resolution. Per-event counts are per function: when one catalog consumer owns several
-functions that handled the same event, that event counts once per function.
+Each entry point reads rollup totals through `eventscope.findings.load` (as the writers
+left them: readers never refresh), maps functions to catalog consumers, and runs the pure
+analysis; raw rows are read only to drill down into what a total names (the final failures,
+an error's first message and example). Counts are exact; p50/p95 durations are
+duration-bucket estimates; windows have minute resolution. Per-event counts are per
+function: when one catalog consumer owns several functions that handled the same event, that
+event counts once per function.
 """
 
 from __future__ import annotations
@@ -60,8 +61,7 @@ def failure_rates(engine: Engine, catalog: Catalog | None = None, since_ms: int 
     if calls is None:
         calls = load.load_call_totals(engine, since_ms, until_ms, bucket_ms)
     if handling is None:
-        handling = load.load_handling_totals(engine, since_ms, until_ms, bucket_ms,
-                                             refresh=False)
+        handling = load.load_handling_totals(engine, since_ms, until_ms, bucket_ms)
     return failures.rates_from_totals(
         _select(with_consumers(calls, catalog), consumers, detail_types),
         _select(with_consumers(handling, catalog), consumers, detail_types), bucket_ms)
@@ -122,9 +122,9 @@ def observed_summaries(engine: Engine, catalog: Catalog | None = None,
     if emitted_totals is None:
         emitted_totals = load.load_event_totals(engine, since_ms, until_ms)
     if calls is None:
-        calls = load.load_call_totals(engine, since_ms, until_ms, refresh=False)
+        calls = load.load_call_totals(engine, since_ms, until_ms)
     if handling is None:
-        handling = load.load_handling_totals(engine, since_ms, until_ms, refresh=False)
+        handling = load.load_handling_totals(engine, since_ms, until_ms)
     return graph.summaries_from_totals(emitted_totals, with_consumers(calls, catalog),
                                        with_consumers(handling, catalog))
 
@@ -158,7 +158,7 @@ def handled_kinds(engine: Engine, catalog: Catalog | None = None, since_ms: int 
 def duplicates(engine: Engine, catalog: Catalog | None = None) -> list[dict[str, Any]]:
     """`duplicates.duplicates_by_consumer`'s list: counts from the rollup, examples and
     per-type counts from the duplicated pairs' attempts."""
-    handling = with_consumers(load.load_handling_totals(engine, refresh=False), catalog)
+    handling = with_consumers(load.load_handling_totals(engine), catalog)
     pairs = handling.groupby("consumer")["events"].sum()
     attempts = resolve_consumers(load.load_duplicate_attempts(engine), catalog)
     found = duplicates_by_consumer(attempts)
