@@ -167,10 +167,30 @@ def test_incremental_refreshes_equal_a_refresh_from_scratch(
     batches, refreshes = history
     for batch, before in zip(batches, refreshes):
         store.write_batch([x for x in batch if isinstance(x, BusEvent)],
-                          [x for x in batch if isinstance(x, Invocation)])
+                          [x for x in batch if isinstance(x, Invocation)], settle=False)
         if before is not None:
             store.refresh_rollups(chunk_minutes=7, before=None if before < 0 else before)
     store.refresh_rollups()
     incremental = _tables(store)
     assert_exact(store)
     assert incremental == _from_scratch(store)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[
+    HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(history=histories(), lag=st.sampled_from([0, MIN, 5 * MIN, 30 * MIN]))
+def test_writers_settling_behind_a_lag_equal_a_refresh_from_scratch(
+        store: Store, history: tuple[list[list[Any]], list[int | None]], lag: int) -> None:
+    """Writers that settle their own batches' minutes behind a random lag (no reader
+    refreshes): once a last writer settles with no lag, the rollups are a full rebuild's."""
+    _clear(store)
+    store.rollup_lag_ms = lag
+    for batch in history[0]:
+        store.write_batch([x for x in batch if isinstance(x, BusEvent)],
+                          [x for x in batch if isinstance(x, Invocation)])
+    store.rollup_lag_ms = 0
+    store.settle_rollups()
+    assert store.dirty_minutes() == 0
+    settled = _tables(store)
+    assert_exact(store)
+    assert settled == _from_scratch(store)
