@@ -46,6 +46,7 @@ COMMANDS: dict[str, str] = {
     "check": "findings_cmd:check",
     "dashboard": "dashboard_cmd:dashboard",
     "tap": "collect_cmd:tap",
+    "logs": "logs_cmd:logs",
     "collect": "collect_cmd:collect",
     "replay": "collect_cmd:replay",
     "demo": "demo_cmd:demo",
