@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings, strategies as st
 
-from eventscope.collectors.logs_collector import (COLLECTOR, GroupCheckpoint, LogsCounters,
-                                                  LogsSettings, collect_logs, discover_groups,
-                                                  next_checkpoint)
+from eventscope.collectors.logs_collector import (COLLECTOR, MAX_OVERLAP_MS, GroupCheckpoint,
+                                                  LogsCounters, LogsSettings, collect_logs,
+                                                  discover_groups, next_checkpoint)
 from eventscope.sampling import keep
 from eventscope.store import Store, invocations as invocations_table, open_store
 from tests.conftest_aws import aws, clients, moto_endpoint  # noqa: F401
@@ -300,3 +301,20 @@ def test_polling_fetches_each_record_about_once(logs: Any, tmp_path: Path) -> No
     assert totals["tight"].records_new == totals["wide"].records_new == 6 * 5 * 4
     assert ratios["tight"] < 1.3 and ratios["wide"] > 3
     assert len(stored(tight)) == 30
+
+
+@settings(max_examples=80)
+@given(stamps=st.dictionaries(st.text(min_size=1, max_size=8),
+                              st.integers(0, 4_000_000_000_000), min_size=1, max_size=20),
+       lateness=st.integers(0, 30 * 3600_000), ingested=st.integers(0, 4_000_000_000_000),
+       margin=st.integers(0, 3600_000))
+def test_the_window_is_the_observed_lateness_plus_the_margin(
+        stamps: dict[str, int], lateness: int, ingested: int, margin: int) -> None:
+    """Pure: resume = min(newest record, newest ingestion) - (lateness + margin), the window
+    capped at MAX_OVERLAP_MS; every id at or after it is kept (a re-read skips it)."""
+    checkpoint = next_checkpoint(None, stamps, [], LogsSettings(overlap_ms=margin),
+                                 now_ms=ingested, lateness_ms=lateness, ingested_ms=ingested)
+    assert checkpoint is not None
+    newest = min(max(stamps.values()), ingested)
+    assert checkpoint.resume_ms == newest - min(lateness + margin, MAX_OVERLAP_MS)
+    assert checkpoint.seen == {k: v for k, v in stamps.items() if v >= checkpoint.resume_ms}
