@@ -177,15 +177,16 @@ def _records(document: dict[str, Any]) -> tuple[list[dict[str, Any]], list[Quara
     records: list[dict[str, Any]] = []
     refused: list[Quarantined] = []
     for n, item in enumerate(document["logEvents"]):
-        ok = (isinstance(item, dict) and isinstance(item.get("id"), str)
+        # AWS documents the id as text (56 digits); moto sends a number: both are taken
+        ok = (isinstance(item, dict) and type(item.get("id")) in (str, int)
               and type(item.get("timestamp")) is int and isinstance(item.get("message"), str))
         if not ok:
             refused.append(Quarantined(
                 origin=f"awslogs:{group}", position=f"{stream} event {n}", reason="bad_record",
-                detail="a log event without a text id, an integer timestamp and a text message",
+                detail="a log event without an id, an integer timestamp and a text message",
                 raw=_raw(item)))
             continue
-        records.append({"eventId": item["id"], "timestamp": item["timestamp"],
+        records.append({"eventId": str(item["id"]), "timestamp": item["timestamp"],
                         "message": item["message"], "logGroupName": group,
                         "logStreamName": stream})
     return records, refused

@@ -14,6 +14,7 @@ import gzip
 import io
 import json
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -249,25 +250,41 @@ _documents = st.fixed_dictionaries({
     "messageType": st.sampled_from(["DATA_MESSAGE", "CONTROL_MESSAGE", "OTHER"]) | _json,
     "logGroup": st.text(max_size=20) | _json, "logStream": st.text(max_size=20) | _json,
     "logEvents": st.lists(_log_event | _json, max_size=6) | _json})
-_events = st.one_of(
+_garbage = st.one_of(
     st.builds(lambda b: {"awslogs": {"data": base64.b64encode(b).decode()}}, st.binary()),
     st.builds(lambda b: encoded(b), st.binary()),
     st.builds(lambda t: {"awslogs": {"data": t}}, st.text()),
-    st.builds(lambda d: encoded(json.dumps(d).encode()), _documents),
     _json,
 )
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
-@given(event=_events)
-def test_random_payloads_never_raise(event: Any) -> None:
-    """Random bytes, text, gzip of random bytes, random JSON documents of the payload's
-    shape: the handler never raises; each payload is quarantined, acknowledged as control,
-    or stored."""
-    store = property_store()
-    counters = store_push(event, store)
-    assert counters.quarantined + counters.control_messages + counters.records >= 0
-    assert counters.payloads == 1
+@given(event=_garbage)
+def test_random_bytes_never_raise_and_are_quarantined_once(event: Any) -> None:
+    """Random bytes (as base64, as gzip), random text, random JSON as the event: the handler
+    never raises, and the payload is quarantined once with a reason."""
+    counters = store_push(event, property_store())
+    assert (counters.quarantined, counters.records, counters.control_messages) == (1, 0, 0)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(document=_documents)
+def test_random_documents_never_raise_and_every_log_event_is_accounted_for(
+        document: dict[str, Any]) -> None:
+    """Random documents of the payload's shape: never raises; a well-formed DATA_MESSAGE
+    has each log event read or quarantined, anything else is one quarantined payload or an
+    acknowledged control message."""
+    counters = store_push(encoded(json.dumps(document).encode()), property_store())
+    well_formed = (document["messageType"] == "DATA_MESSAGE"
+                   and all(isinstance(document[k], str) and document[k]
+                           for k in ("logGroup", "logStream"))
+                   and isinstance(document["logEvents"], list))
+    if well_formed:
+        assert counters.records + counters.quarantined == len(document["logEvents"])
+    elif document["messageType"] == "CONTROL_MESSAGE":
+        assert counters.control_messages == 1 and counters.quarantined == 0
+    else:
+        assert counters.quarantined == 1 and counters.records == 0
 
 
 # --- subscribe / unsubscribe ------------------------------------------------------------------
@@ -441,3 +458,47 @@ def test_a_destination_that_is_not_a_function_arn_is_one_error_line(aws: Any) ->
     result = run_cli(aws, "logs", "subscribe", "--prefix", "/aws/lambda/",
                      "--destination-arn", "arn:aws:sqs:us-east-1:123456789012:q")
     assert result.exit_code == 2 and result.stderr.startswith("error: CloudWatch Logs cannot")
+
+
+def kinesis_payloads(kinesis: Any, stream: str) -> list[dict[str, Any]]:
+    """The payloads the emulator's CloudWatch Logs delivered to a Kinesis stream, as the
+    Lambda events a subscription filter gives (`awslogs.data`: base64 of the gzip)."""
+    shard = kinesis.describe_stream(StreamName=stream)["StreamDescription"]["Shards"][0]
+    iterator = kinesis.get_shard_iterator(StreamName=stream, ShardId=shard["ShardId"],
+                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    found = kinesis.get_records(ShardIterator=iterator)["Records"]
+    return [{"awslogs": {"data": r["Data"].decode() if r["Data"][:2] == b"H4"
+                         else base64.b64encode(r["Data"]).decode()}} for r in found]
+
+
+def test_payloads_the_emulator_delivers_complete_a_split_invocation(aws: Any,
+                                                                    store: Store) -> None:
+    """End to end through moto's own subscription delivery: `subscribe` towards a Kinesis
+    stream, an invocation's records written in two `put_log_events` calls (two payloads),
+    the handler stores one complete invocation."""
+    logs, kinesis = clients(aws, "logs", "kinesis")
+    kinesis.create_stream(StreamName="cwl", ShardCount=1)
+    stream_arn = kinesis.describe_stream(StreamName="cwl")["StreamDescription"]["StreamARN"]
+    group, stream = "/aws/lambda/warranty-consumer", "2026/12/01/[$LATEST]0a1b2c3d4e5f"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    report = subscribe(logs, None, "/aws/lambda/", stream_arn,
+                       role_arn=f"arn:aws:iam::{ACCOUNT}:role/cwl-to-kinesis")
+    assert report.created == [group] and report.permission == "not needed"
+    records = records_of("text_ok.ndjson")
+    shift = int(time.time() * 1000) - 60_000 - records[0]["timestamp"]  # CloudWatch's 14 days
+    for record in records:
+        record["timestamp"] += shift
+    first, second = records[:3], records[3:]
+    for part in (first, second):
+        logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=[
+            {"timestamp": r["timestamp"], "message": r["message"]} for r in part])
+    events = kinesis_payloads(kinesis, "cwl")
+    assert len(events) == 2
+    counters = PushCounters()
+    for event in events:
+        store_push(event, store, counters=counters)
+    assert counters.quarantined == 0 and counters.records == len(records)
+    assert [(r["request_id"], r["complete"]) for r in rows(store)] == [
+        ("34ba5ace-f086-4ff7-8698-e95fb8d058ea", True),
+        ("8c21aecb-5116-49d7-8ace-b86f95b686c5", True)]
