@@ -24,6 +24,7 @@ import unicodedata
 from typing import Any, NoReturn
 
 import click
+from click.utils import make_default_short_help
 
 from eventscope.errors import EventscopeError
 from eventscope.extras import MissingExtra, missing_extra
@@ -132,7 +133,7 @@ class _Group(click.Group):
             if text is None:
                 command = self.get_command(ctx, name)
                 text = command.get_short_help_str(limit) if command is not None else ""
-            rows.append((name, click.utils.make_default_short_help(text, limit)))
+            rows.append((name, make_default_short_help(text, limit)))
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
