@@ -24,7 +24,6 @@ import unicodedata
 from typing import Any, NoReturn
 
 import click
-from click.utils import make_default_short_help
 
 from eventscope.errors import EventscopeError
 from eventscope.extras import MissingExtra, missing_extra
@@ -129,11 +128,10 @@ class _Group(click.Group):
         limit = formatter.width - 6 - max(len(name) for name in names)
         rows = []
         for name in names:
-            text = SHORT_HELP.get(name)
-            if text is None:
-                command = self.get_command(ctx, name)
-                text = command.get_short_help_str(limit) if command is not None else ""
-            rows.append((name, make_default_short_help(text, limit)))
+            listed = SHORT_HELP.get(name)
+            command = (self.get_command(ctx, name) if listed is None
+                       else click.Command(name, help=listed))
+            rows.append((name, command.get_short_help_str(limit) if command else ""))
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
