@@ -426,9 +426,15 @@ def run_cli(aws: Any, *args: str) -> Any:
 
 
 def test_the_commands_subscribe_and_unsubscribe(aws: Any, groups: Any) -> None:
-    """`eventscope logs subscribe` then again (exit 0, "nothing to change"), `--json`
-    unsubscribe (exit 0, 60 removed)."""
+    """`eventscope logs subscribe --dry-run` (says what it would do, puts nothing), then for
+    real, then again (exit 0, "nothing to change"), `--json` unsubscribe (60 removed)."""
     arn = make_function(aws)
+    planned = run_cli(aws, "logs", "subscribe", "--prefix", "/aws/lambda/",
+                      "--destination-arn", arn, "--dry-run")
+    assert planned.exit_code == 0, planned.output
+    assert "would be subscribed: /aws/lambda/fn-00" in planned.output
+    assert "lambda permission: added (dry run)" in planned.output
+    assert filters(groups, "/aws/lambda/fn-00") == {}
     first = run_cli(aws, "logs", "subscribe", "--prefix", "/aws/lambda/",
                     "--destination-arn", arn)
     assert first.exit_code == 0, first.output
