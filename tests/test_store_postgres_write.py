@@ -268,3 +268,36 @@ def test_a_store_made_before_the_partitioned_layout_still_opens_and_writes(pg_ur
             assert not partitions.is_partitioned(conn, "events")
     finally:
         store.engine.dispose()
+
+
+def test_a_partition_that_cannot_be_made_now_leaves_its_rows_in_the_default_one(
+        pg: Store) -> None:
+    """While a long reader holds the table, a new day's partition cannot be made (lock
+    timeout): the batch is still stored, in the default partition, and the next batch
+    after the reader makes the partition and moves the row."""
+    old = partitions.day_of(int(time.time() * 1000)) - 20 * DAY_MS + 7
+    reader = pg.engine.connect()
+    try:
+        reader.begin()
+        reader.execute(sa.select(sa.func.count()).select_from(events)).scalar()
+        pg.write_batch([BusEvent("e-old", "shop", "A", old, "{}", 2)])
+    finally:
+        reader.close()
+    assert _partition_of(pg, "events", "time_ms", old) == "events_default"
+    pg.write_batch([BusEvent("e-old-2", "shop", "A", old + 1, "{}", 2)])
+    assert _partition_of(pg, "events", "time_ms", old) == partitions.partition_name(
+        "events", old - old % DAY_MS)
+    assert len(_rows(pg, events)) == 2
+
+
+@given(times=st.lists(st.integers(-(2 ** 62), 2 ** 62)), now=st.integers(0, 2 ** 45))
+def test_wanted_days_are_the_batch_days_near_now_and_the_days_ahead(
+        times: list[int], now: int) -> None:
+    """Every wanted day is a day's start within [today - BACKFILL_DAYS, today + AHEAD_DAYS];
+    today..+AHEAD_DAYS are always there, and every batch day in that window is."""
+    days = partitions.wanted_days(times, now)
+    today = partitions.day_of(now)
+    low, high = today - partitions.BACKFILL_DAYS * DAY_MS, today + partitions.AHEAD_DAYS * DAY_MS
+    assert all(d % DAY_MS == 0 and low <= d <= high for d in days)
+    assert {today + n * DAY_MS for n in range(partitions.AHEAD_DAYS + 1)} <= days
+    assert {partitions.day_of(t) for t in times if low <= partitions.day_of(t) <= high} <= days
