@@ -120,7 +120,8 @@ class Store:
         # recomputed (0: every dirty minute, so a reader right after a write sees it; a
         # busy writer sets a lag so each minute is recomputed about once). None: the
         # caller refreshes itself (`eventscope ingest` settles behind what it reads).
-        self.rollup_lag_ms: int | None = 0
+        # $EVENTSCOPE_ROLLUP_LAG_MS sets it for deployed writers (the collector Lambdas).
+        self.rollup_lag_ms: int | None = _rollup_lag_from_env()
         # PostgreSQL through psycopg 3: COPY into staging (`eventscope.pg_write`), and, on a
         # store with the day-partitioned layout, partitions made ahead (`partitions`).
         self._copy = engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg"
@@ -314,8 +315,9 @@ class Store:
                     if self._copy:  # the events are still staged: one lookup
                         minutes = rollups.changed_minutes(
                             conn, (), invocations_ if result.invocations else ())
-                        minutes.update(rollups.minute_of(int(row[_TIME])) for row in event_rows)
                         if result.events:
+                            minutes.update(rollups.minute_of(int(row[_TIME]))
+                                           for row in event_rows)
                             minutes.update(pg_write.related_minutes(conn))
                     else:
                         minutes = rollups.changed_minutes(
@@ -657,6 +659,14 @@ class Store:
             row = conn.execute(sa.select(sa.func.count(),
                                          sa.func.min(rollup_dirty.c.minute_ms))).one()
         return int(row[0]), None if row[1] is None else int(row[1])
+
+
+def _rollup_lag_from_env() -> int:
+    value = os.environ.get("EVENTSCOPE_ROLLUP_LAG_MS", "0").strip() or "0"
+    if not value.isdigit():
+        raise StoreError(f"EVENTSCOPE_ROLLUP_LAG_MS must be a whole number of milliseconds, "
+                         f"not {value[:40]!r}")
+    return int(value)
 
 
 class _Compiled:
