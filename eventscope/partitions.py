@@ -192,9 +192,13 @@ def _create_partition(conn: Connection, table: str, day: int) -> None:
 def drop_before(conn: Connection, table_name: str, cutoff_ms: int) -> list[str]:
     """Drop every day partition of the table whose whole day is before `cutoff_ms`; return
     their names, oldest first. Rows older than the cutoff in the default partition stay
-    (delete them in batches, as on SQLite); an unpartitioned table drops nothing."""
+    (delete them in batches, as on SQLite); an unpartitioned table drops nothing. Dropping
+    locks the parent briefly: past `LOCK_TIMEOUT` (a long reader) it raises
+    `sqlalchemy.exc.OperationalError` and drops nothing; try again later (the timeout
+    holds for the rest of the caller's transaction)."""
     if table_name not in TIME_COLUMNS:
         raise ValueError(f"{table_name!r} is not a day-partitioned table")
+    conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
     dropped = []
     for name, _low, high in partitions(conn, table_name):
         if high <= cutoff_ms:
