@@ -302,3 +302,17 @@ def test_an_outcome_learnt_late_updates_the_rollups(store: Store) -> None:
                                      .where(invocations.c.start_ms.in_(
                                          [first.start_ms, done.start_ms]))).all())
     assert outcomes == {first.request_id: "timeout", done.request_id: "timeout"}
+
+
+def test_readers_read_what_the_writers_left_and_can_say_how_stale_it_is(store: Store) -> None:
+    """A finding's read does no writer work: minutes a writer left dirty stay dirty, and
+    `load.rollup_lag` names how many and the oldest."""
+    from eventscope.findings import load
+
+    evs, calls = company()
+    store.write_batch(evs, calls, settle=False)
+    waiting = store.dirty_minutes()
+    oldest = min(min(e.time_ms for e in evs), min(c.start_ms for c in calls))
+    load.load_call_totals(store.engine)
+    load.load_final_failure_attempts(store.engine)
+    assert load.rollup_lag(store.engine) == (waiting, oldest - oldest % MIN)
