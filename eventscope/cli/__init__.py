@@ -49,6 +49,7 @@ COMMANDS: dict[str, str] = {
     "collect": "collect_cmd:collect",
     "replay": "collect_cmd:replay",
     "demo": "demo_cmd:demo",
+    "prune": "prune_cmd:prune",
 }
 
 

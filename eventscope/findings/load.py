@@ -25,6 +25,7 @@ from eventscope.day_rollups import PAIRS, aggregate
 from eventscope.findings.columns import ATTEMPT_COLUMNS, EVENT_COLUMNS, SUBSCRIPTION_COLUMNS
 from eventscope.patterns import listed_values
 from eventscope.redaction import mask_pii, may_hold_pii, stored_query
+from eventscope.retention import PRUNED_DETAIL
 from eventscope.rollups import minute_of
 from eventscope.store import Store
 from eventscope.tables import (DAY_MS, DURATION_BUCKETS, MINUTE_MS, event_rollup, events,
@@ -45,10 +46,12 @@ def frame(rows: Iterable[Any], columns: list[str]) -> pd.DataFrame:
 
 
 def _event_select(with_detail: bool = False) -> sa.Select:
+    """EVENT_COLUMNS; with `with_detail`, also the payload, of events whose payload is kept
+    (retention clears old ones: such an event is no sample and no re-send)."""
     columns = [events.c[name] for name in EVENT_COLUMNS]
-    if with_detail:
-        columns.append(events.c.detail)
-    return sa.select(*columns)
+    if not with_detail:
+        return sa.select(*columns)
+    return sa.select(*columns, events.c.detail).where(events.c.detail != PRUNED_DETAIL)
 
 
 def _attempt_select(source: sa.FromClause = invocations) -> sa.Select:
