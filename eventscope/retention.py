@@ -35,6 +35,7 @@ from eventscope.tables import (DAY_MS, deliveries, event_rollup, event_rollup_da
 POLICY_KEY = "retention"  # in `meta`: the policy in effect (JSON days per kind)
 KEPT_SINCE_KEY = "retention_kept_since"  # in `meta`: JSON {kind: epoch ms} of the last prune
 PRUNED_AT_KEY = "retention_pruned_ms"  # in `meta`: when the last prune ran
+TRIMMED_KEY = "retention_trimmed"  # in `meta`: {kind: horizon} of the kinds a prune removed
 # A pruned payload: the JSON `null`. Every stored detail is a JSON object (ingest and the tap
 # quarantine any other), so this text can only mean "cleared by retention".
 PRUNED_DETAIL = "null"
@@ -106,18 +107,20 @@ def iso_day(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
 
 
-def window_notes(policy: Policy, kept_since: Mapping[str, int], since_ms: int | None,
+def window_notes(policy: Policy, trimmed: Mapping[str, int], since_ms: int | None,
                  needs: tuple[str, ...]) -> list[str]:
     """The plain reasons a finding over [since_ms, ...) that reads the `needs` kinds gives
-    when its window starts before what is kept of them (no window start: the whole store
-    is asked for, so any horizon counts). Empty when nothing it needs was pruned."""
+    when its window starts before the horizon of rows retention removed (`trimmed`; no
+    window start: the whole store is asked for). Empty when nothing it needs was removed."""
     notes = []
     for kind in needs:
-        horizon = kept_since.get(kind)
+        horizon = trimmed.get(kind)
         if horizon is None or (since_ms is not None and since_ms >= horizon):
             continue
+        shown = ("minutes before then are counted by whole days only"
+                 if kind == "minute_rollups" else "showing from then")
         notes.append(f"{WHAT[kind]} kept for {policy.days(kind)} days: this window starts "
-                     f"before {iso_day(horizon)}; showing from then")
+                     f"before {iso_day(horizon)}; {shown}")
     return notes
 
 
@@ -138,9 +141,10 @@ def stored_policy(conn: Connection) -> Policy:
                                 if k in known and isinstance(v, int)})
 
 
-def stored_kept_since(conn: Connection) -> dict[str, int]:
-    """{kind: first time kept} as the last prune recorded it (empty: never pruned)."""
-    found = _meta_value(conn, KEPT_SINCE_KEY)
+def stored_kept_since(conn: Connection, key: str = KEPT_SINCE_KEY) -> dict[str, int]:
+    """{kind: first time kept} as the last prune recorded it (empty: never pruned); with
+    `key=TRIMMED_KEY`, only the kinds some prune removed rows of."""
+    found = _meta_value(conn, key)
     if not isinstance(found, dict):
         return {}
     return {k: int(v) for k, v in found.items() if k in KINDS and isinstance(v, int)}
@@ -157,16 +161,26 @@ class Retention:
     """What a reader needs to know: the policy, its horizons, when the last prune ran."""
 
     policy: Policy
-    kept_since: dict[str, int]
+    kept_since: dict[str, int]  # every kind's horizon at the last prune
+    trimmed: dict[str, int]  # the kinds a prune removed rows of: before this, rows are gone
     pruned_ms: int | None
 
     def as_dict(self) -> dict[str, Any]:
         return {"days": self.policy.as_dict(), "kept_since_ms": self.kept_since,
                 "kept_since": {k: iso_day(v) for k, v in self.kept_since.items()},
+                "trimmed_before": {k: iso_day(v) for k, v in self.trimmed.items()},
                 "pruned_ms": self.pruned_ms}
 
     def notes(self, since_ms: int | None, needs: tuple[str, ...]) -> list[str]:
-        return window_notes(self.policy, self.kept_since, since_ms, needs)
+        return window_notes(self.policy, self.trimmed, since_ms, needs)
+
+    def summary(self) -> str | None:
+        """One line for readers: what is kept since when (None: never pruned)."""
+        if self.pruned_ms is None or "raw" not in self.kept_since:
+            return None
+        p = self.policy
+        return (f"Data kept since {iso_day(self.kept_since['raw'])} ({p.raw} days; "
+                f"payloads {p.payloads} days, daily summaries {p.day_rollups} days)")
 
 
 def read_retention(engine: Engine) -> Retention:
@@ -174,6 +188,7 @@ def read_retention(engine: Engine) -> Retention:
     with engine.connect() as conn:
         pruned = _meta_value(conn, PRUNED_AT_KEY)
         return Retention(stored_policy(conn), stored_kept_since(conn),
+                         stored_kept_since(conn, TRIMMED_KEY),
                          pruned if isinstance(pruned, int) else None)
 
 
@@ -261,13 +276,15 @@ def prune(store: Any, policy: Policy | None = None, now_ms: int | None = None, *
     horizons are recorded (so no refresh recomputes a minute from a half-deleted past), then
     each target's old rows are deleted `batch_rows` at a time, each batch its own
     transaction (`between_batches` runs after each, for tests), then payloads older than
-    theirs are cleared. A dry run counts only and records nothing.
+    theirs are cleared. A dry run settles the summaries too (derived rows, as every reader
+    does), then counts only and records nothing.
     """
     engine: Engine = store.engine
     now = int(time.time() * 1000) if now_ms is None else now_ms
     with engine.connect() as conn:
         chosen = policy or stored_policy(conn)
         previous = stored_kept_since(conn)
+        trimmed = stored_kept_since(conn, TRIMMED_KEY)
     problems = policy_problems(chosen)
     if problems:
         raise RetentionError("bad retention: " + "; ".join(problems))
@@ -277,6 +294,7 @@ def prune(store: Any, policy: Policy | None = None, now_ms: int | None = None, *
     # payloads are cleared from the last payload horizon on (older ones were cleared then),
     # never below the raw horizon (those rows are deleted)
     payloads_from = max(previous.get("payloads", cut["raw"]), cut["raw"])
+    store.refresh_rollups(before=cut["raw"])  # derived rows only, as every reader does
     if dry_run:
         for target in TARGETS:
             report.tables.append(Freed(target.kind, target.table.name, "deleted",
@@ -285,7 +303,6 @@ def prune(store: Any, policy: Policy | None = None, now_ms: int | None = None, *
                                    _count_payloads(engine, payloads_from, cut["payloads"])))
         report.space = _space_report(engine, before, before, dry_run=True)
         return report
-    store.refresh_rollups(before=cut["raw"])
     with engine.begin() as conn:
         _put_meta(conn, {POLICY_KEY: chosen.as_dict(), KEPT_SINCE_KEY: cut})
     for target in TARGETS:
@@ -301,8 +318,11 @@ def prune(store: Any, policy: Policy | None = None, now_ms: int | None = None, *
         report.tables.append(freed)
     report.tables.append(_clear_all_payloads(engine, payloads_from, cut["payloads"],
                                              batch_rows, between_batches))
+    for freed in report.tables:  # a later horizon hides rows an earlier prune removed too
+        if freed.rows and freed.table != rollup_dirty.name:
+            trimmed[freed.kind] = max(trimmed.get(freed.kind, 0), cut[freed.kind])
     with engine.begin() as conn:
-        _put_meta(conn, {PRUNED_AT_KEY: now})
+        _put_meta(conn, {PRUNED_AT_KEY: now, TRIMMED_KEY: trimmed})
     report.space = _space_report(engine, before, _space(engine, vacuum=True), dry_run=False)
     return report
 

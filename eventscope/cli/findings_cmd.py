@@ -109,9 +109,13 @@ def failures(db_url: str | None, catalog_path: str | None, since_ms: int | None,
                 store.engine, bucket_ms=bucket_ms, **selection))
     columns = ["consumer", "detail_type", "version", "invocations", "failed", "rate",
                "retries", "final_failures", "p50_ms", "p95_ms"]
+    result["retention"] = read.retention_notes(
+        store.engine, since_ms, read.RAW if bucket_ms and bucket_ms % 60_000
+        else read.rollup_needs(since_ms, bucket_ms))
     if output == "json":
         echo_json(result)
         return
+    _retention_notes(result["retention"], output)
     if output != "table":
         emit_rows(output, result["buckets"] if bucket_ms else result["rates"],
                   (["bucket_ms"] if bucket_ms else []) + columns)
@@ -338,13 +342,22 @@ def latency(db_url: str | None, catalog_path: str | None, since_ms: int | None,
     from eventscope.findings.latency import PAIR_COLUMNS as LATENCY_PAIR_COLUMNS
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
     rows = records(_latency(store, catalog, since_ms, until_ms))
+    notes = read.retention_notes(store.engine, since_ms, read.RAW)
     if output == "json":
-        echo_json({"latency": rows})
-    elif output != "table":
+        echo_json({"latency": rows, "retention": notes})
+        return
+    _retention_notes(notes, output)
+    if output != "table":
         emit_rows(output, rows, list(LATENCY_PAIR_COLUMNS))
     else:
         print_table(rows, ["detail_type", "consumer", "events", "skewed", "first_p50_ms",
                            "first_p95_ms", "first_max_ms", "success_p50_ms", "success_p95_ms"])
+
+
+def _retention_notes(notes: list[str], output: str) -> None:
+    """A finding's retention notes: before a table, on stderr beside --nl/--csv rows."""
+    for note in notes:
+        click.echo(f"note: {note}", err=output != "table")
 
 
 def _latency(store: Store, catalog: Catalog | None, since_ms: int | None,

@@ -146,3 +146,37 @@ def stored_event_source(store: Store, sample: int) -> EventSource:
                                  ((event_id, name, detail) for event_id, _, detail in rows),
                                  sample)
     return events
+
+
+def retention(engine: Engine) -> dict[str, Any]:
+    """The store's retention as readers show it: days per kind, every kind's horizon at the
+    last prune (`kept_since`), the kinds a prune removed rows of (`trimmed_before`)."""
+    from eventscope.retention import read_retention
+    return read_retention(engine).as_dict()
+
+
+def retention_summary(engine: Engine) -> str | None:
+    """One line saying what the store keeps since when (None: never pruned)."""
+    from eventscope.retention import read_retention
+    return read_retention(engine).summary()
+
+
+def retention_notes(engine: Engine, since_ms: int | None, needs: tuple[str, ...]
+                    ) -> list[str]:
+    """Plain reasons to show with a finding over [since_ms, ...) reading the `needs` kinds
+    (`RAW`, `rollup_needs`) when its window starts before rows retention removed."""
+    from eventscope.retention import read_retention
+    return read_retention(engine).notes(since_ms, needs)
+
+
+RAW: tuple[str, ...] = ("raw",)  # findings over raw rows: latency, lifecycles, drill-downs
+
+
+def rollup_needs(since_ms: int | None, bucket_ms: int | None = None) -> tuple[str, ...]:
+    """The summaries a rollup-backed finding reads (`load._spans`): whole days from the
+    daily ones, a window's partial first day or sub-day buckets from the per-minute ones."""
+    from eventscope.tables import DAY_MS, MINUTE_MS
+    partial = since_ms is not None and (since_ms - since_ms % MINUTE_MS) % DAY_MS != 0
+    if partial or (bucket_ms and bucket_ms % DAY_MS):
+        return ("minute_rollups", "day_rollups")
+    return ("day_rollups",)
