@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from eventscope.errors import EventscopeError
+from eventscope.errors import EventscopeError, StoreError
 from eventscope.tables import (DAY_MS, deliveries, event_rollup, event_rollup_day, events,
                                handling_rollup, handling_rollup_day, invocation_rollup,
                                invocation_rollup_day, invocations, meta, quarantine,
@@ -279,6 +279,16 @@ def prune(store: Any, policy: Policy | None = None, now_ms: int | None = None, *
     theirs are cleared. A dry run settles the summaries too (derived rows, as every reader
     does), then counts only and records nothing.
     """
+    try:
+        return _prune(store, policy, now_ms, dry_run, batch_rows, between_batches)
+    except sa.exc.OperationalError as exc:  # the store down or locked: the user's to fix
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        raise StoreError(f"cannot prune store {store.url}: "
+                         f"{first[0] if first else type(exc).__name__}") from None
+
+
+def _prune(store: Any, policy: Policy | None, now_ms: int | None, dry_run: bool,
+           batch_rows: int, between_batches: Callable[[], None] | None) -> PruneReport:
     engine: Engine = store.engine
     now = int(time.time() * 1000) if now_ms is None else now_ms
     with engine.connect() as conn:
@@ -330,8 +340,9 @@ def prune(store: Any, policy: Policy | None = None, now_ms: int | None = None, *
 def _expire(conn: Connection, table: sa.Table, column: str, cutoff: int, limit: int) -> int:
     """Delete at most `limit` rows of `table` whose `column` is before `cutoff`; how many.
 
-    The one place rows leave the store by age: a table partitioned by day would drop its
-    partitions before `cutoff` here (whole days: cutoffs are midnights) instead."""
+    The one place rows leave the store by age: for a PostgreSQL table partitioned by day,
+    this is where `eventscope.partitions.drop_before(conn, table, cutoff_ms)` drops the
+    partitions before `cutoff` instead (whole days: cutoffs are midnights)."""
     key: Any = sa.literal_column("rowid" if conn.dialect.name == "sqlite" else "ctid")
     chosen = sa.select(key).select_from(table).where(table.c[column] < cutoff).limit(limit)
     return int(conn.execute(table.delete().where(key.in_(chosen))).rowcount or 0)

@@ -400,6 +400,28 @@ def test_failures_and_latency_json_carry_the_retention_reason(store_url: str,
     assert [n[:37] for n in failures["retention"]] == ["per-minute summaries kept for 30 days"]
     table = run("latency", "--db", store_url, "--since", "60d")
     assert table.output.startswith("note: events, invocations and deliveries kept for 30 days")
+    check = json.loads(run("check", "--db", store_url, "--json").output)
+    assert check["retention"][0].startswith("events, invocations and deliveries kept for 30 ")
+
+
+def test_a_store_locked_by_another_writer_is_an_error_not_a_crash(tmp_path: Any) -> None:
+    """A prune that cannot get the write lock raises StoreError (one `error:` line, exit 2
+    in the command; logged and retried in `collect all`)."""
+    from eventscope.errors import StoreError
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    opened = open_store(url)
+    opened.write_batch(events_=[event("old", NOW - 40 * DAY_MS)])
+    opened.refresh_rollups()  # so the prune's first write is its own
+    opened.engine.dispose()
+    impatient = Store(sa.create_engine(url, connect_args={"timeout": 0.1}))
+    holder = sa.create_engine(url)
+    with holder.connect() as conn:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        with pytest.raises(StoreError, match="cannot prune store .*database is locked"):
+            prune(impatient, Policy(), NOW)
+        conn.exec_driver_sql("ROLLBACK")
+    holder.dispose()
+    impatient.engine.dispose()
 
 
 # --- collect all's daily prune ---------------------------------------------------------------

@@ -303,10 +303,12 @@ def check(db_url: str | None, catalog_path: str | None, thresholds_path: str | N
     aws = aws_settings(profile, region or _topic_region(sns_topic), endpoint_url)
     notified = (_notify(store, found, catalog, sns_topic, webhook, notify_min, aws)
                 if notify else None)
+    notes = read.retention_notes(store.engine, None, read.RAW + read.rollup_needs(None))
     if output == "json":
         echo_json({"findings": [f.as_dict() for f in found], "skipped": skipped,
-                   "notified": notified})
+                   "notified": notified, "retention": notes})
     else:
+        _retention_notes(notes, output)
         rows = [f.as_dict() for f in found]
         if output == "table":
             print_table(rows, ["severity", "kind", "summary"])
