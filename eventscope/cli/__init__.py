@@ -70,6 +70,7 @@ SHORT_HELP: dict[str, str] = {
                "invocation and to the first success.",
     "lifecycle": "Every event of one order (QUERY: order id, event id, or key prefix) with "
                  "outcomes.",
+    "prune": "Delete what is older than the store's retention, in batches; print what was freed.",
     "replay": "Re-trigger stored events on the bus, or for one consumer (dry run unless --yes).",
     "stats": "Print counts of what the store holds: events, types, invocations by outcome.",
     "subscriptions": "Missing subscriptions to cancellations: from the catalog and from the data.",
