@@ -36,6 +36,7 @@ POLICY_KEY = "retention"  # in `meta`: the policy in effect (JSON days per kind)
 KEPT_SINCE_KEY = "retention_kept_since"  # in `meta`: JSON {kind: epoch ms} of the last prune
 PRUNED_AT_KEY = "retention_pruned_ms"  # in `meta`: when the last prune ran
 TRIMMED_KEY = "retention_trimmed"  # in `meta`: {kind: horizon} of the kinds a prune removed
+CLEARED_KEY = "retention_payloads_cleared"  # in `meta`: payloads before it are all cleared
 # A pruned payload: the JSON `null`. Every stored detail is a JSON object (ingest and the tap
 # quarantine any other), so this text can only mean "cleared by retention".
 PRUNED_DETAIL = "null"
@@ -293,7 +294,7 @@ def _prune(store: Any, policy: Policy | None, now_ms: int | None, dry_run: bool,
     now = int(time.time() * 1000) if now_ms is None else now_ms
     with engine.connect() as conn:
         chosen = policy or stored_policy(conn)
-        previous = stored_kept_since(conn)
+        cleared = _meta_value(conn, CLEARED_KEY)
         trimmed = stored_kept_since(conn, TRIMMED_KEY)
     problems = policy_problems(chosen)
     if problems:
@@ -301,9 +302,9 @@ def _prune(store: Any, policy: Policy | None, now_ms: int | None, dry_run: bool,
     cut = horizons(chosen, now)
     report = PruneReport(dry_run, now, chosen, cut)
     before = _space(engine)
-    # payloads are cleared from the last payload horizon on (older ones were cleared then),
-    # never below the raw horizon (those rows are deleted)
-    payloads_from = max(previous.get("payloads", cut["raw"]), cut["raw"])
+    # payloads are cleared from where the last completed clearing stopped (older ones were
+    # cleared then), never below the raw horizon (those rows are deleted)
+    payloads_from = max(cleared if isinstance(cleared, int) else cut["raw"], cut["raw"])
     store.refresh_rollups(before=cut["raw"])  # derived rows only, as every reader does
     if dry_run:
         for target in TARGETS:
@@ -315,26 +316,32 @@ def _prune(store: Any, policy: Policy | None, now_ms: int | None, dry_run: bool,
         return report
     with engine.begin() as conn:
         _put_meta(conn, {POLICY_KEY: chosen.as_dict(), KEPT_SINCE_KEY: cut})
-    for target in TARGETS:
-        freed = Freed(target.kind, target.table.name, "deleted")
-        while True:
-            with engine.begin() as conn:
-                count = _expire(conn, target.table, target.column, cut[target.kind], batch_rows)
-            if count == 0:
-                break
-            freed.rows, freed.batches = freed.rows + count, freed.batches + 1
-            if between_batches is not None:
-                between_batches()
-        report.tables.append(freed)
+    report.tables.extend(_delete_old(engine, target, cut[target.kind], batch_rows,
+                                     between_batches) for target in TARGETS)
     report.tables.append(_clear_all_payloads(engine, payloads_from, cut["payloads"],
                                              batch_rows, between_batches))
     for freed in report.tables:  # a later horizon hides rows an earlier prune removed too
         if freed.rows and freed.table != rollup_dirty.name:
             trimmed[freed.kind] = max(trimmed.get(freed.kind, 0), cut[freed.kind])
-    with engine.begin() as conn:
-        _put_meta(conn, {PRUNED_AT_KEY: now, TRIMMED_KEY: trimmed})
+    with engine.begin() as conn:  # only once done: a prune cut short clears from the last
+        _put_meta(conn, {PRUNED_AT_KEY: now, TRIMMED_KEY: trimmed,
+                         CLEARED_KEY: max(payloads_from, cut["payloads"])})
     report.space = _space_report(engine, before, _space(engine, vacuum=True), dry_run=False)
     return report
+
+
+def _delete_old(engine: Engine, target: Target, cutoff: int, batch_rows: int,
+                between_batches: Callable[[], None] | None) -> Freed:
+    """Delete the target's rows before `cutoff`, `batch_rows` per transaction."""
+    freed = Freed(target.kind, target.table.name, "deleted")
+    while True:
+        with engine.begin() as conn:
+            count = _expire(conn, target.table, target.column, cutoff, batch_rows)
+        if count == 0:
+            return freed
+        freed.rows, freed.batches = freed.rows + count, freed.batches + 1
+        if between_batches is not None:
+            between_batches()
 
 
 def _expire(conn: Connection, table: sa.Table, column: str, cutoff: int, limit: int) -> int:

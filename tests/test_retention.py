@@ -239,6 +239,26 @@ def test_a_second_prune_frees_nothing(store: Store) -> None:
     assert prune(store, Policy(), NOW).rows == 0
 
 
+def test_a_prune_cut_short_is_finished_by_the_next(store: Store) -> None:
+    """A prune that stops after its first batch (the process killed, the store gone) leaves
+    the rest, payloads included, to the next prune: none is skipped for good."""
+    store.write_batch(events_=[event(f"e{i}", NOW - (10 + i) * DAY_MS) for i in range(30)])
+
+    def killed() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        prune(store, Policy(), NOW, batch_rows=2, between_batches=killed)
+    assert len(column(store, events, "id")) == 28
+    prune(store, Policy(), NOW)
+    cut = horizons(Policy(), NOW)
+    with store.engine.connect() as conn:
+        kept = conn.execute(sa.select(events.c.time_ms, events.c.detail)).all()
+    assert sorted(t for t, _ in kept) == sorted(
+        NOW - (10 + i) * DAY_MS for i in range(30) if NOW - (10 + i) * DAY_MS >= cut["raw"])
+    assert {d for _, d in kept} == {PRUNED_DETAIL}
+
+
 def test_another_writer_gets_in_between_batches(store: Store, store_url: str) -> None:
     """Each batch is its own transaction: between batches a second connection that waits at
     most 0.2 s for a lock can write and read (one transaction for the whole prune would
