@@ -17,6 +17,7 @@ import pandas as pd
 from eventscope.catalog.model import Catalog
 from eventscope.findings.frames import FAILED
 from eventscope.findings.payloads import REDACTED, redact
+from eventscope.findings.read import PRUNED_DETAIL
 from eventscope.redaction import mask_pii
 
 WINDOWS: dict[str, int | None] = {
@@ -113,6 +114,8 @@ def shown_payload(detail: str | None, declared: tuple[str, ...], reveal: bool,
     """
     if detail is None:
         return "text", "(payload not stored)"
+    if detail == PRUNED_DETAIL:
+        return "text", "(payload pruned: older than the payloads this store keeps)"
     if len(detail) > cap:
         return "text", f"{detail[:cap]}\n… truncated: {len(detail):,} bytes, first {cap:,} shown"
     try:

@@ -182,7 +182,7 @@ def test_prune_removes_exactly_what_is_older_than_each_horizon(
 
 def test_payloads_are_cleared_but_their_events_still_count_and_join(store: Store) -> None:
     """An event past the payload horizon keeps its row, type, order key and invocations; no
-    reader of payloads takes the cleared one for a sample."""
+    reader of payloads takes the cleared one for a sample; the dashboard says it was pruned."""
     old = NOW - 10 * DAY_MS
     store.write_batch(events_=[event("old", old), event("new", NOW - 1000)],
                       invocations_=[invocation("r1", old + 50, "old")])
@@ -194,6 +194,9 @@ def test_payloads_are_cleared_but_their_events_still_count_and_join(store: Store
     assert [e["id"] for e in life["events"]] == ["old", "new"]
     assert list(load.load_samples(store.engine)["id"]) == ["new"]
     assert [row[0] for row in store.iter_events()] == ["new"]
+    from eventscope.dashboard import views
+    assert views.shown_payload(PRUNED_DETAIL, (), reveal=True) == (
+        "text", "(payload pruned: older than the payloads this store keeps)")
 
 
 def test_summaries_outlive_raw_rows_and_are_never_recomputed_from_what_is_left(

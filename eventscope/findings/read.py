@@ -21,6 +21,8 @@ from sqlalchemy.engine import Engine
 from eventscope.findings import load
 from eventscope.findings.columns import SUBSCRIPTION_COLUMNS, owner_name
 from eventscope.findings.lifecycle import order_lifecycle
+# the stored detail of an event whose payload retention cleared: faces show it as such
+from eventscope.retention import PRUNED_DETAIL  # noqa: F401
 
 if TYPE_CHECKING:  # the heavier modules are imported by the functions that use them, so a
     # lifecycle lookup (and the CLI's start-up) never imports pandas, networkx or jsonschema
