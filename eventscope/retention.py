@@ -133,7 +133,7 @@ def _meta_value(conn: Connection, key: str) -> Any:
 
 
 def stored_policy(conn: Connection) -> Policy:
-    """The policy the store records (`record`), else the defaults."""
+    """The policy the store records (`prune`, `record_policy`), else the defaults."""
     found = _meta_value(conn, POLICY_KEY)
     if not isinstance(found, dict):
         return Policy()
@@ -350,8 +350,12 @@ def _expire(conn: Connection, table: sa.Table, column: str, cutoff: int, limit: 
     The one place rows leave the store by age: for a PostgreSQL table partitioned by day,
     this is where `eventscope.partitions.drop_before(conn, table, cutoff_ms)` drops the
     partitions before `cutoff` instead (whole days: cutoffs are midnights)."""
-    key: Any = sa.literal_column("rowid" if conn.dialect.name == "sqlite" else "ctid")
-    chosen = sa.select(key).select_from(table).where(table.c[column] < cutoff).limit(limit)
+    if conn.dialect.name == "sqlite":
+        keys: list[Any] = [sa.literal_column("rowid")]
+    else:  # a row's ctid is unique within its table only, and partitions are tables
+        keys = [sa.literal_column("tableoid"), sa.literal_column("ctid")]
+    chosen = sa.select(*keys).select_from(table).where(table.c[column] < cutoff).limit(limit)
+    key: Any = keys[0] if len(keys) == 1 else sa.tuple_(*keys)
     return int(conn.execute(table.delete().where(key.in_(chosen))).rowcount or 0)
 
 
