@@ -81,7 +81,7 @@ def test_subscriptions_and_duplicates_json(filled: str) -> None:
     data = _json("subscriptions", "--db", filled)
     assert [(m["consumer"], m["evidence"]) for m in data["missing"]] == [("warranty-fn", "data")]
     assert _json("duplicates", "--db", filled, "--resends") == {
-        "consumers": [], "producer_resends": []}
+        "consumers": [], "producer_resends": [], "retention": []}
 
 
 def test_check_exits_1_at_threshold_and_0_below(filled: str, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -425,6 +426,27 @@ def test_failures_and_latency_json_carry_the_retention_reason(store_url: str,
     assert table.output.startswith("note: events, invocations and deliveries kept for 30 days")
     check = json.loads(run("check", "--db", store_url, "--json").output)
     assert check["retention"][0].startswith("events, invocations and deliveries kept for 30 ")
+
+
+def test_whole_store_findings_say_what_retention_removed(store_url: str, run: Any) -> None:
+    """subscriptions, duplicates and undocumented carry the reasons in --json (and as `note:`
+    lines before a table) once a prune removed what they read."""
+    import time
+    now = int(time.time() * 1000)
+    opened = open_store(store_url)
+    opened.write_batch(events_=[event("old", now - 40 * DAY_MS), event("mid", now - 10 * DAY_MS)],
+                       invocations_=[invocation("r", now - 40 * DAY_MS, "old")])
+    prune(opened, Policy(), now)
+    opened.engine.dispose()
+    raw = "events, invocations and deliveries kept for 30 days: this window starts before "
+    for command in (["subscriptions"], ["duplicates"]):
+        notes = json.loads(run(*command, "--db", store_url, "--json").output)["retention"]
+        assert [n[:len(raw)] for n in notes] == [raw], command
+    catalog = str(Path(retention.__file__).parent / "demo_catalog")
+    notes = json.loads(run("undocumented", "--db", store_url, "--catalog", catalog,
+                           "--json").output)["retention"]
+    assert [n[:30] for n in notes] == ["payloads kept for 7 days: this"]
+    assert run("duplicates", "--db", store_url).output.startswith(f"note: {raw}")
 
 
 def test_a_store_locked_by_another_writer_is_an_error_not_a_crash(tmp_path: Any) -> None:

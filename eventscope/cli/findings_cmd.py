@@ -204,9 +204,11 @@ def undocumented(db_url: str | None, catalog_path: str | None, output: str) -> N
     found = undocumented_events(load.load_type_summary_rollup(store.engine), catalog,
                                 summaries.handled_kinds(store.engine, catalog),
                                 load.load_samples(store.engine, per_type=1))
+    notes = read.retention_notes(store.engine, None, ("payloads",) + read.rollup_needs(None))
     if output == "json":
-        echo_json({"skipped": None, "undocumented": found})
+        echo_json({"skipped": None, "undocumented": found, "retention": notes})
         return
+    _retention_notes(notes, output)
     if output != "table":
         emit_rows(output, found, columns[:5] + ["first_ms", "last_ms", "consumers"])
         return
@@ -224,11 +226,13 @@ def subscriptions(db_url: str | None, catalog_path: str | None, output: str) -> 
     found = read.missing_subscriptions(store.engine, catalog)
     note = None if catalog else "no catalog given: only evidence from data"
     columns = ["consumer", "detail_type", "lifecycle", "evidence", "orders", "examples"]
+    notes = read.retention_notes(store.engine, None, read.RAW)
     if output == "json":
-        echo_json({"note": note, "missing": found})
+        echo_json({"note": note, "missing": found, "retention": notes})
         return
     if note:
         click.echo(note, err=output != "table")
+    _retention_notes(notes, output)
     if output != "table":
         emit_rows(output, found, columns[:4])
         return
@@ -253,20 +257,22 @@ def duplicates(db_url: str | None, catalog_path: str | None, resends: bool,
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
     load.refresh_rollups(store.engine)
     found = summaries.duplicates(store.engine, catalog)
-    result = {"consumers": found, "producer_resends":
-              producer_resends(load.load_events(store.engine, with_detail=True))
-              if resends else None}
+    notes = read.retention_notes(store.engine, None, read.RAW + read.rollup_needs(None))
+    resent = (producer_resends(load.load_events(store.engine, with_detail=True))
+              if resends else None)
+    result = {"consumers": found, "producer_resends": resent, "retention": notes}
     columns = ["consumer", "events", "delivered_more_than_once", "processed_twice", "examples"]
     if output == "json":
         echo_json(result)
         return
+    _retention_notes(notes, output)
     if output != "table":
         emit_rows(output, found, columns)
         return
     print_table(found, columns)
     if resends:
         click.echo("\nproducer re-sends:")
-        print_table(result["producer_resends"] or [], ["source", "detail_type",
+        print_table(resent or [], ["source", "detail_type",
                                                         "correlation_key", "event_ids"])
 
 
