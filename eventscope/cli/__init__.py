@@ -49,6 +49,7 @@ COMMANDS: dict[str, str] = {
     "collect": "collect_cmd:collect",
     "replay": "collect_cmd:replay",
     "demo": "demo_cmd:demo",
+    "deploy": "deploy_cmd:deploy",
 }
 
 
