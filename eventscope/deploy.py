@@ -40,6 +40,8 @@ OWN_LOG_RETENTION_DAYS = 14
 # Under the queue's visibility timeout, as Lambda requires of an SQS event source.
 FUNCTION_TIMEOUT_SECONDS = VISIBILITY_TIMEOUT_SECONDS // 2
 STACK_TAG_KEY = "eventscope:stack"
+PRUNE_COMMAND = ("eventscope prune --payload-days ${PayloadRetentionDays} --raw-days "
+                 "${RawRetentionDays} --rollup-days ${RollupRetentionDays}")
 # Lambda's network interfaces in a VPC: AWS's own AWSLambdaVPCAccessExecutionRole grants these
 # on every resource; ec2:DescribeNetworkInterfaces has no resource-level permissions at all.
 VPC_ACTIONS = ["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces",
@@ -153,7 +155,7 @@ def _feeds_itself(prefix: str) -> bool:
 def _parameters(options: StackOptions) -> dict[str, Any]:
     def days(default: int, what: str) -> dict[str, Any]:
         return {"Type": "Number", "Default": default, "MinValue": 1,
-                "Description": f"Days eventscope keeps {what} (eventscope prune)."}
+                "Description": f"Days eventscope keeps {what} (output PruneCommand)."}
 
     return {
         "DatabaseSecretArn": {
@@ -289,9 +291,6 @@ def _environment() -> dict[str, Any]:
             "HasPiiKey", {"Fn::Sub": "{{resolve:secretsmanager:${PiiKeySecretArn}:"
                                      "SecretString}}"}, {"Ref": "AWS::NoValue"}]},
         "EVENTSCOPE_SAMPLE": {"Ref": "SampleRate"},
-        "EVENTSCOPE_PAYLOAD_DAYS": {"Ref": "PayloadRetentionDays"},
-        "EVENTSCOPE_RAW_DAYS": {"Ref": "RawRetentionDays"},
-        "EVENTSCOPE_ROLLUP_DAYS": {"Ref": "RollupRetentionDays"},
     }
 
 
@@ -333,4 +332,8 @@ def _outputs() -> dict[str, Any]:
         "LogsFunctionArn": {"Description": "The destination for eventscope logs subscribe "
                                            "--destination-arn.",
                             "Value": {"Fn::GetAtt": ["LogsFunction", "Arn"]}},
+        # No function of the stack prunes: this is the command that applies its retention
+        # (run once, it records the policy that `collect all`'s daily prune then follows).
+        "PruneCommand": {"Description": "Run daily with --db: the stack's retention.",
+                         "Value": {"Fn::Sub": PRUNE_COMMAND}},
     }
