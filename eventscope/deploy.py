@@ -225,10 +225,13 @@ def _tap_resources(options: StackOptions) -> dict[str, Any]:
             "RedrivePolicy": {"deadLetterTargetArn": dlq_arn,
                               "maxReceiveCount": MAX_RECEIVE_COUNT},
             "Tags": _tags({"Key": SAMPLE_TAG_KEY, "Value": {"Ref": "SampleRate"}})}},
-        # EventBridge sends to the queue, and its failed deliveries to the DLQ.
+        # EventBridge sends to the queue, and its failed deliveries to the DLQ: one policy per
+        # queue naming that queue, as `tap install` sets them.
         "TapQueuePolicy": {"Type": "AWS::SQS::QueuePolicy", "Properties": {
-            "Queues": [{"Ref": "TapQueue"}, {"Ref": "TapDeadLetterQueue"}],
-            "PolicyDocument": queue_policy([queue_arn, dlq_arn], rule_arn)}},
+            "Queues": [{"Ref": "TapQueue"}], "PolicyDocument": queue_policy(queue_arn, rule_arn)}},
+        "TapDeadLetterQueuePolicy": {"Type": "AWS::SQS::QueuePolicy", "Properties": {
+            "Queues": [{"Ref": "TapDeadLetterQueue"}],
+            "PolicyDocument": queue_policy(dlq_arn, rule_arn)}},
         "TapRule": {"Type": "AWS::Events::Rule", "Properties": {
             "Name": RULE_NAME, "EventBusName": options.bus, "Description": RULE_DESCRIPTION,
             "EventPattern": MATCH_ALL_PATTERN, "State": "ENABLED",

@@ -103,13 +103,15 @@ def test_tap_resources_are_those_of_tap_install() -> None:
                       "RetryPolicy": tap.TARGET_RETRY_POLICY}
 
 
-def test_queue_policy_lets_only_eventbridge_send_from_the_tap_rule() -> None:
-    """Both queues accept sqs:SendMessage from events.amazonaws.com for the rule's ARN only."""
-    policy = template()["Resources"]["TapQueuePolicy"]["Properties"]
-    assert policy["Queues"] == [{"Ref": "TapQueue"}, {"Ref": "TapDeadLetterQueue"}]
+@pytest.mark.parametrize("queue", ["TapQueue", "TapDeadLetterQueue"])
+def test_queue_policy_lets_only_eventbridge_send_from_the_tap_rule(queue: str) -> None:
+    """Each queue accepts sqs:SendMessage from events.amazonaws.com for the rule's ARN only."""
+    policy = template()["Resources"][f"{queue}Policy"]["Properties"]
+    assert policy["Queues"] == [{"Ref": queue}]
     [statement] = policy["PolicyDocument"]["Statement"]
     assert statement["Principal"] == {"Service": "events.amazonaws.com"}
-    assert statement["Action"] == "sqs:SendMessage"
+    assert (statement["Action"], statement["Resource"]) == (
+        "sqs:SendMessage", {"Fn::GetAtt": [queue, "Arn"]})
     assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": {
         "Fn::GetAtt": ["TapRule", "Arn"]}}}
 
@@ -514,7 +516,7 @@ def test_stack_resources_moto_may_lack(deployed: dict[str, Any], logical_id: str
         pytest.skip(f"not checked: moto's CloudFormation does not implement {kind}")
     [sqs, logs] = clients(deployed["aws"], "sqs", "logs")
     if kind == "AWS::SQS::QueuePolicy":
-        url = outputs(deployed["cfn"])["TapQueueUrl"]
+        url = sqs.get_queue_url(QueueName=tap.queue_names(BUS)[0])["QueueUrl"]
         policy = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])
         assert "events.amazonaws.com" in policy["Attributes"]["Policy"]
     else:
