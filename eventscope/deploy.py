@@ -112,14 +112,15 @@ def build_template(options: StackOptions) -> dict[str, Any]:
     resources.update(_function("Logs", LOGS_HANDLER, [], {
         "ReservedConcurrentExecutions": {"Ref": "LogsReservedConcurrency"}}))
     resources["LogsInvokePermission"] = _logs_permission(options.log_prefix)
-    for index, group in enumerate(options.log_groups, start=1):
+    groups = list(dict.fromkeys(options.log_groups))  # a group named twice: one filter
+    for index, group in enumerate(groups, start=1):
         resources[f"LogsSubscription{index}"] = _subscription_filter(group)
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"eventscope collectors for event bus {options.bus}: the tap queue "
                        "(+DLQ) and rule, the tap and logs Lambda functions, their roles",
         "Metadata": {"eventscope": {"bus": options.bus, "logPrefix": options.log_prefix,
-                                    "logGroups": list(options.log_groups)}},
+                                    "logGroups": groups}},
         "Parameters": _parameters(options),
         "Conditions": {
             "InVpc": {"Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "SubnetIds"}]},

@@ -165,6 +165,8 @@ def test_listed_log_groups_get_one_subscription_filter_each() -> None:
     filters = resources_of(template(log_groups=groups), "AWS::Logs::SubscriptionFilter")
     assert sorted(f["Properties"]["LogGroupName"] for f in filters.values()) == list(groups)
     assert not resources_of(template(), "AWS::Logs::SubscriptionFilter")
+    twice = template(log_groups=(groups[0], groups[0]))
+    assert len(resources_of(twice, "AWS::Logs::SubscriptionFilter")) == 1
 
 
 def iam_table() -> dict[str, set[str]]:
