@@ -50,6 +50,8 @@ VPC_ACTIONS = ["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces",
 TAP_QUEUE_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
                      "sqs:GetQueueAttributes"]
 OWN_LOG_ACTIONS = ["logs:CreateLogStream", "logs:PutLogEvents"]
+LOGS_DLQ_ACTIONS = ["sqs:SendMessage"]
+LOGS_DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 _BUS_NAME = re.compile(r"[/.\-_A-Za-z0-9]{1,256}")
 _LOG_GROUP_NAME = re.compile(r"[.\-_/#A-Za-z0-9]{1,512}")
 
@@ -109,8 +111,10 @@ def build_template(options: StackOptions) -> dict[str, Any]:
     resources.update(_tap_resources(options))
     resources.update(_function("Tap", TAP_HANDLER, _tap_statements()))
     resources["TapEventSourceMapping"] = _event_source_mapping()
-    resources.update(_function("Logs", LOGS_HANDLER, [], {
-        "ReservedConcurrentExecutions": {"Ref": "LogsReservedConcurrency"}}))
+    resources["LogsDeadLetterQueue"] = _logs_dead_letter_queue()
+    resources.update(_function("Logs", LOGS_HANDLER, _logs_statements(), {
+        "ReservedConcurrentExecutions": {"Ref": "LogsReservedConcurrency"},
+        "DeadLetterConfig": {"TargetArn": {"Fn::GetAtt": ["LogsDeadLetterQueue", "Arn"]}}}))
     resources["LogsInvokePermission"] = _logs_permission(options.log_prefix)
     groups = list(dict.fromkeys(options.log_groups))  # a group named twice: one filter
     for index, group in enumerate(groups, start=1):
@@ -242,6 +246,19 @@ def _tap_resources(options: StackOptions) -> dict[str, Any]:
     }
 
 
+def _logs_dead_letter_queue() -> dict[str, Any]:
+    """Where Lambda puts a push the logs function failed to store after its own retries (2,
+    within minutes): kept 14 days, SQS's longest, instead of dropped."""
+    return {"Type": "AWS::SQS::Queue", "DeletionPolicy": "Delete",
+            "UpdateReplacePolicy": "Delete", "Properties": {
+                "MessageRetentionPeriod": LOGS_DLQ_RETENTION_SECONDS, "Tags": _tags()}}
+
+
+def _logs_statements() -> list[dict[str, Any]]:
+    return [{"Effect": "Allow", "Action": LOGS_DLQ_ACTIONS,
+             "Resource": {"Fn::GetAtt": ["LogsDeadLetterQueue", "Arn"]}}]
+
+
 def _tap_statements() -> list[dict[str, Any]]:
     return [{"Effect": "Allow", "Action": TAP_QUEUE_ACTIONS,
              "Resource": {"Fn::GetAtt": ["TapQueue", "Arn"]}}]
@@ -333,6 +350,8 @@ def _outputs() -> dict[str, Any]:
         "TapDeadLetterQueueUrl": {"Description": "The tap's dead-letter queue.",
                                   "Value": {"Ref": "TapDeadLetterQueue"}},
         "TapFunctionArn": {"Value": {"Fn::GetAtt": ["TapFunction", "Arn"]}},
+        "LogsDeadLetterQueueUrl": {"Description": "Pushes the logs function could not store.",
+                                   "Value": {"Ref": "LogsDeadLetterQueue"}},
         "LogsFunctionArn": {"Description": "The destination for eventscope logs subscribe "
                                            "--destination-arn.",
                             "Value": {"Fn::GetAtt": ["LogsFunction", "Arn"]}},

@@ -151,6 +151,17 @@ def test_event_source_mapping_reports_batch_item_failures() -> None:
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
+def test_logs_function_keeps_failed_pushes_in_its_dead_letter_queue() -> None:
+    """A push failing past Lambda's retries goes to a queue the logs role may only send to."""
+    body = template()
+    dlq = {"Fn::GetAtt": ["LogsDeadLetterQueue", "Arn"]}
+    assert body["Resources"]["LogsFunction"]["Properties"]["DeadLetterConfig"] == {
+        "TargetArn": dlq}
+    sends = [s for s in role_statements(body["Resources"]["LogsFunctionRole"])
+             if "sqs:SendMessage" in s["Action"]]
+    assert sends and all(s["Resource"] == dlq for s in sends)
+
+
 def test_logs_permission_is_for_cloudwatch_logs_from_the_prefix_only() -> None:
     """Only logs.amazonaws.com, from this account's log groups under the prefix."""
     permission = template(log_prefix="/aws/lambda/shop-")["Resources"][
@@ -437,6 +448,20 @@ def test_stack_maps_the_tap_queue_to_the_tap_function(deployed: dict[str, Any]) 
 
 
 @pytest.mark.filterwarnings(MOTO_SKIPS_TYPE)
+def test_stack_gives_the_logs_function_a_dead_letter_queue(deployed: dict[str, Any]) -> None:
+    """The logs DLQ exists (an output); the function points at it where moto says so."""
+    [sqs, lam] = clients(deployed["aws"], "sqs", "lambda")
+    name = outputs(deployed["cfn"])["LogsDeadLetterQueueUrl"].rsplit("/", 1)[1]
+    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"]
+    function = functions_by_handler(lam)[LOGS_HANDLER]
+    if "DeadLetterConfig" not in function:
+        pytest.skip("not checked: moto's Lambda keeps no DeadLetterConfig (the queue exists)")
+    assert function["DeadLetterConfig"] == {"TargetArn": arn}
+
+
+@pytest.mark.filterwarnings(MOTO_SKIPS_TYPE)
 def test_stack_lets_cloudwatch_logs_invoke_the_logs_function(deployed: dict[str, Any]) -> None:
     [lam] = clients(deployed["aws"], "lambda")
     name = functions_by_handler(lam)[LOGS_HANDLER]["FunctionName"]
@@ -461,7 +486,8 @@ def test_stack_roles_hold_the_template_policies(deployed: dict[str, Any]) -> Non
             document = ast.literal_eval(document)
         actions = {a for s in document["Statement"] for a in as_list(s["Action"])}
         expected = ({"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
-                     "sqs:GetQueueAttributes"} if function["Handler"] == TAP_HANDLER else set())
+                     "sqs:GetQueueAttributes"} if function["Handler"] == TAP_HANDLER
+                    else {"sqs:SendMessage"})
         assert actions == expected | {"logs:CreateLogStream", "logs:PutLogEvents"}
 
 
@@ -502,7 +528,7 @@ def test_stack_tap_is_found_by_name_and_not_adopted_by_tap_install(
         tap.install_tap(sqs, events, BUS)
     report = tap.remove_tap(sqs, events, BUS)
     assert report.removed == [] and len(report.not_ours) == 3
-    assert len(sqs.list_queues()["QueueUrls"]) == 2
+    assert all(sqs.get_queue_url(QueueName=name) for name in tap.queue_names(BUS))
 
 
 @pytest.mark.parametrize("logical_id, kind", [
@@ -560,7 +586,7 @@ def test_stack_delete_removes_what_it_created(deployed: dict[str, Any]) -> None:
     # creates the queues they name anew.)
     [summary] = cfn.list_stacks(StackStatusFilter=["DELETE_COMPLETE"])["StackSummaries"]
     assert summary["StackId"] == deployed["stack_id"]
-    assert sqs.list_queues().get("QueueUrls", []) == []
+    assert sqs.list_queues().get("QueueUrls", []) == []  # the tap's two and the logs DLQ
     assert events.list_rules(EventBusName=BUS)["Rules"] == []
     assert lam.list_functions()["Functions"] == []
     assert lam.list_event_source_mappings()["EventSourceMappings"] == []
