@@ -46,6 +46,7 @@ COMMANDS: dict[str, str] = {
     "check": "findings_cmd:check",
     "dashboard": "dashboard_cmd:dashboard",
     "tap": "collect_cmd:tap",
+    "logs": "logs_cmd:logs",
     "collect": "collect_cmd:collect",
     "replay": "collect_cmd:replay",
     "demo": "demo_cmd:demo",
@@ -71,6 +72,7 @@ SHORT_HELP: dict[str, str] = {
                "invocation and to the first success.",
     "lifecycle": "Every event of one order (QUERY: order id, event id, or key prefix) with "
                  "outcomes.",
+    "logs": "Push Lambda logs to eventscope: subscription filters towards its handler.",
     "replay": "Re-trigger stored events on the bus, or for one consumer (dry run unless --yes).",
     "stats": "Print counts of what the store holds: events, types, invocations by outcome.",
     "subscriptions": "Missing subscriptions to cancellations: from the catalog and from the data.",
