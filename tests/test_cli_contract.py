@@ -138,6 +138,7 @@ INPUT_ERRORS: dict[tuple[str, ...], tuple[str, list[str]]] = {
     ("replay",): ("usage", ["--bus", "b", "--since", "1 week", "--db", "{db}"]),
     ("demo",): ("error", ["--no-aws", "--out", "{tmp}/a-file/out", "--events", "5"]),
     ("prune",): ("error", ["--payload-days", "40", "--db", "{db}"]),
+    ("deploy", "template"): ("error", ["--sample-rate", "2"]),
 }
 
 

@@ -51,6 +51,7 @@ COMMANDS: dict[str, str] = {
     "replay": "collect_cmd:replay",
     "demo": "demo_cmd:demo",
     "prune": "prune_cmd:prune",
+    "deploy": "deploy_cmd:deploy",
 }
 
 # The command list of `eventscope --help`, so help imports no command module (the catalog
@@ -63,6 +64,7 @@ SHORT_HELP: dict[str, str] = {
     "contracts": "Verify consumer contracts against schemas, examples and stored traffic.",
     "dashboard": "Open the dashboard (Streamlit) over the store, on http://HOST:PORT.",
     "demo": "Run the demo company on an emulated AWS, collect it, and open the dashboard.",
+    "deploy": "Deploy the collectors on AWS Lambda with CloudFormation.",
     "duplicates": "Events delivered or processed more than once per consumer; producer re-sends.",
     "failures": "Failure rates per consumer x event type x version, final failures, top errors.",
     "graph": "Producers -> event types -> consumers, each edge declared / subscribed / observed.",
