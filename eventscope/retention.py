@@ -77,7 +77,10 @@ def policy_problems(policy: Policy) -> list[str]:
     if policy.payloads > policy.raw:
         problems.append(f"payloads ({policy.payloads} days) cannot outlive their events "
                         f"({policy.raw} days)")
-    if policy.minute_rollups < policy.raw:
+    if policy.day_rollups < policy.raw:
+        problems.append(f"daily summaries ({policy.day_rollups} days) must be kept at least as "
+                        f"long as raw rows ({policy.raw} days)")
+    elif policy.minute_rollups < policy.raw:
         problems.append(f"per-minute summaries ({policy.minute_rollups} days) must be kept at "
                         f"least as long as the raw rows they sum ({policy.raw} days)")
     if policy.day_rollups < policy.minute_rollups:
@@ -87,8 +90,14 @@ def policy_problems(policy: Policy) -> list[str]:
 
 
 def with_overrides(policy: Policy, overrides: Mapping[str, int | None]) -> Policy:
-    """The policy with the given kinds' days replaced (None: unchanged); checked."""
-    changed = replace(policy, **{k: v for k, v in overrides.items() if v is not None})
+    """The policy with the given kinds' days replaced (None: unchanged); checked. Per-minute
+    summaries not given follow the others: kept at least as long as raw rows and no longer
+    than daily summaries (so `--raw-days 60` alone is a whole policy)."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    changed = replace(policy, **given)
+    if "minute_rollups" not in given:
+        changed = replace(changed, minute_rollups=min(
+            max(changed.minute_rollups, changed.raw), changed.day_rollups))
     problems = policy_problems(changed)
     if problems:
         raise RetentionError("bad retention: " + "; ".join(problems))

@@ -106,6 +106,16 @@ def test_a_policy_that_cannot_hold_is_refused_with_its_reason(policy: Policy,
     assert retention.policy_problems(Policy()) == []
 
 
+def test_minute_summaries_not_given_follow_raw_rows_and_daily_summaries() -> None:
+    """`--raw-days 60` alone (as the deploy stack's prune command gives it) keeps per-minute
+    summaries 60 days; daily ones kept 20 days cap them; given explicitly, they are checked."""
+    assert retention.with_overrides(Policy(), {"raw": 60}).minute_rollups == 60
+    assert retention.with_overrides(Policy(), {"payloads": 3, "raw": 10, "day_rollups": 20}
+                                    ).minute_rollups == 20
+    with pytest.raises(retention.RetentionError, match="per-minute summaries"):
+        retention.with_overrides(Policy(), {"raw": 60, "minute_rollups": 30})
+
+
 @given(since=st.none() | st.integers(0, 2 * NOW), horizon=st.integers(0, 2 * NOW))
 def test_a_window_note_appears_exactly_when_the_window_starts_before_removed_rows(
         since: int | None, horizon: int) -> None:
@@ -371,7 +381,9 @@ def test_prune_command_prints_per_table_what_it_freed(store_url: str, run: Any) 
 
 @pytest.mark.parametrize("args, message", [
     (["--payload-days", "40"], "error: bad retention: payloads (40 days) cannot outlive"),
-    (["--raw-days", "60"], "error: bad retention: per-minute summaries (30 days)"),
+    (["--raw-days", "60", "--minute-rollup-days", "30"],
+     "error: bad retention: per-minute summaries (30 days)"),
+    (["--raw-days", "60", "--rollup-days", "50"], "error: bad retention: daily summaries"),
 ])
 def test_prune_command_refuses_a_retention_that_cannot_hold(
         store_url: str, run: Any, args: list[str], message: str) -> None:
@@ -394,12 +406,10 @@ def test_days_given_to_prune_become_the_stores_retention(store_url: str, run: An
     """`collect all`'s daily prune applies what `prune` was last given; a dry run records
     nothing."""
     open_store(store_url).engine.dispose()
-    assert run("prune", "--db", store_url, "--raw-days", "45", "--minute-rollup-days", "45",
-               "--dry-run").exit_code == 0
+    assert run("prune", "--db", store_url, "--raw-days", "45", "--dry-run").exit_code == 0
     opened = open_store(store_url)
     assert retention.read_retention(opened.engine).policy == Policy()
-    assert run("prune", "--db", store_url, "--raw-days", "45",
-               "--minute-rollup-days", "45").exit_code == 0
+    assert run("prune", "--db", store_url, "--raw-days", "45").exit_code == 0
     assert retention.read_retention(opened.engine).policy == Policy(raw=45, minute_rollups=45)
     opened.engine.dispose()
 
@@ -557,3 +567,23 @@ def test_expiry_deletes_only_old_rows_of_a_day_partitioned_table(store: Store) -
         assert retention._expire(conn, table, "time_ms", DAY_MS, 100) == 10
         assert conn.execute(sa.select(sa.func.min(table.c.time_ms), sa.func.count())).one() == (
             DAY_MS, 10)
+
+
+@pytest.mark.parametrize("days", [(7, 30, 400), (3, 60, 90), (1, 1, 1)])
+def test_the_deploy_stacks_prune_command_runs_as_given(store_url: str, run: Any,
+                                                       days: tuple[int, int, int]) -> None:
+    """The stack's PruneCommand output (`eventscope.deploy.PRUNE_COMMAND`) with any days
+    the template accepts (payloads <= raw <= rollups) is a whole retention for `prune`."""
+    from eventscope import deploy
+    values = dict(zip(("PayloadRetentionDays", "RawRetentionDays", "RollupRetentionDays"),
+                      map(str, days)))
+    words = deploy.PRUNE_COMMAND.split()
+    args = [values.get(w[2:-1], w) if w.startswith("${") else w for w in words]
+    assert args[0] == "eventscope"
+    open_store(store_url).engine.dispose()
+    result = run(*args[1:], "--db", store_url)
+    assert result.exit_code == 0, result.output
+    opened = open_store(store_url)
+    policy = retention.read_retention(opened.engine).policy
+    opened.engine.dispose()
+    assert (policy.payloads, policy.raw, policy.day_rollups) == days
