@@ -412,14 +412,17 @@ def _space(engine: Engine, vacuum: bool = False) -> dict[str, int]:
     With `vacuum` and an incremental auto_vacuum store, free pages are returned first."""
     if engine.dialect.name != "sqlite":
         return {}
-    with engine.begin() as conn:
+    with engine.connect() as conn:  # no transaction: the driver's own statements
+        sqlite_conn: Any = conn.connection.dbapi_connection
+
         def pragma(name: str) -> int:
-            return int(conn.exec_driver_sql(f"PRAGMA {name}").scalar() or 0)
-        mode = pragma("auto_vacuum")
-        if vacuum and mode == 2:  # INCREMENTAL
-            conn.exec_driver_sql("PRAGMA incremental_vacuum").fetchall()
+            return int(sqlite_conn.execute(f"PRAGMA {name}").fetchone()[0])
+
+        if vacuum and pragma("auto_vacuum") == 2:  # INCREMENTAL
+            # a script runs the pragma to its end; one execute() frees a single page
+            sqlite_conn.executescript("PRAGMA incremental_vacuum;")
         return {"page_size": pragma("page_size"), "page_count": pragma("page_count"),
-                "freelist_count": pragma("freelist_count"), "auto_vacuum": mode}
+                "freelist_count": pragma("freelist_count"), "auto_vacuum": pragma("auto_vacuum")}
 
 
 def _space_report(engine: Engine, before: Mapping[str, int], after: Mapping[str, int], *,

@@ -587,3 +587,28 @@ def test_the_deploy_stacks_prune_command_runs_as_given(store_url: str, run: Any,
     policy = retention.read_retention(opened.engine).policy
     opened.engine.dispose()
     assert (policy.payloads, policy.raw, policy.day_rollups) == days
+
+
+def test_an_incremental_auto_vacuum_store_gets_its_space_back_at_once(tmp_path: Any) -> None:
+    """SQLite made with auto_vacuum=INCREMENTAL: the pages prune frees go back to the file
+    system (the file shrinks); without it they stay free inside the file, and it says so."""
+    import sqlite3
+    sizes = {}
+    for mode in ("INCREMENTAL", "NONE"):
+        path = tmp_path / f"{mode}.db"
+        with sqlite3.connect(path) as conn:
+            conn.execute(f"PRAGMA auto_vacuum={mode}")
+            conn.execute("VACUUM")  # the mode takes effect on an empty file
+        opened = open_store(f"sqlite:///{path}")
+        opened.write_batch(events_=[BusEvent(
+            id=f"e{i}", source="s", detail_type="t", time_ms=NOW - 40 * DAY_MS + i,
+            detail='{"blob":"' + "x" * 3000 + '"}', size_bytes=3000) for i in range(300)])
+        report = prune(opened, Policy(), NOW)
+        opened.engine.dispose()
+        sizes[mode] = report.space
+    assert sizes["INCREMENTAL"]["returned_bytes"] > 500_000
+    assert sizes["INCREMENTAL"]["free_bytes"] == 0
+    assert sizes["INCREMENTAL"]["advice"].startswith("incremental auto_vacuum")
+    assert sizes["NONE"]["returned_bytes"] == 0
+    assert sizes["NONE"]["free_bytes"] == sizes["NONE"]["freed_bytes"] > 500_000
+    assert "VACUUM returns them" in sizes["NONE"]["advice"]
