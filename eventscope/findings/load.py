@@ -634,6 +634,11 @@ def latest_rules(engine: Engine, bus: str) -> list[dict[str, Any]]:
     return rules
 
 
+def target_name(arn: str) -> str:
+    """A rule target's name: its ARN's last segment (the function or queue name)."""
+    return arn.rsplit(":", 1)[-1].rsplit("/", 1)[-1]
+
+
 def subscription_rows(engine: Engine, bus: str) -> list[dict[str, Any]]:
     """Who is subscribed to what in the latest snapshot of a bus: one row per rule × type ×
     target (SUBSCRIPTION_COLUMNS; `consumer` is the target ARN's last segment, the function
@@ -652,7 +657,7 @@ def subscription_rows(engine: Engine, bus: str) -> list[dict[str, Any]]:
         sources = listed_values(pattern, "source") or [None]
         types = listed_values(pattern, "detail-type") or [None]
         for target in rule["targets"]:
-            consumer = target["arn"].rsplit(":", 1)[-1].rsplit("/", 1)[-1]
+            consumer = target_name(target["arn"])
             rows.extend({"rule": rule["rule_name"], "source": source, "detail_type": kind,
                          "target": target["arn"], "consumer": consumer}
                         for source in sources for kind in types)
