@@ -64,7 +64,9 @@ def node_failure_rates(graph: dict[str, Any]) -> dict[str, float]:
     return {node: failed / count for node, (failed, count) in totals.items() if count}
 
 
-GRAPH_MARGIN = dict(l=10, r=10, t=80, b=30)  # t + b == graph_view.MARGIN_PX
+# A click selects a point; Plotly would fade every other one: keep the graph readable.
+_READABLE = dict(marker=dict(opacity=0.85), textfont=dict(color="#444"))
+GRAPH_MARGIN = dict(l=10, r=10, t=70, b=50)  # t + b == graph_view.MARGIN_PX
 
 
 def event_graph(graph: dict[str, Any], selected: str | None = None) -> go.Figure:
@@ -93,6 +95,7 @@ def event_graph(graph: dict[str, Any], selected: str | None = None) -> go.Figure
                       if n["kind"] == "consumer" else "top center" for n in nodes],
         customdata=[n["id"] for n in nodes],
         hovertext=[_node_hover(n, rates.get(n["id"])) for n in nodes], hoverinfo="text",
+        selected=dict(marker=dict(opacity=1)), unselected=_READABLE,
         marker=dict(size=[18 if n["id"] == selected else 12 for n in nodes],
                     symbol=["square" if n["kind"] == "producer" else "circle"
                             if n["kind"] == "type" else "diamond" for n in nodes],
@@ -100,8 +103,10 @@ def event_graph(graph: dict[str, Any], selected: str | None = None) -> go.Figure
                     cmin=0, cmax=1,
                     line=dict(width=[3 if n["id"] in focus else 1 for n in nodes],
                               color="#333"),
-                    colorbar=dict(title="failure rate", thickness=10, x=1.02)))
-    fig.update_xaxes(visible=False, range=[-1.0, 3.0], fixedrange=True)
+                    colorbar=dict(title=dict(text="failure rate", side="right"),
+                                  orientation="h", thickness=8, len=0.3, x=1.0,
+                                  xanchor="right", y=0, yanchor="top")))
+    fig.update_xaxes(visible=False, range=[-0.9, 2.9], fixedrange=True)
     fig.update_yaxes(visible=False, range=[-rows, 0], fixedrange=True)
     fig.update_layout(height=graph_view.height_px(rows), margin=GRAPH_MARGIN,
                       legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0),
@@ -135,6 +140,7 @@ def _add_edges(fig: go.Figure, edges: list[dict[str, Any]],
     fig.add_scatter(x=middles["x"], y=middles["y"], mode="markers", name=name,
                     legendgroup=name, showlegend=False, customdata=middles["id"],
                     hovertext=middles["hover"], hoverinfo="text",
+                    selected=dict(marker=dict(opacity=1)), unselected=_READABLE,
                     marker=dict(size=middles["size"], color=colour, symbol="circle"))
 
 

@@ -20,7 +20,7 @@ MAX_PER_COLUMN = 20  # nodes drawn per column in a focused view; the rest are li
 WHOLE_GRAPH_MAX = 60  # the whole graph is drawn only up to this many nodes
 ROW_PX = 30  # vertical pitch of a row, in pixels (labels are FONT_PX high)
 FONT_PX = 12
-MARGIN_PX = 110  # title, legend and margins above and below the rows
+MARGIN_PX = 120  # legend above, colour scale below the rows
 LABEL_CHARS = 24  # labels longer than this are cut; hover shows the full name
 
 KIND_STYLES: dict[tuple[str, ...], tuple[str, str, str]] = {  # known_from -> colour, dash, name

@@ -7,6 +7,11 @@ environment and window, and a plain reason for every empty case."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -296,3 +301,66 @@ def test_any_focus_gives_a_view_whose_edges_join_its_nodes(focus: str, hops: int
         assert panel is not None and panel["title"]
     positions, rows = graph_view.layout(view)
     assert set(positions) == ids and all(-rows <= y <= 0 for _, y in positions.values())
+
+
+# --- in the real browser ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def company_server(company_files: tuple[str, str]) -> Iterator[str]:
+    """`eventscope dashboard` over the generated company, with its catalog, on a free port."""
+    browser_tests = pytest.importorskip("tests.test_dashboard_browser")
+    url, catalog = company_files
+    port = browser_tests.free_port()
+    env = dict(os.environ, PYTHONPATH=str(browser_tests.ROOT))
+    process = subprocess.Popen([sys.executable, "-m", "eventscope", "dashboard", "--db", url,
+                                "--catalog", catalog, "--port", str(port)], env=env,
+                               cwd=str(browser_tests.ROOT), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=1) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("dashboard did not become healthy")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+NODE_PIXEL = """([id]) => {
+  const gd = document.querySelector('.js-plotly-plot');
+  const trace = gd.data.find(t => t.name === 'nodes');
+  const i = trace.customdata.indexOf(id);
+  const box = gd.getBoundingClientRect(), size = gd._fullLayout._size;
+  return [box.left + size.l + gd._fullLayout.xaxis.d2p(trace.x[i]),
+          box.top + size.t + gd._fullLayout.yaxis.d2p(trace.y[i])];
+}"""
+
+
+def test_in_the_browser_a_click_on_a_node_opens_its_details(company_server: str) -> None:
+    """Chromium: the company focused on one type draws readably (screenshot for the docs);
+    a click on a consumer's node opens its panel and puts it in the URL."""
+    browser_tests = pytest.importorskip("tests.test_dashboard_browser")
+    with browser_tests.sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=browser_tests.CHROMIUM,
+                                             args=browser_tests.ARGS)
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        tab.goto(f"{company_server}/graph?focus=type:StockBatchApproved")
+        browser_tests.settle(tab, "Event graph")
+        tab.locator(".js-plotly-plot").first.wait_for(timeout=20_000)
+        x, y = tab.evaluate(NODE_PIXEL, [f"consumer:{ARCHIVE}"])
+        tab.mouse.click(x, y)
+        tab.get_by_text(f"consumer: {ARCHIVE}").wait_for(timeout=20_000)
+        tab.wait_for_url(lambda url: "node=consumer" in url and ARCHIVE in url,
+                         timeout=20_000)
+        assert tab.get_by_text("owner team: —").count() >= 1
+        browser_tests.settle(tab, "Event graph")
+        browser_tests.SHOTS.mkdir(parents=True, exist_ok=True)
+        tab.screenshot(path=str(browser_tests.SHOTS / "graph-company.png"))
+        browser.close()

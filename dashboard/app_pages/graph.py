@@ -9,6 +9,8 @@ import streamlit as st
 
 from eventscope.dashboard import data, figures, graph_view, ui, views
 
+PANEL_NAMES = 12  # names listed per heading in the details panel (the count says how many)
+
 
 def _initial(key: str, value: object) -> None:
     """A keyed widget's first value (from the URL): set only while the key is absent, so a
@@ -29,7 +31,9 @@ def _panel(panel: dict[str, object]) -> None:
         assert isinstance(names, list)
         if names:
             st.caption(f"{heading.capitalize()} ({len(names):,})")
-            st.text("\n".join(names))
+            more = len(names) - PANEL_NAMES
+            st.text("\n".join(names[:PANEL_NAMES]) + (f"\n… and {more:,} more" if more > 0
+                                                       else ""))
     links = panel["links"]
     assert isinstance(links, list)
     for text, page, params in links:
@@ -58,7 +62,8 @@ if ui.require_data(ctx):
         st.stop()
 
     options = graph_view.focus_options(graph)
-    asked = ui.query("focus") or ui.query("node")
+    older = ui.query("type")  # the links of earlier versions: ?type=OrderPaid
+    asked = ui.query("focus") or ui.query("node") or (f"type:{older}" if older else "")
     if asked.startswith("edge:"):  # an edge: focus on where it starts
         asked = asked[len("edge:"):].partition(">")[0]
     _initial("graph-focus", asked or graph_view.default_focus(graph) or "")
@@ -92,7 +97,7 @@ if ui.require_data(ctx):
     details = graph_view.details_options(view)
     wanted = ui.query("node")
     _initial("node", wanted if wanted in details else "")
-    drawing, side = st.columns([2, 1])
+    drawing, side = st.columns([3, 1])
     selected = st.session_state.get("node") or None
     event = drawing.plotly_chart(figures.event_graph(view, selected), width="stretch",
                                  on_select="rerun", selection_mode="points", key="graph-chart",
