@@ -89,10 +89,10 @@ def event_graph(graph: dict[str, Any], selected: str | None = None) -> go.Figure
     fig.add_scatter(
         x=[positions[n["id"]][0] for n in nodes], y=[positions[n["id"]][1] for n in nodes],
         mode="markers+text", name="nodes", showlegend=False,
-        text=[label(graph_view.short(n["name"])) for n in nodes],
+        text=["" if n["kind"] == "type" else label(graph_view.short(n["name"])) for n in nodes],
         textfont=dict(size=graph_view.FONT_PX),
         textposition=["middle left" if n["kind"] == "producer" else "middle right"
-                      if n["kind"] == "consumer" else "top center" for n in nodes],
+                      for n in nodes],
         customdata=[n["id"] for n in nodes],
         hovertext=[_node_hover(n, rates.get(n["id"])) for n in nodes], hoverinfo="text",
         selected=dict(marker=dict(opacity=1)), unselected=_READABLE,
@@ -106,8 +106,14 @@ def event_graph(graph: dict[str, Any], selected: str | None = None) -> go.Figure
                     colorbar=dict(title=dict(text="failure rate", side="right"),
                                   orientation="h", thickness=8, len=0.3, x=1.0,
                                   xanchor="right", y=0, yanchor="top")))
+    for node in (n for n in nodes if n["kind"] == "type"):  # above the marker, on a white
+        x, y = positions[node["id"]]  # ground: the edges crossing the middle column pass under
+        fig.add_annotation(x=x, y=y, yshift=graph_view.FONT_PX + 2, showarrow=False,
+                           text=label(graph_view.short(node["name"])),
+                           font=dict(size=graph_view.FONT_PX, color="#333"),
+                           bgcolor="rgba(255,255,255,0.9)", borderpad=1)
     fig.update_xaxes(visible=False, range=[-0.9, 2.9], fixedrange=True)
-    fig.update_yaxes(visible=False, range=[-rows, 0], fixedrange=True)
+    fig.update_yaxes(visible=False, range=[-rows, graph_view.TOP_ROWS], fixedrange=True)
     fig.update_layout(height=graph_view.height_px(rows), margin=GRAPH_MARGIN,
                       legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0),
                       clickmode="event+select", dragmode=False, hovermode="closest")

@@ -21,6 +21,7 @@ WHOLE_GRAPH_MAX = 60  # the whole graph is drawn only up to this many nodes
 ROW_PX = 30  # vertical pitch of a row, in pixels (labels are FONT_PX high)
 FONT_PX = 12
 MARGIN_PX = 120  # legend above, colour scale below the rows
+TOP_ROWS = 0.5  # room above the first row for a type's label
 LABEL_CHARS = 24  # labels longer than this are cut; hover shows the full name
 
 KIND_STYLES: dict[tuple[str, ...], tuple[str, str, str]] = {  # known_from -> colour, dash, name
@@ -165,8 +166,9 @@ def layout(view: dict[str, Any]) -> tuple[dict[str, tuple[float, float]], int]:
 
 
 def height_px(rows: int) -> int:
-    """The figure height for that many rows: ROW_PX each, plus the margins."""
-    return max(320, rows * ROW_PX + MARGIN_PX)
+    """The figure height for that many rows (and the room for the top label): ROW_PX each,
+    plus the margins."""
+    return max(320, round((rows + TOP_ROWS) * ROW_PX) + MARGIN_PX)
 
 
 def short(name: Any) -> str:

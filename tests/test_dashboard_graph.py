@@ -118,7 +118,9 @@ def test_labels_in_a_column_are_a_font_height_apart_and_cut(big: str) -> None:
         ys.sort()
         gaps = [(b - a) * px_per_unit for a, b in zip(ys, ys[1:])]
         assert min(gaps, default=graph_view.ROW_PX) >= graph_view.FONT_PX
-    assert max(len(t) for t in nodes["text"]) <= graph_view.LABEL_CHARS
+    labels = nodes["text"] + [a["text"] for a in layout["annotations"]]
+    assert len([t for t in labels if t]) == len(nodes["x"])
+    assert max(len(t) for t in labels) <= graph_view.LABEL_CHARS
     assert any(len(t) > graph_view.LABEL_CHARS for t in nodes["hovertext"])
 
 
@@ -277,7 +279,9 @@ def test_hostile_names_stay_inert_in_labels_and_edge_hovers() -> None:
     graph = graph_json(build_graph(events, scenario.attempts_frame()))
     fig = figures.event_graph(graph_view.whole(graph))
     shown = [t for trace in fig.data for t in (trace.text or ()) + (trace.hovertext or ())]
+    shown += [a.text for a in fig.layout.annotations]
     assert shown and not any("<img" in t for t in shown)
+    assert any("&lt;img" in a.text for a in fig.layout.annotations)
 
 
 FOCUSES = st_.sampled_from(["team:billing", "team:nope", "type:OrderPaid", "type:Nope",
