@@ -355,6 +355,14 @@ def lifecycle(url: str, key: str, catalog_path: str | None) -> dict[str, Any]:
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def latest_order_of_type(url: str, window: Window, detail_type: str) -> str | None:
+    """The order (or event id) of the window's newest event of a type (an index read): the
+    graph's link to a lifecycle."""
+    return load.latest_order_of_type(_engine(url), detail_type, window.since_ms,
+                                     window.until_ms)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def recent_events(url: str, window: Window, limit: int = 500) -> pd.DataFrame:
     """The window's latest `limit` events (index read on event time, newest first)."""
     return load.load_recent_events(_engine(url), window.since_ms, window.until_ms, limit)

@@ -230,6 +230,22 @@ def _names(ids: Iterable[str]) -> list[str]:
     return sorted({i.split(":", 1)[1] for i in ids}, key=str.lower)
 
 
+def panel_type(graph: dict[str, Any], selected: str) -> str | None:
+    """The event type a selection is about (a type node, or the type end of an edge), whose
+    latest order the panel links to; None for producers and consumers."""
+    ends = selected[len("edge:"):].split(">") if selected.startswith("edge:") else [selected]
+    return next((end.split(":", 1)[1] for end in ends if end.startswith("type:")), None)
+
+
+def with_order_link(panel: dict[str, Any], detail_type: str | None,
+                    order: str | None) -> dict[str, Any]:
+    """The panel with a link to the lifecycle of the latest order of its type (when any)."""
+    if not (detail_type and order):
+        return panel
+    return {**panel, "links": [*panel["links"], (f"Latest {detail_type} order's lifecycle",
+                                                 "lifecycle", {"order": order})]}
+
+
 def node_panel(graph: dict[str, Any], node_id: str, now_ms: int) -> dict[str, Any] | None:
     """What the side panel says of a node: facts (owner team, status, volume, failure rate,
     last seen), its producers, consumers and types, the rules that route to or from it, and

@@ -148,6 +148,10 @@ def test_choosing_a_node_opens_its_panel_with_links_that_keep_the_window(big: st
     links = {link.label: link.proto.query_string for link in at.get("page_link")
              if link.proto.page in ("failures", "subscriptions")}
     assert links["Failures on this type"] == "window=30d&type=StockBatchApproved"
+    lifecycle = [link.proto.query_string for link in at.get("page_link")
+                 if link.proto.page == "lifecycle"]
+    newest = f"k-{sorted(company().types).index('StockBatchApproved')}-1"  # its 2nd event
+    assert lifecycle == [f"window=30d&order={newest}"]
     assert at.query_params["node"] == "type:StockBatchApproved"
 
 
@@ -161,7 +165,8 @@ def test_an_edge_from_the_url_opens_its_panel(big: str) -> None:
     shown = texts(at)
     assert "known from: subscribed" in shown and "archive-all" in shown
     assert "invocations: 0" in shown and "last seen: never" in shown
-    assert any(link.label == "Failures of this pair" for link in at.get("page_link"))
+    labels = {link.label for link in at.get("page_link")}
+    assert {"Failures of this pair", "Latest StockBatchApproved order's lifecycle"} <= labels
 
 
 def test_a_focus_the_graph_does_not_have_says_so(big: str) -> None:

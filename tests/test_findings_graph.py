@@ -294,3 +294,19 @@ def test_graph_command_lists_where_each_edge_is_known_from_and_its_rules(
     assert len(archived) == 20  # every type of the 4 teams; the archive never ran
     assert {(row[2], row[3], row[4]) for row in archived} == {
         ("subscribed_not_declared", "subscribed", "archive-all")}
+
+
+def test_latest_order_of_a_type_is_its_newest_event_in_the_window(store_url: str) -> None:
+    """The graph's lifecycle link: the newest event's order (else its id), None outside the
+    window or for a type never seen."""
+    from eventscope.findings import load
+    from tests.findings_scenario import T0, bus_events
+    store = open_store(store_url)
+    store.write_batch(bus_events(), [])
+    try:
+        assert load.latest_order_of_type(store.engine, "OrderPaid") == "o-1"
+        assert load.latest_order_of_type(store.engine, "ProductViewed") == "e4"  # no key
+        assert load.latest_order_of_type(store.engine, "OrderPaid", T0 + 61_000) is None
+        assert load.latest_order_of_type(store.engine, "Nope") is None
+    finally:
+        store.engine.dispose()

@@ -116,7 +116,10 @@ if ui.require_data(ctx):
         panel = (graph_view.edge_panel(graph, picked, now_ms) if picked.startswith("edge:")
                  else graph_view.node_panel(graph, picked, now_ms) if picked else None)
         if panel:
-            _panel(panel)
+            kind = graph_view.panel_type(graph, picked)
+            _panel(graph_view.with_order_link(
+                panel, kind, data.latest_order_of_type(ctx.url, ctx.window, kind)
+                if kind else None))
         else:
             st.caption("Click a node or the mark in the middle of an edge for its producers, "
                        "consumers, rates, rules, owner and last activity.")

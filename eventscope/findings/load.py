@@ -574,6 +574,18 @@ def load_recent_events(engine: Engine, since_ms: int | None = None,
     return _read(engine, statement, EVENT_COLUMNS)
 
 
+def latest_order_of_type(engine: Engine, detail_type: str, since_ms: int | None = None,
+                         until_ms: int | None = None) -> str | None:
+    """The correlation key (else the id) of the window's newest event of a detail-type: an
+    order to open from the graph (one index read on (detail_type, time_ms))."""
+    statement = _within(sa.select(events.c.id, events.c.correlation_key)
+                        .where(events.c.detail_type == detail_type), events.c.time_ms,
+                        since_ms, until_ms).order_by(events.c.time_ms.desc()).limit(1)
+    with engine.connect() as conn:
+        row = conn.execute(statement).first()
+    return None if row is None else str(row.correlation_key or row.id)
+
+
 def load_event_details(engine: Engine, ids: Sequence[str]) -> dict[str, str]:
     """{event id: detail JSON} of the stored events among `ids` (primary-key reads)."""
     if not ids:
