@@ -373,3 +373,14 @@ def test_in_the_browser_a_click_on_a_node_opens_its_details(company_server: str)
         browser_tests.SHOTS.mkdir(parents=True, exist_ok=True)
         tab.screenshot(path=str(browser_tests.SHOTS / "graph-company.png"))
         browser.close()
+
+
+def test_unreadable_rules_are_listed_with_their_reason() -> None:
+    cat = scenario.catalog()
+    graph = graph_json(build_graph(
+        scenario.events_frame(), resolve_consumers(scenario.attempts_frame(), cat), cat,
+        rules=[{"rule": "broken", "bus": "shop", "pattern": "{", "consumers": ["x"]},
+               {"rule": "fine", "bus": "shop", "pattern": '{"source": ["shop"]}',
+                "consumers": ["x"]}]))
+    assert graph_view.rule_problems(graph) == [
+        {"bus": "shop", "rule": "broken", "problem": "the event pattern is not JSON"}]
