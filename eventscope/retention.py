@@ -344,13 +344,27 @@ def _delete_old(engine: Engine, target: Target, cutoff: int, batch_rows: int,
     """Delete the target's rows before `cutoff`, `batch_rows` per transaction."""
     freed = Freed(target.kind, target.table.name, "deleted")
     while True:
+        began = time.perf_counter()
         with engine.begin() as conn:
             count = _expire(conn, target.table, target.column, cutoff, batch_rows)
         if count == 0:
             return freed
         freed.rows, freed.batches = freed.rows + count, freed.batches + 1
-        if between_batches is not None:
-            between_batches()
+        _after_batch(engine, began, between_batches)
+
+
+MAX_PAUSE_S = 0.1  # the longest sleep of SQLite's busy handler between a writer's retries
+
+
+def _after_batch(engine: Engine, began: float,
+                 between_batches: Callable[[], None] | None) -> None:
+    """Let waiting writers in: on SQLite, rest as long as the batch took (at most
+    MAX_PAUSE_S), or a writer whose busy handler sleeps between retries keeps finding the
+    next batch holding the lock. PostgreSQL writers wait for rows, not for the store."""
+    if between_batches is not None:
+        between_batches()
+    if engine.dialect.name == "sqlite":
+        time.sleep(min(time.perf_counter() - began, MAX_PAUSE_S))
 
 
 def _expire(conn: Connection, table: sa.Table, column: str, cutoff: int, limit: int) -> int:
@@ -379,6 +393,7 @@ def _clear_all_payloads(engine: Engine, start: int, cutoff: int, batch_rows: int
         if after is not None:
             query = query.where(sa.or_(e.time_ms > after[0],
                                        sa.and_(e.time_ms == after[0], e.id > after[1])))
+        began = time.perf_counter()
         with engine.begin() as conn:
             chosen = conn.execute(query.order_by(e.time_ms, e.id).limit(batch_rows)).all()
             if not chosen:
@@ -388,8 +403,7 @@ def _clear_all_payloads(engine: Engine, start: int, cutoff: int, batch_rows: int
                 e.id.in_([row[1] for row in chosen]), e.detail != PRUNED_DETAIL).values(
                 detail=PRUNED_DETAIL)).rowcount or 0
         freed.rows, freed.batches = freed.rows + int(count), freed.batches + 1
-        if between_batches is not None:
-            between_batches()
+        _after_batch(engine, began, between_batches)
 
 
 def _count_older(engine: Engine, target: Target, cutoff: int) -> int:
