@@ -29,6 +29,8 @@ MISSED = "missed handling"
 MARK_SYMBOLS = {"event": "square", MISSED: "circle-open"}
 OUTCOME_COLOURS[MISSED] = "#d32f2f"
 COVERAGE_CODES = {"": 0, "handled": 1, "subscribed": 2, "subscribed+handled": 3, "missing": 4}
+COVERAGE_SHORT = {"": "", "handled": "handled", "subscribed": "subscribed",
+                  "subscribed+handled": "✓", "missing": "MISSING"}
 COLUMN_X = {"producer": 0.0, "type": 1.0, "consumer": 2.0}
 MAX_LABEL = 60
 
@@ -206,15 +208,18 @@ def swimlane(lifecycle: dict[str, Any]) -> go.Figure:
 
 
 def coverage_heatmap(matrix: pd.DataFrame) -> go.Figure:
-    """The lifecycle coverage matrix as coloured cells with their state as text."""
+    """The lifecycle coverage matrix as coloured cells, each with a short word a person can
+    read at a glance (COVERAGE_SHORT) and its whole state on hover."""
     codes = matrix.apply(lambda column: column.map(COVERAGE_CODES))
     colours = [[0.0, "#ffffff"], [0.25, "#bbdefb"], [0.5, "#fff59d"], [0.75, "#a5d6a7"],
                [1.0, "#ef9a9a"]]
     fig = go.Figure(go.Heatmap(
         z=codes.values, x=[label(c) for c in matrix.columns], y=[label(i) for i in matrix.index],
-        text=matrix.values, texttemplate="%{text}", colorscale=colours, zmin=0, zmax=4,
-        showscale=False, hovertemplate="%{y} / %{x}: %{text}<extra></extra>"))
-    return _layout(fig, max(240, 36 * len(matrix.index) + 120))
+        text=matrix.apply(lambda column: column.map(COVERAGE_SHORT)).values,
+        customdata=matrix.values, texttemplate="%{text}", textfont=dict(size=13),
+        colorscale=colours, zmin=0, zmax=4, xgap=2, ygap=2, showscale=False,
+        hovertemplate="%{y} / %{x}: %{customdata}<extra></extra>"))
+    return _layout(fig, max(240, 40 * len(matrix.index) + 140))
 
 
 def payload_sizes(sizes: pd.DataFrame) -> go.Figure:

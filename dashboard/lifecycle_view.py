@@ -65,3 +65,26 @@ def finding_label(finding: Mapping[str, Any]) -> str:
     """A missing-subscription finding as a choice: consumer / type (N orders)."""
     orders = (finding.get("observed") or {}).get("orders", 0)
     return f"{finding['consumer']} / {finding['detail_type']} ({orders:,} orders)"
+
+
+def finding_index(missing: list[dict[str, Any]], consumer: str, detail_type: str) -> int:
+    """The finding a link names (`?consumer=&type=`, as the overview links them), else the
+    first one with affected orders, else the first."""
+    for index, finding in enumerate(missing):
+        if (finding["consumer"], finding["detail_type"]) == (consumer, detail_type):
+            return index
+    return next((i for i, f in enumerate(missing) if (f.get("observed") or {}).get("orders")),
+                0)
+
+
+def bound_note(totals: pd.DataFrame, cancellations: set[str], latest: int) -> str | None:
+    """What the listing leaves out when the window holds more cancellations than the page
+    looks at (its latest `latest`), and how to get every one; None when it looks at all."""
+    if totals.empty:
+        return None
+    count = int(totals.loc[totals["detail_type"].isin(cancellations), "count"].sum())
+    if count <= latest:
+        return None
+    return (f"This window holds {count:,} cancellations; the orders of its latest {latest:,} "
+            "are listed. Choose a shorter window, or list every affected order of the store "
+            "with: eventscope subscriptions --orders --csv")

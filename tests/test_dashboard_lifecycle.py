@@ -11,10 +11,11 @@ import orjson
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+import streamlit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventscope.dashboard import figures, lifecycle_view, views
+from eventscope.dashboard import data, figures, lifecycle_view, views
 from eventscope.findings import read
 from eventscope.simulator import DEMO_CATALOG
 from eventscope.store import open_store
@@ -113,6 +114,37 @@ def test_subscriptions_page_pages_through_every_affected_order(on_demo: DemoStor
     assert len(cancelled) > 25 and sorted(seen) == cancelled
     labels = [b.proto.label for b in at.get("download_button")]
     assert f"Download CSV (all {len(cancelled)} orders)" in labels
+
+
+def test_a_link_naming_consumer_and_type_opens_that_findings_orders(
+        on_demo: DemoStore) -> None:
+    """?consumer=&type= (as the overview links a finding) selects it: its orders are listed
+    and the URL keeps naming it."""
+    at = page("subscriptions", consumer="warranty-handler", type="OrderReturned")
+    assert not at.exception
+    choice = at.selectbox(key="affected-of")
+    assert choice.options[choice.value].startswith("warranty-handler / OrderReturned")
+    shown = next(d.value for d in at.dataframe if "cancelled" in d.value.columns)
+    assert sorted(shown["order"]) == on_demo.orders_with("OrderReturned")
+    assert at.query_params["type"] in ("OrderReturned", ["OrderReturned"])
+
+
+def test_a_window_with_more_cancellations_than_read_says_so(
+        on_demo: DemoStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the page reads only the latest cancellations of the window, it says how many
+    there are and how to list every one."""
+    monkeypatch.setattr(data, "LATEST_CANCELLATIONS", 10)
+    streamlit.cache_data.clear()
+    try:
+        at = page("subscriptions")
+        assert not at.exception
+        total = len(on_demo.orders_with("OrderCancelled")) + len(
+            on_demo.orders_with("OrderReturned"))
+        assert any(f"This window holds {total} cancellations; the orders of its latest 10"
+                   in w.value and "eventscope subscriptions --orders" in w.value
+                   for w in at.warning)
+    finally:
+        streamlit.cache_data.clear()
 
 
 def test_paging_clamps_to_the_pages_there_are() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from eventscope.dashboard import data, figures, lifecycle_view, ui, views
+from eventscope.findings.lifecycle import cancellation_types
 
 ctx = data.context()
 st.title("Subscriptions")
@@ -22,7 +23,10 @@ if ui.require_data(ctx):
     elif matrix.empty:
         ui.empty("The catalog declares no lifecycles.")
     else:
-        st.plotly_chart(figures.coverage_heatmap(matrix), width="stretch")
+        st.plotly_chart(figures.coverage_heatmap(matrix), width="stretch", key="coverage")
+        st.caption("✓ subscribed and handled · subscribed: declared, nothing handled yet · "
+                   "handled: handled without a declared subscription · MISSING: a "
+                   "cancellation of a lifecycle it acts on, which it never hears")
     st.subheader("Missing subscriptions")
     table = views.missing_table(missing)
     if table.empty:
@@ -30,8 +34,16 @@ if ui.require_data(ctx):
         st.stop()
     ui.table(table, "missing-subscriptions")
     st.subheader("Affected orders")
+    if st.session_state.get("affected-of", -1) not in range(len(missing)):  # seeded from the
+        st.session_state["affected-of"] = lifecycle_view.finding_index(  # URL once
+            missing, ui.query("consumer"), ui.query("type"))
     choice = st.selectbox("Affected orders of", range(len(missing)), key="affected-of",
                           format_func=lambda i: lifecycle_view.finding_label(missing[i]))
+    ui.set_query(consumer=missing[choice]["consumer"], type=missing[choice]["detail_type"])
+    note = lifecycle_view.bound_note(data.event_totals(ctx.url, ctx.window),
+                                     cancellation_types(catalog), data.LATEST_CANCELLATIONS)
+    if note:
+        st.warning(note)
     affected = lifecycle_view.affected_table(missing[choice], ui.carried())
     if affected.empty:
         ui.empty("No order shows it yet: this gap is in the declarations only (no cancelled "
