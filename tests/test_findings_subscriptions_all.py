@@ -85,3 +85,17 @@ def test_cli_orders_table_has_a_row_per_order(demo: DemoStore) -> None:
     out = _cli(demo, "--orders")
     for order in demo.orders_with("OrderReturned"):
         assert order in out
+
+
+def test_check_keeps_the_count_and_examples_not_every_order(demo: DemoStore) -> None:
+    """`check`'s finding (what alerts send, an SNS message is at most 256 KB) carries the
+    count and the first orders; the subscriptions command carries them all."""
+    result = CliRunner().invoke(main, ["check", "--db", demo.url, "--catalog",
+                                       str(DEMO_CATALOG), "--json"])
+    assert result.exit_code == 1, result.output  # the demo's planted problems are found
+    found = [f for f in orjson.loads(result.output)["findings"]
+             if f["kind"] == "missing_subscription"
+             and f["subject"]["detail_type"] == "OrderCancelled"]
+    observed = found[0]["evidence"]["observed"]
+    assert observed["orders"] == len(demo.orders_with("OrderCancelled"))
+    assert len(observed["examples"]) == EXAMPLES and "affected" not in observed
