@@ -7,12 +7,16 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from eventscope.catalog.loader import load_catalog
 from eventscope.catalog.model import Lifecycle
 from eventscope.findings import read
 from eventscope.findings.frames import resolve_consumers
 from eventscope.findings.lifecycle import (expected_steps, inferred_gaps, missed_handling,
                                            order_lifecycle, outcome_of)
+from eventscope.simulator import DEMO_CATALOG
 from eventscope.store import open_store
 from tests.demo_shaped import DemoStore, build
 from tests.findings_scenario import T0, attempts_frame, catalog, events_frame
@@ -207,3 +211,42 @@ def test_without_a_catalog_a_skipped_step_is_inferred_from_similar_orders(
     assert life["gaps_basis"].startswith("inferred from ")
     assert [g for g in read.lifecycle(engine, other, None)["gaps"]
             if g["kind"] == "missing_step"] == []
+
+
+# --- properties ---------------------------------------------------------------------------------
+
+DEMO_LIFECYCLES = load_catalog(DEMO_CATALOG).lifecycles
+DEMO_STEPS = sorted({t for lc in DEMO_LIFECYCLES for t in lc.all_types})
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sets(st.sampled_from(DEMO_STEPS)))
+def test_declared_gaps_are_unseen_required_steps_only(seen: set[str]) -> None:
+    """Any set of the demo lifecycles' steps: a gap is never a step the order has, is a
+    start or required (directly or through another) by a step it has, and never a step
+    nothing requires."""
+    for lifecycle in DEMO_LIFECYCLES:
+        if not seen & set(lifecycle.all_types):
+            continue
+        required = {t for before in lifecycle.requires.values() for t in before}
+        for step in expected_steps(lifecycle, seen):
+            assert step in lifecycle.starts or step in required
+        gaps = [g for g in expected_steps(lifecycle, seen) if g not in seen]
+        assert not {"ShipmentCreated", "WarrantyRegistered"} & set(gaps)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from("ABCDE"), max_size=6),
+       st.dictionaries(st.text("xyz", min_size=1, max_size=3),
+                       st.lists(st.sampled_from("ABCDE"), max_size=6), max_size=30))
+def test_inferred_gaps_are_usual_steps_of_alike_orders(seen: list[str],
+                                                        similar: dict[str, list[str]]) -> None:
+    """Never raises; every inferred gap is a step the order lacks and at least 90 % of the
+    orders with the same last step went through; the answer always says its basis."""
+    gaps, basis = inferred_gaps(seen, similar)
+    assert basis
+    alike = [set(s) for s in similar.values() if s and seen and s[-1] == seen[-1]]
+    for gap in gaps:
+        assert gap["detail_type"] not in seen
+        assert sum(gap["detail_type"] in kinds for kinds in alike) >= 0.9 * len(alike)
+        assert gap["basis"] == f"inferred from {len(alike)} similar orders"
