@@ -5,13 +5,16 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import orjson
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eventscope.catalog.loader import load_catalog
 from eventscope.catalog.model import Lifecycle
+from eventscope.cli import main
 from eventscope.findings import read
 from eventscope.findings.frames import resolve_consumers
 from eventscope.findings.lifecycle import (expected_steps, inferred_gaps, missed_handling,
@@ -250,3 +253,16 @@ def test_inferred_gaps_are_usual_steps_of_alike_orders(seen: list[str],
         assert gap["detail_type"] not in seen
         assert sum(gap["detail_type"] in kinds for kinds in alike) >= 0.9 * len(alike)
         assert gap["basis"] == f"inferred from {len(alike)} similar orders"
+
+
+def test_the_cli_says_where_expected_steps_come_from(demo: DemoStore) -> None:
+    """`eventscope lifecycle` on a shipped demo order: the basis line, and no missing step."""
+    order = demo.orders_with("OrderShipped")[0]
+    result = CliRunner().invoke(main, ["lifecycle", order, "--db", demo.url, "--catalog",
+                                       str(DEMO_CATALOG)])
+    assert result.exit_code == 0, result.output
+    assert "expected steps: the catalog's declared lifecycle steps ('order', 'payment')" \
+        in result.output
+    assert "missing_step" not in result.output
+    as_json = CliRunner().invoke(main, ["lifecycle", order, "--db", demo.url, "--json"])
+    assert orjson.loads(as_json.output)["lifecycle"]["gaps_basis"].startswith("inferred from ")

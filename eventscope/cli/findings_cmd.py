@@ -171,6 +171,7 @@ def lifecycle(query: str, db_url: str | None, catalog_path: str | None, as_json:
         for consumer in step["consumers"]:
             click.echo(f"    {_cell(consumer['consumer']):<30} {consumer['outcome']:<16} "
                        f"{len(consumer['attempts'])} attempt(s)")
+    click.echo(f"expected steps: {_cell(life['gaps_basis'])}")
     for gap in life["gaps"]:
         click.echo(f"gap: {gap['kind']} " + " ".join(
             f"{k}={_cell(v)}" for k, v in gap.items() if k != "kind"))

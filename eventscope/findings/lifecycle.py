@@ -179,16 +179,16 @@ def inferred_gaps(seen: list[str], similar: Mapping[str, list[str]],
     last = seen[-1]
     alike = [set(types) for types in similar.values() if types and types[-1] == last]
     if len(alike) < INFER_MIN_ORDERS:
-        return [], (f"no lifecycle declared for these events, and {len(alike)} similar "
-                    f"order(s) (last step {last}): too few to infer expected steps")
+        return [], (f"no lifecycle declared; {len(alike)} similar order(s) (last step "
+                    f"{last}): too few to infer steps from")
     counts: dict[str, int] = {}
     for kinds in alike:
         for kind in kinds:
             counts[kind] = counts.get(kind, 0) + 1
     usual = [t for t, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
              if n >= share * len(alike)]
-    basis = (f"inferred from {len(alike)} similar orders (last step {last}): the steps "
-             f"at least {share:.0%} of them went through; no lifecycle declared")
+    basis = (f"inferred from {len(alike)} similar orders (last step {last}): steps "
+             f"{share:.0%} of them went through, no lifecycle declared")
     gaps = [{"kind": "missing_step", "lifecycle": "inferred", "detail_type": t,
              "basis": f"inferred from {len(alike)} similar orders"}
             for t in usual if t not in set(seen)]
