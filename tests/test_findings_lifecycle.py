@@ -15,12 +15,13 @@ from hypothesis import strategies as st
 from eventscope.catalog.loader import load_catalog
 from eventscope.catalog.model import Lifecycle
 from eventscope.cli import main
-from eventscope.findings import read
+from eventscope.findings import load, read
 from eventscope.findings.frames import resolve_consumers
 from eventscope.findings.lifecycle import (expected_steps, inferred_gaps, missed_handling,
                                            order_lifecycle, outcome_of)
 from eventscope.simulator import DEMO_CATALOG
-from eventscope.store import open_store
+from eventscope.records import BusEvent
+from eventscope.store import Store, open_store
 from tests.demo_shaped import DemoStore, build
 from tests.findings_scenario import T0, attempts_frame, catalog, events_frame
 
@@ -266,3 +267,24 @@ def test_the_cli_says_where_expected_steps_come_from(demo: DemoStore) -> None:
     assert "missing_step" not in result.output
     as_json = CliRunner().invoke(main, ["lifecycle", order, "--db", demo.url, "--json"])
     assert orjson.loads(as_json.output)["lifecycle"]["gaps_basis"].startswith("inferred from ")
+
+
+def test_similar_orders_and_an_inferred_gap_on_both_engines(store: Store) -> None:
+    """Six orders paid then delivered and one delivered unpaid, on SQLite and PostgreSQL:
+    the latest orders with the last step are read (not the order itself), and without a
+    catalog the unpaid one lacks OrderPaid, inferred from the six."""
+    def event(n: int, key: str, kind: str, minute: int) -> BusEvent:
+        return BusEvent(id=f"{key}-{n}", source="shop", detail_type=kind,
+                        time_ms=T0 + minute * 60_000, detail="{}", size_bytes=2,
+                        correlation_key=key)
+    written = [e for i in range(6) for e in (
+        event(0, f"o{i}", "OrderCreated", i), event(1, f"o{i}", "OrderPaid", i + 1),
+        event(2, f"o{i}", "OrderDelivered", i + 2))]
+    written += [event(0, "late", "OrderCreated", 20), event(1, "late", "OrderDelivered", 21)]
+    store.write_batch(written, [])
+    similar = load.similar_orders(store.engine, "OrderDelivered", "late")
+    assert similar == {f"o{i}": ["OrderCreated", "OrderPaid", "OrderDelivered"]
+                       for i in range(6)}
+    life = read.lifecycle(store.engine, "late", None)
+    assert [(g["detail_type"], g["basis"]) for g in life["gaps"]] == [
+        ("OrderPaid", "inferred from 6 similar orders")]
