@@ -200,7 +200,7 @@ def lifecycle_rows(engine: Engine, correlation_key: str
             [dict(zip(ATTEMPT_COLUMNS, row)) for row in attempt_rows])
 
 
-SIMILAR_ORDERS = 100
+SIMILAR_ORDERS = 50
 
 
 def similar_orders(engine: Engine, detail_type: str, exclude: str) -> dict[str, list[str]]:
