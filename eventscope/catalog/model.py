@@ -114,7 +114,7 @@ class Lifecycle:
     ends: tuple[str, ...] = ()
     cancellations: tuple[str, ...] = ()  # e.g. OrderCancelled, OrderReturned
     description: str = ""
-    requires: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    requires: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
 
     @property
     def all_types(self) -> tuple[str, ...]:
