@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventscope.catalog.loader import load_catalog
+from eventscope.catalog.loader import CatalogError, load_catalog
 from eventscope.catalog.model import Lifecycle
 from eventscope.cli import main
 from eventscope.findings import load, read
@@ -288,3 +288,17 @@ def test_similar_orders_and_an_inferred_gap_on_both_engines(store: Store) -> Non
     life = read.lifecycle(store.engine, "late", None)
     assert [(g["detail_type"], g["basis"]) for g in life["gaps"]] == [
         ("OrderPaid", "inferred from 6 similar orders")]
+
+
+def test_a_requires_naming_a_step_outside_its_lifecycle_is_a_catalog_mistake(
+        tmp_path: Path) -> None:
+    """`requires` may only name the lifecycle's own steps: the loader says where and what."""
+    shutil.copytree(DEMO_CATALOG, tmp_path / "catalog")
+    lifecycles = tmp_path / "catalog" / "lifecycles.yaml"
+    lifecycles.write_text(lifecycles.read_text().replace(
+        "OrderShipped: [OrderPaid]", "OrderShipped: [PaymentCaptured]"))
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(tmp_path / "catalog")
+    assert [str(p) for p in caught.value.problems] == [
+        "lifecycles.yaml:17 lifecycles[0].requires.OrderShipped[0]: expected a step of "
+        "lifecycle 'order', got 'PaymentCaptured'"]
