@@ -1,4 +1,4 @@
-"""The dashboard's pure parts: CSV neutralising, masking, size caps, windows, graph filters,
+"""The dashboard's pure parts: CSV neutralising, masking, size caps, windows, the graph figure,
 and figures that keep untrusted names inert."""
 
 from __future__ import annotations
@@ -115,9 +115,20 @@ def test_planted_pii_is_hidden_and_plain_ids_are_shown(parts: list, tail: str) -
         assert (value in masked) == (kind == "id"), (kind, value, masked)
 
 
-def test_a_large_payload_is_shown_truncated_as_text() -> None:
-    """A 1 MB payload is cut to the cap and says how big it was."""
-    detail = orjson.dumps({"blob": "x" * 1_000_000}).decode()
+def test_a_large_payload_is_cut_per_field_and_the_rest_stays_visible() -> None:
+    """A 1 MB field is cut to the field cap and says how long it was; the other fields of
+    the payload are shown whole, and what reaches the page stays under the cap."""
+    detail = orjson.dumps({"blob": "x" * 1_000_000, "orderId": "o-1"}).decode()
+    kind, shown = views.shown_payload(detail, (), reveal=False)
+    assert kind == "json" and shown["orderId"] == "o-1"
+    assert shown["blob"].startswith("x" * views.FIELD_CAP_CHARS)
+    assert "[cut: 1,000,000 characters" in shown["blob"]
+    assert len(orjson.dumps(shown)) < views.PAYLOAD_CAP_BYTES
+
+
+def test_a_large_text_payload_is_shown_truncated_as_text() -> None:
+    """A 1 MB payload that is not JSON is cut to the cap and says how big it was."""
+    detail = "x" * 1_000_000
     kind, shown = views.shown_payload(detail, (), reveal=False)
     assert kind == "text"
     assert len(shown) < views.PAYLOAD_CAP_BYTES + 200
@@ -140,17 +151,6 @@ def test_window_ends_just_after_the_newest_event() -> None:
 
 def _graph() -> dict:
     return graph_json(build_graph(scenario.events_frame(), scenario.attempts_frame()))
-
-
-def test_filter_graph_by_type_keeps_its_producer_and_consumers() -> None:
-    shown = views.filter_graph(_graph(), [], ["OrderPaid"], [])
-    assert {n["id"] for n in shown["nodes"]} == {"producer:payments", "type:OrderPaid",
-                                                 "consumer:billing-fn", "consumer:warranty-fn"}
-
-
-def test_filter_graph_without_choices_is_the_whole_graph() -> None:
-    graph = _graph()
-    assert views.filter_graph(graph, [], [], []) is graph
 
 
 def test_coverage_matrix_marks_the_missing_cancellation() -> None:

@@ -50,6 +50,8 @@ COMMANDS: dict[str, str] = {
     "collect": "collect_cmd:collect",
     "replay": "collect_cmd:replay",
     "demo": "demo_cmd:demo",
+    "prune": "prune_cmd:prune",
+    "deploy": "deploy_cmd:deploy",
 }
 
 # The command list of `eventscope --help`, so help imports no command module (the catalog
@@ -62,6 +64,7 @@ SHORT_HELP: dict[str, str] = {
     "contracts": "Verify consumer contracts against schemas, examples and stored traffic.",
     "dashboard": "Open the dashboard (Streamlit) over the store, on http://HOST:PORT.",
     "demo": "Run the demo company on an emulated AWS, collect it, and open the dashboard.",
+    "deploy": "Deploy the collectors on AWS Lambda with CloudFormation.",
     "duplicates": "Events delivered or processed more than once per consumer; producer re-sends.",
     "failures": "Failure rates per consumer x event type x version, final failures, top errors.",
     "graph": "Producers -> event types -> consumers, each edge declared / subscribed / observed.",
@@ -71,6 +74,7 @@ SHORT_HELP: dict[str, str] = {
     "lifecycle": "Every event of one order (QUERY: order id, event id, or key prefix) with "
                  "outcomes.",
     "logs": "Push Lambda logs to eventscope: subscription filters towards its handler.",
+    "prune": "Delete what is older than the store's retention, in batches; print what was freed.",
     "replay": "Re-trigger stored events on the bus, or for one consumer (dry run unless --yes).",
     "stats": "Print counts of what the store holds: events, types, invocations by outcome.",
     "subscriptions": "Missing subscriptions to cancellations: from the catalog and from the data.",
