@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import pandas as pd
@@ -25,7 +26,8 @@ from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ct
 from eventscope.catalog.model import Catalog
 from eventscope.errors import EventscopeError
 from eventscope.findings import (duplicates as duplicates_module, load, payloads, read, summaries,
-                                 undocumented)
+                                 triage, undocumented)
+from eventscope.findings.check import Finding, Thresholds
 from eventscope.findings.graph import graph_json
 from eventscope.store import Store, open_store, resolve_url
 
@@ -187,6 +189,23 @@ def call_counts(url: str, window: Window, catalog_path: str | None,
     return summaries.with_consumers(calls, named), summaries.with_consumers(handling, named)
 
 
+def before_and_now(window: Window) -> Window:
+    """The window and the one of the same length just before it (all data stays all data):
+    what a trend compares."""
+    if window.since_ms is None or window.until_ms is None:
+        return window
+    return Window(2 * window.since_ms - window.until_ms, window.until_ms)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def trend_counts(url: str, window: Window, catalog_path: str | None
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(invocation counts, event totals) per series bucket over the window and the window
+    before it (`before_and_now`): what the overview's and the error groups' trends count."""
+    both = before_and_now(window)
+    return call_counts(url, both, catalog_path, bucketed=True)[0], event_series(url, both)
+
+
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def handled(url: str, window: Window, catalog_path: str | None) -> pd.DataFrame:
     """Who handled which event kind in the window (consumer, function, kind, first and last
@@ -236,6 +255,14 @@ def prefetch_missing(url: str, window: Window, catalog_path: str | None) -> None
                  (missing_subscriptions, (url, window, catalog_path)))
 
 
+def prefetch_overview(url: str, window: Window, catalog_path: str | None) -> None:
+    """The overview's reads at the same time: the window's rollup counts, its check and the
+    counts behind the trends (the window and the one before)."""
+    _in_parallel((_bucketed_counts, (url, window)),
+                 (check_findings, (url, window, catalog_path)),
+                 (_bucketed_counts, (url, before_and_now(window))))
+
+
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def final_failures(url: str, window: Window, catalog_path: str | None, consumer: str = "",
                    detail_type: str = "") -> pd.DataFrame:
@@ -279,6 +306,18 @@ def missing_subscriptions(url: str, window: Window, catalog_path: str | None
     latest `LATEST_CANCELLATIONS` cancellations, where a consumer saw earlier events only."""
     return read.missing_subscriptions(_engine(url), catalog(catalog_path)[0], window.since_ms,
                                       window.until_ms, LATEST_CANCELLATIONS)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def check_findings(url: str, window: Window, catalog_path: str | None
+                   ) -> tuple[list[Finding], list[dict[str, str]]]:
+    """`eventscope check`'s findings over the window, with the default thresholds
+    (`triage.store_check`, the CLI's too), and the kinds skipped with their reason; latency
+    graded on the `latency` loader's sample."""
+    return triage.store_check(_engine(url), catalog(catalog_path)[0],
+                              bus_subscriptions(url, catalog_path), contract_results(url),
+                              latency(url, window, catalog_path), Thresholds(), date.today(),
+                              window.since_ms, window.until_ms)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

@@ -17,6 +17,7 @@ from eventscope.findings.subscriptions import (missing_subscriptions, observed_m
 from eventscope.findings.undocumented import undocumented_events
 from eventscope.store import open_store
 from tests.dashboard_harness import PAGES, page, seed
+from eventscope.dashboard.triage import percent
 
 
 @pytest.fixture
@@ -94,7 +95,7 @@ def test_overview_numbers_equal_the_findings_on_both_engines(
     events = int(load.load_event_totals(engine)["count"].sum())
     at = page("overview")
     shown = metrics(at)
-    assert shown["Failure rate"] == f"{rates['failed'].sum() / rates['invocations'].sum():.2%}"
+    assert shown["Failure rate"] == percent(rates["failed"].sum() / rates["invocations"].sum())
     assert shown["Final failures"] == str(int(rates["final_failures"].sum()))
     assert shown["Consumers"] == str(consumers)
     assert shown["Missing subscriptions"] == str(len(missing))

@@ -356,10 +356,12 @@ def without_buckets(totals: pd.DataFrame) -> pd.DataFrame:
     return totals.groupby(keys, dropna=False, sort=False).agg(how).reset_index()[keys + values]
 
 
-def load_type_summary_rollup(engine: Engine) -> pd.DataFrame:
-    """`load_type_summary`'s exact shape and values, from the event rollup."""
-    return load_event_totals(engine)[["source", "detail_type", "version", "count", "first_ms",
-                                      "last_ms", "max_size_bytes"]]
+def load_type_summary_rollup(engine: Engine, since_ms: int | None = None,
+                             until_ms: int | None = None) -> pd.DataFrame:
+    """`load_type_summary`'s exact shape and values, from the event rollup (of the events in
+    [since_ms, until_ms) when given)."""
+    return load_event_totals(engine, since_ms, until_ms)[
+        ["source", "detail_type", "version", "count", "first_ms", "last_ms", "max_size_bytes"]]
 
 
 CALL_KEYS = ["consumer", "source", "detail_type", "version", "outcome", "error_type"]

@@ -180,12 +180,18 @@ def observed_missing_subscriptions(engine: Engine, catalog: Catalog | None = Non
 
 
 def check_summaries(engine: Engine, catalog: Catalog | None = None,
-                    subscriptions: pd.DataFrame | None = None) -> CheckSummaries:
-    """Everything `check.run_check_summaries` grades, from rollups and drill-downs."""
+                    subscriptions: pd.DataFrame | None = None, since_ms: int | None = None,
+                    until_ms: int | None = None) -> CheckSummaries:
+    """Everything `check.run_check_summaries` grades, from rollups and drill-downs: over the
+    whole store, or the window [since_ms, until_ms) (failures, handling, cancellations and
+    emitted kinds; duplicates, payload samples and dead letters are the store's latest)."""
     return CheckSummaries(
-        rates=failure_rates(engine, catalog), final_failures=final_failures(engine, catalog),
+        rates=failure_rates(engine, catalog, since_ms, until_ms),
+        final_failures=final_failures(engine, catalog, since_ms, until_ms),
         duplicates=duplicates(engine, catalog),
-        observed_missing=observed_missing_subscriptions(engine, catalog),
-        type_summary=load.load_type_summary_rollup(engine),
-        handled=handled_kinds(engine, catalog), samples=load.load_samples(engine),
-        subscriptions=subscriptions, dead_letters=load.load_dead_letters(engine))
+        observed_missing=observed_missing_subscriptions(engine, catalog, since_ms, until_ms),
+        type_summary=load.load_type_summary_rollup(engine, since_ms, until_ms),
+        handled=handled_kinds(engine, catalog, since_ms, until_ms),
+        samples=load.load_samples(engine), subscriptions=subscriptions,
+        dead_letters=load.load_dead_letters(engine))
+
