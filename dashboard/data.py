@@ -137,6 +137,7 @@ def _selection(consumer: str, detail_type: str) -> dict[str, Any]:
 LATEST_CANCELLATIONS = 2_000
 LATENCY_SAMPLE = 2_000  # latest invocations per function for the latency table
 LATENCY_TOTAL = 20_000  # and about this many in all (fewer per function when there are many)
+ERROR_INVOCATIONS = 20  # latest invocations shown per error group
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -279,6 +280,17 @@ def top_errors(url: str, window: Window, catalog_path: str | None, consumer: str
     return summaries.top_errors(_engine(url), catalog(catalog_path)[0], window.since_ms,
                                 window.until_ms, calls=_counts(url, window)[0],
                                 **_selection(consumer, detail_type))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def error_invocations(url: str, window: Window, catalog_path: str | None, consumer: str,
+                      detail_type: str | None, error_type: str) -> pd.DataFrame:
+    """One error group's latest `ERROR_INVOCATIONS` invocations in the window, with the log
+    group and stream of their log lines (index reads)."""
+    return summaries.error_invocations(_engine(url), catalog(catalog_path)[0], consumer,
+                                       detail_type, error_type, window.since_ms,
+                                       window.until_ms, ERROR_INVOCATIONS,
+                                       calls=_counts(url, window)[0])
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

@@ -160,8 +160,8 @@ def rates_table(rates: pd.DataFrame) -> pd.DataFrame:
 def matrix_cell(point: Mapping[str, Any]) -> tuple[str, str] | None:
     """(consumer, type) of a clicked heatmap cell: the point's customdata, else (y, x)."""
     custom = point.get("customdata")
-    if isinstance(custom, (list, tuple)) and len(custom) == 2 and all(
-            isinstance(v, str) for v in custom):
+    if isinstance(custom, (list, tuple)) and len(custom) >= 2 and all(
+            isinstance(v, str) for v in custom[:2]):
         return custom[0], custom[1]
     y, x = point.get("y"), point.get("x")
     return (y, x) if isinstance(y, str) and isinstance(x, str) else None
@@ -257,3 +257,11 @@ def contract_table(results: pd.DataFrame, statuses: list[str], now_ms: int) -> p
     shown = chosen.assign(checked=chosen["checked_ms"].map(lambda ms: ago(ms, now_ms)),
                           reason=chosen["reason"].fillna("").astype(str))
     return shown[CONTRACT_SHOWN].reset_index(drop=True)
+
+
+def insights_query(request_ids: list[str]) -> str:
+    """A CloudWatch Logs Insights query for these invocations' log lines (by request id)."""
+    quoted = ", ".join('"' + r.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                       for r in request_ids)
+    return (f"fields @timestamp, @requestId, @message\n| filter @requestId in [{quoted}]\n"
+            "| sort @timestamp asc")

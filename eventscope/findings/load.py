@@ -500,6 +500,36 @@ def load_error_example(engine: Engine, functions: Sequence[str], detail_type: st
     return (message[0] if message else None, example[1] if example else None)
 
 
+ERROR_INVOCATION_COLUMNS = ["request_id", "consumer", "start_ms", "outcome", "duration_ms",
+                            "error_type", "error_message", "event_id", "detail_type",
+                            "log_group", "log_stream"]
+
+
+def load_error_invocations(engine: Engine, functions: Sequence[str], detail_type: str | None,
+                           error_type: str, outcome_if_unnamed: str | None,
+                           since_ms: int | None = None, until_ms: int | None = None,
+                           limit: int = 20) -> pd.DataFrame:
+    """The latest `limit` failed invocations of an error type (of some functions and one
+    detail-type when given) started in [since_ms, until_ms), newest first, with the log group
+    and stream holding their log lines (index read on the functions' start times)."""
+    i, e = invocations.c, events.c
+    named = i.error_type == error_type
+    if outcome_if_unnamed is not None:
+        named = sa.or_(named, sa.and_(i.error_type.is_(None), i.outcome == outcome_if_unnamed))
+    statement = sa.select(i.request_id, i.consumer, i.start_ms, i.outcome, i.duration_ms,
+                          i.error_type, i.error_message, i.event_id, e.detail_type,
+                          i.log_group, i.log_stream).select_from(
+        invocations.outerjoin(events, e.id == i.event_id)).where(
+        named, i.outcome.in_(["error", "timeout"]))
+    if functions:
+        statement = statement.where(i.consumer.in_(list(functions)))
+    if detail_type is not None:
+        statement = statement.where(e.detail_type == detail_type)
+    statement = _within(statement, i.start_ms, since_ms, until_ms)
+    return _read(engine, statement.order_by(i.start_ms.desc(), i.request_id).limit(limit),
+                 ERROR_INVOCATION_COLUMNS)
+
+
 def load_cancellation_context(engine: Engine, cancellations: Sequence[str],
                               since_ms: int | None = None, until_ms: int | None = None,
                               latest: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -112,6 +112,22 @@ def top_errors(engine: Engine, catalog: Catalog | None = None, since_ms: int | N
     return groups
 
 
+def error_invocations(engine: Engine, catalog: Catalog | None, consumer: str,
+                      detail_type: str | None, error_type: str, since_ms: int | None = None,
+                      until_ms: int | None = None, limit: int = 20,
+                      calls: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The latest `limit` invocations of one top-error group (consumer x type x error type,
+    as `top_errors` names it) in the window, newest first, with the log group and stream of
+    their log lines (index reads on the consumer's functions)."""
+    functions = _functions(engine, catalog, [consumer], calls)
+    if not functions:
+        return load.frame([], load.ERROR_INVOCATION_COLUMNS)
+    unnamed = {v: k for k, v in failures.UNNAMED_ERRORS.items()}
+    found = load.load_error_invocations(engine, functions, detail_type, error_type,
+                                        unnamed.get(error_type), since_ms, until_ms, limit)
+    return resolve_consumers(found.assign(function=found["consumer"]), catalog)
+
+
 def observed_summaries(engine: Engine, catalog: Catalog | None = None,
                        since_ms: int | None = None, until_ms: int | None = None,
                        totals: Sequence[pd.DataFrame | None] = (None, None, None)
