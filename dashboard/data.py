@@ -257,10 +257,12 @@ def prefetch_missing(url: str, window: Window, catalog_path: str | None) -> None
 
 
 def prefetch_overview(url: str, window: Window, catalog_path: str | None) -> None:
-    """The overview's reads at the same time: the window's rollup counts, its check and the
-    counts behind the trends (the window and the one before)."""
-    _in_parallel((_bucketed_counts, (url, window)),
-                 (check_findings, (url, window, catalog_path)),
+    """The overview's reads: the window's rollup counts first (their read refreshes the
+    rollups: two refreshes at once on PostgreSQL can count a dirty minute twice), then its
+    check and the counts behind the trends (the window and the one before) at the same
+    time."""
+    _bucketed_counts(url, window)
+    _in_parallel((check_findings, (url, window, catalog_path)),
                  (_bucketed_counts, (url, before_and_now(window))))
 
 
