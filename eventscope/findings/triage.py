@@ -35,16 +35,16 @@ KIND_NAMES = {
 """A short name per finding kind (a tile's label), in `check.KINDS` order."""
 
 KIND_UNITS = {
-    "failure_rate": "consumer × type over threshold",
-    "final_failures": "events failed every attempt",
-    "undocumented_event": "kinds not in the catalog",
-    "schema_drift": "versions breaking their schema",
-    "missing_subscription": "consumers missing a type",
+    "failure_rate": "pairs failing too often",
+    "final_failures": "events never processed",
+    "undocumented_event": "kinds not in catalog",
+    "schema_drift": "versions off schema",
+    "missing_subscription": "types not listened to",
     "processed_twice": "events processed twice",
-    "deprecated_in_use": "deprecated types in use",
+    "deprecated_in_use": "deprecated, still in use",
     "pii_exposure": "fields holding PII",
     "contract_failure": "failing contract checks",
-    "latency_p95": "consumer × type slow at p95",
+    "latency_p95": "pairs slow at p95",
     "dead_letters": "messages not stored",
 }
 """What a tile's number counts (its caption), short enough for a tile: the findings, or for
