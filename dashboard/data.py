@@ -327,11 +327,12 @@ def check_findings(url: str, window: Window, catalog_path: str | None
                    ) -> tuple[list[Finding], list[dict[str, str]]]:
     """`eventscope check`'s findings over the window, with the default thresholds
     (`triage.store_check`, the CLI's too), and the kinds skipped with their reason; latency
-    graded on the `latency` loader's sample."""
+    graded on the `latency` loader's sample, missing subscriptions among the window's latest
+    `LATEST_CANCELLATIONS` cancellations (as the Subscriptions page)."""
     return triage.store_check(_engine(url), catalog(catalog_path)[0],
                               bus_subscriptions(url, catalog_path), contract_results(url),
                               latency(url, window, catalog_path), Thresholds(), date.today(),
-                              window.since_ms, window.until_ms)
+                              window.since_ms, window.until_ms, LATEST_CANCELLATIONS)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

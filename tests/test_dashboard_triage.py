@@ -264,3 +264,18 @@ def test_a_clicked_heatmap_cell_names_its_consumer_and_type() -> None:
                                        "customdata": list(layer.customdata[0])}]}}
     assert triage.clicked_cell(event) == ("c-1", "<b>T</b>")
     assert triage.clicked_cell({"selection": {"points": []}}) is None
+
+
+def test_duplicates_over_a_window_count_the_pairs_first_tried_in_it(demo_url: str) -> None:
+    """fraud-check's repeats over all data; none in a window before the first event; a window
+    ending halfway holds some of them and no more than all data."""
+    from eventscope.findings import load, summaries
+    engine = open_store(demo_url).engine
+    first, last = load.earliest_event_ms(engine), load.latest_event_ms(engine)
+    assert first is not None and last is not None
+    every = {d["consumer"]: d["processed_twice"] for d in summaries.duplicates(engine)}
+    assert every.get("fraud-check", 0) > 0
+    assert summaries.duplicates(engine, None, first - 3_600_000, first - 60_000) == []
+    half = {d["consumer"]: d["processed_twice"]
+            for d in summaries.duplicates(engine, None, first, (first + last) // 2)}
+    assert 0 < half.get("fraud-check", 0) < every["fraud-check"]

@@ -468,12 +468,15 @@ def load_final_failure_attempts(engine: Engine, functions: Sequence[str] = (),
     return _pair_attempts(engine, functions, "final_failures", since_ms, until_ms)
 
 
-def load_duplicate_attempts(engine: Engine, functions: Sequence[str] = ()) -> pd.DataFrame:
-    """Attempts of every pair delivered or processed more than once (for their examples)."""
+def load_duplicate_attempts(engine: Engine, functions: Sequence[str] = (),
+                            since_ms: int | None = None,
+                            until_ms: int | None = None) -> pd.DataFrame:
+    """Attempts of every pair delivered or processed more than once (for their examples);
+    of the pairs first tried in [since_ms, until_ms) when given."""
     import pandas as pd
     refresh_rollups(engine)
-    redelivered = _pair_attempts(engine, functions, "redelivered", None, None)
-    twice = _pair_attempts(engine, functions, "processed_twice", None, None)
+    redelivered = _pair_attempts(engine, functions, "redelivered", since_ms, until_ms)
+    twice = _pair_attempts(engine, functions, "processed_twice", since_ms, until_ms)
     return pd.concat([redelivered, twice], ignore_index=True).drop_duplicates(
         ["request_id", "start_ms"]).reset_index(drop=True)
 

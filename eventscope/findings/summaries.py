@@ -171,12 +171,16 @@ def handled_kinds(engine: Engine, catalog: Catalog | None = None, since_ms: int 
                                            invocations=("invocations", "sum")).reset_index()
 
 
-def duplicates(engine: Engine, catalog: Catalog | None = None) -> list[dict[str, Any]]:
+def duplicates(engine: Engine, catalog: Catalog | None = None, since_ms: int | None = None,
+               until_ms: int | None = None) -> list[dict[str, Any]]:
     """`duplicates.duplicates_by_consumer`'s list: counts from the rollup, examples and
-    per-type counts from the duplicated pairs' attempts."""
-    handling = with_consumers(load.load_handling_totals(engine, refresh=False), catalog)
+    per-type counts from the duplicated pairs' attempts (of the pairs first tried in
+    [since_ms, until_ms) when given)."""
+    attempts = resolve_consumers(load.load_duplicate_attempts(engine, (), since_ms, until_ms),
+                                 catalog)
+    handling = with_consumers(load.load_handling_totals(engine, since_ms, until_ms,
+                                                        refresh=False), catalog)
     pairs = handling.groupby("consumer")["events"].sum()
-    attempts = resolve_consumers(load.load_duplicate_attempts(engine), catalog)
     found = duplicates_by_consumer(attempts)
     for item in found:
         item["events"] = int(pairs.get(item["consumer"], 0))
@@ -197,17 +201,19 @@ def observed_missing_subscriptions(engine: Engine, catalog: Catalog | None = Non
 
 def check_summaries(engine: Engine, catalog: Catalog | None = None,
                     subscriptions: pd.DataFrame | None = None, since_ms: int | None = None,
-                    until_ms: int | None = None) -> CheckSummaries:
+                    until_ms: int | None = None,
+                    latest_cancellations: int | None = None) -> CheckSummaries:
     """Everything `check.run_check_summaries` grades, from rollups and drill-downs: over the
-    whole store, or the window [since_ms, until_ms) (failures, handling, cancellations and
-    emitted kinds; duplicates, payload samples and dead letters are the store's latest)."""
+    whole store, or the window [since_ms, until_ms) (failures, duplicates, handling,
+    cancellations and emitted kinds; payload samples and dead letters are the store's
+    latest); the orders of the `latest_cancellations` cancellations only, when given."""
     return CheckSummaries(
         rates=failure_rates(engine, catalog, since_ms, until_ms),
         final_failures=final_failures(engine, catalog, since_ms, until_ms),
-        duplicates=duplicates(engine, catalog),
-        observed_missing=observed_missing_subscriptions(engine, catalog, since_ms, until_ms),
+        duplicates=duplicates(engine, catalog, since_ms, until_ms),
+        observed_missing=observed_missing_subscriptions(engine, catalog, since_ms, until_ms,
+                                                        latest_cancellations),
         type_summary=load.load_type_summary_rollup(engine, since_ms, until_ms),
         handled=handled_kinds(engine, catalog, since_ms, until_ms),
         samples=load.load_samples(engine), subscriptions=subscriptions,
         dead_letters=load.load_dead_letters(engine))
-

@@ -69,12 +69,14 @@ SPARK_POINTS = 24  # points per window in a sparkline
 def store_check(engine: Engine, catalog: Catalog | None, subscriptions: pd.DataFrame | None,
                 contract_results: pd.DataFrame | None, latency: pd.DataFrame | None,
                 thresholds: Thresholds, today: date, since_ms: int | None = None,
-                until_ms: int | None = None) -> tuple[list[Finding], list[dict[str, str]]]:
+                until_ms: int | None = None, latest_cancellations: int | None = None
+                ) -> tuple[list[Finding], list[dict[str, str]]]:
     """`check`'s findings (most severe first) and the kinds skipped with their reason, over
     the store or the window [since_ms, until_ms), read from the rollups: what `eventscope
-    check` prints and the dashboard's overview ranks."""
+    check` prints and the dashboard's overview ranks (missing subscriptions seen in the
+    data: among the latest `latest_cancellations` cancellations when given)."""
     inputs = replace(summaries.check_summaries(engine, catalog, subscriptions, since_ms,
-                                               until_ms),
+                                               until_ms, latest_cancellations),
                      contract_results=contract_results, latency=latency)
     return run_check_summaries(inputs, catalog, thresholds, today)
 
