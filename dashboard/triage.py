@@ -213,6 +213,12 @@ def _error_series(calls: pd.DataFrame, group: Mapping[str, Any]) -> pd.Series:
     return failed[named == group["error_type"]].groupby("bucket_ms")["invocations"].sum()
 
 
+def whens(ms: pd.Series) -> pd.Series:
+    """`when` of a column at once (a table's worth of times)."""
+    stamps = pd.to_datetime(pd.to_numeric(ms, errors="coerce"), unit="ms", utc=True)
+    return stamps.dt.strftime("%Y-%m-%d %H:%M:%S UTC").where(stamps.notna(), "—")
+
+
 FINAL_COLUMNS = ["consumer", "detail_type", "version", "last_error_type", "last_error_message",
                  "attempts", "last_ms", "event_id"]
 
@@ -222,7 +228,7 @@ def final_failures_table(finals: pd.DataFrame, error_type: str = "") -> pd.DataF
     UTC text."""
     chosen = finals if not error_type else finals[finals["last_error_type"] == error_type]
     shown = chosen[[c for c in FINAL_COLUMNS if c in chosen]].copy()
-    shown["last_ms"] = shown["last_ms"].map(when)
+    shown["last_ms"] = whens(shown["last_ms"])
     return shown.rename(columns={"last_ms": "last_attempt"}).reset_index(drop=True)
 
 

@@ -75,7 +75,8 @@ if ui.require_data(ctx):
 
     st.subheader("Error groups")
     now_ms = int(time.time() * 1000)
-    trend_calls = data.trend_counts(ctx.url, ctx.window, ctx.catalog_path)[0]
+    trend_calls = data.call_counts(ctx.url, data.before_and_now(ctx.window), ctx.catalog_path,
+                                   bucketed=True)[0]
     groups = data.top_errors(ctx.url, ctx.window, ctx.catalog_path, consumer, detail_type)
     errors = views.mask_columns(triage.error_groups(
         groups, trend_calls, ctx.window.since_ms, ctx.window.until_ms, now_ms,
@@ -95,7 +96,7 @@ if ui.require_data(ctx):
         detail = group["detail_type"] if isinstance(group["detail_type"], str) else None
         found = data.error_invocations(ctx.url, ctx.window, ctx.catalog_path,
                                        group["consumer"], detail, group["error_type"])
-        shown = views.mask_columns(found.assign(start_ms=found["start_ms"].map(triage.when)),
+        shown = views.mask_columns(found.assign(start_ms=triage.whens(found["start_ms"])),
                                    ("error_message",), ctx.reveal_pii)
         st.caption(f"The latest {data.ERROR_INVOCATIONS} of this group in the window; their log "
                    "lines are in the log group and stream shown (CloudWatch Logs Insights query "

@@ -13,6 +13,7 @@ events, payloads by id, emptiness: index reads) and the latest bus-rules snapsho
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -241,9 +242,16 @@ def _fetch(conn: sa.Connection, statement: sa.Select, params: dict[str, Any]) ->
 
 # --- rollups: whole-store and time-window reads (see docs/findings.md, "Rollups") ---
 
+_REFRESHING = threading.Lock()
+
+
 def refresh_rollups(engine: Engine) -> int:
-    """Bring the rollup tables up to date (cheap when no minute is dirty)."""
-    return _store_of(engine).refresh_rollups()
+    """Bring the rollup tables up to date (cheap when no minute is dirty). One refresh at a
+    time in a process: reads running at once (the dashboard's, `check`'s) each refresh
+    first, and two refreshes of the same dirty minute at once count it twice on
+    PostgreSQL."""
+    with _REFRESHING:
+        return _store_of(engine).refresh_rollups()
 
 
 @lru_cache(maxsize=16)

@@ -11,6 +11,7 @@ functions that handled the same event, that event counts once per function.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pandas as pd
@@ -206,14 +207,22 @@ def check_summaries(engine: Engine, catalog: Catalog | None = None,
     """Everything `check.run_check_summaries` grades, from rollups and drill-downs: over the
     whole store, or the window [since_ms, until_ms) (failures, duplicates, handling,
     cancellations and emitted kinds; payload samples and dead letters are the store's
-    latest); the orders of the `latest_cancellations` cancellations only, when given."""
-    return CheckSummaries(
-        rates=failure_rates(engine, catalog, since_ms, until_ms),
-        final_failures=final_failures(engine, catalog, since_ms, until_ms),
-        duplicates=duplicates(engine, catalog, since_ms, until_ms),
-        observed_missing=observed_missing_subscriptions(engine, catalog, since_ms, until_ms,
-                                                        latest_cancellations),
-        type_summary=load.load_type_summary_rollup(engine, since_ms, until_ms),
-        handled=handled_kinds(engine, catalog, since_ms, until_ms),
-        samples=load.load_samples(engine), subscriptions=subscriptions,
-        dead_letters=load.load_dead_letters(engine))
+    latest); the orders of the `latest_cancellations` cancellations only, when given. The
+    rollups are refreshed once, then the three drill-downs (final failures, duplicates,
+    cancelled orders) read at the same time as the rollup totals, each on its own
+    connection (SQLite releases the GIL while it reads)."""
+    load.refresh_rollups(engine)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        finals = pool.submit(final_failures, engine, catalog, since_ms, until_ms)
+        repeats = pool.submit(duplicates, engine, catalog, since_ms, until_ms)
+        observed = pool.submit(observed_missing_subscriptions, engine, catalog, since_ms,
+                               until_ms, latest_cancellations)
+        rates = failure_rates(engine, catalog, since_ms, until_ms)
+        type_summary = load.load_type_summary_rollup(engine, since_ms, until_ms)
+        handled = handled_kinds(engine, catalog, since_ms, until_ms)
+        samples = load.load_samples(engine)
+        return CheckSummaries(
+            rates=rates, final_failures=finals.result(), duplicates=repeats.result(),
+            observed_missing=observed.result(), type_summary=type_summary, handled=handled,
+            samples=samples, subscriptions=subscriptions,
+            dead_letters=load.load_dead_letters(engine))
