@@ -214,9 +214,10 @@ def logs_options(function: F) -> F:
         click.option("--since", "since", default="1h", show_default=True, type=TIME,
                      help="Where a log group without a checkpoint starts: 15m, 2h, 1d, 1w "
                           "ago or an ISO time."),
-        click.option("--overlap", "overlap_ms", default="5m", show_default=True,
+        click.option("--overlap", "overlap_ms", default="10s", show_default=True,
                      type=DURATION,
-                     help="Window re-read behind each checkpoint for late records."),
+                     help="Margin re-read behind each checkpoint on top of the lateness the "
+                          "group has shown."),
     ]):
         function = option(function)
     return function
