@@ -93,11 +93,13 @@ def banner(found: list[Any], skipped: list[dict[str, str]]) -> tuple[str, str]:
 
 
 def with_missing_data(skipped: list[dict[str, str]], invocations: int, events: int,
-                      has_catalog: bool) -> list[dict[str, str]]:
+                      has_catalog: bool, queues_sampled: int = 1) -> list[dict[str, str]]:
     """The kinds `check` skipped plus those the window gives nothing to grade: no
-    invocations (no consumer logs) or no events in it."""
+    invocations (no consumer logs) or no events in it, no dead-letter queue ever sampled."""
     more = list(skipped)
     named = {s["kind"] for s in skipped}
+    if not queues_sampled and "dead_letters" not in named:
+        more.append({"kind": "dead_letters", "reason": "no dead-letter queue sampled"})
     if not invocations:
         more += [{"kind": k, "reason": "no consumer logs in this window"}
                  for k in LOG_KINDS if k not in named]

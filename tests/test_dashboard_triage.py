@@ -279,3 +279,13 @@ def test_duplicates_over_a_window_count_the_pairs_first_tried_in_it(demo_url: st
     half = {d["consumer"]: d["processed_twice"]
             for d in summaries.duplicates(engine, None, first, (first + last) // 2)}
     assert 0 < half.get("fraud-check", 0) < every["fraud-check"]
+
+
+def test_dead_letters_are_not_checked_until_a_queue_is_sampled() -> None:
+    """No sampled dead-letter queue: the tile says so instead of a green 0."""
+    from eventscope.findings.triage import kind_states
+    states = {s["kind"]: s for s in kind_states([], triage.with_missing_data([], 5, 5, True, 0))}
+    assert (states["dead_letters"]["state"], states["dead_letters"]["reason"]) == (
+        "skipped", "no dead-letter queue sampled")
+    states = {s["kind"]: s for s in kind_states([], triage.with_missing_data([], 5, 5, True, 2))}
+    assert states["dead_letters"]["state"] == "ok"

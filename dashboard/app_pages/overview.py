@@ -43,8 +43,9 @@ if ui.require_data(ctx):
             st.info("No catalog configured: undocumented events, schema drift and deprecations "
                     "are not checked, and findings have no owner team. Start the dashboard "
                     "with `--catalog path/to/catalog`.")
+    dead = data.dead_letters(ctx.url)
     shown_skipped = triage.with_missing_data(skipped, numbers["invocations"],
-                                             numbers["events"], catalog is not None)
+                                             numbers["events"], catalog is not None, len(dead))
     verdict, words = triage.banner(found, shown_skipped)
     BANNERS[verdict](words)
 
@@ -84,7 +85,6 @@ if ui.require_data(ctx):
             st.page_link(f"app_pages/{page}.py", label=note, query_params=ui.carried())
 
     st.subheader("Dead-letter queues")
-    dead = data.dead_letters(ctx.url)
     kind, message = views.dead_letter_state(dead)
     if kind == "waiting":
         st.error(message)
