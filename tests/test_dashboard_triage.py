@@ -289,3 +289,18 @@ def test_dead_letters_are_not_checked_until_a_queue_is_sampled() -> None:
         "skipped", "no dead-letter queue sampled")
     states = {s["kind"]: s for s in kind_states([], triage.with_missing_data([], 5, 5, True, 2))}
     assert states["dead_letters"]["state"] == "ok"
+
+
+def test_contracts_view_links_open_the_section_the_overview_names(demo: str) -> None:
+    """The overview's links: ?view=duplicates&consumer=fraud-check lists fraud-check's repeats
+    only; ?view=deprecations shows OrderPlaced past its sunset; ?view=pii&type=OrderPlaced
+    the e-mail field it carries."""
+    at = page("contracts", view="duplicates", consumer="fraud-check")
+    assert not at.exception
+    dupes = at.dataframe[0].value
+    assert list(dupes["consumer"]) == ["fraud-check"] and dupes["processed_twice"][0] > 0
+    at = page("contracts", view="deprecations", type="OrderPlaced")
+    assert "OrderPlaced" in set(at.dataframe[0].value["detail_type"])
+    at = page("contracts", view="pii", type="OrderPlaced")
+    pii = next(d.value for d in at.dataframe if "path" in d.value.columns)
+    assert set(pii["detail_type"]) == {"OrderPlaced"} and "detail.customerEmail" in set(pii["path"])
