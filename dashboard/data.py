@@ -297,11 +297,12 @@ def error_invocations(url: str, window: Window, catalog_path: str | None, consum
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def graph(url: str, window: Window, catalog_path: str | None) -> dict[str, Any]:
-    """The window's producer -> type -> consumer graph as `graph_json`."""
+    """The window's producer -> type -> consumer graph as `graph_json`, the bus rules
+    (`read.bus_rules`) matched against its types, as `eventscope graph --json` draws it."""
     return graph_json(summaries.build_graph(
-        _engine(url), catalog(catalog_path)[0], bus_subscriptions(url, catalog_path),
-        since_ms=window.since_ms, until_ms=window.until_ms,
-        totals=(event_totals(url, window), *_counts(url, window))))
+        _engine(url), catalog(catalog_path)[0], since_ms=window.since_ms,
+        until_ms=window.until_ms, totals=(event_totals(url, window), *_counts(url, window)),
+        rules=read.bus_rules(_engine(url), catalog(catalog_path)[0])))
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -405,6 +406,14 @@ def correlation_keys(url: str, query: str) -> list[str]:
 def lifecycle(url: str, key: str, catalog_path: str | None) -> dict[str, Any]:
     """One order's lifecycle with the bus rules' routes (`read.lifecycle`, the CLI's too)."""
     return read.lifecycle(_engine(url), key, catalog(catalog_path)[0])
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def latest_order_of_type(url: str, window: Window, detail_type: str) -> str | None:
+    """The order (or event id) of the window's newest event of a type (an index read): the
+    graph's link to a lifecycle."""
+    return load.latest_order_of_type(_engine(url), detail_type, window.since_ms,
+                                     window.until_ms)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

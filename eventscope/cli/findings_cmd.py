@@ -51,7 +51,8 @@ def graph(db_url: str | None, catalog_path: str | None, fmt: str, output: str) -
     from eventscope.findings import summaries
     from eventscope.findings.graph import graph_json, to_dot, to_mermaid
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
-    built = summaries.build_graph(store.engine, catalog, _bus_subscriptions(store, catalog))
+    built = summaries.build_graph(store.engine, catalog,
+                                  rules=read.bus_rules(store.engine, catalog))
     fmt = fmt if output == "table" else output
     if fmt == "json":
         echo_json(graph_json(built))
@@ -59,10 +60,13 @@ def graph(db_url: str | None, catalog_path: str | None, fmt: str, output: str) -
         click.echo(to_dot(built) if fmt == "dot" else to_mermaid(built), nl=False)
     else:
         rows = sorted(({"from": built.nodes[a]["name"], "to": built.nodes[b]["name"], **d,
+                        "known_from": "+".join(d["known_from"]),
+                        "rules": ", ".join(d["rules"]),
                         "last_seen": _iso(d["last_seen_ms"])}
                        for a, b, d in built.edges(data=True)),
                       key=lambda r: (r["from"], r["to"]))
-        columns = ["from", "to", "status", "count", "failed", "last_seen"]
+        columns = ["from", "to", "status", "known_from", "rules", "count", "failed",
+                   "last_seen"]
         if fmt == "table":
             print_table(rows, columns)
         else:

@@ -91,6 +91,21 @@ def bus_subscription_rows(engine: Engine, catalog: Catalog | None = None
     return [{**row, "consumer": owner_name(row["consumer"], catalog)} for row in rows]
 
 
+def bus_rules(engine: Engine, catalog: Catalog | None = None) -> list[dict[str, Any]] | None:
+    """The enabled pattern rules of the latest snapshot of every bus, as the graph matches
+    them against types (`graph.build_graph`'s `rules`): rule, bus, pattern (the JSON text),
+    consumers (each target named as the catalog consumer owning it, as in attempts).
+    None when rules were never collected; scheduled and disabled rules are left out."""
+    buses = load.rule_buses(engine)
+    if not buses:
+        return None
+    return [{"rule": rule["rule_name"], "bus": bus, "pattern": rule["event_pattern"],
+             "consumers": sorted({owner_name(load.target_name(target["arn"]), catalog)
+                                  for target in rule["targets"]})}
+            for bus in buses for rule in load.latest_rules(engine, bus)
+            if rule["state"] == "ENABLED" and rule["event_pattern"]]
+
+
 def bus_subscriptions(engine: Engine, catalog: Catalog | None = None) -> pd.DataFrame | None:
     """`bus_subscription_rows` as the findings' `subscriptions` frame."""
     rows = bus_subscription_rows(engine, catalog)
