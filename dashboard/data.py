@@ -137,7 +137,7 @@ def _selection(consumer: str, detail_type: str) -> dict[str, Any]:
 LATEST_CANCELLATIONS = 2_000
 LATENCY_SAMPLE = 2_000  # latest invocations per function for the latency table
 LATENCY_TOTAL = 20_000  # and about this many in all (fewer per function when there are many)
-ERROR_INVOCATIONS = 20  # latest invocations shown per error group
+ERROR_INVOCATIONS = 200  # latest invocations of an error group read (messages grouped)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -287,8 +287,8 @@ def top_errors(url: str, window: Window, catalog_path: str | None, consumer: str
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def error_invocations(url: str, window: Window, catalog_path: str | None, consumer: str,
                       detail_type: str | None, error_type: str) -> pd.DataFrame:
-    """One error group's latest `ERROR_INVOCATIONS` invocations in the window, with the log
-    group and stream of their log lines (index reads)."""
+    """One error group's latest `ERROR_INVOCATIONS` invocations in the window, newest first,
+    with the log group and stream of their log lines (index reads)."""
     return summaries.error_invocations(_engine(url), catalog(catalog_path)[0], consumer,
                                        detail_type, error_type, window.since_ms,
                                        window.until_ms, ERROR_INVOCATIONS,

@@ -146,3 +146,35 @@ def test_store_check_over_all_data_is_what_check_grades(tmp_path) -> None:  # ty
                            since_ms=4_000_000_000_000, until_ms=4_000_000_600_000)
     assert not [f for f in later if f.kind in ("failure_rate", "final_failures")]
     assert [f for f in found if f.kind in ("failure_rate", "final_failures")]
+
+
+def test_messages_differing_by_ids_and_numbers_share_a_fingerprint() -> None:
+    from eventscope.findings.triage import message_fingerprint
+    assert message_fingerprint("Insurer call failed for order ord-000123") == \
+        message_fingerprint("Insurer call failed for order ord-987")
+    assert message_fingerprint("request 3fa85f64-5717-4562-b3fc-2c963f66afa6 timed out") == \
+        "request <uuid> timed out"
+    assert message_fingerprint("KeyError: 'totalAmount'") == "KeyError: 'totalAmount'"
+    assert message_fingerprint(None) == "(no message)"
+
+
+def test_message_groups_count_first_and_last_seen_per_fingerprint() -> None:
+    from eventscope.findings.triage import message_groups
+    calls = pd.DataFrame({"error_message": ["timeout after 30 s", "timeout after 31 s",
+                                            "KeyError: 'x'", None],
+                          "start_ms": [100, 300, 200, 50]})
+    groups = message_groups(calls)
+    assert list(groups["fingerprint"]) == ["timeout after <n> s", "KeyError: 'x'",
+                                           "(no message)"]
+    top = groups.iloc[0]
+    assert (top["count"], top["first_ms"], top["last_ms"], top["example"]) == (
+        2, 100, 300, "timeout after 31 s")
+    assert message_groups(calls.iloc[0:0]).empty
+
+
+@given(st_.lists(st_.one_of(st_.none(), st_.text(max_size=80)), max_size=20))
+def test_message_groups_never_raise_and_account_for_every_failure(
+        messages: list[str | None]) -> None:
+    from eventscope.findings.triage import message_groups
+    calls = pd.DataFrame({"error_message": messages, "start_ms": range(len(messages))})
+    assert int(message_groups(calls)["count"].sum()) == len(messages)

@@ -1,6 +1,7 @@
 """Failures: consumer x type failure rates (click a cell to filter), their time series,
-latency event -> consumer, error groups with first/last seen and trend, one group's
-invocations and where their log lines are, final failures by error type."""
+latency event -> consumer, error groups with first/last seen and trend, one group's messages
+by fingerprint and latest invocations with where their log lines are, final failures by
+error type."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from typing import Any
 import streamlit as st
 
 from eventscope.dashboard import data, figures, triage, ui, views
+from eventscope.findings.triage import message_groups
 
 LINK = st.column_config.LinkColumn("lifecycle", display_text="open order")
+SHOWN_INVOCATIONS = 20
 SPARK = st.column_config.LineChartColumn("trend", help="this window and the one before it",
                                          y_min=0)
 
@@ -96,18 +99,26 @@ if ui.require_data(ctx):
         detail = group["detail_type"] if isinstance(group["detail_type"], str) else None
         found = data.error_invocations(ctx.url, ctx.window, ctx.catalog_path,
                                        group["consumer"], detail, group["error_type"])
-        shown = views.mask_columns(found.assign(start_ms=triage.whens(found["start_ms"])),
+        variants = message_groups(found)
+        st.caption(f"Messages of this group's latest {len(found):,} failures in the window, "
+                   "grouped by fingerprint (ids and numbers replaced):")
+        ui.table(views.mask_columns(variants.assign(
+            first_ms=triage.whens(variants["first_ms"]),
+            last_ms=triage.whens(variants["last_ms"])).rename(
+                columns={"first_ms": "first_seen", "last_ms": "last_seen"}),
+            ("fingerprint", "example"), ctx.reveal_pii), "error-messages")
+        latest = found.head(SHOWN_INVOCATIONS)
+        shown = views.mask_columns(latest.assign(start_ms=triage.whens(latest["start_ms"])),
                                    ("error_message",), ctx.reveal_pii)
-        st.caption(f"The latest {data.ERROR_INVOCATIONS} of this group in the window; their log "
-                   "lines are in the log group and stream shown (CloudWatch Logs Insights query "
-                   "below).")
+        st.caption(f"The latest {SHOWN_INVOCATIONS} of them; their log lines are in the log "
+                   "group and stream shown (CloudWatch Logs Insights query below).")
         ui.table(views.with_lifecycle_links(
             shown[["start_ms", "request_id", "outcome", "error_message", "event_id",
                    "duration_ms", "log_group", "log_stream"]].rename(
                 columns={"start_ms": "start"}), "event_id", ui.carried()),
             "error-invocations", column_config={"lifecycle": LINK})
         if not found.empty:
-            st.code(triage.insights_query(found["request_id"].tolist()), language="sql")
+            st.code(triage.insights_query(latest["request_id"].tolist()), language="sql")
 
     st.subheader("Final failures (every attempt failed)")
     finals = data.final_failures(ctx.url, ctx.window, ctx.catalog_path, consumer, detail_type)

@@ -10,6 +10,7 @@ state (`kind_states`). Pure apart from `store_check`, which reads the store's ro
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -237,3 +238,40 @@ def kind_states(found: list[Finding], skipped: list[dict[str, str]]
                        "unit": KIND_UNITS.get(kind, "findings"),
                        "reason": reasons.get(kind)})
     return states
+
+
+_VARIABLE_PARTS = (
+    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I),
+     "<uuid>"),
+    (re.compile(r"\b(?:0x)?[0-9a-f]*\d[0-9a-f]*\b(?<=\w{8})", re.I), "<hex>"),
+    (re.compile(r"\d+(?:\.\d+)?"), "<n>"),
+)
+
+
+def message_fingerprint(message: object) -> str:
+    """An error message with its variable parts (uuids, long hex ids, numbers) replaced, so
+    messages that differ only by an id or a count fall in one group ("(no message)" for
+    none: None, NaN or empty)."""
+    if not isinstance(message, str) or not message:
+        return "(no message)"
+    text = message[:500]
+    for pattern, placeholder in _VARIABLE_PARTS:
+        text = pattern.sub(placeholder, text)
+    return text
+
+
+def message_groups(invocations: pd.DataFrame) -> pd.DataFrame:
+    """Failed invocations (error_message, start_ms) grouped by message fingerprint: the
+    fingerprint, how many, first and last start, the newest message as an example; most
+    frequent first."""
+    columns = ["fingerprint", "count", "first_ms", "last_ms", "example"]
+    if invocations.empty:
+        return pd.DataFrame(columns=columns)
+    keyed = invocations.assign(
+        fingerprint=invocations["error_message"].map(message_fingerprint)
+    ).sort_values("start_ms", ascending=False)
+    grouped = keyed.groupby("fingerprint", sort=False).agg(
+        count=("start_ms", "size"), first_ms=("start_ms", "min"), last_ms=("start_ms", "max"),
+        example=("error_message", "first")).reset_index()
+    return grouped.sort_values(["count", "last_ms"], ascending=False)[columns]\
+        .reset_index(drop=True)
