@@ -1,7 +1,8 @@
-"""Overview: what is wrong now. `eventscope check`'s findings over the window, ranked by
-severity, each with its owner team and channel, a one-line reason, its trend against the
-window just before and a link to the page that explains it; a tile per finding kind coloured
-by state; the window's volume; the tap's dead-letter queues; events per minute."""
+"""Overview: what is wrong now. A banner, then `eventscope check`'s findings over the window,
+ranked by severity, each with its owner team and channel, a one-line reason, its trend
+against the window just before and a link to the page that explains it; a tile per finding
+kind coloured by state; the window's volume; the tap's dead-letter queues; events per
+minute."""
 
 from __future__ import annotations
 
@@ -49,16 +50,6 @@ if ui.require_data(ctx):
     verdict, words = triage.banner(found, shown_skipped)
     BANNERS[verdict](words)
 
-    states = kind_states(found, shown_skipped)
-    for start in range(0, len(states), TILES_PER_ROW):
-        row = states[start:start + TILES_PER_ROW]
-        for column, state in zip(st.columns(TILES_PER_ROW), row):
-            tile = triage.tile(state)
-            with column.container(border=True):
-                st.badge(tile["badge"], color=tile["colour"])  # type: ignore[arg-type]
-                st.metric(tile["label"], tile["value"])
-                st.caption(tile["caption"])
-
     st.subheader("What is wrong, most severe first")
     rows = ranked(found, catalog, trend_calls, trend_events, ctx.window.since_ms,
                   ctx.window.until_ms, data.earliest_event_ms(ctx.url))
@@ -70,6 +61,17 @@ if ui.require_data(ctx):
             "reason": st.column_config.TextColumn("reason", width="large")})
     else:
         st.caption("No finding in this window.")
+
+    st.subheader("Every check")
+    states = kind_states(found, shown_skipped)
+    for start in range(0, len(states), TILES_PER_ROW):
+        row = states[start:start + TILES_PER_ROW]
+        for column, state in zip(st.columns(TILES_PER_ROW), row):
+            tile = triage.tile(state)
+            with column.container(border=True):
+                st.badge(tile["badge"], color=tile["colour"])  # type: ignore[arg-type]
+                st.metric(tile["label"], tile["value"])
+                st.caption(tile["caption"])
 
     st.subheader("Volume")
     cells = [
