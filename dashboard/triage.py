@@ -74,7 +74,7 @@ LOG_KINDS = ("failure_rate", "final_failures", "processed_twice", "latency_p95")
 """Finding kinds graded from the consumers' invocations (their CloudWatch Logs)."""
 STATE_WORDS = {"bad": ("problem", "red"), "warn": ("warning", "orange"),
                "ok": ("ok", "green"), "skipped": ("not checked", "gray")}
-SEVERITY_WORDS = {"error": "🔴 error", "warning": "🟠 warning", "info": "⚪ note"}
+SEVERITY_WORDS = {"error": "error", "warning": "warning", "info": "note"}
 
 
 def banner(found: list[Any], skipped: list[dict[str, str]]) -> tuple[str, str]:
@@ -119,8 +119,9 @@ def tile(state: Mapping[str, Any]) -> dict[str, str]:
             "colour": colour}
 
 
-FINDING_COLUMNS = ["severity", "finding", "reason", "team", "channel", "trend", "change",
-                   "now", "before", "explain"]
+FINDING_COLUMNS = ["severity", "finding", "reason", "explain", "trend", "change", "team",
+                   "channel", "now", "before"]
+"""Key columns first: what, why and where to look fit a laptop screen."""
 
 
 def findings_table(rows: list[dict[str, Any]], carried: Mapping[str, str]) -> pd.DataFrame:
