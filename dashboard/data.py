@@ -429,6 +429,15 @@ def latest_event_ms(url: str) -> int | None:
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def retention(url: str, since_ms: int | None) -> tuple[str | None, list[str]]:
+    """What the store keeps since when (None: never pruned), and why a window starting at
+    `since_ms` shows less than it asks for (`read.retention_notes`: raw rows and rollups)."""
+    engine = _engine(url)
+    return read.retention_summary(engine), read.retention_notes(
+        engine, since_ms, read.RAW + read.rollup_needs(since_ms))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def earliest_event_ms(url: str) -> int | None:
     """The oldest event time in the store (index read)."""
     return load.earliest_event_ms(_engine(url))

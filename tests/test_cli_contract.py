@@ -137,6 +137,7 @@ INPUT_ERRORS: dict[tuple[str, ...], tuple[str, list[str]]] = {
     ("collect", "all"): ("usage", ["--bus", "b", "--heartbeat", "soon", "--db", "{db}"]),
     ("replay",): ("usage", ["--bus", "b", "--since", "1 week", "--db", "{db}"]),
     ("demo",): ("error", ["--no-aws", "--out", "{tmp}/a-file/out", "--events", "5"]),
+    ("prune",): ("error", ["--payload-days", "40", "--db", "{db}"]),
     ("deploy", "template"): ("error", ["--sample-rate", "2"]),
 }
 

@@ -50,6 +50,7 @@ COMMANDS: dict[str, str] = {
     "collect": "collect_cmd:collect",
     "replay": "collect_cmd:replay",
     "demo": "demo_cmd:demo",
+    "prune": "prune_cmd:prune",
     "deploy": "deploy_cmd:deploy",
 }
 
@@ -73,6 +74,7 @@ SHORT_HELP: dict[str, str] = {
     "lifecycle": "Every event of one order (QUERY: order id, event id, or key prefix) with "
                  "outcomes.",
     "logs": "Push Lambda logs to eventscope: subscription filters towards its handler.",
+    "prune": "Delete what is older than the store's retention, in batches; print what was freed.",
     "replay": "Re-trigger stored events on the bus, or for one consumer (dry run unless --yes).",
     "stats": "Print counts of what the store holds: events, types, invocations by outcome.",
     "subscriptions": "Missing subscriptions to cancellations: from the catalog and from the data.",

@@ -112,9 +112,13 @@ def failures(db_url: str | None, catalog_path: str | None, since_ms: int | None,
                 store.engine, bucket_ms=bucket_ms, **selection))
     columns = ["consumer", "detail_type", "version", "invocations", "failed", "rate",
                "retries", "final_failures", "p50_ms", "p95_ms"]
+    result["retention"] = read.retention_notes(
+        store.engine, since_ms, read.RAW if bucket_ms and bucket_ms % 60_000
+        else read.rollup_needs(since_ms, bucket_ms))
     if output == "json":
         echo_json(result)
         return
+    _retention_notes(result["retention"], output)
     if output != "table":
         emit_rows(output, result["buckets"] if bucket_ms else result["rates"],
                   (["bucket_ms"] if bucket_ms else []) + columns)
@@ -174,6 +178,7 @@ def lifecycle(query: str, db_url: str | None, catalog_path: str | None, as_json:
         for consumer in step["consumers"]:
             click.echo(f"    {_cell(consumer['consumer']):<30} {consumer['outcome']:<16} "
                        f"{len(consumer['attempts'])} attempt(s)")
+    click.echo(f"expected steps: {_cell(life['gaps_basis'])}")
     for gap in life["gaps"]:
         click.echo(f"gap: {gap['kind']} " + " ".join(
             f"{k}={_cell(v)}" for k, v in gap.items() if k != "kind"))
@@ -203,9 +208,11 @@ def undocumented(db_url: str | None, catalog_path: str | None, output: str) -> N
     found = undocumented_events(load.load_type_summary_rollup(store.engine), catalog,
                                 summaries.handled_kinds(store.engine, catalog),
                                 load.load_samples(store.engine, per_type=1))
+    notes = read.retention_notes(store.engine, None, ("payloads",) + read.rollup_needs(None))
     if output == "json":
-        echo_json({"skipped": None, "undocumented": found})
+        echo_json({"skipped": None, "undocumented": found, "retention": notes})
         return
+    _retention_notes(notes, output)
     if output != "table":
         emit_rows(output, found, columns[:5] + ["first_ms", "last_ms", "consumers"])
         return
@@ -216,24 +223,47 @@ def undocumented(db_url: str | None, catalog_path: str | None, output: str) -> N
 @click.command()
 @db_option
 @catalog_option
+@click.option("--orders", "per_order", is_flag=True,
+              help="List every affected order (one row per consumer, type and order).")
 @output_options
-def subscriptions(db_url: str | None, catalog_path: str | None, output: str) -> None:
-    """Missing subscriptions to cancellations: from the catalog and from the data."""
+def subscriptions(db_url: str | None, catalog_path: str | None, per_order: bool,
+                  output: str) -> None:
+    """Missing subscriptions to cancellations: from the catalog and from the data.
+
+    The table shows each finding's count of affected orders and the first few; --orders,
+    --json (every order under observed.affected) list them all."""
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
     found = read.missing_subscriptions(store.engine, catalog)
     note = None if catalog else "no catalog given: only evidence from data"
     columns = ["consumer", "detail_type", "lifecycle", "evidence", "orders", "examples"]
+    notes = read.retention_notes(store.engine, None, read.RAW)
     if output == "json":
-        echo_json({"note": note, "missing": found})
+        echo_json({"note": note, "missing": found, "retention": notes})
         return
     if note:
         click.echo(note, err=output != "table")
+    _retention_notes(notes, output)
+    if per_order:
+        rows = read.affected_orders(found)
+        order_columns = ["consumer", "detail_type", "order", "cancelled", "event_id"]
+        shown = [{**r, "cancelled": _iso(r["time_ms"])} for r in rows]
+        if output == "table":
+            print_table(shown, order_columns)
+        else:
+            emit_rows(output, shown, order_columns)
+        return
     if output != "table":
         emit_rows(output, found, columns[:4])
         return
     print_table([{**m, "orders": (m["observed"] or {}).get("orders", 0),
                   "examples": ",".join((m["observed"] or {}).get("examples", []))}
                  for m in found], columns)
+    for m in found:
+        orders = (m["observed"] or {}).get("orders", 0)
+        if orders > len((m["observed"] or {}).get("examples", [])):
+            click.echo(f"{_cell(m['consumer'])} / {_cell(m['detail_type'])}: {orders:,} "
+                       "affected orders, the first shown; every one: eventscope subscriptions "
+                       "--orders (or --json)")
 
 
 @click.command()
@@ -252,20 +282,22 @@ def duplicates(db_url: str | None, catalog_path: str | None, resends: bool,
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
     load.refresh_rollups(store.engine)
     found = summaries.duplicates(store.engine, catalog)
-    result = {"consumers": found, "producer_resends":
-              producer_resends(load.load_events(store.engine, with_detail=True))
-              if resends else None}
+    notes = read.retention_notes(store.engine, None, read.RAW + read.rollup_needs(None))
+    resent = (producer_resends(load.load_events(store.engine, with_detail=True))
+              if resends else None)
+    result = {"consumers": found, "producer_resends": resent, "retention": notes}
     columns = ["consumer", "events", "delivered_more_than_once", "processed_twice", "examples"]
     if output == "json":
         echo_json(result)
         return
+    _retention_notes(notes, output)
     if output != "table":
         emit_rows(output, found, columns)
         return
     print_table(found, columns)
     if resends:
         click.echo("\nproducer re-sends:")
-        print_table(result["producer_resends"] or [], ["source", "detail_type",
+        print_table(resent or [], ["source", "detail_type",
                                                         "correlation_key", "event_ids"])
 
 
@@ -302,10 +334,12 @@ def check(db_url: str | None, catalog_path: str | None, thresholds_path: str | N
     aws = aws_settings(profile, region or _topic_region(sns_topic), endpoint_url)
     notified = (_notify(store, found, catalog, sns_topic, webhook, notify_min, aws)
                 if notify else None)
+    notes = read.retention_notes(store.engine, None, read.RAW + read.rollup_needs(None))
     if output == "json":
         echo_json({"findings": [f.as_dict() for f in found], "skipped": skipped,
-                   "notified": notified})
+                   "notified": notified, "retention": notes})
     else:
+        _retention_notes(notes, output)
         rows = [f.as_dict() for f in found]
         if output == "table":
             print_table(rows, ["severity", "kind", "summary"])
@@ -341,13 +375,22 @@ def latency(db_url: str | None, catalog_path: str | None, since_ms: int | None,
     from eventscope.findings.latency import PAIR_COLUMNS as LATENCY_PAIR_COLUMNS
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
     rows = records(_latency(store, catalog, since_ms, until_ms))
+    notes = read.retention_notes(store.engine, since_ms, read.RAW)
     if output == "json":
-        echo_json({"latency": rows})
-    elif output != "table":
+        echo_json({"latency": rows, "retention": notes})
+        return
+    _retention_notes(notes, output)
+    if output != "table":
         emit_rows(output, rows, list(LATENCY_PAIR_COLUMNS))
     else:
         print_table(rows, ["detail_type", "consumer", "events", "skewed", "first_p50_ms",
                            "first_p95_ms", "first_max_ms", "success_p50_ms", "success_p95_ms"])
+
+
+def _retention_notes(notes: list[str], output: str) -> None:
+    """A finding's retention notes: before a table, on stderr beside --nl/--csv rows."""
+    for note in notes:
+        click.echo(f"note: {note}", err=output != "table")
 
 
 def _latency(store: Store, catalog: Catalog | None, since_ms: int | None,

@@ -20,7 +20,9 @@ from sqlalchemy.engine import Engine
 
 from eventscope.findings import load
 from eventscope.findings.columns import SUBSCRIPTION_COLUMNS, owner_name
-from eventscope.findings.lifecycle import order_lifecycle
+from eventscope.findings.lifecycle import declared_lifecycles, order_lifecycle
+# the stored detail of an event whose payload retention cleared: faces show it as such
+from eventscope.retention import PRUNED_DETAIL  # noqa: F401
 
 if TYPE_CHECKING:  # the heavier modules are imported by the functions that use them, so a
     # lifecycle lookup (and the CLI's start-up) never imports pandas, networkx or jsonschema
@@ -59,13 +61,17 @@ stored_form = load.stored_form
 
 def lifecycle(engine: Engine, key: str, catalog: Catalog | None = None) -> dict[str, Any]:
     """One order's lifecycle (`lifecycle.order_lifecycle`'s dict): its events, every
-    consumer's outcome, with the bus rules' routes, from index reads and plain rows."""
+    consumer's outcome, with the bus rules' routes, from index reads and plain rows; without
+    a catalog lifecycle for its events, its expected steps inferred from similar orders."""
     events, attempts = load.lifecycle_rows(engine, key)
     for attempt in attempts:
         attempt["function"] = attempt["function"] or attempt["consumer"]
         attempt["consumer"] = owner_name(attempt["function"], catalog)
+    seen = [e["detail_type"] for e in sorted(events, key=lambda e: (e["time_ms"], e["id"]))]
+    similar = (load.similar_orders(engine, seen[-1], key)
+               if seen and not declared_lifecycles(seen, catalog) else None)
     return order_lifecycle(key, events, attempts, catalog,
-                           bus_subscription_rows(engine, catalog))
+                           bus_subscription_rows(engine, catalog), similar)
 
 
 def shown_url(url: str) -> str:
@@ -110,6 +116,14 @@ def bus_subscriptions(engine: Engine, catalog: Catalog | None = None) -> pd.Data
     """`bus_subscription_rows` as the findings' `subscriptions` frame."""
     rows = bus_subscription_rows(engine, catalog)
     return None if rows is None else load.frame(rows, SUBSCRIPTION_COLUMNS)
+
+
+def affected_orders(missing: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every order a missing subscription affected, one row each (`consumer`, `detail_type`,
+    `order`, `event_id` of the cancellation, `time_ms`), findings in their order, latest
+    cancellation first: what the faces list and page."""
+    return [{"consumer": m["consumer"], "detail_type": m["detail_type"], **order}
+            for m in missing for order in (m["observed"] or {}).get("affected", [])]
 
 
 def missing_subscriptions(engine: Engine, catalog: Catalog | None = None,
@@ -161,3 +175,37 @@ def stored_event_source(store: Store, sample: int) -> EventSource:
                                  ((event_id, name, detail) for event_id, _, detail in rows),
                                  sample)
     return events
+
+
+def retention(engine: Engine) -> dict[str, Any]:
+    """The store's retention as readers show it: days per kind, every kind's horizon at the
+    last prune (`kept_since`), the kinds a prune removed rows of (`trimmed_before`)."""
+    from eventscope.retention import read_retention
+    return read_retention(engine).as_dict()
+
+
+def retention_summary(engine: Engine) -> str | None:
+    """One line saying what the store keeps since when (None: never pruned)."""
+    from eventscope.retention import read_retention
+    return read_retention(engine).summary()
+
+
+def retention_notes(engine: Engine, since_ms: int | None, needs: tuple[str, ...]
+                    ) -> list[str]:
+    """Plain reasons to show with a finding over [since_ms, ...) reading the `needs` kinds
+    (`RAW`, `rollup_needs`) when its window starts before rows retention removed."""
+    from eventscope.retention import read_retention
+    return read_retention(engine).notes(since_ms, needs)
+
+
+RAW: tuple[str, ...] = ("raw",)  # findings over raw rows: latency, lifecycles, drill-downs
+
+
+def rollup_needs(since_ms: int | None, bucket_ms: int | None = None) -> tuple[str, ...]:
+    """The summaries a rollup-backed finding reads (`load._spans`): whole days from the
+    daily ones, a window's partial first day or sub-day buckets from the per-minute ones."""
+    from eventscope.tables import DAY_MS, MINUTE_MS
+    partial = since_ms is not None and (since_ms - since_ms % MINUTE_MS) % DAY_MS != 0
+    if partial or (bucket_ms and bucket_ms % DAY_MS):
+        return ("minute_rollups", "day_rollups")
+    return ("day_rollups",)
