@@ -377,10 +377,12 @@ def without_buckets(totals: pd.DataFrame) -> pd.DataFrame:
     return totals.groupby(keys, dropna=False, sort=False).agg(how).reset_index()[keys + values]
 
 
-def load_type_summary_rollup(engine: Engine) -> pd.DataFrame:
-    """`load_type_summary`'s exact shape and values, from the event rollup."""
-    return load_event_totals(engine)[["source", "detail_type", "version", "count", "first_ms",
-                                      "last_ms", "max_size_bytes"]]
+def load_type_summary_rollup(engine: Engine, since_ms: int | None = None,
+                             until_ms: int | None = None) -> pd.DataFrame:
+    """`load_type_summary`'s exact shape and values, from the event rollup (of the events in
+    [since_ms, until_ms) when given)."""
+    return load_event_totals(engine, since_ms, until_ms)[
+        ["source", "detail_type", "version", "count", "first_ms", "last_ms", "max_size_bytes"]]
 
 
 CALL_KEYS = ["consumer", "source", "detail_type", "version", "outcome", "error_type"]
@@ -486,11 +488,14 @@ def load_final_failure_attempts(engine: Engine, functions: Sequence[str] = (),
     return _pair_attempts(engine, functions, "final_failures", since_ms, until_ms)
 
 
-def load_duplicate_attempts(engine: Engine, functions: Sequence[str] = ()) -> pd.DataFrame:
-    """Attempts of every pair delivered or processed more than once (for their examples)."""
+def load_duplicate_attempts(engine: Engine, functions: Sequence[str] = (),
+                            since_ms: int | None = None,
+                            until_ms: int | None = None) -> pd.DataFrame:
+    """Attempts of every pair delivered or processed more than once (for their examples);
+    of the pairs first tried in [since_ms, until_ms) when given."""
     import pandas as pd
-    redelivered = _pair_attempts(engine, functions, "redelivered", None, None)
-    twice = _pair_attempts(engine, functions, "processed_twice", None, None)
+    redelivered = _pair_attempts(engine, functions, "redelivered", since_ms, until_ms)
+    twice = _pair_attempts(engine, functions, "processed_twice", since_ms, until_ms)
     return pd.concat([redelivered, twice], ignore_index=True).drop_duplicates(
         ["request_id", "start_ms"]).reset_index(drop=True)
 
@@ -515,6 +520,36 @@ def load_error_example(engine: Engine, functions: Sequence[str], detail_type: st
         message = conn.execute(base.where(i.error_message.is_not(None)).limit(1)).first()
         example = conn.execute(base.where(i.event_id.is_not(None)).limit(1)).first()
     return (message[0] if message else None, example[1] if example else None)
+
+
+ERROR_INVOCATION_COLUMNS = ["request_id", "consumer", "start_ms", "outcome", "duration_ms",
+                            "error_type", "error_message", "event_id", "detail_type",
+                            "log_group", "log_stream"]
+
+
+def load_error_invocations(engine: Engine, functions: Sequence[str], detail_type: str | None,
+                           error_type: str, outcome_if_unnamed: str | None,
+                           since_ms: int | None = None, until_ms: int | None = None,
+                           limit: int = 20) -> pd.DataFrame:
+    """The latest `limit` failed invocations of an error type (of some functions and one
+    detail-type when given) started in [since_ms, until_ms), newest first, with the log group
+    and stream holding their log lines (index read on the functions' start times)."""
+    i, e = invocations.c, events.c
+    named = i.error_type == error_type
+    if outcome_if_unnamed is not None:
+        named = sa.or_(named, sa.and_(i.error_type.is_(None), i.outcome == outcome_if_unnamed))
+    statement = sa.select(i.request_id, i.consumer, i.start_ms, i.outcome, i.duration_ms,
+                          i.error_type, i.error_message, i.event_id, e.detail_type,
+                          i.log_group, i.log_stream).select_from(
+        invocations.outerjoin(events, e.id == i.event_id)).where(
+        named, i.outcome.in_(["error", "timeout"]))
+    if functions:
+        statement = statement.where(i.consumer.in_(list(functions)))
+    if detail_type is not None:
+        statement = statement.where(e.detail_type == detail_type)
+    statement = _within(statement, i.start_ms, since_ms, until_ms)
+    return _read(engine, statement.order_by(i.start_ms.desc(), i.request_id).limit(limit),
+                 ERROR_INVOCATION_COLUMNS)
 
 
 def load_cancellation_context(engine: Engine, cancellations: Sequence[str],
