@@ -194,3 +194,48 @@ def test_writers_settling_behind_a_lag_equal_a_refresh_from_scratch(
     settled = _tables(store)
     assert_exact(store)
     assert settled == _from_scratch(store)
+
+
+def test_writers_refreshing_at_once_count_every_minute_once(store_url: str) -> None:
+    """Several writers (collector processes) settling the same dirty minutes at the same
+    moment, related minutes included: the rollups are a full rebuild's, nothing counted
+    twice (on PostgreSQL one refresh transaction runs at a time)."""
+    import threading
+
+    from tests.test_rollups import company
+
+    stores = [Store(sa.create_engine(store_url)) for _ in range(3)]
+    stores[0].create_schema()
+    try:
+        for round_ in range(3):
+            evs, calls = company(orders=40, seed=round_)
+            tag = f"w{round_}-"
+            stores[0].write_batch([BusEvent(**{**_fields(e), "id": tag + e.id}) for e in evs],
+                                  [Invocation(**{**_fields(c), "request_id": tag + c.request_id,
+                                                 "event_id": c.event_id and tag + c.event_id})
+                                   for c in calls], settle=False)
+            start = threading.Barrier(len(stores))
+
+            def settle(store: Store, start: threading.Barrier = start) -> None:
+                start.wait()
+                store.refresh_rollups(chunk_minutes=3)
+
+            threads = [threading.Thread(target=settle, args=(s,)) for s in stores]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        settled = _tables(stores[0])
+        with stores[0].engine.connect() as conn:
+            counted = conn.execute(sa.select(sa.func.sum(event_rollup.c.events))).scalar()
+            stored = conn.execute(sa.select(sa.func.count()).select_from(events)).scalar()
+        assert counted == stored
+        assert settled == _from_scratch(stores[0])
+    finally:
+        for store in stores:
+            store.engine.dispose()
+
+
+def _fields(record: Any) -> dict[str, Any]:
+    from dataclasses import fields
+    return {f.name: getattr(record, f.name) for f in fields(record)}
