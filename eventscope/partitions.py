@@ -30,6 +30,7 @@ import re
 import time
 from collections.abc import Iterable
 from datetime import datetime, timezone
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -42,7 +43,11 @@ LOCK_TIMEOUT = "2s"  # a partition that cannot be created now is tried again by 
 # table -> its time column (the partition key)
 TIME_COLUMNS = {"events": "time_ms", "invocations": "start_ms", "deliveries": "time_ms",
                 "quarantine": "quarantined_ms"}
-# Columns compressed with lz4 where the server has it (PostgreSQL 14+ built --with-lz4).
+# Columns compressed with lz4 where the server has it (PostgreSQL 14+ built --with-lz4), kept
+# in the row (storage MAIN: out of line only past a page), on partitions whose rows are
+# compressed from TOAST_TARGET bytes: PostgreSQL's default (~2 KB) left ~1 KB details whole.
+TOAST_TARGET = 128
+STORAGE_OPTIONS = f"toast_tuple_target = {TOAST_TARGET}"
 COMPRESSED = {"events": ("detail", "resources"), "invocations": ("error_message",),
               "deliveries": ("error_message",), "quarantine": ("detail", "raw")}
 LAYOUT_KEY = "layout"  # in `meta`: "day-partitioned" for stores made with this layout
@@ -51,14 +56,23 @@ PARTITIONED = "day-partitioned"
 _layout_metadata = sa.MetaData()
 
 
+# Fixed-width columns first, widest first, then the variable-width ones: no alignment padding
+# between a text and the bigint after it (columns are read and written by name).
+_ALIGNMENT = {sa.BigInteger: 0, sa.Float: 0, sa.Integer: 1, sa.Boolean: 2}
+
+
+def _aligned(table: sa.Table) -> list[sa.Column[Any]]:
+    return sorted(table.columns, key=lambda c: _ALIGNMENT.get(type(c.type), 3))
+
+
 def _partitioned(table: sa.Table, extra_key: str | None, time_btree: str | None) -> sa.Table:
     """A copy of `table` partitioned by day on its time column, the time added to its key,
-    its plain-btree index on time replaced by BRIN."""
+    its plain-btree index on time replaced by BRIN, its fixed-width columns first."""
     time_column = TIME_COLUMNS[table.name]
     key = [c.name for c in table.primary_key.columns] + ([extra_key] if extra_key else [])
     columns = [sa.Column(c.name, c.type, nullable=c.nullable and c.name not in key,
                          primary_key=c.name in key, autoincrement=False)
-               for c in table.columns]
+               for c in _aligned(table)]
     indexes = [sa.Index(ix.name, *(c.name for c in ix.columns)) for ix in table.indexes
                if ix.name != time_btree]
     return sa.Table(table.name, _layout_metadata, *columns, *indexes,
@@ -87,11 +101,12 @@ def create_layout(conn: Connection) -> None:
     lz4 = has_lz4(conn)
     for table in LAYOUT:
         table.create(conn)
-        conn.exec_driver_sql(f"CREATE TABLE {table.name}_default PARTITION OF {table.name} "
-                             "DEFAULT")
-        for column in COMPRESSED[table.name] if lz4 else ():
+        for column in COMPRESSED[table.name]:  # partitions made later inherit both
+            lz4_too = f", ALTER COLUMN {column} SET COMPRESSION lz4" if lz4 else ""
             conn.exec_driver_sql(f"ALTER TABLE {table.name} ALTER COLUMN {column} "
-                                 "SET COMPRESSION lz4")
+                                 f"SET STORAGE MAIN{lz4_too}")
+        conn.exec_driver_sql(f"CREATE TABLE {table.name}_default PARTITION OF {table.name} "
+                             f"DEFAULT WITH ({STORAGE_OPTIONS})")
     today = day_of(int(time.time() * 1000))
     for table in LAYOUT:
         for day in range(today, today + (AHEAD_DAYS + 1) * DAY_MS, DAY_MS):
@@ -176,12 +191,13 @@ def _create_partition(conn: Connection, table: str, day: int) -> None:
         f"AND {column} < {end})").scalar()
     if not strays:
         conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF {table} "
-                             f"FOR VALUES FROM ({day}) TO ({end})")
+                             f"FOR VALUES FROM ({day}) TO ({end}) WITH ({STORAGE_OPTIONS})")
         return
     # Rows of this day already wait in the default partition: move them into the new one
     # (PostgreSQL refuses a partition whose range the default partition holds rows of).
     conn.exec_driver_sql(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS "
-                         "INCLUDING CONSTRAINTS INCLUDING COMPRESSION)")
+                         "INCLUDING CONSTRAINTS INCLUDING COMPRESSION INCLUDING STORAGE) "
+                         f"WITH ({STORAGE_OPTIONS})")
     conn.exec_driver_sql(
         f"WITH moved AS (DELETE FROM {table}_default WHERE {column} >= {day} AND "
         f"{column} < {end} RETURNING *) INSERT INTO {name} SELECT * FROM moved")

@@ -180,6 +180,54 @@ def test_a_new_store_is_partitioned_by_day_with_a_default_partition(pg: Store) -
             "SELECT value FROM meta WHERE key = 'layout'").scalar() == partitions.PARTITIONED
 
 
+def test_partitions_compress_their_payloads_in_the_row(pg: Store) -> None:
+    """Every partition, made with the store, later, for a late day or as the default, has
+    toast_tuple_target set and its payload columns lz4 with storage MAIN; a detail past
+    PostgreSQL's ~2 KB toast threshold is stored compressed, in the row (not in the TOAST
+    table), and reads back identical."""
+    old = 4_102_444_800_000 + 5  # 2100-01-01: the default partition first...
+    pg.write_batch([BusEvent("e-moved", "shop", "A", old, "{}", 2)])
+    with pg.engine.begin() as conn:  # ...then its day made: the row moves (the LIKE path)
+        partitions.ensure_days(conn, "events", [partitions.day_of(old)])
+    detail = '{"order": {"lines": [' + ", ".join(
+        f'{{"sku": "SKU-{n:05d}", "qty": {n % 7}, "note": "standard shipping"}}'
+        for n in range(60)) + "]}}"
+    assert 2100 < len(detail) < 8000
+    pg.write_batch([BusEvent("e-big", "shop", "A", old + 1, detail, len(detail))])
+    lz4 = pg.engine.connect().exec_driver_sql(
+        "SELECT 'lz4' = ANY(enumvals) FROM pg_settings "
+        "WHERE name = 'default_toast_compression'").scalar()
+    with pg.engine.connect() as conn:
+        for table, columns in partitions.COMPRESSED.items():
+            leaves = conn.exec_driver_sql(
+                "SELECT c.oid::regclass::text, c.reloptions FROM pg_inherits i JOIN pg_class c "
+                "ON c.oid = i.inhrelid WHERE i.inhparent = %(t)s::regclass",
+                {"t": table}).all()
+            assert len(leaves) >= 5  # default + today..+3 (+ the late day for events)
+            for name, options in leaves:
+                assert f"toast_tuple_target={partitions.TOAST_TARGET}" in (options or []), name
+                for column in columns:
+                    storage, compression = conn.exec_driver_sql(
+                        "SELECT attstorage, attcompression FROM pg_attribute WHERE attrelid = "
+                        "%(n)s::regclass AND attname = %(c)s", {"n": name, "c": column}).one()
+                    assert storage == "m", (name, column)
+                    assert compression == ("l" if lz4 else ""), (name, column)
+        assert partitions.partition_name("events", partitions.day_of(old)) in {
+            n for n, _ in conn.exec_driver_sql(
+                "SELECT c.relname, 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "WHERE i.inhparent = 'events'::regclass").all()}
+        stored, raw = conn.exec_driver_sql(
+            "SELECT pg_column_size(detail), octet_length(detail) FROM events "
+            "WHERE id = 'e-big'").one()
+        assert stored < raw  # compressed
+        assert conn.exec_driver_sql(
+            "SELECT detail FROM events WHERE id = 'e-big'").scalar() == detail
+        toast = conn.exec_driver_sql(
+            "SELECT c.reltoastrelid::regclass::text FROM pg_class c WHERE c.oid = "
+            "%(n)s::regclass", {"n": _partition_of(pg, "events", "time_ms", old + 1)}).scalar()
+        assert conn.exec_driver_sql(f"SELECT count(*) FROM {toast}").scalar() == 0  # in the row
+
+
 def _partition_of(store: Store, table: str, column: str, value: int) -> str:
     with store.engine.connect() as conn:
         return str(conn.exec_driver_sql(
