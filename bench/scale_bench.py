@@ -47,11 +47,11 @@ sys.path.insert(0, str(ROOT))
 from collectors.handler import handle  # noqa: E402
 from collectors.logs_collector import InvocationSink, LogsCounters  # noqa: E402
 from collectors.tap_collector import TapSettings, classify_messages  # noqa: E402
-from eventscope import simulator  # noqa: E402
+from eventscope import partitions, simulator  # noqa: E402
 from eventscope.lambda_logs import InvocationAssembler  # noqa: E402
 from eventscope.records import EVENT_COLUMNS, Invocation, event_row  # noqa: E402
 from eventscope.store import Store, open_store  # noqa: E402
-from eventscope.tables import MINUTE_MS, events, invocations  # noqa: E402
+from eventscope.tables import DAY_MS, MINUTE_MS, events, invocations  # noqa: E402
 
 DEFAULT_URL = os.environ.get("EVENTSCOPE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TARGET_AVERAGE, TARGET_PEAK, TARGET_FLOOR, TARGET_BYTES = 0.25, 0.75, 3.0, 600
@@ -147,52 +147,93 @@ def write_minute(store: Store, minute: Minute, sinks: dict[str, InvocationSink],
     return time.perf_counter() - started
 
 
-def prefill(store: Store, template: Minute, minutes: int, batch: int = 5000) -> int:
-    """`minutes` copies of one minute before it, fresh ids, written directly; events stored."""
-    stored = 0
-    for m in range(minutes):
-        shift = (m - minutes) * MINUTE_MS
-        tag = f"p{m}-"
-        rows = [(tag + r[0], r[1], r[2], r[3] + shift, *r[4:]) for r in template.event_rows]
-        calls = [dataclasses.replace(c, request_id=tag + c.request_id, start_ms=c.start_ms + shift,
-                                     end_ms=None if c.end_ms is None else c.end_ms + shift,
-                                     event_id=None if c.event_id is None else tag + c.event_id)
-                 for c in template.invocations]
-        for i in range(0, max(len(rows), len(calls)), batch):
-            stored += store.write_batch(rows[i:i + batch], calls[i:i + batch],
-                                        settle=False).events
-        if m % 10 == 9:
-            print(f"  prefill {m + 1}/{minutes} minutes", flush=True)
-    store.refresh_rollups()
-    return stored
-
-
-def copy_floor(engine: sa.Engine, minute: Minute) -> float:
-    """Seconds for a plain COPY of the minute's event and invocation rows into unindexed
-    tables (created beforehand, emptied after), one transaction."""
+def prefill(store: Store, template: Minute, minutes: int, chunk: int = 10) -> int:
+    """`minutes` copies of one minute before it, fresh ids (a `pN-` prefix), COPYed once into
+    temporary tables and multiplied by the server into the store's own tables (their days'
+    partitions made first), `chunk` minutes a transaction; then the copied minutes marked
+    stale and the rollups refreshed once (`Store.refresh_rollups`). Events stored."""
     from eventscope.pg_write import _invocation_row
-    with engine.begin() as conn:
-        for name, table in (("floor_events", events), ("floor_invocations", invocations)):
-            conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {name} (LIKE {table.name} "
-                                 "INCLUDING DEFAULTS)")
+    if minutes <= 0:
+        return 0
+    first = min(r[EVENT_COLUMNS.index("time_ms")] for r in template.event_rows)
+    now = int(time.time() * 1000)
+    with store.engine.begin() as conn:
+        if partitions.is_partitioned(conn):
+            days = partitions.wanted_days([first - minutes * MINUTE_MS, now], now)
+            days |= set(range(partitions.day_of(first - minutes * MINUTE_MS), now, DAY_MS))
+            for name in ("events", "invocations"):
+                partitions.ensure_days(conn, name, days)
+    raw = store.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        for name, columns, rows in (
+                ("events", EVENT_COLUMNS, template.event_rows),
+                ("invocations", INVOCATION_COLUMNS,
+                 [_invocation_row(c) for c in template.invocations])):
+            cursor.execute(f"CREATE TEMPORARY TABLE prefill_{name} (LIKE {name})")
+            with cursor.copy(f"COPY prefill_{name} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        shifted = {"time_ms", "start_ms", "end_ms"}
+        prefixed = {"id", "request_id", "event_id"}
+
+        def select(columns: list[str] | tuple[str, ...]) -> str:
+            return ", ".join(f"'p' || g || '-' || {c}" if c in prefixed else
+                             f"{c} + (g - %(n)s::bigint) * {MINUTE_MS}" if c in shifted else c
+                             for c in columns)
+        for low in range(0, minutes, chunk):
+            high = min(low + chunk, minutes) - 1
+            for name, columns in (("events", EVENT_COLUMNS), ("invocations",
+                                                             INVOCATION_COLUMNS)):
+                cursor.execute(f"INSERT INTO {name} ({', '.join(columns)}) SELECT "
+                               f"{select(columns)} FROM prefill_{name} CROSS JOIN "
+                               "generate_series(%(low)s::int, %(high)s::int) g",
+                               {"n": minutes, "low": low, "high": high})
+            raw.commit()
+            print(f"  prefill {high + 1}/{minutes} minutes", flush=True)
+        base = first - first % MINUTE_MS
+        cursor.execute("INSERT INTO rollup_dirty (minute_ms) SELECT %(base)s + g * "
+                       f"{MINUTE_MS} FROM generate_series(-%(n)s::int, 0) g ON CONFLICT DO NOTHING",
+                       {"base": base, "n": minutes})
+        raw.commit()
+    finally:
+        raw.close()
+    began = time.perf_counter()
+    store.refresh_rollups()
+    print(f"  prefill rollups refreshed in {time.perf_counter() - began:.0f} s", flush=True)
+    return minutes * len(template.event_rows)
+
+
+def copy_floor(engine: sa.Engine, minute: Minute, tables: tuple[str, str]) -> float:
+    """Seconds for a plain COPY of the minute's event and invocation rows into `tables`
+    (events, invocations), one transaction; the tables are emptied afterwards."""
+    from eventscope.pg_write import _invocation_row
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
         started = time.perf_counter()
-        with cursor.copy(f"COPY floor_events ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
+        with cursor.copy(f"COPY {tables[0]} ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
             for row in minute.event_rows:
                 copy.write_row(row)
-        with cursor.copy(f"COPY floor_invocations ({', '.join(INVOCATION_COLUMNS)}) "
+        with cursor.copy(f"COPY {tables[1]} ({', '.join(INVOCATION_COLUMNS)}) "
                          "FROM STDIN") as copy:
             for call in minute.invocations:
                 copy.write_row(_invocation_row(call))
         raw.commit()
         seconds = time.perf_counter() - started
-        cursor.execute("TRUNCATE floor_events, floor_invocations")
+        cursor.execute(f"TRUNCATE {tables[0]}, {tables[1]}")
         raw.commit()
     finally:
         raw.close()
     return seconds
+
+
+def make_bare_tables(engine: sa.Engine) -> tuple[str, str]:
+    """Unindexed, unpartitioned tables with the store's columns: the plain-COPY floor."""
+    with engine.begin() as conn:
+        for name in ("events", "invocations"):
+            conn.exec_driver_sql(f"CREATE TABLE floor_{name} (LIKE {name} INCLUDING DEFAULTS)")
+    return "floor_events", "floor_invocations"
 
 
 def store_bytes(engine: sa.Engine) -> int:
@@ -204,16 +245,30 @@ def store_bytes(engine: sa.Engine) -> int:
             "AND c.relname NOT IN ('floor_events', 'floor_invocations')").scalar() or 0)
 
 
+BIG_TABLES = ("events", "invocations")
+
+
 def table_bytes(engine: sa.Engine, exact: int) -> str:
-    """Bytes per event of each big table (all its partitions), heap+TOAST and indexes."""
+    """Bytes per event of each big table (all its partitions): heap with TOAST, and indexes;
+    then every other store table together (rollups, checkpoints, ...)."""
     parts = []
     with engine.connect() as conn:
-        for name in ("events", "invocations"):
+        for name in BIG_TABLES:
             heap, index = conn.exec_driver_sql(
-                "SELECT coalesce(sum(pg_table_size(relid)), 0), "
-                "coalesce(sum(pg_indexes_size(relid)), 0) FROM pg_partition_tree(%(t)s::regclass) "
-                "WHERE isleaf", {"t": name}).one()
+                "SELECT coalesce(sum(pg_table_size(c.oid)), 0), "
+                "coalesce(sum(pg_indexes_size(c.oid)), 0) FROM pg_class c WHERE c.oid IN "
+                "(SELECT to_regclass(%(t)s) UNION SELECT inhrelid FROM pg_inherits "
+                "WHERE inhparent = to_regclass(%(t)s))", {"t": name}).one()
             parts.append(f"{name} {heap / exact:.0f} + indexes {index / exact:.0f}")
+        rest = conn.exec_driver_sql(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+            "WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' "
+            "AND c.relname NOT LIKE 'floor%%' AND NOT c.relispartition").scalar() or 0
+        big = conn.exec_driver_sql(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+            "WHERE c.relname IN ('events', 'invocations') "
+            "AND c.relnamespace = current_schema()::regnamespace").scalar() or 0
+    parts.append(f"other tables {(int(rest) - int(big)) / exact:.0f}")
     return ", ".join(parts)
 
 
@@ -264,12 +319,16 @@ def main(argv: list[str] | None = None) -> int:
     admin = sa.create_engine(args.url)
     with admin.begin() as conn:
         conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}_floor")
     separator = "&" if "?" in args.url else "?"
     url = f"{args.url}{separator}options=-csearch_path%3D{schema}"
     open_store(url).engine.dispose()  # the schema
+    # The second floor: the same store layout (partitions, keys, indexes) in a twin schema
+    twin = open_store(f"{args.url}{separator}options=-csearch_path%3D{schema}_floor")
     store = TimedStore(sa.create_engine(url))
     store.rollup_lag_ms = 2 * MINUTE_MS  # the deployed writers' setting: settle behind
     try:
+        bare = make_bare_tables(store.engine)
         start = int(time.time() * 1000)
         start -= start % MINUTE_MS
         stream = traffic(rate, start, copies, args.seed)
@@ -281,28 +340,33 @@ def main(argv: list[str] | None = None) -> int:
               "records/invocation", flush=True)
         began = time.perf_counter()
         stored = prefill(store, template, prefill_minutes)
-        print(f"prefill: {stored:,} events in {time.perf_counter() - began:.0f} s", flush=True)
+        print(f"prefill: {stored:,} events ({prefill_minutes} min) in "
+              f"{time.perf_counter() - began:.0f} s", flush=True)
 
         sinks: dict[str, InvocationSink] = {}
         ratios: list[float] = []
         store_ratios: list[float] = []
-        floors: list[float] = []
-        print("minute  collect_s  ratio  store_s  ratio  floor_s  x_floor  bytes/event  "
-              "dirty_min", flush=True)
+        bare_x: list[float] = []
+        same_x: list[float] = []
+        print("minute  collect_s  ratio  store_s  ratio  bare_s  x_bare  same_s  x_same  "
+              "bytes/event  dirty_min", flush=True)
         for n in range(minutes):
             minute = next(stream)
             store.seconds = 0.0
             seconds = write_minute(store, minute, sinks, args.sqs_batch)
             writing = store.seconds
-            floor = copy_floor(store.engine, minute)
+            floor = copy_floor(store.engine, minute, bare)
+            same = copy_floor(twin.engine, minute, ("events", "invocations"))
             stored += len(minute.event_rows)
             ratios.append(seconds / 60)
             store_ratios.append(writing / 60)
-            floors.append(writing / floor)
+            bare_x.append(writing / floor)
+            same_x.append(writing / same)
             per_event = store_bytes(store.engine) / max(stored, 1)
             print(f"{n + 1:>6}  {seconds:>9.1f}  {seconds / 60:>5.3f}  {writing:>7.1f}  "
-                  f"{writing / 60:>5.3f}  {floor:>7.2f}  {writing / floor:>7.1f}  "
-                  f"{per_event:>11.0f}  {store.dirty_minutes():>9}", flush=True)
+                  f"{writing / 60:>5.3f}  {floor:>6.2f}  {writing / floor:>6.1f}  "
+                  f"{same:>6.2f}  {writing / same:>6.1f}  {per_event:>11.0f}  "
+                  f"{store.dirty_minutes():>9}", flush=True)
         began = time.perf_counter()
         store.rollup_lag_ms = 0
         store.settle_rollups()
@@ -313,9 +377,13 @@ def main(argv: list[str] | None = None) -> int:
         per_event = store_bytes(store.engine) / max(exact, 1)
         average = sum(ratios) / len(ratios)
         writes = sum(store_ratios) / len(store_ratios)
+        x_bare, x_same = sum(bare_x) / len(bare_x), sum(same_x) / len(same_x)
         print(f"average ratio {average:.3f} (collector paths; {writes:.3f} in write_batch), "
-              f"slope {slope(ratios):+.4f} per minute, write_batch "
-              f"{sum(floors) / len(floors):.1f}x the COPY floor, {per_event:.0f} bytes/event "
+              f"trend {slope(ratios):+.4f} per minute (first {ratios[0]:.3f}, last "
+              f"{ratios[-1]:.3f}; write_batch {slope(store_ratios):+.4f} per minute, first "
+              f"{store_ratios[0]:.3f}, last {store_ratios[-1]:.3f})")
+        print(f"write_batch {x_bare:.1f}x a plain COPY into bare tables, {x_same:.1f}x a COPY "
+              f"into the same partitioned, indexed tables; {per_event:.0f} bytes/event "
               f"({exact:,} events), last rollups settled in {settle_s:.1f} s")
         print(f"bytes per event by table: {table_bytes(store.engine, max(exact, 1))}")
         result("peak ratio" if args.peak else "average ratio", average,
@@ -324,14 +392,18 @@ def main(argv: list[str] | None = None) -> int:
             print("RESULT trend of the ratio per minute: not checked (fewer than 3 minutes)")
         else:
             result("trend of the ratio per minute", slope(ratios), 0.01)
-        result("write_batch as a multiple of the COPY floor", sum(floors) / len(floors),
+        result("write_batch as a multiple of a plain COPY (bare tables)", x_bare,
                TARGET_FLOOR, "x")
+        print(f"RESULT write_batch as a multiple of a COPY into the same tables: {x_same:.3f}x "
+              "(for information: the engine's floor for this schema)")
         result("bytes per event", per_event, TARGET_BYTES, " B")
     finally:
         store.engine.dispose()
+        twin.engine.dispose()
         if not args.keep:
             with admin.begin() as conn:
                 conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+                conn.exec_driver_sql(f"DROP SCHEMA {schema}_floor CASCADE")
         admin.dispose()
     return 0
 
