@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     minutes, prefill_minutes = max(1, int(args.minutes)), int(args.prefill_hours * 60)
     copies = args.invocations_per_event
     generate_s = (minutes + 1) * rate * 60 * 4.3 / GENERATED_PER_S
-    estimate = generate_s * 2 + minutes * 60 * 0.5 + prefill_minutes * rate * 60 * 4 / 40_000
+    estimate = generate_s * 2 + minutes * 60 * 0.5 + prefill_minutes * rate * 60 / 7_000
     print(f"scale bench: {rate} events/s for {minutes} min on a store prefilled with "
           f"{prefill_minutes} min; estimated {estimate / 60:.0f} min "
           f"(generation ~{generate_s:.0f} s, untimed)", flush=True)
