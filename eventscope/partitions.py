@@ -4,8 +4,10 @@ Owns what only a PostgreSQL store has (SQLite keeps the plain tables of `eventsc
 
 - `create_layout`: a NEW PostgreSQL store gets `events`, `invocations`, `deliveries` and
   `quarantine` range-partitioned by day on their time column, each with a DEFAULT partition
-  (no row is ever refused for want of a partition) and lz4 compression of its big text
-  columns. PostgreSQL wants the partition key in every unique constraint, so the keys become:
+  (no row is ever refused for want of a partition), lz4 compression of its big text
+  columns kept in the row (storage MAIN, `toast_tuple_target` on every partition: PostgreSQL
+  still compresses only rows past ~2 KB), and its fixed-width columns first (no padding).
+  PostgreSQL wants the partition key in every unique constraint, so the keys become:
   events (id, time_ms) -- EventBridge ids are unique per event and a redelivery carries the
   same `time`, so an event is still stored once; deliveries (key, time_ms) -- the key hashes
   the log record, which holds its time; invocations keep (request_id, start_ms); quarantine
