@@ -8,17 +8,20 @@ Owns the issue-15 scale measurement. A company-shaped stream (the simulator's be
 (`collectors.handler.handle`, SQS batches of `--sqs-batch`) for the bus events, the logs
 collector's `InvocationSink` (assembler -> `Store.write_batch` with the group's checkpoint)
 per log group for the invocations -- into a fresh schema of PostgreSQL whose store was
-prefilled with `--prefill-hours` of the same traffic (copies of one generated minute, written
-with `Store.write_batch` directly). Writers settle rollups behind a 2-minute lag.
+prefilled with `--prefill-hours` of the same traffic at the average rate (one generated minute
+COPYed once and multiplied by the server, fresh ids, shifted times; see `prefill`). Writers
+settle rollups behind a 2-minute lag.
 
 Per minute it prints: the collector seconds (wall time of the collector paths: parsing,
 redaction, assembly and the store) and the store seconds (inside `Store.write_batch`, rollup
-settling included), each over the 60 s of traffic; the COPY floor (a plain ``COPY`` of the
-same event and invocation rows into unindexed tables of the same server, same run) and the
-store seconds as a multiple of it; bytes on disk per stored event (``pg_total_relation_size``
-of every store table / events). At the end: the averages, the trend (least-squares slope per
-minute) of the ratio, bytes per event by table, and one RESULT line per target of the issue.
-Run it on a quiet machine for figures; `--small` is a 1-minute check.
+settling included), each over the 60 s of traffic; two floors for the same event and
+invocation rows, each the faster of two runs in the same run: a plain ``COPY`` into bare
+unindexed tables, and a ``COPY`` into a twin schema made by `open_store` (the same
+partitioned, indexed tables, empty); the store seconds as a multiple of each; bytes on disk
+per stored event (``pg_total_relation_size`` of every store table / events). At the end: the
+averages, the trend of the ratio (least-squares slope per minute, first and last minute),
+bytes per event by table, the generation and whole-run seconds, and one RESULT line per
+target of the issue. Run it on a quiet machine for figures; `--small` is a 1-minute check.
 
 Usage: .venv/bin/python bench/scale_bench.py [--url URL] [--rate N] [--peak] [--minutes M]
        [--prefill-hours H] [--small] [--keep]
@@ -29,11 +32,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 import sys
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -70,26 +75,39 @@ class Minute:
     invocations: list[Invocation]
 
 
+_UUID_HEAD = re.compile(r"\b[0-9a-f]{8}(?=-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b)")
+
+
 def traffic(rate: int, start_ms: int, copies: int, seed: int) -> Iterator[Minute]:
     """Minutes of the company's traffic at `rate` events/s, times laid out from `start_ms`.
 
     The simulator's items are taken in order, `rate * 60` events a minute with the log
     records between them; their times are spread evenly over the minute (order kept), so
     a day's traffic lands in a day whatever the simulator's own pace. Each log record is
-    copied under `copies` functions (a `-cN` suffix, N ms later: a distinct invocation key)."""
+    copied under `copies` functions (a `-cN` suffix, N ms later: a distinct invocation key).
+    The simulator makes the first minute (~45 s at 3x the average rate); every later minute
+    is that one re-keyed -- each UUID in its records (event, request, order ids) gets a
+    first group of its own -- which keeps the shape and costs a few seconds."""
     items = simulator.simulate(simulator.CompanyConfig.bench(), seed=seed, n_events=10**9,
                                start=datetime.fromtimestamp(start_ms / 1000, tz=timezone.utc))
-    per_minute, minute, count = rate * 60, 0, 0
-    pending: list[simulator.SimItem] = []
+    first: list[simulator.SimItem] = []
+    count = 0
     for item in items:
-        pending.append(item)
+        first.append(item)
         count += item.kind == "event"
-        if count >= per_minute:
-            yield _minute(pending, start_ms + minute * MINUTE_MS, copies)
-            pending, minute, count = [], minute + 1, 0
+        if count >= rate * 60:
+            break
+    yield _minute(first, start_ms, copies, rows=True)
+    minute = 1
+    while True:
+        head = f"{minute:08x}"
+        rekeyed = [item._replace(record=orjson.loads(_UUID_HEAD.sub(
+            head, orjson.dumps(item.record).decode()))) for item in first]
+        yield _minute(rekeyed, start_ms + minute * MINUTE_MS, copies, rows=False)
+        minute += 1
 
 
-def _minute(items: list[simulator.SimItem], start_ms: int, copies: int) -> Minute:
+def _minute(items: list[simulator.SimItem], start_ms: int, copies: int, rows: bool) -> Minute:
     messages, logs = [], defaultdict(list)
     step = MINUTE_MS / max(len(items), 1)
     for n, item in enumerate(items):
@@ -104,23 +122,29 @@ def _minute(items: list[simulator.SimItem], start_ms: int, copies: int) -> Minut
             group = record["logGroupName"] + (f"-c{copy}" if copy else "")
             logs[group].append({**record, "logGroupName": group, "timestamp": at + copy,
                                 "eventId": f"{record['eventId']}{copy}"})
+    if not rows:  # the measured minutes: their rows are what the collectors hand the store
+        return Minute(messages, dict(logs), [], [])
     settings = TapSettings(queue_url=QUEUE_ARN, sample_rate=1.0)
-    rows = [event_row(e) for e in classify_messages(
+    event_rows = [event_row(e) for e in classify_messages(
         [{"MessageId": m["messageId"], "Body": m["body"]} for m in messages], settings).events]
     built: list[Invocation] = []
     for records in logs.values():
         assembler = InvocationAssembler()
         for record in records:
             built += assembler.feed(record)
-    return Minute(messages, dict(logs), rows, built)
+    return Minute(messages, dict(logs), event_rows, built)
 
 
 class TimedStore(Store):
-    """The store, counting the wall seconds spent in `write_batch` (rollup settling included)."""
+    """The store, counting the wall seconds spent in `write_batch` (rollup settling included)
+    and keeping the events and invocations it was handed (for the floors), untimed."""
 
     seconds = 0.0
+    handed: tuple[list[Any], list[Invocation]] = ([], [])
 
     def write_batch(self, *args: Any, **kwargs: Any) -> Any:
+        self.handed[0].extend(kwargs.get("events_", args[0] if args else ()))
+        self.handed[1].extend(kwargs.get("invocations_", args[1] if len(args) > 1 else ()))
         started = time.perf_counter()
         try:
             return super().write_batch(*args, **kwargs)
@@ -148,11 +172,12 @@ def write_minute(store: Store, minute: Minute, sinks: dict[str, InvocationSink],
 
 
 def prefill(store: Store, template: Minute, minutes: int, chunk: int = 10) -> int:
-    """`minutes` copies of one minute before it, fresh ids (a `pN-` prefix), COPYed once into
-    temporary tables and multiplied by the server into the store's own tables (their days'
-    partitions made first), `chunk` minutes a transaction; then the copied minutes marked
-    stale and the rollups refreshed once (`Store.refresh_rollups`). Events stored."""
-    from eventscope.pg_write import _invocation_row
+    """`minutes` copies of one minute before it, fresh ids (a `pN-` prefix) and shifted times:
+    the minute COPYed once into a temporary table, then multiplied by the server into the
+    store's own tables one minute a statement (rows in the traffic's order, so the indexes
+    grow as under live writes), `chunk` minutes a transaction, events and invocations in two
+    connections at once; their days' partitions made first. Then the minutes are marked stale
+    and the rollups refreshed once (`Store.refresh_rollups`). Returns the events stored."""
     if minutes <= 0:
         return 0
     first = min(r[EVENT_COLUMNS.index("time_ms")] for r in template.event_rows)
@@ -161,64 +186,76 @@ def prefill(store: Store, template: Minute, minutes: int, chunk: int = 10) -> in
         if partitions.is_partitioned(conn):
             days = partitions.wanted_days([first - minutes * MINUTE_MS, now], now)
             days |= set(range(partitions.day_of(first - minutes * MINUTE_MS), now, DAY_MS))
-            for name in ("events", "invocations"):
+            for name in BIG_TABLES:
                 partitions.ensure_days(conn, name, days)
-    raw = store.engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        for name, columns, rows in (
-                ("events", EVENT_COLUMNS, template.event_rows),
-                ("invocations", INVOCATION_COLUMNS,
-                 [_invocation_row(c) for c in template.invocations])):
+    shifted, prefixed = {"time_ms", "start_ms", "end_ms"}, {"id", "request_id", "event_id"}
+
+    def fill(name: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+        select = ", ".join(f"'p' || %(g)s::text || '-' || {c}" if c in prefixed else
+                           f"{c} + %(shift)s::bigint" if c in shifted else c for c in columns)
+        raw = store.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
             cursor.execute(f"CREATE TEMPORARY TABLE prefill_{name} (LIKE {name})")
             with cursor.copy(f"COPY prefill_{name} ({', '.join(columns)}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
-        shifted = {"time_ms", "start_ms", "end_ms"}
-        prefixed = {"id", "request_id", "event_id"}
+            for g in range(minutes):
+                cursor.execute(f"INSERT INTO {name} ({', '.join(columns)}) SELECT {select} "
+                               f"FROM prefill_{name}",
+                               {"g": g, "shift": (g - minutes) * MINUTE_MS})
+                if g % chunk == chunk - 1 or g == minutes - 1:
+                    raw.commit()
+                    if name == "invocations":
+                        print(f"  prefill {g + 1}/{minutes} minutes (invocations)", flush=True)
+        finally:
+            raw.close()
 
-        def select(columns: list[str] | tuple[str, ...]) -> str:
-            return ", ".join(f"'p' || g || '-' || {c}" if c in prefixed else
-                             f"{c} + (g - %(n)s::bigint) * {MINUTE_MS}" if c in shifted else c
-                             for c in columns)
-        for low in range(0, minutes, chunk):
-            high = min(low + chunk, minutes) - 1
-            for name, columns in (("events", EVENT_COLUMNS), ("invocations",
-                                                             INVOCATION_COLUMNS)):
-                cursor.execute(f"INSERT INTO {name} ({', '.join(columns)}) SELECT "
-                               f"{select(columns)} FROM prefill_{name} CROSS JOIN "
-                               "generate_series(%(low)s::int, %(high)s::int) g",
-                               {"n": minutes, "low": low, "high": high})
-            raw.commit()
-            print(f"  prefill {high + 1}/{minutes} minutes", flush=True)
-        base = first - first % MINUTE_MS
-        cursor.execute("INSERT INTO rollup_dirty (minute_ms) SELECT %(base)s + g * "
-                       f"{MINUTE_MS} FROM generate_series(-%(n)s::int, 0) g ON CONFLICT DO NOTHING",
-                       {"base": base, "n": minutes})
-        raw.commit()
-    finally:
-        raw.close()
+    event_rows, call_rows = kept_rows(template)
+    with ThreadPoolExecutor(2) as pool:
+        done = [pool.submit(fill, "events", list(EVENT_COLUMNS), event_rows),
+                pool.submit(fill, "invocations", INVOCATION_COLUMNS, call_rows)]
+        for future in done:
+            future.result()
+    base = first - first % MINUTE_MS
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(
+            f"INSERT INTO rollup_dirty (minute_ms) SELECT %(base)s + g * {MINUTE_MS} "
+            "FROM generate_series(-%(n)s::int, 0) g ON CONFLICT DO NOTHING",
+            {"base": base, "n": minutes})
     began = time.perf_counter()
     store.refresh_rollups()
     print(f"  prefill rollups refreshed in {time.perf_counter() - began:.0f} s", flush=True)
-    return minutes * len(template.event_rows)
+    return minutes * len(event_rows)
+
+
+def kept_rows(minute: Minute) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The minute's event and invocation rows as the store keeps them: one per key (a
+    redelivered event, an invocation seen twice folded as the upsert folds it)."""
+    from eventscope.pg_write import _invocation_row, merge_invocations
+    time_at = EVENT_COLUMNS.index("time_ms")
+    event_rows: dict[tuple[Any, Any], tuple[Any, ...]] = {}
+    for row in minute.event_rows:
+        event_rows.setdefault((row[0], row[time_at]), row)
+    return (list(event_rows.values()),
+            [_invocation_row(c) for c in merge_invocations(minute.invocations)])
 
 
 def copy_floor(engine: sa.Engine, minute: Minute, tables: tuple[str, str]) -> float:
-    """Seconds for a plain COPY of the minute's event and invocation rows into `tables`
-    (events, invocations), one transaction; the tables are emptied afterwards."""
-    from eventscope.pg_write import _invocation_row
+    """Seconds for a plain COPY of the minute's event and invocation rows (`kept_rows`) into
+    `tables` (events, invocations), one transaction; the tables are emptied afterwards."""
+    event_rows, calls = kept_rows(minute)
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
         started = time.perf_counter()
         with cursor.copy(f"COPY {tables[0]} ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
-            for row in minute.event_rows:
+            for row in event_rows:
                 copy.write_row(row)
         with cursor.copy(f"COPY {tables[1]} ({', '.join(INVOCATION_COLUMNS)}) "
                          "FROM STDIN") as copy:
-            for call in minute.invocations:
-                copy.write_row(_invocation_row(call))
+            for call in calls:
+                copy.write_row(call)
         raw.commit()
         seconds = time.perf_counter() - started
         cursor.execute(f"TRUNCATE {tables[0]}, {tables[1]}")
@@ -309,12 +346,13 @@ def main(argv: list[str] | None = None) -> int:
     rate = args.rate * (3 if args.peak else 1)
     minutes, prefill_minutes = max(1, int(args.minutes)), int(args.prefill_hours * 60)
     copies = args.invocations_per_event
-    generate_s = (minutes + 1) * rate * 60 * 4.3 / GENERATED_PER_S
-    estimate = generate_s * 2 + minutes * 60 * 0.5 + prefill_minutes * rate * 60 / 7_000
+    generate_s = rate * 60 * 4.3 / GENERATED_PER_S * (1 + minutes / 5)  # first + re-keyed
+    estimate = generate_s + minutes * 40 + prefill_minutes * 3.5
     print(f"scale bench: {rate} events/s for {minutes} min on a store prefilled with "
           f"{prefill_minutes} min; estimated {estimate / 60:.0f} min "
           f"(generation ~{generate_s:.0f} s, untimed)", flush=True)
 
+    run_began = time.perf_counter()
     schema = f"scale_{os.getpid()}"
     admin = sa.create_engine(args.url)
     with admin.begin() as conn:
@@ -322,25 +360,31 @@ def main(argv: list[str] | None = None) -> int:
         conn.exec_driver_sql(f"CREATE SCHEMA {schema}_floor")
     separator = "&" if "?" in args.url else "?"
     url = f"{args.url}{separator}options=-csearch_path%3D{schema}"
-    open_store(url).engine.dispose()  # the schema
-    # The second floor: the same store layout (partitions, keys, indexes) in a twin schema
-    twin = open_store(f"{args.url}{separator}options=-csearch_path%3D{schema}_floor")
     store = TimedStore(sa.create_engine(url))
     store.rollup_lag_ms = 2 * MINUTE_MS  # the deployed writers' setting: settle behind
+    twin: Store | None = None
     try:
+        open_store(url).engine.dispose()  # the schema
+        # The second floor: the same store layout (partitions, keys, indexes) in a twin schema
+        twin = open_store(f"{args.url}{separator}options=-csearch_path%3D{schema}_floor")
         bare = make_bare_tables(store.engine)
         start = int(time.time() * 1000)
         start -= start % MINUTE_MS
         stream = traffic(rate, start, copies, args.seed)
+        began = time.perf_counter()
         template = next(stream)
+        generated = time.perf_counter() - began
         calls_per_event = len(template.invocations) / max(len(template.event_rows), 1)
         records = sum(len(r) for r in template.logs.values())
         print(f"traffic: {len(template.event_rows)} events/min, {calls_per_event:.2f} "
               f"invocations/event, {records / max(len(template.invocations), 1):.2f} log "
               "records/invocation", flush=True)
         began = time.perf_counter()
-        stored = prefill(store, template, prefill_minutes)
-        print(f"prefill: {stored:,} events ({prefill_minutes} min) in "
+        # The store before a peak holds average traffic: at --peak, a third as many copies
+        # of the (3x denser) minute, the same rows as `--prefill-hours` at the average rate.
+        copies_of_template = prefill_minutes // (3 if args.peak else 1)
+        stored = prefill(store, template, copies_of_template)
+        print(f"prefill: {stored:,} events ({args.prefill_hours:g} h at {args.rate} events/s) in "
               f"{time.perf_counter() - began:.0f} s", flush=True)
 
         sinks: dict[str, InvocationSink] = {}
@@ -351,12 +395,19 @@ def main(argv: list[str] | None = None) -> int:
         print("minute  collect_s  ratio  store_s  ratio  bare_s  x_bare  same_s  x_same  "
               "bytes/event  dirty_min", flush=True)
         for n in range(minutes):
+            began = time.perf_counter()
             minute = next(stream)
-            store.seconds = 0.0
+            generated += time.perf_counter() - began
+            store.seconds, store.handed = 0.0, ([], [])
             seconds = write_minute(store, minute, sinks, args.sqs_batch)
             writing = store.seconds
-            floor = copy_floor(store.engine, minute, bare)
-            same = copy_floor(twin.engine, minute, ("events", "invocations"))
+            minute.event_rows = [e if isinstance(e, tuple) else event_row(e)
+                                 for e in store.handed[0]]
+            minute.invocations = store.handed[1]
+            # a floor is the faster of two runs (a shared machine slows single runs)
+            floor = min(copy_floor(store.engine, minute, bare) for _ in range(2))
+            same = min(copy_floor(twin.engine, minute, ("events", "invocations"))
+                       for _ in range(2))
             stored += len(minute.event_rows)
             ratios.append(seconds / 60)
             store_ratios.append(writing / 60)
@@ -386,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
               f"into the same partitioned, indexed tables; {per_event:.0f} bytes/event "
               f"({exact:,} events), last rollups settled in {settle_s:.1f} s")
         print(f"bytes per event by table: {table_bytes(store.engine, max(exact, 1))}")
+        print(f"traffic generation (untimed): {generated:.0f} s; whole run "
+              f"{time.perf_counter() - run_began:.0f} s")
         result("peak ratio" if args.peak else "average ratio", average,
                TARGET_PEAK if args.peak else TARGET_AVERAGE)
         if len(ratios) < 3:
@@ -399,7 +452,8 @@ def main(argv: list[str] | None = None) -> int:
         result("bytes per event", per_event, TARGET_BYTES, " B")
     finally:
         store.engine.dispose()
-        twin.engine.dispose()
+        if twin is not None:
+            twin.engine.dispose()
         if not args.keep:
             with admin.begin() as conn:
                 conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
