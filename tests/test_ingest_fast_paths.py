@@ -151,3 +151,15 @@ def test_a_block_stores_big_integers_of_events_exactly_and_reads_logs_beside_the
     assert [row[9] for row in parsed.event_rows] == ['{"n":"1234567890123456789012345"}']
     assert parsed.log_records == 1 and len(parsed.log_facts) == 1
     assert not [item for item in parsed.quarantined if isinstance(item, Quarantined)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(st.characters(blacklist_categories=["Cs"]), max_size=40), st.binary(max_size=70))
+def test_a_token_is_the_hmac_of_its_value_under_the_key(value: str, key: bytes) -> None:
+    """The copied keyed HMAC gives the token `hmac.new(key, value)` gives, for any key."""
+    import hashlib
+    import hmac
+
+    from eventscope.redaction import token
+    expected = hmac.new(key, value.encode(), hashlib.sha256)
+    assert token(value, "email", key) == f"pii:email:{expected.hexdigest()[:16]}"
