@@ -129,11 +129,27 @@ def string_filter(document: str) -> Callable[[str], bool] | None:
     """
     if _may_hold_key_or_number(document):
         return may_hold_pii
-    return _has_at if "@" in document else None
+    if "@" not in document:
+        return None
+    # Every "@" of JSON text is in a string (key or value) unless written as an escape.
+    return _has_at if "\\u" in document else _AtOnly(document.count("@"))
 
 
 def _has_at(text: str) -> bool:
     return "@" in text
+
+
+class _AtOnly:
+    """`_has_at` for one document whose text holds `ats` "@" characters, none escaped: a walk
+    that has met strings holding that many has met every string that can hold an e-mail."""
+
+    __slots__ = ("ats",)
+
+    def __init__(self, ats: int) -> None:
+        self.ats = ats
+
+    def __call__(self, text: str) -> bool:
+        return "@" in text
 
 
 def detect(value: Any) -> str | None:
@@ -211,7 +227,8 @@ def redact_document(document: Any, path: str, declared: set[str], key: bytes,
     """
     def replacement(value: str, detector: str) -> str:
         return token(value, detector, key)
-    return _redact(document, (None, path), declared, replacement, found, maybe)
+    budget = [maybe.ats] if type(maybe) is _AtOnly and not declared else None
+    return _redact(document, (None, path), declared, replacement, found, maybe, budget)
 
 
 def mask_document(document: Any, path: str, declared: set[str], mask: str) -> Any:
@@ -228,16 +245,22 @@ _Replace = Callable[[str, str], str]  # (value, detector) -> what stands in its 
 
 
 def _redact(node: Any, where: _Where, declared: set[str], replacement: _Replace,
-            found: list[tuple[str, str]], maybe: Callable[[str], bool]) -> Any:
-    """`redact_document`, with paths built only for containers and for what is found."""
+            found: list[tuple[str, str]], maybe: Callable[[str], bool],
+            budget: list[int] | None = None) -> Any:
+    """`redact_document`, with paths built only for containers and for what is found.
+
+    `budget` (e-mail-only documents, `_AtOnly`): the "@" characters not yet met in a string;
+    at zero the rest of the document holds no candidate and is not walked."""
     if declared and node is not None and _render(where) in declared:
         found.append((_render(where), "catalog"))
         return replacement(orjson.dumps(node).decode(), "catalog")
     kind = type(node)
-    at_only = maybe is _has_at  # tested inline below: a call per string costs more than it
+    at_only = budget is not None or maybe is _has_at  # tested inline: cheaper than a call
     if kind is dict:
         for name in node:  # JSON object keys are strings; a loop is cheaper than any()
             if ("@" in name) if at_only else maybe(name):
+                if budget is not None:
+                    budget[0] -= sum(key.count("@") for key in node)
                 node = _redact_keys(node, where, replacement, found)
                 break
         children: Any = node.items()
@@ -247,16 +270,21 @@ def _redact(node: Any, where: _Where, declared: set[str], replacement: _Replace,
     else:
         return _redact_scalar(node, where, replacement, found)
     for name, child in children:
+        if budget is not None and budget[0] <= 0:
+            break  # every "@" of the document met: nothing further can be an e-mail
         child_kind = type(child)
         if not declared and child_kind is not dict and child_kind is not list:
             if child_kind is str:
                 if ("@" not in child) if at_only else not maybe(child):
                     continue  # the common case, without a path
+                if budget is not None:
+                    budget[0] -= child.count("@")
             elif child_kind is not int or -10**12 < child < 10**12:
                 continue  # only long integers can be card numbers
             new = _redact_scalar(child, (where, segment(name)), replacement, found)
         else:
-            new = _redact(child, (where, segment(name)), declared, replacement, found, maybe)
+            new = _redact(child, (where, segment(name)), declared, replacement, found, maybe,
+                          budget)
         if new is not child:
             node[name] = new
     return node

@@ -163,3 +163,29 @@ def test_a_token_is_the_hmac_of_its_value_under_the_key(value: str, key: bytes) 
     from eventscope.redaction import token
     expected = hmac.new(key, value.encode(), hashlib.sha256)
     assert token(value, "email", key) == f"pii:email:{expected.hexdigest()[:16]}"
+
+
+AT_TEXT = st.sampled_from(["a@b.io", "x ann@example.com y", "@", "a@@b", "no", "k@x.io z@y.io"])
+AT_JSON = st.recursive(st.none() | st.integers(-10, 10) | AT_TEXT | st.text(max_size=5),
+                       lambda inner: st.lists(inner, max_size=4)
+                       | st.dictionaries(AT_TEXT | st.text(max_size=4), inner, max_size=4),
+                       max_leaves=25)
+
+
+@settings(max_examples=400, deadline=None)
+@given(AT_JSON)
+def test_a_walk_that_stops_once_every_at_sign_is_met_finds_what_a_full_walk_finds(
+        document: Any) -> None:
+    """Given `string_filter`'s check for an e-mail-only document (which stops the walk once
+    strings holding all the text's "@" characters have been met), redaction replaces and
+    reports exactly what a walk of every value does."""
+    from eventscope.redaction import string_filter
+    text = orjson.dumps(document).decode()
+    check = string_filter(text)
+    if check is None or check is _has_at:
+        return  # not an e-mail-only document: no early stop to compare
+    early: list[tuple[str, str]] = []
+    full: list[tuple[str, str]] = []
+    one = redact_document(orjson.loads(text), "$", set(), KEY, early, check)
+    other = redact_document(orjson.loads(text), "$", set(), KEY, full, lambda t: "@" in t)
+    assert (one, early) == (other, full)
