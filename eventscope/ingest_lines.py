@@ -2,7 +2,7 @@
 
 Owns recognising what each line is (an EventBridge envelope, a CloudWatch Logs record, or
 something to quarantine), redacting events' PII, and packing a block's results compactly
-(events as their rows, log records as `lambda_logs.parse_log_record` facts) so they cross a
+(events as their rows, log records as `lambda_logs.parse_checked_record` facts) so they cross a
 process boundary cheaply: `eventscope.ingest` runs `parse_block` in worker processes. It
 imports neither the store nor SQLAlchemy, so workers start fast. No I/O.
 """
@@ -17,7 +17,7 @@ from typing import Any
 from eventscope.decoding import decode_object, needs_exact_integers
 from eventscope.events import (DEFAULT_CORRELATION_PATHS, RejectedRecord, VersionRule,
                                is_bus_event, parse_bus_event)
-from eventscope.lambda_logs import ParsedRecord, parse_log_record
+from eventscope.lambda_logs import ParsedRecord, parse_checked_record
 from eventscope.limits import QUARANTINE_READ
 from eventscope.records import EVENT_COLUMNS, BusEvent, Quarantined, event_row
 from eventscope.replay_marker import is_echo
@@ -93,7 +93,7 @@ def parse_block(block: Block, options: LineOptions) -> ParsedBlock:
                                       if options.redaction is not None else [item])
         else:
             parsed.log_records += 1
-            facts = parse_log_record(item)  # type: ignore[arg-type]
+            facts = parse_checked_record(item)  # type: ignore[arg-type]
             if facts is not None:
                 key = streams.setdefault(facts[0], facts[0])
                 parsed.log_facts.append((key, facts[1], facts[2]))

@@ -189,3 +189,24 @@ def test_a_walk_that_stops_once_every_at_sign_is_met_finds_what_a_full_walk_find
     one = redact_document(orjson.loads(text), "$", set(), KEY, early, check)
     other = redact_document(orjson.loads(text), "$", set(), KEY, full, lambda t: "@" in t)
     assert (one, early) == (other, full)
+
+
+MESSAGES = st.sampled_from([
+    "START RequestId: r1 Version: $LATEST\n", "END RequestId: r1\n",
+    "REPORT RequestId: r1\tDuration: 84.35 ms\tBilled Duration: 85 ms\tMax Memory Used: 111 MB",
+    '{"time":"t","type":"platform.start","record":{"requestId":"r1"}}',
+    '{"level":"ERROR","message":"boom","function_request_id":"r1","correlation_id":"e1"}',
+    "[ERROR] KeyError: 'x'\nTraceback (most recent call last):", "INIT_START Runtime", "",
+    "2024-05-01T10:00:00.000Z r1 Task timed out after 3.00 seconds"]) | st.text(max_size=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=20), st.text(max_size=30), st.integers(0, 2**63), MESSAGES)
+def test_a_checked_log_record_reads_as_parse_log_record_reads_it(
+        group: str, stream: str, timestamp: int, message: str) -> None:
+    """The ingest's read of a record with its four fields checked gives `parse_log_record`'s
+    facts."""
+    from eventscope.lambda_logs import parse_checked_record
+    record = checked_log_record({"logGroupName": group, "logStreamName": stream,
+                                 "timestamp": timestamp, "message": message})
+    assert parse_checked_record(record) == parse_log_record(record)
