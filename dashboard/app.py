@@ -22,6 +22,7 @@ import streamlit as st  # noqa: E402
 
 from eventscope.dashboard import access, data, ui, views  # noqa: E402
 
+FAVICON = HERE / "assets" / "favicon.png"
 REFRESH = {"off": 0, "30s": 30, "1m": 60, "5m": 300}
 PAGES = [
     ("overview", "Overview", ":material/dashboard:"),
@@ -68,27 +69,22 @@ def sidebar() -> data.Context:
     side = st.sidebar
     named = data.environments()
     names = access.visible_environments(named, claims(), policy())
-    chosen = ui.query("env", "default")
-    env = side.selectbox("Bus / environment", names,
-                         index=names.index(chosen) if chosen in names else 0,
-                         disabled=len(names) == 1)
+    env = ui.url_select("Bus / environment", names, "env", key="env", sticky=True,
+                        default="default" if "default" in names else names[0],
+                        container=side, disabled=len(names) == 1)
     url = named[env]
     side.caption("Store")
     side.code(data.shown_url(url), language=None)
-    windows = list(views.WINDOWS)
-    wanted = ui.query("window", "all")
-    window_name = side.selectbox("Time window", windows,
-                                 format_func=views.WINDOW_LABELS.__getitem__,
-                                 index=windows.index(wanted) if wanted in windows else 0,
-                                 help="Windows end at the newest event in the store.",
-                                 key="window")
-    ui.set_query(window=None if window_name == "all" else window_name,
-                 env=None if env == "default" else env)
+    window_name = ui.url_select("Time window", list(views.WINDOWS), "window", key="window",
+                                default="all", sticky=True, container=side,
+                                format_func=views.WINDOW_LABELS.__getitem__,
+                                help="Windows end at the newest event in the store.")
     latest = data.latest_event_ms(url) if data.store_problem(url) is None else None
     catalog_path = data.catalog_path()
     side.caption("Catalog")
     side.code(catalog_path or "none configured (--catalog PATH)", language=None)
-    refresh = side.selectbox("Auto-refresh", list(REFRESH), index=0)
+    refresh = ui.url_select("Auto-refresh", list(REFRESH), "refresh", key="refresh",
+                            default="off", sticky=True, container=side)
     reveal = _reveal_toggle(side)
     if REFRESH[refresh]:
         _auto_refresh(REFRESH[refresh])
@@ -102,7 +98,8 @@ def _reveal_toggle(side: st.delta_generator.DeltaGenerator) -> bool:
     logged with the user."""
     rules, user = policy(), claims()
     allowed = access.holds("reveal_pii", user, rules)
-    reveal = side.toggle("Reveal PII (logged)", value=False, disabled=not allowed, key="reveal",
+    st.session_state.setdefault("reveal", False)  # session only: a link never reveals PII
+    reveal = side.toggle("Reveal PII (logged)", disabled=not allowed, key="reveal",
                          help="Shows masked fields in full. Each reveal is written to the "
                               "server log with the user, if any." if allowed else
                               "Needs the reveal_pii role.")
@@ -130,7 +127,9 @@ def _auto_refresh(seconds: int) -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="eventscope", page_icon=":material/hub:", layout="wide")
+    # A local favicon: a `:material/...:` page icon makes the browser fetch a font from an
+    # external host on every page load.
+    st.set_page_config(page_title="eventscope", page_icon=str(FAVICON), layout="wide")
     rules, user = policy(), claims()
     if not access.logged_in(user, rules):
         login_page()
@@ -140,9 +139,14 @@ def main() -> None:
         st.error("Your account may not see any environment of this dashboard.")
         return
     pages = [st.Page(str(HERE / "app_pages" / f"{name}.py"), title=title, icon=icon,
-                     url_path=name, default=name == "overview")
-             for name, title, icon in PAGES]
-    navigation = st.navigation(pages)
+                     url_path=name) for name, title, icon in PAGES]
+    # The app's root opens the overview at /overview (its documented path, carrying the
+    # query): a default page is served at the root only, so it is a hidden landing page.
+    landing = st.Page(lambda: None, title="eventscope", url_path="start", default=True,
+                      visibility="hidden")
+    navigation = st.navigation([landing, *pages])
+    if navigation is landing:
+        st.switch_page(pages[0], query_params=st.query_params.to_dict())
     st.session_state[data.CONTEXT_KEY] = sidebar()
     navigation.run()
 

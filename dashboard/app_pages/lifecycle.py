@@ -9,9 +9,8 @@ from eventscope.dashboard import data, figures, ui, views
 ctx = data.context()
 st.title("Order lifecycle")
 if ui.require_data(ctx):
-    query = st.text_input("Order id or event id (a prefix finds matching orders)",
-                          value=data.stored_form(ctx.url, ui.query("order") or ui.query("event"))
-                          ).strip()
+    query = ui.url_text("Order id or event id (a prefix finds matching orders)", "order",
+                        key="order-search", aliases=("event",)).strip()
     query = data.stored_form(ctx.url, query)  # never shown or put in the URL as typed
     ui.set_query(order=query or None, event=None)
     if not query:
