@@ -10,6 +10,7 @@ which environments a user sees and whether they may reveal PII.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,6 +24,9 @@ import streamlit as st  # noqa: E402
 from eventscope.dashboard import access, data, ui, views  # noqa: E402
 
 FAVICON = HERE / "assets" / "favicon.png"
+# $EVENTSCOPE_TIMINGS=1: one stderr line per script run with the page and its run time
+# (bench/dashboard_browser_bench.py reads them to tell script time from browser time).
+TIMINGS = os.environ.get("EVENTSCOPE_TIMINGS") == "1"
 REFRESH = {"off": 0, "30s": 30, "1m": 60, "5m": 300}
 PAGES = [
     ("overview", "Overview", ":material/dashboard:"),
@@ -147,8 +151,14 @@ def main() -> None:
     navigation = st.navigation([landing, *pages])
     if navigation is landing:
         st.switch_page(pages[0], query_params=st.query_params.to_dict())
-    st.session_state[data.CONTEXT_KEY] = sidebar()
-    navigation.run()
+    started = time.perf_counter()
+    try:
+        st.session_state[data.CONTEXT_KEY] = sidebar()
+        navigation.run()
+    finally:
+        if TIMINGS:
+            print(f"eventscope-timing page={navigation.url_path} "
+                  f"script_s={time.perf_counter() - started:.3f}", file=sys.stderr, flush=True)
 
 
 main()
