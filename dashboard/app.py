@@ -21,6 +21,10 @@ if str(HERE.parent) not in sys.path:  # `streamlit run` puts only this folder on
 
 import streamlit as st  # noqa: E402
 
+from eventscope.dashboard import serve  # noqa: E402
+
+serve.wait_preloaded()  # the server's background imports, not the same ones at once here
+
 from eventscope.dashboard import access, data, ui, views  # noqa: E402
 
 FAVICON = HERE / "assets" / "favicon.png"

@@ -23,8 +23,8 @@ import pytest
 from eventscope.records import BusEvent, Invocation
 from eventscope.store import open_store
 from tests import findings_scenario as scenario
-from tests.dashboard_harness import (BROWSER_ARGS, CHROMIUM, dashboard_server, seed,
-                                     settle)
+from tests.dashboard_harness import (BROWSER_ARGS, CHROMIUM, dashboard_server,
+                                     open_link_cell, seed, settle)
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI") == "true":
@@ -188,41 +188,12 @@ def test_staging_survives_every_sidebar_page_tile_and_order_link(tab: Any, serve
     # the failures page's "open order" link opens staging's order stg-3 in a new tab
     tab.goto(f"{server}/failures?env=staging")
     settle(tab, "Failures")
-    order = open_link_cell(tab, "Final failures", row=0)
+    order = open_link_cell(tab, tab.get_by_role("heading", name="Final failures"), row=0)
     settle(order, "Order lifecycle")
     assert "env=staging" in order.url
     order.get_by_text("Order stg-3: 2 events").wait_for(timeout=30_000)
     assert "staging.db" in store_shown(order)
     assert tab.outside == []
-
-
-def open_link_cell(tab: Any, heading: str, row: int) -> Any:
-    """Click the link column (the last one) of row `row` in the table under `heading` and
-    return the tab it opens. Table cells are drawn on a canvas: the grid is scrolled to its
-    right edge and the cell clicked by position (tried three times: a click during a rerun's
-    layout can miss)."""
-    grid = tab.get_by_role("heading", name=heading).locator(
-        "xpath=following::*[@data-testid='stDataFrame'][1]")
-    for _ in range(3):
-        grid.scroll_into_view_if_needed()
-        grid.evaluate("el => { const s = el.querySelector('.dvn-scroller');"
-                      " s.scrollLeft = s.scrollWidth; }")
-        tab.wait_for_timeout(500)
-        box = grid.bounding_box()
-        assert box is not None
-        x, y = box["x"] + box["width"] - 60, box["y"] + ROW_PX * (row + 1.5)
-        tab.mouse.move(x, y)
-        tab.wait_for_timeout(300)
-        try:
-            with tab.context.expect_page(timeout=10_000) as opened:
-                tab.mouse.click(x, y)
-            return opened.value
-        except sync_api.TimeoutError:
-            continue
-    raise AssertionError(f"no link opened from the table under {heading!r}")
-
-
-ROW_PX = 35  # Streamlit's dataframe row (and header) height
 
 
 def test_no_request_leaves_the_machine(tab: Any, server: str) -> None:
