@@ -158,3 +158,23 @@ def test_preloading_the_pages_modules_logs_no_warning() -> None:
                            " preload()"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "WARNING" not in done.stderr and "No runtime" not in done.stderr
+
+
+def test_the_undocumented_sample_payload_is_chosen_by_the_url(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """?sample=EVENT_ID picks that event's payload; choosing another writes it back."""
+    monkeypatch.setenv("EVENTSCOPE_DB", seed(f"sqlite:///{tmp_path / 's.db'}"))
+    monkeypatch.setenv("EVENTSCOPE_CATALOG",
+                       str(ROOT / "tests" / "data" / "dashboard" / "catalog"))
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.query_params["sample"] = "e4"
+    at.switch_page("app_pages/undocumented.py").run()
+    assert not at.exception
+    box = at.selectbox(key="sample")
+    assert box.value == "e4" and len(box.options) > 1
+    first = box.options[0].split("(")[-1].rstrip(")")
+    assert first != "e4"
+    box.select(first).run()  # the default option is left out of the URL
+    assert at.selectbox(key="sample").value == first and param(at, "sample") is None
+    at.selectbox(key="sample").select("e4").run()
+    assert param(at, "sample") == "e4"
