@@ -54,10 +54,12 @@ def no_catalog(problem: str | None, what: str) -> None:
 
 
 def table(df: pd.DataFrame, name: str, **options: Any) -> Any:
-    """A dataframe plus a CSV download of exactly the rows shown (formula cells neutralised)."""
+    """A dataframe plus a CSV download of exactly the rows shown (formula cells neutralised).
+    The CSV is made when the button is clicked (deferred data), not on every run: encoding
+    every table of a page at each rerun cost script time and a media upload per table."""
     shown = st.dataframe(df, width="stretch", hide_index=True, **options)
-    st.download_button("Download CSV", views.csv_bytes(df), file_name=f"{name}.csv",
-                       mime="text/csv", key=f"csv-{name}")
+    st.download_button("Download CSV", lambda: views.csv_bytes(df), file_name=f"{name}.csv",
+                       mime="text/csv", key=f"csv-{name}", on_click="ignore")
     return shown
 
 

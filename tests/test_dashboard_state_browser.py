@@ -196,6 +196,19 @@ def test_staging_survives_every_sidebar_page_tile_and_order_link(tab: Any, serve
     assert tab.outside == []
 
 
+def test_a_table_downloads_as_csv_of_the_rows_shown(tab: Any, server: str) -> None:
+    """The CSV is made on click (deferred), of the same rows, in the chosen environment."""
+    tab.goto(f"{server}/failures?env=staging")
+    settle(tab, "Failures")
+    with tab.expect_download(timeout=30_000) as download:
+        tab.get_by_role("heading", name="Final failures").locator(
+            "xpath=following::*[@data-testid='stDownloadButton'][1]//button").click()
+    assert download.value.suggested_filename == "final-failures.csv"
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert lines[0].startswith("consumer,event_id") and len(lines) == 2
+    assert "stg-3-e1" in lines[1]
+
+
 def test_no_request_leaves_the_machine(tab: Any, server: str) -> None:
     """Every page, loaded fresh: nothing is fetched from another host (the favicon was a font
     from an external host)."""
