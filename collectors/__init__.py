@@ -6,7 +6,8 @@ wrapped client in a test. The pure pieces they rely on (envelope parsing, sampli
 patterns, redaction, bus delivery logs) live in `eventscope/` and never import boto3.
 
 `eventscope.collectors.lambda_handler` is the entry point for an SQS event-source mapping on the tap
-queue (see `eventscope.collectors.handler`).
+queue, and `eventscope.collectors.logs_lambda_handler` the destination of the CloudWatch Logs
+subscription filters `eventscope logs subscribe` installs (see `eventscope.collectors.handler`).
 """
 
 from __future__ import annotations
@@ -19,3 +20,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from eventscope.collectors.handler import handle
 
     return handle(event, context)
+
+
+def logs_lambda_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
+    """Store a CloudWatch Logs subscription payload (`awslogs`); store errors raise (retry)."""
+    from eventscope.collectors.handler import handle_logs
+
+    return handle_logs(event, context)

@@ -1,12 +1,18 @@
-"""The Lambda entry point for an SQS event-source mapping on the tap queue.
+"""The Lambda entry points: the tap queue's SQS batches, and pushed CloudWatch Logs.
 
-Owns turning the mapping's batch into the tap collector's messages, storing them with the
+`handle` owns turning the mapping's batch into the tap collector's messages, storing them with the
 same code as `collect tap`, and answering `batchItemFailures` (the mapping must enable
 ReportBatchItemFailures): nothing when the batch committed, every message when the store
 failed, so SQS delivers them again. The store comes from $EVENTSCOPE_DB (PostgreSQL in
 practice) and the sample rate from $EVENTSCOPE_SAMPLE; PII is redacted as in every collector
 (`eventscope.collectors.pii`: $EVENTSCOPE_PII_KEY, $EVENTSCOPE_PII). The rate is recorded in the
 store with each batch, as `collect tap` does, so invocations collected from logs are sampled by it.
+
+`handle_logs` takes a subscription filter's `awslogs` payload (`eventscope logs subscribe`) and
+stores its invocations with `eventscope.collectors.logs_push.store_push`: the same parsing,
+sampling and redaction as `collect logs`. A store error is raised, failing the invocation so
+Lambda retries the asynchronous delivery; a payload that cannot be decoded is quarantined and
+acknowledged.
 """
 
 from __future__ import annotations
@@ -55,3 +61,14 @@ def _default_store() -> Store:
     if _STORE is None:
         _STORE = open_store(os.environ.get("EVENTSCOPE_DB"))
     return _STORE
+
+
+def handle_logs(event: dict[str, Any], context: Any, store: Store | None = None
+                ) -> dict[str, int]:
+    """Store one pushed CloudWatch Logs payload; its counters. Store errors propagate."""
+    from eventscope.collectors.logs_push import store_push
+
+    store = store or _default_store()
+    counters = store_push(event, store, settings_from_env(store))
+    log.info("awslogs payload: %s", counters.as_dict())
+    return counters.as_dict()

@@ -5,14 +5,16 @@ present, even after an empty page), feeding records to the foundation's
 `InvocationAssembler`, and one checkpoint per log group written in the same transaction as
 the invocations it covers.
 
-Late records: each run re-reads an overlap window behind the newest record already read, and
-skips records whose `eventId` it has already processed (the checkpoint keeps the ids inside
-the window). The window is `overlap_ms` (default 5 minutes) or, when longer, the lateness the
-group has shown in the last day (a record's `ingestionTime` minus its `timestamp`, plus
-`overlap_ms`, at most `MAX_OVERLAP_MS`): a group whose records arrive an hour late is re-read
-an hour back. A record later than that window is not seen. The newest record counts as no
-later than now minus `CHECKPOINT_MARGIN_MS`, so a future-dated record cannot move the
-checkpoint ahead of records still to come.
+Late records: each run re-reads a window behind the newest record already read, and skips
+records whose `eventId` it has already processed, before parsing them (the checkpoint keeps
+the ids inside the window, at most `MAX_SEEN_IDS`). The window follows the lateness the group
+has shown (a record's `ingestionTime` minus its `timestamp`, the longest in the last day) plus
+a margin `overlap_ms` (default 10 s), at most `MAX_OVERLAP_MS`: a group whose records arrive
+within a second is re-read 11 s back, one whose records arrive an hour late an hour back, so a
+pass fetches little more than the records it has not read. A record later than that window is
+not seen. The newest record counts as no later than the newest `ingestionTime` read (the
+service's clock: now minus `CHECKPOINT_MARGIN_MS` when records carry none), so a
+future-dated record cannot move the checkpoint ahead of records still to come.
 
 Each log group fails alone: an error reading or storing one (AccessDenied, throttling past
 retries, a store refusing it) is counted (`groups_failed`), the other groups are read, and the
@@ -31,7 +33,7 @@ collector), invocations are kept only when their event is (the same hash of the 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -55,11 +57,12 @@ from eventscope.store import Store, deliveries
 log = logging.getLogger(__name__)
 
 COLLECTOR = "logs"
-DEFAULT_OVERLAP_MS = 5 * 60_000
+DEFAULT_OVERLAP_MS = 10_000  # margin added to the lateness observed
 DEFAULT_HOLD_MS = 20 * 60_000  # above Lambda's 15-minute maximum duration
-CHECKPOINT_MARGIN_MS = 60_000  # the checkpoint's newest record is never later than now - this
+CHECKPOINT_MARGIN_MS = 60_000  # without ingestion times: newest <= now - this
 MAX_OVERLAP_MS = 6 * 3600_000  # the longest window re-read for late records
 LATENESS_MEMORY_MS = 24 * 3600_000  # how long an observed lateness widens the window
+MAX_SEEN_IDS = 200_000  # record ids a checkpoint keeps (the newest); see next_checkpoint
 
 
 class LogGroupsFailed(EventscopeError):
@@ -77,7 +80,7 @@ class LogsSettings:
 
     prefix: str = "/aws/lambda/"
     since_ms: int = 0  # where a log group without a checkpoint starts
-    overlap_ms: int = DEFAULT_OVERLAP_MS
+    overlap_ms: int = DEFAULT_OVERLAP_MS  # margin on top of the observed lateness
     hold_ms: int = DEFAULT_HOLD_MS
     log_groups: tuple[str, ...] = ()  # explicit groups instead of discovery
     redaction: RedactionSettings | None = None  # scrubs PII from invocation error messages
@@ -92,7 +95,8 @@ class LogsCounters:
     groups: int = 0
     pages: int = 0
     records_read: int = 0
-    records_already_seen: int = 0
+    records_already_seen: int = 0  # fetched again inside the window: skipped unparsed
+    records_new: int = 0  # fetched for the first time (records_read / this ~ 1)
     invocations_built: int = 0
     invocations_stored: int = 0
     invocations_sampled_out: int = 0  # of events the tap's sample left out
@@ -155,25 +159,33 @@ def read_pages(logs: Any, group: str, start_ms: int, counters: LogsCounters,
 
 def next_checkpoint(previous: GroupCheckpoint | None, read: dict[str, int],
                     partials: list[Invocation], settings: LogsSettings,
-                    now_ms: int | None = None, lateness_ms: int = 0) -> GroupCheckpoint | None:
+                    now_ms: int | None = None, lateness_ms: int = 0,
+                    ingested_ms: int | None = None) -> GroupCheckpoint | None:
     """The checkpoint after a run that read records `read` (eventId -> timestamp) whose
-    longest lateness was `lateness_ms`, at `now_ms` (default: the clock). Pure given now_ms."""
+    longest lateness was `lateness_ms` and newest `ingestionTime` `ingested_ms`, at `now_ms`
+    (default: the clock). Pure given now_ms.
+
+    Resume = newest - (lateness + margin); the ids at or after it are kept, so the next run
+    skips them before parsing. Past `MAX_SEEN_IDS` the oldest are let go and the resume point
+    moves up to the oldest id kept (what lies before it was read)."""
     now = int(time.time() * 1000) if now_ms is None else now_ms
     seen = {**(previous.seen if previous else {}), **read}
     if not seen:
         return previous
     lateness, lateness_at = _lateness(previous, lateness_ms, now)
-    newest = min(max(seen.values()), now - CHECKPOINT_MARGIN_MS)
-    overlap = settings.overlap_ms
-    if lateness:
-        overlap = max(overlap, min(lateness + settings.overlap_ms, MAX_OVERLAP_MS))
-    resume = newest - overlap
+    ceiling = ingested_ms if ingested_ms is not None else now - CHECKPOINT_MARGIN_MS
+    newest = min(max(seen.values()), ceiling)
+    resume = newest - min(lateness + settings.overlap_ms, MAX_OVERLAP_MS)
     held = [p.start_ms for p in partials if p.start_ms >= newest - settings.hold_ms]
     hold_from = min(held) if held else None
     if hold_from is not None:
         resume = min(resume, hold_from)
     kept = {event_id: ts for event_id, ts in seen.items()
             if ts >= resume and (hold_from is None or ts < hold_from)}
+    if len(kept) > MAX_SEEN_IDS:
+        newest_ids = sorted(kept.items(), key=lambda item: item[1])[-MAX_SEEN_IDS:]
+        kept = dict(newest_ids)
+        resume = max(resume, newest_ids[0][1]) if hold_from is None else resume
     return GroupCheckpoint(resume, kept, lateness, lateness_at)
 
 
@@ -205,13 +217,17 @@ class InvocationSink:
         self.invocations.extend(self.partials)
 
     def write(self, store: Store, checkpoints: dict[tuple[str, str], str],
-              counters: LogsCounters) -> None:
+              counters: Any, quarantined: Sequence[Quarantined] = ()) -> None:
+        """Sample, redact and store the invocations (with `quarantined` and the checkpoints,
+        one transaction); `counters` is any object with the invocation counters."""
         counters.invocations_built += len(self.invocations)
         kept, dropped = sample_invocations(self.invocations, self.sample_rate)
         counters.invocations_sampled_out += dropped
         if self.redaction is not None:
             kept = scrub_invocations(kept, self.redaction)
-        written = store.write_batch((), kept, (), checkpoints)
+            if not self.redaction.keep_originals:
+                quarantined = scrub_quarantined(list(quarantined), self.redaction)
+        written = store.write_batch((), kept, quarantined, checkpoints)
         counters.invocations_stored += written.invocations
 
 
@@ -263,27 +279,40 @@ def collect_group(logs: Any, store: Store, group: str, settings: LogsSettings,
     rate = settings.sample_rate if settings.sample_rate is not None else store.sample_rate()
     sink = sink_factory(settings.redaction, rate)
     previous = GroupCheckpoint.decode(store.checkpoint(sink.collector, group))
-    # never from the future: a checkpoint an older eventscope moved ahead is pulled back
-    start = (min(previous.resume_ms, int(time.time() * 1000) - CHECKPOINT_MARGIN_MS
-                 - settings.overlap_ms) if previous else settings.since_ms)
+    start = _start(previous, settings)
     skip = previous.seen if previous else {}
     read: dict[str, int] = {}
-    lateness = 0
+    lateness, ingested = 0, None
     for page in read_pages(logs, group, start, counters, settings.page_size):
         for record in page:
             counters.records_read += 1
             event_id = record.get("eventId") or f"{record['logStreamName']}:{record['timestamp']}"
             if "ingestionTime" in record:
-                lateness = max(lateness, int(record["ingestionTime"]) - int(record["timestamp"]))
-            if event_id in skip:
+                at = int(record["ingestionTime"])
+                lateness = max(lateness, at - int(record["timestamp"]))
+                ingested = at if ingested is None else max(ingested, at)
+            if event_id in skip or event_id in read:
                 counters.records_already_seen += 1
                 continue
             read[event_id] = int(record["timestamp"])
             sink.feed(record)
+    counters.records_new += len(read)
     sink.finish()
-    checkpoint = next_checkpoint(previous, read, sink.partials, settings, lateness_ms=lateness)
+    checkpoint = next_checkpoint(previous, read, sink.partials, settings, lateness_ms=lateness,
+                                 ingested_ms=ingested)
     sink.write(store, {(sink.collector, group): checkpoint.encode()} if checkpoint else {},
                counters)
+
+
+def _start(previous: GroupCheckpoint | None, settings: LogsSettings) -> int:
+    """Where a group's read starts: its checkpoint, unless that lies in the future (a
+    checkpoint an older eventscope moved ahead), which is pulled back behind now."""
+    if previous is None:
+        return settings.since_ms
+    now = int(time.time() * 1000)
+    if previous.resume_ms > now - settings.overlap_ms:
+        return min(previous.resume_ms, now - CHECKPOINT_MARGIN_MS - settings.overlap_ms)
+    return previous.resume_ms
 
 
 def collect_bus_logs(logs: Any, store: Store, log_group: str, settings: LogsSettings,

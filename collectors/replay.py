@@ -27,6 +27,7 @@ from eventscope.events import envelope_of
 from eventscope.records import BusEvent
 from eventscope.redaction import is_redacted
 from eventscope.replay_marker import mark
+from eventscope.retention import PRUNED_DETAIL
 from eventscope.store import Store, events as events_table, replay_audit
 
 log = logging.getLogger(__name__)
@@ -97,10 +98,14 @@ def request_key(mode: str, bus: str, consumer: str | None, events: Sequence[BusE
 
 def plan_replay(events_client: Any, store: Store, bus: str, selection: Selection,
                 consumer: str | None = None, key: str | None = None) -> ReplayPlan:
-    """Decide how to replay the selection; refuse empty or redacted selections."""
+    """Decide how to replay the selection; refuse empty, pruned or redacted selections."""
     chosen = select_events(store, selection)
     if not chosen:
         raise ReplayError("no stored event matches the selection")
+    pruned = [e.id for e in chosen if e.detail == PRUNED_DETAIL]
+    if pruned:
+        raise ReplayError(f"{len(pruned)} selected event(s) are older than the payloads the "
+                          f"store keeps (first: {pruned[0]}): their payloads were pruned")
     redacted = [e.id for e in chosen if is_redacted(e.detail)]
     if redacted:
         raise ReplayError(f"{len(redacted)} selected event(s) were stored with PII redacted "

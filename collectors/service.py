@@ -1,6 +1,7 @@
 """`collect all`: every collector as one long-running service, one thread per source.
 
-Owns the loops (tap, consumer logs, bus rules, and bus logs when configured), their error
+Owns the loops (tap, consumer logs, bus rules, bus logs when configured, and the daily
+prune that applies the store's retention), their error
 handling (a failing source is counted, reported and retried, never fatal), the heartbeat
 (one line on the terminal and one `collector_status` row per loop), and graceful stop:
 when `stop` is set each loop finishes its current batch, commits, and the service returns.
@@ -14,13 +15,14 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import botocore.exceptions
 import orjson
 
 from eventscope.collectors.backoff import MAX_PAUSE_SECONDS, Backoff
+from eventscope import retention
 from eventscope.errors import EventscopeError, StoreError
 from eventscope.store import Store
 
@@ -176,3 +178,33 @@ def collector_loops(clients: dict[str, Any], store: Store, bus: str, tap_setting
         loops.append(Loop("bus-logs", lambda: collect_bus_logs(
             logs, store, bus_log_group, logs_settings, bus_c), bus_c, logs_every_s))
     return loops
+
+
+PRUNE_EVERY_SECONDS = 24 * 3600.0
+
+
+@dataclass
+class PruneCounters:
+    """What the daily prune did since the service started."""
+
+    prunes: int = 0
+    rows_pruned: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def prune_loop(store: Store, every_s: float = PRUNE_EVERY_SECONDS,
+               clock: Callable[[], int] | None = None) -> Loop:
+    """The loop applying the store's retention (`eventscope.retention`, as `eventscope
+    prune` does): a first prune when the service starts, then one every `every_s`; `clock`
+    gives now in epoch ms (tests). A failed prune is logged and retried like any step."""
+    counters = PruneCounters()
+
+    def step() -> None:
+        report = retention.prune(store, now_ms=clock() if clock else None)
+        counters.prunes += 1
+        counters.rows_pruned += report.rows
+        log.info("prune: %d rows older than the retention removed", report.rows)
+
+    return Loop("prune", step, counters, every_s)

@@ -29,6 +29,9 @@ MAX_RECEIVE_COUNT = 1000
 VISIBILITY_TIMEOUT_SECONDS = 120
 RETENTION_SECONDS = 4 * 24 * 3600
 MAX_MESSAGE_BYTES = 262_144  # EventBridge's event limit; SQS accepts up to 1 MiB
+# EventBridge's own retries towards the queue (its maximum: 185 attempts over 24 h), then the DLQ.
+TARGET_RETRY_POLICY = {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
+RULE_DESCRIPTION = "eventscope tap: every event on the bus to an SQS queue"
 
 
 class TapError(EventscopeError):
@@ -75,7 +78,7 @@ def install_tap(sqs: Any, events: Any, bus: str, sample_rate: float = 1.0) -> Ta
     events.put_targets(Rule=RULE_NAME, EventBusName=bus, Targets=[{
         "Id": TARGET_ID, "Arn": queue_arn,
         "DeadLetterConfig": {"Arn": dlq_arn},
-        "RetryPolicy": {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400},
+        "RetryPolicy": dict(TARGET_RETRY_POLICY),
     }])
     return report
 
@@ -116,13 +119,20 @@ def _bus_rule_arn(events: Any, bus: str) -> str:
     return f"{prefix}:rule/{RULE_NAME}" if bus == "default" else f"{prefix}:rule/{bus}/{RULE_NAME}"
 
 
-def _queue_policy(queue_arn: str, rule_arn: str) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [{
+def queue_policy(queue_arn: Any, rule_arn: Any) -> dict[str, Any]:
+    """The tap queues' policy: only EventBridge, and only from the tap rule, may send.
+
+    The ARNs are strings here, CloudFormation expressions in `eventscope.deploy`."""
+    return {"Version": "2012-10-17", "Statement": [{
         "Sid": "eventscope-tap", "Effect": "Allow",
         "Principal": {"Service": "events.amazonaws.com"},
         "Action": "sqs:SendMessage", "Resource": queue_arn,
         "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
-    }]})
+    }]}
+
+
+def _queue_policy(queue_arn: str, rule_arn: str) -> str:
+    return json.dumps(queue_policy(queue_arn, rule_arn))
 
 
 def _ensure_queue(sqs: Any, name: str, tags: dict[str, str], rule_arn: str,
@@ -151,7 +161,7 @@ def _ensure_rule(events: Any, bus: str, tags: dict[str, str], report: TapReport)
         _check_ours(_rule_tags(events, existing["Arn"]), bus, f"rule {RULE_NAME}")
     arn = events.put_rule(
         Name=RULE_NAME, EventBusName=bus, EventPattern=json.dumps(MATCH_ALL_PATTERN),
-        State="ENABLED", Description="eventscope tap: every event on the bus to an SQS queue",
+        State="ENABLED", Description=RULE_DESCRIPTION,
         Tags=[{"Key": k, "Value": v} for k, v in tags.items()])["RuleArn"]
     events.tag_resource(ResourceARN=arn, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
     (report.updated if existing else report.created).append(f"rule {RULE_NAME}")

@@ -93,13 +93,17 @@ def sidebar() -> data.Context:
     catalog_path = data.catalog_path()
     side.caption("Catalog")
     side.code(catalog_path or "none configured (--catalog PATH)", language=None)
+    window = views.window_for(window_name, latest)
+    kept, notes = data.retention(url, window.since_ms) if latest is not None else (None, [])
+    for line in ([kept] if kept else []) + notes:  # our own words and dates only
+        side.caption(line)
     refresh = ui.url_select("Auto-refresh", list(REFRESH), "refresh", key="refresh",
                             default="off", sticky=True, container=side)
     reveal = _reveal_toggle(side)
     if REFRESH[refresh]:
         _auto_refresh(REFRESH[refresh])
     return data.Context(url=url, shown_url=data.shown_url(url), window_name=window_name,
-                        window=views.window_for(window_name, latest),
+                        window=window,
                         catalog_path=catalog_path, reveal_pii=reveal)
 
 

@@ -256,11 +256,12 @@ def top_errors(url: str, window: Window, catalog_path: str | None, consumer: str
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def graph(url: str, window: Window, catalog_path: str | None) -> dict[str, Any]:
-    """The window's producer -> type -> consumer graph as `graph_json`."""
+    """The window's producer -> type -> consumer graph as `graph_json`, the bus rules
+    (`read.bus_rules`) matched against its types, as `eventscope graph --json` draws it."""
     return graph_json(summaries.build_graph(
-        _engine(url), catalog(catalog_path)[0], bus_subscriptions(url, catalog_path),
-        since_ms=window.since_ms, until_ms=window.until_ms,
-        totals=(event_totals(url, window), *_counts(url, window))))
+        _engine(url), catalog(catalog_path)[0], since_ms=window.since_ms,
+        until_ms=window.until_ms, totals=(event_totals(url, window), *_counts(url, window)),
+        rules=read.bus_rules(_engine(url), catalog(catalog_path)[0])))
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -354,6 +355,14 @@ def lifecycle(url: str, key: str, catalog_path: str | None) -> dict[str, Any]:
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def latest_order_of_type(url: str, window: Window, detail_type: str) -> str | None:
+    """The order (or event id) of the window's newest event of a type (an index read): the
+    graph's link to a lifecycle."""
+    return load.latest_order_of_type(_engine(url), detail_type, window.since_ms,
+                                     window.until_ms)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def recent_events(url: str, window: Window, limit: int = 500) -> pd.DataFrame:
     """The window's latest `limit` events (index read on event time, newest first)."""
     return load.load_recent_events(_engine(url), window.since_ms, window.until_ms, limit)
@@ -363,6 +372,15 @@ def recent_events(url: str, window: Window, limit: int = 500) -> pd.DataFrame:
 def latest_event_ms(url: str) -> int | None:
     """The newest event time in the store (the end of every dashboard window)."""
     return load.latest_event_ms(_engine(url))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def retention(url: str, since_ms: int | None) -> tuple[str | None, list[str]]:
+    """What the store keeps since when (None: never pruned), and why a window starting at
+    `since_ms` shows less than it asks for (`read.retention_notes`: raw rows and rollups)."""
+    engine = _engine(url)
+    return read.retention_summary(engine), read.retention_notes(
+        engine, since_ms, read.RAW + read.rollup_needs(since_ms))
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

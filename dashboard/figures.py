@@ -15,16 +15,12 @@ import networkx as nx
 import pandas as pd
 import plotly.graph_objects as go
 
-STATUS_COLOURS = {
-    "consistent": "#2e7d32", "declared_never_observed": "#9e9e9e",
-    "observed_undeclared": "#d32f2f", "subscribed_not_declared": "#f9a825",
-    "no_catalog": "#607d8b",
-}
+from eventscope.dashboard import graph_view
+
 OUTCOME_COLOURS = {"ok": "#2e7d32", "retried_then_ok": "#f9a825", "error": "#d32f2f",
                    "timeout": "#8e24aa", "failed": "#d32f2f", "never_handled": "#9e9e9e",
                    "event": "#1565c0"}
 COVERAGE_CODES = {"": 0, "handled": 1, "subscribed": 2, "subscribed+handled": 3, "missing": 4}
-COLUMN_X = {"producer": 0.0, "type": 1.0, "consumer": 2.0}
 MAX_LABEL = 60
 
 
@@ -52,15 +48,8 @@ def events_timeseries(per_minute: pd.DataFrame) -> go.Figure:
 
 
 def graph_positions(graph: dict[str, Any]) -> dict[str, tuple[float, float]]:
-    """Producers, types and consumers in three columns, each column sorted and spread evenly."""
-    columns: dict[str, list[str]] = {"producer": [], "type": [], "consumer": []}
-    for node in graph["nodes"]:
-        columns[node["kind"]].append(node["id"])
-    positions = {}
-    for kind, ids in columns.items():
-        for index, node_id in enumerate(sorted(ids, key=lambda n: n.lower())):
-            positions[node_id] = (COLUMN_X[kind], -(index + 0.5) / max(len(ids), 1))
-    return positions
+    """Producers, types and consumers in three columns (`graph_view.layout`'s positions)."""
+    return graph_view.layout(graph)[0]
 
 
 def node_failure_rates(graph: dict[str, Any]) -> dict[str, float]:
@@ -75,46 +64,102 @@ def node_failure_rates(graph: dict[str, Any]) -> dict[str, float]:
     return {node: failed / count for node, (failed, count) in totals.items() if count}
 
 
+# A click selects a point; Plotly would fade every other one: keep the graph readable.
+_READABLE = dict(marker=dict(opacity=0.85), textfont=dict(color="#444"))
+GRAPH_MARGIN = dict(l=10, r=10, t=70, b=50)  # t + b == graph_view.MARGIN_PX
+
+
 def event_graph(graph: dict[str, Any], selected: str | None = None) -> go.Figure:
-    """The producer -> type -> consumer graph: edge colour by status, width by volume, node
-    colour by failure rate; node ids ride along as customdata for click selection."""
-    positions = graph_positions(graph)
+    """The producer -> type -> consumer graph in three layered columns, one row per
+    `graph_view.ROW_PX` pixels: edges styled by where they are known from (declared,
+    subscribed by a rule, observed; one legend entry per combination), width by volume, a
+    clickable mark in each edge's middle; nodes coloured by failure rate, labels cut to
+    `graph_view.LABEL_CHARS` (full names in the hover); ids ride along as customdata."""
+    positions, rows = graph_view.layout(graph)
+    with_catalog = bool(graph.get("catalog"))
     fig = go.Figure()
-    for status, colour in STATUS_COLOURS.items():
-        by_width: dict[float, tuple[list[float | None], list[float | None]]] = {}
-        for edge in (e for e in graph["edges"] if e["status"] == status):
-            (x0, y0), (x1, y1) = positions[edge["source"]], positions[edge["target"]]
-            width = round(1 + math.log10(1 + (edge.get("count") or 0)), 1)
-            xs, ys = by_width.setdefault(width, ([], []))
-            xs += [x0, x1, None]
-            ys += [y0, y1, None]
-        for index, (width, (xs, ys)) in enumerate(sorted(by_width.items())):
-            fig.add_scatter(x=xs, y=ys, mode="lines", hoverinfo="skip",
-                            line=dict(color=colour, width=width,
-                                      dash="dot" if status == "declared_never_observed" else None),
-                            name=status.replace("_", " "), legendgroup=status,
-                            showlegend=index == 0)
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for edge in graph["edges"]:
+        groups.setdefault(graph_view.edge_style(edge, with_catalog), []).append(edge)
+    for (colour, dash, name), edges in groups.items():
+        _add_edges(fig, edges, positions, colour, dash, name, selected)
     rates = node_failure_rates(graph)
     nodes = graph["nodes"]
+    focus = set(graph.get("focus") or [])
     fig.add_scatter(
         x=[positions[n["id"]][0] for n in nodes], y=[positions[n["id"]][1] for n in nodes],
         mode="markers+text", name="nodes", showlegend=False,
-        text=[label(n["name"]) for n in nodes],
+        text=["" if n["kind"] == "type" else label(graph_view.short(n["name"])) for n in nodes],
+        textfont=dict(size=graph_view.FONT_PX),
         textposition=["middle left" if n["kind"] == "producer" else "middle right"
-                      if n["kind"] == "consumer" else "top center" for n in nodes],
+                      for n in nodes],
         customdata=[n["id"] for n in nodes],
         hovertext=[_node_hover(n, rates.get(n["id"])) for n in nodes], hoverinfo="text",
+        selected=dict(marker=dict(opacity=1)), unselected=_READABLE,
         marker=dict(size=[18 if n["id"] == selected else 12 for n in nodes],
                     symbol=["square" if n["kind"] == "producer" else "circle"
                             if n["kind"] == "type" else "diamond" for n in nodes],
                     color=[rates.get(n["id"], 0.0) for n in nodes], colorscale="RdYlGn_r",
-                    cmin=0, cmax=1, line=dict(width=1, color="#333"),
-                    colorbar=dict(title="failure rate", thickness=10, x=1.02)))
-    height = max(400, 22 * max(sum(1 for n in nodes if n["kind"] == k) for k in COLUMN_X))
-    fig.update_xaxes(visible=False, range=[-0.6, 2.6])
-    fig.update_yaxes(visible=False)
-    return _layout(fig, height, legend=dict(orientation="h", y=1.02, yanchor="bottom"),
-                   clickmode="event+select", dragmode="select")
+                    cmin=0, cmax=1,
+                    line=dict(width=[3 if n["id"] in focus else 1 for n in nodes],
+                              color="#333"),
+                    colorbar=dict(title=dict(text="failure rate", side="right"),
+                                  orientation="h", thickness=8, len=0.3, x=1.0,
+                                  xanchor="right", y=0, yanchor="top")))
+    for node in (n for n in nodes if n["kind"] == "type"):  # above the marker, on a white
+        x, y = positions[node["id"]]  # ground: the edges crossing the middle column pass under
+        fig.add_annotation(x=x, y=y, yshift=graph_view.FONT_PX + 2, showarrow=False,
+                           text=label(graph_view.short(node["name"])),
+                           font=dict(size=graph_view.FONT_PX, color="#333"),
+                           bgcolor="rgba(255,255,255,0.9)", borderpad=1)
+    fig.update_xaxes(visible=False, range=[-0.9, 2.9], fixedrange=True)
+    fig.update_yaxes(visible=False, range=[-rows, graph_view.TOP_ROWS], fixedrange=True)
+    fig.update_layout(height=graph_view.height_px(rows), margin=GRAPH_MARGIN,
+                      legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0),
+                      clickmode="event+select", dragmode=False, hovermode="closest")
+    return fig
+
+
+def _add_edges(fig: go.Figure, edges: list[dict[str, Any]],
+               positions: dict[str, tuple[float, float]], colour: str, dash: str, name: str,
+               selected: str | None) -> None:
+    """One legend entry for an edge kind: its lines (one trace per width) and a clickable
+    mark in the middle of each edge (customdata: the edge's id)."""
+    by_width: dict[float, tuple[list[float | None], list[float | None]]] = {}
+    middles: dict[str, list[Any]] = {"x": [], "y": [], "id": [], "hover": [], "size": []}
+    for edge in edges:
+        (x0, y0), (x1, y1) = positions[edge["source"]], positions[edge["target"]]
+        width = round(1 + math.log10(1 + (edge.get("count") or 0)), 1)
+        xs, ys = by_width.setdefault(width, ([], []))
+        xs += [x0, x1, None]
+        ys += [y0, y1, None]
+        edge_id = graph_view.edge_id(edge)
+        middles["x"].append((x0 + x1) / 2)
+        middles["y"].append((y0 + y1) / 2)
+        middles["id"].append(edge_id)
+        middles["hover"].append(_edge_hover(edge, name))
+        middles["size"].append(12 if edge_id == selected else 7)
+    for index, (width, (xs, ys)) in enumerate(sorted(by_width.items())):
+        fig.add_scatter(x=xs, y=ys, mode="lines", hoverinfo="skip", name=name,
+                        line=dict(color=colour, width=width, dash=dash), legendgroup=name,
+                        showlegend=index == 0)
+    fig.add_scatter(x=middles["x"], y=middles["y"], mode="markers", name=name,
+                    legendgroup=name, showlegend=False, customdata=middles["id"],
+                    hovertext=middles["hover"], hoverinfo="text",
+                    selected=dict(marker=dict(opacity=1)), unselected=_READABLE,
+                    marker=dict(size=middles["size"], color=colour, symbol="circle"))
+
+
+def _edge_hover(edge: dict[str, Any], kind: str) -> str:
+    source, target = edge["source"].split(":", 1)[1], edge["target"].split(":", 1)[1]
+    parts = [f"{label(source)} → {label(target)}", html.escape(kind),
+             f"count: {graph_view.count_text(edge.get('count'))}"]
+    if edge["target"].startswith("consumer:"):
+        rate = graph_view.rate_text(int(edge.get("failed") or 0), int(edge.get("count") or 0))
+        parts.append(f"failure rate: {rate}")
+    if edge.get("rules"):
+        parts.append(f"rules: {label(', '.join(edge['rules']))}")
+    return "<br>".join(parts)
 
 
 def _node_hover(node: dict[str, Any], rate: float | None) -> str:
@@ -123,7 +168,7 @@ def _node_hover(node: dict[str, Any], rate: float | None) -> str:
         if node.get(key):
             parts.append(f"{key}: {label(node[key])}")
     if rate is not None:
-        parts.append(f"failure rate: {rate:.1%}")
+        parts.append(f"failure rate: {rate:.1%}".replace("%", " %"))
     return "<br>".join(parts)
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 from eventscope.catalog.model import Catalog
 from eventscope.findings.frames import FAILED
 from eventscope.findings.payloads import REDACTED, redact
+from eventscope.findings.read import PRUNED_DETAIL
 from eventscope.redaction import mask_pii
 
 WINDOWS: dict[str, int | None] = {
@@ -113,6 +114,8 @@ def shown_payload(detail: str | None, declared: tuple[str, ...], reveal: bool,
     """
     if detail is None:
         return "text", "(payload not stored)"
+    if detail == PRUNED_DETAIL:
+        return "text", "(payload pruned: older than the payloads this store keeps)"
     if len(detail) > cap:
         return "text", f"{detail[:cap]}\n… truncated: {len(detail):,} bytes, first {cap:,} shown"
     try:
@@ -351,27 +354,6 @@ def contract_failures(results: pd.DataFrame | None) -> int | None:
 
 
 # --- page-specific reshapes ---------------------------------------------------------------
-
-def filter_graph(graph: dict[str, Any], teams: list[str], types: list[str],
-                 statuses: list[str]) -> dict[str, Any]:
-    """The graph restricted to edges of the chosen statuses that touch the chosen types and
-    teams' consumers (an empty choice keeps everything), and the nodes those edges join."""
-    nodes = {n["id"]: n for n in graph["nodes"]}
-    team_of = {n["id"]: n.get("team") for n in graph["nodes"]}
-    edges = [e for e in graph["edges"] if not statuses or e["status"] in statuses]
-    if types:
-        wanted = {f"type:{t}" for t in types}
-        edges = [e for e in edges if e["source"] in wanted or e["target"] in wanted]
-    if teams:
-        chosen = {n for n, team in team_of.items() if team in teams}
-        kept_types = {e["source"] for e in edges if e["target"] in chosen}
-        edges = [e for e in edges if e["target"] in chosen
-                 or (e["source"].startswith("producer:") and e["target"] in kept_types)]
-    if not (teams or types or statuses):
-        return graph
-    used = {e["source"] for e in edges} | {e["target"] for e in edges}
-    return {**graph, "nodes": [nodes[n] for n in sorted(used)], "edges": edges}
-
 
 def selected_point(selection: Any) -> str | None:
     """The customdata (a node id) of the first selected point of a plotly_chart event."""

@@ -43,6 +43,8 @@ def matches(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
 
 
 def _match_object(pattern: Mapping[str, Any], node: Any) -> bool:
+    if not isinstance(pattern, Mapping):  # e.g. a `$or` branch that is not an object
+        raise PatternError(f"a pattern must be a JSON object, not {type(pattern).__name__}")
     for key, sub in pattern.items():
         if key == "$or":
             if not isinstance(sub, list) or not sub:

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from eventscope import day_rollups, poison, rollups
+from eventscope import day_rollups, poison, retention, rollups
 from eventscope.errors import StoreError
 from eventscope.extras import require
 from eventscope.limits import QUARANTINE_RAW_CAP
@@ -456,9 +456,10 @@ class Store:
     def iter_event_details(self, detail_type: str, source: str | None, version: str | None,
                            limit: int | None = None,
                            batch: int = 5000) -> Iterator[tuple[str, int, str]]:
-        """(id, time_ms, detail JSON) of stored events of one type (and version), newest first."""
+        """(id, time_ms, detail JSON) of stored events of one type (and version), newest first;
+        events whose payload retention cleared are left out."""
         query = sa.select(events.c.id, events.c.time_ms, events.c.detail).where(
-            events.c.detail_type == detail_type)
+            events.c.detail_type == detail_type, events.c.detail != retention.PRUNED_DETAIL)
         if source is not None:
             query = query.where(events.c.source == source)
         if version is not None:
@@ -472,9 +473,10 @@ class Store:
                 yield row[0], row[1], row[2]
 
     def iter_events(self, batch: int = 5000) -> Iterator[tuple[str, str, str, int, str]]:
-        """(id, source, detail_type, time_ms, detail JSON) of every stored event."""
+        """(id, source, detail_type, time_ms, detail JSON) of every stored event whose payload
+        is kept (retention clears old ones)."""
         query = sa.select(events.c.id, events.c.source, events.c.detail_type, events.c.time_ms,
-                          events.c.detail)
+                          events.c.detail).where(events.c.detail != retention.PRUNED_DETAIL)
         with self.engine.connect() as conn:
             for row in conn.execution_options(yield_per=batch).execute(query):
                 yield row[0], row[1], row[2], row[3], row[4]
@@ -529,10 +531,14 @@ class Store:
             query = sa.select(rollup_dirty.c.minute_ms)
             if before is not None:
                 query = query.where(rollup_dirty.c.minute_ms < before)
+            # minutes before the retention horizon lost their raw rows: their rollups are final
+            pruned_before = retention.raw_pruned_before(conn) or 0
+            query = query.where(rollup_dirty.c.minute_ms >= pruned_before)
             dirty = sorted(conn.execute(query).scalars())
             if not dirty:
                 return 0
-            minutes = set(dirty) | rollups.related_minutes(conn, dirty, chunk_minutes)
+            minutes = {m for m in set(dirty) | rollups.related_minutes(conn, dirty, chunk_minutes)
+                       if m >= pruned_before}
         waiting = {m for m in minutes if before is not None and m >= before}
         ordered = sorted(minutes - waiting)
         try:

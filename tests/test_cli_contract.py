@@ -127,6 +127,9 @@ INPUT_ERRORS: dict[tuple[str, ...], tuple[str, list[str]]] = {
     ("tap", "install"): ("usage", ["--bus", "b", "--sample", "5"]),
     ("tap", "remove"): ("usage", ["--region", "eu-west-1"]),
     ("tap", "redrive"): ("usage", ["--region", "eu-west-1"]),  # neither --bus nor --queue-url
+    ("logs", "subscribe"): ("error", ["--prefix", "/aws/lambda/", "--destination-arn",
+                                      "not-an-arn", "--region", "eu-west-1"]),
+    ("logs", "unsubscribe"): ("usage", ["--region", "eu-west-1"]),  # no --prefix
     ("collect", "tap"): ("error", ["--bus", "b", "--db", "nonsense", "--region", "eu-west-1"]),
     ("collect", "logs"): ("usage", ["--since", "last tuesday", "--db", "{db}"]),
     ("collect", "rules"): ("error", ["--bus", "b", "--db", "nonsense", "--region",
@@ -134,6 +137,8 @@ INPUT_ERRORS: dict[tuple[str, ...], tuple[str, list[str]]] = {
     ("collect", "all"): ("usage", ["--bus", "b", "--heartbeat", "soon", "--db", "{db}"]),
     ("replay",): ("usage", ["--bus", "b", "--since", "1 week", "--db", "{db}"]),
     ("demo",): ("error", ["--no-aws", "--out", "{tmp}/a-file/out", "--events", "5"]),
+    ("prune",): ("error", ["--payload-days", "40", "--db", "{db}"]),
+    ("deploy", "template"): ("error", ["--sample-rate", "2"]),
 }
 
 

@@ -9,8 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 
+from eventscope.cli import COMMANDS, SHORT_HELP, main
 from eventscope.store import open_store
 from tests import findings_scenario as scenario
 
@@ -36,10 +38,29 @@ def order_store(store_url: str) -> str:
     return store_url
 
 
-@pytest.mark.parametrize("args", [["--help"], ["lifecycle", "--help"], ["check", "--help"]])
+def test_the_command_list_imports_no_command_module() -> None:
+    """`eventscope --help` lists every command from SHORT_HELP: no SQLAlchemy, no jsonschema,
+    nothing heavy, and every command is listed."""
+    names, done = imported("--help")
+    assert done.returncode == 0, done.stderr[-500:]
+    assert names & (HEAVY | {"sqlalchemy"}) == set()
+    listed = {line.split()[0] for line in done.stdout.split("Commands:")[1].splitlines()
+              if line.startswith("  ") and not line.startswith("   ")}
+    assert listed == set(COMMANDS)
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_each_listed_help_line_is_the_commands_own(name: str) -> None:
+    """SHORT_HELP holds, for every command, the first line of the command's own docstring."""
+    command = main.get_command(click.Context(main), name)
+    assert command is not None
+    assert SHORT_HELP.get(name) == command.get_short_help_str(limit=300)
+
+
+@pytest.mark.parametrize("args", [["lifecycle", "--help"], ["check", "--help"]])
 def test_help_imports_no_heavy_library(args: list[str]) -> None:
-    """The command list imports every command's module: the catalog commands' modules still
-    import the catalog's jsonschema validators when loaded, so jsonschema is let through."""
+    """A command's help imports its module: the findings modules import the catalog, whose
+    loader holds jsonschema validators, so jsonschema is let through."""
     names, done = imported(*args)
     assert done.returncode == 0, done.stderr[-500:]
     assert names & HEAVY <= {"jsonschema"}

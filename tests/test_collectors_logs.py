@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings, strategies as st
 
-from eventscope.collectors.logs_collector import (COLLECTOR, GroupCheckpoint, LogsCounters,
-                                                  LogsSettings, collect_logs, discover_groups,
-                                                  next_checkpoint)
+from eventscope.collectors.logs_collector import (COLLECTOR, MAX_OVERLAP_MS, GroupCheckpoint,
+                                                  LogsCounters, LogsSettings, collect_logs,
+                                                  discover_groups, next_checkpoint)
 from eventscope.sampling import keep
-from eventscope.store import Store, invocations as invocations_table
+from eventscope.store import Store, invocations as invocations_table, open_store
 from tests.conftest_aws import aws, clients, moto_endpoint  # noqa: F401
 
 LINES = json.loads(
@@ -275,3 +276,45 @@ def test_the_tap_handlers_rate_samples_the_invocations_collected_later(logs: Any
         handled = set(conn.execute(sa.text("SELECT event_id FROM invocations")).scalars())
     assert handled == stored_events and 0 < len(handled) < 30
     assert counters.invocations_sampled_out == 30 - len(handled)
+
+
+def test_polling_fetches_each_record_about_once(logs: Any, tmp_path: Path) -> None:
+    """Six passes over a group written to between them (an invocation every 200 ms, its
+    records ingested within ~30 ms of their time): the window follows that lateness plus a
+    50 ms margin, so a pass fetches about only the records it has not read (the issue's
+    fixed 5-minute window fetched ~6 per new record; the same passes with a 5-minute
+    margin, run alongside on another store, print their ratio for comparison)."""
+    tight, wide = (open_store(f"sqlite:///{tmp_path / name}") for name in ("a.db", "b.db"))
+    totals = {"tight": LogsCounters(), "wide": LogsCounters()}
+    since = now_ms() - 60_000
+    for _ in range(6):
+        for _ in range(5):
+            _, lines = invocation_lines(now_ms() - 30)
+            put(logs, lines)
+            time.sleep(0.2)
+        for name, store, margin in (("tight", tight, 50), ("wide", wide, 300_000)):
+            collect_logs(logs, store, LogsSettings(since_ms=since, overlap_ms=margin),
+                         totals[name])
+    ratios = {name: c.records_read / c.records_new for name, c in totals.items()}
+    print(f"records fetched per new record: {ratios['tight']:.2f} with the window tied to "
+          f"lateness, {ratios['wide']:.2f} with a 5-minute margin")
+    assert totals["tight"].records_new == totals["wide"].records_new == 6 * 5 * 4
+    assert ratios["tight"] < 1.3 and ratios["wide"] > 3
+    assert len(stored(tight)) == 30
+
+
+@settings(max_examples=80)
+@given(stamps=st.dictionaries(st.text(min_size=1, max_size=8),
+                              st.integers(0, 4_000_000_000_000), min_size=1, max_size=20),
+       lateness=st.integers(0, 30 * 3600_000), ingested=st.integers(0, 4_000_000_000_000),
+       margin=st.integers(0, 3600_000))
+def test_the_window_is_the_observed_lateness_plus_the_margin(
+        stamps: dict[str, int], lateness: int, ingested: int, margin: int) -> None:
+    """Pure: resume = min(newest record, newest ingestion) - (lateness + margin), the window
+    capped at MAX_OVERLAP_MS; every id at or after it is kept (a re-read skips it)."""
+    checkpoint = next_checkpoint(None, stamps, [], LogsSettings(overlap_ms=margin),
+                                 now_ms=ingested, lateness_ms=lateness, ingested_ms=ingested)
+    assert checkpoint is not None
+    newest = min(max(stamps.values()), ingested)
+    assert checkpoint.resume_ms == newest - min(lateness + margin, MAX_OVERLAP_MS)
+    assert checkpoint.seen == {k: v for k, v in stamps.items() if v >= checkpoint.resume_ms}

@@ -1,4 +1,4 @@
-"""The dashboard's pure parts: CSV neutralising, masking, size caps, windows, graph filters,
+"""The dashboard's pure parts: CSV neutralising, masking, size caps, windows, the graph figure,
 and figures that keep untrusted names inert."""
 
 from __future__ import annotations
@@ -140,17 +140,6 @@ def test_window_ends_just_after_the_newest_event() -> None:
 
 def _graph() -> dict:
     return graph_json(build_graph(scenario.events_frame(), scenario.attempts_frame()))
-
-
-def test_filter_graph_by_type_keeps_its_producer_and_consumers() -> None:
-    shown = views.filter_graph(_graph(), [], ["OrderPaid"], [])
-    assert {n["id"] for n in shown["nodes"]} == {"producer:payments", "type:OrderPaid",
-                                                 "consumer:billing-fn", "consumer:warranty-fn"}
-
-
-def test_filter_graph_without_choices_is_the_whole_graph() -> None:
-    graph = _graph()
-    assert views.filter_graph(graph, [], [], []) is graph
 
 
 def test_coverage_matrix_marks_the_missing_cancellation() -> None:

@@ -44,7 +44,7 @@ def test_graph_json_and_formats(filled: str) -> None:
 def test_failures_json_shape_and_filters(filled: str) -> None:
     """rates, final_failures and top_errors; --consumer and --type narrow them."""
     data = _json("failures", "--db", filled, "--consumer", "billing-fn", "--type", "OrderPaid")
-    assert set(data) == {"rates", "final_failures", "top_errors"}
+    assert set(data) == {"rates", "final_failures", "top_errors", "retention"}
     assert [(r["consumer"], r["detail_type"], r["failed"]) for r in data["rates"]] == [
         ("billing-fn", "OrderPaid", 2)]
     assert [f["event_id"] for f in data["final_failures"]] == ["e2"]
@@ -81,7 +81,7 @@ def test_subscriptions_and_duplicates_json(filled: str) -> None:
     data = _json("subscriptions", "--db", filled)
     assert [(m["consumer"], m["evidence"]) for m in data["missing"]] == [("warranty-fn", "data")]
     assert _json("duplicates", "--db", filled, "--resends") == {
-        "consumers": [], "producer_resends": []}
+        "consumers": [], "producer_resends": [], "retention": []}
 
 
 def test_check_exits_1_at_threshold_and_0_below(filled: str, tmp_path: Path) -> None:
@@ -184,7 +184,8 @@ def test_latency_per_event_type_and_consumer(filled: str) -> None:
     csv_lines = run("latency", "--db", filled, "--csv").output.splitlines()
     assert csv_lines[0].startswith("detail_type,consumer,events,skewed,first_p50_ms")
     assert len(csv_lines) == len(rows) + 1
-    assert _json("latency", "--db", filled, "--since", "2030-01-01") == {"latency": []}
+    assert _json("latency", "--db", filled, "--since", "2030-01-01") == {"latency": [],
+                                                                           "retention": []}
 
 
 def test_check_grades_latency_from_the_thresholds_file(filled: str, tmp_path: Path) -> None:

@@ -25,7 +25,10 @@ DEEP_LINKS = st_.fixed_dictionaries({  # query parameters pages read, per page
     "failures": st_.fixed_dictionaries({"consumer": st_.sampled_from(FUNCTIONS),
                                         "type": st_.sampled_from([k for _, k in KINDS])}),
     "graph": st_.fixed_dictionaries({"node": st_.sampled_from(
-        [f"type:{k}" for _, k in KINDS] + ["consumer:billing-fn", "nope"])}),
+        [f"type:{k}" for _, k in KINDS] + ["consumer:billing-fn", "nope"])}, optional={
+        "focus": st_.sampled_from([f"type:{k}" for _, k in KINDS] + [
+            "consumer:billing-fn", "producer:shop", "team:nope", "edge:x>y", ""]),
+        "hops": st_.sampled_from(["1", "2", "x"]), "whole": st_.just("1")}),
 })
 
 

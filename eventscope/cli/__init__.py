@@ -46,9 +46,40 @@ COMMANDS: dict[str, str] = {
     "check": "findings_cmd:check",
     "dashboard": "dashboard_cmd:dashboard",
     "tap": "collect_cmd:tap",
+    "logs": "logs_cmd:logs",
     "collect": "collect_cmd:collect",
     "replay": "collect_cmd:replay",
     "demo": "demo_cmd:demo",
+    "prune": "prune_cmd:prune",
+    "deploy": "deploy_cmd:deploy",
+}
+
+# The command list of `eventscope --help`, so help imports no command module (the catalog
+# and findings modules pull in SQLAlchemy and jsonschema). tests/test_cli_imports.py checks
+# that each line is the command's own first docstring line and that every command has one.
+SHORT_HELP: dict[str, str] = {
+    "catalog": "Check and compare the event catalog (events, consumers, lifecycles).",
+    "check": "Run every finding against thresholds; exit 1 when any is at or above `fail_on`.",
+    "collect": "Collect from AWS into the store: the bus tap, consumer logs, bus rules, or all.",
+    "contracts": "Verify consumer contracts against schemas, examples and stored traffic.",
+    "dashboard": "Open the dashboard (Streamlit) over the store, on http://HOST:PORT.",
+    "demo": "Run the demo company on an emulated AWS, collect it, and open the dashboard.",
+    "deploy": "Deploy the collectors on AWS Lambda with CloudFormation.",
+    "duplicates": "Events delivered or processed more than once per consumer; producer re-sends.",
+    "failures": "Failure rates per consumer x event type x version, final failures, top errors.",
+    "graph": "Producers -> event types -> consumers, each edge declared / subscribed / observed.",
+    "ingest": "Read NDJSON files of bus events and consumer log records into the store.",
+    "latency": "Event -> consumer latency per (detail-type, consumer): p50/p95/max to the first "
+               "invocation and to the first success.",
+    "lifecycle": "Every event of one order (QUERY: order id, event id, or key prefix) with "
+                 "outcomes.",
+    "logs": "Push Lambda logs to eventscope: subscription filters towards its handler.",
+    "prune": "Delete what is older than the store's retention, in batches; print what was freed.",
+    "replay": "Re-trigger stored events on the bus, or for one consumer (dry run unless --yes).",
+    "stats": "Print counts of what the store holds: events, types, invocations by outcome.",
+    "subscriptions": "Missing subscriptions to cancellations: from the catalog and from the data.",
+    "tap": "Install or remove the bus tap (an SQS queue fed by a match-all rule).",
+    "undocumented": "Events seen on the bus that the catalog does not document (needs --catalog).",
 }
 
 
@@ -95,6 +126,20 @@ class _Group(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from SHORT_HELP (a command missing there is imported for its
+        own help), cut to the terminal's width as Click does."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            listed = SHORT_HELP.get(name)
+            command = (self.get_command(ctx, name) if listed is None
+                       else click.Command(name, help=listed))
+            rows.append((name, command.get_short_help_str(limit) if command else ""))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in COMMANDS:

@@ -214,9 +214,10 @@ def logs_options(function: F) -> F:
         click.option("--since", "since", default="1h", show_default=True, type=TIME,
                      help="Where a log group without a checkpoint starts: 15m, 2h, 1d, 1w "
                           "ago or an ISO time."),
-        click.option("--overlap", "overlap_ms", default="5m", show_default=True,
+        click.option("--overlap", "overlap_ms", default="10s", show_default=True,
                      type=DURATION,
-                     help="Window re-read behind each checkpoint for late records."),
+                     help="Margin re-read behind each checkpoint on top of the lateness the "
+                          "group has shown."),
     ]):
         function = option(function)
     return function
@@ -287,22 +288,27 @@ def collect_rules_cmd(bus: str, db_url: str | None, profile: str | None, region:
               type=DURATION, help="Pause between rule snapshots.")
 @click.option("--heartbeat", "heartbeat", default="30s", show_default=True,
               type=DURATION, help="Interval of the heartbeat line and status rows.")
+@click.option("--prune/--no-prune", "prune", default=True, show_default=True,
+              help="Apply the store's retention at start and then daily (see `prune`).")
 @db_option
 @aws_options
 def collect_all(bus: str, prefix: str, log_groups: tuple[str, ...], since: int,
                 overlap_ms: int, bus_log_group: str | None, sample_rate: float | None,
                 batch_size: int, wait_seconds: int, logs_every: int, rules_every: int,
-                heartbeat: int, db_url: str | None, profile: str | None, region: str | None,
-                endpoint_url: str | None) -> None:
+                heartbeat: int, prune: bool, db_url: str | None, profile: str | None,
+                region: str | None, endpoint_url: str | None) -> None:
     """Run the tap, consumer-logs, rules (and bus-logs) collectors until SIGTERM/SIGINT.
 
     Each source runs in its own loop; a heartbeat line with the counters is printed and
     stored in `collector_status` every --heartbeat; a failing loop is reported `failing` and
-    retried with back-off. On SIGTERM or SIGINT every loop finishes its batch, commits, and the
-    command exits 0, or 1 when a loop's last step had failed.
+    retried with back-off. With --prune (the default) the store's retention is applied at
+    start and every 24 h in batches (`eventscope prune`). On SIGTERM or SIGINT every loop
+    finishes its batch, commits, and the command exits 0, or 1 when a loop's last step had
+    failed.
     """
     from eventscope.collectors.logs_collector import LogsSettings
-    from eventscope.collectors.service import collector_loops, failing_loops, run_service
+    from eventscope.collectors.service import (collector_loops, failing_loops, prune_loop,
+                                               run_service)
 
     settings = aws_settings(profile, region, endpoint_url)
     clients = dict(zip(("sqs", "logs", "events"),
@@ -316,6 +322,8 @@ def collect_all(bus: str, prefix: str, log_groups: tuple[str, ...], since: int,
     loops = collector_loops(clients, store, bus, tap_settings, logs_settings, _redaction(store),
                             logs_every_s=logs_every / 1000, rules_every_s=rules_every / 1000,
                             bus_log_group=bus_log_group)
+    if prune:
+        loops.append(prune_loop(store))
     stop = threading.Event()
     with _stop_on_signals(stop):
         run_service(loops, store, stop, heartbeat / 1000, echo=lambda line: click.echo(line))

@@ -52,7 +52,8 @@ def graph(db_url: str | None, catalog_path: str | None, fmt: str, output: str) -
     from eventscope.findings import summaries
     from eventscope.findings.graph import graph_json, to_dot, to_mermaid
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
-    built = summaries.build_graph(store.engine, catalog, _bus_subscriptions(store, catalog))
+    built = summaries.build_graph(store.engine, catalog,
+                                  rules=read.bus_rules(store.engine, catalog))
     fmt = fmt if output == "table" else output
     if fmt == "json":
         echo_json(graph_json(built))
@@ -60,10 +61,13 @@ def graph(db_url: str | None, catalog_path: str | None, fmt: str, output: str) -
         click.echo(to_dot(built) if fmt == "dot" else to_mermaid(built), nl=False)
     else:
         rows = sorted(({"from": built.nodes[a]["name"], "to": built.nodes[b]["name"], **d,
+                        "known_from": "+".join(d["known_from"]),
+                        "rules": ", ".join(d["rules"]),
                         "last_seen": _iso(d["last_seen_ms"])}
                        for a, b, d in built.edges(data=True)),
                       key=lambda r: (r["from"], r["to"]))
-        columns = ["from", "to", "status", "count", "failed", "last_seen"]
+        columns = ["from", "to", "status", "known_from", "rules", "count", "failed",
+                   "last_seen"]
         if fmt == "table":
             print_table(rows, columns)
         else:
@@ -109,9 +113,13 @@ def failures(db_url: str | None, catalog_path: str | None, since_ms: int | None,
                 store.engine, bucket_ms=bucket_ms, **selection))
     columns = ["consumer", "detail_type", "version", "invocations", "failed", "rate",
                "retries", "final_failures", "p50_ms", "p95_ms"]
+    result["retention"] = read.retention_notes(
+        store.engine, since_ms, read.RAW if bucket_ms and bucket_ms % 60_000
+        else read.rollup_needs(since_ms, bucket_ms))
     if output == "json":
         echo_json(result)
         return
+    _retention_notes(result["retention"], output)
     if output != "table":
         emit_rows(output, result["buckets"] if bucket_ms else result["rates"],
                   (["bucket_ms"] if bucket_ms else []) + columns)
@@ -200,9 +208,11 @@ def undocumented(db_url: str | None, catalog_path: str | None, output: str) -> N
     found = undocumented_events(load.load_type_summary_rollup(store.engine), catalog,
                                 summaries.handled_kinds(store.engine, catalog),
                                 load.load_samples(store.engine, per_type=1))
+    notes = read.retention_notes(store.engine, None, ("payloads",) + read.rollup_needs(None))
     if output == "json":
-        echo_json({"skipped": None, "undocumented": found})
+        echo_json({"skipped": None, "undocumented": found, "retention": notes})
         return
+    _retention_notes(notes, output)
     if output != "table":
         emit_rows(output, found, columns[:5] + ["first_ms", "last_ms", "consumers"])
         return
@@ -220,11 +230,13 @@ def subscriptions(db_url: str | None, catalog_path: str | None, output: str) -> 
     found = read.missing_subscriptions(store.engine, catalog)
     note = None if catalog else "no catalog given: only evidence from data"
     columns = ["consumer", "detail_type", "lifecycle", "evidence", "orders", "examples"]
+    notes = read.retention_notes(store.engine, None, read.RAW)
     if output == "json":
-        echo_json({"note": note, "missing": found})
+        echo_json({"note": note, "missing": found, "retention": notes})
         return
     if note:
         click.echo(note, err=output != "table")
+    _retention_notes(notes, output)
     if output != "table":
         emit_rows(output, found, columns[:4])
         return
@@ -249,20 +261,22 @@ def duplicates(db_url: str | None, catalog_path: str | None, resends: bool,
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
     load.refresh_rollups(store.engine)
     found = summaries.duplicates(store.engine, catalog)
-    result = {"consumers": found, "producer_resends":
-              producer_resends(load.load_events(store.engine, with_detail=True))
-              if resends else None}
+    notes = read.retention_notes(store.engine, None, read.RAW + read.rollup_needs(None))
+    resent = (producer_resends(load.load_events(store.engine, with_detail=True))
+              if resends else None)
+    result = {"consumers": found, "producer_resends": resent, "retention": notes}
     columns = ["consumer", "events", "delivered_more_than_once", "processed_twice", "examples"]
     if output == "json":
         echo_json(result)
         return
+    _retention_notes(notes, output)
     if output != "table":
         emit_rows(output, found, columns)
         return
     print_table(found, columns)
     if resends:
         click.echo("\nproducer re-sends:")
-        print_table(result["producer_resends"] or [], ["source", "detail_type",
+        print_table(resent or [], ["source", "detail_type",
                                                         "correlation_key", "event_ids"])
 
 
@@ -299,10 +313,12 @@ def check(db_url: str | None, catalog_path: str | None, thresholds_path: str | N
     aws = aws_settings(profile, region or _topic_region(sns_topic), endpoint_url)
     notified = (_notify(store, found, catalog, sns_topic, webhook, notify_min, aws)
                 if notify else None)
+    notes = read.retention_notes(store.engine, None, read.RAW + read.rollup_needs(None))
     if output == "json":
         echo_json({"findings": [f.as_dict() for f in found], "skipped": skipped,
-                   "notified": notified})
+                   "notified": notified, "retention": notes})
     else:
+        _retention_notes(notes, output)
         rows = [f.as_dict() for f in found]
         if output == "table":
             print_table(rows, ["severity", "kind", "summary"])
@@ -338,13 +354,22 @@ def latency(db_url: str | None, catalog_path: str | None, since_ms: int | None,
     from eventscope.findings.latency import PAIR_COLUMNS as LATENCY_PAIR_COLUMNS
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
     rows = records(_latency(store, catalog, since_ms, until_ms))
+    notes = read.retention_notes(store.engine, since_ms, read.RAW)
     if output == "json":
-        echo_json({"latency": rows})
-    elif output != "table":
+        echo_json({"latency": rows, "retention": notes})
+        return
+    _retention_notes(notes, output)
+    if output != "table":
         emit_rows(output, rows, list(LATENCY_PAIR_COLUMNS))
     else:
         print_table(rows, ["detail_type", "consumer", "events", "skewed", "first_p50_ms",
                            "first_p95_ms", "first_max_ms", "success_p50_ms", "success_p95_ms"])
+
+
+def _retention_notes(notes: list[str], output: str) -> None:
+    """A finding's retention notes: before a table, on stderr beside --nl/--csv rows."""
+    for note in notes:
+        click.echo(f"note: {note}", err=output != "table")
 
 
 def _latency(store: Store, catalog: Catalog | None, since_ms: int | None,

@@ -25,6 +25,7 @@ from eventscope.day_rollups import PAIRS, aggregate
 from eventscope.findings.columns import ATTEMPT_COLUMNS, EVENT_COLUMNS, SUBSCRIPTION_COLUMNS
 from eventscope.patterns import listed_values
 from eventscope.redaction import mask_pii, may_hold_pii, stored_query
+from eventscope.retention import PRUNED_DETAIL
 from eventscope.rollups import minute_of
 from eventscope.store import Store
 from eventscope.tables import (DAY_MS, DURATION_BUCKETS, MINUTE_MS, event_rollup, events,
@@ -45,10 +46,12 @@ def frame(rows: Iterable[Any], columns: list[str]) -> pd.DataFrame:
 
 
 def _event_select(with_detail: bool = False) -> sa.Select:
+    """EVENT_COLUMNS; with `with_detail`, also the payload, of events whose payload is kept
+    (retention clears old ones: such an event is no sample and no re-send)."""
     columns = [events.c[name] for name in EVENT_COLUMNS]
-    if with_detail:
-        columns.append(events.c.detail)
-    return sa.select(*columns)
+    if not with_detail:
+        return sa.select(*columns)
+    return sa.select(*columns, events.c.detail).where(events.c.detail != PRUNED_DETAIL)
 
 
 def _attempt_select(source: sa.FromClause = invocations) -> sa.Select:
@@ -574,6 +577,18 @@ def load_recent_events(engine: Engine, since_ms: int | None = None,
     return _read(engine, statement, EVENT_COLUMNS)
 
 
+def latest_order_of_type(engine: Engine, detail_type: str, since_ms: int | None = None,
+                         until_ms: int | None = None) -> str | None:
+    """The correlation key (else the id) of the window's newest event of a detail-type: an
+    order to open from the graph (one index read on (detail_type, time_ms))."""
+    statement = _within(sa.select(events.c.id, events.c.correlation_key)
+                        .where(events.c.detail_type == detail_type), events.c.time_ms,
+                        since_ms, until_ms).order_by(events.c.time_ms.desc()).limit(1)
+    with engine.connect() as conn:
+        row = conn.execute(statement).first()
+    return None if row is None else str(row.correlation_key or row.id)
+
+
 def load_event_details(engine: Engine, ids: Sequence[str]) -> dict[str, str]:
     """{event id: detail JSON} of the stored events among `ids` (primary-key reads)."""
     if not ids:
@@ -634,6 +649,11 @@ def latest_rules(engine: Engine, bus: str) -> list[dict[str, Any]]:
     return rules
 
 
+def target_name(arn: str) -> str:
+    """A rule target's name: its ARN's last segment (the function or queue name)."""
+    return arn.rsplit(":", 1)[-1].rsplit("/", 1)[-1]
+
+
 def subscription_rows(engine: Engine, bus: str) -> list[dict[str, Any]]:
     """Who is subscribed to what in the latest snapshot of a bus: one row per rule × type ×
     target (SUBSCRIPTION_COLUMNS; `consumer` is the target ARN's last segment, the function
@@ -652,7 +672,7 @@ def subscription_rows(engine: Engine, bus: str) -> list[dict[str, Any]]:
         sources = listed_values(pattern, "source") or [None]
         types = listed_values(pattern, "detail-type") or [None]
         for target in rule["targets"]:
-            consumer = target["arn"].rsplit(":", 1)[-1].rsplit("/", 1)[-1]
+            consumer = target_name(target["arn"])
             rows.extend({"rule": rule["rule_name"], "source": source, "detail_type": kind,
                          "target": target["arn"], "consumer": consumer}
                         for source in sources for kind in types)

@@ -21,6 +21,8 @@ from sqlalchemy.engine import Engine
 from eventscope.findings import load
 from eventscope.findings.columns import SUBSCRIPTION_COLUMNS, owner_name
 from eventscope.findings.lifecycle import order_lifecycle
+# the stored detail of an event whose payload retention cleared: faces show it as such
+from eventscope.retention import PRUNED_DETAIL  # noqa: F401
 
 if TYPE_CHECKING:  # the heavier modules are imported by the functions that use them, so a
     # lifecycle lookup (and the CLI's start-up) never imports pandas, networkx or jsonschema
@@ -91,6 +93,21 @@ def bus_subscription_rows(engine: Engine, catalog: Catalog | None = None
     return [{**row, "consumer": owner_name(row["consumer"], catalog)} for row in rows]
 
 
+def bus_rules(engine: Engine, catalog: Catalog | None = None) -> list[dict[str, Any]] | None:
+    """The enabled pattern rules of the latest snapshot of every bus, as the graph matches
+    them against types (`graph.build_graph`'s `rules`): rule, bus, pattern (the JSON text),
+    consumers (each target named as the catalog consumer owning it, as in attempts).
+    None when rules were never collected; scheduled and disabled rules are left out."""
+    buses = load.rule_buses(engine)
+    if not buses:
+        return None
+    return [{"rule": rule["rule_name"], "bus": bus, "pattern": rule["event_pattern"],
+             "consumers": sorted({owner_name(load.target_name(target["arn"]), catalog)
+                                  for target in rule["targets"]})}
+            for bus in buses for rule in load.latest_rules(engine, bus)
+            if rule["state"] == "ENABLED" and rule["event_pattern"]]
+
+
 def bus_subscriptions(engine: Engine, catalog: Catalog | None = None) -> pd.DataFrame | None:
     """`bus_subscription_rows` as the findings' `subscriptions` frame."""
     rows = bus_subscription_rows(engine, catalog)
@@ -146,3 +163,37 @@ def stored_event_source(store: Store, sample: int) -> EventSource:
                                  ((event_id, name, detail) for event_id, _, detail in rows),
                                  sample)
     return events
+
+
+def retention(engine: Engine) -> dict[str, Any]:
+    """The store's retention as readers show it: days per kind, every kind's horizon at the
+    last prune (`kept_since`), the kinds a prune removed rows of (`trimmed_before`)."""
+    from eventscope.retention import read_retention
+    return read_retention(engine).as_dict()
+
+
+def retention_summary(engine: Engine) -> str | None:
+    """One line saying what the store keeps since when (None: never pruned)."""
+    from eventscope.retention import read_retention
+    return read_retention(engine).summary()
+
+
+def retention_notes(engine: Engine, since_ms: int | None, needs: tuple[str, ...]
+                    ) -> list[str]:
+    """Plain reasons to show with a finding over [since_ms, ...) reading the `needs` kinds
+    (`RAW`, `rollup_needs`) when its window starts before rows retention removed."""
+    from eventscope.retention import read_retention
+    return read_retention(engine).notes(since_ms, needs)
+
+
+RAW: tuple[str, ...] = ("raw",)  # findings over raw rows: latency, lifecycles, drill-downs
+
+
+def rollup_needs(since_ms: int | None, bucket_ms: int | None = None) -> tuple[str, ...]:
+    """The summaries a rollup-backed finding reads (`load._spans`): whole days from the
+    daily ones, a window's partial first day or sub-day buckets from the per-minute ones."""
+    from eventscope.tables import DAY_MS, MINUTE_MS
+    partial = since_ms is not None and (since_ms - since_ms % MINUTE_MS) % DAY_MS != 0
+    if partial or (bucket_ms and bucket_ms % DAY_MS):
+        return ("minute_rollups", "day_rollups")
+    return ("day_rollups",)

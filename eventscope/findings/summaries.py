@@ -132,12 +132,14 @@ def observed_summaries(engine: Engine, catalog: Catalog | None = None,
 def build_graph(engine: Engine, catalog: Catalog | None = None,
                 subscriptions: pd.DataFrame | None = None, since_ms: int | None = None,
                 until_ms: int | None = None,
-                totals: Sequence[pd.DataFrame | None] = (None, None, None)) -> Any:
+                totals: Sequence[pd.DataFrame | None] = (None, None, None),
+                rules: list[dict[str, Any]] | None = None) -> Any:
     """`graph.build_graph`'s graph of the store (or a window), from the rollups (or from the
-    window's (event, call, handling) `totals` already read)."""
+    window's (event, call, handling) `totals` already read), with the bus `rules`
+    (`read.bus_rules`) matched against its types."""
     return graph.build_graph_from_summaries(
         observed_summaries(engine, catalog, since_ms, until_ms, totals), catalog,
-        subscriptions)
+        subscriptions, rules)
 
 
 def handled_kinds(engine: Engine, catalog: Catalog | None = None, since_ms: int | None = None,
