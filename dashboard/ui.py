@@ -130,8 +130,11 @@ def url_select(label: str, options: Sequence[T], param: str, *, key: str,
                default: T | None = None, sticky: bool = False, container: Any = None,
                to_url: Callable[[T], str] = str, **widget: Any) -> T:
     """A selectbox whose choice is `?param=` in the URL (`to_url` of the option; the default
-    option is left out of the URL). A URL value that names no option selects the default."""
+    option is left out of the URL). A URL value that names no option selects the default.
+    `options` must not be empty: a page says why there is nothing to choose instead."""
     choices = list(options)
+    if not choices:
+        raise ValueError(f"url_select {key!r}: no options")
     fallback = choices[0] if default is None else default
     by_url = {to_url(option): option for option in choices}
     _seed(key, param, lambda found: by_url.get(found or "", fallback), sticky)
