@@ -542,6 +542,17 @@ class LiveConsumer:
 # --------------------------------------------------------------------------- collectors
 
 
+def demo_pii_fields() -> dict[str, tuple[str, ...]] | None:
+    """The PII fields the demo's collectors redact whatever their values look like: those of
+    `EVENTSCOPE_CATALOG` when set (None: `settings_from_env` reads it), else the demo
+    catalog's (customer names, shipping addresses), so the demo store holds none in clear."""
+    from eventscope.collectors.pii import declared_pii_fields
+
+    if os.environ.get("EVENTSCOPE_CATALOG"):
+        return None
+    return declared_pii_fields(str(DEMO_CATALOG))
+
+
 def collector_loops(emulator: Emulator, store: Store, since_ms: int,
                     logs_every_s: float) -> list[Any]:
     """The `collect all` loops (tap, consumer logs, rules) against the emulator."""
@@ -554,7 +565,7 @@ def collector_loops(emulator: Emulator, store: Store, since_ms: int,
     queue_url, sample = find_tap_queue(clients["sqs"], BUS)
     tap = TapSettings(queue_url=queue_url, sample_rate=sample, wait_seconds=1,
                       visibility_seconds=queue_visibility(clients["sqs"], queue_url))
-    redaction = settings_from_env(store)
+    redaction = settings_from_env(store, demo_pii_fields())
     logs = LogsSettings(since_ms=since_ms, redaction=redaction)
     return loops(clients, store, BUS, tap, logs, redaction_filter(redaction),
                  logs_every_s=logs_every_s, rules_every_s=60.0)

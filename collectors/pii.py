@@ -14,12 +14,15 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eventscope.records import BusEvent, Quarantined
 from eventscope.redaction import (RedactionSettings, redact_events, redaction_rows,
                                   scrub_quarantined)
 from eventscope.store import Store, redactions
+
+if TYPE_CHECKING:
+    from eventscope.catalog.model import Catalog
 
 EventFilter = Callable[[Sequence[BusEvent]], tuple[list[BusEvent], Any]]
 
@@ -39,8 +42,12 @@ def declared_pii_fields(catalog_path: str) -> dict[str, tuple[str, ...]]:
     """The PII fields the catalog at `catalog_path` declares, per detail-type."""
     from eventscope.catalog.loader import load_catalog
 
-    return {t.detail_type: t.pii_fields for t in load_catalog(catalog_path).event_types
-            if t.pii_fields}
+    return pii_fields_of(load_catalog(catalog_path))
+
+
+def pii_fields_of(catalog: Catalog) -> dict[str, tuple[str, ...]]:
+    """The PII fields a loaded catalog declares, per detail-type."""
+    return {t.detail_type: t.pii_fields for t in catalog.event_types if t.pii_fields}
 
 
 class Redactor:

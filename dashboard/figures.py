@@ -16,11 +16,17 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from eventscope.dashboard import graph_view
+from eventscope.findings.lifecycle import missed_handling
 
 OUTCOME_COLOURS = {"ok": "#2e7d32", "retried_then_ok": "#f9a825", "error": "#d32f2f",
                    "timeout": "#8e24aa", "failed": "#d32f2f", "never_handled": "#9e9e9e",
                    "event": "#1565c0"}
+MISSED = "missed handling"
+MARK_SYMBOLS = {"event": "square", MISSED: "circle-open"}
+OUTCOME_COLOURS[MISSED] = "#d32f2f"
 COVERAGE_CODES = {"": 0, "handled": 1, "subscribed": 2, "subscribed+handled": 3, "missing": 4}
+COVERAGE_SHORT = {"": "", "handled": "handled", "subscribed": "subscribed",
+                  "subscribed+handled": "✓", "missing": "MISSING"}
 MAX_LABEL = 60
 
 
@@ -195,7 +201,9 @@ def failure_timeseries(per_bucket: pd.DataFrame) -> go.Figure:
 def swimlane(lifecycle: dict[str, Any]) -> go.Figure:
     """One order's timeline: a lane per producer and per consumer; events on their producer's
     lane, every attempt on its consumer's lane coloured by outcome (retries are extra marks),
-    a thin line from each event to its attempts."""
+    a thin line from each event to its attempts; an empty red mark (trace `MISSED`) on a
+    consumer's lane at a step's time where it was expected and never handled it
+    (`lifecycle.missed_handling`: subscribed, or a missed cancellation)."""
     lanes: list[str] = []
     marks: dict[str, dict[str, list[Any]]] = {}
 
@@ -226,14 +234,16 @@ def swimlane(lifecycle: dict[str, Any]) -> go.Figure:
                                 y=[label(producer), label(where)], mode="lines",
                                 line=dict(color="#cfd8dc", width=1), hoverinfo="skip",
                                 showlegend=False)
-            if not consumer["attempts"]:
-                mark("never_handled", step["time_ms"], where,
-                     f"{label(step['detail_type'])}: never handled")
+    for missed in missed_handling(lifecycle):
+        mark(MISSED, missed["time_ms"], lane(f"consumer {missed['consumer']}"),
+             f"{label(missed['detail_type'])}: {missed['why']}<br>{label(missed['event_id'])}")
     for kind, bucket in marks.items():
         fig.add_scatter(x=bucket["x"], y=bucket["y"], mode="markers", name=kind,
                         hovertext=bucket["text"], hoverinfo="text+x",
                         marker=dict(size=14, color=OUTCOME_COLOURS.get(kind, "#000"),
-                                    symbol="square" if kind == "event" else "circle"))
+                                    symbol=MARK_SYMBOLS.get(kind, "circle"),
+                                    line=dict(width=2.5, color=OUTCOME_COLOURS.get(kind,
+                                                                                   "#000"))))
     fig.update_yaxes(categoryorder="array", categoryarray=[label(n) for n in reversed(lanes)])
     _layout(fig, max(260, 48 * len(lanes) + 100),
             legend=dict(orientation="h", y=1.02, yanchor="bottom"))
@@ -242,15 +252,18 @@ def swimlane(lifecycle: dict[str, Any]) -> go.Figure:
 
 
 def coverage_heatmap(matrix: pd.DataFrame) -> go.Figure:
-    """The lifecycle coverage matrix as coloured cells with their state as text."""
+    """The lifecycle coverage matrix as coloured cells, each with a short word a person can
+    read at a glance (COVERAGE_SHORT) and its whole state on hover."""
     codes = matrix.apply(lambda column: column.map(COVERAGE_CODES))
     colours = [[0.0, "#ffffff"], [0.25, "#bbdefb"], [0.5, "#fff59d"], [0.75, "#a5d6a7"],
                [1.0, "#ef9a9a"]]
     fig = go.Figure(go.Heatmap(
         z=codes.values, x=[label(c) for c in matrix.columns], y=[label(i) for i in matrix.index],
-        text=matrix.values, texttemplate="%{text}", colorscale=colours, zmin=0, zmax=4,
-        showscale=False, hovertemplate="%{y} / %{x}: %{text}<extra></extra>"))
-    return _layout(fig, max(240, 36 * len(matrix.index) + 120))
+        text=matrix.apply(lambda column: column.map(COVERAGE_SHORT)).values,
+        customdata=matrix.values, texttemplate="%{text}", textfont=dict(size=13),
+        colorscale=colours, zmin=0, zmax=4, xgap=2, ygap=2, showscale=False,
+        hovertemplate="%{y} / %{x}: %{customdata}<extra></extra>"))
+    return _layout(fig, max(240, 40 * len(matrix.index) + 140))
 
 
 def payload_sizes(sizes: pd.DataFrame) -> go.Figure:

@@ -107,24 +107,65 @@ def declared_pii(catalog: Catalog | None, detail_type: str) -> tuple[str, ...]:
 
 def shown_payload(detail: str | None, declared: tuple[str, ...], reveal: bool,
                   cap: int = PAYLOAD_CAP_BYTES) -> tuple[str, Any]:
-    """("json", object) to show with st.json, or ("text", str) when too big or not an object.
+    """("json", value) to show with st.json, or ("text", str) when not JSON.
 
-    Payloads over `cap` bytes are shown as their first `cap` bytes of text, marked truncated,
-    so a 1 MB payload never reaches the browser whole. PII is masked unless `reveal`.
+    Masked first (unless `reveal`), whatever the size: declared fields whole, detected values
+    where they stand (`payloads.redact`, the store's detector). Then cut per field
+    (`cut_fields`: long strings, long lists, objects with many members, each with a marker) so
+    one huge field never hides the rest; a payload still over `cap` after that, or text that
+    is not JSON, is shown as its first `cap` characters, marked truncated.
     """
     if detail is None:
         return "text", "(payload not stored)"
     if detail == PRUNED_DETAIL:
         return "text", "(payload pruned: older than the payloads this store keeps)"
-    if len(detail) > cap:
-        return "text", f"{detail[:cap]}\n… truncated: {len(detail):,} bytes, first {cap:,} shown"
     try:
         value = orjson.loads(detail)
     except orjson.JSONDecodeError:
-        return "text", detail
-    if not isinstance(value, dict):
-        return "json", value
-    return "json", value if reveal else redact(value, declared)
+        return "text", _truncated(detail if reveal else mask_pii(detail, REDACTED), cap)
+    if not reveal:
+        value = (redact(value, declared) if isinstance(value, dict)
+                 else payloads_masked(value))
+    value = cut_fields(value)
+    if len(detail) > cap and len(shown := orjson.dumps(value).decode()) > cap:
+        return "text", _truncated(shown, cap)
+    return "json", value
+
+
+FIELD_CAP_CHARS = 2_000
+ITEMS_CAP = 100
+
+
+def payloads_masked(value: Any) -> Any:
+    """A JSON value that is not an object (a list, a scalar) masked as `redact` masks one."""
+    masked: dict[str, Any] = redact({"value": value})
+    return masked["value"]
+
+
+def cut_fields(value: Any, field_cap: int = FIELD_CAP_CHARS, items_cap: int = ITEMS_CAP) -> Any:
+    """A JSON value with each long string cut to `field_cap` characters and each list or
+    object cut to `items_cap` members, every cut saying what it left out; the rest intact."""
+    if isinstance(value, str):
+        if len(value) <= field_cap:
+            return value
+        return f"{value[:field_cap]}… [cut: {len(value):,} characters, first {field_cap:,} shown]"
+    if isinstance(value, list):
+        kept = [cut_fields(v, field_cap, items_cap) for v in value[:items_cap]]
+        more = len(value) - items_cap
+        return kept + [f"… [cut: {more:,} more items]"] if more > 0 else kept
+    if isinstance(value, dict):
+        members = list(value.items())
+        shown = {k: cut_fields(v, field_cap, items_cap) for k, v in members[:items_cap]}
+        if len(members) > items_cap:
+            shown["…"] = f"[cut: {len(members) - items_cap:,} more fields]"
+        return shown
+    return value
+
+
+def _truncated(text: str, cap: int) -> str:
+    if len(text) <= cap:
+        return text
+    return f"{text[:cap]}\n… truncated: {len(text):,} bytes, first {cap:,} shown"
 
 
 # --- headline numbers and reshapes --------------------------------------------------------

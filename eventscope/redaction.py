@@ -198,30 +198,42 @@ def redact_document(document: Any, path: str, declared: set[str], key: bytes,
     replaced, and the value is returned. String values failing `maybe` (a pre-filter at least
     as wide as `may_hold_pii`, such as `string_filter`'s) are not looked at.
     """
-    return _redact(document, (None, path), declared, key, found, maybe)
+    def replacement(value: str, detector: str) -> str:
+        return token(value, detector, key)
+    return _redact(document, (None, path), declared, replacement, found, maybe)
+
+
+def mask_document(document: Any, path: str, declared: set[str], mask: str) -> Any:
+    """A JSON value as a page may show it: what `redact_document` would replace becomes `mask`
+    (a declared field whole, object or list included; a detected value where it stands).
+    Changed in place like `redact_document` (give a freshly decoded document). Tokens already
+    in it stay: they are what the store holds, not the value."""
+    return _redact(document, (None, path), declared, lambda value, detector: mask, [],
+                   may_hold_pii)
 
 
 _Where = tuple[Any, str]  # (the parent's _Where or None, this node's path segment)
+_Replace = Callable[[str, str], str]  # (value, detector) -> what stands in its place
 
 
-def _redact(node: Any, where: _Where, declared: set[str], key: bytes,
+def _redact(node: Any, where: _Where, declared: set[str], replacement: _Replace,
             found: list[tuple[str, str]], maybe: Callable[[str], bool]) -> Any:
     """`redact_document`, with paths built only for containers and for what is found."""
     if declared and node is not None and _render(where) in declared:
         found.append((_render(where), "catalog"))
-        return token(orjson.dumps(node).decode(), "catalog", key)
+        return replacement(orjson.dumps(node).decode(), "catalog")
     kind = type(node)
     if kind is dict:
         for name in node:  # JSON object keys are strings; a loop is cheaper than any()
             if maybe(name):
-                node = _redact_keys(node, where, key, found)
+                node = _redact_keys(node, where, replacement, found)
                 break
         children: Any = node.items()
         segment = ".{}".format
     elif kind is list:
         children, segment = enumerate(node), "[{}]".format
     else:
-        return _redact_scalar(node, where, key, found)
+        return _redact_scalar(node, where, replacement, found)
     for name, child in children:
         child_kind = type(child)
         if not declared and child_kind is not dict and child_kind is not list:
@@ -230,21 +242,21 @@ def _redact(node: Any, where: _Where, declared: set[str], key: bytes,
                     continue  # the common case, without a path
             elif child_kind is not int or -10**12 < child < 10**12:
                 continue  # only long integers can be card numbers
-            new = _redact_scalar(child, (where, segment(name)), key, found)
+            new = _redact_scalar(child, (where, segment(name)), replacement, found)
         else:
-            new = _redact(child, (where, segment(name)), declared, key, found, maybe)
+            new = _redact(child, (where, segment(name)), declared, replacement, found, maybe)
         if new is not child:
             node[name] = new
     return node
 
 
-def _redact_keys(node: dict[str, Any], where: _Where, key: bytes,
+def _redact_keys(node: dict[str, Any], where: _Where, replacement: _Replace,
                  found: list[tuple[str, str]]) -> dict[str, Any]:
     """The object with PII in its keys replaced (a new dict, members in their order); each
     replaced key is reported at the member's path, which names the token, never the value."""
     renamed: dict[str, Any] = {}
     for name, child in node.items():
-        scrubbed, fired = scrub_text(name, key)
+        scrubbed, fired = replace_pii(name, replacement)
         if fired:
             found.extend((_render((where, f".{scrubbed}")), kind) for kind in dict.fromkeys(fired))
             name = scrubbed
@@ -252,15 +264,16 @@ def _redact_keys(node: dict[str, Any], where: _Where, key: bytes,
     return renamed
 
 
-def _redact_scalar(value: Any, where: _Where, key: bytes, found: list[tuple[str, str]]) -> Any:
+def _redact_scalar(value: Any, where: _Where, replacement: _Replace,
+                   found: list[tuple[str, str]]) -> Any:
     kind = type(value)
     if kind is str:
-        scrubbed, fired = scrub_text(value, key)  # its own pre-filter first
+        scrubbed, fired = replace_pii(value, replacement)  # its own pre-filter first
         found.extend((_render(where), name) for name in dict.fromkeys(fired))
         return scrubbed if fired else value
     if kind is int and abs(value) >= 10**12 and _card_number(str(abs(value))):
         found.append((_render(where), "card"))
-        return token(str(abs(value)), "card", key)
+        return replacement(str(abs(value)), "card")
     return value
 
 

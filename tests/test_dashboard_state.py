@@ -178,3 +178,24 @@ def test_the_undocumented_sample_payload_is_chosen_by_the_url(
     assert at.selectbox(key="sample").value == first and param(at, "sample") is None
     at.selectbox(key="sample").select("e4").run()
     assert param(at, "sample") == "e4"
+
+
+def tokenising_script() -> None:
+    import streamlit as st
+
+    from eventscope.dashboard import ui
+
+    value = ui.url_text("Order", "order", key="box",
+                        to_url=lambda typed: "tok-" + str(len(typed.strip())))
+    st.text(f"shown: {value}")
+
+
+def test_url_text_puts_only_the_transformed_value_in_the_url() -> None:
+    """What the user typed stays in the box; the URL gets `to_url` of it (the lifecycle's
+    store form of an e-mail), and the box does not snap to the URL's form afterwards."""
+    at = AppTest.from_function(tokenising_script).run()
+    at.text_input(key="box").input("ann@example.com").run()
+    assert param(at, "order") == "tok-15"
+    assert "ann@example.com" not in str(at.query_params)
+    at.run()
+    assert at.text_input(key="box").value == "ann@example.com"

@@ -115,9 +115,20 @@ def test_planted_pii_is_hidden_and_plain_ids_are_shown(parts: list, tail: str) -
         assert (value in masked) == (kind == "id"), (kind, value, masked)
 
 
-def test_a_large_payload_is_shown_truncated_as_text() -> None:
-    """A 1 MB payload is cut to the cap and says how big it was."""
-    detail = orjson.dumps({"blob": "x" * 1_000_000}).decode()
+def test_a_large_payload_is_cut_per_field_and_the_rest_stays_visible() -> None:
+    """A 1 MB field is cut to the field cap and says how long it was; the other fields of
+    the payload are shown whole, and what reaches the page stays under the cap."""
+    detail = orjson.dumps({"blob": "x" * 1_000_000, "orderId": "o-1"}).decode()
+    kind, shown = views.shown_payload(detail, (), reveal=False)
+    assert kind == "json" and shown["orderId"] == "o-1"
+    assert shown["blob"].startswith("x" * views.FIELD_CAP_CHARS)
+    assert "[cut: 1,000,000 characters" in shown["blob"]
+    assert len(orjson.dumps(shown)) < views.PAYLOAD_CAP_BYTES
+
+
+def test_a_large_text_payload_is_shown_truncated_as_text() -> None:
+    """A 1 MB payload that is not JSON is cut to the cap and says how big it was."""
+    detail = "x" * 1_000_000
     kind, shown = views.shown_payload(detail, (), reveal=False)
     assert kind == "text"
     assert len(shown) < views.PAYLOAD_CAP_BYTES + 200

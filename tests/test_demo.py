@@ -219,6 +219,19 @@ def test_customer_emails_reach_consumers_that_do_not_need_them(findings: list[di
     assert leaked == 0
 
 
+def test_the_demo_stores_no_customer_name_or_address_in_clear(run: dict[str, Any]) -> None:
+    """OrderCreated's declared PII (the customer's name, the shipping address, an object) is
+    a catalog token in every stored OrderCreated: the demo's collectors redact it."""
+    store = open_store(run["url"], must_exist=True)
+    with store.engine.connect() as conn:
+        details = [json.loads(row[0]) for row in conn.exec_driver_sql(
+            "SELECT detail FROM events WHERE detail_type = 'OrderCreated'")]
+    assert details  # the demo published orders
+    for detail in details:
+        assert detail["customer"]["name"].startswith("pii:catalog:")
+        assert detail["shippingAddress"].startswith("pii:catalog:")
+
+
 def test_findings_functions_agree_with_the_cli(run: dict[str, Any],
                                                findings: list[dict]) -> None:
     """The library's check over the store's summaries yields the CLI's findings."""

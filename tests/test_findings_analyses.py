@@ -66,7 +66,8 @@ def test_observed_missing_cancellation_counts_affected_orders() -> None:
     """Warranty handled o-1's earlier events but not its cancellation; Billing did handle it."""
     assert observed_missing(events_frame(), _attempts(), {"OrderCancelled", "OrderReturned"}) == [
         {"consumer": "Warranty", "detail_type": "OrderCancelled", "orders": 1,
-         "examples": ["o-1"]}]
+         "examples": ["o-1"], "affected": [{"order": "o-1", "event_id": "e3",
+                                            "time_ms": T0 + 120_000}]}]
 
 
 def test_static_and_observed_together_are_stronger_evidence() -> None:

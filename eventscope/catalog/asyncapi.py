@@ -65,7 +65,9 @@ def _catalog_document(catalog: Catalog) -> dict[str, Any]:
     lifecycles = [{"name": lc.name, "description": lc.description,
                    "correlation-path": lc.correlation_path, "starts": list(lc.starts),
                    "advances": list(lc.advances), "ends": list(lc.ends),
-                   "cancellations": list(lc.cancellations)} for lc in catalog.lifecycles]
+                   "cancellations": list(lc.cancellations),
+                   **({"requires": {k: list(v) for k, v in lc.requires.items()}}
+                      if lc.requires else {})} for lc in catalog.lifecycles]
     return {"asyncapi": "3.0.0", "info": _info(catalog.name or "catalog", "catalog", **{
         f"{X}teams": catalog.teams, f"{X}lifecycles": lifecycles,
         f"{X}schemas": {_schema_file(uri): uri for uri in catalog.schemas}})}
@@ -759,4 +761,5 @@ def _lifecycle(data: Mapping[str, Any]) -> Lifecycle:
                      starts=tuple(data.get("starts", ())), advances=tuple(data.get("advances", ())),
                      ends=tuple(data.get("ends", ())),
                      cancellations=tuple(data.get("cancellations", ())),
-                     description=data.get("description", ""))
+                     description=data.get("description", ""),
+                     requires={k: tuple(v) for k, v in (data.get("requires") or {}).items()})

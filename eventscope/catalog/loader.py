@@ -314,6 +314,7 @@ def _lifecycle(data: dict[str, Any]) -> Lifecycle:
         ends=tuple(data.get("ends", ())),
         cancellations=tuple(data.get("cancellations", ())),
         description=data.get("description", ""),
+        requires={step: tuple(before) for step, before in data.get("requires", {}).items()},
     )
 
 
@@ -420,6 +421,13 @@ def _references(catalog: Catalog, locate: _Locator) -> Iterator[Problem]:
                 if name not in known:
                     yield locate.lifecycle(index, (part, ti), "expected a catalogued event type, "
                                            f"got unknown {name!r}")
+        steps = set(lifecycle.all_types)
+        for step, before in lifecycle.requires.items():
+            for ti, name in enumerate((step, *before)):
+                if name not in steps:
+                    yield locate.lifecycle(
+                        index, ("requires", step) + ((ti - 1,) if ti else ()),
+                        f"expected a step of lifecycle {lifecycle.name!r}, got {name!r}")
 
 
 def _implicit_versions(catalog: Catalog, locate: _Locator) -> Iterator[Problem]:

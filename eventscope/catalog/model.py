@@ -10,6 +10,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from eventscope.events import DEFAULT_VERSION_FROM, VERSION_FROM_SUFFIX, VersionRule
@@ -101,6 +102,9 @@ class Lifecycle:
     """A named entity lifecycle: the events that start, advance and end it.
 
     Any consumer acting on the lifecycle's events must also subscribe to its cancellations.
+    `requires` (step -> the steps that must come before it) says which steps an entity that
+    reached a step must have passed through: the gaps of one entity's life. Without it the
+    advances are read as one path, in their order.
     """
 
     name: str  # e.g. "order"
@@ -110,6 +114,7 @@ class Lifecycle:
     ends: tuple[str, ...] = ()
     cancellations: tuple[str, ...] = ()  # e.g. OrderCancelled, OrderReturned
     description: str = ""
+    requires: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
 
     @property
     def all_types(self) -> tuple[str, ...]:

@@ -193,4 +193,5 @@ def _lifecycle(lifecycle: Lifecycle) -> dict[str, Any]:
         "name": lifecycle.name, "description": lifecycle.description,
         "correlation-path": lifecycle.correlation_path, "starts": list(lifecycle.starts),
         "advances": list(lifecycle.advances), "ends": list(lifecycle.ends),
-        "cancellations": list(lifecycle.cancellations)})
+        "cancellations": list(lifecycle.cancellations),
+        "requires": {step: list(before) for step, before in lifecycle.requires.items()}})

@@ -82,7 +82,7 @@ def _no_aws(out_dir: Path | None, n_events: int, seed: int, as_json: bool) -> No
     click.echo(f"wrote {summary.events} events to {summary.events_path} and {summary.logs} "
                f"log records to {summary.logs_path}")
     click.echo(f"next: eventscope ingest {summary.events_path} {summary.logs_path} --db "
-               f"{DEFAULT_DB} && eventscope dashboard --db {DEFAULT_DB} "
+               f"{DEFAULT_DB} --catalog {DEMO_CATALOG} && eventscope dashboard --db {DEFAULT_DB} "
                f"--catalog {DEMO_CATALOG}")
 
 

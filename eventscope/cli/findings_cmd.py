@@ -179,6 +179,7 @@ def lifecycle(query: str, db_url: str | None, catalog_path: str | None, as_json:
         for consumer in step["consumers"]:
             click.echo(f"    {_cell(consumer['consumer']):<30} {consumer['outcome']:<16} "
                        f"{len(consumer['attempts'])} attempt(s)")
+    click.echo(f"expected steps: {_cell(life['gaps_basis'])}")
     for gap in life["gaps"]:
         click.echo(f"gap: {gap['kind']} " + " ".join(
             f"{k}={_cell(v)}" for k, v in gap.items() if k != "kind"))
@@ -223,9 +224,15 @@ def undocumented(db_url: str | None, catalog_path: str | None, output: str) -> N
 @click.command()
 @db_option
 @catalog_option
+@click.option("--orders", "per_order", is_flag=True,
+              help="List every affected order (one row per consumer, type and order).")
 @output_options
-def subscriptions(db_url: str | None, catalog_path: str | None, output: str) -> None:
-    """Missing subscriptions to cancellations: from the catalog and from the data."""
+def subscriptions(db_url: str | None, catalog_path: str | None, per_order: bool,
+                  output: str) -> None:
+    """Missing subscriptions to cancellations: from the catalog and from the data.
+
+    The table shows each finding's count of affected orders and the first few; --orders,
+    --json (every order under observed.affected) list them all."""
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
     found = read.missing_subscriptions(store.engine, catalog)
     note = None if catalog else "no catalog given: only evidence from data"
@@ -237,12 +244,27 @@ def subscriptions(db_url: str | None, catalog_path: str | None, output: str) -> 
     if note:
         click.echo(note, err=output != "table")
     _retention_notes(notes, output)
+    if per_order:
+        rows = read.affected_orders(found)
+        order_columns = ["consumer", "detail_type", "order", "cancelled", "event_id"]
+        shown = [{**r, "cancelled": _iso(r["time_ms"])} for r in rows]
+        if output == "table":
+            print_table(shown, order_columns)
+        else:
+            emit_rows(output, shown, order_columns)
+        return
     if output != "table":
         emit_rows(output, found, columns[:4])
         return
     print_table([{**m, "orders": (m["observed"] or {}).get("orders", 0),
                   "examples": ",".join((m["observed"] or {}).get("examples", []))}
                  for m in found], columns)
+    for m in found:
+        orders = (m["observed"] or {}).get("orders", 0)
+        if orders > len((m["observed"] or {}).get("examples", [])):
+            click.echo(f"{_cell(m['consumer'])} / {_cell(m['detail_type'])}: {orders:,} "
+                       "affected orders, the first shown; every one: eventscope subscriptions "
+                       "--orders (or --json)")
 
 
 @click.command()

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from eventscope.catalog.loader import load_catalog
+from eventscope.catalog.model import Catalog
 from eventscope.cli.options import catalog_option, db_option, echo_json, json_option
 from eventscope.events import DEFAULT_CORRELATION_PATHS
 from eventscope.ingest import IngestSummary, check_readable, ingest_paths, total_size
@@ -43,14 +44,16 @@ def ingest(paths: tuple[str, ...], db_url: str | None, correlation_paths: tuple[
     PATH may be plain or gzipped NDJSON, or - for standard input. Each line is recognised as
     an EventBridge envelope or a CloudWatch Logs record; anything else is quarantined with
     its reason. Re-ingesting the same files changes nothing. With a catalog, each catalogued
-    type's version is read as its `version-from` says (default: detail.version).
+    type's version is read as its `version-from` says (default: detail.version) and its
+    declared PII fields are redacted whatever their values look like.
     """
     check_readable(paths)
-    rules = load_catalog(catalog_path).version_rules() if catalog_path else None
+    catalog = load_catalog(catalog_path) if catalog_path else None
+    rules = catalog.version_rules() if catalog else None
     store = open_store(db_url)
     with _progress(paths, enabled=not as_json) as on_progress:
         summary = ingest_paths(store, paths, correlation_paths or DEFAULT_CORRELATION_PATHS,
-                               on_progress, _redaction(store), workers,
+                               on_progress, _redaction(store, catalog), workers,
                                sample_rate=sample_rate, version_rules=rules)
     if as_json:
         echo_json(summary.as_dict())
@@ -108,8 +111,9 @@ def _progress(paths: tuple[str, ...], enabled: bool) -> Iterator[Callable[[int],
         yield bar.update
 
 
-def _redaction(store: Any) -> RedactionSettings:
-    """PII redaction before the store, as on the collectors' write paths (docs/collectors.md)."""
-    from eventscope.collectors.pii import settings_from_env
+def _redaction(store: Any, catalog: Catalog | None) -> RedactionSettings:
+    """PII redaction before the store, as on the collectors' write paths (docs/collectors.md):
+    the given catalog's declared PII fields, else those of $EVENTSCOPE_CATALOG."""
+    from eventscope.collectors.pii import pii_fields_of, settings_from_env
 
-    return settings_from_env(store)
+    return settings_from_env(store, pii_fields_of(catalog) if catalog else None)

@@ -322,6 +322,9 @@ def missing_subscription_from(observed: list[dict[str, Any]], rules: pd.DataFram
         summary = (f"{item['consumer']} does not handle {item['detail_type']}"
                    + (f": {orders} order(s) cancelled after it handled them" if orders else "")
                    + (" (declarations and data agree)" if strong else ""))
+        if item["observed"]:  # the count and examples: every order would not fit an alert
+            item = {**item, "observed": {k: v for k, v in item["observed"].items()
+                                         if k != "affected"}}
         found.append(Finding("missing_subscription", "error" if strong else "warning",
                              {"consumer": item["consumer"], "detail_type": item["detail_type"]},
                              summary, item))

@@ -4,8 +4,10 @@ Outcome of an event for one consumer: `ok` (succeeded at the first attempt), `re
 (failed, then succeeded), `failed` (no attempt succeeded), or `never_handled` (the consumer is
 subscribed, in the catalog or the bus rules, but has no invocation for it). Invocations are
 joined by event id, never by time, so a skewed log clock cannot move them to another event.
-Gaps: lifecycle steps expected but missing (from the catalog's lifecycles), and consumers
-that handled earlier events of the order but not its later cancellation or return. Pure, and
+Gaps: lifecycle steps expected but missing (from the catalog's declared lifecycle steps and
+their `requires`; without a declared lifecycle, inferred from the steps similar orders went
+through, and said so in `gaps_basis`), and consumers that handled earlier events of the order
+but not its later cancellation or return. Pure, and
 on plain rows (dicts, as `load.lifecycle_rows` reads them): no pandas on the lookup path, so
 the lookup answers in milliseconds and `eventscope lifecycle` starts fast. DataFrames of the
 same columns are accepted too.
@@ -75,12 +77,15 @@ def _plain(value: Any) -> Any:
 
 
 def order_lifecycle(key: str, events: Rows, attempts: Rows, catalog: Catalog | None = None,
-                    subscriptions: Rows | None = None) -> dict[str, Any]:
+                    subscriptions: Rows | None = None,
+                    similar: Mapping[str, list[str]] | None = None) -> dict[str, Any]:
     """The lifecycle of one correlation key as a JSON-ready dict (see docs/findings.md).
 
     `events`: the key's events (`id`, `source`, `detail_type`, `version`, `time_ms`);
     `attempts`: the invocations that handled them (`event_id`, `consumer` as the catalog
-    names it, and ATTEMPT_FIELDS); `subscriptions`: the bus rules' routes, if known."""
+    names it, and ATTEMPT_FIELDS); `subscriptions`: the bus rules' routes, if known;
+    `similar`: other orders' detail-types in time order (`load.similar_orders`), read only
+    when no catalog lifecycle covers this order, to infer its expected steps."""
     ordered = sorted(plain_rows(events), key=lambda e: (e["time_ms"], e["id"]))
     by_event: dict[Any, list[Mapping[str, Any]]] = {}
     for row in plain_rows(attempts):
@@ -89,8 +94,13 @@ def order_lifecycle(key: str, events: Rows, attempts: Rows, catalog: Catalog | N
     routes = None if subscriptions is None else plain_rows(subscriptions)
     steps = [_step(event, sorted(by_event.get(event["id"], ()), key=_start), catalog, routes)
              for event in ordered]
-    return {"key": key, "events": steps,
-            "gaps": missing_steps(ordered, catalog) + missed_cancellations(steps, catalog)}
+    seen = [event["detail_type"] for event in ordered]
+    if declared_lifecycles(seen, catalog):
+        gaps, basis = missing_steps(ordered, catalog), declared_basis(seen, catalog)
+    else:
+        gaps, basis = inferred_gaps(seen, similar or {})
+    return {"key": key, "events": steps, "gaps_basis": basis,
+            "gaps": gaps + missed_cancellations(steps, catalog)}
 
 
 def _start(attempt: Mapping[str, Any]) -> Any:
@@ -112,23 +122,77 @@ def _step(event: Mapping[str, Any], handled: list[Mapping[str, Any]],
     }
 
 
+def declared_lifecycles(seen: Iterable[str], catalog: Catalog | None) -> list[Lifecycle]:
+    """The catalog's lifecycles the order takes part in (it has one of their steps)."""
+    kinds = set(seen)
+    return [lc for lc in (catalog.lifecycles if catalog else ()) if kinds & set(lc.all_types)]
+
+
+def declared_basis(seen: Iterable[str], catalog: Catalog | None) -> str:
+    """Where the order's expected steps come from, in words, when the catalog declares them."""
+    names = ", ".join(repr(lc.name) for lc in declared_lifecycles(seen, catalog))
+    return f"the catalog's declared lifecycle steps ({names})"
+
+
 def missing_steps(events: Rows, catalog: Catalog | None) -> list[dict[str, Any]]:
-    """Lifecycle steps the order should have passed through but has no event for."""
+    """Declared lifecycle steps the order should have passed through but has no event for."""
     seen = {event["detail_type"] for event in plain_rows(events)}
     gaps = []
-    for lifecycle in (catalog.lifecycles if catalog else ()):
-        if seen & set(lifecycle.all_types):
-            gaps += [{"kind": "missing_step", "lifecycle": lifecycle.name, "detail_type": t}
-                     for t in _expected(lifecycle, seen) if t not in seen]
+    for lifecycle in declared_lifecycles(seen, catalog):
+        gaps += [{"kind": "missing_step", "lifecycle": lifecycle.name, "detail_type": t}
+                 for t in expected_steps(lifecycle, seen) if t not in seen]
     return gaps
 
 
-def _expected(lifecycle: Lifecycle, seen: set[str]) -> list[str]:
-    """Starts always; advances up to the furthest one seen; the end once an end is seen."""
-    reached = [i for i, t in enumerate(lifecycle.advances) if t in seen]
-    expected = list(lifecycle.starts) if not seen & set(lifecycle.starts) else []
-    expected += list(lifecycle.advances[: reached[-1] + 1]) if reached else []
-    return expected
+def expected_steps(lifecycle: Lifecycle, seen: set[str]) -> list[str]:
+    """The steps an entity that reached `seen` must have passed, in the lifecycle's order.
+
+    A start always (when none was seen). With `requires`: every step required, directly or
+    through another, by a step seen; a step nothing requires (one some entities take) and
+    anything after a cancellation are never expected. Without it: the advances up to the
+    furthest one seen, read as one path."""
+    expected = set() if seen & set(lifecycle.starts) else set(lifecycle.starts[:1])
+    if lifecycle.requires:
+        stack = [t for t in seen if t in lifecycle.requires]
+        while stack:
+            for before in lifecycle.requires.get(stack.pop(), ()):
+                if before not in expected:
+                    expected.add(before)
+                    stack.append(before)
+    else:
+        reached = [i for i, t in enumerate(lifecycle.advances) if t in seen]
+        expected |= set(lifecycle.advances[: reached[-1] + 1]) if reached else set()
+    return [t for t in dict.fromkeys(lifecycle.all_types) if t in expected]
+
+
+INFER_SHARE = 0.9  # a step seen in this share of similar orders is expected
+INFER_MIN_ORDERS = 5  # fewer similar orders than this: nothing is inferred
+
+
+def inferred_gaps(seen: list[str], similar: Mapping[str, list[str]],
+                  share: float = INFER_SHARE) -> tuple[list[dict[str, Any]], str]:
+    """Without a declared lifecycle: the steps that at least `share` of the orders whose last
+    step is this order's last step went through, and this order did not; and, in words, what
+    that was inferred from (or why nothing could be)."""
+    if not seen:
+        return [], "no events: no steps expected"
+    last = seen[-1]
+    alike = [set(types) for types in similar.values() if types and types[-1] == last]
+    if len(alike) < INFER_MIN_ORDERS:
+        return [], (f"no lifecycle declared; {len(alike)} similar order(s) (last step "
+                    f"{last}): too few to infer steps from")
+    counts: dict[str, int] = {}
+    for kinds in alike:
+        for kind in kinds:
+            counts[kind] = counts.get(kind, 0) + 1
+    usual = [t for t, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+             if n >= share * len(alike)]
+    basis = (f"inferred from {len(alike)} similar orders (last step {last}): steps "
+             f"{share:.0%} of them went through, no lifecycle declared")
+    gaps = [{"kind": "missing_step", "lifecycle": "inferred", "detail_type": t,
+             "basis": f"inferred from {len(alike)} similar orders"}
+            for t in usual if t not in set(seen)]
+    return gaps, basis
 
 
 def missed_cancellations(steps: list[dict[str, Any]],
@@ -145,3 +209,26 @@ def missed_cancellations(steps: list[dict[str, Any]],
                   "detail_type": step["detail_type"], "event_id": step["id"]}
                  for name in sorted(earlier - handled)]
     return gaps
+
+
+def missed_handling(life: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Where an expected consumer never handled a step of the order (`order_lifecycle`'s
+    answer): subscribed but never handled (`never_handled`), or a missed cancellation; one
+    entry per (consumer, event) with the step's time, in time order, for the timeline."""
+    steps = {step["id"]: step for step in life["events"]}
+    found: dict[tuple[str, Any], dict[str, Any]] = {}
+    for step in life["events"]:
+        for consumer in step["consumers"]:
+            if not consumer["attempts"]:
+                found[(consumer["consumer"], step["id"])] = {
+                    "consumer": consumer["consumer"], "detail_type": step["detail_type"],
+                    "event_id": step["id"], "time_ms": step["time_ms"],
+                    "why": "subscribed, never handled"}
+    for gap in life["gaps"]:
+        step = steps.get(gap.get("event_id"))
+        if gap["kind"] == "missed_cancellation" and step is not None:
+            found[(gap["consumer"], step["id"])] = {
+                "consumer": gap["consumer"], "detail_type": step["detail_type"],
+                "event_id": step["id"], "time_ms": step["time_ms"],
+                "why": "handled earlier events of the order, never this cancellation"}
+    return sorted(found.values(), key=lambda m: (m["time_ms"], m["consumer"]))

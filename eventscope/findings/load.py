@@ -203,6 +203,22 @@ def lifecycle_rows(engine: Engine, correlation_key: str
             [dict(zip(ATTEMPT_COLUMNS, row)) for row in attempt_rows])
 
 
+SIMILAR_ORDERS = 50
+
+
+def similar_orders(engine: Engine, detail_type: str, exclude: str) -> dict[str, list[str]]:
+    """The detail-types, in time order, of the other orders among those with the latest
+    SIMILAR_ORDERS events of `detail_type`: one statement of two index reads (by type and
+    time, then by correlation key), compiled once. What `lifecycle.inferred_gaps` compares
+    an order with."""
+    with engine.connect() as conn:
+        rows = _fetch(conn, _SIMILAR, {"type": detail_type, "exclude": exclude})
+    found: dict[str, list[str]] = {}
+    for key, kind in rows:
+        found.setdefault(key, []).append(kind)
+    return found
+
+
 def load_lifecycle(engine: Engine, correlation_key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`lifecycle_rows` as DataFrames."""
     event_rows, attempt_rows = lifecycle_rows(engine, correlation_key)
@@ -214,6 +230,11 @@ _KEY_EXISTS = sa.select(_KEY).where(_KEY == sa.bindparam("key")).limit(1)
 _KEY_OF_EVENT = sa.select(_KEY).where(events.c.id == sa.bindparam("id"))
 _KEYS_IN_RANGE = sa.select(_KEY).where(_KEY >= sa.bindparam("low"), _KEY < sa.bindparam("high"))\
     .distinct().order_by(_KEY).limit(MAX_PREFIX_MATCHES)
+_SIMILAR = sa.select(_KEY, events.c.detail_type).where(_KEY.in_(
+    sa.select(_KEY).where(events.c.detail_type == sa.bindparam("type"), _KEY.is_not(None),
+                          _KEY != sa.bindparam("exclude"))
+    .order_by(events.c.time_ms.desc()).limit(SIMILAR_ORDERS).scalar_subquery()))\
+    .order_by(_KEY, events.c.time_ms, events.c.id)
 _KEY_EVENTS = _event_select().where(_KEY == sa.bindparam("key"))
 _KEY_ATTEMPTS = _attempt_select().where(invocations.c.event_id.in_(
     sa.select(events.c.id).where(_KEY == sa.bindparam("key"))))

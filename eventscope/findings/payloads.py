@@ -3,11 +3,13 @@
 PII is detected in sample payloads by value, with the detectors of `eventscope.redaction`
 (e-mail addresses, phone numbers, card numbers that pass the Luhn check, AWS keys, and the
 tokens that replaced them before the store) and by declaration (the catalog's `pii_fields`).
-`redact` blanks such values before a payload is shown anywhere. Pure: no I/O.
+`redact` blanks such values before a payload is shown anywhere, with the store's own walk
+(`eventscope.redaction.mask_document`): one detector and one rule for what is PII. Pure: no I/O.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +18,7 @@ import pandas as pd
 
 from eventscope.catalog.model import Catalog
 from eventscope.findings.frames import BUS_EVENT_LIMIT_BYTES
-from eventscope.redaction import detect
+from eventscope.redaction import detect, mask_document
 
 REDACTED = "[redacted]"
 
@@ -43,15 +45,12 @@ def walk(value: Any, path: str) -> Iterator[tuple[str, Any]]:
 
 
 def redact(detail: dict[str, Any], declared: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A copy of a detail object with PII-looking and declared-PII values replaced."""
-    def visit(value: Any, path: str) -> Any:
-        if isinstance(value, dict):
-            return {k: visit(v, f"{path}.{k}") for k, v in value.items()}
-        if isinstance(value, list):
-            return [visit(v, path) for v in value]
-        return REDACTED if path in declared or pii_kind(value) else value
-    redacted: dict[str, Any] = visit(detail, "detail")
-    return redacted
+    """A copy of a detail object as a page may show it: the store's detectors and rule
+    (`eventscope.redaction.mask_document`), with `[redacted]` in place of each value a
+    detector recognises and of each declared field, whole (an object or a list included)."""
+    paths = {"$." + path.removeprefix("$.") for path in declared}
+    masked: dict[str, Any] = mask_document(copy.deepcopy(detail), "$.detail", paths, REDACTED)
+    return masked
 
 
 def payload_sizes(events: pd.DataFrame, limit_bytes: int = BUS_EVENT_LIMIT_BYTES) -> pd.DataFrame:

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 
 from eventscope.findings import load
 from eventscope.findings.columns import SUBSCRIPTION_COLUMNS, owner_name
-from eventscope.findings.lifecycle import order_lifecycle
+from eventscope.findings.lifecycle import declared_lifecycles, order_lifecycle
 # the stored detail of an event whose payload retention cleared: faces show it as such
 from eventscope.retention import PRUNED_DETAIL  # noqa: F401
 
@@ -61,13 +61,17 @@ stored_form = load.stored_form
 
 def lifecycle(engine: Engine, key: str, catalog: Catalog | None = None) -> dict[str, Any]:
     """One order's lifecycle (`lifecycle.order_lifecycle`'s dict): its events, every
-    consumer's outcome, with the bus rules' routes, from index reads and plain rows."""
+    consumer's outcome, with the bus rules' routes, from index reads and plain rows; without
+    a catalog lifecycle for its events, its expected steps inferred from similar orders."""
     events, attempts = load.lifecycle_rows(engine, key)
     for attempt in attempts:
         attempt["function"] = attempt["function"] or attempt["consumer"]
         attempt["consumer"] = owner_name(attempt["function"], catalog)
+    seen = [e["detail_type"] for e in sorted(events, key=lambda e: (e["time_ms"], e["id"]))]
+    similar = (load.similar_orders(engine, seen[-1], key)
+               if seen and not declared_lifecycles(seen, catalog) else None)
     return order_lifecycle(key, events, attempts, catalog,
-                           bus_subscription_rows(engine, catalog))
+                           bus_subscription_rows(engine, catalog), similar)
 
 
 def shown_url(url: str) -> str:
@@ -112,6 +116,14 @@ def bus_subscriptions(engine: Engine, catalog: Catalog | None = None) -> pd.Data
     """`bus_subscription_rows` as the findings' `subscriptions` frame."""
     rows = bus_subscription_rows(engine, catalog)
     return None if rows is None else load.frame(rows, SUBSCRIPTION_COLUMNS)
+
+
+def affected_orders(missing: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every order a missing subscription affected, one row each (`consumer`, `detail_type`,
+    `order`, `event_id` of the cancellation, `time_ms`), findings in their order, latest
+    cancellation first: what the faces list and page."""
+    return [{"consumer": m["consumer"], "detail_type": m["detail_type"], **order}
+            for m in missing for order in (m["observed"] or {}).get("affected", [])]
 
 
 def missing_subscriptions(engine: Engine, catalog: Catalog | None = None,

@@ -52,7 +52,9 @@ def static_missing(catalog: Catalog, rules: pd.DataFrame | None = None) -> list[
 
 def observed_missing(events: pd.DataFrame, attempts: pd.DataFrame,
                      cancellations: set[str]) -> list[dict[str, Any]]:
-    """Per (consumer, cancellation type): orders where the consumer saw earlier events only."""
+    """Per (consumer, cancellation type): orders where the consumer saw earlier events only:
+    their count, the first EXAMPLES keys (sorted) and `affected`, every one of them (order,
+    the cancellation's event id and time; latest first)."""
     keyed = events[events["correlation_key"].notna()][["id", "correlation_key", "detail_type",
                                                        "time_ms"]]
     cancels = keyed[keyed["detail_type"].isin(cancellations)]
@@ -68,9 +70,15 @@ def observed_missing(events: pd.DataFrame, attempts: pd.DataFrame,
                              index=pairs.index, dtype=bool)]  # a list would select columns
     found = []
     for (consumer, detail_type), group in missed.groupby(["consumer", "detail_type"]):
-        orders = sorted(set(group["correlation_key"]))
+        first = group.sort_values(["time_ms", "id"]).drop_duplicates("correlation_key")
+        affected = [{"order": key, "event_id": event_id, "time_ms": int(time_ms)}
+                    for key, event_id, time_ms in sorted(
+                        zip(first["correlation_key"], first["id"], first["time_ms"]),
+                        key=lambda row: (-row[2], row[0]))]
+        orders = sorted(first["correlation_key"])
         found.append({"consumer": consumer, "detail_type": detail_type,
-                      "orders": len(orders), "examples": orders[:EXAMPLES]})
+                      "orders": len(orders), "examples": orders[:EXAMPLES],
+                      "affected": affected})
     return found
 
 
