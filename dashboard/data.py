@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import pandas as pd
@@ -25,7 +26,8 @@ from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ct
 from eventscope.catalog.model import Catalog
 from eventscope.errors import EventscopeError
 from eventscope.findings import (duplicates as duplicates_module, load, payloads, read, summaries,
-                                 undocumented)
+                                 triage, undocumented)
+from eventscope.findings.check import Finding, Thresholds
 from eventscope.findings.graph import graph_json
 from eventscope.store import Store, open_store, resolve_url
 
@@ -135,6 +137,7 @@ def _selection(consumer: str, detail_type: str) -> dict[str, Any]:
 LATEST_CANCELLATIONS = 2_000
 LATENCY_SAMPLE = 2_000  # latest invocations per function for the latency table
 LATENCY_TOTAL = 20_000  # and about this many in all (fewer per function when there are many)
+ERROR_INVOCATIONS = 200  # latest invocations of an error group read (messages grouped)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -166,8 +169,7 @@ def _bucketed_counts(url: str, window: Window) -> tuple[pd.DataFrame, pd.DataFra
     bucket = series_bucket_ms(url, window)
     engine = _engine(url)
     return (load.load_call_counts(engine, window.since_ms, window.until_ms, bucket),
-            load.load_handling_totals(engine, window.since_ms, window.until_ms, bucket,
-                                      refresh=False))
+            load.load_handling_totals(engine, window.since_ms, window.until_ms, bucket))
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -185,6 +187,23 @@ def call_counts(url: str, window: Window, catalog_path: str | None,
     calls, handling = (_bucketed_counts if bucketed else _counts)(url, window)
     named = catalog(catalog_path)[0]
     return summaries.with_consumers(calls, named), summaries.with_consumers(handling, named)
+
+
+def before_and_now(window: Window) -> Window:
+    """The window and the one of the same length just before it (all data stays all data):
+    what a trend compares."""
+    if window.since_ms is None or window.until_ms is None:
+        return window
+    return Window(2 * window.since_ms - window.until_ms, window.until_ms)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def trend_counts(url: str, window: Window, catalog_path: str | None
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(invocation counts, event totals) per series bucket over the window and the window
+    before it (`before_and_now`): what the overview's and the error groups' trends count."""
+    both = before_and_now(window)
+    return call_counts(url, both, catalog_path, bucketed=True)[0], event_series(url, both)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -236,6 +255,16 @@ def prefetch_missing(url: str, window: Window, catalog_path: str | None) -> None
                  (missing_subscriptions, (url, window, catalog_path)))
 
 
+def prefetch_overview(url: str, window: Window, catalog_path: str | None) -> None:
+    """The overview's reads: the window's rollup counts first (their read refreshes the
+    rollups: two refreshes at once on PostgreSQL can count a dirty minute twice), then its
+    check and the counts behind the trends (the window and the one before) at the same
+    time."""
+    _bucketed_counts(url, window)
+    _in_parallel((check_findings, (url, window, catalog_path)),
+                 (_bucketed_counts, (url, before_and_now(window))))
+
+
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def final_failures(url: str, window: Window, catalog_path: str | None, consumer: str = "",
                    detail_type: str = "") -> pd.DataFrame:
@@ -252,6 +281,17 @@ def top_errors(url: str, window: Window, catalog_path: str | None, consumer: str
     return summaries.top_errors(_engine(url), catalog(catalog_path)[0], window.since_ms,
                                 window.until_ms, calls=_counts(url, window)[0],
                                 **_selection(consumer, detail_type))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def error_invocations(url: str, window: Window, catalog_path: str | None, consumer: str,
+                      detail_type: str | None, error_type: str) -> pd.DataFrame:
+    """One error group's latest `ERROR_INVOCATIONS` invocations in the window, newest first,
+    with the log group and stream of their log lines (index reads)."""
+    return summaries.error_invocations(_engine(url), catalog(catalog_path)[0], consumer,
+                                       detail_type, error_type, window.since_ms,
+                                       window.until_ms, ERROR_INVOCATIONS,
+                                       calls=_counts(url, window)[0])
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -280,6 +320,19 @@ def missing_subscriptions(url: str, window: Window, catalog_path: str | None
     latest `LATEST_CANCELLATIONS` cancellations, where a consumer saw earlier events only."""
     return read.missing_subscriptions(_engine(url), catalog(catalog_path)[0], window.since_ms,
                                       window.until_ms, LATEST_CANCELLATIONS)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def check_findings(url: str, window: Window, catalog_path: str | None
+                   ) -> tuple[list[Finding], list[dict[str, str]]]:
+    """`eventscope check`'s findings over the window, with the default thresholds
+    (`triage.store_check`, the CLI's too), and the kinds skipped with their reason; latency
+    graded on the `latency` loader's sample, missing subscriptions among the window's latest
+    `LATEST_CANCELLATIONS` cancellations (as the Subscriptions page)."""
+    return triage.store_check(_engine(url), catalog(catalog_path)[0],
+                              bus_subscriptions(url, catalog_path), contract_results(url),
+                              latency(url, window, catalog_path), Thresholds(), date.today(),
+                              window.since_ms, window.until_ms, LATEST_CANCELLATIONS)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

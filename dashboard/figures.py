@@ -179,13 +179,26 @@ def _node_hover(node: dict[str, Any], rate: float | None) -> str:
 
 
 def failure_heatmap(matrix: pd.DataFrame) -> go.Figure:
-    """Consumers x event types, cell colour the failure rate (blank: never handled)."""
+    """Consumers x event types, cell colour the failure rate (blank: never handled). Each
+    handled cell also holds an invisible square marker carrying (consumer, type) as
+    customdata: a click selects it (plotly selects points of scatter traces, not heatmap
+    cells), so a page can filter by the clicked cell."""
+    xs, ys = [label(c) for c in matrix.columns], [label(i) for i in matrix.index]
     fig = go.Figure(go.Heatmap(
-        z=matrix.values, x=[label(c) for c in matrix.columns],
-        y=[label(i) for i in matrix.index], colorscale="Reds", zmin=0, zmax=1,
+        z=matrix.values, x=xs, y=ys, colorscale="Reds", zmin=0, zmax=1,
         hovertemplate="consumer %{y}<br>type %{x}<br>failure rate %{z:.1%}<extra></extra>",
         colorbar=dict(title="rate")))
-    return _layout(fig, max(260, 28 * len(matrix.index) + 120))
+    cells = [(row, column) for row in range(len(ys)) for column in range(len(xs))
+             if not pd.isna(matrix.iat[row, column])]
+    fig.add_scatter(
+        x=[xs[c] for _, c in cells], y=[ys[r] for r, _ in cells], mode="markers",
+        customdata=[[str(matrix.index[r]), str(matrix.columns[c]),
+                     f"{matrix.iat[r, c] * 100:.1f} %"] for r, c in cells],
+        marker=dict(symbol="square", size=24, color="rgba(0,0,0,0)"),
+        hovertemplate="consumer %{y}<br>type %{x}<br>failure rate %{customdata[2]}"
+                      "<br>click to filter<extra></extra>",
+        showlegend=False, name="cells")
+    return _layout(fig, max(260, 28 * len(matrix.index) + 120), clickmode="event+select")
 
 
 def failure_timeseries(per_bucket: pd.DataFrame) -> go.Figure:

@@ -220,7 +220,8 @@ class _Batcher:
                settled: int | None) -> tuple[WriteResult, int]:
         """One batch, then the rollups of the minutes it settled: refreshed here, while the
         next batch is parsed, rather than all at the end."""
-        written = self.store.write_batch(events, invocations, quarantined, None, extra)
+        written = self.store.write_batch(events, invocations, quarantined, None, extra,
+                                           settle=False)
         refreshed = self.store.refresh_rollups(before=settled) if settled is not None else 0
         return written, refreshed
 

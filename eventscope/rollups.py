@@ -143,9 +143,17 @@ def related_minutes(conn: Connection, dirty: Sequence[int], chunk: int) -> set[i
     return found - wanted
 
 
+RECOMPUTE_LOCK = 7461636867  # PostgreSQL advisory lock key of rollup recomputation
+
+
 def recompute(conn: Connection, ranges: Sequence[tuple[int, int]]) -> None:
     """Replace the rollup rows of the minutes in `ranges` (one transaction, marks first)."""
     if conn.dialect.name == "postgresql":  # SQLite's one writer needs no row locks
+        # One recomputation at a time across processes (writers settle their own batches):
+        # a minute recomputed by two at once -- a related minute has no mark to lock --
+        # would be deleted by both before either inserted, then counted twice. Taken
+        # before any mark: a writer never waits for it, so it cannot join a deadlock.
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({RECOMPUTE_LOCK})")
         # Lock marks in ascending order, as writers take them (sorted): they cannot deadlock.
         lock = _prepared(conn, "lock_marks")
         for params in lock.params(sorted(ranges)):

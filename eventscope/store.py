@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from eventscope import day_rollups, poison, retention, rollups
+from eventscope import day_rollups, partitions, pg_write, poison, retention, rollups
 from eventscope.errors import StoreError
 from eventscope.extras import require
 from eventscope.limits import QUARANTINE_RAW_CAP
@@ -38,6 +38,7 @@ from eventscope.tables import (DURATION_BUCKETS, DURATION_EDGES_MS, MINUTE_MS,  
 SCHEMA_VERSION = 1
 SAMPLE_RATE_KEY = "sample_rate"  # in `meta`: see `Store.sample_rate`
 DEFAULT_URL = "sqlite:///eventscope.db"
+_TIME = EVENT_COLUMNS.index("time_ms")
 
 _INVOCATION_UPDATABLE = [c.name for c in invocations.columns if not c.primary_key]
 _OK: Any = sa.literal_column("'ok'")  # in the SQL text: rows are given positionally
@@ -114,6 +115,18 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._recorded_rate: float | None = None  # last `record_sample_rate`, not written twice
+        # Rollups are the writers' work (readers never refresh): after each batch that changed
+        # rows, the minutes more than `rollup_lag_ms` before the batch's oldest row are
+        # recomputed (0: every dirty minute, so a reader right after a write sees it; a
+        # busy writer sets a lag so each minute is recomputed about once). None: the
+        # caller refreshes itself (`eventscope ingest` settles behind what it reads).
+        # $EVENTSCOPE_ROLLUP_LAG_MS sets it for deployed writers (the collector Lambdas).
+        self.rollup_lag_ms: int | None = _rollup_lag_from_env()
+        # PostgreSQL through psycopg 3: COPY into staging (`eventscope.pg_write`), and, on a
+        # store with the day-partitioned layout, partitions made ahead (`partitions`).
+        self._copy = engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg"
+        self._partitioned: bool | None = None if engine.dialect.name == "postgresql" else False
+        self._partition_days: dict[str, set[int]] = {}
         dialect = sqlite if engine.dialect.name == "sqlite" else postgresql
         upsert = dialect.insert(invocations)
         checkpoint = dialect.insert(checkpoints)
@@ -157,7 +170,15 @@ class Store:
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(7461636865)"))
                 had_rollups = sa.inspect(conn).has_table(rollup_dirty.name)
                 had_days = sa.inspect(conn).has_table(event_rollup_day.name)
+                new_layout = (self.engine.dialect.name == "postgresql"
+                              and not sa.inspect(conn).has_table(events.name))
+                if new_layout:
+                    partitions.create_layout(conn)  # a new PostgreSQL store: by day
+                    had_rollups = True  # its time indexes are BRIN ones, nothing to mark
                 metadata.create_all(conn)
+                if new_layout:
+                    conn.execute(meta.insert().values(key=partitions.LAYOUT_KEY,
+                                                      value=partitions.PARTITIONED))
                 rollups.prepare_rollups(conn, had_rollups)
                 day_rollups.prepare_day_rollups(conn, had_days)
                 found = conn.execute(
@@ -180,6 +201,8 @@ class Store:
         checkpoints_: Mapping[tuple[str, str], str] | None = None,
         extra_rows: Mapping[sa.Table, Sequence[dict[str, Any]]] | None = None,
         sample_rate: float | None = None,
+        *,
+        settle: bool = True,
     ) -> WriteResult:
         """Write everything given in one transaction and return how many rows were new.
 
@@ -192,11 +215,16 @@ class Store:
         `store`). Should the engine still refuse a row, the batch is written apart (halves,
         down to single rows, each refused row quarantined) and the checkpoints and sample
         rate go with the last part, after every row they cover.
+
+        Then, with `settle` (the default), the writer refreshes the rollups the batch made
+        stale (see `rollup_lag_ms`); `eventscope ingest` passes False and settles itself.
         """
         event_rows = _event_rows(events_)
         rows, refused = _storable(event_rows, invocations_, quarantined, extra_rows)
         event_rows, invocations_, quarantined, extra_rows = rows
         quarantined = [*quarantined, *refused]
+        if self._partitioned is not False:
+            self._ensure_partitions(event_rows, invocations_, quarantined, extra_rows)
         clean_checkpoints = {(poison.escape_text(c), poison.escape_text(k)): poison.escape_text(v)
                              for (c, k), v in (checkpoints_ or {}).items()}
         try:
@@ -207,7 +235,55 @@ class Store:
                                        extra_rows, sample_rate)
         if sample_rate is not None:
             self._recorded_rate = sample_rate
+        if settle and self.rollup_lag_ms is not None and (result.events or result.invocations):
+            self.settle_rollups(event_rows, invocations_)
         return result
+
+    def settle_rollups(self, event_rows: Sequence[tuple[Any, ...]] = (),
+                       invocations_: Sequence[Invocation] = ()) -> int:
+        """The writer's rollup work after a batch: recompute the dirty minutes more than
+        `rollup_lag_ms` before the batch's oldest row (every dirty minute with no lag)."""
+        lag = self.rollup_lag_ms
+        if lag is None:
+            return 0
+        if lag == 0:
+            return self.refresh_rollups()
+        times = [int(row[_TIME]) for row in event_rows] + [i.start_ms for i in invocations_]
+        if not times:
+            return 0
+        oldest = min(times)
+        return self.refresh_rollups(before=oldest - oldest % MINUTE_MS - lag)
+
+    def _ensure_partitions(self, event_rows: Sequence[tuple[Any, ...]],
+                           invocations_: Sequence[Invocation],
+                           quarantined: Sequence[Quarantined],
+                           extra_rows: Mapping[sa.Table, Sequence[dict[str, Any]]]) -> None:
+        """Create the day partitions the batch needs before its transaction (PostgreSQL,
+        day-partitioned layout); a set lookup when they exist. A partition that cannot be
+        made now (a lock held too long) is not an error: its rows go to the default one."""
+        now = int(time.time() * 1000)
+        times = {"events": [int(row[_TIME]) for row in event_rows],
+                 "invocations": [i.start_ms for i in invocations_],
+                 "deliveries": [int(r["time_ms"]) for r in extra_rows.get(deliveries, ())],
+                 "quarantine": [now] if quarantined else []}
+        wanted = {table: partitions.wanted_days(ms, now) for table, ms in times.items() if ms}
+        missing = {table: days - self._partition_days.get(table, set())
+                   for table, days in wanted.items()}
+        if not any(missing.values()):
+            return
+        try:
+            with self.engine.begin() as conn:
+                if self._partitioned is None:
+                    self._partitioned = partitions.is_partitioned(conn)
+                if not self._partitioned:
+                    return
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(7461636866)"))
+                for table, days in missing.items():
+                    if days:
+                        partitions.ensure_days(conn, table, days)
+                        self._partition_days[table] = partitions.existing_days(conn, table)
+        except sa.exc.OperationalError:
+            self._partition_days.clear()  # ask the server again next time
 
     def _write_once(self, event_rows: Sequence[tuple[Any, ...]],
                     invocations_: Sequence[Invocation], quarantined: Sequence[Quarantined],
@@ -217,12 +293,18 @@ class Store:
         result = WriteResult()
         try:
             with self.engine.begin() as conn:
-                result.events = self._execute(conn, self._insert_event, event_rows)
+                if self._copy:
+                    result.events = pg_write.write_events(conn, event_rows)
+                else:
+                    result.events = self._execute(conn, self._insert_event, event_rows)
                 invocations_, late_minutes = _apply_late_timeouts(conn, invocations_)
-                result.invocations = self._execute(conn, self._upsert_invocation, invocations_)
+                if self._copy:
+                    result.invocations = pg_write.write_invocations(conn, invocations_)
+                else:
+                    result.invocations = self._execute(conn, self._upsert_invocation,
+                                                       invocations_)
                 result.invocations += len(late_minutes)
-                result.quarantined = self._execute(conn, self._insert_quarantine,
-                                                   [_quarantine_row(q) for q in quarantined])
+                result.quarantined = self._write_quarantine(conn, quarantined)
                 self._execute(conn, self._upsert_checkpoint, _checkpoint_rows(checkpoints_))
                 for table, rows in extra_rows.items():  # collectors' own tables
                     self._execute(conn, self._insert_ignore(table), rows)
@@ -230,8 +312,17 @@ class Store:
                     self._execute(conn, self._upsert_meta,
                                   [{"key": SAMPLE_RATE_KEY, "value": repr(float(sample_rate))}])
                 if result.events or result.invocations:
-                    minutes = rollups.changed_minutes(conn, event_rows if result.events else (),
-                                               invocations_ if result.invocations else ())
+                    if self._copy:  # the events are still staged: one lookup
+                        minutes = rollups.changed_minutes(
+                            conn, (), invocations_ if result.invocations else ())
+                        if result.events:
+                            minutes.update(rollups.minute_of(int(row[_TIME]))
+                                           for row in event_rows)
+                            minutes.update(pg_write.related_minutes(conn))
+                    else:
+                        minutes = rollups.changed_minutes(
+                            conn, event_rows if result.events else (),
+                            invocations_ if result.invocations else ())
                     minutes.update(late_minutes)
                     self._execute(conn, self._mark_dirty,
                                   [{"minute_ms": m} for m in sorted(minutes)])
@@ -282,6 +373,14 @@ class Store:
         last = self._write_once((), (), refused, checkpoints_, {}, sample_rate)
         total.quarantined += last.quarantined
         return total
+
+    def _write_quarantine(self, conn: Connection, quarantined: Sequence[Quarantined]) -> int:
+        rows = [_quarantine_row(q) for q in quarantined]
+        if not rows or not self._partitioned:
+            return self._execute(conn, self._insert_quarantine, rows)
+        # partitioned: the key (key, day) no longer says "same input"; the key alone does
+        return sum(max(conn.exec_driver_sql(partitions.QUARANTINE_INSERT, row).rowcount, 0)
+                   for row in rows)
 
     @staticmethod
     def _execute(conn: Connection, statement: _Compiled, rows: Sequence[Any]) -> int:
@@ -558,6 +657,22 @@ class Store:
         """How many minutes wait for `refresh_rollups`."""
         with self.engine.connect() as conn:
             return _scalar(conn, sa.select(sa.func.count()).select_from(rollup_dirty))
+
+    def rollup_lag(self) -> tuple[int, int | None]:
+        """(minutes waiting for a writer's refresh, the oldest of them): how stale a reader
+        of the rollups may be."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(sa.func.count(),
+                                         sa.func.min(rollup_dirty.c.minute_ms))).one()
+        return int(row[0]), None if row[1] is None else int(row[1])
+
+
+def _rollup_lag_from_env() -> int:
+    value = os.environ.get("EVENTSCOPE_ROLLUP_LAG_MS", "0").strip() or "0"
+    if not value.isdigit():
+        raise StoreError(f"EVENTSCOPE_ROLLUP_LAG_MS must be a whole number of milliseconds, "
+                         f"not {value[:40]!r}")
+    return int(value)
 
 
 class _Compiled:

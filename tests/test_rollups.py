@@ -126,9 +126,35 @@ def company(orders: int = 30, seed: int = 3) -> tuple[list[BusEvent], list[Invoc
 
 def test_rollups_equal_raw_aggregates_after_a_normal_write(store: Store) -> None:
     evs, calls = company()
-    store.write_batch(evs, calls)
+    store.write_batch(evs, calls, settle=False)  # as `eventscope ingest` writes
+    assert store.dirty_minutes() > 0
     assert store.refresh_rollups() > 0
     assert store.dirty_minutes() == 0
+    assert_exact(store)
+
+
+def test_a_writer_settles_the_rollups_of_its_batch(store: Store) -> None:
+    """A plain write leaves no dirty minute: the writer recomputed them, so a reader that
+    never refreshes reads current rollups."""
+    evs, calls = company()
+    store.write_batch(evs, calls)
+    assert store.dirty_minutes() == 0
+    assert_exact(store)
+
+
+def test_a_writer_with_a_lag_settles_only_minutes_behind_it(store: Store) -> None:
+    """With `rollup_lag_ms`, minutes within the lag before the batch's oldest row stay dirty
+    for a later batch; the ones behind it are current."""
+    evs, calls = company()
+    store.rollup_lag_ms = 5 * 60_000
+    store.write_batch(evs[:10], [c for c in calls if c.start_ms < evs[10].time_ms])
+    waiting = store.dirty_minutes()
+    assert waiting > 0
+    later = [replace(e, id="late-" + e.id, time_ms=e.time_ms + 3_600_000) for e in evs[:1]]
+    store.write_batch(later)
+    assert store.dirty_minutes() == 1  # the new minute, within the lag of itself
+    store.rollup_lag_ms = 0
+    store.settle_rollups()
     assert_exact(store)
 
 
@@ -249,7 +275,7 @@ def test_refresh_handles_thousands_of_scattered_minutes(store: Store) -> None:
 
     events = [BusEvent(id=f"e-{n}", source="s", detail_type="T", time_ms=n * 120_000,
                        detail="{}", size_bytes=10) for n in range(1500)]
-    store.write_batch(events)
+    store.write_batch(events, settle=False)
     assert store.refresh_rollups() == 1500
     with store.engine.connect() as conn:
         rows = conn.execute(sa.select(event_rollup.c.minute_ms, event_rollup.c.events)).all()
@@ -276,3 +302,17 @@ def test_an_outcome_learnt_late_updates_the_rollups(store: Store) -> None:
                                      .where(invocations.c.start_ms.in_(
                                          [first.start_ms, done.start_ms]))).all())
     assert outcomes == {first.request_id: "timeout", done.request_id: "timeout"}
+
+
+def test_readers_read_what_the_writers_left_and_can_say_how_stale_it_is(store: Store) -> None:
+    """A finding's read does no writer work: minutes a writer left dirty stay dirty, and
+    `load.rollup_lag` names how many and the oldest."""
+    from eventscope.findings import load
+
+    evs, calls = company()
+    store.write_batch(evs, calls, settle=False)
+    waiting = store.dirty_minutes()
+    oldest = min(min(e.time_ms for e in evs), min(c.start_ms for c in calls))
+    load.load_call_totals(store.engine)
+    load.load_final_failure_attempts(store.engine)
+    assert load.rollup_lag(store.engine) == (waiting, oldest - oldest % MIN)

@@ -51,7 +51,7 @@ def _counts_equal_raw(store: Store, since: int | None, until: int | None) -> Non
     raw_since, raw_until = (None, None) if since is None else _minute_window(since, until)
     raw = failures.failure_rates(load.load_attempts(store.engine, raw_since, raw_until))
     calls = load.load_call_totals(store.engine, since, until)
-    handling = load.load_handling_totals(store.engine, since, until, refresh=False)
+    handling = load.load_handling_totals(store.engine, since, until)
     rolled = failures.rates_from_totals(calls.assign(function=calls["consumer"]),
                                         handling.assign(function=handling["consumer"]), None)
     keys = ["consumer", "detail_type", "version"]
@@ -61,7 +61,7 @@ def _counts_equal_raw(store: Store, since: int | None, until: int | None) -> Non
     want = events.groupby(["source", "detail_type", "version"], dropna=False).agg(
         count=("id", "size"), first_ms=("time_ms", "min"), last_ms=("time_ms", "max"),
         max_size_bytes=("size_bytes", "max")).reset_index()
-    got = load.load_event_totals(store.engine, since, until, refresh=False)[want.columns]
+    got = load.load_event_totals(store.engine, since, until)[want.columns]
     keys = ["source", "detail_type", "version"]
     pd.testing.assert_frame_equal(_sorted(got, keys), _sorted(want, keys), check_dtype=False)
 
@@ -98,7 +98,7 @@ def test_day_rows_follow_incremental_writes(store: Store) -> None:
     store.write_batch([replace(e, id="b" + e.id) for e in more_events],
                       [replace(c, request_id="b" + c.request_id,
                                event_id=c.event_id and "b" + c.event_id) for c in more_calls])
-    _counts_equal_raw(store, None, None)  # the read refreshes first
+    _counts_equal_raw(store, None, None)  # the writes settled their minutes
     _counts_equal_raw(store, T0 + DAY_MS // 2, T0 + 2 * DAY_MS + 12_345)
 
 

@@ -99,7 +99,7 @@ def test_a_refresh_before_a_time_leaves_later_minutes_dirty(store: Store) -> Non
     store.refresh_rollups()
     store.write_batch((), [call("r2", -5, "e2"),  # alone
                            call("r1", -1, "e1"),  # shares e1 with minutes 0 and 3
-                           call("r1", 3, "e1")])
+                           call("r1", 3, "e1")], settle=False)
     assert store.refresh_rollups(before=M0 + MIN) == 3  # minutes -5, -1 and 0
     with store.engine.connect() as conn:
         dirty = conn.execute(sa.select(rollup_dirty.c.minute_ms)).scalars().all()
@@ -167,10 +167,75 @@ def test_incremental_refreshes_equal_a_refresh_from_scratch(
     batches, refreshes = history
     for batch, before in zip(batches, refreshes):
         store.write_batch([x for x in batch if isinstance(x, BusEvent)],
-                          [x for x in batch if isinstance(x, Invocation)])
+                          [x for x in batch if isinstance(x, Invocation)], settle=False)
         if before is not None:
             store.refresh_rollups(chunk_minutes=7, before=None if before < 0 else before)
     store.refresh_rollups()
     incremental = _tables(store)
     assert_exact(store)
     assert incremental == _from_scratch(store)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[
+    HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(history=histories(), lag=st.sampled_from([0, MIN, 5 * MIN, 30 * MIN]))
+def test_writers_settling_behind_a_lag_equal_a_refresh_from_scratch(
+        store: Store, history: tuple[list[list[Any]], list[int | None]], lag: int) -> None:
+    """Writers that settle their own batches' minutes behind a random lag (no reader
+    refreshes): once a last writer settles with no lag, the rollups are a full rebuild's."""
+    _clear(store)
+    store.rollup_lag_ms = lag
+    for batch in history[0]:
+        store.write_batch([x for x in batch if isinstance(x, BusEvent)],
+                          [x for x in batch if isinstance(x, Invocation)])
+    store.rollup_lag_ms = 0
+    store.settle_rollups()
+    assert store.dirty_minutes() == 0
+    settled = _tables(store)
+    assert_exact(store)
+    assert settled == _from_scratch(store)
+
+
+def test_writers_refreshing_at_once_count_every_minute_once(store_url: str) -> None:
+    """Several writers (collector processes) settling the same dirty minutes at the same
+    moment, related minutes included: the rollups are a full rebuild's, nothing counted
+    twice (on PostgreSQL one refresh transaction runs at a time)."""
+    import threading
+
+    from tests.test_rollups import company
+
+    stores = [Store(sa.create_engine(store_url)) for _ in range(3)]
+    stores[0].create_schema()
+    try:
+        for round_ in range(3):
+            evs, calls = company(orders=40, seed=round_)
+            tag = f"w{round_}-"
+            stores[0].write_batch([BusEvent(**{**_fields(e), "id": tag + e.id}) for e in evs],
+                                  [Invocation(**{**_fields(c), "request_id": tag + c.request_id,
+                                                 "event_id": c.event_id and tag + c.event_id})
+                                   for c in calls], settle=False)
+            start = threading.Barrier(len(stores))
+
+            def settle(store: Store, start: threading.Barrier = start) -> None:
+                start.wait()
+                store.refresh_rollups(chunk_minutes=3)
+
+            threads = [threading.Thread(target=settle, args=(s,)) for s in stores]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        settled = _tables(stores[0])
+        with stores[0].engine.connect() as conn:
+            counted = conn.execute(sa.select(sa.func.sum(event_rollup.c.events))).scalar()
+            stored = conn.execute(sa.select(sa.func.count()).select_from(events)).scalar()
+        assert counted == stored
+        assert settled == _from_scratch(stores[0])
+    finally:
+        for store in stores:
+            store.engine.dispose()
+
+
+def _fields(record: Any) -> dict[str, Any]:
+    from dataclasses import fields
+    return {f.name: getattr(record, f.name) for f in fields(record)}

@@ -221,3 +221,26 @@ def test_a_late_timeout_far_from_any_report_is_stored_as_its_own_partial(store: 
     other_stream = replace(LATE_TIMEOUT, log_stream="2024/05/01/[$LATEST]cd")
     assert store.write_batch(invocations_=[far, other_stream]).invocations == 2
     assert [row[2] for row in _outcomes(store)] == ["ok", "timeout", "timeout"]
+
+
+def test_a_writer_lag_from_the_environment_keeps_its_newest_minutes_for_later(
+        store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """$EVENTSCOPE_ROLLUP_LAG_MS (a deployed collector's setting): a write settles only the
+    minutes that far behind its oldest row; the newest stay marked for a later writer."""
+    monkeypatch.setenv("EVENTSCOPE_ROLLUP_LAG_MS", "120000")
+    store = open_store(store_url)
+    try:
+        assert store.rollup_lag_ms == 120_000
+        store.write_batch([BusEvent("e1", "shop", "A", 1_700_000_000_000, "{}", 2)])
+        assert store.dirty_minutes() == 1
+        store.write_batch([BusEvent("e2", "shop", "A", 1_700_000_600_000, "{}", 2)])
+        assert store.rollup_lag() == (1, 1_700_000_580_000)  # e1's minute settled, e2's waits
+    finally:
+        store.engine.dispose()
+
+
+def test_a_writer_lag_that_is_not_a_number_is_refused(monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path) -> None:
+    monkeypatch.setenv("EVENTSCOPE_ROLLUP_LAG_MS", "2 minutes")
+    with pytest.raises(StoreError, match="EVENTSCOPE_ROLLUP_LAG_MS must be a whole number"):
+        open_store(f"sqlite:///{tmp_path / 'store.db'}")

@@ -1,13 +1,41 @@
-"""Failures: consumer x type failure rates, their time series, latency event -> consumer,
-top errors, final failures."""
+"""Failures: consumer x type failure rates (click a cell to filter), their time series,
+latency event -> consumer, error groups with first/last seen and trend, one group's messages
+by fingerprint and latest invocations with where their log lines are, final failures by
+error type."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import streamlit as st
 
-from eventscope.dashboard import data, figures, ui, views
+from eventscope.dashboard import data, figures, triage, ui, views
+from eventscope.findings.triage import message_groups
 
 LINK = st.column_config.LinkColumn("lifecycle", display_text="open order")
+SHOWN_INVOCATIONS = 20
+SPARK = st.column_config.LineChartColumn("trend", help="this window and the one before it",
+                                         y_min=0)
+
+
+def url_select(where: Any, label: str, options: Sequence[str], param: str, key: str,
+               format_func: Callable[[str], str]) -> str:
+    """A keyed selectbox whose choice is `?param=` (empty: left out): seeded from the URL when
+    the key is new or the URL changed since this session wrote it, written back each run
+    (the pattern of dstate's `ui.url_select`, to be replaced by it once on main)."""
+    shadow, in_url = f"{key}::url", st.query_params.get(param)
+    if key not in st.session_state or (in_url is not None
+                                       and in_url != st.session_state.get(shadow)):
+        st.session_state[key] = in_url or ""
+    if st.session_state[key] not in options:
+        st.session_state[key] = ""
+    value: str = where.selectbox(label, options, key=key, format_func=format_func)
+    st.session_state[shadow] = value or None
+    ui.set_query(**{param: value or None})
+    return value
+
 
 ctx = data.context()
 st.title("Failures")
@@ -18,24 +46,27 @@ if ui.require_data(ctx):
         rates = data.rates(ctx.url, ctx.window, ctx.catalog_path)
     if handled.empty:
         ui.empty("No consumer invocations in this window: ingest the consumers' CloudWatch "
-                 "Logs (or run the logs collector).",
+                 "Logs (or run the logs collector), or choose a longer window.",
                  "eventscope ingest consumer-logs.ndjson --db URL")
         st.stop()
+    consumers = sorted(handled["consumer"].dropna().unique())
+    types = sorted(handled["detail_type"].dropna().unique())
     matrix = views.failure_matrix(rates)
     if not matrix.empty:
         st.subheader("Failure rate: consumer × event type")
-        st.plotly_chart(figures.failure_heatmap(matrix), width="stretch")
-    consumers = sorted(handled["consumer"].dropna().unique())
-    types = sorted(handled["detail_type"].dropna().unique())
+        st.caption("Click a cell to filter this page by its consumer and event type.")
+        clicked = triage.clicked_cell(st.plotly_chart(
+            figures.failure_heatmap(matrix), width="stretch", key="failure-matrix",
+            on_select="rerun", selection_mode="points"))
+        if clicked and clicked != st.session_state.get("failure-matrix::applied"):
+            st.session_state["failure-matrix::applied"] = clicked
+            st.session_state["consumer"] = clicked[0] if clicked[0] in consumers else ""
+            st.session_state["type"] = clicked[1] if clicked[1] in types else ""
     left, right = st.columns(2)
-    want_c, want_t = ui.query("consumer"), ui.query("type")
-    consumer = left.selectbox("Consumer", [""] + consumers,
-                              index=consumers.index(want_c) + 1 if want_c in consumers else 0,
-                              format_func=lambda c: c or "(all consumers)", key="consumer")
-    detail_type = right.selectbox("Event type", [""] + types,
-                                  index=types.index(want_t) + 1 if want_t in types else 0,
-                                  format_func=lambda t: t or "(all types)", key="type")
-    ui.set_query(consumer=consumer or None, type=detail_type or None)
+    consumer = url_select(left, "Consumer", [""] + consumers, "consumer", "consumer",
+                          lambda c: c or "(all consumers)")
+    detail_type = url_select(right, "Event type", [""] + types, "type", "type",
+                             lambda t: t or "(all types)")
     st.subheader("Failures over time")
     bucketed = views.failure_counts(data.call_counts(ctx.url, ctx.window, ctx.catalog_path,
                                                      bucketed=True)[0])
@@ -43,7 +74,64 @@ if ui.require_data(ctx):
                                                                      detail_type)),
                     width="stretch")
     st.subheader("Rates per consumer, type and version")
-    ui.table(views.only(rates, consumer, detail_type), "failure-rates")
+    ui.table(triage.rates_table(views.only(rates, consumer, detail_type)), "failure-rates")
+
+    st.subheader("Error groups")
+    now_ms = int(time.time() * 1000)
+    trend_calls = data.call_counts(ctx.url, data.before_and_now(ctx.window), ctx.catalog_path,
+                                   bucketed=True)[0]
+    groups = data.top_errors(ctx.url, ctx.window, ctx.catalog_path, consumer, detail_type)
+    errors = views.mask_columns(triage.error_groups(
+        groups, trend_calls, ctx.window.since_ms, ctx.window.until_ms, now_ms,
+        data.earliest_event_ms(ctx.url)), ("message",), ctx.reveal_pii)
+    if errors.empty:
+        st.caption("No failed invocation in this selection and window.")
+    else:
+        st.caption("Each group is one consumer × event type × error type: how many failures, "
+                   "first and last seen, and its trend over this window and the one before.")
+        ui.table(views.with_lifecycle_links(errors, "example_event_id", ui.carried()),
+                 "error-groups", column_config={"lifecycle": LINK, "trend": SPARK})
+        names = [f"{g['consumer']} · {g['detail_type'] or 'no event type'} · {g['error_type']}"
+                 for g in errors.to_dict("records")]
+        chosen = st.selectbox("Invocations of error group", range(len(names)),
+                              format_func=lambda i: names[i], key="error-group")
+        group = errors.iloc[int(chosen or 0)]
+        detail = group["detail_type"] if isinstance(group["detail_type"], str) else None
+        found = data.error_invocations(ctx.url, ctx.window, ctx.catalog_path,
+                                       group["consumer"], detail, group["error_type"])
+        variants = message_groups(found)
+        st.caption(f"Messages of this group's latest {len(found):,} failures in the window, "
+                   "grouped by fingerprint (ids and numbers replaced):")
+        ui.table(views.mask_columns(variants.assign(
+            first_ms=triage.whens(variants["first_ms"]),
+            last_ms=triage.whens(variants["last_ms"])).rename(
+                columns={"first_ms": "first_seen", "last_ms": "last_seen"}),
+            ("fingerprint", "example"), ctx.reveal_pii), "error-messages")
+        latest = found.head(SHOWN_INVOCATIONS)
+        shown = views.mask_columns(latest.assign(start_ms=triage.whens(latest["start_ms"])),
+                                   ("error_message",), ctx.reveal_pii)
+        st.caption(f"The latest {SHOWN_INVOCATIONS} of them; their log lines are in the log "
+                   "group and stream shown (CloudWatch Logs Insights query below).")
+        ui.table(views.with_lifecycle_links(
+            shown[["start_ms", "request_id", "outcome", "error_message", "event_id",
+                   "duration_ms", "log_group", "log_stream"]].rename(
+                columns={"start_ms": "start"}), "event_id", ui.carried()),
+            "error-invocations", column_config={"lifecycle": LINK})
+        if not found.empty:
+            st.code(triage.insights_query(latest["request_id"].tolist()), language="sql")
+
+    st.subheader("Final failures (every attempt failed)")
+    finals = data.final_failures(ctx.url, ctx.window, ctx.catalog_path, consumer, detail_type)
+    kinds = triage.error_types(finals)
+    error_type = url_select(st, "Last error type", [""] + kinds, "error", "final-error",
+                            lambda e: e or "(all error types)")
+    shown_finals = views.mask_columns(triage.final_failures_table(finals, error_type),
+                                      ("last_error_message",), ctx.reveal_pii)
+    if shown_finals.empty:
+        st.caption("No event failed every attempt in this selection and window.")
+    ui.table(views.with_lifecycle_links(shown_finals, "event_id", ui.carried()),
+             "final-failures", column_config={"lifecycle": LINK})
+
     st.subheader("Latency: event → consumer")
     st.caption(f"Milliseconds from the event's time on the bus to the consumer's first "
                f"invocation and first success, per event type and consumer (p50 / p95), over "
@@ -52,15 +140,3 @@ if ui.require_data(ctx):
                f"Skewed: invocations logged before their event (clock skew), counted as 0.")
     ui.table(views.latency_table(data.latency(ctx.url, ctx.window, ctx.catalog_path),
                                  consumer, detail_type), "latency")
-    st.subheader("Top errors")
-    errors = views.mask_columns(views.times(data.top_errors(
-        ctx.url, ctx.window, ctx.catalog_path, consumer, detail_type), "first_ms", "last_ms"),
-        ("first_message",), ctx.reveal_pii)
-    ui.table(views.with_lifecycle_links(errors, "example_event_id", ui.carried()), "top-errors",
-             column_config={"lifecycle": LINK})
-    st.subheader("Final failures (every attempt failed)")
-    finals = views.mask_columns(views.times(data.final_failures(
-        ctx.url, ctx.window, ctx.catalog_path, consumer, detail_type), "last_ms"),
-        ("last_error_message",), ctx.reveal_pii)
-    ui.table(views.with_lifecycle_links(finals, "event_id", ui.carried()), "final-failures",
-             column_config={"lifecycle": LINK})

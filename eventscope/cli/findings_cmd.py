@@ -8,7 +8,6 @@ commands also print their rows with `--nl` or `--csv`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -281,7 +280,6 @@ def duplicates(db_url: str | None, catalog_path: str | None, resends: bool,
     from eventscope.findings import load, summaries
     from eventscope.findings.duplicates import producer_resends
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
-    load.refresh_rollups(store.engine)
     found = summaries.duplicates(store.engine, catalog)
     notes = read.retention_notes(store.engine, None, read.RAW + read.rollup_needs(None))
     resent = (producer_resends(load.load_events(store.engine, with_detail=True))
@@ -323,15 +321,15 @@ def check(db_url: str | None, catalog_path: str | None, thresholds_path: str | N
     """Run every finding against thresholds; exit 1 when any is at or above `fail_on`.
 
     --nl and --csv print the findings (one per row); skipped kinds go to stderr."""
-    from eventscope.findings import load, summaries
-    from eventscope.findings.check import at_or_above, read_thresholds, run_check_summaries
+    from eventscope.findings import load
+    from eventscope.findings.check import at_or_above, read_thresholds
+    from eventscope.findings.triage import store_check
     thresholds = read_thresholds(thresholds_path)
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
-    inputs = replace(
-        summaries.check_summaries(store.engine, catalog, _bus_subscriptions(store, catalog)),
-        contract_results=load.load_contract_results(store),
-        latency=_latency(store, catalog, None, None))
-    found, skipped = run_check_summaries(inputs, catalog, thresholds, date.today())
+    found, skipped = store_check(  # the dashboard's overview runs the same over its window
+        store.engine, catalog, _bus_subscriptions(store, catalog),
+        load.load_contract_results(store), _latency(store, catalog, None, None), thresholds,
+        date.today())
     aws = aws_settings(profile, region or _topic_region(sns_topic), endpoint_url)
     notified = (_notify(store, found, catalog, sns_topic, webhook, notify_min, aws)
                 if notify else None)

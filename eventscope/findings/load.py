@@ -4,10 +4,10 @@ The one module of `eventscope.findings` that touches the database. Whole-store r
 only the narrow columns the analyses use; the order lifecycle goes through indexes only
 (events by `correlation_key`, invocations by `event_id`) so it answers in milliseconds on a
 store of millions of events. Whole-store and time-window summaries read the rollup tables
-(refreshed first; minute resolution) and drill down into raw rows only for the few pairs or
-errors a summary names. It also holds the faces' small reads (the window's ends, recent
-events, payloads by id, emptiness: index reads) and the latest bus-rules snapshot that
-`collect rules` wrote.
+(kept current by the writers, never refreshed here; minute resolution) and drill down into
+raw rows only for the few pairs or errors a summary names. It also holds the faces' small
+reads (the window's ends, recent events, payloads by id, emptiness: index reads) and the
+latest bus-rules snapshot that `collect rules` wrote.
 """
 
 from __future__ import annotations
@@ -105,7 +105,6 @@ def load_latest_attempts(engine: Engine, since_ms: int | None = None,
     `total` split evenly between the functions is less, but at least one each), joined to
     their events (ATTEMPT_COLUMNS): one index range read per function the invocation rollup
     names in the window, a bounded sample."""
-    refresh_rollups(engine)
     r = invocation_rollup.c
     with engine.connect() as conn:
         functions = list(conn.execute(sa.select(r.consumer).where(
@@ -265,15 +264,15 @@ def _fetch(conn: sa.Connection, statement: sa.Select, params: dict[str, Any]) ->
 
 # --- rollups: whole-store and time-window reads (see docs/findings.md, "Rollups") ---
 
-def refresh_rollups(engine: Engine) -> int:
-    """Bring the rollup tables up to date (cheap when no minute is dirty)."""
-    return _store_of(engine).refresh_rollups()
+def rollup_lag(engine: Engine) -> tuple[int, int | None]:
+    """How stale the rollups are: (minutes waiting for their writer's refresh, the oldest
+    of them, epoch ms). Readers never refresh: the writers do (`Store.settle_rollups`)."""
+    return _store_of(engine).rollup_lag()
 
 
 @lru_cache(maxsize=16)
 def _store_of(engine: Engine) -> Store:
-    """One `Store` per engine: building one compiles its statements (~1.6 ms, 16x a refresh
-    with nothing dirty), and every rollup read refreshes first."""
+    """One `Store` per engine: building one compiles its statements (~1.6 ms)."""
     return Store(engine)
 
 
@@ -298,12 +297,10 @@ def _bucket_key(column: sa.ColumnElement, bucket_ms: int | None) -> list[sa.Colu
 
 def _totals(engine: Engine, table: sa.Table, keys: list[str], sums: list[str],
             extra: list[tuple[str, str]], since_ms: int | None, until_ms: int | None,
-            bucket_ms: int | None, refresh: bool) -> pd.DataFrame:
+            bucket_ms: int | None) -> pd.DataFrame:
     """Rollup rows in the window grouped by `keys` (x bucket): `sums` summed, `extra`
     (column, label) combined as `day_rollups.aggregate` says; whole days read from the day
     table, the minutes at the window's ends from the minute table."""
-    if refresh:
-        refresh_rollups(engine)
     values = sums + [name for name, _ in extra]
     parts = [sa.select(*(part.c[k] for k in keys),
                        *_bucket_key(part.c.minute_ms, bucket_ms),
@@ -353,14 +350,14 @@ _DAYS = {minutes: days for minutes, days, _ in PAIRS}
 
 
 def load_event_totals(engine: Engine, since_ms: int | None = None, until_ms: int | None = None,
-                      refresh: bool = True, bucket_ms: int | None = None) -> pd.DataFrame:
+                      bucket_ms: int | None = None) -> pd.DataFrame:
     """Per (source, detail-type, version) (x bucket of event time, whole minutes) from the
     event rollup: count, first/last, sizes."""
     totals = _totals(engine, event_rollup, ["source", "detail_type", "version"],
                      ["events", "bytes_sum"],
                      [("first_ms", "first_ms"), ("last_ms", "last_ms"),
                       ("bytes_max", "max_size_bytes")],
-                     since_ms, until_ms, bucket_ms, refresh)
+                     since_ms, until_ms, bucket_ms)
     return totals.rename(columns={"events": "count"})
 
 
@@ -380,10 +377,12 @@ def without_buckets(totals: pd.DataFrame) -> pd.DataFrame:
     return totals.groupby(keys, dropna=False, sort=False).agg(how).reset_index()[keys + values]
 
 
-def load_type_summary_rollup(engine: Engine) -> pd.DataFrame:
-    """`load_type_summary`'s exact shape and values, from the event rollup."""
-    return load_event_totals(engine)[["source", "detail_type", "version", "count", "first_ms",
-                                      "last_ms", "max_size_bytes"]]
+def load_type_summary_rollup(engine: Engine, since_ms: int | None = None,
+                             until_ms: int | None = None) -> pd.DataFrame:
+    """`load_type_summary`'s exact shape and values, from the event rollup (of the events in
+    [since_ms, until_ms) when given)."""
+    return load_event_totals(engine, since_ms, until_ms)[
+        ["source", "detail_type", "version", "count", "first_ms", "last_ms", "max_size_bytes"]]
 
 
 CALL_KEYS = ["consumer", "source", "detail_type", "version", "outcome", "error_type"]
@@ -391,22 +390,22 @@ CALL_SUMS = ["invocations", "duration_count", "duration_sum_ms", *DURATION_BUCKE
 
 
 def load_call_totals(engine: Engine, since_ms: int | None = None, until_ms: int | None = None,
-                     bucket_ms: int | None = None, refresh: bool = True) -> pd.DataFrame:
+                     bucket_ms: int | None = None) -> pd.DataFrame:
     """Invocation counts per function x event kind x outcome x error type (x bucket of start),
     with duration sums, duration-bucket counts and first/last start, from the rollup."""
     return _totals(engine, invocation_rollup, CALL_KEYS, CALL_SUMS,
                    [("duration_max_ms", "duration_max_ms"), ("first_start_ms", "first_ms"),
                     ("last_start_ms", "last_ms")],
-                   since_ms, until_ms, bucket_ms, refresh)
+                   since_ms, until_ms, bucket_ms)
 
 
 def load_call_counts(engine: Engine, since_ms: int | None = None, until_ms: int | None = None,
-                     bucket_ms: int | None = None, refresh: bool = True) -> pd.DataFrame:
+                     bucket_ms: int | None = None) -> pd.DataFrame:
     """`load_call_totals` without the duration columns (invocations, first/last start only):
     what counts, the graph, top errors and who-handled-what need, at half the cost."""
     return _totals(engine, invocation_rollup, CALL_KEYS, ["invocations"],
                    [("first_start_ms", "first_ms"), ("last_start_ms", "last_ms")],
-                   since_ms, until_ms, bucket_ms, refresh)
+                   since_ms, until_ms, bucket_ms)
 
 
 HANDLING_KEYS = ["consumer", "source", "detail_type", "version"]
@@ -415,12 +414,12 @@ HANDLING_SUMS = ["events", "attempts", "retried_then_ok", "final_failures", "red
 
 
 def load_handling_totals(engine: Engine, since_ms: int | None = None,
-                         until_ms: int | None = None, bucket_ms: int | None = None,
-                         refresh: bool = True) -> pd.DataFrame:
+                         until_ms: int | None = None,
+                         bucket_ms: int | None = None) -> pd.DataFrame:
     """Per function x event kind (x bucket): (function, event) pairs whose first attempt is in
     the window, their attempts, and how many recovered, failed finally, came twice."""
     return _totals(engine, handling_rollup, HANDLING_KEYS, HANDLING_SUMS, [], since_ms,
-                   until_ms, bucket_ms, refresh)
+                   until_ms, bucket_ms)
 
 
 def _pair_attempts(engine: Engine, functions: Sequence[str], column: str,
@@ -486,16 +485,17 @@ def load_final_failure_attempts(engine: Engine, functions: Sequence[str] = (),
                                 until_ms: int | None = None) -> pd.DataFrame:
     """Attempts (ATTEMPT_COLUMNS) of every pair that may have failed finally: feed them to
     `failures.final_failures`. Index reads of the minutes the rollup names only."""
-    refresh_rollups(engine)
     return _pair_attempts(engine, functions, "final_failures", since_ms, until_ms)
 
 
-def load_duplicate_attempts(engine: Engine, functions: Sequence[str] = ()) -> pd.DataFrame:
-    """Attempts of every pair delivered or processed more than once (for their examples)."""
+def load_duplicate_attempts(engine: Engine, functions: Sequence[str] = (),
+                            since_ms: int | None = None,
+                            until_ms: int | None = None) -> pd.DataFrame:
+    """Attempts of every pair delivered or processed more than once (for their examples);
+    of the pairs first tried in [since_ms, until_ms) when given."""
     import pandas as pd
-    refresh_rollups(engine)
-    redelivered = _pair_attempts(engine, functions, "redelivered", None, None)
-    twice = _pair_attempts(engine, functions, "processed_twice", None, None)
+    redelivered = _pair_attempts(engine, functions, "redelivered", since_ms, until_ms)
+    twice = _pair_attempts(engine, functions, "processed_twice", since_ms, until_ms)
     return pd.concat([redelivered, twice], ignore_index=True).drop_duplicates(
         ["request_id", "start_ms"]).reset_index(drop=True)
 
@@ -520,6 +520,36 @@ def load_error_example(engine: Engine, functions: Sequence[str], detail_type: st
         message = conn.execute(base.where(i.error_message.is_not(None)).limit(1)).first()
         example = conn.execute(base.where(i.event_id.is_not(None)).limit(1)).first()
     return (message[0] if message else None, example[1] if example else None)
+
+
+ERROR_INVOCATION_COLUMNS = ["request_id", "consumer", "start_ms", "outcome", "duration_ms",
+                            "error_type", "error_message", "event_id", "detail_type",
+                            "log_group", "log_stream"]
+
+
+def load_error_invocations(engine: Engine, functions: Sequence[str], detail_type: str | None,
+                           error_type: str, outcome_if_unnamed: str | None,
+                           since_ms: int | None = None, until_ms: int | None = None,
+                           limit: int = 20) -> pd.DataFrame:
+    """The latest `limit` failed invocations of an error type (of some functions and one
+    detail-type when given) started in [since_ms, until_ms), newest first, with the log group
+    and stream holding their log lines (index read on the functions' start times)."""
+    i, e = invocations.c, events.c
+    named = i.error_type == error_type
+    if outcome_if_unnamed is not None:
+        named = sa.or_(named, sa.and_(i.error_type.is_(None), i.outcome == outcome_if_unnamed))
+    statement = sa.select(i.request_id, i.consumer, i.start_ms, i.outcome, i.duration_ms,
+                          i.error_type, i.error_message, i.event_id, e.detail_type,
+                          i.log_group, i.log_stream).select_from(
+        invocations.outerjoin(events, e.id == i.event_id)).where(
+        named, i.outcome.in_(["error", "timeout"]))
+    if functions:
+        statement = statement.where(i.consumer.in_(list(functions)))
+    if detail_type is not None:
+        statement = statement.where(e.detail_type == detail_type)
+    statement = _within(statement, i.start_ms, since_ms, until_ms)
+    return _read(engine, statement.order_by(i.start_ms.desc(), i.request_id).limit(limit),
+                 ERROR_INVOCATION_COLUMNS)
 
 
 def load_cancellation_context(engine: Engine, cancellations: Sequence[str],

@@ -1,16 +1,18 @@
 """Store-backed findings for whole-store and time-window views, read from the rollups.
 
-Each entry point reads rollup totals through `eventscope.findings.load` (refreshing dirty
-minutes first), maps functions to catalog consumers, and runs the pure analysis; raw rows are
-read only to drill down into what a total names (the final failures, an error's first message
-and example). Counts are exact; p50/p95 durations are duration-bucket estimates; windows have
-minute resolution. Per-event counts are per function: when one catalog consumer owns several
-functions that handled the same event, that event counts once per function.
+Each entry point reads rollup totals through `eventscope.findings.load` (as the writers
+left them: readers never refresh), maps functions to catalog consumers, and runs the pure
+analysis; raw rows are read only to drill down into what a total names (the final failures,
+an error's first message and example). Counts are exact; p50/p95 durations are
+duration-bucket estimates; windows have minute resolution. Per-event counts are per
+function: when one catalog consumer owns several functions that handled the same event, that
+event counts once per function.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pandas as pd
@@ -60,8 +62,7 @@ def failure_rates(engine: Engine, catalog: Catalog | None = None, since_ms: int 
     if calls is None:
         calls = load.load_call_totals(engine, since_ms, until_ms, bucket_ms)
     if handling is None:
-        handling = load.load_handling_totals(engine, since_ms, until_ms, bucket_ms,
-                                             refresh=False)
+        handling = load.load_handling_totals(engine, since_ms, until_ms, bucket_ms)
     return failures.rates_from_totals(
         _select(with_consumers(calls, catalog), consumers, detail_types),
         _select(with_consumers(handling, catalog), consumers, detail_types), bucket_ms)
@@ -112,6 +113,22 @@ def top_errors(engine: Engine, catalog: Catalog | None = None, since_ms: int | N
     return groups
 
 
+def error_invocations(engine: Engine, catalog: Catalog | None, consumer: str,
+                      detail_type: str | None, error_type: str, since_ms: int | None = None,
+                      until_ms: int | None = None, limit: int = 20,
+                      calls: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The latest `limit` invocations of one top-error group (consumer x type x error type,
+    as `top_errors` names it) in the window, newest first, with the log group and stream of
+    their log lines (index reads on the consumer's functions)."""
+    functions = _functions(engine, catalog, [consumer], calls)
+    if not functions:
+        return load.frame([], load.ERROR_INVOCATION_COLUMNS)
+    unnamed = {v: k for k, v in failures.UNNAMED_ERRORS.items()}
+    found = load.load_error_invocations(engine, functions, detail_type, error_type,
+                                        unnamed.get(error_type), since_ms, until_ms, limit)
+    return resolve_consumers(found.assign(function=found["consumer"]), catalog)
+
+
 def observed_summaries(engine: Engine, catalog: Catalog | None = None,
                        since_ms: int | None = None, until_ms: int | None = None,
                        totals: Sequence[pd.DataFrame | None] = (None, None, None)
@@ -122,9 +139,9 @@ def observed_summaries(engine: Engine, catalog: Catalog | None = None,
     if emitted_totals is None:
         emitted_totals = load.load_event_totals(engine, since_ms, until_ms)
     if calls is None:
-        calls = load.load_call_totals(engine, since_ms, until_ms, refresh=False)
+        calls = load.load_call_totals(engine, since_ms, until_ms)
     if handling is None:
-        handling = load.load_handling_totals(engine, since_ms, until_ms, refresh=False)
+        handling = load.load_handling_totals(engine, since_ms, until_ms)
     return graph.summaries_from_totals(emitted_totals, with_consumers(calls, catalog),
                                        with_consumers(handling, catalog))
 
@@ -157,12 +174,15 @@ def handled_kinds(engine: Engine, catalog: Catalog | None = None, since_ms: int 
                                            invocations=("invocations", "sum")).reset_index()
 
 
-def duplicates(engine: Engine, catalog: Catalog | None = None) -> list[dict[str, Any]]:
+def duplicates(engine: Engine, catalog: Catalog | None = None, since_ms: int | None = None,
+               until_ms: int | None = None) -> list[dict[str, Any]]:
     """`duplicates.duplicates_by_consumer`'s list: counts from the rollup, examples and
-    per-type counts from the duplicated pairs' attempts."""
-    handling = with_consumers(load.load_handling_totals(engine, refresh=False), catalog)
+    per-type counts from the duplicated pairs' attempts (of the pairs first tried in
+    [since_ms, until_ms) when given)."""
+    attempts = resolve_consumers(load.load_duplicate_attempts(engine, (), since_ms, until_ms),
+                                 catalog)
+    handling = with_consumers(load.load_handling_totals(engine, since_ms, until_ms), catalog)
     pairs = handling.groupby("consumer")["events"].sum()
-    attempts = resolve_consumers(load.load_duplicate_attempts(engine), catalog)
     found = duplicates_by_consumer(attempts)
     for item in found:
         item["events"] = int(pairs.get(item["consumer"], 0))
@@ -182,12 +202,27 @@ def observed_missing_subscriptions(engine: Engine, catalog: Catalog | None = Non
 
 
 def check_summaries(engine: Engine, catalog: Catalog | None = None,
-                    subscriptions: pd.DataFrame | None = None) -> CheckSummaries:
-    """Everything `check.run_check_summaries` grades, from rollups and drill-downs."""
-    return CheckSummaries(
-        rates=failure_rates(engine, catalog), final_failures=final_failures(engine, catalog),
-        duplicates=duplicates(engine, catalog),
-        observed_missing=observed_missing_subscriptions(engine, catalog),
-        type_summary=load.load_type_summary_rollup(engine),
-        handled=handled_kinds(engine, catalog), samples=load.load_samples(engine),
-        subscriptions=subscriptions, dead_letters=load.load_dead_letters(engine))
+                    subscriptions: pd.DataFrame | None = None, since_ms: int | None = None,
+                    until_ms: int | None = None,
+                    latest_cancellations: int | None = None) -> CheckSummaries:
+    """Everything `check.run_check_summaries` grades, from rollups and drill-downs: over the
+    whole store, or the window [since_ms, until_ms) (failures, duplicates, handling,
+    cancellations and emitted kinds; payload samples and dead letters are the store's
+    latest); the orders of the `latest_cancellations` cancellations only, when given. The
+    rollups are read as the writers left them (never refreshed here); the three drill-downs
+    (final failures, duplicates, cancelled orders) read at the same time as the rollup
+    totals, each on its own connection (SQLite releases the GIL while it reads)."""
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        finals = pool.submit(final_failures, engine, catalog, since_ms, until_ms)
+        repeats = pool.submit(duplicates, engine, catalog, since_ms, until_ms)
+        observed = pool.submit(observed_missing_subscriptions, engine, catalog, since_ms,
+                               until_ms, latest_cancellations)
+        rates = failure_rates(engine, catalog, since_ms, until_ms)
+        type_summary = load.load_type_summary_rollup(engine, since_ms, until_ms)
+        handled = handled_kinds(engine, catalog, since_ms, until_ms)
+        samples = load.load_samples(engine)
+        return CheckSummaries(
+            rates=rates, final_failures=finals.result(), duplicates=repeats.result(),
+            observed_missing=observed.result(), type_summary=type_summary, handled=handled,
+            samples=samples, subscriptions=subscriptions,
+            dead_letters=load.load_dead_letters(engine))
