@@ -53,11 +53,20 @@ def no_catalog(problem: str | None, what: str) -> None:
               "eventscope dashboard --db URL --catalog path/to/catalog")
 
 
+SHOWN_ROWS = 1_000
+"""At most this many rows of a table go to the browser (the CSV holds them all): the final
+failures of a 1M-event store were 3.6 MB sent over the WebSocket on every view."""
+
+
 def table(df: pd.DataFrame, name: str, **options: Any) -> Any:
-    """A dataframe plus a CSV download of exactly the rows shown (formula cells neutralised).
-    The CSV is made when the button is clicked (deferred data), not on every run: encoding
-    every table of a page at each rerun cost script time and a media upload per table."""
-    shown = st.dataframe(df, width="stretch", hide_index=True, **options)
+    """A dataframe (its first `SHOWN_ROWS` rows, said so when there are more) plus a CSV
+    download of all its rows (formula cells neutralised). The CSV is made when the button
+    is clicked (deferred data), not on every run: encoding every table of a page at each
+    rerun cost script time and a media upload per table."""
+    if len(df) > SHOWN_ROWS:
+        st.caption(f"Showing the first {SHOWN_ROWS:,} of {len(df):,} rows; the CSV below has "
+                   "them all.")
+    shown = st.dataframe(df.head(SHOWN_ROWS), width="stretch", hide_index=True, **options)
     st.download_button("Download CSV", lambda: views.csv_bytes(df), file_name=f"{name}.csv",
                        mime="text/csv", key=f"csv-{name}", on_click="ignore")
     return shown

@@ -199,3 +199,17 @@ def test_url_text_puts_only_the_transformed_value_in_the_url() -> None:
     assert "ann@example.com" not in str(at.query_params)
     at.run()
     assert at.text_input(key="box").value == "ann@example.com"
+
+
+def big_table_script() -> None:
+    import pandas as pd
+
+    from eventscope.dashboard import ui
+
+    ui.table(pd.DataFrame({"n": range(ui.SHOWN_ROWS + 5)}), "big")
+
+
+def test_a_long_table_sends_its_first_rows_and_says_so() -> None:
+    at = AppTest.from_function(big_table_script).run()
+    assert len(at.dataframe[0].value) == 1_000
+    assert "Showing the first 1,000 of 1,005 rows" in at.caption[0].value
