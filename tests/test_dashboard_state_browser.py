@@ -205,7 +205,7 @@ def test_a_table_downloads_as_csv_of_the_rows_shown(tab: Any, server: str) -> No
             "xpath=following::*[@data-testid='stDownloadButton'][1]//button").click()
     assert download.value.suggested_filename == "final-failures.csv"
     lines = Path(download.value.path()).read_text().splitlines()
-    assert lines[0].startswith("consumer,event_id") and len(lines) == 2
+    assert "event_id" in lines[0].split(",") and len(lines) == 2
     assert "stg-3-e1" in lines[1]
 
 
