@@ -304,6 +304,9 @@ def _function(name: str, handler: str, statements: list[dict[str, Any]],
     }
 
 
+ROLLUP_LAG_MS = "120000"
+
+
 def _environment() -> dict[str, Any]:
     return {
         "EVENTSCOPE_DB": {"Fn::Sub": "{{resolve:secretsmanager:${DatabaseSecretArn}:"
@@ -312,6 +315,9 @@ def _environment() -> dict[str, Any]:
             "HasPiiKey", {"Fn::Sub": "{{resolve:secretsmanager:${PiiKeySecretArn}:"
                                      "SecretString}}"}, {"Ref": "AWS::NoValue"}]},
         "EVENTSCOPE_SAMPLE": {"Ref": "SampleRate"},
+        # busy writers settle the rollups of minutes older than 2 min only, so concurrent
+        # batches do not each recompute the current minute (eventscope.store)
+        "EVENTSCOPE_ROLLUP_LAG_MS": ROLLUP_LAG_MS,
     }
 
 

@@ -222,6 +222,7 @@ def test_database_url_comes_from_the_secret_by_dynamic_reference() -> None:
     assert env["EVENTSCOPE_DB"] == {
         "Fn::Sub": "{{resolve:secretsmanager:${DatabaseSecretArn}:SecretString}}"}
     assert env["EVENTSCOPE_SAMPLE"] == {"Ref": "SampleRate"}
+    assert int(env["EVENTSCOPE_ROLLUP_LAG_MS"]) == 120_000  # read by Store at open
 
 
 # -- any options: a template or a DeployError ------------------------------------------------

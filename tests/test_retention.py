@@ -253,6 +253,10 @@ def test_a_second_prune_frees_nothing(store: Store) -> None:
     assert prune(store, Policy(), NOW).rows == 0
 
 
+def store_url_is_sqlite(store: Store) -> bool:
+    return store.engine.dialect.name == "sqlite"
+
+
 def test_a_prune_cut_short_is_finished_by_the_next(store: Store) -> None:
     """A prune that stops after its first batch (the process killed, the store gone) leaves
     the rest, payloads included, to the next prune: none is skipped for good."""
@@ -263,7 +267,9 @@ def test_a_prune_cut_short_is_finished_by_the_next(store: Store) -> None:
 
     with pytest.raises(KeyboardInterrupt):
         prune(store, Policy(), NOW, batch_rows=2, between_batches=killed)
-    assert len(column(store, events, "id")) == 28
+    # SQLite: stopped after one batch of 2 deletes; PostgreSQL dropped the old days whole,
+    # then stopped in the first batch of payload clearing
+    assert len(column(store, events, "id")) == (28 if store_url_is_sqlite(store) else 21)
     prune(store, Policy(), NOW)
     cut = horizons(Policy(), NOW)
     with store.engine.connect() as conn:
@@ -276,8 +282,9 @@ def test_a_prune_cut_short_is_finished_by_the_next(store: Store) -> None:
 def test_another_writer_gets_in_between_batches(store: Store, store_url: str) -> None:
     """Each batch is its own transaction: between batches a second connection that waits at
     most 0.2 s for a lock can write and read (one transaction for the whole prune would
-    keep it out on SQLite)."""
-    store.write_batch(events_=[event(f"e{i}", NOW - 40 * DAY_MS - i) for i in range(50)])
+    keep it out on SQLite). 500 days back: on PostgreSQL those rows sit in the default
+    partition, deleted in batches like SQLite's (whole days are dropped, not batched)."""
+    store.write_batch(events_=[event(f"e{i}", NOW - 500 * DAY_MS - i) for i in range(50)])
     if store_url.startswith("sqlite"):
         other = sa.create_engine(store_url, connect_args={"timeout": 0.2})
     else:
@@ -612,3 +619,31 @@ def test_an_incremental_auto_vacuum_store_gets_its_space_back_at_once(tmp_path: 
     assert sizes["NONE"]["returned_bytes"] == 0
     assert sizes["NONE"]["free_bytes"] == sizes["NONE"]["freed_bytes"] > 500_000
     assert "VACUUM returns them" in sizes["NONE"]["advice"]
+
+
+def test_prune_drops_whole_day_partitions_on_postgresql_and_deletes_the_rest(
+        store: Store) -> None:
+    """A new PostgreSQL store is partitioned by day: prune drops the days before the raw
+    horizon whole (named in the report), deletes older rows that sit in the default partition
+    row by row, counts both, and keeps every newer row."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("day partitions are PostgreSQL's; SQLite deletes in batches (tests above)")
+    from eventscope import partitions
+    policy = Policy()
+    cut = horizons(policy, NOW)
+    old_days = [cut["raw"] - 3 * DAY_MS + 1_000, cut["raw"] - DAY_MS + 5]
+    too_old = NOW - 500 * DAY_MS  # before the partitions made ahead: the default partition
+    kept = [cut["raw"], NOW - 1_000]
+    times = [*old_days, too_old, *kept]
+    store.write_batch(events_=[event(f"e{i}", t) for i, t in enumerate(times)],
+                      invocations_=[invocation(f"r{i}", t, f"e{i}") for i, t in enumerate(times)])
+    with store.engine.connect() as conn:
+        assert partitions.is_partitioned(conn, "events")
+    report = prune(store, policy, NOW)
+    by_table = {(f.table, f.action): f for f in report.tables}
+    for table in ("events", "invocations"):
+        freed = by_table[(table, "deleted")]
+        assert freed.rows == 3 and len(freed.partitions) == 2, freed
+        assert freed.note == ""
+    assert column(store, events, "time_ms") == kept
+    assert column(store, invocations, "start_ms") == kept

@@ -28,7 +28,7 @@ if ui.require_data(ctx):
                    "handled: handled without a declared subscription · MISSING: a "
                    "cancellation of a lifecycle it acts on, which it never hears")
     st.subheader("Missing subscriptions")
-    table = views.missing_table(missing)
+    table = views.missing_table(missing, catalog)
     if table.empty:
         st.success("No consumer misses a cancellation it should handle.")
         st.stop()

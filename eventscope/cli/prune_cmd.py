@@ -49,11 +49,16 @@ def prune(db_url: str | None, payload_days: int | None, raw_days: int | None,
                   "from": retention.iso_day(since)} for kind, since in report.kept_since.items()],
                 ["kept", "days", "from"])
     click.echo()
+    for freed in report.tables:
+        if freed.note:
+            click.echo(f"note: {freed.table}: {freed.note}", err=True)
     if report.rows == 0:
         click.echo("nothing to prune: the store holds nothing older than its retention")
         return
     verb = "would free" if dry_run else "freed"
-    print_table([{"table": t.table, "kind": t.kind, "rows": t.rows, "action": t.action}
+    print_table([{"table": t.table, "kind": t.kind, "rows": t.rows,
+                  "action": t.action + (f" ({len(t.partitions)} day partitions dropped)"
+                                        if t.partitions else "")}
                  for t in report.tables if t.rows], ["table", "kind", "rows", "action"])
     space = report.space
     if space.get("freed_bytes") is not None:
