@@ -65,9 +65,11 @@ def observed_missing(events: pd.DataFrame, attempts: pd.DataFrame,
     first_seen = seen.groupby(["consumer", "correlation_key"], as_index=False)["time_ms"].min()
     pairs = cancels.merge(first_seen, on="correlation_key", suffixes=("", "_first"))
     pairs = pairs[pairs["time_ms_first"] < pairs["time_ms"]]
-    done = set(zip(handled["consumer"], handled["event_id"]))
-    missed = pairs[pd.Series([(c, e) not in done for c, e in zip(pairs["consumer"], pairs["id"])],
-                             index=pairs.index, dtype=bool)]  # a list would select columns
+    # pairs whose consumer did not handle the cancellation itself (a join, not a Python set:
+    # iterating a hundred thousand Arrow-backed strings took most of this function's time)
+    flagged = pairs.merge(handled.rename(columns={"event_id": "id"}), on=["consumer", "id"],
+                          how="left", indicator=True)
+    missed = flagged[flagged["_merge"] == "left_only"]
     found = []
     for (consumer, detail_type), group in missed.groupby(["consumer", "detail_type"]):
         first = group.sort_values(["time_ms", "id"]).drop_duplicates("correlation_key")

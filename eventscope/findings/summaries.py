@@ -196,9 +196,9 @@ def observed_missing_subscriptions(engine: Engine, catalog: Catalog | None = Non
     in [since_ms, until_ms) when given; the order's earlier events count wherever they are;
     only the `latest` cancellations when given)."""
     cancels = lifecycle.cancellation_types(catalog)
-    events, attempts = load.load_cancellation_context(engine, sorted(cancels), since_ms,
-                                                      until_ms, latest)
-    return observed_missing(events, resolve_consumers(attempts, catalog), cancels)
+    events, handlers = load.load_cancellation_handlers(engine, sorted(cancels), since_ms,
+                                                       until_ms, latest)
+    return observed_missing(events, resolve_consumers(handlers, catalog), cancels)
 
 
 def check_summaries(engine: Engine, catalog: Catalog | None = None,
