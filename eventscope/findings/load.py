@@ -565,31 +565,37 @@ def load_error_invocations(engine: Engine, functions: Sequence[str], detail_type
                  ERROR_INVOCATION_COLUMNS)
 
 
-ORDER_EVENT_COLUMNS = ["id", "correlation_key", "detail_type", "time_ms"]
-HANDLER_COLUMNS = ["consumer", "function", "event_id"]
+CANCEL_COLUMNS = ["id", "correlation_key", "detail_type", "time_ms"]
+FIRST_SEEN_COLUMNS = ["consumer", "correlation_key", "time_ms"]
+HANDLER_COLUMNS = ["consumer", "event_id"]
 
 
-def load_cancellation_handlers(engine: Engine, cancellations: Sequence[str],
-                               since_ms: int | None = None, until_ms: int | None = None,
-                               latest: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """What `subscriptions.observed_missing` looks at, and no more: the events
-    (ORDER_EVENT_COLUMNS) of every order with a cancellation (one of the given types;
-    cancelled within [since_ms, until_ms) when given; of the `latest` such cancellations only
-    when given) and who handled each of them (HANDLER_COLUMNS, one row per function and
-    event): read from the covering indexes `ix_events_order_cover` and
-    `ix_invocations_event_consumer`, never from the rows."""
+def load_cancellation_summary(engine: Engine, cancellations: Sequence[str],
+                              since_ms: int | None = None, until_ms: int | None = None,
+                              latest: int | None = None
+                              ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """What `subscriptions.missing_from` needs about every order with a cancellation (one of
+    the given types; cancelled within [since_ms, until_ms) when given; of the `latest` such
+    cancellations only when given): its cancellation events (CANCEL_COLUMNS), when each
+    function first handled any of its events (FIRST_SEEN_COLUMNS, `consumer` the function)
+    and who handled its cancellations (HANDLER_COLUMNS). Aggregated in SQL over the covering
+    indexes `ix_events_order_cover` and `ix_invocations_event_consumer`: no row of an
+    order's events or attempts leaves the database."""
     e, i = events.c, invocations.c
     keys = sa.select(e.correlation_key).where(
         e.detail_type.in_(list(cancellations)), e.correlation_key.is_not(None))
     keys = _within(keys, e.time_ms, since_ms, until_ms)
     if latest is not None:
         keys = keys.order_by(e.time_ms.desc()).limit(latest)
-    order_events = sa.select(e.id, e.correlation_key, e.detail_type, e.time_ms).where(
-        e.correlation_key.in_(keys))
-    ids = sa.select(e.id).where(e.correlation_key.in_(keys))
-    handlers = sa.select(i.consumer, i.consumer.label("function"), i.event_id).distinct()\
-        .where(i.event_id.in_(ids))
-    return (_read(engine, order_events, ORDER_EVENT_COLUMNS),
+    cancels = sa.select(e.id, e.correlation_key, e.detail_type, e.time_ms).where(
+        e.correlation_key.in_(keys), e.detail_type.in_(list(cancellations)))
+    first_seen = sa.select(i.consumer, e.correlation_key, sa.func.min(e.time_ms)).select_from(
+        events.join(invocations, i.event_id == e.id)).where(
+        e.correlation_key.in_(keys)).group_by(i.consumer, e.correlation_key)
+    handlers = sa.select(i.consumer, i.event_id).distinct().where(
+        i.event_id.in_(cancels.with_only_columns(e.id)))
+    return (_read(engine, cancels, CANCEL_COLUMNS),
+            _read(engine, first_seen, FIRST_SEEN_COLUMNS),
             _read(engine, handlers, HANDLER_COLUMNS))
 
 
