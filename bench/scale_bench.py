@@ -5,7 +5,7 @@ Owns the issue-15 scale measurement. A company-shaped stream (the simulator's be
 `--invocations-per-event` functions in all) arrives at `--rate` events per second (default
 580, ~50M a day; `--peak` triples it). Each minute of that traffic is generated first
 (untimed), then written as the deployed collectors write it -- the tap Lambda handler
-(`collectors.handler.handle`, SQS batches of `--sqs-batch`) for the bus events, the logs
+(`eventscope.collectors.handler.handle`, SQS batches of `--sqs-batch`) for the bus events, the logs
 collector's `InvocationSink` (assembler -> `Store.write_batch` with the group's checkpoint)
 per log group for the invocations -- into a fresh schema of PostgreSQL whose store was
 prefilled with `--prefill-hours` of the same traffic (copies of one generated minute, written
@@ -44,9 +44,9 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from collectors.handler import handle  # noqa: E402
-from collectors.logs_collector import InvocationSink, LogsCounters  # noqa: E402
-from collectors.tap_collector import TapSettings, classify_messages  # noqa: E402
+from eventscope.collectors.handler import handle  # noqa: E402
+from eventscope.collectors.logs_collector import InvocationSink, LogsCounters  # noqa: E402
+from eventscope.collectors.tap_collector import TapSettings, classify_messages  # noqa: E402
 from eventscope import simulator  # noqa: E402
 from eventscope.lambda_logs import InvocationAssembler  # noqa: E402
 from eventscope.records import EVENT_COLUMNS, Invocation, event_row  # noqa: E402

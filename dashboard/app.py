@@ -10,6 +10,7 @@ which environments a user sees and whether they may reveal PII.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -20,8 +21,18 @@ if str(HERE.parent) not in sys.path:  # `streamlit run` puts only this folder on
 
 import streamlit as st  # noqa: E402
 
+from eventscope.dashboard import serve  # noqa: E402
+
+_wait_began = time.perf_counter()
+serve.wait_preloaded()  # the server's background imports, not the same ones at once here
+PRELOAD_WAIT_S = time.perf_counter() - _wait_began
+
 from eventscope.dashboard import access, data, ui, views  # noqa: E402
 
+FAVICON = HERE / "assets" / "favicon.png"
+# $EVENTSCOPE_TIMINGS=1: one stderr line per script run with the page and its run time
+# (bench/dashboard_browser_bench.py reads them to tell script time from browser time).
+TIMINGS = os.environ.get("EVENTSCOPE_TIMINGS") == "1"
 REFRESH = {"off": 0, "30s": 30, "1m": 60, "5m": 300}
 PAGES = [
     ("overview", "Overview", ":material/dashboard:"),
@@ -68,22 +79,16 @@ def sidebar() -> data.Context:
     side = st.sidebar
     named = data.environments()
     names = access.visible_environments(named, claims(), policy())
-    chosen = ui.query("env", "default")
-    env = side.selectbox("Bus / environment", names,
-                         index=names.index(chosen) if chosen in names else 0,
-                         disabled=len(names) == 1)
+    env = ui.url_select("Bus / environment", names, "env", key="env", sticky=True,
+                        default="default" if "default" in names else names[0],
+                        container=side, disabled=len(names) == 1)
     url = named[env]
     side.caption("Store")
     side.code(data.shown_url(url), language=None)
-    windows = list(views.WINDOWS)
-    wanted = ui.query("window", "all")
-    window_name = side.selectbox("Time window", windows,
-                                 format_func=views.WINDOW_LABELS.__getitem__,
-                                 index=windows.index(wanted) if wanted in windows else 0,
-                                 help="Windows end at the newest event in the store.",
-                                 key="window")
-    ui.set_query(window=None if window_name == "all" else window_name,
-                 env=None if env == "default" else env)
+    window_name = ui.url_select("Time window", list(views.WINDOWS), "window", key="window",
+                                default="all", sticky=True, container=side,
+                                format_func=views.WINDOW_LABELS.__getitem__,
+                                help="Windows end at the newest event in the store.")
     latest = data.latest_event_ms(url) if data.store_problem(url) is None else None
     catalog_path = data.catalog_path()
     side.caption("Catalog")
@@ -92,7 +97,8 @@ def sidebar() -> data.Context:
     kept, notes = data.retention(url, window.since_ms) if latest is not None else (None, [])
     for line in ([kept] if kept else []) + notes:  # our own words and dates only
         side.caption(line)
-    refresh = side.selectbox("Auto-refresh", list(REFRESH), index=0)
+    refresh = ui.url_select("Auto-refresh", list(REFRESH), "refresh", key="refresh",
+                            default="off", sticky=True, container=side)
     reveal = _reveal_toggle(side)
     if REFRESH[refresh]:
         _auto_refresh(REFRESH[refresh])
@@ -106,7 +112,8 @@ def _reveal_toggle(side: st.delta_generator.DeltaGenerator) -> bool:
     logged with the user."""
     rules, user = policy(), claims()
     allowed = access.holds("reveal_pii", user, rules)
-    reveal = side.toggle("Reveal PII (logged)", value=False, disabled=not allowed, key="reveal",
+    st.session_state.setdefault("reveal", False)  # session only: a link never reveals PII
+    reveal = side.toggle("Reveal PII (logged)", disabled=not allowed, key="reveal",
                          help="Shows masked fields in full. Each reveal is written to the "
                               "server log with the user, if any." if allowed else
                               "Needs the reveal_pii role.")
@@ -134,7 +141,9 @@ def _auto_refresh(seconds: int) -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="eventscope", page_icon=":material/hub:", layout="wide")
+    # A local favicon: a `:material/...:` page icon makes the browser fetch a font from an
+    # external host on every page load.
+    st.set_page_config(page_title="eventscope", page_icon=str(FAVICON), layout="wide")
     rules, user = policy(), claims()
     if not access.logged_in(user, rules):
         login_page()
@@ -144,11 +153,23 @@ def main() -> None:
         st.error("Your account may not see any environment of this dashboard.")
         return
     pages = [st.Page(str(HERE / "app_pages" / f"{name}.py"), title=title, icon=icon,
-                     url_path=name, default=name == "overview")
-             for name, title, icon in PAGES]
-    navigation = st.navigation(pages)
-    st.session_state[data.CONTEXT_KEY] = sidebar()
-    navigation.run()
+                     url_path=name) for name, title, icon in PAGES]
+    # The app's root opens the overview at /overview (its documented path, carrying the
+    # query): a default page is served at the root only, so it is a hidden landing page.
+    landing = st.Page(lambda: None, title="eventscope", url_path="start", default=True,
+                      visibility="hidden")
+    navigation = st.navigation([landing, *pages])
+    if navigation is landing:
+        st.switch_page(pages[0], query_params=st.query_params.to_dict())
+    started = time.perf_counter()
+    try:
+        st.session_state[data.CONTEXT_KEY] = sidebar()
+        navigation.run()
+    finally:
+        if TIMINGS:
+            print(f"eventscope-timing page={navigation.url_path} "
+                  f"script_s={time.perf_counter() - started:.3f} "
+                  f"import_wait_s={PRELOAD_WAIT_S:.3f}", file=sys.stderr, flush=True)
 
 
 main()

@@ -14,6 +14,8 @@ from typing import Any
 
 import pandas as pd
 
+from eventscope.alerts import team_of
+from eventscope.catalog.model import Catalog
 from eventscope.findings.triage import Trend, trend, trend_words
 from eventscope.findings.failures import UNNAMED_ERRORS
 from eventscope.findings.frames import FAILED
@@ -144,17 +146,19 @@ def _trend_count(value: int | None, what: str | None) -> str:
 
 # --- failures ----------------------------------------------------------------------------
 
-RATE_COLUMNS = ["consumer", "detail_type", "version", "invocations", "failed", "rate",
+RATE_COLUMNS = ["consumer", "team", "detail_type", "version", "invocations", "failed", "rate",
                 "final_failures", "retries", "p50_ms", "p95_ms", "events", "errors",
                 "timeouts"]
 
 
-def rates_table(rates: pd.DataFrame) -> pd.DataFrame:
-    """Failure rates with the key columns first (consumer, type, version, count, failed,
-    rate) and the rate as a percentage, worst first."""
+def rates_table(rates: pd.DataFrame, catalog: Catalog | None = None) -> pd.DataFrame:
+    """Failure rates with the key columns first (consumer, its team from the catalog, type,
+    version, count, failed, rate) and the rate as a percentage, worst first."""
     if rates.empty:
         return pd.DataFrame(columns=RATE_COLUMNS)
     ordered = rates.sort_values(["rate", "failed"], ascending=[False, False])
+    ordered = ordered.assign(team=[team_of({"consumer": c, "detail_type": t}, catalog) or "—"
+                                   for c, t in zip(ordered["consumer"], ordered["detail_type"])])
     shown = ordered[[c for c in RATE_COLUMNS if c in ordered]].copy()
     shown["rate"] = shown["rate"].map(percent)
     return shown.reset_index(drop=True)

@@ -5,12 +5,15 @@ st.dataframe from here; markdown and captions carry our own words only.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import pandas as pd
 import streamlit as st
 
 from eventscope.dashboard import data, views
+
+T = TypeVar("T")
 
 INGEST_HINT = ("eventscope ingest events.ndjson consumer-logs.ndjson --db URL   "
                "# or run a collector against your bus")
@@ -50,11 +53,22 @@ def no_catalog(problem: str | None, what: str) -> None:
               "eventscope dashboard --db URL --catalog path/to/catalog")
 
 
+SHOWN_ROWS = 1_000
+"""At most this many rows of a table go to the browser (the CSV holds them all): the final
+failures of a 1M-event store were 3.6 MB sent over the WebSocket on every view."""
+
+
 def table(df: pd.DataFrame, name: str, **options: Any) -> Any:
-    """A dataframe plus a CSV download of exactly the rows shown (formula cells neutralised)."""
-    shown = st.dataframe(df, width="stretch", hide_index=True, **options)
-    st.download_button("Download CSV", views.csv_bytes(df), file_name=f"{name}.csv",
-                       mime="text/csv", key=f"csv-{name}")
+    """A dataframe (its first `SHOWN_ROWS` rows, said so when there are more) plus a CSV
+    download of all its rows (formula cells neutralised). The CSV is made when the button
+    is clicked (deferred data), not on every run: encoding every table of a page at each
+    rerun cost script time and a media upload per table."""
+    if len(df) > SHOWN_ROWS:
+        st.caption(f"Showing the first {SHOWN_ROWS:,} of {len(df):,} rows; the CSV below has "
+                   "them all.")
+    shown = st.dataframe(df.head(SHOWN_ROWS), width="stretch", hide_index=True, **options)
+    st.download_button("Download CSV", lambda: views.csv_bytes(df), file_name=f"{name}.csv",
+                       mime="text/csv", key=f"csv-{name}", on_click="ignore")
     return shown
 
 
@@ -80,6 +94,67 @@ def set_query(**values: str | None) -> None:
                 st.query_params[name] = value
         elif name in st.query_params:
             del st.query_params[name]
+
+
+def _seed(key: str, param: str, parse: Callable[[str | None], Any], sticky: bool,
+          aliases: Sequence[str] = ()) -> None:
+    """Give widget `key` its value from the URL when the URL says something new.
+
+    A keyed widget whose value is set only through st.session_state keeps what the user typed
+    across reruns; passing it a `value=`/`index=` from the URL instead makes Streamlit treat a
+    changed URL as a new widget and snap back (the "every second search is dropped" bug). The
+    URL wins when the key is new or when the URL differs from what this session last wrote
+    there (a link, back/forward). With `sticky`, a missing parameter keeps the session's
+    value (a sidebar click drops every query parameter; the value is written back)."""
+    shadow = f"{key}::url"
+    in_url = next((st.query_params[name] for name in (param, *aliases)
+                   if name in st.query_params), None)
+    if key not in st.session_state:
+        st.session_state[key] = parse(in_url if in_url is not None
+                                      else st.session_state.get(shadow) if sticky else None)
+    elif in_url is not None and in_url != st.session_state.get(shadow):
+        st.session_state[key] = parse(in_url)
+    elif in_url is None and not sticky and st.session_state.get(shadow):
+        st.session_state[key] = parse(None)
+
+
+def _write_back(key: str, param: str, shown: str | None) -> None:
+    st.session_state[f"{key}::url"] = shown
+    set_query(**{param: shown})
+
+
+def url_text(label: str, param: str, *, key: str, aliases: Sequence[str] = (),
+             sticky: bool = False, container: Any = None,
+             to_url: Callable[[str], str] = str.strip, **options: Any) -> str:
+    """A text input whose value is `?param=` in the URL: seeded from the URL (or the first of
+    `aliases` present), kept while the user types, written back as `to_url(value)` (stripped
+    by default; empty: removed). A `to_url` that tokenises keeps what was typed out of the
+    URL (the order search puts the store's form of an e-mail there, never the e-mail)."""
+    _seed(key, param, lambda found: found or "", sticky, aliases)
+    value: str = (container or st).text_input(label, key=key, **options)
+    _write_back(key, param, to_url(value) or None)
+    for alias in aliases:
+        set_query(**{alias: None})
+    return value
+
+
+def url_select(label: str, options: Sequence[T], param: str, *, key: str,
+               default: T | None = None, sticky: bool = False, container: Any = None,
+               to_url: Callable[[T], str] = str, **widget: Any) -> T:
+    """A selectbox whose choice is `?param=` in the URL (`to_url` of the option; the default
+    option is left out of the URL). A URL value that names no option selects the default.
+    `options` must not be empty: a page says why there is nothing to choose instead."""
+    choices = list(options)
+    if not choices:
+        raise ValueError(f"url_select {key!r}: no options")
+    fallback = choices[0] if default is None else default
+    by_url = {to_url(option): option for option in choices}
+    _seed(key, param, lambda found: by_url.get(found or "", fallback), sticky)
+    if st.session_state[key] not in choices:
+        st.session_state[key] = fallback
+    value: T = (container or st).selectbox(label, choices, key=key, **widget)
+    _write_back(key, param, None if value == fallback else to_url(value))
+    return value
 
 
 def carried() -> dict[str, str]:

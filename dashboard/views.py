@@ -294,20 +294,25 @@ def coverage_matrix(catalog: Catalog | None, attempts: pd.DataFrame,
     return pd.DataFrame.from_dict(rows, orient="index", columns=types)
 
 
-MISSING_COLUMNS = ["consumer", "detail_type", "lifecycle", "evidence", "declared_gap_in",
-                   "orders_affected", "example_orders", "subscribed_to"]
+MISSING_COLUMNS = ["consumer", "team", "channel", "detail_type", "lifecycle", "evidence",
+                   "declared_gap_in", "orders_affected", "example_orders", "subscribed_to"]
 
 
-def missing_table(missing: list[dict[str, Any]]) -> pd.DataFrame:
-    """Missing-subscription findings flattened: consumer, type, lifecycle, evidence, where the
-    declarations lack it (catalog, bus_rules), orders affected, what it does subscribe to."""
-    rows = [{"consumer": m["consumer"], "detail_type": m["detail_type"],
+def missing_table(missing: list[dict[str, Any]], catalog: Catalog | None = None
+                  ) -> pd.DataFrame:
+    """Missing-subscription findings flattened: consumer, its team and channel (from the
+    catalog), type, lifecycle, evidence, where the declarations lack it (catalog, bus_rules),
+    orders affected, what it does subscribe to."""
+    from eventscope.findings.triage import contact_of
+    contacts = [contact_of(m, catalog) for m in missing]
+    rows = [{"consumer": m["consumer"], "team": team, "channel": channel,
+             "detail_type": m["detail_type"],
              "lifecycle": m["lifecycle"], "evidence": m["evidence"],
              "declared_gap_in": ", ".join((m["static"] or {}).get("views", [])),
              "orders_affected": (m["observed"] or {}).get("orders", 0),
              "example_orders": ", ".join((m["observed"] or {}).get("examples", [])),
              "subscribed_to": ", ".join((m["static"] or {}).get("subscribed_to", []))}
-            for m in missing]
+            for m, (team, channel) in zip(missing, contacts)]
     return pd.DataFrame(rows, columns=MISSING_COLUMNS)
 
 

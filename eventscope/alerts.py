@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,9 +29,14 @@ class AlertError(EventscopeError):
 
 def owner_team(finding: Finding, catalog: Catalog | None) -> str | None:
     """The team a finding is addressed to: the consumer's team, else the type's owner."""
+    return team_of(finding.subject, catalog)
+
+
+def team_of(subject: Mapping[str, Any], catalog: Catalog | None) -> str | None:
+    """The team owning a finding's subject (consumer, detail_type, source): the consumer's
+    team, else the type's owner, else the owner of another type of the same source."""
     if catalog is None:
         return None
-    subject = finding.subject
     consumer = next((c for c in catalog.consumers if c.name == subject.get("consumer")), None) \
         or catalog.consumer_for_function(str(subject.get("consumer")))
     if consumer is not None:

@@ -8,6 +8,7 @@ unreachable PostgreSQL is a failure, not a skip.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,3 +78,13 @@ def engines(monkeypatch: pytest.MonkeyPatch) -> Iterator[EngineTracker]:
     tracker = EngineTracker(monkeypatch)
     yield tracker
     tracker.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _main_module_kept() -> Iterator[None]:
+    """Streamlit's AppTest runs a page as `__main__` and leaves it there: a process pool
+    started later in the same test process (ingest's workers, spawned once threads run)
+    would import that page in every worker, which then dies. Put the real one back."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main

@@ -120,6 +120,19 @@ def test_subscriptions_page_pages_through_every_affected_order(on_demo: DemoStor
     assert f"Download CSV (all {len(cancelled)} orders)" in labels
 
 
+def test_each_missing_subscription_names_the_team_and_channel_to_tell(
+        on_demo: DemoStore) -> None:
+    """The findings table says whom to tell: warranty-handler's team and its Slack channel,
+    from the catalog's consumers and teams."""
+    at = page("subscriptions")
+    assert not at.exception
+    table = next(d.value for d in at.dataframe if "lifecycle" in d.value.columns
+                 and "evidence" in d.value.columns)
+    row = table[(table["consumer"] == "warranty-handler")
+                & (table["detail_type"] == "OrderCancelled")].iloc[0]
+    assert (row["team"], row["channel"]) == ("warranty", "#team-warranty")
+
+
 def test_a_link_naming_consumer_and_type_opens_that_findings_orders(
         on_demo: DemoStore) -> None:
     """?consumer=&type= (as the overview links a finding) selects it: its orders are listed

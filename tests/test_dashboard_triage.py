@@ -196,9 +196,10 @@ def test_failures_filters_final_failures_by_error_type_from_the_url(demo: str) -
 def test_failures_shows_rates_as_percentages_key_columns_first(demo: str) -> None:
     at = page("failures", consumer="invoice-generator", type="OrderPaid")
     rates = next(d.value for d in at.dataframe if "rate" in d.value.columns)
-    assert list(rates.columns[:6]) == ["consumer", "detail_type", "version", "invocations",
-                                       "failed", "rate"]
+    assert list(rates.columns[:7]) == ["consumer", "team", "detail_type", "version",
+                                       "invocations", "failed", "rate"]
     assert all(r.endswith(" %") for r in rates["rate"])
+    assert set(rates["team"]) == {"finance"}  # invoice-generator's team in the demo catalog
 
 
 def test_failures_error_groups_lead_to_invocations_log_streams_and_the_order(

@@ -34,8 +34,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                                 "--json"])
     written = json.loads(made.stdout)
     url = f"sqlite:///{out / 'demo.db'}"
-    assert runner.invoke(main, ["ingest", str(out / written["events_path"]),
-                                str(out / written["logs_path"]), "--db", url]).exit_code == 0
+    ingested = runner.invoke(main, ["ingest", str(out / written["events_path"]),
+                                    str(out / written["logs_path"]), "--db", url])
+    assert ingested.exit_code == 0, ingested.output
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     process = subprocess.Popen([sys.executable, "-m", "eventscope", "dashboard", "--db", url,

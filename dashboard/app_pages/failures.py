@@ -74,7 +74,9 @@ if ui.require_data(ctx):
                                                                      detail_type)),
                     width="stretch")
     st.subheader("Rates per consumer, type and version")
-    ui.table(triage.rates_table(views.only(rates, consumer, detail_type)), "failure-rates")
+    catalog, _ = data.catalog(ctx.catalog_path)
+    ui.table(triage.rates_table(views.only(rates, consumer, detail_type), catalog),
+             "failure-rates")
 
     st.subheader("Error groups")
     now_ms = int(time.time() * 1000)

@@ -9,11 +9,9 @@ from eventscope.dashboard import data, figures, lifecycle_view, ui, views
 ctx = data.context()
 st.title("Order lifecycle")
 if ui.require_data(ctx):
-    if "order-search" not in st.session_state:  # seeded from the URL once, then the user's
-        st.session_state["order-search"] = data.stored_form(
-            ctx.url, ui.query("order") or ui.query("event"))
-    query = st.text_input("Order id or event id (a prefix finds matching orders)",
-                          key="order-search").strip()
+    query = ui.url_text("Order id or event id (a prefix finds matching orders)", "order",
+                        key="order-search", aliases=("event",),
+                        to_url=lambda typed: data.stored_form(ctx.url, typed.strip())).strip()
     query = data.stored_form(ctx.url, query)  # never shown or put in the URL as typed
     ui.set_query(order=query or None, event=None)
     if not query:

@@ -28,7 +28,7 @@ if ui.require_data(ctx):
                    "handled: handled without a declared subscription · MISSING: a "
                    "cancellation of a lifecycle it acts on, which it never hears")
     st.subheader("Missing subscriptions")
-    table = views.missing_table(missing)
+    table = views.missing_table(missing, catalog)
     if table.empty:
         st.success("No consumer misses a cancellation it should handle.")
         st.stop()
@@ -61,5 +61,6 @@ if ui.require_data(ctx):
     st.dataframe(shown, width="stretch", hide_index=True, key="affected-orders", column_config={
         "lifecycle": st.column_config.LinkColumn("lifecycle", display_text="open")})
     st.download_button(f"Download CSV (all {len(affected):,} orders)",
-                       views.csv_bytes(affected.drop(columns=["lifecycle"])),
-                       file_name="affected-orders.csv", mime="text/csv", key="csv-affected-orders")
+                       lambda: views.csv_bytes(affected.drop(columns=["lifecycle"])),
+                       file_name="affected-orders.csv", mime="text/csv", key="csv-affected-orders",
+                       on_click="ignore")  # made on click: it was a 4.8 MB media file per view

@@ -41,7 +41,8 @@ if ui.require_data(ctx):
         drift_table, "example_event_id")
     if kinds:
         st.subheader("Sample payload")
-        chosen = st.selectbox("Event", list(kinds))
+        chosen = ui.url_select("Event", list(kinds), "sample", key="sample",
+                               format_func=lambda i: f"{kinds[i]}  ({i})")
         details = data.event_details(ctx.url, (chosen,))
         ui.payload(details.get(chosen), views.declared_pii(catalog, kinds.get(chosen, "")),
                    ctx.reveal_pii)

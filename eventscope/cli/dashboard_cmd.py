@@ -39,11 +39,30 @@ def app_path() -> Path:
     return path
 
 
-def streamlit_command(host: str, port: int) -> list[str]:
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+WILDCARD_ADDRESSES = ("0.0.0.0", "::", "[::]")
+
+
+def allowed_hosts(host: str, named: tuple[str, ...] = ()) -> list[str]:
+    """The Host header values the server accepts (DNS-rebinding guard): the names given with
+    --allowed-host, else the bound host (any loopback name for a loopback address)."""
+    if named:
+        return list(dict.fromkeys(named))
+    if is_local_address(host):
+        return list(LOOPBACK_NAMES)
+    return [host.strip("[]")]
+
+
+def streamlit_command(host: str, port: int, hosts: list[str] | None = None) -> list[str]:
     """The streamlit command line (through `eventscope.dashboard.serve`, which imports the pages'
-    modules first): headless, bound to `host`, no error details, no telemetry."""
+    modules first): headless, bound to `host`, no error details, no telemetry; the Host
+    allow-list pinned (`hosts`, default `allowed_hosts(host)`), XSRF protection and CORS
+    (same origin only) on whatever a config file says."""
+    pinned = [arg for name in (hosts or allowed_hosts(host))
+              for arg in ("--server.allowedHosts", name)]
     return [sys.executable, "-m", "eventscope.dashboard.serve", "run", str(app_path()),
-            "--server.address", host, "--server.port", str(port),
+            "--server.address", host, "--server.port", str(port), *pinned,
+            "--server.enableXsrfProtection", "true", "--server.enableCORS", "true",
             "--server.headless", "true", "--server.fileWatcherType", "none",
             "--server.runOnSave", "false", "--client.showErrorDetails", "none",
             "--client.toolbarMode", "viewer", "--browser.gatherUsageStats", "false",
@@ -71,11 +90,14 @@ def parse_environments(values: tuple[str, ...]) -> dict[str, str]:
               help="Address to bind. A non-local one needs login configured ([auth] in "
                    ".streamlit/secrets.toml) or --insecure-bind.")
 @click.option("--port", default=8501, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--allowed-host", "hosts", multiple=True, metavar="NAME",
+              help="A host name users reach the dashboard by (repeatable); other Host headers "
+                   "are refused. Default: the bound host. Needed with a wildcard --host.")
 @click.option("--insecure-bind", is_flag=True,
               help="Bind to a non-local address without login (behind an authenticating "
                    "proxy): anyone reaching the port sees every payload.")
 def dashboard(db_url: str | None, catalog_path: str | None, environments: tuple[str, ...],
-              host: str, port: int, insecure_bind: bool) -> None:
+              host: str, port: int, hosts: tuple[str, ...], insecure_bind: bool) -> None:
     """Open the dashboard (Streamlit) over the store, on http://HOST:PORT."""
     require("dashboard", "streamlit", "plotly")
     if not is_local_address(host) and not insecure_bind and not login_configured(
@@ -86,6 +108,9 @@ def dashboard(db_url: str | None, catalog_path: str | None, environments: tuple[
                                "proxy in front authenticates")
     if insecure_bind and not is_local_address(host):
         click.echo(f"warning: serving on {host} without login (--insecure-bind)", err=True)
+    if host in WILDCARD_ADDRESSES and not hosts:
+        raise EventscopeError(f"--host {host} accepts connections for any host name: name the "
+                              "one users reach it by with --allowed-host NAME")
     if catalog_path and not Path(catalog_path).exists():
         raise EventscopeError(f"no catalog at {catalog_path}")
     env = dict(os.environ, EVENTSCOPE_DB=resolve_url(db_url))
@@ -95,7 +120,7 @@ def dashboard(db_url: str | None, catalog_path: str | None, environments: tuple[
         env["EVENTSCOPE_ENVIRONMENTS"] = json.dumps(parse_environments(environments))
     shown = sa.engine.make_url(env["EVENTSCOPE_DB"]).render_as_string(hide_password=True)
     click.echo(f"eventscope dashboard on http://{host}:{port} (store {shown})", err=True)
-    command = streamlit_command(host, port)
+    command = streamlit_command(host, port, allowed_hosts(host, hosts))
     # The server replaces this process, so a SIGTERM or Ctrl-C sent to `eventscope dashboard`
     # reaches Streamlit itself and nothing is left running behind it.
     os.execve(command[0], command, env)

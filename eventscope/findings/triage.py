@@ -11,6 +11,7 @@ state (`kind_states`). Pure apart from `store_check`, which reads the store's ro
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from eventscope.alerts import owner_team
+from eventscope.alerts import team_of
 from eventscope.catalog.model import Catalog
 from eventscope.findings import summaries
 from eventscope.findings.check import KINDS, Finding, Thresholds, run_check_summaries
@@ -83,10 +84,16 @@ def store_check(engine: Engine, catalog: Catalog | None, subscriptions: pd.DataF
 
 
 def owner(finding: Finding, catalog: Catalog | None) -> tuple[str | None, str | None]:
-    """(team, channel): the team a finding is addressed to (`alerts.owner_team`: the
+    """(team, channel): the team a finding is addressed to (`alerts.team_of`: the
     consumer's team, else the type's owner) and its Slack channel, else its e-mail, when the
     catalog's `teams` has one."""
-    team = owner_team(finding, catalog)
+    return contact_of(finding.subject, catalog)
+
+
+def contact_of(subject: Mapping[str, Any], catalog: Catalog | None
+               ) -> tuple[str | None, str | None]:
+    """(team, channel) of a finding's subject (consumer, detail_type, source): see `owner`."""
+    team = team_of(subject, catalog)
     if team is None or catalog is None:
         return team, None
     contact = catalog.teams.get(team) or {}
