@@ -284,7 +284,7 @@ rollup_dirty = sa.Table(  # minutes whose rollup rows may be stale
 # Range reads by time for the recomputation of a few minutes.
 INVOCATIONS_START = sa.Index("ix_invocations_start", invocations.c.start_ms)
 EVENTS_TIME = sa.Index("ix_events_time", events.c.time_ms)
-# Covering indexes of the missing-subscription finding (`load.load_cancellation_handlers`):
+# Covering indexes of the missing-subscription finding (`load.load_cancellation_summary`):
 # the events of the cancelled orders and who handled them, read from the indexes alone
 # (a row read per event and invocation cost 7 s on a 1M-event store).
 ORDER_EVENTS = sa.Index("ix_events_order_cover", events.c.correlation_key, events.c.time_ms,
