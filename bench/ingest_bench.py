@@ -15,12 +15,26 @@ per event by default), then, in one run on those same files, measures
      `events` table + stdlib `sqlite3` `executemany` into the table `open_store` creates
      (same schema, keys, indexes, pragmas), one transaction; one core.
 
+With `--load N` it then runs the parallel ingest (events, then logs) again into a fresh
+store while N busy-loop processes (pure Python, at the default priority, started and stopped
+by this script) compete for the same CPUs, and prints how much slower it ran than idle:
+
+  raw wall ratio   = loaded wall / idle wall (what a user waits);
+  CPU ratio        = loaded CPU seconds / idle CPU seconds (extra work contention causes);
+  normalised ratio = loaded wall / (idle CPU seconds / fair cores). Idle, the ingest keeps
+                     u = idle CPU s / idle wall s cores busy on average; beside N hogs on C
+                     cores a fair scheduler gives those u runnable processes C * u / (u + N)
+                     cores (never more than u): the fair cores. 1.0 means the ingest lost
+                     nothing beyond its fair share of the machine (a niced worker that starves
+                     shows as more); target <= 1.3 (issue 18). Start-up counts in both runs.
+
 Per-core figures compare CPU seconds (user + system, children included: `os.wait4` for the
 ingest processes, `resource.getrusage` here), which survive a shared machine; wall seconds
 are printed beside them. Each target is printed on one `RESULT` line: value, peer or floor,
 ratio, target, met or missed.
 
 Usage: .venv/bin/python bench/ingest_bench.py [--events N] [--out DIR] [--regenerate]
+                                              [--load N]
 """
 
 from __future__ import annotations
@@ -28,6 +42,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import multiprocessing
 import os
 import platform
 import resource
@@ -57,6 +72,8 @@ CHUNK = 50_000
 TARGET_VS_PEER = 4.0  # events, one core, CPU seconds: ours >= 4x sqlite-utils at its best
 TARGET_VS_FLOOR = 0.6  # events, one core, CPU seconds: ours >= 60 % of the parse+insert floor
 TARGET_LOGS_PER_S = 120_000  # log records per wall second, default workers
+TARGET_LOADED = 1.3  # loaded wall / idle CPU-normalised wall (see the docstring)
+LOAD_SETTLE_S = 0.5  # the busy loops run this long before the loaded ingest starts
 PEER_BATCH = 100_000
 
 
@@ -300,6 +317,78 @@ def run_floor(path: str, db: Path, rows: int) -> Run:
     return run
 
 
+# --------------------------------------------------------------------------- under load
+
+
+def busy_loop() -> None:
+    """A CPU hog: spins until terminated (by `loaded`, which started it)."""
+    while True:
+        pass
+
+
+class loaded:
+    """`with loaded(n):` runs n busy-loop processes for the block's duration (none for 0)."""
+
+    def __init__(self, hogs: int) -> None:
+        self.procs = [multiprocessing.get_context("spawn").Process(target=busy_loop, daemon=True)
+                      for _ in range(hogs)]
+
+    def __enter__(self) -> loaded:
+        for proc in self.procs:
+            proc.start()
+        if self.procs:
+            time.sleep(LOAD_SETTLE_S)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            proc.join()
+
+
+def run_under_load(exe: str | None, data: Dataset, out: Path, hogs: int,
+                   workers: int | None) -> list[Run]:
+    """The parallel ingest (events, then logs, one store) beside `hogs` busy loops."""
+    db = fresh_db(out / "ours-loaded.db")
+    with loaded(hogs):
+        runs = [run_ours(exe, data.events_path, db, data.events, "events", out, "events",
+                         workers),
+                run_ours(exe, data.logs_path, db, data.logs, "logs", out, "invocations",
+                         workers)]
+    for run in runs:
+        run.name = run.name.replace("default workers", f"workers, {hogs} busy loops")
+    return runs
+
+
+def load_ratios(idle: list[Run], busy: list[Run], hogs: int,
+                cores: int) -> tuple[float, float, float] | None:
+    """(raw wall ratio, CPU ratio, normalised ratio) of the loaded runs against the idle
+    ones (see the module docstring); None when a run failed."""
+    idle_wall = sum(r.seconds or 0 for r in idle)
+    idle_cpu = sum(r.cpu_seconds or 0 for r in idle)
+    busy_wall = sum(r.seconds or 0 for r in busy)
+    busy_cpu = sum(r.cpu_seconds or 0 for r in busy)
+    if not (idle_wall and idle_cpu and busy_wall and busy_cpu):
+        return None
+    used = idle_cpu / idle_wall
+    fair_cores = min(cores * used / (used + hogs), used)
+    return busy_wall / idle_wall, busy_cpu / idle_cpu, busy_wall / (idle_cpu / fair_cores)
+
+
+def load_result_line(busy: list[Run], ratios: tuple[float, float, float] | None,
+                     hogs: int) -> str:
+    """The loaded-vs-idle target on one line."""
+    raw, cpu = (None, None) if ratios is None else ratios[:2]
+    normalised = None if ratios is None else ratios[2]
+    return result_line(
+        f"ingest beside {hogs} busy loops (events + logs, default workers)",
+        sum(r.seconds or 0 for r in busy), "wall seconds loaded",
+        f"raw wall ratio {_fmt(raw, '.2f')}, CPU ratio {_fmt(cpu, '.2f')}", normalised,
+        f"<= {TARGET_LOADED} of idle, CPU-normalised",
+        None if normalised is None else normalised <= TARGET_LOADED)
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -364,7 +453,7 @@ def result_lines(one_events: Run, one_logs: Run, par_events: Run, par_logs: Run,
     ]
 
 
-def report(host: dict[str, Any], data: Dataset, runs: list[Run]) -> str:
+def report(host: dict[str, Any], data: Dataset, runs: list[Run], extra: list[str]) -> str:
     """The whole printed report."""
     lines = [
         f"machine : {host['nproc']} CPUs, {host['cpu']}, {host['ram_gib']} GiB RAM, "
@@ -384,7 +473,7 @@ def report(host: dict[str, Any], data: Dataset, runs: list[Run]) -> str:
         lines.append(f"  {run.name:<46} {_fmt(run.seconds, '8.2f'):>8} "
                      f"{_fmt(run.rate, ',.0f'):>12} {_fmt(run.cpu_seconds, '7.1f'):>7} "
                      f"{_fmt(per_cpu(run), ',.0f'):>11} {rss:>9}  {run.note}")
-    lines += ["", *result_lines(*runs)]
+    lines += ["", *result_lines(*runs[:6]), *extra]
     return "\n".join(lines)
 
 
@@ -400,6 +489,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--eventscope", help="path to the eventscope executable")
     parser.add_argument("--workers", type=int, default=None,
                         help="workers of the parallel runs (default: eventscope's own)")
+    parser.add_argument("--load", type=int, default=0, metavar="N",
+                        help="also run the parallel ingest beside N busy-loop processes and "
+                             "print the loaded/idle ratio (default 0: not run)")
     return parser.parse_args(argv)
 
 
@@ -424,11 +516,17 @@ def main(argv: list[str] | None = None) -> int:
         run_sqlite_utils(data.events_path, args.out / "sqlite-utils.db", data.events),
         run_floor(data.events_path, args.out / "floor.db", data.events),
     ]
-    print(report(host, data, runs))
+    extra: list[str] = []
+    if args.load > 0:
+        busy = run_under_load(exe, data, args.out, args.load, args.workers)
+        ratios = load_ratios(runs[2:4], busy, args.load, len(os.sched_getaffinity(0)))
+        runs += busy
+        extra.append(load_result_line(busy, ratios, args.load))
+    print(report(host, data, runs, extra))
     results = {"machine": host, "data": asdict(data),
                "runs": [asdict(r) | {"rate": r.rate, "per_cpu_second": per_cpu(r)}
                         for r in runs],
-               "results": result_lines(*runs)}
+               "results": result_lines(*runs[:6]) + extra}
     (args.out / "ingest-results.json").write_text(json.dumps(results, indent=2))
     return 0
 

@@ -17,13 +17,19 @@ from eventscope.events import RejectedRecord
 from eventscope.limits import MAX_JSON_DEPTH, MAX_LINE_BYTES
 
 
-def decode_object(raw: bytes) -> dict[str, Any]:
-    """The JSON object in `raw`, or `RejectedRecord` with the reason it is refused."""
+def decode_object(raw: bytes, exact_integers: bool = True) -> dict[str, Any]:
+    """The JSON object in `raw`, or `RejectedRecord` with the reason it is refused.
+
+    `exact_integers=False` skips the look for integers beyond 64 bits (orjson makes them
+    floats): for a caller that reads no number the document may hold but its own small ones
+    (a log record's `timestamp`, refused when not an int either way) and decodes again
+    (`needs_exact_integers`) when it keeps the document.
+    """
     if len(raw) > MAX_LINE_BYTES:
         raise RejectedRecord("too_large", f"{len(raw)} bytes, over the {MAX_LINE_BYTES} limit")
     try:
         value = orjson.loads(raw)
-        if _may_hold_big_integer(raw):
+        if exact_integers and _may_hold_big_integer(raw):
             value = json.loads(raw, parse_int=_exact_int)
     except (orjson.JSONDecodeError, ValueError, RecursionError) as exc:
         if not _is_utf8(raw):
@@ -41,6 +47,11 @@ _RUN = b"0" * 20  # 20 digits: more than 2**64 - 1 has
 _BEFORE_NUMBER = b" \t\r\n-"
 _NOT_A_NUMBER = b'"0123456789'  # a run after a quote is a string; after a digit, the same run
 INT_RANGE = (-(2**63), 2**64 - 1)  # what orjson decodes exactly
+
+
+def needs_exact_integers(raw: bytes) -> bool:
+    """Whether `decode_object(raw, exact_integers=False)` may have lost an integer's digits."""
+    return _may_hold_big_integer(raw)
 
 
 def _may_hold_big_integer(raw: bytes) -> bool:

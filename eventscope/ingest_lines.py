@@ -2,7 +2,7 @@
 
 Owns recognising what each line is (an EventBridge envelope, a CloudWatch Logs record, or
 something to quarantine), redacting events' PII, and packing a block's results compactly
-(events as their rows, log records as `lambda_logs.parse_log_record` facts) so they cross a
+(events as their rows, log records as `lambda_logs.parse_checked_record` facts) so they cross a
 process boundary cheaply: `eventscope.ingest` runs `parse_block` in worker processes. It
 imports neither the store nor SQLAlchemy, so workers start fast. No I/O.
 """
@@ -14,10 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from eventscope.decoding import decode_object
+from eventscope.decoding import decode_object, needs_exact_integers
 from eventscope.events import (DEFAULT_CORRELATION_PATHS, RejectedRecord, VersionRule,
                                is_bus_event, parse_bus_event)
-from eventscope.lambda_logs import ParsedRecord, parse_log_record
+from eventscope.lambda_logs import ParsedRecord, parse_checked_record
 from eventscope.limits import QUARANTINE_READ
 from eventscope.records import EVENT_COLUMNS, BusEvent, Quarantined, event_row
 from eventscope.replay_marker import is_echo
@@ -79,31 +79,34 @@ def parse_block(block: Block, options: LineOptions) -> ParsedBlock:
         if not raw or (raw[0] in _BLANK and not raw.strip()):
             continue
         parsed.lines += 1
-        item = classify_line(raw, block.origin, line_no, options.correlation_paths,
-                             options.version_rules)
+        item, detail = _classify(raw, block.origin, line_no, options.correlation_paths,
+                                 options.version_rules)
         if item is None:
             parsed.replay_echoes += 1
         elif type(item) is BusEvent:
             if rate < 1 and not keep(item.id, rate):
                 parsed.events_sampled_out += 1
                 continue
-            _add_event(parsed, item, options.redaction)
+            _add_event(parsed, item, options.redaction, detail)
         elif type(item) is Quarantined:
             parsed.quarantined.extend(scrub_quarantined([item], options.redaction)
                                       if options.redaction is not None else [item])
         else:
             parsed.log_records += 1
-            facts = parse_log_record(item)  # type: ignore[arg-type]
+            facts = parse_checked_record(item)  # type: ignore[arg-type]
             if facts is not None:
                 key = streams.setdefault(facts[0], facts[0])
                 parsed.log_facts.append((key, facts[1], facts[2]))
     return parsed
 
 
-def _add_event(parsed: ParsedBlock, event: BusEvent, redaction: RedactionSettings | None) -> None:
+def _add_event(parsed: ParsedBlock, event: BusEvent, redaction: RedactionSettings | None,
+               detail: dict[str, Any] | None = None) -> None:
+    """The event's row (redacted, `detail` being its freshly decoded detail: redaction walks
+    it in place rather than decoding `event.detail` again) and its redaction records."""
     row = event_row(event)
     if redaction is not None:
-        changes, found = redact_fields(event, redaction)
+        changes, found = redact_fields(event, redaction, detail)
         if changes:
             patched = list(row)
             for name, value in changes.items():
@@ -121,17 +124,33 @@ def classify_line(
 ) -> LineItem:
     """A bus event, a log record (a dict), the line's quarantine record, or None for the echo
     of a replay (stored already as the original: not new traffic)."""
+    return _classify(raw, origin, line_no, correlation_paths, version_rules)[0]
+
+
+def _classify(raw: bytes, origin: str, line_no: int, correlation_paths: Sequence[str],
+              version_rules: Mapping[tuple[str, str], VersionRule] | None
+              ) -> tuple[LineItem, dict[str, Any] | None]:
+    """`classify_line`, and a bus event's decoded detail (no one else holds it).
+
+    The line is decoded without the look for integers beyond 64 bits, which only a bus event
+    keeps (its detail is stored): a log record is read for its four fields alone, and the
+    rest is quarantined as raw bytes. A bus event that may hold one is decoded again, the
+    full way, so it is exactly what `decode_object(raw)` gives."""
     try:
-        record = decode_object(raw)
+        record = decode_object(raw, exact_integers=False)
         if is_bus_event(record):
+            if needs_exact_integers(raw):
+                record = decode_object(raw)
             if is_echo(record):
-                return None
-            return parse_bus_event(record, len(raw), correlation_paths, version_rules)
+                return None, None
+            detail = record.get("detail")
+            return (parse_bus_event(record, len(raw), correlation_paths, version_rules),
+                    detail if type(detail) is dict else None)
         if "logGroupName" in record or "message" in record:
-            return checked_log_record(record)
+            return checked_log_record(record), None
         raise RejectedRecord("unrecognised", "neither an EventBridge envelope nor a log record")
     except RejectedRecord as rejected:
-        return quarantine_item(origin, f"line {line_no}", rejected, raw)
+        return quarantine_item(origin, f"line {line_no}", rejected, raw), None
 
 
 def checked_log_record(record: dict[str, Any]) -> dict[str, Any]:

@@ -287,6 +287,15 @@ def parse_log_record(record: Mapping[str, Any]) -> ParsedRecord | None:
     return (record.get("logGroupName", ""), record.get("logStreamName", "")), timestamp, line
 
 
+def parse_checked_record(record: Mapping[str, Any]) -> ParsedRecord | None:
+    """`parse_log_record` for a record whose four fields are known to be there with their
+    types (`eventscope.ingest_lines.checked_log_record`): read once each, no defaults."""
+    line = _parse_message(record["message"])
+    if line is None:
+        return None
+    return (record["logGroupName"], record["logStreamName"]), record["timestamp"], line
+
+
 def assemble_invocations(records: Iterable[Mapping[str, Any]]) -> Iterator[Invocation]:
     """Every invocation in `records`: those completed in order, then the ones left open."""
     assembler = InvocationAssembler()

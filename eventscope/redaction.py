@@ -20,6 +20,7 @@ import hmac
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -39,6 +40,9 @@ _PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?"
 # a phone number shows as a run of zeros. Plain C-level byte operations, no regex.
 _DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0000000000")
 _SEPARATORS = b" ().-"
+# An AWS key id's prefix: one pattern led by a literal scans several times faster than four
+# substring tests.
+_KEY_PREFIX = re.compile(r"A(?:KI|SI|ID|RO)A")
 _AWS_KEY = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA|AIDA|AROA)[A-Z0-9]{16}(?![A-Z0-9])")
 # A US social security number as written (AAA-GG-SSSS, dashes or spaces): the Social Security
 # Administration never issues area 000, 666 or 900-999, group 00 or serial 0000.
@@ -78,8 +82,15 @@ def luhn_valid(digits: str) -> bool:
 
 def token(value: str, detector: str, key: bytes) -> str:
     """The keyed hash token that replaces a PII value."""
-    digest = hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:16]
-    return f"{TOKEN_PREFIX}{detector}:{digest}"
+    keyed = _keyed(key).copy()  # cheaper than keying HMAC again for every value
+    keyed.update(value.encode())
+    return f"{TOKEN_PREFIX}{detector}:{keyed.hexdigest()[:16]}"
+
+
+@lru_cache(maxsize=8)
+def _keyed(key: bytes) -> hmac.HMAC:
+    """HMAC-SHA256 keyed with `key`, fed nothing yet (copied for each value)."""
+    return hmac.new(key, digestmod=hashlib.sha256)
 
 
 def may_hold_pii(text: str) -> bool:
@@ -91,7 +102,7 @@ def may_hold_pii(text: str) -> bool:
 
 def _may_hold_key_or_number(text: str) -> bool:
     """Whether an AWS key id, a card or a phone number may be in the text."""
-    if "AKIA" in text or "ASIA" in text or "AIDA" in text or "AROA" in text:
+    if _KEY_PREFIX.search(text) is not None:
         return True
     try:
         encoded = text.encode()
@@ -118,11 +129,27 @@ def string_filter(document: str) -> Callable[[str], bool] | None:
     """
     if _may_hold_key_or_number(document):
         return may_hold_pii
-    return _has_at if "@" in document else None
+    if "@" not in document:
+        return None
+    # Every "@" of JSON text is in a string (key or value) unless written as an escape.
+    return _has_at if "\\u" in document else _AtOnly(document.count("@"))
 
 
 def _has_at(text: str) -> bool:
     return "@" in text
+
+
+class _AtOnly:
+    """`_has_at` for one document whose text holds `ats` "@" characters, none escaped: a walk
+    that has met strings holding that many has met every string that can hold an e-mail."""
+
+    __slots__ = ("ats",)
+
+    def __init__(self, ats: int) -> None:
+        self.ats = ats
+
+    def __call__(self, text: str) -> bool:
+        return "@" in text
 
 
 def detect(value: Any) -> str | None:
@@ -200,7 +227,8 @@ def redact_document(document: Any, path: str, declared: set[str], key: bytes,
     """
     def replacement(value: str, detector: str) -> str:
         return token(value, detector, key)
-    return _redact(document, (None, path), declared, replacement, found, maybe)
+    budget = [maybe.ats] if type(maybe) is _AtOnly and not declared else None
+    return _redact(document, (None, path), declared, replacement, found, maybe, budget)
 
 
 def mask_document(document: Any, path: str, declared: set[str], mask: str) -> Any:
@@ -217,15 +245,22 @@ _Replace = Callable[[str, str], str]  # (value, detector) -> what stands in its 
 
 
 def _redact(node: Any, where: _Where, declared: set[str], replacement: _Replace,
-            found: list[tuple[str, str]], maybe: Callable[[str], bool]) -> Any:
-    """`redact_document`, with paths built only for containers and for what is found."""
+            found: list[tuple[str, str]], maybe: Callable[[str], bool],
+            budget: list[int] | None = None) -> Any:
+    """`redact_document`, with paths built only for containers and for what is found.
+
+    `budget` (e-mail-only documents, `_AtOnly`): the "@" characters not yet met in a string;
+    at zero the rest of the document holds no candidate and is not walked."""
     if declared and node is not None and _render(where) in declared:
         found.append((_render(where), "catalog"))
         return replacement(orjson.dumps(node).decode(), "catalog")
     kind = type(node)
+    at_only = budget is not None or maybe is _has_at  # tested inline: cheaper than a call
     if kind is dict:
         for name in node:  # JSON object keys are strings; a loop is cheaper than any()
-            if maybe(name):
+            if ("@" in name) if at_only else maybe(name):
+                if budget is not None:
+                    budget[0] -= sum(key.count("@") for key in node)
                 node = _redact_keys(node, where, replacement, found)
                 break
         children: Any = node.items()
@@ -235,16 +270,21 @@ def _redact(node: Any, where: _Where, declared: set[str], replacement: _Replace,
     else:
         return _redact_scalar(node, where, replacement, found)
     for name, child in children:
+        if budget is not None and budget[0] <= 0:
+            break  # every "@" of the document met: nothing further can be an e-mail
         child_kind = type(child)
         if not declared and child_kind is not dict and child_kind is not list:
             if child_kind is str:
-                if not maybe(child):
+                if ("@" not in child) if at_only else not maybe(child):
                     continue  # the common case, without a path
+                if budget is not None:
+                    budget[0] -= child.count("@")
             elif child_kind is not int or -10**12 < child < 10**12:
                 continue  # only long integers can be card numbers
             new = _redact_scalar(child, (where, segment(name)), replacement, found)
         else:
-            new = _redact(child, (where, segment(name)), declared, replacement, found, maybe)
+            new = _redact(child, (where, segment(name)), declared, replacement, found, maybe,
+                          budget)
         if new is not child:
             node[name] = new
     return node
@@ -295,14 +335,16 @@ def redact_event(event: BusEvent, settings: RedactionSettings) -> tuple[BusEvent
 CORRELATION_KEY_PATH = "correlation_key"  # how a redacted correlation key is named in `redactions`
 
 
-def redact_fields(event: BusEvent, settings: RedactionSettings
-                  ) -> tuple[dict[str, Any], list[Redaction]]:
+def redact_fields(event: BusEvent, settings: RedactionSettings,
+                  detail: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[Redaction]]:
     """The fields of the event to store in place of the received ones (`detail`, `resources`,
     `correlation_key`; none when nothing is replaced or originals are kept), and what was (or,
     keeping originals, would be) redacted.
 
     The correlation key gets the token its value gets in the detail, so an order's events
-    still share it and `stored_query` finds them.
+    still share it and `stored_query` finds them. `detail`, when given, is the event's detail
+    freshly decoded (what `orjson.loads(event.detail)` gives): it is walked, and changed, in
+    place of decoding the text again.
     """
     declared = {_as_path(p) for p in settings.catalog_fields.get(event.detail_type, ())}
     found: list[tuple[str, str]] = []
@@ -310,7 +352,8 @@ def redact_fields(event: BusEvent, settings: RedactionSettings
     key_token: str | None = None
     maybe = string_filter(event.detail) if not declared else may_hold_pii
     if maybe is not None:
-        detail = orjson.loads(event.detail)
+        if detail is None:
+            detail = orjson.loads(event.detail)
         key_token = _declared_token(detail, declared, event.correlation_key, settings.key)
         redacted = redact_document(detail, "$.detail", declared, settings.key, found, maybe)
         if found:
