@@ -339,14 +339,17 @@ def _latency_rollup_select() -> sa.Select:
                          c.ok, latency_bucket(c.first).label("first_bucket"),
                          latency_bucket(c.ok).label("ok_bucket")).subquery("bucketed")
     b = bucketed.c
-    keys = [b.minute_ms, b.consumer, b.source, b.detail_type]
-    first = sa.select(*keys, sa.literal_column("'first'"), b.first_bucket, sa.func.count(),
-                      sa.func.sum(b.skewed), sa.func.max(b.first)
-                      ).group_by(*keys, b.first_bucket)
-    success = sa.select(*keys, sa.literal_column("'success'"), b.ok_bucket, sa.func.count(),
-                        zero, sa.func.max(b.ok)).where(b.ok.is_not(None)).group_by(
-        *keys, b.ok_bucket)
-    return sa.union_all(first, success)  # type: ignore[return-value]
+    # one pass over the pairs, each giving a row per measure (a union of two selects
+    # computed the pairs twice: the refresh's costliest step)
+    measures = sa.union_all(sa.select(sa.literal_column("'first'").label("measure")),
+                            sa.select(sa.literal_column("'success'"))).subquery("measures")
+    first = measures.c.measure == sa.literal_column("'first'")
+    bucket = sa.case((first, b.first_bucket), else_=b.ok_bucket)
+    keys = [b.minute_ms, b.consumer, b.source, b.detail_type, measures.c.measure, bucket]
+    return sa.select(*keys, sa.func.count(), sa.func.sum(sa.case((first, b.skewed), else_=0)),
+                     sa.func.max(sa.case((first, b.first), else_=b.ok))).select_from(
+        bucketed.join(measures, sa.true())).where(sa.or_(first, b.ok.is_not(None))).group_by(
+        *keys)
 
 
 _BUILDERS: dict[str, Any] = {
