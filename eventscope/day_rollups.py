@@ -18,15 +18,18 @@ from sqlalchemy.engine import Connection
 
 from eventscope.rollups import in_ranges
 from eventscope.tables import (DAY_MS, event_rollup, event_rollup_day, handling_rollup,
-                               handling_rollup_day, invocation_rollup, invocation_rollup_day)
+                               handling_rollup_day, invocation_rollup, invocation_rollup_day,
+                               latency_rollup, latency_rollup_day)
 
 # (minute table, day table, key columns); every other column is summed, except these
 PAIRS = ((event_rollup, event_rollup_day, ("source", "detail_type", "version")),
          (invocation_rollup, invocation_rollup_day,
           ("consumer", "source", "detail_type", "version", "outcome", "error_type")),
-         (handling_rollup, handling_rollup_day, ("consumer", "source", "detail_type", "version")))
+         (handling_rollup, handling_rollup_day, ("consumer", "source", "detail_type", "version")),
+         (latency_rollup, latency_rollup_day,
+          ("consumer", "source", "detail_type", "measure", "bucket")))
 LEAST = {"first_ms", "first_start_ms"}
-GREATEST = {"last_ms", "last_start_ms", "bytes_max", "duration_max_ms"}
+GREATEST = {"last_ms", "last_start_ms", "bytes_max", "duration_max_ms", "latency_max_ms"}
 
 
 def day_of(ms: int) -> int:
@@ -83,9 +86,15 @@ def _chunks(ranges: list[tuple[int, int]], size: int = 200) -> list[list[tuple[i
 
 
 def prepare_day_rollups(conn: Connection, had_days: bool) -> None:
-    """On a store made before the day tables: fill them from its minute rows."""
-    if had_days:
-        return
+    """On a store made before the day tables (`had_days` False), or before one of them
+    (the latency one): fill each day table that is empty while its minutes are not (each
+    is checked either way: two one-row reads)."""
     for minutes, days, keys in PAIRS:
+        if _has_rows(conn, days) or not _has_rows(conn, minutes):
+            continue
         conn.execute(days.insert().from_select(_columns(minutes, keys),
                                                _day_select(minutes, keys, sa.true())))
+
+
+def _has_rows(conn: Connection, table: sa.Table) -> bool:
+    return conn.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first() is not None

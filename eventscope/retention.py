@@ -29,8 +29,8 @@ from sqlalchemy.engine import Connection, Engine
 from eventscope.errors import EventscopeError, StoreError
 from eventscope.tables import (DAY_MS, deliveries, event_rollup, event_rollup_day, events,
                                handling_rollup, handling_rollup_day, invocation_rollup,
-                               invocation_rollup_day, invocations, meta, quarantine,
-                               redactions, rollup_dirty)
+                               invocation_rollup_day, invocations, latency_rollup,
+                               latency_rollup_day, meta, quarantine, redactions, rollup_dirty)
 
 POLICY_KEY = "retention"  # in `meta`: the policy in effect (JSON days per kind)
 KEPT_SINCE_KEY = "retention_kept_since"  # in `meta`: JSON {kind: epoch ms} of the last prune
@@ -237,9 +237,10 @@ TARGETS = (
     Target("raw", rollup_dirty, "minute_ms"),  # marks of minutes whose raw rows are gone
     Target("quarantine", quarantine, "quarantined_ms"),
     *(Target("minute_rollups", t, "minute_ms")
-      for t in (event_rollup, invocation_rollup, handling_rollup)),
+      for t in (event_rollup, invocation_rollup, handling_rollup, latency_rollup)),
     *(Target("day_rollups", t, "minute_ms")
-      for t in (event_rollup_day, invocation_rollup_day, handling_rollup_day)),
+      for t in (event_rollup_day, invocation_rollup_day, handling_rollup_day,
+                latency_rollup_day)),
 )
 
 

@@ -17,12 +17,20 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 
 from eventscope.records import EVENT_COLUMNS, Invocation
-from eventscope.tables import (DURATION_EDGES_MS, EVENTS_TIME, INVOCATIONS_START, MINUTE_MS,
-                               event_rollup, events, handling_rollup, invocation_rollup,
-                               invocations, rollup_dirty)
+from eventscope.tables import (DURATION_EDGES_MS, EVENTS_TIME, FINDING_INDEXES,
+                               INVOCATIONS_START, LATENCY_EDGES_MS, MINUTE_MS, event_rollup,
+                               events, handling_rollup, invocation_rollup, invocations,
+                               latency_rollup, meta, rollup_dirty)
 
 def prepare_rollups(conn: Connection, had_rollups: bool) -> None:
-    """On a store made before rollups: add the time indexes, mark every minute dirty."""
+    """On a store made before the findings' covering indexes: add them; before the latency
+    rollup: fill it; before rollups: add the time indexes, mark every minute dirty."""
+    for index in FINDING_INDEXES:  # added later than the tables: a store made before them
+        index.create(conn, checkfirst=True)
+    if conn.execute(sa.select(meta.c.value).where(meta.c.key == LATENCY_KEY)).first() is None:
+        if had_rollups:  # else every minute is marked below: the refresh fills it
+            _fill_latency_rollup(conn)
+        conn.execute(meta.insert().values(key=LATENCY_KEY, value="filled"))
     if had_rollups:
         return
     for index in (INVOCATIONS_START, EVENTS_TIME):
@@ -30,6 +38,21 @@ def prepare_rollups(conn: Connection, had_rollups: bool) -> None:
     minutes = sa.union(sa.select(_minute(events.c.time_ms)),
                        sa.select(_minute(invocations.c.start_ms))).subquery()
     conn.execute(rollup_dirty.insert().from_select(["minute_ms"], sa.select(minutes.c[0])))
+
+
+LATENCY_KEY = "latency_rollup"  # meta key: the latency rollup was filled (or born) here
+
+
+def _fill_latency_rollup(conn: Connection) -> None:
+    """On a store whose rollups were made before the latency rollup: fill it from every
+    stored invocation, once."""
+    low, high = conn.execute(sa.select(sa.func.min(invocations.c.start_ms),
+                                       sa.func.max(invocations.c.start_ms))).one()
+    if low is None:
+        return
+    statement = _prepared(conn, "insert_latency_rollup")
+    conn.exec_driver_sql(statement.sql, statement.params([(minute_of(low),
+                                                           minute_of(high) + MINUTE_MS)]))
 
 
 def minute_of(ms: int) -> int:
@@ -278,18 +301,71 @@ def _handling_rollup_select() -> sa.Select:
                                                  e.version)
 
 
+def latency_bucket(value: Any, low: int = 0, high: int = len(LATENCY_EDGES_MS)) -> Any:
+    """The latency bucket of `value` in SQL, the same on SQLite and PostgreSQL: how many of
+    LATENCY_EDGES_MS[low:high] are <= value, plus `low` (a binary tree of CASEs: about 8
+    comparisons a row, no math functions)."""
+    if low == high:
+        return sa.literal_column(str(low), sa.Integer)
+    middle = (low + high) // 2
+    return sa.case((value < sa.literal_column(str(LATENCY_EDGES_MS[middle]), sa.BigInteger),
+                    latency_bucket(value, low, middle)),
+                   else_=latency_bucket(value, middle + 1, high))
+
+
+def _latency_rollup_select() -> sa.Select:
+    i, e = invocations.c, events.c
+    touched = sa.select(i.event_id).where(_within(i.start_ms), i.event_id.is_not(None))
+    pairs = sa.select(
+        i.consumer, i.event_id, sa.func.min(i.start_ms).label("first_ms"),
+        sa.func.min(sa.case((i.outcome == "ok", i.start_ms))).label("ok_ms"),
+    ).where(i.event_id.in_(touched)).group_by(i.event_id, i.consumer).subquery()
+    p = pairs.c
+    timed = sa.select(
+        _minute(p.first_ms).label("minute_ms"), p.consumer, e.source, e.detail_type,
+        (p.first_ms - e.time_ms).label("first_raw"), (p.ok_ms - e.time_ms).label("ok_raw"),
+    ).select_from(pairs.join(events, e.id == p.event_id)).where(
+        _within(p.first_ms)).subquery("timed")
+    t = timed.c
+    zero = sa.literal_column("0", sa.BigInteger)
+    clipped = sa.select(
+        t.minute_ms, t.consumer, t.source, t.detail_type,
+        sa.case((t.first_raw < 0, zero), else_=t.first_raw).label("first"),
+        sa.case((t.first_raw < 0, 1), else_=0).label("skewed"),
+        sa.case((t.ok_raw < 0, zero), else_=t.ok_raw).label("ok"),
+    ).subquery("clipped")
+    c = clipped.c
+    bucketed = sa.select(c.minute_ms, c.consumer, c.source, c.detail_type, c.first, c.skewed,
+                         c.ok, latency_bucket(c.first).label("first_bucket"),
+                         latency_bucket(c.ok).label("ok_bucket")).subquery("bucketed")
+    b = bucketed.c
+    # one pass over the pairs, each giving a row per measure (a union of two selects
+    # computed the pairs twice: the refresh's costliest step)
+    measures = sa.union_all(sa.select(sa.literal_column("'first'").label("measure")),
+                            sa.select(sa.literal_column("'success'"))).subquery("measures")
+    first = measures.c.measure == sa.literal_column("'first'")
+    bucket = sa.case((first, b.first_bucket), else_=b.ok_bucket)
+    keys = [b.minute_ms, b.consumer, b.source, b.detail_type, measures.c.measure, bucket]
+    return sa.select(*keys, sa.func.count(), sa.func.sum(sa.case((first, b.skewed), else_=0)),
+                     sa.func.max(sa.case((first, b.first), else_=b.ok))).select_from(
+        bucketed.join(measures, sa.true())).where(sa.or_(first, b.ok.is_not(None))).group_by(
+        *keys)
+
+
 _BUILDERS: dict[str, Any] = {
     "related": _related_select,
     "lock_marks": _lock_marks,
     "delete_marks": lambda: rollup_dirty.delete().where(_within(rollup_dirty.c.minute_ms)),
     **{f"delete_{table.name}": (lambda table=table: table.delete().where(
         _within(table.c.minute_ms))) for table in (event_rollup, invocation_rollup,
-                                                    handling_rollup)},
+                                                    handling_rollup, latency_rollup)},
     "insert_event_rollup": lambda: _insert_from(event_rollup, _event_rollup_select()),
     "insert_invocation_rollup": lambda: _insert_from(invocation_rollup,
                                                      _invocation_rollup_select()),
     "insert_handling_rollup": lambda: _insert_from(handling_rollup, _handling_rollup_select()),
+    "insert_latency_rollup": lambda: _insert_from(latency_rollup, _latency_rollup_select()),
 }
 _RECOMPUTE_STEPS = ("delete_marks", "delete_event_rollup", "delete_invocation_rollup",
-                    "delete_handling_rollup", "insert_event_rollup", "insert_invocation_rollup",
-                    "insert_handling_rollup")
+                    "delete_handling_rollup", "delete_latency_rollup", "insert_event_rollup",
+                    "insert_invocation_rollup", "insert_handling_rollup",
+                    "insert_latency_rollup")

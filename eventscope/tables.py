@@ -284,6 +284,14 @@ rollup_dirty = sa.Table(  # minutes whose rollup rows may be stale
 # Range reads by time for the recomputation of a few minutes.
 INVOCATIONS_START = sa.Index("ix_invocations_start", invocations.c.start_ms)
 EVENTS_TIME = sa.Index("ix_events_time", events.c.time_ms)
+# Covering indexes of the missing-subscription finding (`load.load_cancellation_summary`):
+# the events of the cancelled orders and who handled them, read from the indexes alone
+# (a row read per event and invocation cost 7 s on a 1M-event store).
+ORDER_EVENTS = sa.Index("ix_events_order_cover", events.c.correlation_key, events.c.time_ms,
+                        events.c.detail_type, events.c.id)
+EVENT_HANDLERS = sa.Index("ix_invocations_event_consumer", invocations.c.event_id,
+                          invocations.c.consumer)
+FINDING_INDEXES = (ORDER_EVENTS, EVENT_HANDLERS)
 
 # Per-day sums of the minute rollups (same columns, `minute_ms` holding the day's first
 # minute), recomputed from the minute rows of every day a refresh touches (see
@@ -300,3 +308,34 @@ def _per_day(minutes: sa.Table) -> sa.Table:
 event_rollup_day = _per_day(event_rollup)
 invocation_rollup_day = _per_day(invocation_rollup)
 handling_rollup_day = _per_day(handling_rollup)
+
+
+def _latency_edges(exact_below: int = 20, ratio: float = 1.1,
+                   up_to: int = 30 * DAY_MS) -> tuple[int, ...]:
+    """Upper edges (exclusive, ms) of the latency buckets: one per millisecond below
+    `exact_below`, then each about `ratio` times the last, so a bucket's middle is within
+    5 % of any latency in it; the last bucket (from `up_to`) is open-ended."""
+    edges = list(range(1, exact_below + 1))
+    while edges[-1] < up_to:
+        edges.append(max(edges[-1] + 1, int(edges[-1] * ratio)))
+    return tuple(edges)
+
+
+LATENCY_EDGES_MS = _latency_edges()
+LATENCY_MEASURES = ("first", "success")  # event time -> first invocation, -> first success
+
+latency_rollup = sa.Table(  # per (function, event) pair, in the minute of its first attempt
+    "latency_rollup",  # (as handling_rollup): a histogram of its latency per measure
+    metadata,
+    sa.Column("minute_ms", sa.BigInteger, nullable=False),
+    sa.Column("consumer", sa.Text, nullable=False),  # the function
+    sa.Column("source", sa.Text, nullable=False),  # pairs of stored events only
+    sa.Column("detail_type", sa.Text, nullable=False),
+    sa.Column("measure", sa.Text, nullable=False),  # LATENCY_MEASURES
+    sa.Column("bucket", sa.Integer, nullable=False),  # index into LATENCY_EDGES_MS' buckets
+    sa.Column("events", sa.BigInteger, nullable=False),
+    sa.Column("skewed", sa.BigInteger, nullable=False),  # invoked "before" the event: 0 ms
+    sa.Column("latency_max_ms", sa.BigInteger, nullable=False),  # exact, in the bucket
+    sa.Index("ix_latency_rollup_minute", "minute_ms"),
+)
+latency_rollup_day = _per_day(latency_rollup)

@@ -3,6 +3,7 @@ row equals a from-scratch aggregate of the raw rows (computed here in plain Pyth
 
 from __future__ import annotations
 
+import bisect
 import random
 import threading
 import time
@@ -19,6 +20,7 @@ from eventscope.ingest import ingest_paths
 from eventscope.records import BusEvent, Invocation
 from eventscope.store import (DURATION_EDGES_MS, Store, event_rollup, events, handling_rollup,
                               invocation_rollup, invocations, open_store)
+from eventscope.tables import LATENCY_EDGES_MS, latency_rollup
 from tests.findings_scenario import bus_events
 
 T0 = 1_700_000_000_000
@@ -87,11 +89,40 @@ def expected(store: Store) -> dict[str, list[tuple[Any, ...]]]:
             "handling": sorted(pair_rows, key=repr)}
 
 
+def expected_latency(store: Store) -> list[tuple[Any, ...]]:
+    """The latency rollup recomputed in Python: per (function, stored event) pair in the
+    minute of its first attempt, its latency to the first attempt (clipped at 0, counted as
+    skewed) and to the first success, bucketed by `bisect` over the edges."""
+    with store.engine.connect() as conn:
+        evs = {r.id: r for r in conn.execute(sa.select(events))}
+        calls = list(conn.execute(sa.select(invocations)))
+    pairs: dict[tuple, list] = defaultdict(list)
+    for c in calls:
+        if c.event_id in evs:
+            pairs[(c.consumer, c.event_id)].append(c)
+    rows: dict[tuple, list[int]] = {}
+
+    def add(key: tuple, latency: int, skewed: bool) -> None:
+        row = rows.setdefault((*key, bisect.bisect_right(LATENCY_EDGES_MS, latency)),
+                              [0, 0, latency])
+        row[0], row[1], row[2] = row[0] + 1, row[1] + skewed, max(row[2], latency)
+
+    for (consumer, event_id), v in pairs.items():
+        e, first = evs[event_id], min(c.start_ms for c in v)
+        kind = (first - first % MIN, consumer, e.source, e.detail_type)
+        add((*kind, "first"), max(first - e.time_ms, 0), first < e.time_ms)
+        oks = [c.start_ms for c in v if c.outcome == "ok"]
+        if oks:
+            add((*kind, "success"), max(min(oks) - e.time_ms, 0), False)
+    return sorted(((*k, *v) for k, v in rows.items()), key=repr)
+
+
 def assert_exact(store: Store) -> None:
     want = expected(store)
     assert _rows(store, event_rollup) == want["events"]
     assert _rows(store, invocation_rollup) == want["invocations"]
     assert _rows(store, handling_rollup) == want["handling"]
+    assert _rows(store, latency_rollup) == expected_latency(store)
 
 
 def company(orders: int = 30, seed: int = 3) -> tuple[list[BusEvent], list[Invocation]]:

@@ -18,9 +18,10 @@ from eventscope.ingest import ingest_paths
 from eventscope.records import BusEvent, Invocation
 from eventscope.store import (Store, event_rollup, events, handling_rollup, invocation_rollup,
                               invocations, metadata, rollup_dirty)
+from eventscope.tables import latency_rollup
 from tests.test_rollups import MIN, T0, _rows, assert_exact
 
-ROLLUPS = (event_rollup, invocation_rollup, handling_rollup)
+ROLLUPS = (event_rollup, invocation_rollup, handling_rollup, latency_rollup)
 M0 = T0 - T0 % MIN  # a minute's start
 
 

@@ -362,15 +362,16 @@ def check(db_url: str | None, catalog_path: str | None, thresholds_path: str | N
 @db_option
 @catalog_option
 @click.option("--since", "since_ms", type=TIME, default=None,
-              help="Only invocations started from then: an age (15m, 2h, 1d, 1w) or ISO time.")
+              help="Only events first handled from then: an age (15m, 2h, 1d, 1w) or ISO time.")
 @click.option("--until", "until_ms", type=TIME, default=None,
-              help="Only invocations started before then: an age or an ISO time.")
+              help="Only events first handled before then: an age or an ISO time.")
 @output_options
 def latency(db_url: str | None, catalog_path: str | None, since_ms: int | None,
             until_ms: int | None, output: str) -> None:
     """Event -> consumer latency per (detail-type, consumer): p50/p95/max to the first
     invocation and to the first success."""
     from eventscope.findings.frames import records
+    from eventscope.findings.latency import APPROXIMATE
     from eventscope.findings.latency import PAIR_COLUMNS as LATENCY_PAIR_COLUMNS
     store, catalog = _store(db_url), load_catalog_file(catalog_path)
     rows = records(_latency(store, catalog, since_ms, until_ms))
@@ -384,6 +385,8 @@ def latency(db_url: str | None, catalog_path: str | None, since_ms: int | None,
     else:
         print_table(rows, ["detail_type", "consumer", "events", "skewed", "first_p50_ms",
                            "first_p95_ms", "first_max_ms", "success_p50_ms", "success_p95_ms"])
+        if rows:
+            click.echo(f"\nnote: {APPROXIMATE}")
 
 
 def _retention_notes(notes: list[str], output: str) -> None:
@@ -394,8 +397,8 @@ def _retention_notes(notes: list[str], output: str) -> None:
 
 def _latency(store: Store, catalog: Catalog | None, since_ms: int | None,
              until_ms: int | None) -> pd.DataFrame:
-    """Per (detail-type, consumer) latency of the invocations started in [since, until)
-    (`read.latency`, the dashboard's too)."""
+    """Per (detail-type, consumer) latency of the events first handled in [since, until),
+    from the latency rollup (`read.latency`)."""
     return read.latency(store.engine, catalog, since_ms, until_ms)
 
 

@@ -6,13 +6,21 @@ Per consumer by default, or per any grouping of attempts' columns (`latency_by_p
 detail-type x consumer the CLI, `check` and the dashboard use). Invocations without a stored
 event carry no event time and are left out. Pure; an empty or unattributed input gives an
 empty table with these columns.
+
+Two ways to the same table: `latency` exactly from attempts (drill-downs, samples, tests),
+and `latency_from_histograms` from the store's latency rollup (whole store or a window):
+counts and maxima exact, p50/p95 approximate, within 5 % of the exact ones (latencies under
+30 days; see `eventscope.tables.LATENCY_EDGES_MS`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import pandas as pd
+
+from eventscope.tables import LATENCY_EDGES_MS
 
 MEASURES = ["events", "skewed", "first_p50_ms", "first_p95_ms", "first_max_ms",
             "success_events", "success_p50_ms", "success_p95_ms", "success_max_ms"]
@@ -58,3 +66,68 @@ def latency_by_pair(attempts: pd.DataFrame) -> pd.DataFrame:
     """`latency` per (detail-type, consumer): how long each consumer takes to see each event
     type after it is put on the bus (PAIR_COLUMNS)."""
     return latency(attempts, PAIR)
+
+
+APPROXIMATE = "p50/p95 from the latency rollup's histograms: within 5 % of the exact values"
+
+
+def bucket_estimate(bucket: int, max_ms: float) -> float:
+    """A latency in `bucket` (index into LATENCY_EDGES_MS' buckets) whose largest value is
+    `max_ms`: the bucket's middle, within 5 % of any latency in it, kept inside [its lower
+    edge, max_ms]; the open-ended last bucket gives `max_ms`."""
+    if bucket >= len(LATENCY_EDGES_MS):
+        return float(max_ms)
+    low = 0 if bucket == 0 else LATENCY_EDGES_MS[bucket - 1]
+    middle = (low + LATENCY_EDGES_MS[bucket] - 1) / 2
+    return float(max(low, min(middle, max_ms)))
+
+
+def histogram_quantile(histogram: Sequence[tuple[int, int, float]], q: float) -> float:
+    """The `q` quantile (linear between ranks, as pandas) of a histogram of
+    (bucket, count, max in bucket) rows sorted by bucket; NaN when it is empty."""
+    total = sum(count for _, count, _ in histogram)
+    if total == 0:
+        return math.nan
+    position = q * (total - 1)
+    rank = math.floor(position)
+
+    def at(wanted: int) -> float:
+        seen = 0
+        for bucket, count, max_ms in histogram:
+            seen += count
+            if wanted < seen:
+                return bucket_estimate(bucket, max_ms)
+        raise AssertionError("rank beyond the histogram")  # pragma: no cover
+
+    low = at(rank)
+    return low + (position - rank) * (at(min(rank + 1, total - 1)) - low)
+
+
+def latency_from_histograms(rows: pd.DataFrame, by: Sequence[str] = PAIR) -> pd.DataFrame:
+    """`latency`'s table per group of `by` from latency-rollup rows (`by` columns, `measure`,
+    `bucket`, `events`, `skewed`, `latency_max_ms`; `consumer` already the catalog consumer
+    when one owns the function): events, skewed and maxima exact, p50/p95 approximate. An
+    event handled by two functions of one consumer counts once per function."""
+    keys = list(by)
+    if rows.empty:
+        return pd.DataFrame(columns=keys + MEASURES)
+    merged = rows.groupby(keys + ["measure", "bucket"], as_index=False).agg(
+        events=("events", "sum"), skewed=("skewed", "sum"),
+        latency_max_ms=("latency_max_ms", "max")).sort_values(keys + ["measure", "bucket"])
+    table = []
+    for group, part in merged.groupby(keys, sort=True):
+        row = dict(zip(keys, group if isinstance(group, tuple) else (group,)))
+        for measure, prefix in (("first", "first"), ("success", "success")):
+            found = part[part["measure"] == measure]
+            histogram = list(zip(found["bucket"].astype(int), found["events"].astype(int),
+                                 found["latency_max_ms"].astype(float)))
+            count = sum(n for _, n, _ in histogram)
+            row[f"{prefix}_p50_ms"] = histogram_quantile(histogram, 0.5)
+            row[f"{prefix}_p95_ms"] = histogram_quantile(histogram, 0.95)
+            row[f"{prefix}_max_ms"] = max((m for _, _, m in histogram), default=math.nan)
+            row["events" if measure == "first" else "success_events"] = count
+            if measure == "first":
+                row["skewed"] = int(found["skewed"].sum())
+        if row["events"]:
+            table.append(row)
+    return pd.DataFrame(table, columns=keys + MEASURES).sort_values(keys).reset_index(drop=True)

@@ -29,7 +29,8 @@ from eventscope.retention import PRUNED_DETAIL
 from eventscope.rollups import minute_of
 from eventscope.store import Store
 from eventscope.tables import (DAY_MS, DURATION_BUCKETS, MINUTE_MS, event_rollup, events,
-                               handling_rollup, invocation_rollup, invocations, meta,
+                               handling_rollup, invocation_rollup, invocations,
+                               latency_rollup, meta,
                                rule_snapshots, rule_targets)
 
 if TYPE_CHECKING:
@@ -422,6 +423,18 @@ def load_handling_totals(engine: Engine, since_ms: int | None = None,
                    until_ms, bucket_ms)
 
 
+LATENCY_KEYS = ["consumer", "source", "detail_type", "measure", "bucket"]
+
+
+def load_latency_totals(engine: Engine, since_ms: int | None = None,
+                        until_ms: int | None = None) -> pd.DataFrame:
+    """Latency histograms per function x event kind x measure x bucket (LATENCY_KEYS,
+    `events`, `skewed`, `latency_max_ms`) of the (function, event) pairs whose first attempt
+    is in the window (`latency.latency_from_histograms` reads them)."""
+    return _totals(engine, latency_rollup, LATENCY_KEYS, ["events", "skewed"],
+                   [("latency_max_ms", "latency_max_ms")], since_ms, until_ms, None)
+
+
 def _pair_attempts(engine: Engine, functions: Sequence[str], column: str,
                    since_ms: int | None, until_ms: int | None) -> pd.DataFrame:
     """Every attempt of the (function, event) pairs first tried in a minute whose handling
@@ -552,26 +565,38 @@ def load_error_invocations(engine: Engine, functions: Sequence[str], detail_type
                  ERROR_INVOCATION_COLUMNS)
 
 
-def load_cancellation_context(engine: Engine, cancellations: Sequence[str],
+CANCEL_COLUMNS = ["id", "correlation_key", "detail_type", "time_ms"]
+FIRST_SEEN_COLUMNS = ["consumer", "correlation_key", "time_ms"]
+HANDLER_COLUMNS = ["consumer", "event_id"]
+
+
+def load_cancellation_summary(engine: Engine, cancellations: Sequence[str],
                               since_ms: int | None = None, until_ms: int | None = None,
-                              latest: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Events of every order with a cancellation (one of the given types; cancelled within
-    [since_ms, until_ms) when given; of the `latest` such cancellations only when given) and
-    the attempts that handled them: all `subscriptions.observed_missing` looks at, through
-    indexes."""
+                              latest: int | None = None
+                              ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """What `subscriptions.missing_from` needs about every order with a cancellation (one of
+    the given types; cancelled within [since_ms, until_ms) when given; of the `latest` such
+    cancellations only when given): its cancellation events (CANCEL_COLUMNS), when each
+    function first handled any of its events (FIRST_SEEN_COLUMNS, `consumer` the function)
+    and who handled its cancellations (HANDLER_COLUMNS). Aggregated in SQL over the covering
+    indexes `ix_events_order_cover` and `ix_invocations_event_consumer`: no row of an
+    order's events or attempts leaves the database."""
     e, i = events.c, invocations.c
     keys = sa.select(e.correlation_key).where(
         e.detail_type.in_(list(cancellations)), e.correlation_key.is_not(None))
-    if since_ms is not None:
-        keys = keys.where(e.time_ms >= since_ms)
-    if until_ms is not None:
-        keys = keys.where(e.time_ms < until_ms)
+    keys = _within(keys, e.time_ms, since_ms, until_ms)
     if latest is not None:
         keys = keys.order_by(e.time_ms.desc()).limit(latest)
-    order_events = _event_select().where(e.correlation_key.in_(keys))
-    ids = sa.select(e.id).where(e.correlation_key.in_(keys))
-    return (_read(engine, order_events, EVENT_COLUMNS),
-            _read(engine, _attempt_select().where(i.event_id.in_(ids)), ATTEMPT_COLUMNS))
+    cancels = sa.select(e.id, e.correlation_key, e.detail_type, e.time_ms).where(
+        e.correlation_key.in_(keys), e.detail_type.in_(list(cancellations)))
+    first_seen = sa.select(i.consumer, e.correlation_key, sa.func.min(e.time_ms)).select_from(
+        events.join(invocations, i.event_id == e.id)).where(
+        e.correlation_key.in_(keys)).group_by(i.consumer, e.correlation_key)
+    handlers = sa.select(i.consumer, i.event_id).distinct().where(
+        i.event_id.in_(cancels.with_only_columns(e.id)))
+    return (_read(engine, cancels, CANCEL_COLUMNS),
+            _read(engine, first_seen, FIRST_SEEN_COLUMNS),
+            _read(engine, handlers, HANDLER_COLUMNS))
 
 
 CONTRACT_COLUMNS = ["consumer", "detail_type", "version", "check_kind", "status", "passed",

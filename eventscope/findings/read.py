@@ -146,13 +146,18 @@ def latency(engine: Engine, catalog: Catalog | None = None, since_ms: int | None
             until_ms: int | None = None, per_function: int | None = None,
             total: int | None = None) -> pd.DataFrame:
     """Event time → first invocation / first success per (detail-type, consumer) pair
-    (`latency.PAIR_COLUMNS`) over the invocations started in the window; of each function's
-    latest `per_function` invocations only, when given, and about `total` in all when given
+    (`latency.PAIR_COLUMNS`). Without `per_function`: from the latency rollup, over the
+    (function, event) pairs first tried in the window (minute resolution; p50/p95
+    approximate, `latency.APPROXIMATE`). With it: exactly, over each function's latest
+    `per_function` invocations started in the window, about `total` in all when given
     (`load.load_latest_attempts`: index reads)."""
     from eventscope.findings import latency as latency_module
+    if per_function is None:
+        from eventscope.findings.summaries import with_consumers
+        return latency_module.latency_from_histograms(
+            with_consumers(load.load_latency_totals(engine, since_ms, until_ms), catalog))
     from eventscope.findings.frames import resolve_consumers
-    attempts = (load.load_attempts(engine, since_ms, until_ms) if per_function is None else
-                load.load_latest_attempts(engine, since_ms, until_ms, per_function, total))
+    attempts = load.load_latest_attempts(engine, since_ms, until_ms, per_function, total)
     return latency_module.latency_by_pair(resolve_consumers(attempts, catalog))
 
 

@@ -23,7 +23,7 @@ from eventscope.findings import failures, graph, lifecycle, load
 from eventscope.findings.check import CheckSummaries
 from eventscope.findings.duplicates import duplicates_by_consumer
 from eventscope.findings.frames import resolve_consumers
-from eventscope.findings.subscriptions import observed_missing
+from eventscope.findings.subscriptions import missing_from
 
 
 def consumer_names(functions: pd.Series, catalog: Catalog | None) -> dict[str, str]:
@@ -196,9 +196,11 @@ def observed_missing_subscriptions(engine: Engine, catalog: Catalog | None = Non
     in [since_ms, until_ms) when given; the order's earlier events count wherever they are;
     only the `latest` cancellations when given)."""
     cancels = lifecycle.cancellation_types(catalog)
-    events, attempts = load.load_cancellation_context(engine, sorted(cancels), since_ms,
-                                                      until_ms, latest)
-    return observed_missing(events, resolve_consumers(attempts, catalog), cancels)
+    found, first_seen, handled = load.load_cancellation_summary(
+        engine, sorted(cancels), since_ms, until_ms, latest)
+    first_seen = with_consumers(first_seen, catalog).groupby(
+        ["consumer", "correlation_key"], as_index=False)["time_ms"].min()
+    return missing_from(found, first_seen, with_consumers(handled, catalog))
 
 
 def check_summaries(engine: Engine, catalog: Catalog | None = None,
