@@ -18,11 +18,13 @@ Owns what only a PostgreSQL store has (SQLite keeps the plain tables of `eventsc
 - `drop_before`: retention on PostgreSQL drops whole day partitions older than a cutoff.
 
 Indexes (each one a finding or the write uses; checked with EXPLAIN on a filled store):
-events: (id, time_ms) key (idempotent insert; joins from invocations by id), correlation_key
-(lifecycle of an order), (detail_type, time_ms) (a type's events, newest first), BRIN on
-time_ms (rollup recomputation of a few minutes; time-ordered data: a few pages per range).
-invocations: (request_id, start_ms) key (upsert), event_id (join to events, handling pairs),
-(consumer, start_ms) (latest attempts per function), BRIN on start_ms (rollup recomputation).
+events: (id, time_ms) key (idempotent insert; joins from invocations by id); (correlation_key,
+time_ms, detail_type, id) (lifecycle of an order; the missing-subscription finding, covering);
+(detail_type, time_ms) (a type's events, newest first); BRIN on time_ms (rollup recomputation
+of a few minutes; time-ordered data: a few pages per range).
+invocations: (request_id, start_ms) key (upsert); (event_id, consumer) (join to events,
+handling pairs; covering for the missing-subscription finding); (consumer, start_ms) (latest
+attempts per function); BRIN on start_ms (rollup recomputation).
 deliveries: key, event_id, (target_arn, time_ms). quarantine: its key, BRIN on time.
 """
 
