@@ -125,12 +125,15 @@ def _write_back(key: str, param: str, shown: str | None) -> None:
 
 def url_text(label: str, param: str, *, key: str, aliases: Sequence[str] = (),
              sticky: bool = False, container: Any = None,
-             to_url: Callable[[str], str] = str.strip, **options: Any) -> str:
+             to_url: Callable[[str], str] = str.strip,
+             from_url: Callable[[str], str] = str, **options: Any) -> str:
     """A text input whose value is `?param=` in the URL: seeded from the URL (or the first of
-    `aliases` present), kept while the user types, written back as `to_url(value)` (stripped
-    by default; empty: removed). A `to_url` that tokenises keeps what was typed out of the
-    URL (the order search puts the store's form of an e-mail there, never the e-mail)."""
-    _seed(key, param, lambda found: found or "", sticky, aliases)
+    `aliases` present) as `from_url(value)`, kept while the user types, written back as
+    `to_url(value)` (stripped by default; empty: removed). A `to_url` that tokenises keeps
+    what was typed out of the URL (the order search puts the store's form of an e-mail there,
+    never the e-mail); a `from_url` that tokenises keeps a raw value in a shared link out of
+    the box."""
+    _seed(key, param, lambda found: from_url(found or ""), sticky, aliases)
     value: str = (container or st).text_input(label, key=key, **options)
     _write_back(key, param, to_url(value) or None)
     for alias in aliases:

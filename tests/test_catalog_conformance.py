@@ -103,3 +103,35 @@ def test_unversioned_event_of_a_single_version_type_uses_that_version():
     captured = CATALOG.event_type("PaymentCaptured").version("1").examples[0]
     (drift,) = check_conformance(CATALOG, [_row("p", captured, detail_type="PaymentCaptured")])
     assert (drift.version, drift.failing) == ("1", 0)
+
+
+CREATED = CATALOG.event_type("OrderCreated")
+CREATED_V1 = CREATED.versions[0].examples[0]
+
+
+def test_a_field_the_collector_redacted_to_its_token_is_not_drift():
+    """The demo collects OrderCreated with its declared PII object `shippingAddress` made one
+    token: the token cannot be checked against the object's schema, and the producer did not
+    drift; the rest of the payload is still checked."""
+    redacted = {**CREATED_V1, "shippingAddress": "pii:catalog:55d609a1c806f88f"}
+    (drift,) = check_conformance(CATALOG, [_row("a", redacted, detail_type="OrderCreated",
+                                                source=CREATED.source)])
+    assert (drift.checked, drift.failing) == (1, 0)
+
+
+def test_a_redacted_field_does_not_hide_a_real_break_beside_it():
+    """A token in one field, a wrong type in another: still drift, named by the real break."""
+    broken = {**CREATED_V1, "shippingAddress": "pii:catalog:55d609a1c806f88f",
+              "orderId": 12345}
+    (drift,) = check_conformance(CATALOG, [_row("a", broken, detail_type="OrderCreated",
+                                                source=CREATED.source)])
+    assert drift.failing == 1 and drift.first_error.startswith("$.orderId")
+
+
+def test_a_token_where_the_schema_wants_no_token_shape_is_not_taken_for_one():
+    """Only values starting with the token prefix count as redacted: a plain wrong string in
+    an object's place is drift."""
+    broken = {**CREATED_V1, "shippingAddress": "Main Street 1"}
+    (drift,) = check_conformance(CATALOG, [_row("a", broken, detail_type="OrderCreated",
+                                                source=CREATED.source)])
+    assert drift.failing == 1

@@ -11,7 +11,8 @@ st.title("Order lifecycle")
 if ui.require_data(ctx):
     query = ui.url_text("Order id or event id (a prefix finds matching orders)", "order",
                         key="order-search", aliases=("event",),
-                        to_url=lambda typed: data.stored_form(ctx.url, typed.strip())).strip()
+                        to_url=lambda typed: data.stored_form(ctx.url, typed.strip()),
+                        from_url=lambda found: data.stored_form(ctx.url, found)).strip()
     query = data.stored_form(ctx.url, query)  # never shown or put in the URL as typed
     ui.set_query(order=query or None, event=None)
     if not query:

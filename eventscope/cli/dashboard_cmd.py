@@ -106,13 +106,13 @@ def dashboard(db_url: str | None, catalog_path: str | None, environments: tuple[
                                "configured ([auth] in .streamlit/secrets.toml): refusing to "
                                "serve payloads to the network; pass --insecure-bind if a "
                                "proxy in front authenticates")
-    if insecure_bind and not is_local_address(host):
-        click.echo(f"warning: serving on {host} without login (--insecure-bind)", err=True)
     if host in WILDCARD_ADDRESSES and not hosts:
         raise EventscopeError(f"--host {host} accepts connections for any host name: name the "
                               "one users reach it by with --allowed-host NAME")
     if catalog_path and not Path(catalog_path).exists():
         raise EventscopeError(f"no catalog at {catalog_path}")
+    if insecure_bind and not is_local_address(host):  # once it is sure to start
+        click.echo(f"warning: serving on {host} without login (--insecure-bind)", err=True)
     env = dict(os.environ, EVENTSCOPE_DB=resolve_url(db_url))
     if catalog_path:
         env["EVENTSCOPE_CATALOG"] = str(Path(catalog_path).resolve())

@@ -155,7 +155,8 @@ def test_dlq_depth_shows_on_the_overview_with_how_to_redrive(tmp_path: Path,
     redrive command, and the queue's row with its depth and age."""
     at = _overview_with(tmp_path, monkeypatch, [_sample(7)])
     assert not at.exception
-    assert [e.value for e in at.error] == [
+    dead_letter_errors = [e.value for e in at.error if "dead-letter" in e.value]
+    assert dead_letter_errors == [  # besides the banner over the scenario's findings
         "7 messages wait in dead-letter queues: these events are not in the store. "
         "Move them back with `eventscope tap redrive --bus BUS`."]
     shown = next(df.value for df in at.dataframe if "dead-letter queue" in df.value.columns)
@@ -169,6 +170,7 @@ def test_dlq_depth_shows_on_the_overview_with_how_to_redrive(tmp_path: Path,
 def test_the_overview_says_when_no_dlq_was_sampled_or_it_is_empty(
         tmp_path: Path, monkeypatch: Any, samples: list[dict[str, Any]], expected: str) -> None:
     at = _overview_with(tmp_path, monkeypatch, samples)
-    assert not at.exception and not at.error
+    assert not at.exception
+    assert not [e.value for e in at.error if "dead-letter" in e.value]
     said = [c.value for c in at.caption] + [s.value for s in at.success]
     assert any(text.startswith(expected) for text in said), said

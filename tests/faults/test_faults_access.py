@@ -141,11 +141,24 @@ def test_a_non_local_bind_without_login_is_refused(no_exec: list[list[str]],
 
 def test_insecure_bind_starts_with_a_warning(no_exec: list[list[str]], tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["dashboard", "--host", "0.0.0.0", "--insecure-bind",
+                                       "--allowed-host", "dash.example",
                                        "--db", f"sqlite:///{tmp_path / 's.db'}"])
     assert result.exit_code == 0, result.output
     assert "without login" in result.output
     command = no_exec[0]
     assert command[command.index("--server.address") + 1] == "0.0.0.0"
+    assert command[command.index("--server.allowedHosts") + 1] == "dash.example"
+
+
+def test_a_wildcard_bind_without_an_allowed_host_is_one_usage_line(
+        no_exec: list[list[str]], tmp_path: Path) -> None:
+    """0.0.0.0 answers any Host header (DNS rebinding): the name users reach it by is asked
+    for, as one `error:` line and exit 2, and nothing starts."""
+    result = CliRunner().invoke(main, ["dashboard", "--host", "0.0.0.0", "--insecure-bind",
+                                       "--db", f"sqlite:///{tmp_path / 's.db'}"])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: ") and "--allowed-host" in result.output
+    assert no_exec == []
 
 
 def test_a_non_local_bind_with_login_configured_starts(no_exec: list[list[str]],
@@ -153,22 +166,26 @@ def test_a_non_local_bind_with_login_configured_starts(no_exec: list[list[str]],
     (tmp_path / ".streamlit").mkdir()
     (tmp_path / ".streamlit" / "secrets.toml").write_text(
         "[auth]\n" + "".join(f'{k} = "{v}"\n' for k, v in AUTH.items()))
-    result = CliRunner().invoke(main, ["dashboard", "--host", "0.0.0.0", "--db",
-                                       f"sqlite:///{tmp_path / 's.db'}"])
+    result = CliRunner().invoke(main, ["dashboard", "--host", "0.0.0.0", "--allowed-host",
+                                       "dash.example", "--db", f"sqlite:///{tmp_path / 's.db'}"])
     assert result.exit_code == 0, result.output
     assert len(no_exec) == 1
 
 
 def test_config_audit_of_the_server_command() -> None:
-    """Headless, local by default, no error details or telemetry, and no protection turned
-    off (XSRF, CORS, upload limits stay Streamlit's)."""
+    """Headless, local by default, no error details or telemetry, XSRF and CORS protection
+    pinned on, only the bound host's names accepted, upload limits Streamlit's."""
     command = streamlit_command("127.0.0.1", 8501)
-    options = dict(zip(command[5::2], command[6::2]))
+    pairs = list(zip(command[5::2], command[6::2]))
+    options = dict(pairs)
     assert options["--server.address"] == "127.0.0.1"
     assert options["--server.headless"] == "true"
     assert options["--client.showErrorDetails"] == "none"
     assert options["--browser.gatherUsageStats"] == "false"
     assert options["--global.developmentMode"] == "false"
-    assert not {"--server.enableXsrfProtection", "--server.enableCORS",
-                "--server.maxUploadSize"} & set(options)
+    assert options["--server.enableXsrfProtection"] == "true"
+    assert options["--server.enableCORS"] == "true"
+    assert {v for k, v in pairs if k == "--server.allowedHosts"} == {
+        "localhost", "127.0.0.1", "::1"}
+    assert "--server.maxUploadSize" not in options
     assert not (APP.parent / ".streamlit" / "config.toml").exists()
