@@ -80,6 +80,12 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+def is_token(value: object) -> bool:
+    """Whether a stored value is a PII token this module put in place of the original (its
+    schema can no longer be checked: an object made one token, an e-mail past its `format`)."""
+    return isinstance(value, str) and value.startswith(TOKEN_PREFIX)
+
+
 def token(value: str, detector: str, key: bytes) -> str:
     """The keyed hash token that replaces a PII value."""
     keyed = _keyed(key).copy()  # cheaper than keying HMAC again for every value

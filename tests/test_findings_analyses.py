@@ -49,6 +49,28 @@ def test_schema_drift_from_sampled_payloads() -> None:
         "failed": 1, "example_event_id": "e6", "error": "$.orderId: 5 is not of type 'string'"}]
 
 
+def test_sampled_payloads_with_a_redacted_field_are_not_drift() -> None:
+    """An object field the collector replaced with its PII token cannot be checked against
+    the object's schema: the sample conforms; a real break beside a token still fails, named
+    by the break; a plain string in the object's place is drift."""
+    from eventscope.catalog.model import Catalog, EventType, SchemaVersion
+    schema = {"type": "object", "required": ["orderId", "shippingAddress"],
+              "properties": {"orderId": {"type": "string"},
+                             "shippingAddress": {"type": "object"}}}
+    shop = Catalog(event_types=(EventType("OrderPlaced", "shop", "team-shop",
+                                          versions=(SchemaVersion("1", schema),)),))
+    details = {"token": '{"orderId":"o-1","shippingAddress":"pii:catalog:0123456789abcdef"}',
+               "both": '{"orderId":5,"shippingAddress":"pii:catalog:0123456789abcdef"}',
+               "plain": '{"orderId":"o-1","shippingAddress":"Main Street 1"}'}
+    base = events_with_detail().iloc[[0]]
+    samples = pd.concat([base.assign(id=name, detail=detail, version="1")
+                         for name, detail in details.items()])
+    rows = validate_samples(samples, shop).set_index("event_id")
+    assert bool(rows.loc["token", "valid"])
+    assert not rows.loc["both", "valid"] and rows.loc["both", "error"].startswith("$.orderId")
+    assert not rows.loc["plain", "valid"]
+
+
 def test_static_missing_subscriptions_from_catalog_and_bus_rules() -> None:
     """Consumers acting on order events but not subscribed to a cancellation, per view."""
     found = static_missing(catalog(), rules_frame())

@@ -22,7 +22,7 @@ from jsonschema.exceptions import best_match
 from eventscope.catalog.model import Catalog, EventType
 from eventscope.catalog.schemas import catalog_registry, catalog_resources, validator, version_uri
 from eventscope.events import VersionRule
-from eventscope.redaction import TOKEN_PREFIX
+from eventscope.redaction import is_token
 
 Row = tuple[str, str, str, int, str]  # (event id, source, detail-type, time_ms, detail JSON)
 
@@ -121,7 +121,7 @@ class ConformanceChecker:
             known = ", ".join(v.version for v in event_type.versions)
             return f"$: version {version!r} is not in the catalog (known: {known})"
         check = validator(version_uri(event_type.detail_type, version), self._explainer_registry)
-        error = best_match(e for e in check.iter_errors(instance) if not _redacted(e.instance))
+        error = best_match(e for e in check.iter_errors(instance) if not is_token(e.instance))
         return f"{error.json_path}: {error.message}" if error else "$: invalid"
 
     def results(self) -> list[Drift]:
@@ -130,15 +130,11 @@ class ConformanceChecker:
 
 def only_redacted(check: Any, instance: Any) -> bool:
     """True when every schema error is at a value eventscope replaced with its PII token
-    (`redaction.TOKEN_PREFIX`): what the collector redacted (a declared object field made one
+    (`redaction.is_token`): what the collector redacted (a declared object field made one
     token, an e-mail that no longer matches its `format`) cannot be checked, and is not the
     producer's drift; the rest of the event was checked and passed."""
     errors = list(check.iter_errors(instance))
-    return bool(errors) and all(_redacted(e.instance) for e in errors)
-
-
-def _redacted(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith(TOKEN_PREFIX)
+    return bool(errors) and all(is_token(e.instance) for e in errors)
 
 
 def check_conformance(catalog: Catalog, rows: Iterable[Row]) -> list[Drift]:
