@@ -48,6 +48,18 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.db'}"
         return
+    yield from _fresh_pg_schema()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """The URL of a fresh, empty PostgreSQL store (for PostgreSQL-only tests)."""
+    yield from _fresh_pg_schema()
+
+
+def _fresh_pg_schema() -> Iterator[str]:
+    """A URL whose search path is a fresh schema of the test server, dropped afterwards;
+    a test fails under CI, and is skipped elsewhere, when the server is unreachable."""
     if _PG_PROBLEM:
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL must be reachable under CI: {_PG_PROBLEM}")

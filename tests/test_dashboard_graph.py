@@ -7,11 +7,6 @@ environment and window, and a plain reason for every empty case."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +21,7 @@ from eventscope.findings.frames import resolve_consumers
 from eventscope.findings.graph import build_graph, graph_json
 from tests import findings_scenario as scenario
 from tests.company_graph import ARCHIVE, company, write_catalog, write_store
-from tests.dashboard_harness import page, seed
+from tests.dashboard_harness import dashboard_server, page, seed
 
 COLUMN_CAP = graph_view.MAX_PER_COLUMN * len(graph_view.COLUMNS)
 
@@ -317,29 +312,9 @@ def test_any_focus_gives_a_view_whose_edges_join_its_nodes(focus: str, hops: int
 @pytest.fixture(scope="module")
 def company_server(company_files: tuple[str, str]) -> Iterator[str]:
     """`eventscope dashboard` over the generated company, with its catalog, on a free port."""
-    browser_tests = pytest.importorskip("tests.test_dashboard_browser")
     url, catalog = company_files
-    port = browser_tests.free_port()
-    env = dict(os.environ, PYTHONPATH=str(browser_tests.ROOT))
-    process = subprocess.Popen([sys.executable, "-m", "eventscope", "dashboard", "--db", url,
-                                "--catalog", catalog, "--port", str(port)], env=env,
-                               cwd=str(browser_tests.ROOT), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=1) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError("dashboard did not become healthy")
+    with dashboard_server(url, "--catalog", catalog) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 NODE_PIXEL = """([id]) => {

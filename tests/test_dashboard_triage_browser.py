@@ -7,10 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +16,8 @@ from click.testing import CliRunner
 
 from eventscope.cli import main
 from eventscope.simulator import DEMO_CATALOG
-from tests.test_dashboard_browser import ARGS, CHROMIUM, ROOT, free_port, settle
+from tests.dashboard_harness import dashboard_server
+from tests.test_dashboard_browser import ARGS, CHROMIUM, settle
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -37,26 +34,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     ingested = runner.invoke(main, ["ingest", str(out / written["events_path"]),
                                     str(out / written["logs_path"]), "--db", url])
     assert ingested.exit_code == 0, ingested.output
-    port = free_port()
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    process = subprocess.Popen([sys.executable, "-m", "eventscope", "dashboard", "--db", url,
-                                "--catalog", str(DEMO_CATALOG), "--port", str(port)],
-                               env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError("dashboard did not become healthy")
+    with dashboard_server(url, "--catalog", str(DEMO_CATALOG)) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ for the rest, whole days dropped by retention), and a store made before keeps wo
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -21,25 +20,11 @@ from eventscope.records import BusEvent, Invocation, Quarantined
 from eventscope.store import (Store, deliveries, events, invocations, metadata, open_store,
                               quarantine)
 from eventscope.tables import DAY_MS
-from tests.conftest import _PG_PROBLEM, PG_URL
+from tests.conftest import _PG_PROBLEM
 
 pytestmark = pytest.mark.skipif(_PG_PROBLEM is not None,
                                 reason=f"PostgreSQL not reachable: {_PG_PROBLEM}")
 T0 = 1_764_547_200_000  # 2025-12-01 00:00 UTC
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A URL whose search path is a fresh schema of the test server, dropped afterwards."""
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    separator = "&" if "?" in PG_URL else "?"
-    yield f"{PG_URL}{separator}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
 
 
 @pytest.fixture
