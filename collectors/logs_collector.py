@@ -33,7 +33,7 @@ collector), invocations are kept only when their event is (the same hash of the 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -217,9 +217,11 @@ class InvocationSink:
         self.invocations.extend(self.partials)
 
     def write(self, store: Store, checkpoints: dict[tuple[str, str], str],
-              counters: Any, quarantined: Sequence[Quarantined] = ()) -> None:
+              counters: Any, quarantined: Sequence[Quarantined] = (),
+              expect: Mapping[tuple[str, str], str | None] | None = None) -> None:
         """Sample, redact and store the invocations (with `quarantined` and the checkpoints,
-        one transaction); `counters` is any object with the invocation counters."""
+        one transaction; conditional on `expect`, see `Store.write_batch`); `counters` is any
+        object with the invocation counters."""
         counters.invocations_built += len(self.invocations)
         kept, dropped = sample_invocations(self.invocations, self.sample_rate)
         counters.invocations_sampled_out += dropped
@@ -227,7 +229,8 @@ class InvocationSink:
             kept = scrub_invocations(kept, self.redaction)
             if not self.redaction.keep_originals:
                 quarantined = scrub_quarantined(list(quarantined), self.redaction)
-        written = store.write_batch((), kept, quarantined, checkpoints)
+        written = store.write_batch((), kept, quarantined, checkpoints,
+                                    expect_checkpoints=expect)
         counters.invocations_stored += written.invocations
 
 

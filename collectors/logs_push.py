@@ -13,11 +13,16 @@ Owns two things:
   may come in several payloads: one still open at the end of a payload is written as partial
   and its records are kept in the store (table `checkpoints`, collector `logs-push`, one row
   per log stream), then fed again before the stream's next payload, which completes the same
-  row. A payload delivered again is stored once: its records are skipped by id (the newest
-  `MAX_PENDING_SEEN` per stream), and a fragment of an invocation completed lately (its
-  request id known with another start) is not stored as a second row. Store errors are
-  raised (the Lambda invocation fails and is retried); a payload that cannot be decoded is
-  quarantined with its reason and acknowledged.
+  row. Two runs on one stream at once (Lambda may run them side by side) cannot lose each
+  other's state: the state is replaced only if it is still what the run read, in the same
+  transaction as the run's invocations; a run that finds it changed writes nothing, reads it
+  again and redoes its payload (at most `MAX_CLAIMS` times, then the error is raised and
+  the delivery retried). A payload delivered again is stored once: its records are skipped
+  by id (the newest `MAX_PENDING_SEEN` per stream), and a fragment of an invocation
+  completed lately (its request id known with another start) is not stored as a second row.
+  Store errors are raised (the Lambda invocation fails and is retried); a payload that
+  cannot be decoded is quarantined with its reason and acknowledged. The states of streams
+  idle for a day are deleted by `eventscope prune` (`retention.IDLE_CHECKPOINTS_MS`).
 * **Installing the push.** `subscribe` puts a subscription filter named `FILTER_NAME` on
   every log group under a prefix (all pages), never touching a filter it does not own (a
   group already holding two filters is reported full) and, for a Lambda destination, adds one
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
 import zlib
@@ -43,7 +49,7 @@ import orjson
 from eventscope.limits import QUARANTINE_READ
 from eventscope.records import Quarantined
 from eventscope.redaction import RedactionSettings
-from eventscope.store import Store
+from eventscope.store import CheckpointMoved, Store
 
 from eventscope.collectors.logs_collector import DEFAULT_HOLD_MS, InvocationSink, discover_groups
 
@@ -54,6 +60,7 @@ MAX_PAYLOAD_BYTES = 16 * 1024 * 1024  # decompressed; CloudWatch sends at most ~
 MAX_PENDING_RECORDS = 5_000  # records of one open invocation kept between payloads
 MAX_PENDING_SEEN = 1_000  # newest record ids remembered per stream (a repeat is skipped)
 MAX_CLOSED = 1_000  # request ids completed lately remembered per stream, with their start
+MAX_CLAIMS = 5  # attempts at a payload while other runs keep changing its stream's state
 LOGS_PRINCIPAL = "logs.amazonaws.com"
 
 
@@ -215,7 +222,30 @@ def store_push(event: Any, store: Store, redaction: RedactionSettings | None = N
         return counters
     records, refused = _records(document)
     key = f"{document['logGroup']}:{document['logStream']}"
-    state = StreamState.decode(store.checkpoint(COLLECTOR, key))
+    for _ in range(MAX_CLAIMS - 1):
+        with contextlib.suppress(CheckpointMoved):
+            return _added(counters, _store_records(store, key, records, refused, redaction,
+                                                   hold_ms))
+    # the last attempt: a state moved again raises, the invocation fails and is retried
+    return _added(counters, _store_records(store, key, records, refused, redaction, hold_ms))
+
+
+def _added(counters: PushCounters, attempt: PushCounters) -> PushCounters:
+    """`counters` with an attempt's counts added."""
+    for name, value in attempt.as_dict().items():
+        setattr(counters, name, getattr(counters, name) + value)
+    return counters
+
+
+def _store_records(store: Store, key: str, records: list[dict[str, Any]],
+                   refused: list[Quarantined], redaction: RedactionSettings | None,
+                   hold_ms: int) -> PushCounters:
+    """One attempt at storing a payload's records against the stream's state as read now:
+    the new state is written only if no other run changed it meanwhile (`CheckpointMoved`
+    otherwise, and nothing is written). Returns this attempt's counters (payloads aside)."""
+    counters = PushCounters()
+    stored_state = store.checkpoint(COLLECTOR, key)
+    state = StreamState.decode(stored_state)
     fresh = _unseen(records, state, counters)
     counters.records += len(records)
     sink = InvocationSink(redaction, store.sample_rate())
@@ -226,7 +256,11 @@ def store_push(event: Any, store: Store, redaction: RedactionSettings | None = N
     sink.invocations = [i for i in sink.invocations
                         if state.closed.get(i.request_id, i.start_ms) == i.start_ms]
     after = _next_state(state, merged, fresh, sink, hold_ms)
-    sink.write(store, {(COLLECTOR, key): after.encode()} if fresh else {}, counters, refused)
+    if fresh:
+        sink.write(store, {(COLLECTOR, key): after.encode()}, counters, refused,
+                   expect={(COLLECTOR, key): stored_state})
+    else:
+        sink.write(store, {}, counters, refused)
     counters.pending_records += len(after.records)
     counters.quarantined += len(refused)
     return counters

@@ -5,7 +5,8 @@ horizon of each kind, so `eventscope prune`, the daily prune of `collect all` an
 (a finding whose window starts before a horizon says so) agree; the pure arithmetic of
 horizons and of those reasons; and the pruning I/O: batched deletes, one transaction per
 batch so a SQLite writer (a collector) waits at most one batch, and payloads cleared in
-place (the event row stays, so counts, graphs and lifecycles still work).
+place (the event row stays, so counts, graphs and lifecycles still work); and forgetting
+the per-source state of sources gone idle (`IDLE_CHECKPOINTS_MS`).
 
 Horizons fall on UTC midnights: a kind kept N days keeps every row from the midnight at or
 before now - N days (between N and N + 1 days), whole days as the rollups and PostgreSQL's day
@@ -27,8 +28,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from eventscope.errors import EventscopeError, StoreError
-from eventscope.tables import (DAY_MS, deliveries, event_rollup, event_rollup_day, events,
-                               handling_rollup, handling_rollup_day, invocation_rollup,
+from eventscope.tables import (DAY_MS, checkpoints, deliveries, event_rollup, event_rollup_day,
+                               events, handling_rollup, handling_rollup_day, invocation_rollup,
                                invocation_rollup_day, invocations, latency_rollup,
                                latency_rollup_day, meta, quarantine, redactions, rollup_dirty)
 
@@ -41,6 +42,11 @@ CLEARED_KEY = "retention_payloads_cleared"  # in `meta`: payloads before it are 
 # quarantine any other), so this text can only mean "cleared by retention".
 PRUNED_DETAIL = "null"
 BATCH_ROWS = 5_000
+# Checkpoints holding the state of a source that comes and goes, forgotten once idle this
+# long: the pushed logs' state per log stream (`eventscope.collectors.logs_push`), where
+# Lambda starts a new stream per container, so states of dead streams would pile up. A day
+# is past Lambda's longest retry of an asynchronous delivery (6 hours): nothing reads them.
+IDLE_CHECKPOINTS_MS = {"logs-push": DAY_MS}
 
 KINDS = ("payloads", "raw", "quarantine", "minute_rollups", "day_rollups")
 WHAT = {"payloads": "payloads", "raw": "events, invocations and deliveries",
@@ -324,6 +330,7 @@ def _prune(store: Any, policy: Policy | None, now_ms: int | None, dry_run: bool,
                                        _count_older(engine, target, cut[target.kind])))
         report.tables.append(Freed("payloads", "events", "payloads cleared",
                                    _count_payloads(engine, payloads_from, cut["payloads"])))
+        report.tables.append(_forget_idle_checkpoints(engine, now, dry_run=True))
         report.space = _space_report(engine, before, before, dry_run=True)
         return report
     with engine.begin() as conn:
@@ -332,8 +339,9 @@ def _prune(store: Any, policy: Policy | None, now_ms: int | None, dry_run: bool,
                                      between_batches) for target in TARGETS)
     report.tables.append(_clear_all_payloads(engine, payloads_from, cut["payloads"],
                                              batch_rows, between_batches))
+    report.tables.append(_forget_idle_checkpoints(engine, now, dry_run=False))
     for freed in report.tables:  # a later horizon hides rows an earlier prune removed too
-        if freed.rows and freed.table != rollup_dirty.name:
+        if freed.rows and freed.kind in KINDS and freed.table != rollup_dirty.name:
             trimmed[freed.kind] = max(trimmed.get(freed.kind, 0), cut[freed.kind])
     with engine.begin() as conn:  # only once done: a prune cut short clears from the last
         _put_meta(conn, {PRUNED_AT_KEY: now, TRIMMED_KEY: trimmed,
@@ -434,6 +442,23 @@ def _clear_all_payloads(engine: Engine, start: int, cutoff: int, batch_rows: int
                 detail=PRUNED_DETAIL)).rowcount or 0
         freed.rows, freed.batches = freed.rows + int(count), freed.batches + 1
         _after_batch(engine, began, between_batches)
+
+
+def _forget_idle_checkpoints(engine: Engine, now: int, dry_run: bool) -> Freed:
+    """Delete (dry run: count) the checkpoints of `IDLE_CHECKPOINTS_MS`' collectors not
+    updated for that long (one statement: a few rows a day per log stream)."""
+    freed = Freed("idle_state", checkpoints.name, "deleted")
+    idle = sa.or_(*(sa.and_(checkpoints.c.collector == collector,
+                            checkpoints.c.updated_ms < now - idle_ms)
+                    for collector, idle_ms in IDLE_CHECKPOINTS_MS.items()))
+    with engine.begin() as conn:
+        if dry_run:
+            freed.rows = int(conn.execute(sa.select(sa.func.count()).select_from(checkpoints)
+                                          .where(idle)).scalar_one())
+        else:
+            freed.rows = int(conn.execute(checkpoints.delete().where(idle)).rowcount or 0)
+            freed.batches = 1
+    return freed
 
 
 def _count_older(engine: Engine, target: Target, cutoff: int) -> int:

@@ -203,6 +203,7 @@ class Store:
         sample_rate: float | None = None,
         *,
         settle: bool = True,
+        expect_checkpoints: Mapping[tuple[str, str], str | None] | None = None,
     ) -> WriteResult:
         """Write everything given in one transaction and return how many rows were new.
 
@@ -218,6 +219,13 @@ class Store:
 
         Then, with `settle` (the default), the writer refreshes the rollups the batch made
         stale (see `rollup_lag_ms`); `eventscope ingest` passes False and settles itself.
+
+        `expect_checkpoints` makes the batch conditional: each named checkpoint (which
+        `checkpoints_` must give a new value) is replaced only if it still holds the value
+        given (None: absent), checked and replaced first, in the batch's transaction. If
+        another writer changed one since it was read, nothing of the batch is written and
+        `CheckpointMoved` is raised: the caller reads the checkpoint again and redoes its
+        work (two Lambda runs on one log stream at once).
         """
         event_rows = _event_rows(events_)
         rows, refused = _storable(event_rows, invocations_, quarantined, extra_rows)
@@ -227,12 +235,13 @@ class Store:
             self._ensure_partitions(event_rows, invocations_, quarantined, extra_rows)
         clean_checkpoints = {(poison.escape_text(c), poison.escape_text(k)): poison.escape_text(v)
                              for (c, k), v in (checkpoints_ or {}).items()}
+        claims = _claims(clean_checkpoints, expect_checkpoints or {})
         try:
             result = self._write_once(event_rows, invocations_, quarantined, clean_checkpoints,
-                                      extra_rows, sample_rate)
+                                      extra_rows, sample_rate, claims)
         except _ROW_ERRORS:
             result = self._write_apart(event_rows, invocations_, quarantined, clean_checkpoints,
-                                       extra_rows, sample_rate)
+                                       extra_rows, sample_rate, claims)
         if sample_rate is not None:
             self._recorded_rate = sample_rate
         if settle and self.rollup_lag_ms is not None and (result.events or result.invocations):
@@ -289,10 +298,15 @@ class Store:
                     invocations_: Sequence[Invocation], quarantined: Sequence[Quarantined],
                     checkpoints_: Mapping[tuple[str, str], str],
                     extra_rows: Mapping[sa.Table, Sequence[dict[str, Any]]],
-                    sample_rate: float | None) -> WriteResult:
+                    sample_rate: float | None,
+                    claims: Sequence[_Claim] = ()) -> WriteResult:
         result = WriteResult()
         try:
             with self.engine.begin() as conn:
+                for claim in claims:  # first: on PostgreSQL the row lock orders the writers
+                    claim.take(conn)
+                checkpoints_ = {key: value for key, value in checkpoints_.items()
+                                if key not in {claim.key for claim in claims}}
                 if self._copy:
                     result.events = pg_write.write_events(conn, event_rows)
                 else:
@@ -334,9 +348,11 @@ class Store:
                      invocations_: Sequence[Invocation], quarantined: Sequence[Quarantined],
                      checkpoints_: Mapping[tuple[str, str], str],
                      extra_rows: Mapping[sa.Table, Sequence[dict[str, Any]]],
-                     sample_rate: float | None) -> WriteResult:
+                     sample_rate: float | None,
+                     claims: Sequence[_Claim] = ()) -> WriteResult:
         """A batch the engine refused, written in parts so only the refused rows are left out
-        (quarantined as `store_rejected`); checkpoints and sample rate go last."""
+        (quarantined as `store_rejected`); checkpoints (and their claims) and sample rate go
+        last."""
         total, refused = WriteResult(), []
 
         def part(kind: str, rows: Sequence[Any], write: Any, label: Any) -> None:
@@ -370,7 +386,7 @@ class Store:
             part(table.name, rows,
                  lambda r, t=table: self._write_once(**{**nothing, "extra_rows": {t: r}}),
                  lambda row: next(iter(row.values()), "?"))
-        last = self._write_once((), (), refused, checkpoints_, {}, sample_rate)
+        last = self._write_once((), (), refused, checkpoints_, {}, sample_rate, claims)
         total.quarantined += last.quarantined
         return total
 
@@ -831,6 +847,49 @@ def _quarantine_row(item: Quarantined) -> dict[str, Any]:
         "reason": item.reason, "detail": item.detail, "raw": item.raw[:QUARANTINE_RAW_CAP],
         "quarantined_ms": int(time.time() * 1000),
     }
+
+
+class CheckpointMoved(Exception):
+    """A conditional batch found a checkpoint changed by another writer since it was read:
+    nothing of the batch was written."""
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """One checkpoint a conditional batch replaces only if it still holds `expected`."""
+
+    key: tuple[str, str]
+    expected: str | None
+    value: str
+
+    def take(self, conn: Connection) -> None:
+        """Replace the checkpoint if unchanged (insert it if still absent), or raise
+        `CheckpointMoved`. One statement, so PostgreSQL re-checks the row after waiting for
+        a concurrent writer's lock and SQLite's write lock is taken at once."""
+        (collector, key), now = self.key, int(time.time() * 1000)
+        row = {"collector": collector, "key": key, "value": self.value, "updated_ms": now}
+        if self.expected is None:
+            dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+            statement: Any = dialect.insert(checkpoints).values(row).on_conflict_do_nothing()
+        else:
+            statement = checkpoints.update().where(
+                checkpoints.c.collector == collector, checkpoints.c.key == key,
+                checkpoints.c.value == self.expected).values(value=self.value, updated_ms=now)
+        # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT DO NOTHING
+        if conn.execute(statement.returning(checkpoints.c.key)).first() is None:
+            raise CheckpointMoved(f"checkpoint {collector}:{key} changed since it was read")
+
+
+def _claims(values: Mapping[tuple[str, str], str],
+            expected: Mapping[tuple[str, str], str | None]) -> list[_Claim]:
+    """The claims of a conditional batch; each expected checkpoint needs a new value."""
+    claims = []
+    for (collector, key), old in expected.items():
+        clean = (poison.escape_text(collector), poison.escape_text(key))
+        if clean not in values:
+            raise ValueError(f"checkpoint {collector}:{key} is expected but given no new value")
+        claims.append(_Claim(clean, old, values[clean]))
+    return claims
 
 
 def _checkpoint_rows(values: Mapping[tuple[str, str], str]) -> list[dict[str, Any]]:

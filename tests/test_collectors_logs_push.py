@@ -14,6 +14,7 @@ import gzip
 import io
 import json
 import tempfile
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -30,7 +31,8 @@ from eventscope.collectors.logs_push import (COLLECTOR, FILTER_NAME, PushCounter
                                              statement_id, store_push, subscribe, unsubscribe)
 from eventscope.errors import StoreError
 from eventscope.lambda_logs import assemble_invocations
-from eventscope.store import Store, create_engine, invocations, open_store, quarantine
+from eventscope.store import (CheckpointMoved, Store, checkpoints, create_engine, invocations,
+                              open_store, quarantine)
 from tests.conftest_aws import REGION, aws, clients, moto_endpoint  # noqa: F401
 
 DATA = Path(__file__).parent / "data/lambda"
@@ -162,6 +164,97 @@ def test_records_of_one_payload_seen_again_in_the_next_are_parsed_once(store: St
     store_push(payload(first + second), store, counters=counters)
     assert [r["complete"] for r in rows(store)] == [True, True]
     assert counters.records_already_seen == len(first)
+
+
+# --- two runs on one stream at once ------------------------------------------------------
+
+
+class ReadThenOvertaken(Store):
+    """A real store whose first checkpoint read is followed by another run's whole push (a
+    second Lambda container on the same stream) before this run goes on."""
+
+    def __init__(self, url: str, other_run: Any) -> None:
+        super().__init__(create_engine(url))
+        self.other_run = other_run
+
+    def checkpoint(self, collector: str, key: str) -> str | None:
+        value = super().checkpoint(collector, key)
+        if self.other_run is not None:
+            other_run, self.other_run = self.other_run, None
+            other_run()
+        return value
+
+
+def test_two_runs_on_one_stream_at_once_lose_nothing(store_url: str, store: Store,
+                                                     tmp_path: Path) -> None:
+    """The first half of a split invocation read its stream's state, then another run stored
+    the second half before it wrote. The first run's write finds the state moved, writes
+    nothing, reads it again and redoes its payload: the store ends exactly as if the second
+    half had simply arrived first (same rows, same stream state; without the check the
+    first run's write would drop the other's state and store the invocation twice), and
+    the first run counts its records once."""
+    first, second = split_invocation()
+    slow = ReadThenOvertaken(store_url, lambda: store_push(payload(second), store))
+    counters = store_push(payload(first), slow)
+    in_order = open_store(f"sqlite:///{tmp_path / 'in-order.db'}")
+    for half in (second, first):
+        store_push(payload(half), in_order)
+    key = f"{first[0]['logGroupName']}:{first[0]['logStreamName']}"
+    assert as_stored(store) == as_stored(in_order)
+    assert [r["request_id"] for r in rows(store)] == sorted({i.request_id for i in
+                                                             assemble_invocations(first + second)})
+    assert store.checkpoint(COLLECTOR, key) == in_order.checkpoint(COLLECTOR, key)
+    assert (counters.payloads, counters.records) == (1, len(first))
+
+
+def one_invocation() -> list[Any]:
+    return list(assemble_invocations(records_of("text_ok.ndjson")))[:1]
+
+
+def test_a_batch_expecting_a_checkpoint_that_moved_writes_nothing(store: Store) -> None:
+    """`expect_checkpoints`: a stale expected value, or expecting none where one exists,
+    raises CheckpointMoved and stores none of the batch; the value read now is taken."""
+    key = ("logs-push", "group:stream")
+    store.write_batch(checkpoints_={key: "v1"})
+    for stale in ("v0", None):
+        with pytest.raises(CheckpointMoved):
+            store.write_batch((), one_invocation(), (), {key: "v2"},
+                              expect_checkpoints={key: stale})
+        assert (store.checkpoint(*key), rows(store)) == ("v1", [])
+    store.write_batch((), one_invocation(), (), {key: "v2"}, expect_checkpoints={key: "v1"})
+    assert store.checkpoint(*key) == "v2" and len(rows(store)) == 1
+    with pytest.raises(ValueError, match="no new value"):
+        store.write_batch((), (), (), {}, expect_checkpoints={key: "v2"})
+
+
+def test_a_claim_waiting_behind_a_writer_sees_its_change(store_url: str, store: Store) -> None:
+    """A conditional batch that must wait for another transaction holding the checkpoint
+    (PostgreSQL's row lock, SQLite's write lock) checks the value that transaction
+    committed, not the one before: it raises CheckpointMoved."""
+    key = ("logs-push", "group:stream")
+    store.write_batch(checkpoints_={key: "v1"})
+    holder = create_engine(store_url)
+    outcome: list[BaseException | None] = []
+    with holder.begin() as conn:
+        conn.execute(sa.update(checkpoints).where(checkpoints.c.key == key[1])
+                     .values(value="other"))
+
+        def claim() -> None:
+            try:
+                store.write_batch((), one_invocation(), (), {key: "v2"},
+                                  expect_checkpoints={key: "v1"})
+                outcome.append(None)
+            except CheckpointMoved as moved:
+                outcome.append(moved)
+
+        waiter = threading.Thread(target=claim)
+        waiter.start()
+        time.sleep(0.5)  # the claim is now waiting for the lock (it cannot finish before)
+        assert outcome == []
+    waiter.join(timeout=30)
+    holder.dispose()
+    assert len(outcome) == 1 and isinstance(outcome[0], CheckpointMoved)
+    assert (store.checkpoint(*key), rows(store)) == ("other", [])
 
 
 def readonly(store_url: str) -> Store:

@@ -28,7 +28,7 @@ from eventscope.findings import load, read
 from eventscope.records import BusEvent, Invocation, Quarantined
 from eventscope.retention import PRUNED_DETAIL, Policy, horizons, prune
 from eventscope.store import Store, open_store
-from eventscope.tables import (DAY_MS, deliveries, event_rollup, event_rollup_day,
+from eventscope.tables import (DAY_MS, checkpoints, deliveries, event_rollup, event_rollup_day,
                                events, invocation_rollup_day, invocations, meta, metadata,
                                quarantine, redactions)
 
@@ -335,6 +335,28 @@ def test_findings_over_a_window_before_the_horizon_say_so(store: Store) -> None:
     assert read.retention_notes(store.engine, None, read.rollup_needs(None)) == []
     assert read.rollup_needs(NOW) == ("minute_rollups", "day_rollups")
     assert read.rollup_needs(NOW - NOW % DAY_MS) == ("day_rollups",)
+
+
+def test_idle_log_stream_states_are_forgotten_and_other_checkpoints_kept(store: Store) -> None:
+    """The pushed logs' per-stream state (collector `logs-push`) not updated for over a day
+    goes; a fresh one stays, and so does every other collector's checkpoint however old (a
+    polling cursor must never be lost). The dry run counts what the prune then deletes."""
+    from eventscope.collectors.logs_push import COLLECTOR
+
+    stale, fresh, cursor = (COLLECTOR, "g:dead"), (COLLECTOR, "g:live"), ("logs", "g")
+    store.write_batch(checkpoints_={stale: "{}", fresh: "{}", cursor: "123"})
+    with store.engine.begin() as conn:
+        for (collector, key), age in ((stale, DAY_MS + 1), (fresh, DAY_MS - 1),
+                                      (cursor, 400 * DAY_MS)):
+            conn.execute(checkpoints.update().where(checkpoints.c.collector == collector,
+                                                    checkpoints.c.key == key)
+                         .values(updated_ms=NOW - age))
+    counted = {t.table: t.rows for t in prune(store, Policy(), NOW, dry_run=True).tables}
+    assert counted["checkpoints"] == 1
+    assert {t.table: t.rows for t in prune(store, Policy(), NOW).tables}["checkpoints"] == 1
+    with store.engine.connect() as conn:
+        left = set(conn.execute(sa.select(checkpoints.c.collector, checkpoints.c.key)).all())
+    assert left == {fresh, cursor}
 
 
 def test_an_empty_store_has_nothing_to_prune(store: Store) -> None:
