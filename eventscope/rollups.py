@@ -8,16 +8,18 @@ Functions here take a connection inside the caller's transaction.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.schema import CreateTable
 from sqlalchemy.sql.elements import ColumnElement
 
 from eventscope.records import EVENT_COLUMNS, Invocation
-from eventscope.tables import (DURATION_EDGES_MS, EVENTS_TIME, FINDING_INDEXES,
+from eventscope.tables import (DAY_MS, DURATION_EDGES_MS, EVENTS_TIME, FINDING_INDEXES,
                                INVOCATIONS_START, LATENCY_EDGES_MS, MINUTE_MS, event_rollup,
                                events, handling_rollup, invocation_rollup, invocations,
                                latency_rollup, meta, rollup_dirty)
@@ -50,9 +52,8 @@ def _fill_latency_rollup(conn: Connection) -> None:
                                        sa.func.max(invocations.c.start_ms))).one()
     if low is None:
         return
-    statement = _prepared(conn, "insert_latency_rollup")
-    conn.exec_driver_sql(statement.sql, statement.params([(minute_of(low),
-                                                           minute_of(high) + MINUTE_MS)]))
+    _recompute_pairs(conn, [(minute_of(low), minute_of(high) + MINUTE_MS)],
+                     ("insert_latency_rollup",))
 
 
 def minute_of(ms: int) -> int:
@@ -80,6 +81,25 @@ def range_chunks(minutes: Sequence[int], max_minutes: int) -> list[list[tuple[in
     for start in range(0, len(minutes), max_minutes):
         ranges = minute_ranges(minutes[start:start + max_minutes])
         chunks.extend(ranges[i:i + MAX_RANGES] for i in range(0, len(ranges), MAX_RANGES))
+    return chunks
+
+
+def day_chunks(minutes: Sequence[int], max_minutes: int) -> list[list[tuple[int, int]]]:
+    """`range_chunks`, cut between days where it can: a group holds whole days while they fit
+    in `max_minutes`, and only a day with more dirty minutes than that (or more than
+    `MAX_RANGES` ranges) is split. A refresh recomputes the days of each group
+    (`day_rollups.recompute_days`) after its minutes, so a day split between two groups is
+    recomputed twice: cut by count alone, most days were."""
+    chunks: list[list[tuple[int, int]]] = []
+    days: list[int] = []
+    for _, group in itertools.groupby(minutes, key=lambda minute: minute - minute % DAY_MS):
+        day = list(group)
+        if days and len(days) + len(day) > max_minutes:
+            chunks.extend(range_chunks(days, max_minutes))
+            days = []
+        days += day
+    if days:
+        chunks.extend(range_chunks(days, max_minutes))
     return chunks
 
 
@@ -184,6 +204,25 @@ def recompute(conn: Connection, ranges: Sequence[tuple[int, int]]) -> None:
     for name in _RECOMPUTE_STEPS:
         statement = _prepared(conn, name)
         conn.exec_driver_sql(statement.sql, statement.params(ranges))
+    _recompute_pairs(conn, ranges, ("insert_handling_rollup", "insert_latency_rollup"))
+
+
+def _recompute_pairs(conn: Connection, ranges: Sequence[tuple[int, int]],
+                     inserts: Sequence[str]) -> None:
+    """The per-pair rollups (`inserts`: handling, latency) of the minutes in `ranges`, from
+    one computation of each range's (function, event) pairs: grouped, joined to their event
+    and their latencies clipped once into `PAIRS` (a temporary table), which both inserts
+    read (each grouping the pairs and joining the events itself cost twice as much, and
+    the latency buckets were evaluated over the unclipped expression at every comparison)."""
+    conn.exec_driver_sql(_create_pairs(conn.dialect))
+    fill = _prepared(conn, "fill_pairs")
+    statements = [_prepared(conn, name) for name in inserts]
+    for params in fill.params(ranges):
+        conn.exec_driver_sql(_CLEAR_PAIRS)
+        conn.exec_driver_sql(fill.sql, params)
+        for statement in statements:
+            conn.exec_driver_sql(statement.sql, statement.defaults_only())
+    conn.exec_driver_sql(_CLEAR_PAIRS)
 
 
 # --- the refresh's statements, built and compiled once per process and dialect ----------------
@@ -209,6 +248,12 @@ class _Prepared:
         if self.order is None:
             return rows
         return [tuple(row[name] for name in self.order) for row in rows]
+
+    def defaults_only(self) -> Any:
+        """Driver parameters of a statement that takes no range (it reads `PAIRS`)."""
+        if self.order is None:
+            return dict(self.defaults)
+        return tuple(self.defaults[name] for name in self.order)
 
 
 _PREPARED: dict[tuple[str, str], _Prepared] = {}
@@ -278,27 +323,63 @@ def _invocation_rollup_select() -> sa.Select:
         minute, i.consumer, e.source, e.detail_type, e.version, i.outcome, i.error_type)
 
 
-def _handling_rollup_select() -> sa.Select:
+# The (function, event) pairs whose first attempt is in one range, with their event's kind
+# and time and their latencies clipped at 0 (an event stamped after its handling): filled
+# per range by `fill_pairs`, read by the handling and latency inserts, in one transaction.
+PAIRS = sa.Table(
+    "rollup_pairs", sa.MetaData(),
+    sa.Column("consumer", sa.Text), sa.Column("first_ms", sa.BigInteger),
+    sa.Column("attempts", sa.BigInteger), sa.Column("failed", sa.BigInteger),
+    sa.Column("oks", sa.BigInteger), sa.Column("deliveries", sa.BigInteger),
+    sa.Column("stored", sa.Integer),  # 1: the event is in the store (0: no event row)
+    sa.Column("source", sa.Text), sa.Column("detail_type", sa.Text),
+    sa.Column("version", sa.Text), sa.Column("first_latency", sa.BigInteger),
+    sa.Column("skewed", sa.Integer), sa.Column("ok_latency", sa.BigInteger),
+    prefixes=["TEMPORARY"])
+_CLEAR_PAIRS = f"DELETE FROM {PAIRS.name}"
+_CREATE_PAIRS: dict[str, str] = {}  # per dialect, compiled on first use
+
+
+def _create_pairs(dialect: Any) -> str:
+    found = _CREATE_PAIRS.get(dialect.name)
+    if found is None:
+        found = _CREATE_PAIRS[dialect.name] = str(
+            CreateTable(PAIRS, if_not_exists=True).compile(dialect=dialect))
+    return found
+
+
+def _fill_pairs() -> Any:
     i, e = invocations.c, events.c
-    touched = sa.select(i.event_id).where(_within(i.start_ms),
-                                          i.event_id.is_not(None))
+    touched = sa.select(i.event_id).where(_within(i.start_ms), i.event_id.is_not(None))
     pairs = sa.select(
         i.consumer, i.event_id, sa.func.min(i.start_ms).label("first_ms"),
         sa.func.count().label("attempts"),
         _count_if(i.outcome.in_(["error", "timeout"])).label("failed"),
         _count_if(i.outcome == "ok").label("oks"),
         sa.func.count(sa.distinct(i.request_id)).label("deliveries"),
+        sa.func.min(sa.case((i.outcome == "ok", i.start_ms))).label("ok_ms"),
     ).where(i.event_id.in_(touched)).group_by(i.event_id, i.consumer).subquery()  # event first:
     # rows come from the event_id index in that order, and SQLite groups them a third faster
     p = pairs.c
+    zero = sa.literal_column("0", sa.BigInteger)
+    first_raw, ok_raw = p.first_ms - e.time_ms, p.ok_ms - e.time_ms
+    select = sa.select(
+        p.consumer, p.first_ms, p.attempts, p.failed, p.oks, p.deliveries,
+        sa.case((e.id.is_(None), 0), else_=1), e.source, e.detail_type, e.version,
+        sa.case((first_raw < 0, zero), else_=first_raw), sa.case((first_raw < 0, 1), else_=0),
+        sa.case((ok_raw < 0, zero), else_=ok_raw),
+    ).select_from(pairs.outerjoin(events, e.id == p.event_id)).where(_within(p.first_ms))
+    return PAIRS.insert().from_select([c.name for c in PAIRS.columns], select)
+
+
+def _handling_rollup_select() -> sa.Select:
+    p = PAIRS.c
     minute = _minute(p.first_ms)
     return sa.select(
-        minute, p.consumer, e.source, e.detail_type, e.version, sa.func.count(),
+        minute, p.consumer, p.source, p.detail_type, p.version, sa.func.count(),
         sa.func.sum(p.attempts), _count_if(sa.and_(p.failed > 0, p.failed < p.attempts)),
         _count_if(p.failed == p.attempts), _count_if(p.deliveries > 1), _count_if(p.oks > 1),
-    ).select_from(pairs.outerjoin(events, e.id == p.event_id)).where(
-        _within(p.first_ms)).group_by(minute, p.consumer, e.source, e.detail_type,
-                                                 e.version)
+    ).group_by(minute, p.consumer, p.source, p.detail_type, p.version)
 
 
 def latency_bucket(value: Any, low: int = 0, high: int = len(LATENCY_EDGES_MS)) -> Any:
@@ -314,30 +395,13 @@ def latency_bucket(value: Any, low: int = 0, high: int = len(LATENCY_EDGES_MS)) 
 
 
 def _latency_rollup_select() -> sa.Select:
-    i, e = invocations.c, events.c
-    touched = sa.select(i.event_id).where(_within(i.start_ms), i.event_id.is_not(None))
-    pairs = sa.select(
-        i.consumer, i.event_id, sa.func.min(i.start_ms).label("first_ms"),
-        sa.func.min(sa.case((i.outcome == "ok", i.start_ms))).label("ok_ms"),
-    ).where(i.event_id.in_(touched)).group_by(i.event_id, i.consumer).subquery()
-    p = pairs.c
-    timed = sa.select(
-        _minute(p.first_ms).label("minute_ms"), p.consumer, e.source, e.detail_type,
-        (p.first_ms - e.time_ms).label("first_raw"), (p.ok_ms - e.time_ms).label("ok_raw"),
-    ).select_from(pairs.join(events, e.id == p.event_id)).where(
-        _within(p.first_ms)).subquery("timed")
-    t = timed.c
-    zero = sa.literal_column("0", sa.BigInteger)
-    clipped = sa.select(
-        t.minute_ms, t.consumer, t.source, t.detail_type,
-        sa.case((t.first_raw < 0, zero), else_=t.first_raw).label("first"),
-        sa.case((t.first_raw < 0, 1), else_=0).label("skewed"),
-        sa.case((t.ok_raw < 0, zero), else_=t.ok_raw).label("ok"),
-    ).subquery("clipped")
-    c = clipped.c
-    bucketed = sa.select(c.minute_ms, c.consumer, c.source, c.detail_type, c.first, c.skewed,
-                         c.ok, latency_bucket(c.first).label("first_bucket"),
-                         latency_bucket(c.ok).label("ok_bucket")).subquery("bucketed")
+    p = PAIRS.c
+    bucketed = sa.select(
+        _minute(p.first_ms).label("minute_ms"), p.consumer, p.source, p.detail_type,
+        p.first_latency.label("first"), p.skewed, p.ok_latency.label("ok"),
+        latency_bucket(p.first_latency).label("first_bucket"),
+        latency_bucket(p.ok_latency).label("ok_bucket"),
+    ).where(p.stored == 1).subquery("bucketed")  # pairs of stored events only
     b = bucketed.c
     # one pass over the pairs, each giving a row per measure (a union of two selects
     # computed the pairs twice: the refresh's costliest step)
@@ -362,10 +426,10 @@ _BUILDERS: dict[str, Any] = {
     "insert_event_rollup": lambda: _insert_from(event_rollup, _event_rollup_select()),
     "insert_invocation_rollup": lambda: _insert_from(invocation_rollup,
                                                      _invocation_rollup_select()),
+    "fill_pairs": _fill_pairs,
     "insert_handling_rollup": lambda: _insert_from(handling_rollup, _handling_rollup_select()),
     "insert_latency_rollup": lambda: _insert_from(latency_rollup, _latency_rollup_select()),
 }
 _RECOMPUTE_STEPS = ("delete_marks", "delete_event_rollup", "delete_invocation_rollup",
                     "delete_handling_rollup", "delete_latency_rollup", "insert_event_rollup",
-                    "insert_invocation_rollup", "insert_handling_rollup",
-                    "insert_latency_rollup")
+                    "insert_invocation_rollup")  # then the pairs' (`_recompute_pairs`)

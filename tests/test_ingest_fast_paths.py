@@ -21,7 +21,7 @@ from eventscope.events import RejectedRecord, is_bus_event, parse_bus_event
 from eventscope.ingest_lines import (Block, LineOptions, checked_log_record, classify_line,
                                      parse_block, quarantine_item)
 from eventscope.lambda_logs import parse_log_record
-from eventscope.records import BusEvent, Quarantined
+from eventscope.records import BusEvent, Invocation, Quarantined
 from eventscope.redaction import (RedactionSettings, _has_at, _may_hold_key_or_number,
                                   redact_document, redact_fields)
 from eventscope.replay_marker import is_echo
@@ -210,3 +210,34 @@ def test_a_checked_log_record_reads_as_parse_log_record_reads_it(
     record = checked_log_record({"logGroupName": group, "logStreamName": stream,
                                  "timestamp": timestamp, "message": message})
     assert parse_checked_record(record) == parse_log_record(record)
+
+
+TEXTS = st.text(max_size=8) | st.sampled_from(["a\x00b", "\ud800", "x\udfffy", "é", ""])
+INTS = st.integers(min_value=-(2**63), max_value=2**63 - 1) | BIG
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.builds(Invocation, request_id=TEXTS, consumer=TEXTS, log_group=TEXTS,
+                 log_stream=TEXTS, start_ms=INTS, outcome=st.sampled_from(["ok", "error"]),
+                 event_id=st.none() | TEXTS, end_ms=st.none() | INTS,
+                 duration_ms=st.none() | st.floats(allow_nan=False),
+                 error_type=st.none() | TEXTS, error_message=st.none() | TEXTS,
+                 max_memory_mb=st.none() | INTS, complete=st.booleans(),
+                 log_format=st.sampled_from(["text", "json"])))
+def test_an_invocation_is_made_storable_as_the_generic_record_walk_makes_it(
+        invocation: Invocation) -> None:
+    """The store's check of an invocation by one getter gives what `poison.clean_record`
+    gives (text escaped, the very record when clean) or refuses what it refuses."""
+    from eventscope import poison
+    from eventscope.store import clean_invocation
+    try:
+        plain: Any = poison.clean_record(invocation)
+    except poison.Unstorable as exc:
+        plain = ("refused", str(exc))
+    try:
+        fast: Any = clean_invocation(invocation)
+    except poison.Unstorable as exc:
+        fast = ("refused", str(exc))
+    assert fast == plain
+    if plain is invocation:
+        assert fast is invocation

@@ -122,3 +122,29 @@ def test_spread_data_covers_several_days() -> None:
     events, _ = _spread()
     days = {e.time_ms // DAY_MS for e in events}
     assert len(days) >= DAYS
+
+
+@settings(max_examples=300, deadline=None)
+@given(offsets=st.sets(st.integers(0, 4 * DAY_MS // MINUTE_MS), max_size=400),
+       max_minutes=st.integers(1, 300))
+def test_a_refresh_cuts_its_minutes_between_days_unless_a_day_is_too_big(
+        offsets: set[int], max_minutes: int) -> None:
+    """`rollups.day_chunks` covers the dirty minutes in order, each group within the size
+    limits `range_chunks` keeps, and splits a day (whose day rows each group recomputes)
+    only when it holds more minutes than a group may (or more ranges than a statement)."""
+    from eventscope.rollups import MAX_RANGES, day_chunks, minute_ranges
+    minutes = sorted(T0 + offset * MINUTE_MS for offset in offsets)
+    chunks = day_chunks(minutes, max_minutes)
+    covered = [m for chunk in chunks for lo, hi in chunk for m in range(lo, hi, MINUTE_MS)]
+    assert covered == minutes
+    groups_of_day: dict[int, set[int]] = {}
+    for number, chunk in enumerate(chunks):
+        assert sum((hi - lo) // MINUTE_MS for lo, hi in chunk) <= max_minutes
+        assert 0 < len(chunk) <= MAX_RANGES
+        for lo, hi in chunk:
+            for minute in range(lo, hi, MINUTE_MS):
+                groups_of_day.setdefault(minute - minute % DAY_MS, set()).add(number)
+    for day, groups in groups_of_day.items():
+        own = [m for m in minutes if day <= m < day + DAY_MS]
+        if len(groups) > 1:
+            assert len(own) > max_minutes or len(minute_ranges(own)) > MAX_RANGES
