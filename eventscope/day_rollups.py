@@ -88,13 +88,17 @@ def _chunks(ranges: list[tuple[int, int]], size: int = 200) -> list[list[tuple[i
 def prepare_day_rollups(conn: Connection, had_days: bool) -> None:
     """On a store made before the day tables (`had_days` False), or before one of them
     (the latency one): fill each day table that is empty while its minutes are not (each
-    is checked either way: two one-row reads)."""
-    for minutes, days, keys in PAIRS:
-        if _has_rows(conn, days) or not _has_rows(conn, minutes):
-            continue
+    is checked either way, see `days_to_fill`)."""
+    for minutes, days, keys in days_to_fill(conn):
         conn.execute(days.insert().from_select(_columns(minutes, keys),
                                                _day_select(minutes, keys, sa.true())))
 
 
-def _has_rows(conn: Connection, table: sa.Table) -> bool:
-    return conn.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first() is not None
+def days_to_fill(conn: Connection) -> list[tuple[sa.Table, sa.Table, tuple[str, ...]]]:
+    """The PAIRS whose day table is empty while its minute table is not, in one read (an
+    EXISTS of each table): what `prepare_day_rollups` fills; none on a store up to date."""
+    tables = [table for minutes, days, _ in PAIRS for table in (minutes, days)]
+    found = tuple(conn.execute(sa.select(*(sa.select(sa.literal(1)).select_from(table).exists()
+                                           for table in tables))).one())
+    return [pair for pair, has_minutes, has_days in zip(PAIRS, found[::2], found[1::2])
+            if has_minutes and not has_days]

@@ -34,6 +34,7 @@ import re
 import time
 from collections.abc import Iterable
 from datetime import datetime, timezone
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -85,12 +86,16 @@ def _partitioned(table: sa.Table, extra_key: str | None, time_btree: str | None)
                     postgresql_partition_by=f"RANGE ({time_column})")
 
 
-LAYOUT = (
-    _partitioned(events, "time_ms", "ix_events_time"),
-    _partitioned(invocations, None, "ix_invocations_start"),
-    _partitioned(deliveries, "time_ms", None),
-    _partitioned(quarantine, "quarantined_ms", None),
-)
+@cache
+def layout() -> tuple[sa.Table, ...]:
+    """The partitioned tables, built at first use: their PostgreSQL-only index options load
+    SQLAlchemy's PostgreSQL dialect, which a SQLite store's start-up should not pay for."""
+    return (
+        _partitioned(events, "time_ms", "ix_events_time"),
+        _partitioned(invocations, None, "ix_invocations_start"),
+        _partitioned(deliveries, "time_ms", None),
+        _partitioned(quarantine, "quarantined_ms", None),
+    )
 
 # The quarantine's idempotency on its key alone, as the unpartitioned table's primary key gave.
 QUARANTINE_INSERT = (
@@ -103,7 +108,7 @@ def create_layout(conn: Connection) -> None:
     """Create the partitioned tables of a new store (their default partitions, lz4, today's
     partitions and those ahead). The caller holds the schema lock and creates the rest."""
     lz4 = has_lz4(conn)
-    for table in LAYOUT:
+    for table in layout():
         table.create(conn)
         for column in COMPRESSED[table.name]:  # partitions made later inherit both
             lz4_too = f", ALTER COLUMN {column} SET COMPRESSION lz4" if lz4 else ""
@@ -112,7 +117,7 @@ def create_layout(conn: Connection) -> None:
         conn.exec_driver_sql(f"CREATE TABLE {table.name}_default PARTITION OF {table.name} "
                              f"DEFAULT WITH ({STORAGE_OPTIONS})")
     today = day_of(int(time.time() * 1000))
-    for table in LAYOUT:
+    for table in layout():
         for day in range(today, today + (AHEAD_DAYS + 1) * DAY_MS, DAY_MS):
             _create_partition(conn, table.name, day)
 

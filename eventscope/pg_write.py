@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from eventscope.records import EVENT_COLUMNS, Invocation
@@ -25,7 +25,6 @@ from eventscope.tables import MINUTE_MS, events, invocations
 INVOCATION_COLUMNS = tuple(c.name for c in invocations.columns)
 _invocation_row = operator.attrgetter(*INVOCATION_COLUMNS)
 _stage_metadata = sa.MetaData()
-_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
 def _stage(table: sa.Table) -> sa.Table:
@@ -36,13 +35,20 @@ def _stage(table: sa.Table) -> sa.Table:
 STAGE_EVENTS, STAGE_INVOCATIONS = _stage(events), _stage(invocations)
 
 
+# The two statements are compiled at first use, not at import: `eventscope.store` imports this
+# module, and a SQLite store's start-up should not load SQLAlchemy's PostgreSQL dialect.
+@cache
 def _insert_events() -> str:
+    from sqlalchemy.dialects import postgresql
     statement = postgresql.insert(events).from_select(
         list(EVENT_COLUMNS), sa.select(*(STAGE_EVENTS.c[n] for n in EVENT_COLUMNS)))
-    return str(statement.on_conflict_do_nothing().compile(dialect=_DIALECT))
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    return str(statement.on_conflict_do_nothing().compile(dialect=dialect))
 
 
+@cache
 def _upsert_invocations() -> str:
+    from sqlalchemy.dialects import postgresql
     insert = postgresql.insert(invocations).from_select(
         list(INVOCATION_COLUMNS), sa.select(*(STAGE_INVOCATIONS.c[n] for n in INVOCATION_COLUMNS)))
     stored, offered = invocations.c, insert.excluded
@@ -53,11 +59,10 @@ def _upsert_invocations() -> str:
         where=sa.and_(offered.complete, sa.or_(sa.not_(stored.complete),
                                                sa.and_(stored.outcome == ok,
                                                        offered.outcome != ok))))
-    return str(statement.compile(dialect=_DIALECT))
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    return str(statement.compile(dialect=dialect))
 
 
-INSERT_EVENTS = _insert_events()
-UPSERT_INVOCATIONS = _upsert_invocations()
 # Minutes of stored invocations of the staged events (an event arriving late changes their
 # attribution): one statement instead of a lookup per 500 ids.
 RELATED_MINUTES = (f"SELECT DISTINCT i.start_ms - i.start_ms %% {MINUTE_MS} FROM invocations i "
@@ -102,7 +107,7 @@ def write_events(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> int:
     _ensure_stages(conn, STAGE_EVENTS)
     conn.exec_driver_sql(f"DELETE FROM {STAGE_EVENTS.name}")
     _copy(conn, STAGE_EVENTS, EVENT_COLUMNS, rows)
-    return max(conn.exec_driver_sql(INSERT_EVENTS).rowcount, 0)
+    return max(conn.exec_driver_sql(_insert_events()).rowcount, 0)
 
 
 def related_minutes(conn: Connection) -> set[int]:
@@ -118,7 +123,7 @@ def write_invocations(conn: Connection, offered: Sequence[Invocation]) -> int:
     conn.exec_driver_sql(f"DELETE FROM {STAGE_INVOCATIONS.name}")
     _copy(conn, STAGE_INVOCATIONS, INVOCATION_COLUMNS,
           [_invocation_row(i) for i in merge_invocations(offered)])
-    return max(conn.exec_driver_sql(UPSERT_INVOCATIONS).rowcount, 0)
+    return max(conn.exec_driver_sql(_upsert_invocations()).rowcount, 0)
 
 
 def replaces(stored: Invocation, offered: Invocation) -> bool:

@@ -24,23 +24,21 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from eventscope.errors import EventscopeError, StoreError
-from eventscope.tables import (DAY_MS, checkpoints, deliveries, event_rollup, event_rollup_day,
-                               events, handling_rollup, handling_rollup_day, invocation_rollup,
-                               invocation_rollup_day, invocations, latency_rollup,
-                               latency_rollup_day, meta, quarantine, redactions, rollup_dirty)
+# PRUNED_DETAIL (what a cleared payload holds) is kept with the schema, and named here too
+from eventscope.tables import (DAY_MS, PRUNED_DETAIL, checkpoints, deliveries, event_rollup,
+                               event_rollup_day, events, handling_rollup, handling_rollup_day,
+                               invocation_rollup, invocation_rollup_day, invocations,
+                               latency_rollup, latency_rollup_day, meta, quarantine, redactions,
+                               rollup_dirty, upsert_dialect)
 
 POLICY_KEY = "retention"  # in `meta`: the policy in effect (JSON days per kind)
 KEPT_SINCE_KEY = "retention_kept_since"  # in `meta`: JSON {kind: epoch ms} of the last prune
 PRUNED_AT_KEY = "retention_pruned_ms"  # in `meta`: when the last prune ran
 TRIMMED_KEY = "retention_trimmed"  # in `meta`: {kind: horizon} of the kinds a prune removed
 CLEARED_KEY = "retention_payloads_cleared"  # in `meta`: payloads before it are all cleared
-# A pruned payload: the JSON `null`. Every stored detail is a JSON object (ingest and the tap
-# quarantine any other), so this text can only mean "cleared by retention".
-PRUNED_DETAIL = "null"
 BATCH_ROWS = 5_000
 # Checkpoints holding the state of a source that comes and goes, forgotten once idle this
 # long: the pushed logs' state per log stream (`eventscope.collectors.logs_push`), where
@@ -215,8 +213,7 @@ def record_policy(engine: Engine, policy: Policy) -> None:
 
 
 def _put_meta(conn: Connection, values: Mapping[str, Any]) -> None:
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    insert = dialect.insert(meta)
+    insert = upsert_dialect(conn.dialect).insert(meta)
     statement = insert.on_conflict_do_update(index_elements=[meta.c.key],
                                              set_={"value": insert.excluded.value})
     conn.execute(statement, [{"key": k, "value": orjson.dumps(v).decode()}

@@ -45,6 +45,14 @@ def prepare_rollups(conn: Connection, had_rollups: bool) -> None:
 LATENCY_KEY = "latency_rollup"  # meta key: the latency rollup was filled (or born) here
 
 
+def rollups_prepared(relations: set[str], meta_keys: set[str]) -> bool:
+    """Whether `prepare_rollups` has nothing to do on a store holding these tables and
+    indexes (names) and these `meta` keys: its rollups, covering indexes and filled latency
+    rollup are there."""
+    return (rollup_dirty.name in relations and LATENCY_KEY in meta_keys
+            and all(index.name in relations for index in FINDING_INDEXES))
+
+
 def _fill_latency_rollup(conn: Connection) -> None:
     """On a store whose rollups were made before the latency rollup: fill it from every
     stored invocation, once."""

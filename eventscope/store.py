@@ -4,7 +4,8 @@ Owns the engine set-up for both engines and every write and count eventscope mak
 tables are in `eventscope.tables`, rollup maintenance in `eventscope.rollups`. Writes are
 idempotent on natural keys (the event id; an invocation's request id and start), and one
 `write_batch` call is one transaction, so a collector's checkpoint advances only with the data
-it covers.
+it covers. Opening a store brings one made by an older eventscope up to date; one already up
+to date (every command opens the store) is only read: three reads, no DDL.
 """
 
 from __future__ import annotations
@@ -18,22 +19,24 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from eventscope import day_rollups, partitions, pg_write, poison, retention, rollups
+# partitions, pg_write (PostgreSQL only) and retention (pruning) are imported by the functions
+# using them: every command opens a store, and a reading one on SQLite needs none of them.
+from eventscope import day_rollups, poison, rollups
 from eventscope.errors import StoreError
 from eventscope.extras import require
 from eventscope.limits import QUARANTINE_RAW_CAP
 from eventscope.records import EVENT_COLUMNS, BusEvent, Invocation, Quarantined, event_row
 # The schema is re-exported: callers see the store and its tables in one place.
 from eventscope.tables import (DURATION_BUCKETS, DURATION_EDGES_MS, MINUTE_MS,  # noqa: F401
+                               PRUNED_DETAIL,
                                checkpoints, collector_status, contract_results, deliveries,
                                event_rollup, event_rollup_day, events, handling_rollup,
                                invocation_rollup,
                                invocations, meta, metadata, notifications, quarantine,
                                queue_depths, redactions, replay_audit, rollup_dirty,
-                               rule_snapshots, rule_targets)
+                               rule_snapshots, rule_targets, upsert_dialect)
 
 SCHEMA_VERSION = 1
 SAMPLE_RATE_KEY = "sample_rate"  # in `meta`: see `Store.sample_rate`
@@ -127,7 +130,7 @@ class Store:
         self._copy = engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg"
         self._partitioned: bool | None = None if engine.dialect.name == "postgresql" else False
         self._partition_days: dict[str, set[int]] = {}
-        dialect = sqlite if engine.dialect.name == "sqlite" else postgresql
+        dialect = upsert_dialect(engine.dialect)
         upsert = dialect.insert(invocations)
         checkpoint = dialect.insert(checkpoints)
         self._insert_event = _Compiled(engine, dialect.insert(events).on_conflict_do_nothing())
@@ -163,7 +166,25 @@ class Store:
         return self.engine.url.render_as_string(hide_password=True)
 
     def create_schema(self) -> None:
-        """Create missing tables and indexes; refuse a store made by a newer eventscope."""
+        """Create missing tables and indexes and bring a store made by an older eventscope up
+        to date (`rollups.prepare_rollups`, `day_rollups.prepare_day_rollups`); refuse a
+        store made by a newer eventscope. A store already up to date (the common case: every
+        command opens the store) costs three reads, no write and no lock (`_current_version`)."""
+        try:
+            with self.engine.connect() as conn:
+                found = _current_version(conn)
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"cannot open store {self.url}: {_first_line(exc)}") from None
+        if found is None:
+            self._update_schema()
+        elif int(found) > SCHEMA_VERSION:
+            raise StoreError(f"store {self.url} has schema version {found}, newer than "
+                             f"this eventscope's {SCHEMA_VERSION}: upgrade eventscope")
+
+    def _update_schema(self) -> None:
+        """`create_schema` on a store that needs it: every check and step, under the schema
+        lock on PostgreSQL."""
+        from eventscope import partitions
         try:
             with self.engine.begin() as conn:
                 if self.engine.dialect.name == "postgresql":  # several processes may start at once
@@ -270,6 +291,7 @@ class Store:
         """Create the day partitions the batch needs before its transaction (PostgreSQL,
         day-partitioned layout); a set lookup when they exist. A partition that cannot be
         made now (a lock held too long) is not an error: its rows go to the default one."""
+        from eventscope import partitions
         now = int(time.time() * 1000)
         times = {"events": [int(row[_TIME]) for row in event_rows],
                  "invocations": [i.start_ms for i in invocations_],
@@ -300,6 +322,7 @@ class Store:
                     extra_rows: Mapping[sa.Table, Sequence[dict[str, Any]]],
                     sample_rate: float | None,
                     claims: Sequence[_Claim] = ()) -> WriteResult:
+        from eventscope import pg_write
         result = WriteResult()
         try:
             with self.engine.begin() as conn:
@@ -395,6 +418,7 @@ class Store:
         if not rows or not self._partitioned:
             return self._execute(conn, self._insert_quarantine, rows)
         # partitioned: the key (key, day) no longer says "same input"; the key alone does
+        from eventscope import partitions
         return sum(max(conn.exec_driver_sql(partitions.QUARANTINE_INSERT, row).rowcount, 0)
                    for row in rows)
 
@@ -440,7 +464,7 @@ class Store:
         """An insert-or-ignore statement for one of the collectors' tables, compiled once."""
         cache: dict[str, _Compiled] = self.__dict__.setdefault("_insert_ignore_cache", {})
         if table.name not in cache:
-            dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
+            dialect = upsert_dialect(self.engine.dialect)
             cache[table.name] = _Compiled(
                 self.engine, dialect.insert(table).on_conflict_do_nothing())
         return cache[table.name]
@@ -465,7 +489,7 @@ class Store:
         with self.engine.begin() as conn:
             found = conn.execute(sa.select(meta.c.value).where(meta.c.key == "pii_key")).scalar()
             if found is None:
-                dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
+                dialect = upsert_dialect(self.engine.dialect)
                 conn.execute(dialect.insert(meta).values(key="pii_key", value=os.urandom(32).hex())
                              .on_conflict_do_nothing())
                 found = conn.execute(
@@ -505,7 +529,7 @@ class Store:
 
     def put_status(self, row: dict[str, Any]) -> None:
         """Insert or replace one collector loop's status row (its heartbeat)."""
-        dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
+        dialect = upsert_dialect(self.engine.dialect)
         insert = dialect.insert(collector_status).values(**row)
         statement = insert.on_conflict_do_update(
             index_elements=[collector_status.c.collector, collector_status.c.instance],
@@ -521,7 +545,7 @@ class Store:
         """Record the latest sample of a dead-letter queue (`queue_depths`), keeping when it
         first became non-empty: the sample's `nonempty_since_ms` counts only when the stored
         row was empty (or absent)."""
-        dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
+        dialect = upsert_dialect(self.engine.dialect)
         insert = dialect.insert(queue_depths).values(**row)
         stored = queue_depths.c
         statement = insert.on_conflict_do_update(
@@ -574,7 +598,7 @@ class Store:
         """(id, time_ms, detail JSON) of stored events of one type (and version), newest first;
         events whose payload retention cleared are left out."""
         query = sa.select(events.c.id, events.c.time_ms, events.c.detail).where(
-            events.c.detail_type == detail_type, events.c.detail != retention.PRUNED_DETAIL)
+            events.c.detail_type == detail_type, events.c.detail != PRUNED_DETAIL)
         if source is not None:
             query = query.where(events.c.source == source)
         if version is not None:
@@ -591,7 +615,7 @@ class Store:
         """(id, source, detail_type, time_ms, detail JSON) of every stored event whose payload
         is kept (retention clears old ones)."""
         query = sa.select(events.c.id, events.c.source, events.c.detail_type, events.c.time_ms,
-                          events.c.detail).where(events.c.detail != retention.PRUNED_DETAIL)
+                          events.c.detail).where(events.c.detail != PRUNED_DETAIL)
         with self.engine.connect() as conn:
             for row in conn.execution_options(yield_per=batch).execute(query):
                 yield row[0], row[1], row[2], row[3], row[4]
@@ -644,6 +668,7 @@ class Store:
         after it that such a refresh would touch is marked dirty and waits for a later
         refresh (a bulk ingest settles the minutes behind what it reads).
         """
+        from eventscope import retention
         with self.engine.connect() as conn:
             query = sa.select(rollup_dirty.c.minute_ms)
             if before is not None:
@@ -723,6 +748,30 @@ class _Compiled:
             return [{name: getattr(row, name) for name in self.names} for row in rows]
         values = operator.attrgetter(*self.positions)
         return [values(row) for row in rows]
+
+
+# The store's tables and indexes by name, from the catalog: one read. On PostgreSQL those the
+# search path shows, as SQLAlchemy's `has_table` and `has_index` see them.
+_RELATIONS = {
+    "sqlite": "SELECT name FROM sqlite_master WHERE type IN ('table', 'index')",
+    "postgresql": "SELECT c.relname FROM pg_catalog.pg_class c WHERE c.relkind IN "
+                  "('r', 'p', 'i', 'I') AND pg_catalog.pg_table_is_visible(c.oid)",
+}
+
+
+def _current_version(conn: Connection) -> str | None:
+    """The store's schema version when `create_schema` would change nothing in it (every
+    table of `tables.metadata`, the rollups prepared, the day rollups filled, a version
+    recorded), else None: three reads."""
+    relations = set(conn.exec_driver_sql(_RELATIONS[conn.dialect.name]).scalars())
+    if not set(metadata.tables) <= relations:
+        return None
+    stored = dict(conn.execute(sa.select(meta.c.key, meta.c.value).where(
+        meta.c.key.in_(["schema_version", rollups.LATENCY_KEY]))).tuples().all())
+    if ("schema_version" not in stored or not rollups.rollups_prepared(relations, set(stored))
+            or day_rollups.days_to_fill(conn)):
+        return None
+    return str(stored["schema_version"])
 
 
 def open_store(url: str | None = None, *, must_exist: bool = False) -> Store:
@@ -885,8 +934,8 @@ class _Claim:
         (collector, key), now = self.key, int(time.time() * 1000)
         row = {"collector": collector, "key": key, "value": self.value, "updated_ms": now}
         if self.expected is None:
-            dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-            statement: Any = dialect.insert(checkpoints).values(row).on_conflict_do_nothing()
+            statement: Any = (upsert_dialect(conn.dialect).insert(checkpoints).values(row)
+                              .on_conflict_do_nothing())
         else:
             statement = checkpoints.update().where(
                 checkpoints.c.collector == collector, checkpoints.c.key == key,

@@ -6,9 +6,23 @@ findings, the catalog, and the per-minute rollups (maintained by `eventscope.rol
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
+
+
+def upsert_dialect(dialect: sa.engine.Dialect) -> Any:
+    """The dialect module (`sqlalchemy.dialects.sqlite` or `.postgresql`) whose `insert`
+    has the ON CONFLICT clauses, for an engine of that dialect. Imported when asked for:
+    the PostgreSQL one (with its asyncpg, pg8000 ... modules) costs a SQLite store's
+    start-up ~60 ms, so nothing imports it at module level."""
+    if dialect.name == "sqlite":
+        from sqlalchemy.dialects import sqlite
+        return sqlite
+    from sqlalchemy.dialects import postgresql
+    return postgresql
 
 meta = sa.Table(
     "meta",
@@ -33,6 +47,10 @@ events = sa.Table(
     sa.Column("size_bytes", sa.Integer, nullable=False),
     sa.Index("ix_events_type_time", "detail_type", "time_ms"),
 )
+# A payload retention cleared (`eventscope.retention`): the JSON `null`. Every stored detail
+# is a JSON object (ingest and the tap quarantine any other), so this text can only mean
+# "cleared by retention". Here, beside the column, so readers need not import the pruning.
+PRUNED_DETAIL = "null"
 
 invocations = sa.Table(
     "invocations",

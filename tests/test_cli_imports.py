@@ -1,7 +1,7 @@
 """The CLI's start-up, its help and the order lifecycle import none of the heavy libraries
 (pandas, pyarrow, plotly, networkx, boto3, streamlit; jsonschema without a catalog): each
-command imports what it needs when it runs. A test of imports, read from `-X importtime`, not
-of time."""
+command imports what it needs when it runs; a SQLite store never imports SQLAlchemy's
+PostgreSQL dialect. A test of imports, read from `-X importtime`, not of time."""
 
 from __future__ import annotations
 
@@ -21,13 +21,25 @@ HEAVY = {"pandas", "pyarrow", "plotly", "networkx", "boto3", "botocore", "stream
 CATALOG = str(Path(__file__).parent / "data" / "readmodel" / "catalog")
 
 
-def imported(*args: str) -> tuple[set[str], subprocess.CompletedProcess[str]]:
-    """The top-level packages `eventscope ARGS` imported, and the finished process."""
+def modules(*args: str) -> tuple[set[str], subprocess.CompletedProcess[str]]:
+    """Every module `eventscope ARGS` imported (dotted names), and the finished process."""
     done = subprocess.run([sys.executable, "-X", "importtime", "-m", "eventscope", *args],
                           capture_output=True, text=True, check=False)
-    names = {line.rsplit("|", 1)[1].strip().split(".")[0]
+    names = {line.rsplit("|", 1)[1].strip()
              for line in done.stderr.splitlines() if line.startswith("import time:")}
     return names - {"imported package"}, done
+
+
+def imported(*args: str) -> tuple[set[str], subprocess.CompletedProcess[str]]:
+    """The top-level packages `eventscope ARGS` imported, and the finished process."""
+    names, done = modules(*args)
+    return {name.split(".")[0] for name in names}, done
+
+
+def postgresql_modules(names: set[str]) -> set[str]:
+    """SQLAlchemy's PostgreSQL dialect (with its asyncpg, pg8000 ... modules) and drivers."""
+    return {n for n in names if n.startswith(("sqlalchemy.dialects.postgresql", "psycopg",
+                                              "asyncpg"))}
 
 
 @pytest.fixture
@@ -67,10 +79,29 @@ def test_help_imports_no_heavy_library(args: list[str]) -> None:
 
 
 def test_lifecycle_imports_no_heavy_library(order_store: str) -> None:
-    names, done = imported("lifecycle", "o-1", "--db", order_store, "--json")
+    """Nor, on a SQLite store, the PostgreSQL dialect; nor the pruning, which readers of a
+    pruned payload need not import."""
+    names, done = modules("lifecycle", "o-1", "--db", order_store, "--json")
     assert done.returncode == 0, done.stderr[-500:]
     assert '"key": "o-1"' in done.stdout
-    assert names & HEAVY == set()
+    assert {name.split(".")[0] for name in names} & HEAVY == set()
+    assert "eventscope.retention" not in names
+    if order_store.startswith("sqlite"):
+        assert postgresql_modules(names) == set()
+
+
+@pytest.mark.parametrize("args", [["stats"], ["failures", "--json"], ["prune", "--dry-run"]])
+def test_a_sqlite_store_never_imports_the_postgresql_dialect(args: list[str],
+                                                             tmp_path: Path) -> None:
+    """Opening, reading and pruning a SQLite store: SQLAlchemy's PostgreSQL dialect is
+    imported only for a PostgreSQL store."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store = open_store(url)
+    store.write_batch(scenario.bus_events(), scenario.invocations())
+    store.engine.dispose()
+    names, done = modules(*args, "--db", url)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert postgresql_modules(names) == set()
 
 
 def test_lifecycle_with_a_catalog_imports_only_the_catalogs_validator(order_store: str) -> None:

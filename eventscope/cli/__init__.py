@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-import tempfile
-import traceback
 import unicodedata
 from typing import Any, NoReturn
 
@@ -89,6 +87,8 @@ EXIT_OK, EXIT_FOUND, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 def write_crash_log(error: BaseException, command: str | None) -> str:
     """The path of a new file (private, unique, in the temporary directory) holding the
     traceback of ERROR. Nothing from the input chooses where it is written."""
+    import tempfile  # here, not at start-up: only a crash needs them (~10 ms of imports)
+    import traceback
     handle, path = tempfile.mkstemp(prefix="eventscope-crash-", suffix=".log")
     with open(handle, "w", encoding="utf-8") as log:
         log.write(f"eventscope {command or '?'}\n")  # the command's name, not its arguments

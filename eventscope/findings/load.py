@@ -25,10 +25,10 @@ from eventscope.day_rollups import PAIRS, aggregate
 from eventscope.findings.columns import ATTEMPT_COLUMNS, EVENT_COLUMNS, SUBSCRIPTION_COLUMNS
 from eventscope.patterns import listed_values
 from eventscope.redaction import mask_pii, may_hold_pii, stored_query
-from eventscope.retention import PRUNED_DETAIL
 from eventscope.rollups import minute_of
 from eventscope.store import Store
-from eventscope.tables import (DAY_MS, DURATION_BUCKETS, MINUTE_MS, event_rollup, events,
+from eventscope.tables import (DAY_MS, DURATION_BUCKETS, MINUTE_MS, PRUNED_DETAIL,
+                               event_rollup, events,
                                handling_rollup, invocation_rollup, invocations,
                                latency_rollup, meta,
                                rule_snapshots, rule_targets)

@@ -22,7 +22,7 @@ from eventscope.findings import load
 from eventscope.findings.columns import SUBSCRIPTION_COLUMNS, owner_name
 from eventscope.findings.lifecycle import declared_lifecycles, order_lifecycle
 # the stored detail of an event whose payload retention cleared: faces show it as such
-from eventscope.retention import PRUNED_DETAIL  # noqa: F401
+from eventscope.tables import PRUNED_DETAIL  # noqa: F401
 
 if TYPE_CHECKING:  # the heavier modules are imported by the functions that use them, so a
     # lifecycle lookup (and the CLI's start-up) never imports pandas, networkx or jsonschema
