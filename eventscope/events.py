@@ -1,12 +1,14 @@
-"""Bus events: turning an EventBridge envelope, as a rule target receives it, into a `BusEvent`.
+"""Bus events: turning an EventBridge envelope, as a rule target receives it, into a `BusEvent`
+(or straight into its `events` row, `bus_event_row`, as ingest writes it).
 
 Owns the envelope's required fields, the derived keys (version, correlation key, size), how an
-event's version is read (`VersionRule`: the catalog's `version-from` and default version) and
-the reasons an envelope is refused. Pure: no I/O.
+event's version is read (`VersionRule`: the catalog's `version-from` and default version), how
+its time is read (`parse_time_ms`) and the reasons an envelope is refused. Pure: no I/O.
 """
 
 from __future__ import annotations
 
+import re
 import time as _time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from eventscope.records import BusEvent
+from eventscope.records import BusEvent, event_of_row
 
 DEFAULT_CORRELATION_PATHS: tuple[str, ...] = ("detail.orderId",)
 REQUIRED_FIELDS = ("id", "source", "detail-type", "time", "detail")
@@ -75,6 +77,17 @@ def parse_bus_event(
     `version_rules` (the catalog's, `Catalog.version_rules`) say how the version of each
     (source, detail-type) is read; other types keep `detail.version`.
     """
+    return event_of_row(bus_event_row(envelope, size_bytes, correlation_paths, version_rules))
+
+
+def bus_event_row(
+    envelope: Mapping[str, Any],
+    size_bytes: int,
+    correlation_paths: Sequence[str] = DEFAULT_CORRELATION_PATHS,
+    version_rules: Mapping[tuple[str, str], VersionRule] | None = None,
+) -> tuple[Any, ...]:
+    """`parse_bus_event` as the event's `events` row (`records.event_row` of it, in
+    `EVENT_COLUMNS` order) without building the `BusEvent`: what ingest writes."""
     event_id, source, detail_type = (envelope.get("id"), envelope.get("source"),
                                      envelope.get("detail-type"))
     detail, time = envelope.get("detail"), envelope.get("time")
@@ -91,14 +104,15 @@ def parse_bus_event(
         version: Any = rule_for(version_rules, source, detail_type).version(detail, detail_type)
     else:
         version = detail.get("version")
-    # Positional on purpose: this runs once per event on the ingest hot path, and keyword
-    # arguments cost a frozen dataclass twice as much. Order: see `BusEvent`.
-    return BusEvent(
-        event_id, source, detail_type, parse_time_ms(time), orjson.dumps(detail).decode(),
-        size_bytes, _optional_str(envelope.get("account")), _optional_str(envelope.get("region")),
-        orjson.dumps(resources).decode() if resources else "[]",
-        None if version is None else str(version),
-        first_value(envelope, correlation_paths),
+    account, region = envelope.get("account"), envelope.get("region")
+    # A tuple in `EVENT_COLUMNS` order (the store's `events` columns), built once per event on
+    # the ingest hot path.
+    return (
+        event_id, source, detail_type, parse_time_ms(time),
+        None if version is None else str(version), first_value(envelope, correlation_paths),
+        None if account is None else str(account), None if region is None else str(region),
+        orjson.dumps(resources).decode() if resources else "[]", orjson.dumps(detail).decode(),
+        size_bytes,
     )
 
 
@@ -122,6 +136,18 @@ FUTURE_LEEWAY_MS = 86_400_000
 def parse_time_ms(value: Any, now_ms: int | None = None) -> int:
     """Milliseconds since the epoch of an EventBridge `time` (ISO 8601, UTC when unzoned),
     refused (`invalid_time`) outside [2000-01-01, `now_ms` (the clock) + one day]."""
+    time_ms = _whole_second_ms(value) if type(value) is str and len(value) == 20 else None
+    if time_ms is None:
+        time_ms = _iso_ms(value)
+    latest = (int(_time.time() * 1000) if now_ms is None else now_ms) + FUTURE_LEEWAY_MS
+    if not EARLIEST_TIME_MS <= time_ms <= latest:
+        raise RejectedRecord("invalid_time", f"time {value[:40]!r} is outside 2000-01-01 .. "
+                                             "a day from now")
+    return time_ms
+
+
+def _iso_ms(value: Any) -> int:
+    """Milliseconds since the epoch of an ISO 8601 string (UTC when unzoned), unchecked."""
     if not isinstance(value, str):
         raise RejectedRecord("invalid_time", f"time {value!r} is not an ISO 8601 string")
     try:
@@ -131,14 +157,36 @@ def parse_time_ms(value: Any, now_ms: int | None = None) -> int:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     try:
-        time_ms = int(parsed.timestamp() * 1000)
+        return int(parsed.timestamp() * 1000)
     except (OverflowError, ValueError):  # 0001-01-01 with a positive offset
-        time_ms = EARLIEST_TIME_MS - 1
-    latest = (int(_time.time() * 1000) if now_ms is None else now_ms) + FUTURE_LEEWAY_MS
-    if not EARLIEST_TIME_MS <= time_ms <= latest:
-        raise RejectedRecord("invalid_time", f"time {value[:40]!r} is outside 2000-01-01 .. "
-                                             "a day from now")
-    return time_ms
+        return EARLIEST_TIME_MS - 1
+
+
+def _whole_second_ms(value: str) -> int | None:
+    """`_iso_ms` of EventBridge's own shape, `2024-05-01T10:00:12Z`, as its hour's (parsed
+    once) plus its minutes and seconds; None for any other shape (or an invalid minute)."""
+    if value[13] != ":" or value[16] != ":" or value[19] != "Z":
+        return None
+    digits = value[14:16] + value[17:19]
+    if not (digits.isascii() and digits.isdigit()) or digits[0] > "5" or digits[2] > "5":
+        return None
+    hour = _hour_ms(value[:13])
+    return None if hour is None else hour + int(digits[:2]) * 60_000 + int(digits[2:]) * 1000
+
+
+_HOUR = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}", re.ASCII)
+
+
+@lru_cache(maxsize=4096)
+def _hour_ms(prefix: str) -> int | None:
+    """`_iso_ms` of `YYYY-MM-DDTHH:00:00Z` for such a prefix, or None (another shape, or no
+    such hour)."""
+    if _HOUR.fullmatch(prefix) is None or prefix[11:] > "23":
+        return None
+    try:
+        return _iso_ms(prefix + ":00:00Z")
+    except RejectedRecord:
+        return None
 
 
 def format_time(time_ms: int) -> str:
@@ -179,7 +227,3 @@ def envelope_of(event: BusEvent) -> dict[str, Any]:
         "detail": orjson.loads(event.detail),
     }
     return {key: value for key, value in envelope.items() if value is not None}
-
-
-def _optional_str(value: Any) -> str | None:
-    return None if value is None else str(value)

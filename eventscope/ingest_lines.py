@@ -16,12 +16,12 @@ from typing import Any
 
 from eventscope.decoding import decode_object, needs_exact_integers
 from eventscope.events import (DEFAULT_CORRELATION_PATHS, RejectedRecord, VersionRule,
-                               is_bus_event, parse_bus_event)
+                               bus_event_row, is_bus_event)
 from eventscope.lambda_logs import ParsedRecord, parse_checked_record
 from eventscope.limits import QUARANTINE_READ
-from eventscope.records import EVENT_COLUMNS, BusEvent, Quarantined, event_row
+from eventscope.records import EVENT_COLUMNS, BusEvent, Quarantined, event_of_row
 from eventscope.replay_marker import is_echo
-from eventscope.redaction import (RedactionSettings, redact_fields, redaction_rows,
+from eventscope.redaction import (RedactionSettings, redact_parts, redaction_rows,
                                   scrub_quarantined)
 from eventscope.sampling import keep
 
@@ -29,9 +29,12 @@ LOG_RECORD_FIELDS: Mapping[str, type | tuple[type, ...]] = {
     "logGroupName": str, "logStreamName": str, "timestamp": int, "message": str,
 }
 LineItem = BusEvent | dict[str, Any] | Quarantined | None  # None: a replay's echo
+_Item = tuple[Any, ...] | dict[str, Any] | Quarantined | None  # an event as its row
 
 _BLANK = b" \t"
 _COLUMN = {name: index for index, name in enumerate(EVENT_COLUMNS)}
+_ID, _DETAIL_TYPE, _DETAIL, _RESOURCES, _CORRELATION_KEY = (
+    _COLUMN[name] for name in ("id", "detail_type", "detail", "resources", "correlation_key"))
 
 
 @dataclass(frozen=True)
@@ -83,8 +86,8 @@ def parse_block(block: Block, options: LineOptions) -> ParsedBlock:
                                  options.version_rules)
         if item is None:
             parsed.replay_echoes += 1
-        elif type(item) is BusEvent:
-            if rate < 1 and not keep(item.id, rate):
+        elif type(item) is tuple:
+            if rate < 1 and not keep(item[_ID], rate):
                 parsed.events_sampled_out += 1
                 continue
             _add_event(parsed, item, options.redaction, detail)
@@ -100,13 +103,13 @@ def parse_block(block: Block, options: LineOptions) -> ParsedBlock:
     return parsed
 
 
-def _add_event(parsed: ParsedBlock, event: BusEvent, redaction: RedactionSettings | None,
+def _add_event(parsed: ParsedBlock, row: tuple[Any, ...], redaction: RedactionSettings | None,
                detail: dict[str, Any] | None = None) -> None:
     """The event's row (redacted, `detail` being its freshly decoded detail: redaction walks
-    it in place rather than decoding `event.detail` again) and its redaction records."""
-    row = event_row(event)
+    it in place rather than decoding the row's detail again) and its redaction records."""
     if redaction is not None:
-        changes, found = redact_fields(event, redaction, detail)
+        changes, found = redact_parts(row[_ID], row[_DETAIL_TYPE], row[_DETAIL], row[_RESOURCES],
+                                      row[_CORRELATION_KEY], redaction, detail)
         if changes:
             patched = list(row)
             for name, value in changes.items():
@@ -124,13 +127,15 @@ def classify_line(
 ) -> LineItem:
     """A bus event, a log record (a dict), the line's quarantine record, or None for the echo
     of a replay (stored already as the original: not new traffic)."""
-    return _classify(raw, origin, line_no, correlation_paths, version_rules)[0]
+    item = _classify(raw, origin, line_no, correlation_paths, version_rules)[0]
+    return event_of_row(item) if type(item) is tuple else item  # type: ignore[return-value]
 
 
 def _classify(raw: bytes, origin: str, line_no: int, correlation_paths: Sequence[str],
               version_rules: Mapping[tuple[str, str], VersionRule] | None
-              ) -> tuple[LineItem, dict[str, Any] | None]:
-    """`classify_line`, and a bus event's decoded detail (no one else holds it).
+              ) -> tuple[_Item, dict[str, Any] | None]:
+    """`classify_line` with a bus event as its row (`events.bus_event_row`), and a bus
+    event's decoded detail (no one else holds it).
 
     The line is decoded without the look for integers beyond 64 bits, which only a bus event
     keeps (its detail is stored): a log record is read for its four fields alone, and the
@@ -144,7 +149,7 @@ def _classify(raw: bytes, origin: str, line_no: int, correlation_paths: Sequence
             if is_echo(record):
                 return None, None
             detail = record.get("detail")
-            return (parse_bus_event(record, len(raw), correlation_paths, version_rules),
+            return (bus_event_row(record, len(raw), correlation_paths, version_rules),
                     detail if type(detail) is dict else None)
         if "logGroupName" in record or "message" in record:
             return checked_log_record(record), None

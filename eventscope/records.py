@@ -1,6 +1,6 @@
 """The core records eventscope stores: bus events, consumer invocations, quarantined inputs.
 
-Plain frozen dataclasses with no behaviour beyond conversion to rows; parsing lives in
+Plain frozen dataclasses with no behaviour beyond conversion to rows and back; parsing lives in
 `eventscope.events` (bus envelopes) and `eventscope.lambda_logs` (consumer log records).
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 Outcome = Literal["ok", "error", "timeout"]
@@ -38,6 +38,12 @@ EVENT_COLUMNS = ("id", "source", "detail_type", "time_ms", "version", "correlati
                  "account", "region", "resources", "detail", "size_bytes")
 event_row: Callable[[BusEvent], tuple[Any, ...]] = operator.attrgetter(*EVENT_COLUMNS)
 """An event as its `events` row, a plain tuple in `EVENT_COLUMNS` order (cheap to pickle)."""
+_ROW_AS_FIELDS = operator.itemgetter(*(EVENT_COLUMNS.index(f.name) for f in fields(BusEvent)))
+
+
+def event_of_row(row: tuple[Any, ...]) -> BusEvent:
+    """The `BusEvent` of an `events` row: the inverse of `event_row`."""
+    return BusEvent(*_ROW_AS_FIELDS(row))
 
 
 @dataclass(frozen=True, slots=True)

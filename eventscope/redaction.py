@@ -10,6 +10,8 @@ can test guesses). Values, object keys, the envelope's `resources` and the corre
 all looked at; so are quarantined raw inputs and consumers' error messages (`scrub_quarantined`,
 `scrub_invocations`). Each replacement is reported as a `Redaction` (event, detail-type, JSON
 path, detectors). With `keep_originals` the values are left as they are and only reported.
+Checks on a detail's whole text (`string_filter`) spare the walk of details on which no
+detector can fire, and narrow it to e-mail candidates where that is all there can be.
 Pure: no I/O.
 """
 
@@ -108,12 +110,18 @@ def may_hold_pii(text: str) -> bool:
 
 def _may_hold_key_or_number(text: str) -> bool:
     """Whether an AWS key id, a card or a phone number may be in the text."""
-    if _KEY_PREFIX.search(text) is not None:
-        return True
+    return _KEY_PREFIX.search(text) is not None or _may_hold_number(text, _encoded(text))
+
+
+def _encoded(text: str) -> bytes:
     try:
-        encoded = text.encode()
+        return text.encode()
     except UnicodeEncodeError:  # lone surrogates (undecodable bytes of a quarantined input)
-        encoded = text.encode("utf-8", "surrogatepass")
+        return text.encode("utf-8", "surrogatepass")
+
+
+def _may_hold_number(text: str, encoded: bytes) -> bool:
+    """Whether a card, phone or social security number may be in the text (`encoded`)."""
     digits = encoded.translate(_DIGITS_AS_ZERO, _SEPARATORS)
     if "+" in text or "(" in text:  # a dialled number needs 8 digits
         return b"00000000" in digits
@@ -126,19 +134,73 @@ def _may_hold_key_or_number(text: str) -> bool:
 
 
 def string_filter(document: str) -> Callable[[str], bool] | None:
-    """For a JSON document's text, a check that passes every string value of it that
-    `may_hold_pii` passes, as cheap as the document allows; None when no value can hold PII.
+    """For a JSON document's text as orjson writes it, a check that passes every string value
+    (or key) of it on which a detector can fire, as cheap as the document allows; None when
+    no value can hold PII (nor an integer be a card number).
 
-    Neither digits, separators nor capital letters are escaped in JSON text, so a document
-    without a key id or a long digit run anywhere has none in any value either: there, only
-    values with an "@" (e-mail addresses) need a look.
+    orjson escapes nothing but quotes, backslashes and control characters, so digits,
+    separators and capital letters stand in the text as in the values: a document without a
+    key id or a long digit run anywhere has none in any value either. Where there are digit
+    runs, the detectors are tried on each run (`_numbers_match`); when none matches, or the
+    text has none, only values with an "@" (e-mail addresses) need a look.
     """
-    if _may_hold_key_or_number(document):
+    if _KEY_PREFIX.search(document) is not None:
+        return may_hold_pii
+    encoded = _encoded(document)
+    if _may_hold_number(document, encoded) and (
+            _ESCAPED_CONTROL.search(document) is not None or _numbers_match(encoded)):
         return may_hold_pii
     if "@" not in document:
         return None
     # Every "@" of JSON text is in a string (key or value) unless written as an escape.
     return _has_at if "\\u" in document else _AtOnly(document.count("@"))
+
+
+# Every character a card, phone or social security number match can hold (digits, their
+# separators, a dialled number's "+" and parentheses) becomes "0", and so does every byte of a
+# non-ASCII character (a Unicode digit is a digit to the patterns): a match lies within one
+# run of zeros at least 8 long (a phone number's digits), and the characters just outside
+# the run are what the patterns' look-behind and look-ahead see.
+_NUMBER_CHARS = bytes.maketrans(b"0123456789 ().-+" + bytes(range(128, 256)), b"0" * 144)
+_NUMBER_RUN = re.compile(b"0" * 8 + b"+")
+_ESCAPED_CONTROL = re.compile(r"\\[bfnrtu]")  # how orjson writes a control character
+_NEGATIVE_CARD = re.compile(r"-([2-6]\d{12,18})(?!\d)")  # a card number as a negative integer
+
+
+def _numbers_match(encoded: bytes) -> bool:
+    """Whether a card, phone or social security number detector accepts a match in the text
+    of a JSON document without escaped control characters (which would show a look-behind
+    a letter where the value has none), or a negative integer is a card number: tried on each
+    run of number characters with the character either side, not on the whole text."""
+    for run in _NUMBER_RUN.finditer(encoded.translate(_NUMBER_CHARS)):
+        start, end = run.span()
+        if _too_plain(encoded[start:end]):
+            continue
+        window = encoded[max(start - 1, 0):end + 1].decode("utf-8", "surrogatepass")
+        for _, pattern, accept in _NUMBER_DETECTORS:
+            if any(accept(match) for match in pattern.finditer(window)):
+                return True
+        if any(_card_number(match.group(1)) for match in _NEGATIVE_CARD.finditer(window)):
+            return True
+    return False
+
+
+_NUMBER_SEPARATORS = b" ().-+"
+
+
+def _too_plain(run: bytes) -> bool:
+    """Whether no detector can match within a run of number characters (a date, an id's
+    digits): fewer than 8 digits (a phone number's least), or without a "+" or "(" fewer than
+    9 (a social security number's), or fewer than 13 (a card's) with no separator between
+    them (a social security number and an undialled phone number have separators). A
+    non-ASCII character counts as two or more digits here and is not `isdigit()`, so a run
+    holding one (a Unicode digit, say) is never judged too plain wrongly."""
+    digits = len(run.translate(None, _NUMBER_SEPARATORS))
+    if digits < 8:
+        return True
+    if b"+" in run or b"(" in run:
+        return False
+    return digits < 9 or (digits < 13 and run.strip(_NUMBER_SEPARATORS).isdigit())
 
 
 def _has_at(text: str) -> bool:
@@ -189,6 +251,7 @@ _DETECTORS: tuple[tuple[str, re.Pattern[str], Callable[[re.Match[str]], bool]], 
     ("ssn", _SSN, lambda m: True),
     ("phone", _PHONE, lambda m: sum(c.isdigit() for c in m.group()) >= 8),
 )
+_NUMBER_DETECTORS = tuple(d for d in _DETECTORS if d[0] in ("card", "ssn", "phone"))
 
 
 def replace_pii(text: str, replacement: Callable[[str, str], str]) -> tuple[str, list[str]]:
@@ -201,7 +264,22 @@ def replace_pii(text: str, replacement: Callable[[str, str], str]) -> tuple[str,
     fired: list[str] = []
     if not may_hold_pii(text):
         return text, fired
+    numbers: bool | None = None  # whether `_may_hold_number` passes the text as it is now
     for name, pattern, accept in _DETECTORS:
+        # Each detector is tried only where it can match (in the text as changed so far).
+        if name == "email":
+            if "@" not in text:
+                continue
+        elif name == "aws_key":
+            if _KEY_PREFIX.search(text) is None:
+                continue
+        else:
+            if numbers is None:
+                numbers = not text.isascii() or _may_hold_number(text, text.encode())
+            if not numbers:
+                continue
+        before = len(fired)
+
         def substitute(match: re.Match[str], name: str = name,
                        accept: Callable[[re.Match[str]], bool] = accept) -> str:
             if _TOKEN.fullmatch(match.group()) or not accept(match):
@@ -209,6 +287,8 @@ def replace_pii(text: str, replacement: Callable[[str, str], str]) -> tuple[str,
             fired.append(name)
             return replacement(match.group(), name)
         text = pattern.sub(substitute, text)
+        if len(fired) > before:
+            numbers = None
     return text, fired
 
 
@@ -352,35 +432,45 @@ def redact_fields(event: BusEvent, settings: RedactionSettings,
     freshly decoded (what `orjson.loads(event.detail)` gives): it is walked, and changed, in
     place of decoding the text again.
     """
-    declared = {_as_path(p) for p in settings.catalog_fields.get(event.detail_type, ())}
+    return redact_parts(event.id, event.detail_type, event.detail, event.resources,
+                        event.correlation_key, settings, detail)
+
+
+def redact_parts(event_id: str, detail_type: str, detail_text: str, resources: str,
+                 correlation_key: str | None, settings: RedactionSettings,
+                 detail: dict[str, Any] | None = None
+                 ) -> tuple[dict[str, Any], list[Redaction]]:
+    """`redact_fields` of an event given as the fields it reads (ingest holds rows)."""
+    fields = settings.catalog_fields.get(detail_type) if settings.catalog_fields else None
+    declared = {_as_path(p) for p in fields} if fields else set()
     found: list[tuple[str, str]] = []
     new: dict[str, str] = {}
     key_token: str | None = None
-    maybe = string_filter(event.detail) if not declared else may_hold_pii
+    maybe = string_filter(detail_text) if not declared else may_hold_pii
     if maybe is not None:
         if detail is None:
-            detail = orjson.loads(event.detail)
-        key_token = _declared_token(detail, declared, event.correlation_key, settings.key)
+            detail = orjson.loads(detail_text)
+        key_token = _declared_token(detail, declared, correlation_key, settings.key)
         redacted = redact_document(detail, "$.detail", declared, settings.key, found, maybe)
         if found:
             new["detail"] = orjson.dumps(redacted).decode()
-    if event.resources != "[]" and (maybe := string_filter(event.resources)) is not None:
+    if resources != "[]" and (maybe := string_filter(resources)) is not None:
         before = len(found)
-        resources = redact_document(orjson.loads(event.resources), "$.resources", set(),
-                                    settings.key, found, maybe)
+        redacted = redact_document(orjson.loads(resources), "$.resources", set(), settings.key,
+                                   found, maybe)
         if len(found) > before:
-            new["resources"] = orjson.dumps(resources).decode()
+            new["resources"] = orjson.dumps(redacted).decode()
     # A key still found as a whole string in the redacted detail was a value left as it is.
-    if event.correlation_key is not None and (settings.keep_originals or (
-            f'"{event.correlation_key}"' not in new.get("detail", event.detail))):
-        stored = key_token or stored_query(event.correlation_key, settings.key)
-        if stored != event.correlation_key:
+    if correlation_key is not None and (settings.keep_originals or (
+            f'"{correlation_key}"' not in new.get("detail", detail_text))):
+        stored = key_token or stored_query(correlation_key, settings.key)
+        if stored != correlation_key:
             found.append((CORRELATION_KEY_PATH, stored.split(":")[1]))
             new["correlation_key"] = stored
     if not found:
         return {}, []
     replaced = not settings.keep_originals
-    records = [Redaction(event.id, event.detail_type, path, detector, replaced)
+    records = [Redaction(event_id, detail_type, path, detector, replaced)
                for path, detector in dict.fromkeys(found)]
     return (new if replaced else {}), records
 

@@ -10,6 +10,7 @@ the AWS key prefix found by one pattern against four substring tests.
 from __future__ import annotations
 
 import copy
+from datetime import datetime, timezone
 from typing import Any
 
 import orjson
@@ -241,3 +242,55 @@ def test_an_invocation_is_made_storable_as_the_generic_record_walk_makes_it(
     assert fast == plain
     if plain is invocation:
         assert fast is invocation
+
+
+def plain_time_ms(value: Any, now_ms: int) -> int | str:
+    """`parse_time_ms` as written before its whole-second shortcut, or the refusal's text."""
+    from eventscope.events import EARLIEST_TIME_MS, FUTURE_LEEWAY_MS
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return f"time {value[:40]!r} is not ISO 8601"
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    try:
+        time_ms = int(parsed.timestamp() * 1000)
+    except (OverflowError, ValueError):
+        time_ms = EARLIEST_TIME_MS - 1
+    if not EARLIEST_TIME_MS <= time_ms <= now_ms + FUTURE_LEEWAY_MS:
+        return f"time {value[:40]!r} is outside 2000-01-01 .. a day from now"
+    return time_ms
+
+
+WHOLE_SECONDS = st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2035, 12, 31)
+                             ).map(lambda d: d.strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def spoiled(value: str, position: int, text: str) -> str:
+    """`value` with `text` written over it at `position`."""
+    return value[:position] + text + value[position + len(text):]
+
+
+TIMES = (WHOLE_SECONDS
+         | st.builds(spoiled, WHOLE_SECONDS, st.sampled_from([0, 5, 8, 10, 11, 13, 14, 15, 16, 17,
+                                                              18, 19]),
+                     st.sampled_from(["60", "99", "24", "13", "32", "00", "٣", "5", " ", "-",
+                                      "T", "Z", "+", ":"]))
+         | st.builds(lambda value, end: value[:-1] + end, WHOLE_SECONDS,
+                     st.sampled_from(["", "+00:00", "+05:30", "z", ".5Z", "ZZ"]))
+         | st.text("0123456789-T:Z+.", max_size=22))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(TIMES)
+def test_a_whole_second_time_is_read_as_the_iso_parser_reads_it(value: str) -> None:
+    """`2024-05-01T10:00:12Z` read from its cached hour plus minutes and seconds gives what
+    `datetime.fromisoformat` gives, and every other shape (or invalid hour, minute, second)
+    is refused with the same reason."""
+    from eventscope.events import parse_time_ms
+    now_ms = 1_800_000_000_000
+    try:
+        fast: int | str = parse_time_ms(value, now_ms)
+    except RejectedRecord as refused:
+        fast = str(refused)
+    assert fast == plain_time_ms(value, now_ms)
