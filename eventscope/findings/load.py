@@ -629,25 +629,34 @@ FIRST_SEEN_COLUMNS = ["consumer", "correlation_key", "time_ms"]
 HANDLER_COLUMNS = ["consumer", "event_id"]
 
 
-def load_cancellation_summary(engine: Engine, cancellations: Sequence[str],
-                              since_ms: int | None = None, until_ms: int | None = None,
-                              latest: int | None = None
-                              ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """What `subscriptions.missing_from` needs about every order with a cancellation (one of
+def _cancellations(cancellations: Sequence[str], since_ms: int | None, until_ms: int | None,
+                   latest: int | None) -> sa.Select:
+    """The cancellation events (CANCEL_COLUMNS) of every order with a cancellation (one of
     the given types; cancelled within [since_ms, until_ms) when given; of the `latest` such
-    cancellations only when given): its cancellation events (CANCEL_COLUMNS), when each
-    function first handled any of its events (FIRST_SEEN_COLUMNS, `consumer` the function)
-    and who handled its cancellations (HANDLER_COLUMNS). Aggregated in SQL over the covering
-    indexes `ix_events_order_cover` and `ix_invocations_event_consumer`: no row of an
-    order's events or attempts leaves the database."""
-    e, i = events.c, invocations.c
+    cancellations only when given)."""
+    e = events.c
     keys = sa.select(e.correlation_key).where(
         e.detail_type.in_(list(cancellations)), e.correlation_key.is_not(None))
     keys = _within(keys, e.time_ms, since_ms, until_ms)
     if latest is not None:
         keys = keys.order_by(e.time_ms.desc()).limit(latest)
-    cancels = sa.select(e.id, e.correlation_key, e.detail_type, e.time_ms).where(
+    return sa.select(e.id, e.correlation_key, e.detail_type, e.time_ms).where(
         e.correlation_key.in_(keys), e.detail_type.in_(list(cancellations)))
+
+
+def load_cancellation_summary(engine: Engine, cancellations: Sequence[str],
+                              since_ms: int | None = None, until_ms: int | None = None,
+                              latest: int | None = None
+                              ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """What `subscriptions.missing_from` needs about every order with a cancellation (see
+    `_cancellations`): its cancellation events (CANCEL_COLUMNS), when each function first
+    handled any of its events (FIRST_SEEN_COLUMNS, `consumer` the function) and who handled
+    its cancellations (HANDLER_COLUMNS). Aggregated in SQL over the covering indexes
+    `ix_events_order_cover` and `ix_invocations_event_consumer`: no row of an order's events
+    or attempts leaves the database."""
+    e, i = events.c, invocations.c
+    cancels = _cancellations(cancellations, since_ms, until_ms, latest)
+    keys = cancels.with_only_columns(e.correlation_key)
     first_seen = sa.select(i.consumer, e.correlation_key, sa.func.min(e.time_ms)).select_from(
         events.join(invocations, i.event_id == e.id)).where(
         e.correlation_key.in_(keys)).group_by(i.consumer, e.correlation_key)
@@ -656,6 +665,38 @@ def load_cancellation_summary(engine: Engine, cancellations: Sequence[str],
     return (_read(engine, cancels, CANCEL_COLUMNS),
             _read(engine, first_seen, FIRST_SEEN_COLUMNS),
             _read(engine, handlers, HANDLER_COLUMNS))
+
+
+MISSED_COLUMNS = ["consumer", "id", "correlation_key", "detail_type", "time_ms"]
+
+
+def load_missed_cancellations(engine: Engine, cancellations: Sequence[str],
+                              since_ms: int | None = None, until_ms: int | None = None,
+                              latest: int | None = None) -> pd.DataFrame:
+    """`subscriptions.missed_cancellations`' rows (MISSED_COLUMNS: the function, and the
+    cancellation event of `_cancellations` it missed) found in SQL: every cancellation x
+    every function the invocation rollup names, kept when the function handled an event of
+    the order older than the cancellation and not the cancellation itself. Two index
+    probes per pair, each stopping at its first row, on the covering indexes
+    `ix_events_order_cover` and `ix_invocations_event_consumer`: no first-seen time of every
+    order x function is built."""
+    e, i = events.c, invocations.c
+    # read once, whichever side of the join the planner loops over
+    cancels = _cancellations(cancellations, since_ms, until_ms, latest).cte(
+        "cancels").prefix_with("MATERIALIZED")
+    c = cancels.c
+    functions = sa.select(invocation_rollup_day.c.consumer).distinct().subquery("functions")
+    f = functions.c
+    # selecting index columns only: the probes read the covering indexes, never a row
+    handled = sa.select(i.event_id).where(i.event_id == c.id,
+                                          i.consumer == f.consumer).exists()
+    later = invocations.alias("later")
+    before = sa.select(e.id).select_from(events.join(later, later.c.event_id == e.id)).where(
+        e.correlation_key == c.correlation_key, e.time_ms < c.time_ms,
+        later.c.consumer == f.consumer).exists()
+    return _read(engine, sa.select(f.consumer, c.id, c.correlation_key, c.detail_type,
+                                   c.time_ms).select_from(cancels.join(functions, sa.true()))
+                 .where(~handled, before), MISSED_COLUMNS)
 
 
 CONTRACT_COLUMNS = ["consumer", "detail_type", "version", "check_kind", "status", "passed",

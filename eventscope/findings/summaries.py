@@ -23,7 +23,7 @@ from eventscope.findings import failures, graph, lifecycle, load
 from eventscope.findings.check import EXAMPLES, CheckSummaries
 from eventscope.findings.duplicates import duplicates_from_pairs
 from eventscope.findings.frames import resolve_consumers
-from eventscope.findings.subscriptions import missing_from
+from eventscope.findings.subscriptions import missed_cancellations, missing_from
 
 
 def consumer_names(functions: pd.Series, catalog: Catalog | None) -> dict[str, str]:
@@ -239,9 +239,16 @@ def observed_missing_subscriptions(engine: Engine, catalog: Catalog | None = Non
     """`subscriptions.observed_missing` over the orders that have a cancellation only (one
     in [since_ms, until_ms) when given; the order's earlier events count wherever they are;
     only the `latest` cancellations when given)."""
-    cancels = lifecycle.cancellation_types(catalog)
+    cancels = sorted(lifecycle.cancellation_types(catalog))
+    if not renamed_functions(load.load_functions(engine), catalog):
+        missed = load.load_missed_cancellations(engine, cancels, since_ms, until_ms, latest)
+        if catalog is not None:
+            missed["consumer"] = missed["consumer"].map(consumer_names(missed["consumer"],
+                                                                       catalog))
+        return missed_cancellations(missed)
+    # two functions share a consumer: what one of them handled, the consumer handled
     found, first_seen, handled = load.load_cancellation_summary(
-        engine, sorted(cancels), since_ms, until_ms, latest)
+        engine, cancels, since_ms, until_ms, latest)
     first_seen = with_consumers(first_seen, catalog).groupby(
         ["consumer", "correlation_key"], as_index=False)["time_ms"].min()
     return missing_from(found, first_seen, with_consumers(handled, catalog))
