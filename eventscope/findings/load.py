@@ -674,12 +674,18 @@ def load_missed_cancellations(engine: Engine, cancellations: Sequence[str],
                               since_ms: int | None = None, until_ms: int | None = None,
                               latest: int | None = None) -> pd.DataFrame:
     """`subscriptions.missed_cancellations`' rows (MISSED_COLUMNS: the function, and the
-    cancellation event of `_cancellations` it missed) found in SQL: every cancellation x
-    every function the invocation rollup names, kept when the function handled an event of
-    the order older than the cancellation and not the cancellation itself. Two index
-    probes per pair, each stopping at its first row, on the covering indexes
-    `ix_events_order_cover` and `ix_invocations_event_consumer`: no first-seen time of every
-    order x function is built."""
+    cancellation event of `_cancellations` it missed) found in SQL (`missed_select`)."""
+    return _read(engine, missed_select(cancellations, since_ms, until_ms, latest),
+                 MISSED_COLUMNS)
+
+
+def missed_select(cancellations: Sequence[str], since_ms: int | None = None,
+                  until_ms: int | None = None, latest: int | None = None) -> sa.Select:
+    """Every cancellation (`_cancellations`) x every function the invocation rollup names,
+    kept when the function handled an event of the order older than the cancellation and
+    not the cancellation itself. Two index probes per pair, each stopping at its first row,
+    on the covering indexes `ix_events_order_cover` and `ix_invocations_event_consumer`: no
+    first-seen time of every order x function is built."""
     e, i = events.c, invocations.c
     # read once, whichever side of the join the planner loops over
     cancels = _cancellations(cancellations, since_ms, until_ms, latest).cte(
@@ -694,9 +700,8 @@ def load_missed_cancellations(engine: Engine, cancellations: Sequence[str],
     before = sa.select(e.id).select_from(events.join(later, later.c.event_id == e.id)).where(
         e.correlation_key == c.correlation_key, e.time_ms < c.time_ms,
         later.c.consumer == f.consumer).exists()
-    return _read(engine, sa.select(f.consumer, c.id, c.correlation_key, c.detail_type,
-                                   c.time_ms).select_from(cancels.join(functions, sa.true()))
-                 .where(~handled, before), MISSED_COLUMNS)
+    return sa.select(f.consumer, c.id, c.correlation_key, c.detail_type, c.time_ms)\
+        .select_from(cancels.join(functions, sa.true())).where(~handled, before)
 
 
 CONTRACT_COLUMNS = ["consumer", "detail_type", "version", "check_kind", "status", "passed",
