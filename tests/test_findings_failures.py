@@ -52,7 +52,8 @@ def test_final_failures_are_events_every_attempt_failed() -> None:
     """Billing's OrderPaid timed out twice; Warranty's OrderPlaced recovered and is not listed."""
     rows = records(final_failures(_attempts()))
     assert rows == [{"consumer": "Billing", "event_id": "e2", "detail_type": "OrderPaid",
-                     "version": "2", "attempts": 2, "last_ms": T0 + 62_000,
+                     "version": "2", "attempts": 2, "first_ms": T0 + 61_000,
+                     "last_ms": T0 + 62_000,
                      "last_error_type": "Sandbox.Timedout",
                      "last_error_message": "Task timed out after 3.00 seconds"}]
 

@@ -8,21 +8,24 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
 from functools import lru_cache
+from typing import Any
 
 import orjson
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from eventscope.catalog.loader import load_catalog
-from eventscope.catalog.model import Catalog
+from eventscope.catalog.model import Catalog, Consumer
 from eventscope.findings import load, read, summaries
-from eventscope.findings.check import CheckInputs, Thresholds, run_check, run_check_summaries
+from eventscope.findings.check import (CheckInputs, Finding, Thresholds, failure_findings_from,
+                                       run_check, run_check_summaries)
 from eventscope.findings.deprecated import deprecated_from_summary, deprecated_in_use
 from eventscope.findings.duplicates import (duplicates_by_consumer, producer_resends,
                                             repeated_deliveries)
-from eventscope.findings.failures import (delivery_failures, failure_rates, final_failures,
-                                          per_event, top_errors)
+from eventscope.findings.failures import (RATE_COLUMNS, delivery_failures, failure_rates,
+                                          final_failures, per_event, top_errors)
 from eventscope.findings.frames import (DELIVERY_COLUMNS, FAILED, frame, records,
                                         resolve_consumers)
 from eventscope.findings.graph import build_graph, graph_json, to_dot, to_mermaid
@@ -34,6 +37,7 @@ from eventscope.findings.subscriptions import (missing_subscriptions, observed_m
                                                static_missing)
 from eventscope.findings.undocumented import (schema_drift, summarise_types, undocumented_events,
                                               validate_samples)
+from eventscope.rollups import minute_of
 from eventscope.store import Store, open_store
 from tests.store_shapes import (ORDERS, WINDOW, StoreShape, no_cancellation, store_shapes,
                                 unattributed_only, write)
@@ -202,6 +206,106 @@ def test_final_failures_are_the_events_every_attempt_failed_on(store: Store,
     rolled = summaries.final_failures(store.engine)
     assert set(zip(raw["consumer"], raw["event_id"])) == expected
     assert set(zip(rolled["consumer"], rolled["event_id"])) == expected
+
+
+# A catalog whose consumers own several functions, rename one, and take a name another function
+# keeps: the drill-downs must count one consumer's attempts of one event as one pair.
+SHARED = Catalog(consumers=(
+    Consumer("Billing", "payments", functions=("billing-fn", "Shared Fn")),
+    Consumer("fraud-check", "risk", functions=("fn-ü",)),
+    Consumer("Invoices", "finance", functions=("invoice-generator",))))
+CATALOGS = st.sampled_from(["shape's", "none", "shared"])
+WINDOWS = st.sampled_from([(None, None), WINDOW, (WINDOW[1], None), (None, WINDOW[0])])
+
+
+def chosen_catalog(shape: StoreShape, choice: str) -> Catalog | None:
+    return {"shape's": catalog_of(shape), "none": None, "shared": SHARED}[choice]
+
+
+def first_tried_in(attempts: pd.DataFrame, since: int | None,
+                   until: int | None) -> pd.DataFrame:
+    """The attempts of the (consumer, event) pairs first tried in [since, until) widened to
+    whole minutes (the rollups' resolution), every one of their attempts kept: the raw
+    answer a windowed drill-down gives."""
+    first = attempts.groupby(["consumer", "event_id"])["start_ms"].transform("min")
+    keep = first == first
+    if since is not None:
+        keep &= first >= minute_of(since)
+    if until is not None:
+        keep &= first < minute_of(until + 60_000 - 1)
+    return attempts[keep]
+
+
+@SETTINGS
+@given(shape=store_shapes(), window=WINDOWS, choice=CATALOGS)
+def test_final_failures_counted_in_sql_are_the_raw_ones(store: Store, shape: StoreShape,
+                                                        window: tuple[int | None, int | None],
+                                                        choice: str) -> None:
+    """The store's final failures (one statement, rows per pair) are `final_failures` of the
+    raw attempts of the pairs first tried in the window, row for row and in order, also when
+    one consumer owns several functions."""
+    write(store, shape)
+    catalog = chosen_catalog(shape, choice)
+    attempts = resolve_consumers(load.load_attempts(store.engine), catalog)
+    want = final_failures(first_tried_in(attempts, *window))
+    assert records(summaries.final_failures(store.engine, catalog, *window)) == records(want)
+
+
+def _final_findings(found: list[Finding]) -> list[dict[str, Any]]:
+    return sorted((f.as_dict() for f in found if f.kind == "final_failures"),
+                  key=lambda f: orjson.dumps(f["subject"], option=orjson.OPT_SORT_KEYS))
+
+
+@SETTINGS
+@given(shape=store_shapes(), window=WINDOWS, choice=CATALOGS)
+def test_checks_final_failures_from_rollup_counts_equal_the_raw_ones(
+        store: Store, shape: StoreShape, window: tuple[int | None, int | None],
+        choice: str) -> None:
+    """`check`'s final-failures findings from the rollup's counts and the newest flagged
+    minutes' examples are those graded on every raw final failure: counts, severities and
+    the examples first tried last."""
+    write(store, shape)
+    catalog = chosen_catalog(shape, choice)
+    attempts = resolve_consumers(load.load_attempts(store.engine), catalog)
+    thresholds = Thresholds(final_failures_warning=1, final_failures_error=2)
+    no_rates = frame([], RATE_COLUMNS)
+    want = failure_findings_from(no_rates, final_failures(first_tried_in(attempts, *window)),
+                                 thresholds)
+    examples, counts = summaries.final_failure_examples(store.engine, catalog, *window)
+    got = failure_findings_from(no_rates, examples, thresholds, counts)
+    assert _final_findings(got) == _final_findings(want)
+
+
+@SETTINGS
+@given(shape=store_shapes(catalog=False), window=WINDOWS)
+def test_the_newest_flagged_minutes_hold_each_kinds_newest_final_failure(
+        store: Store, shape: StoreShape, window: tuple[int | None, int | None]) -> None:
+    """Read with `newest=1`, the final failures hold every function x type's final failure
+    first tried last (the bound `check` reads with, at one example instead of five)."""
+    write(store, shape)
+    want = final_failures(first_tried_in(load.load_attempts(store.engine), *window))
+    newest = want.sort_values(["first_ms", "consumer", "event_id"],
+                              ascending=[False, True, True]).groupby(
+        ["consumer", "detail_type"]).head(1)
+    got = load.load_final_failures(store.engine, since_ms=window[0], until_ms=window[1],
+                                   newest=1)
+    assert set(zip(newest["consumer"], newest["event_id"])) <= set(
+        zip(got["consumer"], got["event_id"]))
+
+
+@SETTINGS
+@given(shape=store_shapes(catalog=False), window=WINDOWS)
+def test_duplicates_counted_in_sql_are_the_raw_ones(store: Store, shape: StoreShape,
+                                                    window: tuple[int | None, int | None]
+                                                    ) -> None:
+    """The store's duplicates (pairs counted in one statement) are `duplicates_by_consumer`
+    of the raw attempts of the pairs first tried in the window; only `events` comes from
+    the rollup (every pair of the consumer there)."""
+    write(store, shape)
+    raw = duplicates_by_consumer(first_tried_in(load.load_attempts(store.engine), *window))
+    got = summaries.duplicates(store.engine, None, *window)
+    assert [{k: v for k, v in d.items() if k != "events"} for d in got] == \
+        [{k: v for k, v in d.items() if k != "events"} for d in raw]
 
 
 @SETTINGS

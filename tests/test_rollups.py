@@ -345,5 +345,5 @@ def test_readers_read_what_the_writers_left_and_can_say_how_stale_it_is(store: S
     waiting = store.dirty_minutes()
     oldest = min(min(e.time_ms for e in evs), min(c.start_ms for c in calls))
     load.load_call_totals(store.engine)
-    load.load_final_failure_attempts(store.engine)
+    load.load_final_failures(store.engine)
     assert load.rollup_lag(store.engine) == (waiting, oldest - oldest % MIN)

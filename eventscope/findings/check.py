@@ -24,6 +24,7 @@ from eventscope.findings import (deprecated, duplicates, failures, lifecycle, pa
 from eventscope.findings.frames import clean, records
 
 SEVERITIES = ("info", "warning", "error")
+EXAMPLES = 5  # a final-failures finding's example events (its evidence)
 LATENCY_BY = ("detail_type", "consumer")  # the grouping `latency_p95` grades
 KINDS = ("undocumented_event", "schema_drift", "failure_rate", "final_failures",
          "missing_subscription", "processed_twice", "deprecated_in_use", "pii_exposure",
@@ -159,7 +160,9 @@ class CheckSummaries:
     """
 
     rates: pd.DataFrame  # failures.failure_rates
-    final_failures: pd.DataFrame  # failures.final_failures
+    # failures.final_failures; with `final_failure_counts` (consumer, detail_type, events),
+    # only at least the EXAMPLES first tried last of every consumer x type counted there
+    final_failures: pd.DataFrame
     duplicates: list[dict[str, Any]]  # duplicates.duplicates_by_consumer
     observed_missing: list[dict[str, Any]]  # subscriptions.observed_missing
     type_summary: pd.DataFrame
@@ -171,6 +174,7 @@ class CheckSummaries:
     emitted: pd.DataFrame | None = None  # type summary for deprecated types; default above
     latency: pd.DataFrame | None = None  # latency.latency(attempts, by=LATENCY_BY)
     dead_letters: list[dict[str, Any]] | None = None  # load.load_dead_letters
+    final_failure_counts: pd.DataFrame | None = None  # None: count `final_failures`' rows
 
 
 def summarise_inputs(inputs: CheckInputs, catalog: Catalog | None) -> CheckSummaries:
@@ -200,7 +204,8 @@ def run_check(inputs: CheckInputs, catalog: Catalog | None, thresholds: Threshol
 def run_check_summaries(s: CheckSummaries, catalog: Catalog | None, thresholds: Thresholds,
                         today: date) -> tuple[list[Finding], list[dict[str, str]]]:
     """`run_check` from summaries (raw or rollup): the same findings, same order."""
-    found = failure_findings_from(s.rates, s.final_failures, thresholds)
+    found = failure_findings_from(s.rates, s.final_failures, thresholds,
+                                  s.final_failure_counts)
     found += processed_twice_from(s.duplicates)
     found += missing_subscription_from(s.observed_missing, s.subscriptions, catalog)
     skipped = []
@@ -258,8 +263,10 @@ def _grade(value: float, warning: float, error: float) -> str | None:
     return "warning" if value >= warning else None
 
 
-def failure_findings_from(rates: pd.DataFrame, finals: pd.DataFrame,
-                          th: Thresholds) -> list[Finding]:
+def failure_findings_from(rates: pd.DataFrame, finals: pd.DataFrame, th: Thresholds,
+                          counts_given: pd.DataFrame | None = None) -> list[Finding]:
+    """failure_rate per rates row; final_failures per consumer x type (counted in
+    `counts_given` when given, else in `finals`), with the EXAMPLES first tried last."""
     found = []
     for row in records(rates):
         subject = {k: row[k] for k in ("consumer", "detail_type", "version")}
@@ -270,13 +277,20 @@ def failure_findings_from(rates: pd.DataFrame, finals: pd.DataFrame,
                                  f"{row['invocations']} invocations of "
                                  f"{_type_version(row['detail_type'], row['version'])} "
                                  f"({row['rate']:.1%})", row))
-    for (consumer, detail_type), group in finals.groupby(["consumer", "detail_type"]):
-        severity = _grade(len(group), th.final_failures_warning, th.final_failures_error)
+    newest = finals.sort_values(["first_ms", "consumer", "event_id"],
+                                ascending=[False, True, True])
+    groups = dict(iter(newest.groupby(["consumer", "detail_type"])))
+    counts = ({key: len(group) for key, group in groups.items()} if counts_given is None
+              else {(row.consumer, row.detail_type): int(row.events)
+                    for row in counts_given.itertuples(index=False)})
+    for (consumer, detail_type), count in counts.items():
+        severity = _grade(count, th.final_failures_warning, th.final_failures_error)
         if severity:
+            group = groups.get((consumer, detail_type), newest.iloc[:0])
             found.append(Finding(
                 "final_failures", severity, {"consumer": consumer, "detail_type": detail_type},
-                f"{len(group)} {detail_type} event(s) failed every attempt in {consumer}",
-                {"events": len(group), "examples": records(group.head(5))}))
+                f"{count} {detail_type} event(s) failed every attempt in {consumer}",
+                {"events": count, "examples": records(group.head(EXAMPLES))}))
     return found
 
 

@@ -28,7 +28,13 @@ def repeated_deliveries(attempts: pd.DataFrame) -> pd.DataFrame:
 
 def duplicates_by_consumer(attempts: pd.DataFrame) -> list[dict[str, Any]]:
     """Per consumer: events delivered more than once and events processed successfully twice."""
-    per_event = repeated_deliveries(attempts)
+    return duplicates_from_pairs(repeated_deliveries(attempts))
+
+
+def duplicates_from_pairs(per_event: pd.DataFrame) -> list[dict[str, Any]]:
+    """`duplicates_by_consumer` from `repeated_deliveries`' rows (`events`: the rows of the
+    consumer; when only the pairs delivered or processed more than once are given, the
+    caller sets it from elsewhere)."""
     found = []
     for consumer, group in per_event.groupby("consumer"):
         redelivered = group[group["deliveries"] > 1]

@@ -23,7 +23,8 @@ RATE_COLUMNS = GROUP_KEYS + ["invocations", "failed", "errors", "timeouts", "rat
 
 def per_event(attempts: pd.DataFrame) -> pd.DataFrame:
     """One row per (consumer, event): attempts, failed attempts, first start, last outcome."""
-    attributed = attempts[attempts["detail_type"].notna()].sort_values("start_ms")
+    attributed = attempts[attempts["detail_type"].notna()].sort_values(["start_ms",
+                                                                         "request_id"])
     flagged = attributed.assign(is_failed=attributed["outcome"].isin(FAILED))
     return flagged.groupby(["consumer", "event_id"], as_index=False).agg(
         detail_type=("detail_type", "first"), version=("version", "first"),
@@ -79,13 +80,24 @@ def _rates_table(by_call: pd.DataFrame, by_event: pd.DataFrame, keys: list[str],
         .reset_index(drop=True)
 
 
+FINAL_COLUMNS = ["consumer", "event_id", "detail_type", "version", "attempts", "first_ms",
+                 "last_ms", "last_error_type", "last_error_message"]
+
+
 def final_failures(attempts: pd.DataFrame) -> pd.DataFrame:
-    """The events every attempt of a consumer failed on, newest last attempt first."""
+    """The events every attempt of a consumer failed on, newest last attempt first, with
+    their first and last attempt's start (the last error type and message: the last
+    non-null ones in start order)."""
     events = per_event(attempts)
-    failed = events[events["failed"] == events["attempts"]]
-    return failed.sort_values(["last_ms", "consumer"], ascending=[False, True])[
-        ["consumer", "event_id", "detail_type", "version", "attempts", "last_ms",
-         "last_error_type", "last_error_message"]].reset_index(drop=True)
+    return newest_first(events[events["failed"] == events["attempts"]])
+
+
+def newest_first(finals: pd.DataFrame) -> pd.DataFrame:
+    """Final failures (`per_event`'s rows, or `load.load_final_failures`') in FINAL_COLUMNS,
+    newest last attempt first, then by consumer and event id."""
+    return finals.sort_values(["last_ms", "consumer", "event_id"],
+                              ascending=[False, True, True])[FINAL_COLUMNS]\
+        .reset_index(drop=True)
 
 
 def top_errors(attempts: pd.DataFrame, limit: int = 10) -> pd.DataFrame:

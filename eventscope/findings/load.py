@@ -13,7 +13,7 @@ latest bus-rules snapshot that `collect rules` wrote.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -22,14 +22,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from eventscope.day_rollups import PAIRS, aggregate
-from eventscope.findings.columns import ATTEMPT_COLUMNS, EVENT_COLUMNS, SUBSCRIPTION_COLUMNS
+from eventscope.findings.columns import (ATTEMPT_COLUMNS, EVENT_COLUMNS, FAILED,
+                                         SUBSCRIPTION_COLUMNS)
 from eventscope.patterns import listed_values
 from eventscope.redaction import mask_pii, may_hold_pii, stored_query
 from eventscope.rollups import minute_of
 from eventscope.store import Store
-from eventscope.tables import (DAY_MS, DURATION_BUCKETS, MINUTE_MS, PRUNED_DETAIL,
-                               event_rollup, events,
-                               handling_rollup, invocation_rollup, invocations,
+from eventscope.tables import (DAY_MS, DURATION_BUCKETS, MINUTE_MS, PRUNED_DETAIL, event_rollup,
+                               events, handling_rollup, invocation_rollup, invocation_rollup_day,
+                               invocations,
                                latency_rollup, meta,
                                rule_snapshots, rule_targets)
 
@@ -423,6 +424,15 @@ def load_handling_totals(engine: Engine, since_ms: int | None = None,
                    until_ms, bucket_ms)
 
 
+def load_functions(engine: Engine) -> list[str]:
+    """Every function the invocation rollup names (a read of its day table: a few hundred
+    rows)."""
+    r = invocation_rollup_day.c
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(r.consumer).distinct().order_by(r.consumer))
+                    .scalars())
+
+
 LATENCY_KEYS = ["consumer", "source", "detail_type", "measure", "bucket"]
 
 
@@ -435,82 +445,130 @@ def load_latency_totals(engine: Engine, since_ms: int | None = None,
                    [("latency_max_ms", "latency_max_ms")], since_ms, until_ms, None)
 
 
-def _pair_attempts(engine: Engine, functions: Sequence[str], column: str,
-                   since_ms: int | None, until_ms: int | None) -> pd.DataFrame:
-    """Every attempt of the (function, event) pairs first tried in a minute whose handling
-    rollup has `column` > 0 (for duplicates: that were delivered more than once, or
-    succeeded twice; for final failures: that failed at an attempt then): the drill-down
-    behind final failures and duplicates, in one query: the rollup's flagged minutes, each an
-    index range of the function's invocations; those pairs kept when their attempts (by event
-    id) match; their attempts."""
-    h, i = handling_rollup.c, invocations.c
-    flagged = sa.select(h.consumer, h.minute_ms).where(
-        h[column] > 0, *_window(h.minute_ms, since_ms, until_ms)).distinct()
-    if functions:
-        flagged = flagged.where(h.consumer.in_(list(functions)))
-    minutes = flagged.subquery("flagged")
-    pairs = sa.select(i.consumer, i.event_id).join(minutes, sa.and_(
-        i.consumer == minutes.c.consumer, i.start_ms >= minutes.c.minute_ms,
-        i.start_ms < minutes.c.minute_ms + MINUTE_MS)).where(i.event_id.is_not(None))
-    if column == "final_failures":  # a pair that failed finally failed at its first attempt
-        pairs = pairs.where(i.outcome != "ok")
-    seen = pairs.distinct().subquery("seen")
-    # a pair's attempts through the event id index (`consumer || ''` keeps SQLite, which has
-    # no statistics, from choosing the function's index: thousands of rows per pair)
-    mine = sa.and_(i.event_id == seen.c.event_id, i.consumer + "" == seen.c.consumer)
-    touched = seen if column not in _PAIR_TEST else sa.select(
-        seen.c.consumer, seen.c.event_id).select_from(seen.join(invocations, mine)).group_by(
-        seen.c.consumer, seen.c.event_id).having(_PAIR_TEST[column](i)).subquery("pairs")
-    e = events.c
-    kinds = sa.select(touched, e.source, e.detail_type, e.version, e.time_ms).select_from(
-        touched.outerjoin(events, e.id == touched.c.event_id)).subquery("kinds")
-    # each pair's event read once, then its attempts
-    attempts = _read(engine, sa.select(
-        i.request_id, i.start_ms, i.consumer, i.consumer.label("function"), i.event_id,
-        i.outcome, i.duration_ms, i.error_type, i.error_message, kinds.c.source,
-        kinds.c.detail_type, kinds.c.version, kinds.c.time_ms.label("event_time_ms"),
-    ).select_from(kinds.join(invocations, sa.and_(
-        i.event_id == kinds.c.event_id, i.consumer + "" == kinds.c.consumer))), ATTEMPT_COLUMNS)
-    if attempts.empty or (since_ms is None and until_ms is None):
-        return attempts
-    first = attempts.groupby(["consumer", "event_id"])["start_ms"].transform("min")
-    keep = first == first  # every row, as a boolean Series
-    if since_ms is not None:
-        keep &= first >= minute_of(since_ms)
-    if until_ms is not None:
-        keep &= first < minute_of(until_ms + MINUTE_MS - 1)
-    return attempts[keep].reset_index(drop=True)
-
-
 def _oks(i: Any) -> Any:
     return sa.func.sum(sa.case((i.outcome == "ok", 1), else_=0))
 
 
-# which flagged pairs a drill-down keeps (final failures keep all: few pairs that failed at
-# first succeed later, and testing each would read every pair's attempts twice)
-_PAIR_TEST: dict[str, Callable[[Any], Any]] = {
-    "redelivered": lambda i: sa.func.count(sa.distinct(i.request_id)) > 1,
-    "processed_twice": lambda i: _oks(i) > 1}
+FINAL_FAILURE_COLUMNS = ["consumer", "event_id", "detail_type", "version", "attempts",
+                         "first_ms", "last_ms", "last_error_type", "last_error_message"]
 
 
-def load_final_failure_attempts(engine: Engine, functions: Sequence[str] = (),
-                                since_ms: int | None = None,
-                                until_ms: int | None = None) -> pd.DataFrame:
-    """Attempts (ATTEMPT_COLUMNS) of every pair that may have failed finally: feed them to
-    `failures.final_failures`. Index reads of the minutes the rollup names only."""
-    return _pair_attempts(engine, functions, "final_failures", since_ms, until_ms)
+def load_final_failures(engine: Engine, functions: Sequence[str] = (),
+                        since_ms: int | None = None, until_ms: int | None = None,
+                        owners: Mapping[str, str] | None = None,
+                        newest: int | None = None) -> pd.DataFrame:
+    """`failures.final_failures`' rows (FINAL_FAILURE_COLUMNS, unsorted), counted in SQL: one
+    per (consumer, stored event) every attempt of which failed, of the pairs first tried in
+    [since_ms, until_ms) (widened to whole minutes); `consumer` the function, or its name in
+    `owners` ({function: consumer} of every function renamed, when two functions share a
+    consumer: their attempts of one event are one pair), and the last error type and message
+    the last non-null ones in start order. One statement, no attempt row leaves the database:
+    the minutes the handling rollup flags, each an index range of the function's
+    invocations; the pairs with a failed attempt there; each pair's attempts by event id,
+    kept when every one failed; each kept pair's event, last error type and last message.
+
+    With `newest`, of each function x detail-type only the minutes holding its `newest` final
+    failures first tried last (by the rollup's counts): the rows include those pairs (and
+    maybe older ones that failed again in those minutes), a bounded read whatever the store's
+    size."""
+    i, e = invocations.c, events.c
+
+    def named(table: Any) -> Any:
+        if owners:
+            return sa.case(dict(owners), value=table.consumer, else_=table.consumer)
+        # `consumer || ''` keeps SQLite, which has no statistics, from choosing the
+        # function's index over the event id's: thousands of rows per pair
+        return table.consumer + ""
+
+    seen = _flagged_pairs(("final_failures",), functions, since_ms, until_ms,
+                          named(i) if owners else i.consumer, newest).subquery("seen")
+    failed = sa.func.sum(sa.case((i.outcome.in_(FAILED), 1), else_=0))
+    pairs = sa.select(seen.c.consumer, seen.c.event_id, sa.func.count().label("attempts"),
+                      sa.func.min(i.start_ms).label("first_ms"),
+                      sa.func.max(i.start_ms).label("last_ms")).select_from(
+        seen.join(invocations, sa.and_(i.event_id == seen.c.event_id,
+                                       named(i) == seen.c.consumer))).group_by(
+        seen.c.consumer, seen.c.event_id).having(
+        failed == sa.func.count(), *_window(sa.func.min(i.start_ms), since_ms, until_ms)
+    ).subquery("pairs")
+    p = pairs.c
+
+    def last(column: str) -> Any:
+        a = invocations.alias("a")
+        return sa.select(a.c[column]).where(
+            a.c.event_id == p.event_id, named(a.c) == p.consumer, a.c[column].is_not(None)
+        ).order_by(a.c.start_ms.desc(), a.c.request_id.desc()).limit(1).scalar_subquery()
+
+    return _read(engine, sa.select(
+        p.consumer, p.event_id, e.detail_type, e.version, p.attempts, p.first_ms, p.last_ms,
+        last("error_type"), last("error_message")).select_from(
+        pairs.join(events, e.id == p.event_id)), FINAL_FAILURE_COLUMNS)
 
 
-def load_duplicate_attempts(engine: Engine, functions: Sequence[str] = (),
-                            since_ms: int | None = None,
-                            until_ms: int | None = None) -> pd.DataFrame:
-    """Attempts of every pair delivered or processed more than once (for their examples);
-    of the pairs first tried in [since_ms, until_ms) when given."""
-    import pandas as pd
-    redelivered = _pair_attempts(engine, functions, "redelivered", since_ms, until_ms)
-    twice = _pair_attempts(engine, functions, "processed_twice", since_ms, until_ms)
-    return pd.concat([redelivered, twice], ignore_index=True).drop_duplicates(
-        ["request_id", "start_ms"]).reset_index(drop=True)
+def _flagged_pairs(flags: tuple[str, ...], functions: Sequence[str], since_ms: int | None,
+                   until_ms: int | None, name: Any = invocations.c.consumer,
+                   newest: int | None = None) -> sa.Select:
+    """The distinct (consumer, event_id) pairs (`name`: the consumer's expression) of the
+    invocations in the minutes whose handling rollup row has one of the `flags` columns > 0
+    (of `functions` only, when given; in the window's minutes; with `newest`, only the
+    latest minutes of each function x detail-type that hold its `newest` latest flagged
+    pairs), each minute an index range of the function's invocations; for final failures
+    only the failed invocations there (a pair that failed finally failed at its first
+    attempt)."""
+    h, i = handling_rollup.c, invocations.c
+    chosen = [sa.or_(*(h[flag] > 0 for flag in flags)),
+              *_window(h.minute_ms, since_ms, until_ms)]
+    if functions:
+        chosen.append(h.consumer.in_(list(functions)))
+    if newest is None:
+        flagged = sa.select(h.consumer, h.minute_ms).where(*chosen).distinct()
+    else:  # a minute is kept while fewer than `newest` pairs were flagged after it
+        newer = sa.func.sum(h[flags[0]]).over(partition_by=(h.consumer, h.detail_type),
+                                              order_by=h.minute_ms.desc(), rows=(None, -1))
+        ranked = sa.select(h.consumer, h.minute_ms, newer.label("newer")).where(
+            *chosen, h.detail_type.is_not(None)).subquery("ranked")
+        r = ranked.c
+        flagged = sa.select(r.consumer, r.minute_ms).where(
+            sa.or_(r.newer.is_(None), r.newer < newest)).distinct()
+    minutes = flagged.subquery("flagged")
+    pairs = sa.select(name.label("consumer"), i.event_id).join(minutes, sa.and_(
+        i.consumer == minutes.c.consumer, i.start_ms >= minutes.c.minute_ms,
+        i.start_ms < minutes.c.minute_ms + MINUTE_MS)).where(i.event_id.is_not(None))
+    if flags == ("final_failures",):
+        pairs = pairs.where(i.outcome != "ok")
+    return pairs.distinct()
+
+
+DUPLICATE_COLUMNS = ["consumer", "event_id", "detail_type", "deliveries", "successes"]
+
+
+def load_duplicate_pairs(engine: Engine, functions: Sequence[str] = (),
+                         since_ms: int | None = None, until_ms: int | None = None,
+                         owners: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """`duplicates.repeated_deliveries`' rows (DUPLICATE_COLUMNS) of every (function, event)
+    pair first tried in [since_ms, until_ms) (widened to whole minutes) that was delivered
+    more than once (distinct request ids) or succeeded more than once, counted in SQL; the
+    pairs of functions sharing a consumer (`owners`: {function: consumer} of every function
+    renamed) merged into one row per consumer and event. One statement, no attempt row
+    leaves the database: the minutes the handling rollup flags (`_flagged_pairs`), the pairs
+    there, each pair's attempts by event id, kept when they match; counted per consumer."""
+    i, e = invocations.c, events.c
+    seen = _flagged_pairs(("redelivered", "processed_twice"), functions, since_ms,
+                          until_ms).subquery("seen")
+    # a pair's attempts through the event id index (`consumer || ''` keeps SQLite, which has
+    # no statistics, from choosing the function's index: thousands of rows per pair)
+    mine = sa.and_(i.event_id == seen.c.event_id, i.consumer + "" == seen.c.consumer)
+    pairs = sa.select(seen.c.consumer, seen.c.event_id).select_from(
+        seen.join(invocations, mine)).group_by(seen.c.consumer, seen.c.event_id).having(
+        sa.or_(sa.func.count(sa.distinct(i.request_id)) > 1, _oks(i) > 1),
+        *_window(sa.func.min(i.start_ms), since_ms, until_ms)).subquery("pairs")
+    p = pairs.c
+    name = sa.case(dict(owners), value=p.consumer, else_=p.consumer) if owners else p.consumer
+    return _read(engine, sa.select(
+        name, p.event_id, sa.func.max(e.detail_type), sa.func.count(sa.distinct(i.request_id)),
+        _oks(i)).select_from(pairs.join(invocations, sa.and_(
+            i.event_id == p.event_id, i.consumer + "" == p.consumer)).outerjoin(
+            events, e.id == p.event_id)).group_by(name, p.event_id), DUPLICATE_COLUMNS)
 
 
 def load_error_example(engine: Engine, functions: Sequence[str], detail_type: str | None,
@@ -570,25 +628,34 @@ FIRST_SEEN_COLUMNS = ["consumer", "correlation_key", "time_ms"]
 HANDLER_COLUMNS = ["consumer", "event_id"]
 
 
-def load_cancellation_summary(engine: Engine, cancellations: Sequence[str],
-                              since_ms: int | None = None, until_ms: int | None = None,
-                              latest: int | None = None
-                              ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """What `subscriptions.missing_from` needs about every order with a cancellation (one of
+def _cancellations(cancellations: Sequence[str], since_ms: int | None, until_ms: int | None,
+                   latest: int | None) -> sa.Select:
+    """The cancellation events (CANCEL_COLUMNS) of every order with a cancellation (one of
     the given types; cancelled within [since_ms, until_ms) when given; of the `latest` such
-    cancellations only when given): its cancellation events (CANCEL_COLUMNS), when each
-    function first handled any of its events (FIRST_SEEN_COLUMNS, `consumer` the function)
-    and who handled its cancellations (HANDLER_COLUMNS). Aggregated in SQL over the covering
-    indexes `ix_events_order_cover` and `ix_invocations_event_consumer`: no row of an
-    order's events or attempts leaves the database."""
-    e, i = events.c, invocations.c
+    cancellations only when given)."""
+    e = events.c
     keys = sa.select(e.correlation_key).where(
         e.detail_type.in_(list(cancellations)), e.correlation_key.is_not(None))
     keys = _within(keys, e.time_ms, since_ms, until_ms)
     if latest is not None:
         keys = keys.order_by(e.time_ms.desc()).limit(latest)
-    cancels = sa.select(e.id, e.correlation_key, e.detail_type, e.time_ms).where(
+    return sa.select(e.id, e.correlation_key, e.detail_type, e.time_ms).where(
         e.correlation_key.in_(keys), e.detail_type.in_(list(cancellations)))
+
+
+def load_cancellation_summary(engine: Engine, cancellations: Sequence[str],
+                              since_ms: int | None = None, until_ms: int | None = None,
+                              latest: int | None = None
+                              ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """What `subscriptions.missing_from` needs about every order with a cancellation (see
+    `_cancellations`): its cancellation events (CANCEL_COLUMNS), when each function first
+    handled any of its events (FIRST_SEEN_COLUMNS, `consumer` the function) and who handled
+    its cancellations (HANDLER_COLUMNS). Aggregated in SQL over the covering indexes
+    `ix_events_order_cover` and `ix_invocations_event_consumer`: no row of an order's events
+    or attempts leaves the database."""
+    e, i = events.c, invocations.c
+    cancels = _cancellations(cancellations, since_ms, until_ms, latest)
+    keys = cancels.with_only_columns(e.correlation_key)
     first_seen = sa.select(i.consumer, e.correlation_key, sa.func.min(e.time_ms)).select_from(
         events.join(invocations, i.event_id == e.id)).where(
         e.correlation_key.in_(keys)).group_by(i.consumer, e.correlation_key)
@@ -597,6 +664,43 @@ def load_cancellation_summary(engine: Engine, cancellations: Sequence[str],
     return (_read(engine, cancels, CANCEL_COLUMNS),
             _read(engine, first_seen, FIRST_SEEN_COLUMNS),
             _read(engine, handlers, HANDLER_COLUMNS))
+
+
+MISSED_COLUMNS = ["consumer", "id", "correlation_key", "detail_type", "time_ms"]
+
+
+def load_missed_cancellations(engine: Engine, cancellations: Sequence[str],
+                              since_ms: int | None = None, until_ms: int | None = None,
+                              latest: int | None = None) -> pd.DataFrame:
+    """`subscriptions.missed_cancellations`' rows (MISSED_COLUMNS: the function, and the
+    cancellation event of `_cancellations` it missed) found in SQL (`missed_select`)."""
+    return _read(engine, missed_select(cancellations, since_ms, until_ms, latest),
+                 MISSED_COLUMNS)
+
+
+def missed_select(cancellations: Sequence[str], since_ms: int | None = None,
+                  until_ms: int | None = None, latest: int | None = None) -> sa.Select:
+    """Every cancellation (`_cancellations`) x every function the invocation rollup names,
+    kept when the function handled an event of the order older than the cancellation and
+    not the cancellation itself. Two index probes per pair, each stopping at its first row,
+    on the covering indexes `ix_events_order_cover` and `ix_invocations_event_consumer`: no
+    first-seen time of every order x function is built."""
+    e, i = events.c, invocations.c
+    # read once, whichever side of the join the planner loops over
+    cancels = _cancellations(cancellations, since_ms, until_ms, latest).cte(
+        "cancels").prefix_with("MATERIALIZED")
+    c = cancels.c
+    functions = sa.select(invocation_rollup_day.c.consumer).distinct().subquery("functions")
+    f = functions.c
+    # selecting index columns only: the probes read the covering indexes, never a row
+    handled = sa.select(i.event_id).where(i.event_id == c.id,
+                                          i.consumer == f.consumer).exists()
+    later = invocations.alias("later")
+    before = sa.select(e.id).select_from(events.join(later, later.c.event_id == e.id)).where(
+        e.correlation_key == c.correlation_key, e.time_ms < c.time_ms,
+        later.c.consumer == f.consumer).exists()
+    return sa.select(f.consumer, c.id, c.correlation_key, c.detail_type, c.time_ms)\
+        .select_from(cancels.join(functions, sa.true())).where(~handled, before)
 
 
 CONTRACT_COLUMNS = ["consumer", "detail_type", "version", "check_kind", "status", "passed",

@@ -81,7 +81,13 @@ def missing_from(cancels: pd.DataFrame, first_seen: pd.DataFrame,
     done = handled_cancels[["consumer", "event_id"]].drop_duplicates().rename(
         columns={"event_id": "id"})
     flagged = pairs.merge(done, on=["consumer", "id"], how="left", indicator=True)
-    missed = flagged[flagged["_merge"] == "left_only"]
+    return missed_cancellations(flagged[flagged["_merge"] == "left_only"])
+
+
+def missed_cancellations(missed: pd.DataFrame) -> list[dict[str, Any]]:
+    """`observed_missing`'s list from the cancellations missed (consumer, id,
+    correlation_key, detail_type, time_ms: a consumer that handled an earlier event of the
+    order and not this cancellation; the store finds them in SQL)."""
     found = []
     for (consumer, detail_type), group in missed.groupby(["consumer", "detail_type"]):
         first = group.sort_values(["time_ms", "id"]).drop_duplicates("correlation_key")

@@ -11,7 +11,7 @@ event counts once per function.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -20,10 +20,10 @@ from sqlalchemy.engine import Engine
 
 from eventscope.catalog.model import Catalog
 from eventscope.findings import failures, graph, lifecycle, load
-from eventscope.findings.check import CheckSummaries
-from eventscope.findings.duplicates import duplicates_by_consumer
+from eventscope.findings.check import EXAMPLES, CheckSummaries
+from eventscope.findings.duplicates import duplicates_from_pairs
 from eventscope.findings.frames import resolve_consumers
-from eventscope.findings.subscriptions import missing_from
+from eventscope.findings.subscriptions import missed_cancellations, missing_from
 
 
 def consumer_names(functions: pd.Series, catalog: Catalog | None) -> dict[str, str]:
@@ -72,14 +72,53 @@ def final_failures(engine: Engine, catalog: Catalog | None = None, since_ms: int
                    until_ms: int | None = None, consumers: Sequence[str] = (),
                    detail_types: Sequence[str] = (), calls: pd.DataFrame | None = None
                    ) -> pd.DataFrame:
-    """`failures.final_failures`' frame, from the pairs the rollup says failed finally
-    (`calls`: call totals already read, to find the consumers' functions)."""
+    """`failures.final_failures`' frame, counted in SQL from the pairs the rollup says failed
+    finally (`load.load_final_failures`; `calls`: call totals already read, to find the
+    functions and the consumers owning them)."""
     functions = _functions(engine, catalog, consumers, calls)
-    attempts = resolve_consumers(load.load_final_failure_attempts(
-        engine, functions, since_ms, until_ms), catalog)
+    owners = renamed_functions(
+        load.load_functions(engine) if calls is None else calls["consumer"], catalog)
+    found = load.load_final_failures(engine, functions, since_ms, until_ms, owners)
+    if catalog is not None and not owners:  # else the statement named them already
+        found["consumer"] = found["consumer"].map(consumer_names(found["consumer"], catalog))
     if detail_types:
-        attempts = attempts[attempts["detail_type"].isin(detail_types)]
-    return failures.final_failures(attempts)
+        found = found[found["detail_type"].isin(detail_types)]
+    return failures.newest_first(found)
+
+
+def final_failure_examples(engine: Engine, catalog: Catalog | None = None,
+                           since_ms: int | None = None, until_ms: int | None = None,
+                           handling: pd.DataFrame | None = None
+                           ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """What `check` grades of final failures, in a bounded read: (each consumer x type's
+    `check.EXAMPLES` final failures first tried last, at least; their counts per consumer x
+    type from the handling rollup, `events`) -- or, when two functions share a consumer
+    (the rollup counts per function), (every final failure, None). `handling`: the window's
+    handling totals already read."""
+    owners = renamed_functions(load.load_functions(engine), catalog)
+    if owners:
+        return final_failures(engine, catalog, since_ms, until_ms), None
+    found = load.load_final_failures(engine, (), since_ms, until_ms, newest=EXAMPLES)
+    if catalog is not None:
+        found["consumer"] = found["consumer"].map(consumer_names(found["consumer"], catalog))
+    if handling is None:
+        handling = load.load_handling_totals(engine, since_ms, until_ms)
+    named = with_consumers(handling, catalog)
+    counts = named[named["detail_type"].notna()].groupby(
+        ["consumer", "detail_type"], as_index=False)["final_failures"].sum()
+    return (failures.newest_first(found),
+            counts[counts["final_failures"] > 0].rename(columns={"final_failures": "events"})
+            .reset_index(drop=True))
+
+
+def renamed_functions(functions: Iterable[str], catalog: Catalog | None) -> dict[str, str]:
+    """{function: the catalog consumer owning it} of every function the catalog renames, when
+    two of the `functions` end up named alike (one consumer's attempts of one event are then
+    one pair, whichever of its functions made them); empty when no two do."""
+    names = consumer_names(pd.Series(list(functions), dtype=object), catalog)
+    if len(set(names.values())) == len(names):
+        return {}
+    return {function: name for function, name in names.items() if function != name}
 
 
 def _functions(engine: Engine, catalog: Catalog | None, consumers: Sequence[str],
@@ -175,17 +214,22 @@ def handled_kinds(engine: Engine, catalog: Catalog | None = None, since_ms: int 
 
 
 def duplicates(engine: Engine, catalog: Catalog | None = None, since_ms: int | None = None,
-               until_ms: int | None = None) -> list[dict[str, Any]]:
-    """`duplicates.duplicates_by_consumer`'s list: counts from the rollup, examples and
-    per-type counts from the duplicated pairs' attempts (of the pairs first tried in
-    [since_ms, until_ms) when given)."""
-    attempts = resolve_consumers(load.load_duplicate_attempts(engine, (), since_ms, until_ms),
-                                 catalog)
-    handling = with_consumers(load.load_handling_totals(engine, since_ms, until_ms), catalog)
-    pairs = handling.groupby("consumer")["events"].sum()
-    found = duplicates_by_consumer(attempts)
+               until_ms: int | None = None, handling: pd.DataFrame | None = None
+               ) -> list[dict[str, Any]]:
+    """`duplicates.duplicates_by_consumer`'s list: counts of events from the rollup
+    (`handling`: the window's handling totals, when already read), the rest from the pairs
+    delivered or processed more than once, counted in SQL (`load.load_duplicate_pairs`, of
+    the pairs first tried in [since_ms, until_ms) when given)."""
+    owners = renamed_functions(load.load_functions(engine), catalog)
+    pairs = load.load_duplicate_pairs(engine, (), since_ms, until_ms, owners)
+    if catalog is not None and not owners:  # else the statement named them already
+        pairs["consumer"] = pairs["consumer"].map(consumer_names(pairs["consumer"], catalog))
+    if handling is None:
+        handling = load.load_handling_totals(engine, since_ms, until_ms)
+    totals = with_consumers(handling, catalog).groupby("consumer")["events"].sum()
+    found = duplicates_from_pairs(pairs)
     for item in found:
-        item["events"] = int(pairs.get(item["consumer"], 0))
+        item["events"] = int(totals.get(item["consumer"], 0))
     return found
 
 
@@ -195,9 +239,16 @@ def observed_missing_subscriptions(engine: Engine, catalog: Catalog | None = Non
     """`subscriptions.observed_missing` over the orders that have a cancellation only (one
     in [since_ms, until_ms) when given; the order's earlier events count wherever they are;
     only the `latest` cancellations when given)."""
-    cancels = lifecycle.cancellation_types(catalog)
+    cancels = sorted(lifecycle.cancellation_types(catalog))
+    if not renamed_functions(load.load_functions(engine), catalog):
+        missed = load.load_missed_cancellations(engine, cancels, since_ms, until_ms, latest)
+        if catalog is not None:
+            missed["consumer"] = missed["consumer"].map(consumer_names(missed["consumer"],
+                                                                       catalog))
+        return missed_cancellations(missed)
+    # two functions share a consumer: what one of them handled, the consumer handled
     found, first_seen, handled = load.load_cancellation_summary(
-        engine, sorted(cancels), since_ms, until_ms, latest)
+        engine, cancels, since_ms, until_ms, latest)
     first_seen = with_consumers(first_seen, catalog).groupby(
         ["consumer", "correlation_key"], as_index=False)["time_ms"].min()
     return missing_from(found, first_seen, with_consumers(handled, catalog))
@@ -211,20 +262,26 @@ def check_summaries(engine: Engine, catalog: Catalog | None = None,
     whole store, or the window [since_ms, until_ms) (failures, duplicates, handling,
     cancellations and emitted kinds; payload samples and dead letters are the store's
     latest); the orders of the `latest_cancellations` cancellations only, when given. The
-    rollups are read as the writers left them (never refreshed here); the three drill-downs
-    (final failures, duplicates, cancelled orders) read at the same time as the rollup
-    totals, each on its own connection (SQLite releases the GIL while it reads)."""
+    rollups are read as the writers left them (never refreshed here), each rollup total
+    once; the three drill-downs (final failures' counts and examples, duplicates, cancelled
+    orders) read at the same time as the rollup totals, each on its own connection (SQLite
+    releases the GIL while it reads)."""
     with ThreadPoolExecutor(max_workers=3) as pool:
-        finals = pool.submit(final_failures, engine, catalog, since_ms, until_ms)
-        repeats = pool.submit(duplicates, engine, catalog, since_ms, until_ms)
         observed = pool.submit(observed_missing_subscriptions, engine, catalog, since_ms,
                                until_ms, latest_cancellations)
-        rates = failure_rates(engine, catalog, since_ms, until_ms)
+        handling = load.load_handling_totals(engine, since_ms, until_ms)
+        finals = pool.submit(final_failure_examples, engine, catalog, since_ms, until_ms,
+                             handling)
+        repeats = pool.submit(duplicates, engine, catalog, since_ms, until_ms, handling)
+        calls = load.load_call_totals(engine, since_ms, until_ms)
+        rates = failure_rates(engine, catalog, since_ms, until_ms, calls=calls,
+                              handling=handling)
         type_summary = load.load_type_summary_rollup(engine, since_ms, until_ms)
-        handled = handled_kinds(engine, catalog, since_ms, until_ms)
+        handled = handled_kinds(engine, catalog, since_ms, until_ms, calls)
         samples = load.load_samples(engine)
+        examples, counts = finals.result()
         return CheckSummaries(
-            rates=rates, final_failures=finals.result(), duplicates=repeats.result(),
-            observed_missing=observed.result(), type_summary=type_summary, handled=handled,
-            samples=samples, subscriptions=subscriptions,
-            dead_letters=load.load_dead_letters(engine))
+            rates=rates, final_failures=examples, final_failure_counts=counts,
+            duplicates=repeats.result(), observed_missing=observed.result(),
+            type_summary=type_summary, handled=handled, samples=samples,
+            subscriptions=subscriptions, dead_letters=load.load_dead_letters(engine))
