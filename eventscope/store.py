@@ -767,7 +767,7 @@ def _current_version(conn: Connection) -> str | None:
     if not set(metadata.tables) <= relations:
         return None
     stored = dict(conn.execute(sa.select(meta.c.key, meta.c.value).where(
-        meta.c.key.in_(["schema_version", rollups.LATENCY_KEY]))).tuples().all())
+        meta.c.key.in_(["schema_version", rollups.LATENCY_KEY]))).all())
     if ("schema_version" not in stored or not rollups.rollups_prepared(relations, set(stored))
             or day_rollups.days_to_fill(conn)):
         return None
