@@ -89,10 +89,15 @@ class ConformanceChecker:
                 source, event_type.detail_type, version,
                 unknown_version=event_type.version(version) is None)
         drift.checked += 1
+        if not self.conforms(event_type, version, instance):
+            self._record_failure(drift, event_type, event_id, time_ms, instance)
+
+    def conforms(self, event_type: EventType, version: str, instance: Any) -> bool:
+        """Whether `instance` passes the version's schema (an unknown version never does),
+        errors only at values eventscope replaced with a PII token ignored (`only_redacted`);
+        `explain` says why not."""
         check = self.compiled(event_type, version)
-        if check is not None and (check.is_valid(instance) or only_redacted(check, instance)):
-            return
-        self._record_failure(drift, event_type, event_id, time_ms, instance)
+        return check is not None and (check.is_valid(instance) or only_redacted(check, instance))
 
     def _type_of(self, source: str, detail_type: str) -> tuple[EventType | None, str | None]:
         key = (source, detail_type)
@@ -122,10 +127,23 @@ class ConformanceChecker:
             return f"$: version {version!r} is not in the catalog (known: {known})"
         check = validator(version_uri(event_type.detail_type, version), self._explainer_registry)
         error = best_match(e for e in check.iter_errors(instance) if not is_token(e.instance))
-        return f"{error.json_path}: {error.message}" if error else "$: invalid"
+        if error is not None:
+            return f"{error.json_path}: {error.message}"
+        # jsonschema-rs asserts what jsonschema does not (`format` in drafts up to 7, and
+        # stricter formats): its own first error, then, in the same path notation
+        fast = self.compiled(event_type, version)
+        for found in [] if fast is None else fast.iter_errors(instance):
+            if not is_token(found.instance):
+                return f"{json_path(found.instance_path)}: {found.message}"
+        return "$: invalid"
 
     def results(self) -> list[Drift]:
         return sorted(self.drift.values(), key=lambda d: (d.detail_type, d.version, d.source))
+
+
+def json_path(path: Iterable[str | int]) -> str:
+    """A JSON path as jsonschema's `ValidationError.json_path` writes it: `$.items[0].sku`."""
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
 
 
 def only_redacted(check: Any, instance: Any) -> bool:

@@ -12,16 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import jsonschema
 import orjson
 import pandas as pd
 
 from eventscope.catalog.model import Catalog, EventType
-from eventscope.catalog.schemas import catalog_registry, validator, version_uri
+from eventscope.contracts.conformance import ConformanceChecker
 from eventscope.events import DEFAULT_VERSION_FROM, VERSION_FROM_NONE, VERSION_FROM_SUFFIX
 from eventscope.findings.frames import CONFORMANCE_COLUMNS, clean
 from eventscope.findings.payloads import redact
-from eventscope.redaction import is_token
 
 
 def summarise_types(events: pd.DataFrame) -> pd.DataFrame:
@@ -122,10 +120,11 @@ def _sample(samples: pd.DataFrame, kind: dict[str, Any]) -> dict[str, Any] | Non
 
 
 def validate_samples(samples: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
-    """Conformance rows for sampled events of catalogued versions that have a schema."""
+    """Conformance rows for sampled events of catalogued versions that have a schema, checked
+    and explained by the live conformance's checker (`contracts.conformance`): the same
+    verdict and error for an event whichever of the two looks at it."""
     rows = []
-    validators: dict[tuple[str, str, str], Any] = {}
-    registry = None
+    checker = ConformanceChecker(catalog)
     for event in samples.to_dict("records"):
         declared, _ = catalog.event_type_of(event["source"], event["detail_type"])
         if declared is None:
@@ -138,16 +137,11 @@ def validate_samples(samples: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
             declared, event["detail_type"], event["version"], detail) or "")
         if schema_version is None or not schema_version.schema:
             continue
-        key = (event["source"], declared.detail_type, schema_version.version)
-        if key not in validators:
-            if registry is None:  # offline: `$ref`s resolve to the catalog's own schemas
-                registry = catalog_registry(catalog)
-            validators[key] = validator(version_uri(key[1], key[2]), registry)
-        error = jsonschema.exceptions.best_match(  # a redacted value's schema is unknowable
-            e for e in validators[key].iter_errors(detail) if not is_token(e.instance))
-        rows.append({"event_id": event["id"], "source": key[0], "detail_type": key[1],
-                     "version": key[2], "valid": error is None,
-                     "error": None if error is None else f"{error.json_path}: {error.message}"})
+        valid = checker.conforms(declared, schema_version.version, detail)
+        rows.append({"event_id": event["id"], "source": event["source"],
+                     "detail_type": declared.detail_type, "version": schema_version.version,
+                     "valid": valid, "error": None if valid else checker.explain(
+                         declared, schema_version.version, detail)})
     return pd.DataFrame(rows, columns=CONFORMANCE_COLUMNS)
 
 
