@@ -116,3 +116,13 @@ def test_the_check_sees_a_command_that_does_import_pandas(order_store: str) -> N
     names, done = imported("failures", "--db", order_store, "--json")
     assert done.returncode == 0, done.stderr[-500:]
     assert "pandas" in names
+
+
+@pytest.mark.parametrize("command", ["check", "undocumented", "failures", "duplicates"])
+def test_findings_without_a_catalog_import_no_schema_validator(command: str,
+                                                               order_store: str) -> None:
+    """Without a catalog or contract results there is no schema to check: the findings
+    commands leave jsonschema, referencing and jsonschema-rs unimported."""
+    names, done = imported(command, "--db", order_store, "--json")
+    assert done.returncode in (0, 1), done.stderr[-500:]
+    assert names & {"jsonschema", "referencing", "jsonschema_rs"} == set()

@@ -711,10 +711,10 @@ def load_contract_results(store: Store) -> pd.DataFrame | None:
     """The newest stored result of every contract check (None when none was ever stored),
     with `status` (pass, fail, or not checked: a check that saw nothing is no pass) and
     `reason`: the first violation's message."""
-    from eventscope.contracts.checks import check_status
     rows = store.contract_results(latest_only=True)
     if not rows:
         return None
+    from eventscope.contracts.checks import check_status  # jsonschema: only with results
     return frame(({**row, "status": check_status(bool(row["passed"]), row["summary"]),
                    "reason": _first_violation(row["violations"])} for row in rows),
                  CONTRACT_COLUMNS)

@@ -16,7 +16,6 @@ import orjson
 import pandas as pd
 
 from eventscope.catalog.model import Catalog, EventType
-from eventscope.contracts.conformance import ConformanceChecker
 from eventscope.events import DEFAULT_VERSION_FROM, VERSION_FROM_NONE, VERSION_FROM_SUFFIX
 from eventscope.findings.frames import CONFORMANCE_COLUMNS, clean
 from eventscope.findings.payloads import redact
@@ -123,6 +122,7 @@ def validate_samples(samples: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     """Conformance rows for sampled events of catalogued versions that have a schema, checked
     and explained by the live conformance's checker (`contracts.conformance`): the same
     verdict and error for an event whichever of the two looks at it."""
+    from eventscope.contracts.conformance import ConformanceChecker  # jsonschema: on demand
     rows = []
     checker = ConformanceChecker(catalog)
     for event in samples.to_dict("records"):
