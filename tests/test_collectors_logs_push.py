@@ -227,6 +227,26 @@ def test_a_batch_expecting_a_checkpoint_that_moved_writes_nothing(store: Store) 
         store.write_batch((), (), (), {}, expect_checkpoints={key: "v2"})
 
 
+def test_a_batch_written_apart_with_a_moved_checkpoint_is_redone_without_loss_or_twice(
+        store: Store) -> None:
+    """A batch holding a row the engine refuses is written in parts, its claim with the
+    last: parts may commit before the claim finds the checkpoint moved. Redone with the
+    value read now, the batch leaves each row stored once, the refused row quarantined
+    once, and the new checkpoint: the same as one delivery."""
+    from dataclasses import replace
+    key = ("logs-push", "group:stream")
+    store.write_batch(checkpoints_={key: "v1"})
+    good = one_invocation()
+    broken = replace(good[0], request_id="refused", consumer=None)  # violates NOT NULL
+    with pytest.raises(CheckpointMoved):
+        store.write_batch((), [*good, broken], (), {key: "v2"}, expect_checkpoints={key: "v0"})
+    assert store.checkpoint(*key) == "v1"
+    store.write_batch((), [*good, broken], (), {key: "v2"}, expect_checkpoints={key: "v1"})
+    assert store.checkpoint(*key) == "v2"
+    assert [r["request_id"] for r in rows(store)] == [good[0].request_id]
+    assert quarantined(store) == [("store", "store_rejected")]
+
+
 def test_a_claim_waiting_behind_a_writer_sees_its_change(store_url: str, store: Store) -> None:
     """A conditional batch that must wait for another transaction holding the checkpoint
     (PostgreSQL's row lock, SQLite's write lock) checks the value that transaction
