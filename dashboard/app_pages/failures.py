@@ -6,9 +6,6 @@ error type."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
-
 import streamlit as st
 
 from eventscope.dashboard import data, figures, triage, ui, views
@@ -18,23 +15,6 @@ LINK = st.column_config.LinkColumn("lifecycle", display_text="open order")
 SHOWN_INVOCATIONS = 20
 SPARK = st.column_config.LineChartColumn("trend", help="this window and the one before it",
                                          y_min=0)
-
-
-def url_select(where: Any, label: str, options: Sequence[str], param: str, key: str,
-               format_func: Callable[[str], str]) -> str:
-    """A keyed selectbox whose choice is `?param=` (empty: left out): seeded from the URL when
-    the key is new or the URL changed since this session wrote it, written back each run
-    (the pattern of dstate's `ui.url_select`, to be replaced by it once on main)."""
-    shadow, in_url = f"{key}::url", st.query_params.get(param)
-    if key not in st.session_state or (in_url is not None
-                                       and in_url != st.session_state.get(shadow)):
-        st.session_state[key] = in_url or ""
-    if st.session_state[key] not in options:
-        st.session_state[key] = ""
-    value: str = where.selectbox(label, options, key=key, format_func=format_func)
-    st.session_state[shadow] = value or None
-    ui.set_query(**{param: value or None})
-    return value
 
 
 ctx = data.context()
@@ -63,10 +43,10 @@ if ui.require_data(ctx):
             st.session_state["consumer"] = clicked[0] if clicked[0] in consumers else ""
             st.session_state["type"] = clicked[1] if clicked[1] in types else ""
     left, right = st.columns(2)
-    consumer = url_select(left, "Consumer", [""] + consumers, "consumer", "consumer",
-                          lambda c: c or "(all consumers)")
-    detail_type = url_select(right, "Event type", [""] + types, "type", "type",
-                             lambda t: t or "(all types)")
+    consumer = ui.url_select("Consumer", [""] + consumers, "consumer", key="consumer",
+                             container=left, format_func=lambda c: c or "(all consumers)")
+    detail_type = ui.url_select("Event type", [""] + types, "type", key="type",
+                                container=right, format_func=lambda t: t or "(all types)")
     st.subheader("Failures over time")
     bucketed = views.failure_counts(data.call_counts(ctx.url, ctx.window, ctx.catalog_path,
                                                      bucketed=True)[0])
@@ -125,8 +105,8 @@ if ui.require_data(ctx):
     st.subheader("Final failures (every attempt failed)")
     finals = data.final_failures(ctx.url, ctx.window, ctx.catalog_path, consumer, detail_type)
     kinds = triage.error_types(finals)
-    error_type = url_select(st, "Last error type", [""] + kinds, "error", "final-error",
-                            lambda e: e or "(all error types)")
+    error_type = ui.url_select("Last error type", [""] + kinds, "error", key="final-error",
+                               format_func=lambda e: e or "(all error types)")
     shown_finals = views.mask_columns(triage.final_failures_table(finals, error_type),
                                       ("last_error_message",), ctx.reveal_pii)
     if shown_finals.empty:
