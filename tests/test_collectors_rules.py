@@ -130,3 +130,22 @@ def test_subscription_rows_list_rule_type_and_target(aws: Any, store: Store) -> 
         ("audit-all", None, None, "audit"),
         ("warranty-orders", "com.shop.orders", "OrderCancelled", "warranty"),
         ("warranty-orders", "com.shop.orders", "OrderPlaced", "warranty")]
+
+
+def test_an_archives_managed_rule_is_named_by_its_target_id(aws: Any, store: Store) -> None:
+    """An archive subscribes through a rule EventBridge manages, whose target ARN
+    (`arn:aws:events:REGION:::`) names nothing: its subscriber is named by the target's id,
+    never an empty name (the graph drew a consumer called "")."""
+    from eventscope.collectors.rules_collector import subscription_rows
+    from eventscope.findings.read import bus_rules
+
+    events, _ = clients(aws, "events", "sqs")
+    bus_arn = events.create_event_bus(Name=BUS)["EventBusArn"]
+    events.create_archive(ArchiveName="shop-archive", EventSourceArn=bus_arn)
+    snapshot_rules(events, store, BUS)
+    (row,) = subscription_rows(store, BUS)
+    assert (row["rule"], row["consumer"]) == ("Events-Archive-shop-archive",
+                                              "Events-Archive-shop-archive")
+    assert row["target"].endswith(":::")
+    assert [r["consumers"] for r in bus_rules(store.engine) or []] == [
+        ["Events-Archive-shop-archive"]]

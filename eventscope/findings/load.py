@@ -829,9 +829,11 @@ def latest_rules(engine: Engine, bus: str) -> list[dict[str, Any]]:
     return rules
 
 
-def target_name(arn: str) -> str:
-    """A rule target's name: its ARN's last segment (the function or queue name)."""
-    return arn.rsplit(":", 1)[-1].rsplit("/", 1)[-1]
+def target_name(arn: str, target_id: str = "") -> str:
+    """A rule target's name: its ARN's last segment (the function or queue name), or the
+    target's id where the ARN names nothing (an archive's managed rule targets
+    `arn:aws:events:REGION:::`)."""
+    return arn.rsplit(":", 1)[-1].rsplit("/", 1)[-1] or target_id
 
 
 def subscription_rows(engine: Engine, bus: str) -> list[dict[str, Any]]:
@@ -852,7 +854,7 @@ def subscription_rows(engine: Engine, bus: str) -> list[dict[str, Any]]:
         sources = listed_values(pattern, "source") or [None]
         types = listed_values(pattern, "detail-type") or [None]
         for target in rule["targets"]:
-            consumer = target_name(target["arn"])
+            consumer = target_name(target["arn"], target["target_id"])
             rows.extend({"rule": rule["rule_name"], "source": source, "detail_type": kind,
                          "target": target["arn"], "consumer": consumer}
                         for source in sources for kind in types)

@@ -106,8 +106,8 @@ def bus_rules(engine: Engine, catalog: Catalog | None = None) -> list[dict[str, 
     if not buses:
         return None
     return [{"rule": rule["rule_name"], "bus": bus, "pattern": rule["event_pattern"],
-             "consumers": sorted({owner_name(load.target_name(target["arn"]), catalog)
-                                  for target in rule["targets"]})}
+             "consumers": sorted({owner_name(load.target_name(t["arn"], t["target_id"]),
+                                             catalog) for t in rule["targets"]})}
             for bus in buses for rule in load.latest_rules(engine, bus)
             if rule["state"] == "ENABLED" and rule["event_pattern"]]
 
