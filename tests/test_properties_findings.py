@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -37,12 +38,15 @@ from eventscope.findings.subscriptions import (missing_subscriptions, observed_m
                                                static_missing)
 from eventscope.findings.undocumented import (schema_drift, summarise_types, undocumented_events,
                                               validate_samples)
+from eventscope.records import BusEvent, Invocation, Outcome
 from eventscope.rollups import minute_of
 from eventscope.store import Store, open_store
-from tests.store_shapes import (ORDERS, WINDOW, StoreShape, no_cancellation, store_shapes,
+from eventscope.tables import invocations as invocations_table
+from tests.store_shapes import (ORDERS, T0, WINDOW, StoreShape, no_cancellation, store_shapes,
                                 unattributed_only, write)
 
 TODAY = date(2026, 1, 1)
+MINUTE = 60_000
 HEALTH = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large]
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=HEALTH)
 SLOW = settings(max_examples=12, deadline=None, suppress_health_check=HEALTH)  # many findings
@@ -249,6 +253,146 @@ def test_final_failures_counted_in_sql_are_the_raw_ones(store: Store, shape: Sto
     attempts = resolve_consumers(load.load_attempts(store.engine), catalog)
     want = final_failures(first_tried_in(attempts, *window))
     assert records(summaries.final_failures(store.engine, catalog, *window)) == records(want)
+
+
+# Retries of a few events at a few start times: ties in start_ms (broken by the request id,
+# ids that are prefixes of one another, differ in case or are not ASCII), attempts with no
+# error type, no message or neither, a last attempt without the message an earlier one has.
+RETRY_STARTS = [T0 - 2 * MINUTE, T0 - MINUTE - 1, T0 - MINUTE, T0 - MINUTE + 1, T0 - 1]
+RETRY_IDS = ["r", "r1", "r10", "r2", "R1", "r-1", "ü", "z"]
+RETRY_FUNCTIONS = ["billing-fn", "Shared Fn", "fraud-check"]  # two share a consumer in SHARED
+RETRY_ERRORS = [None, ("ValueError", "bad sku A-1"), ("Error", None), (None, "no type"),
+                ("KeyError", "'orderId' ann@example.com")]
+
+
+def _retry(request_id: str, function: str, start_ms: int, event_id: str, outcome: Outcome,
+           error: tuple[str | None, str | None] | None) -> Invocation:
+    return Invocation(request_id=request_id, consumer=function,
+                      log_group=f"/aws/lambda/{function}", log_stream="s", start_ms=start_ms,
+                      outcome=outcome, event_id=event_id, duration_ms=5.0,
+                      error_type=error[0] if error else None,
+                      error_message=error[1] if error else None, complete=True)
+
+
+def _retried_event(index: int) -> BusEvent:
+    return BusEvent(id=f"e{index}", source="com.shop.orders", detail_type="OrderCreated",
+                    time_ms=T0 - 3 * MINUTE, detail="{}", size_bytes=300, version="1")
+
+
+@st.composite
+def retried_failures(draw: st.DrawFn) -> StoreShape:
+    """Up to three events and up to twelve attempts at them by the RETRY_FUNCTIONS at the
+    RETRY_STARTS, mostly failing (the rest succeed, so some pairs are no final failure)."""
+    events = [_retried_event(index) for index in range(draw(st.integers(1, 3)))]
+    taken: set[tuple[str, int]] = set()
+    calls = []
+    for _ in range(draw(st.integers(0, 12))):
+        request_id, start = draw(st.sampled_from(RETRY_IDS)), draw(st.sampled_from(RETRY_STARTS))
+        if (request_id, start) in taken:
+            continue
+        taken.add((request_id, start))
+        outcome: Outcome = draw(st.sampled_from(["error", "error", "timeout", "ok"]))
+        calls.append(_retry(request_id, draw(st.sampled_from(RETRY_FUNCTIONS)), start,
+                            draw(st.sampled_from(events)).id, outcome,
+                            None if outcome == "ok" else draw(st.sampled_from(RETRY_ERRORS))))
+    return StoreShape(events, calls)
+
+
+# billing-fn's last attempt (tied in start_ms, later by its id) has a type and no message,
+# an earlier one both, the first neither; Shared Fn's (the same consumer in SHARED, the
+# pair's last attempt then) a message and no type
+TIED = StoreShape([_retried_event(0)], [
+    _retry("r", "billing-fn", T0 - MINUTE, "e0", "timeout", None),
+    _retry("r1", "billing-fn", T0 - MINUTE + 1, "e0", "error", ("ValueError", "bad sku A-1")),
+    _retry("r10", "billing-fn", T0 - MINUTE + 1, "e0", "error", ("Error", None)),
+    _retry("r2", "Shared Fn", T0 - MINUTE + 1, "e0", "error", (None, "no type"))])
+
+
+@SETTINGS
+@given(shape=retried_failures(), window=WINDOWS, choice=st.sampled_from(["none", "shared"]))
+@example(shape=TIED, window=(None, None), choice="none")
+@example(shape=TIED, window=(None, None), choice="shared")
+def test_final_failures_last_errors_are_the_raw_ones(store: Store, shape: StoreShape,
+                                                     window: tuple[int | None, int | None],
+                                                     choice: str) -> None:
+    """Each final failure's last error type and last message (computed in the statement
+    that groups the pair's attempts) are the last non-null ones in (start, request id) order
+    of the raw attempts, also when starts tie, when the last attempt lacks the message an
+    earlier one has, and when one consumer's functions share a pair."""
+    write(store, shape)
+    catalog = None if choice == "none" else SHARED
+    attempts = resolve_consumers(load.load_attempts(store.engine), catalog)
+    want = final_failures(first_tried_in(attempts, *window))
+    got = summaries.final_failures(store.engine, catalog, *window)
+    assert records(got) == records(want)
+
+
+@pytest.mark.parametrize("choice", ["none", "shared"])
+def test_checks_drill_downs_read_the_functions_once(store: Store, choice: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """`check_summaries` finds which functions share a consumer once for its three
+    drill-downs (final failures, duplicates, cancelled orders), and each answers as it
+    does alone."""
+    write(store, TIED)
+    catalog = None if choice == "none" else SHARED
+    reads: list[int] = []
+    real = load.load_functions
+
+    def counted(engine: Any) -> list[str]:
+        reads.append(1)
+        return real(engine)
+
+    monkeypatch.setattr(load, "load_functions", counted)
+    checked = summaries.check_summaries(store.engine, catalog)
+    assert len(reads) == 1
+    examples, _ = summaries.final_failure_examples(store.engine, catalog)
+    assert not examples.empty and records(checked.final_failures) == records(examples)
+    assert checked.duplicates == summaries.duplicates(store.engine, catalog)
+    assert checked.observed_missing == summaries.observed_missing_subscriptions(store.engine,
+                                                                                catalog)
+    assert len(reads) == 4  # standalone, each reads them itself
+
+
+TEXTS = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"),
+                max_size=6)  # PostgreSQL text holds no NUL
+ATTEMPT_ROWS = st.lists(st.tuples(st.sampled_from(["e0", "e1"]),
+                                  st.integers(-2**63 + 1, 2**63 - 1) | st.sampled_from([0, 1, -1]),
+                                  TEXTS, st.none() | TEXTS),
+                        max_size=8, unique_by=lambda row: (row[2], row[1]))
+
+
+@SETTINGS
+@given(rows=ATTEMPT_ROWS)
+@example(rows=[("e0", 5, "a b", "x"), ("e0", 5, "a", "y")])  # a space in the id
+@example(rows=[("e0", 5, "a", "x"), ("e0", 5, "a\t", "y")])  # an id below the separator
+@example(rows=[("e0", -10, "r", "x"), ("e0", -5, "r", "y"), ("e1", -1, "r", None)])
+def test_last_non_null_is_the_value_of_the_last_attempt_holding_one(
+        store: Store, rows: list[tuple[str, int, str, str | None]]) -> None:
+    """The aggregate behind the last error type and message is, per group, the non-null value
+    of the greatest (start_ms, request_id) that has one (None when none has; ids compared
+    by code point, as Python compares them), for any 64-bit start and any request id and
+    value text (spaces, prefixes of one another, non-ASCII)."""
+    i = invocations_table.c
+    with store.engine.begin() as conn:
+        conn.execute(invocations_table.delete())
+        if rows:
+            conn.execute(invocations_table.insert(), [
+                {"event_id": event_id, "start_ms": start, "request_id": request_id,
+                 "error_type": value, "consumer": "f", "log_group": "g", "log_stream": "s",
+                 "outcome": "error", "complete": True, "log_format": "text"}
+                for event_id, start, request_id, value in rows])
+    dialect = store.engine.dialect.name
+    last = load._last_non_null(i.error_type, dialect).label("last")
+    grouped = sa.select(i.event_id, last).group_by(i.event_id).subquery()
+    with store.engine.connect() as conn:
+        got = dict(conn.execute(sa.select(grouped.c.event_id,
+                                          load._unpacked(grouped.c.last, dialect))).all())
+    want: dict[str, str | None] = {}
+    for event_id in {row[0] for row in rows}:
+        held = [(start, request_id, value) for e, start, request_id, value in rows
+                if e == event_id and value is not None]
+        want[event_id] = max(held)[2] if held else None
+    assert got == want
 
 
 def _final_findings(found: list[Finding]) -> list[dict[str, Any]]:

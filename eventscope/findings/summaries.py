@@ -11,7 +11,7 @@ event counts once per function.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -70,14 +70,15 @@ def failure_rates(engine: Engine, catalog: Catalog | None = None, since_ms: int 
 
 def final_failures(engine: Engine, catalog: Catalog | None = None, since_ms: int | None = None,
                    until_ms: int | None = None, consumers: Sequence[str] = (),
-                   detail_types: Sequence[str] = (), calls: pd.DataFrame | None = None
-                   ) -> pd.DataFrame:
+                   detail_types: Sequence[str] = (), calls: pd.DataFrame | None = None,
+                   owners: Mapping[str, str] | None = None) -> pd.DataFrame:
     """`failures.final_failures`' frame, counted in SQL from the pairs the rollup says failed
     finally (`load.load_final_failures`; `calls`: call totals already read, to find the
-    functions and the consumers owning them)."""
+    functions and the consumers owning them; `owners`: `shared_owners` already found)."""
     functions = _functions(engine, catalog, consumers, calls)
-    owners = renamed_functions(
-        load.load_functions(engine) if calls is None else calls["consumer"], catalog)
+    if owners is None:
+        owners = (shared_owners(engine, catalog) if calls is None
+                  else renamed_functions(calls["consumer"], catalog))
     found = load.load_final_failures(engine, functions, since_ms, until_ms, owners)
     if catalog is not None and not owners:  # else the statement named them already
         found["consumer"] = found["consumer"].map(consumer_names(found["consumer"], catalog))
@@ -88,16 +89,18 @@ def final_failures(engine: Engine, catalog: Catalog | None = None, since_ms: int
 
 def final_failure_examples(engine: Engine, catalog: Catalog | None = None,
                            since_ms: int | None = None, until_ms: int | None = None,
-                           handling: pd.DataFrame | None = None
+                           handling: pd.DataFrame | None = None,
+                           owners: Mapping[str, str] | None = None
                            ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """What `check` grades of final failures, in a bounded read: (each consumer x type's
     `check.EXAMPLES` final failures first tried last, at least; their counts per consumer x
     type from the handling rollup, `events`) -- or, when two functions share a consumer
     (the rollup counts per function), (every final failure, None). `handling`: the window's
-    handling totals already read."""
-    owners = renamed_functions(load.load_functions(engine), catalog)
+    handling totals already read; `owners`: `shared_owners` already found."""
+    if owners is None:
+        owners = shared_owners(engine, catalog)
     if owners:
-        return final_failures(engine, catalog, since_ms, until_ms), None
+        return final_failures(engine, catalog, since_ms, until_ms, owners=owners), None
     found = load.load_final_failures(engine, (), since_ms, until_ms, newest=EXAMPLES)
     if catalog is not None:
         found["consumer"] = found["consumer"].map(consumer_names(found["consumer"], catalog))
@@ -119,6 +122,12 @@ def renamed_functions(functions: Iterable[str], catalog: Catalog | None) -> dict
     if len(set(names.values())) == len(names):
         return {}
     return {function: name for function, name in names.items() if function != name}
+
+
+def shared_owners(engine: Engine, catalog: Catalog | None) -> dict[str, str]:
+    """`renamed_functions` of every function the store's invocation rollup names: what the
+    drill-downs (final failures, duplicates, cancelled orders) merge into one consumer."""
+    return renamed_functions(load.load_functions(engine), catalog)
 
 
 def _functions(engine: Engine, catalog: Catalog | None, consumers: Sequence[str],
@@ -214,13 +223,15 @@ def handled_kinds(engine: Engine, catalog: Catalog | None = None, since_ms: int 
 
 
 def duplicates(engine: Engine, catalog: Catalog | None = None, since_ms: int | None = None,
-               until_ms: int | None = None, handling: pd.DataFrame | None = None
-               ) -> list[dict[str, Any]]:
+               until_ms: int | None = None, handling: pd.DataFrame | None = None,
+               owners: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """`duplicates.duplicates_by_consumer`'s list: counts of events from the rollup
     (`handling`: the window's handling totals, when already read), the rest from the pairs
     delivered or processed more than once, counted in SQL (`load.load_duplicate_pairs`, of
-    the pairs first tried in [since_ms, until_ms) when given)."""
-    owners = renamed_functions(load.load_functions(engine), catalog)
+    the pairs first tried in [since_ms, until_ms) when given; `owners`: `shared_owners`
+    already found)."""
+    if owners is None:
+        owners = shared_owners(engine, catalog)
     pairs = load.load_duplicate_pairs(engine, (), since_ms, until_ms, owners)
     if catalog is not None and not owners:  # else the statement named them already
         pairs["consumer"] = pairs["consumer"].map(consumer_names(pairs["consumer"], catalog))
@@ -235,12 +246,14 @@ def duplicates(engine: Engine, catalog: Catalog | None = None, since_ms: int | N
 
 def observed_missing_subscriptions(engine: Engine, catalog: Catalog | None = None,
                                    since_ms: int | None = None, until_ms: int | None = None,
-                                   latest: int | None = None) -> list[dict[str, Any]]:
+                                   latest: int | None = None,
+                                   owners: Mapping[str, str] | None = None
+                                   ) -> list[dict[str, Any]]:
     """`subscriptions.observed_missing` over the orders that have a cancellation only (one
     in [since_ms, until_ms) when given; the order's earlier events count wherever they are;
-    only the `latest` cancellations when given)."""
+    only the `latest` cancellations when given; `owners`: `shared_owners` already found)."""
     cancels = sorted(lifecycle.cancellation_types(catalog))
-    if not renamed_functions(load.load_functions(engine), catalog):
+    if not (shared_owners(engine, catalog) if owners is None else owners):
         missed = load.load_missed_cancellations(engine, cancels, since_ms, until_ms, latest)
         if catalog is not None:
             missed["consumer"] = missed["consumer"].map(consumer_names(missed["consumer"],
@@ -265,14 +278,16 @@ def check_summaries(engine: Engine, catalog: Catalog | None = None,
     rollups are read as the writers left them (never refreshed here), each rollup total
     once; the three drill-downs (final failures' counts and examples, duplicates, cancelled
     orders) read at the same time as the rollup totals, each on its own connection (SQLite
-    releases the GIL while it reads)."""
+    releases the GIL while it reads), with the functions sharing a consumer found once."""
+    owners = shared_owners(engine, catalog)
     with ThreadPoolExecutor(max_workers=3) as pool:
         observed = pool.submit(observed_missing_subscriptions, engine, catalog, since_ms,
-                               until_ms, latest_cancellations)
+                               until_ms, latest_cancellations, owners)
         handling = load.load_handling_totals(engine, since_ms, until_ms)
         finals = pool.submit(final_failure_examples, engine, catalog, since_ms, until_ms,
-                             handling)
-        repeats = pool.submit(duplicates, engine, catalog, since_ms, until_ms, handling)
+                             handling, owners)
+        repeats = pool.submit(duplicates, engine, catalog, since_ms, until_ms, handling,
+                              owners)
         calls = load.load_call_totals(engine, since_ms, until_ms)
         rates = failure_rates(engine, catalog, since_ms, until_ms, calls=calls,
                               handling=handling)
