@@ -118,11 +118,20 @@ def test_the_check_sees_a_command_that_does_import_pandas(order_store: str) -> N
     assert "pandas" in names
 
 
-@pytest.mark.parametrize("command", ["check", "undocumented", "failures", "duplicates"])
-def test_findings_without_a_catalog_import_no_schema_validator(command: str,
-                                                               order_store: str) -> None:
+@pytest.mark.parametrize("command", ["check", "undocumented", "failures", "duplicates",
+                                     "latency", "subscriptions"])
+def test_findings_import_no_schema_validator_without_a_catalog_nor_networkx(
+        command: str, order_store: str) -> None:
     """Without a catalog or contract results there is no schema to check: the findings
-    commands leave jsonschema, referencing and jsonschema-rs unimported."""
+    commands leave jsonschema, referencing and jsonschema-rs unimported; only the graph's
+    readers import networkx."""
     names, done = imported(command, "--db", order_store, "--json")
     assert done.returncode in (0, 1), done.stderr[-500:]
-    assert names & {"jsonschema", "referencing", "jsonschema_rs"} == set()
+    assert names & {"jsonschema", "referencing", "jsonschema_rs", "networkx"} == set()
+
+
+def test_the_graph_does_import_networkx(order_store: str) -> None:
+    """The same reading of the imports sees networkx where the graph is built."""
+    names, done = imported("graph", "--db", order_store, "--json")
+    assert done.returncode == 0, done.stderr[-500:]
+    assert "networkx" in names

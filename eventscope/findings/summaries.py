@@ -19,7 +19,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from eventscope.catalog.model import Catalog
-from eventscope.findings import failures, graph, lifecycle, load
+from eventscope.findings import failures, lifecycle, load
 from eventscope.findings.check import EXAMPLES, CheckSummaries
 from eventscope.findings.duplicates import duplicates_from_pairs
 from eventscope.findings.frames import resolve_consumers
@@ -183,6 +183,7 @@ def observed_summaries(engine: Engine, catalog: Catalog | None = None,
                        ) -> dict[str, Any]:
     """What `graph.build_graph_from_summaries` needs, from the rollups (or from the
     window's (event, call, handling) `totals` already read)."""
+    from eventscope.findings import graph  # networkx: imported by the graph's readers only
     emitted_totals, calls, handling = totals
     if emitted_totals is None:
         emitted_totals = load.load_event_totals(engine, since_ms, until_ms)
@@ -202,6 +203,7 @@ def build_graph(engine: Engine, catalog: Catalog | None = None,
     """`graph.build_graph`'s graph of the store (or a window), from the rollups (or from the
     window's (event, call, handling) `totals` already read), with the bus `rules`
     (`read.bus_rules`) matched against its types."""
+    from eventscope.findings import graph
     return graph.build_graph_from_summaries(
         observed_summaries(engine, catalog, since_ms, until_ms, totals), catalog,
         subscriptions, rules)
