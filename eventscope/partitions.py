@@ -70,20 +70,65 @@ def _aligned(table: sa.Table) -> list[sa.Column[Any]]:
     return sorted(table.columns, key=lambda c: _ALIGNMENT.get(type(c.type), 3))
 
 
-def _partitioned(table: sa.Table, extra_key: str | None, time_btree: str | None) -> sa.Table:
+def _partitioned(table: sa.Table, time_btree: str | None) -> sa.Table:
     """A copy of `table` partitioned by day on its time column, the time added to its key,
     its plain-btree index on time replaced by BRIN, its fixed-width columns first."""
     time_column = TIME_COLUMNS[table.name]
-    key = [c.name for c in table.primary_key.columns] + ([extra_key] if extra_key else [])
+    key = key_columns(table.name)
     columns = [sa.Column(c.name, c.type, nullable=c.nullable and c.name not in key,
-                         primary_key=c.name in key, autoincrement=False)
+                         autoincrement=False)
                for c in _aligned(table)]
     indexes = [sa.Index(ix.name, *(c.name for c in ix.columns)) for ix in table.indexes
                if ix.name != time_btree]
+    # the key in its own order, not the columns': its index answers lookups by id alone
     return sa.Table(table.name, _layout_metadata, *columns, *indexes,
+                    sa.PrimaryKeyConstraint(*key, name=key_name(table.name)),
                     sa.Index(f"brin_{table.name}_{time_column}", time_column,
                              postgresql_using="brin"),
                     postgresql_partition_by=f"RANGE ({time_column})")
+
+
+_TABLES = {t.name: t for t in (events, invocations, deliveries, quarantine)}
+_EXTRA_KEY = {"events": "time_ms", "deliveries": "time_ms", "quarantine": "quarantined_ms"}
+
+
+def key_columns(table: str) -> list[str]:
+    """A partitioned table's primary key: the plain table's key first (its index serves
+    lookups by it: an event by id, an invocation by request id, a quarantined line by its
+    key), then the partition's time column when the plain key lacks it."""
+    extra = _EXTRA_KEY.get(table)
+    return [c.name for c in _TABLES[table].primary_key.columns] + ([extra] if extra else [])
+
+
+def key_name(table: str) -> str:
+    """The name of a partitioned table's primary key. Stores made before the key was put
+    in order have `<table>_pkey` (PostgreSQL's default name), led by the time column."""
+    return f"pk_{table}"
+
+
+def keys_in_order(relations: set[str]) -> bool:
+    """Whether a store (its tables' and indexes' names) has no partitioned table whose key
+    leads with its time column (`reorder_keys` has nothing to do)."""
+    return not any(f"{name}_pkey" in relations and f"{name}_default" in relations
+                   for name in _TABLES)
+
+
+def reorder_keys(conn: Connection) -> list[str]:
+    """On a partitioned store made before its keys were put in order: rebuild each key led
+    by the time column as `key_columns` orders it (once; every partition's index is
+    rebuilt, under the caller's schema lock). Returns the tables changed."""
+    found = set(conn.exec_driver_sql(
+        "SELECT conrelid::regclass::text FROM pg_constraint WHERE contype = 'p' AND "
+        "conname = conrelid::regclass::text || '_pkey' AND "
+        "conrelid IN (SELECT partrelid FROM pg_partitioned_table)").scalars())
+    changed = []
+    for name in _TABLES:
+        if name in found:
+            conn.exec_driver_sql(
+                f"ALTER TABLE {name} DROP CONSTRAINT {name}_pkey, ADD CONSTRAINT "
+                f"{key_name(name)} PRIMARY KEY ({', '.join(key_columns(name))})")
+            changed.append(name)
+    return changed
 
 
 @cache
@@ -91,10 +136,10 @@ def layout() -> tuple[sa.Table, ...]:
     """The partitioned tables, built at first use: their PostgreSQL-only index options load
     SQLAlchemy's PostgreSQL dialect, which a SQLite store's start-up should not pay for."""
     return (
-        _partitioned(events, "time_ms", "ix_events_time"),
-        _partitioned(invocations, None, "ix_invocations_start"),
-        _partitioned(deliveries, "time_ms", None),
-        _partitioned(quarantine, "quarantined_ms", None),
+        _partitioned(events, "ix_events_time"),
+        _partitioned(invocations, "ix_invocations_start"),
+        _partitioned(deliveries, None),
+        _partitioned(quarantine, None),
     )
 
 # The quarantine's idempotency on its key alone, as the unpartitioned table's primary key gave.

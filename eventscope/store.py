@@ -200,6 +200,8 @@ class Store:
                 if new_layout:
                     conn.execute(meta.insert().values(key=partitions.LAYOUT_KEY,
                                                       value=partitions.PARTITIONED))
+                if self.engine.dialect.name == "postgresql":
+                    partitions.reorder_keys(conn)  # a store made before its keys' order
                 rollups.prepare_rollups(conn, had_rollups)
                 day_rollups.prepare_day_rollups(conn, had_days)
                 found = conn.execute(
@@ -766,6 +768,10 @@ def _current_version(conn: Connection) -> str | None:
     relations = set(conn.exec_driver_sql(_RELATIONS[conn.dialect.name]).scalars())
     if not set(metadata.tables) <= relations:
         return None
+    if conn.dialect.name == "postgresql":
+        from eventscope import partitions
+        if not partitions.keys_in_order(relations):
+            return None
     stored = dict(conn.execute(sa.select(meta.c.key, meta.c.value).where(
         meta.c.key.in_(["schema_version", rollups.LATENCY_KEY]))).all())
     if ("schema_version" not in stored or not rollups.rollups_prepared(relations, set(stored))

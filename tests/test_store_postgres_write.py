@@ -303,6 +303,58 @@ def test_a_store_made_before_the_partitioned_layout_still_opens_and_writes(pg_ur
         store.engine.dispose()
 
 
+def _keys(store: Store) -> dict[str, str]:
+    """Each partitioned table's primary key as PostgreSQL states it."""
+    with store.engine.connect() as conn:
+        return dict(conn.exec_driver_sql(
+            "SELECT conrelid::regclass::text, conname || ' ' || pg_get_constraintdef(oid) "
+            "FROM pg_constraint WHERE contype = 'p' AND conrelid IN "
+            "(SELECT partrelid FROM pg_partitioned_table)").all())
+
+
+ORDERED_KEYS = {"events": "pk_events PRIMARY KEY (id, time_ms)",
+                "invocations": "pk_invocations PRIMARY KEY (request_id, start_ms)",
+                "deliveries": "pk_deliveries PRIMARY KEY (key, time_ms)",
+                "quarantine": "pk_quarantine PRIMARY KEY (key, quarantined_ms)"}
+
+
+def test_partitioned_keys_lead_with_the_plain_key(pg: Store) -> None:
+    """Each partitioned table's key is its plain key, then its time: its index answers a
+    lookup by id alone (an invocation's event, a quarantined line's key), which a key led by
+    the time column answered by reading the whole index of every partition."""
+    assert _keys(pg) == ORDERED_KEYS
+    with pg.engine.connect() as conn:
+        plan = "\n".join(conn.exec_driver_sql(
+            "EXPLAIN SELECT detail FROM events WHERE id = 'e1'").scalars())
+    assert "Index Cond: (id = 'e1'::text)" in plan
+
+
+def test_a_store_whose_keys_lead_with_time_gets_them_in_order_on_open(pg_url: str) -> None:
+    """A partitioned store made when the keys were led by the time column is rebuilt once
+    on open, rows kept; then it is up to date (opening it again only reads)."""
+    store = open_store(pg_url)
+    event = BusEvent("e1", "shop", "A", T0, "{}", 2)
+    store.write_batch([event])
+    with store.engine.begin() as conn:
+        for table, key in ORDERED_KEYS.items():
+            columns = key.split("(")[1].rstrip(")").split(", ")
+            conn.exec_driver_sql(
+                f"ALTER TABLE {table} DROP CONSTRAINT pk_{table}, ADD CONSTRAINT "
+                f"{table}_pkey PRIMARY KEY ({columns[1]}, {columns[0]})")
+    assert _keys(store)["events"] == "events_pkey PRIMARY KEY (time_ms, id)"
+    store.engine.dispose()
+    reopened = open_store(pg_url)
+    try:
+        assert _keys(reopened) == ORDERED_KEYS
+        assert _rows(reopened, events)[0][0] == "e1"
+        assert reopened.write_batch([event]).events == 0
+        with reopened.engine.connect() as conn:
+            assert partitions.keys_in_order(set(conn.exec_driver_sql(
+                "SELECT relname FROM pg_class WHERE pg_table_is_visible(oid)").scalars()))
+    finally:
+        reopened.engine.dispose()
+
+
 def test_a_partition_that_cannot_be_made_now_leaves_its_rows_in_the_default_one(
         pg: Store) -> None:
     """While a long reader holds the table, a new day's partition cannot be made (lock
