@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from eventscope.rollups import in_ranges
 from eventscope.tables import (DAY_MS, event_rollup, event_rollup_day, handling_rollup,
                                handling_rollup_day, invocation_rollup, invocation_rollup_day,
-                               latency_rollup, latency_rollup_day)
+                               latency_rollup, latency_rollup_day, rollup_dirty)
 
 # (minute table, day table, key columns); every other column is summed, except these
 PAIRS = ((event_rollup, event_rollup_day, ("source", "detail_type", "version")),
@@ -70,15 +70,50 @@ def _columns(minutes: sa.Table, keys: Sequence[str]) -> list[str]:
                                   if c.name != "minute_ms" and c.name not in keys)]
 
 
-def recompute_days(conn: Connection, minute_ranges: Sequence[tuple[int, int]]) -> None:
+def recompute_days(conn: Connection, minute_ranges: Sequence[tuple[int, int]],
+                   marked_from: int | None = None) -> None:
     """Replace the day rows of every day the minute ranges touch (in the caller's
-    transaction, after the minute rows were recomputed)."""
-    for part in _chunks(day_ranges(minute_ranges)):
+    transaction, after the minute rows were recomputed).
+
+    With `marked_from` (a refresh's `before`), a day still holding a dirty mark at or after
+    it is left as it is: the refresh of that mark, which recomputes its day, is bound to
+    come (the end of a bulk ingest refreshes every mark), and recomputing the day now as
+    well would redo it at every settle point of the day (a day's rows grow with it). The
+    marks are read here, inside the transaction that recomputed the minutes, which holds
+    SQLite's write lock or PostgreSQL's recomputation lock: no other refresh can take such
+    a mark (and recompute its day) before this one commits its minutes."""
+    days = day_ranges(minute_ranges)
+    if marked_from is not None:
+        days = _without_marked(conn, days, marked_from)
+    for part in _chunks(days):
         for minutes, days, keys in PAIRS:
             conn.execute(days.delete().where(in_ranges(days.c.minute_ms, part)))
             conn.execute(days.insert().from_select(
                 _columns(minutes, keys),
                 _day_select(minutes, keys, in_ranges(minutes.c.minute_ms, part))))
+
+
+def _without_marked(conn: Connection, days: list[tuple[int, int]], marked_from: int
+                    ) -> list[tuple[int, int]]:
+    """The day ranges less the days holding a dirty mark at or after `marked_from`."""
+    last = max(high for _, high in days)
+    if marked_from >= last:
+        return days
+    marked = {day_of(minute) for minute in conn.execute(
+        sa.select(rollup_dirty.c.minute_ms).where(rollup_dirty.c.minute_ms >= marked_from,
+                                                  rollup_dirty.c.minute_ms < last)).scalars()}
+    if not marked:
+        return days
+    kept: list[tuple[int, int]] = []
+    for low, high in days:
+        for day in range(low, high, DAY_MS):
+            if day in marked:
+                continue
+            if kept and kept[-1][1] == day:
+                kept[-1] = (kept[-1][0], day + DAY_MS)
+            else:
+                kept.append((day, day + DAY_MS))
+    return kept
 
 
 def _chunks(ranges: list[tuple[int, int]], size: int = 200) -> list[list[tuple[int, int]]]:

@@ -666,7 +666,9 @@ class Store:
 
         With `before` (epoch ms), only minutes before it are recomputed: a minute at or
         after it that such a refresh would touch is marked dirty and waits for a later
-        refresh (a bulk ingest settles the minutes behind what it reads).
+        refresh (a bulk ingest settles the minutes behind what it reads), and so does the
+        recomputation of the day rows of a day holding such a mark
+        (`day_rollups.recompute_days`).
         """
         from eventscope import retention
         with self.engine.connect() as conn:
@@ -691,7 +693,7 @@ class Store:
             for ranges in rollups.day_chunks(ordered, chunk_minutes):
                 with self.engine.begin() as conn:
                     rollups.recompute(conn, ranges)
-                    day_rollups.recompute_days(conn, ranges)
+                    day_rollups.recompute_days(conn, ranges, marked_from=before)
         except sa.exc.OperationalError as exc:
             raise StoreError(f"cannot refresh rollups in {self.url}: {_first_line(exc)}") from None
         return len(ordered)

@@ -18,19 +18,21 @@ from eventscope.ingest import ingest_paths
 from eventscope.records import BusEvent, Invocation
 from eventscope.store import (Store, event_rollup, events, handling_rollup, invocation_rollup,
                               invocations, metadata, rollup_dirty)
-from eventscope.tables import latency_rollup
+from eventscope.tables import (event_rollup_day, handling_rollup_day, invocation_rollup_day,
+                               latency_rollup, latency_rollup_day)
 from tests.test_rollups import MIN, T0, _rows, assert_exact
 
 ROLLUPS = (event_rollup, invocation_rollup, handling_rollup, latency_rollup)
+DAY_ROLLUPS = (event_rollup_day, invocation_rollup_day, handling_rollup_day, latency_rollup_day)
 M0 = T0 - T0 % MIN  # a minute's start
 
 
 def _tables(store: Store) -> dict[str, list[tuple[Any, ...]]]:
-    """The rollup tables' rows, sums of float durations to 6 places (the order a database
-    adds them in is its own)."""
+    """The rollup tables' rows, minute and day ones, sums of float durations to 6 places (the
+    order a database adds them in is its own)."""
     return {table.name: sorted((tuple(round(v, 6) if isinstance(v, float) else v for v in row)
                                 for row in _rows(store, table)), key=repr)
-            for table in ROLLUPS}
+            for table in (*ROLLUPS, *DAY_ROLLUPS)}
 
 
 def _stored_minutes(store: Store) -> set[int]:
@@ -148,7 +150,7 @@ def _clear(store: Store) -> None:
 def _from_scratch(store: Store) -> dict[str, list[tuple[Any, ...]]]:
     """The rollups rebuilt over the whole store: emptied, every minute marked, refreshed."""
     with store.engine.begin() as conn:
-        for table in ROLLUPS:
+        for table in (*ROLLUPS, *DAY_ROLLUPS):
             conn.execute(table.delete())
         conn.execute(rollup_dirty.delete())
         rollups.prepare_rollups(conn, had_rollups=False)
