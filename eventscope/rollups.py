@@ -24,7 +24,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from eventscope.records import EVENT_COLUMNS, Invocation
 from eventscope.tables import (BOTH_SIDES, DAY_MS, DURATION_EDGES_MS, EVENTS_SIDE, EVENTS_TIME,
                                FINDING_INDEXES, INVOCATIONS_SIDE, INVOCATIONS_START,
-                               LATENCY_EDGES_MS, MINUTE_MS, event_rollup, events,
+                               LATENCY_EDGES_MS, LATENCY_MEASURES, MINUTE_MS, event_rollup, events,
                                handling_rollup, invocation_rollup, invocations, latency_rollup,
                                meta, rollup_dirty)
 
@@ -76,7 +76,7 @@ def _fill_latency_rollup(conn: Connection) -> None:
     if low is None:
         return
     _recompute_pairs(conn, [(minute_of(low), minute_of(high) + MINUTE_MS)],
-                     ("insert_latency_rollup",))
+                     LATENCY_INSERTS)
 
 
 def minute_of(ms: int) -> int:
@@ -265,7 +265,7 @@ def recompute(conn: Connection, ranges: Sequence[tuple[int, int]],
             conn.exec_driver_sql(statement.sql, statement.params(side_ranges))
     if invocation_ranges:
         _recompute_pairs(conn, invocation_ranges,
-                         ("insert_handling_rollup", "insert_latency_rollup"))
+                         ("insert_handling_rollup", *LATENCY_INSERTS))
     return event_ranges, invocation_ranges
 
 
@@ -456,26 +456,24 @@ def latency_bucket(value: Any, low: int = 0, high: int = len(LATENCY_EDGES_MS)) 
                    else_=latency_bucket(value, middle + 1, high))
 
 
-def _latency_rollup_select() -> sa.Select:
+def _latency_rollup_select(measure: str) -> sa.Select:
+    """The latency rollup rows of one measure (`tables.LATENCY_MEASURES`) from `PAIRS`: one
+    insert per measure, each reading the pairs once and bucketing one latency (a single
+    insert joining every pair to both measures cost a third more, its CASEs choosing the
+    measure's columns at every row)."""
     p = PAIRS.c
-    bucketed = sa.select(
-        _minute(p.first_ms).label("minute_ms"), p.consumer, p.source, p.detail_type,
-        p.first_latency.label("first"), p.skewed, p.ok_latency.label("ok"),
-        latency_bucket(p.first_latency).label("first_bucket"),
-        latency_bucket(p.ok_latency).label("ok_bucket"),
-    ).where(p.stored == 1).subquery("bucketed")  # pairs of stored events only
-    b = bucketed.c
-    # one pass over the pairs, each giving a row per measure (a union of two selects
-    # computed the pairs twice: the refresh's costliest step)
-    measures = sa.union_all(sa.select(sa.literal_column("'first'").label("measure")),
-                            sa.select(sa.literal_column("'success'"))).subquery("measures")
-    first = measures.c.measure == sa.literal_column("'first'")
-    bucket = sa.case((first, b.first_bucket), else_=b.ok_bucket)
-    keys = [b.minute_ms, b.consumer, b.source, b.detail_type, measures.c.measure, bucket]
-    return sa.select(*keys, sa.func.count(), sa.func.sum(sa.case((first, b.skewed), else_=0)),
-                     sa.func.max(sa.case((first, b.first), else_=b.ok))).select_from(
-        bucketed.join(measures, sa.true())).where(sa.or_(first, b.ok.is_not(None))).group_by(
-        *keys)
+    first = measure == "first"
+    latency = p.first_latency if first else p.ok_latency
+    minute = _minute(p.first_ms)
+    bucket = latency_bucket(latency)
+    kept = [p.stored == 1]  # pairs of stored events only
+    if not first:
+        kept.append(latency.is_not(None))  # pairs with a success
+    skewed = sa.func.sum(p.skewed) if first else sa.literal_column("0", sa.BigInteger)
+    return sa.select(
+        minute, p.consumer, p.source, p.detail_type, sa.literal_column(f"'{measure}'"), bucket,
+        sa.func.count(), skewed, sa.func.max(latency),
+    ).where(*kept).group_by(minute, p.consumer, p.source, p.detail_type, bucket)
 
 
 _BUILDERS: dict[str, Any] = {
@@ -491,8 +489,10 @@ _BUILDERS: dict[str, Any] = {
                                                      _invocation_rollup_select()),
     "fill_pairs": _fill_pairs,
     "insert_handling_rollup": lambda: _insert_from(handling_rollup, _handling_rollup_select()),
-    "insert_latency_rollup": lambda: _insert_from(latency_rollup, _latency_rollup_select()),
+    **{f"insert_latency_{measure}": (lambda measure=measure: _insert_from(
+        latency_rollup, _latency_rollup_select(measure))) for measure in LATENCY_MEASURES},
 }
+LATENCY_INSERTS = tuple(f"insert_latency_{measure}" for measure in LATENCY_MEASURES)
 _EVENT_STEPS = ("delete_event_rollup", "insert_event_rollup")
 _INVOCATION_STEPS = ("delete_invocation_rollup", "delete_handling_rollup",
                      "delete_latency_rollup", "insert_invocation_rollup")
