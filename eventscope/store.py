@@ -654,7 +654,8 @@ class Store:
                 notifications.c.fingerprint.not_in(list(current))))
 
     # --- rollup tables ---
-    def refresh_rollups(self, chunk_minutes: int = 720, before: int | None = None) -> int:
+    def refresh_rollups(self, chunk_minutes: int = 720, before: int | None = None, *,
+                        defer_days: bool = False) -> int:
         """Recompute the rollup rows of every dirty minute from raw rows; return how many.
 
         A (function, event) pair is counted in the minute of its first attempt, so a new
@@ -667,9 +668,11 @@ class Store:
 
         With `before` (epoch ms), only minutes before it are recomputed: a minute at or
         after it that such a refresh would touch is marked dirty and waits for a later
-        refresh (a bulk ingest settles the minutes behind what it reads), and so does the
-        recomputation of the day rows of a day holding such a mark
-        (`day_rollups.recompute_days`).
+        refresh (a bulk ingest settles the minutes behind what it reads). With `defer_days`
+        too, so does the recomputation of the day rows of a day holding such a mark
+        (`day_rollups.recompute_days`): a bulk ingest, which refreshes every mark at its end,
+        so recomputes each day about once rather than at every settle point (a writer that
+        keeps running does not: readers of whole days would miss the current one's).
         """
         from eventscope import retention
         with self.engine.connect() as conn:
@@ -700,8 +703,9 @@ class Store:
                 with self.engine.begin() as conn:
                     event_ranges, invocation_ranges = rollups.recompute(
                         conn, ranges, event_side, invocation_side)
-                    day_rollups.recompute_days(conn, event_ranges, before, EVENTS_SIDE)
-                    day_rollups.recompute_days(conn, invocation_ranges, before,
+                    deferred = before if defer_days else None
+                    day_rollups.recompute_days(conn, event_ranges, deferred, EVENTS_SIDE)
+                    day_rollups.recompute_days(conn, invocation_ranges, deferred,
                                                INVOCATIONS_SIDE)
         except sa.exc.OperationalError as exc:
             raise StoreError(f"cannot refresh rollups in {self.url}: {_first_line(exc)}") from None

@@ -251,14 +251,16 @@ W0 = MIDNIGHT - 20 * MIN
 
 
 @st.composite
-def split_histories(draw: st.DrawFn) -> tuple[list[list[Any]], list[int | None], int]:
+def split_histories(draw: st.DrawFn
+                    ) -> tuple[list[list[Any]], list[int | None], int, bool]:
     """A bus's events and its consumers' invocations written apart, as an events file and a
     logs file are: batches holding only events or only invocations, interleaved at random
     (an event may come after the invocations that handled it), over 40 minutes around
     midnight. Invocations retry with their request id minutes later (across minute and day
     boundaries), and some ok ones get a late "Task timed out" line in a later batch. Each
     batch is followed by no refresh, a whole one, or one before a random minute (a settle
-    point); the last item is the refresh's chunk size."""
+    point); then the refreshes' chunk size, and whether they defer days as a bulk ingest's
+    do (`defer_days`)."""
     evs = [BusEvent(id=f"e{n}", source="shop", detail_type=draw(st.sampled_from(["A", "B"])),
                     time_ms=W0 + draw(st.integers(0, 40 * MIN)), detail="{}",
                     size_bytes=draw(st.integers(1, 900)),
@@ -286,7 +288,8 @@ def split_histories(draw: st.DrawFn) -> tuple[list[list[Any]], list[int | None],
     batches = draw(st.permutations(batches)) + _cut(draw, late)  # timeout lines come last
     refresh = st.one_of(st.none(), st.just(-1),
                         st.integers(0, 45).map(lambda m: W0 + m * MIN))
-    return batches, [draw(refresh) for _ in batches], draw(st.sampled_from([1, 3, 720]))
+    return (batches, [draw(refresh) for _ in batches], draw(st.sampled_from([1, 3, 720])),
+            draw(st.booleans()))
 
 
 def _cut(draw: st.DrawFn, items: list[Any]) -> list[list[Any]]:
@@ -300,18 +303,20 @@ def _cut(draw: st.DrawFn, items: list[Any]) -> list[list[Any]]:
     HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(history=split_histories())
 def test_events_only_and_logs_only_batches_equal_a_refresh_from_scratch(
-        store: Store, history: tuple[list[list[Any]], list[int | None], int]) -> None:
+        store: Store, history: tuple[list[list[Any]], list[int | None], int, bool]) -> None:
     """Batches of events alone and of invocations alone (each marks only its side of a
     minute), late events, retries across minutes and midnight, late timeouts, settled in
-    part at random points: once the last refresh returns, every minute and day rollup
-    table is a full rebuild's, and the minute ones those of the raw rows counted in Python."""
+    part at random points (days deferred or not): once the last refresh returns, every
+    minute and day rollup table is a full rebuild's, and the minute ones those of the raw
+    rows counted in Python."""
     _clear(store)
-    batches, refreshes, chunk = history
+    batches, refreshes, chunk, defer = history
     for batch, before in zip(batches, refreshes):
         store.write_batch([x for x in batch if isinstance(x, BusEvent)],
                           [x for x in batch if isinstance(x, Invocation)], settle=False)
         if before is not None:
-            store.refresh_rollups(chunk_minutes=chunk, before=None if before < 0 else before)
+            store.refresh_rollups(chunk_minutes=chunk, before=None if before < 0 else before,
+                                  defer_days=defer)
     store.refresh_rollups(chunk_minutes=chunk)
     assert store.dirty_minutes() == 0
     incremental = _tables(store)
@@ -337,3 +342,28 @@ def test_a_minute_whose_invocations_alone_changed_keeps_its_event_rollup_rows(
     store.refresh_rollups()
     assert [row[5] for row in _rows(store, event_rollup)] == [999]
     assert [row[7] for row in _rows(store, invocation_rollup)] == [1]
+
+
+def test_a_deferring_refresh_leaves_a_day_with_a_later_mark_to_that_marks_refresh(
+        store: Store) -> None:
+    """With `defer_days`, a refresh before a point inside a day that holds a mark past the
+    point leaves that day's rows as they were; the refresh of the mark recomputes them.
+    Without it, the day's rows follow its minutes at once (a running writer's readers of
+    whole days see them)."""
+    def event(n: int, minute: int) -> BusEvent:
+        return BusEvent(id=f"e{n}", source="shop", detail_type="A", time_ms=M0 + minute * MIN,
+                        detail="{}", size_bytes=10)
+
+    def day_events() -> list[int]:
+        return [row[4] for row in _rows(store, event_rollup_day)]
+
+    store.write_batch([event(1, 0), event(2, 5)], settle=False)
+    store.refresh_rollups(before=M0 + 3 * MIN, defer_days=True)
+    assert day_events() == []  # minute 0 recomputed, its day waits for minute 5's mark
+    store.refresh_rollups()
+    assert day_events() == [2]
+    store.write_batch([event(3, 1), event(4, 6)], settle=False)
+    store.refresh_rollups(before=M0 + 3 * MIN)
+    assert day_events() == [3]
+    store.refresh_rollups()
+    assert day_events() == [4]
