@@ -82,10 +82,10 @@ def recompute_days(conn: Connection, minute_ranges: Sequence[tuple[int, int]],
     dirty mark of `side` at or after it is left as it is: the refresh of that mark, which
     recomputes its day, is bound to come (the end of a bulk ingest refreshes every mark),
     and recomputing the day now as well would redo it at every settle point of the day (a
-    day's rows grow with it). The
-    marks are read here, inside the transaction that recomputed the minutes, which holds
-    SQLite's write lock or PostgreSQL's recomputation lock: no other refresh can take such
-    a mark (and recompute its day) before this one commits its minutes."""
+    day's rows grow with it). The marks are read here, inside the transaction that
+    recomputed the minutes, which holds SQLite's write lock or PostgreSQL's recomputation
+    lock: no other refresh can take such a mark (and recompute its day) before this one
+    commits its minutes."""
     if not minute_ranges:
         return
     days = day_ranges(minute_ranges)
