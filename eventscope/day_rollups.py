@@ -19,7 +19,8 @@ from sqlalchemy.engine import Connection
 from eventscope.rollups import in_ranges
 from eventscope.tables import (DAY_MS, event_rollup, event_rollup_day, handling_rollup,
                                handling_rollup_day, invocation_rollup, invocation_rollup_day,
-                               latency_rollup, latency_rollup_day)
+                               latency_rollup, latency_rollup_day, rollup_dirty)
+from eventscope.tables import BOTH_SIDES, EVENTS_SIDE, INVOCATIONS_SIDE
 
 # (minute table, day table, key columns); every other column is summed, except these
 PAIRS = ((event_rollup, event_rollup_day, ("source", "detail_type", "version")),
@@ -28,6 +29,7 @@ PAIRS = ((event_rollup, event_rollup_day, ("source", "detail_type", "version")),
          (handling_rollup, handling_rollup_day, ("consumer", "source", "detail_type", "version")),
          (latency_rollup, latency_rollup_day,
           ("consumer", "source", "detail_type", "measure", "bucket")))
+SIDE_PAIRS = {EVENTS_SIDE: PAIRS[:1], INVOCATIONS_SIDE: PAIRS[1:], BOTH_SIDES: PAIRS}
 LEAST = {"first_ms", "first_start_ms"}
 GREATEST = {"last_ms", "last_start_ms", "bytes_max", "duration_max_ms", "latency_max_ms"}
 
@@ -70,15 +72,57 @@ def _columns(minutes: sa.Table, keys: Sequence[str]) -> list[str]:
                                   if c.name != "minute_ms" and c.name not in keys)]
 
 
-def recompute_days(conn: Connection, minute_ranges: Sequence[tuple[int, int]]) -> None:
+def recompute_days(conn: Connection, minute_ranges: Sequence[tuple[int, int]],
+                   marked_from: int | None = None, side: int = BOTH_SIDES) -> None:
     """Replace the day rows of every day the minute ranges touch (in the caller's
-    transaction, after the minute rows were recomputed)."""
-    for part in _chunks(day_ranges(minute_ranges)):
-        for minutes, days, keys in PAIRS:
-            conn.execute(days.delete().where(in_ranges(days.c.minute_ms, part)))
-            conn.execute(days.insert().from_select(
+    transaction, after the minute rows were recomputed), in the day tables of the minute
+    tables of `side` (`tables.EVENTS_SIDE`, `INVOCATIONS_SIDE` or both).
+
+    With `marked_from` (the `before` of a bulk ingest's refresh), a day still holding a
+    dirty mark of `side` at or after it is left as it is: the refresh of that mark, which
+    recomputes its day, is bound to come (the end of a bulk ingest refreshes every mark),
+    and recomputing the day now as well would redo it at every settle point of the day (a
+    day's rows grow with it). The marks are read here, inside the transaction that
+    recomputed the minutes, which holds SQLite's write lock or PostgreSQL's recomputation
+    lock: no other refresh can take such a mark (and recompute its day) before this one
+    commits its minutes."""
+    if not minute_ranges:
+        return
+    days = day_ranges(minute_ranges)
+    if marked_from is not None:
+        days = _without_marked(conn, days, marked_from, side)
+    pairs = SIDE_PAIRS[side]
+    for part in _chunks(days):
+        for minutes, day_table, keys in pairs:
+            conn.execute(day_table.delete().where(in_ranges(day_table.c.minute_ms, part)))
+            conn.execute(day_table.insert().from_select(
                 _columns(minutes, keys),
                 _day_select(minutes, keys, in_ranges(minutes.c.minute_ms, part))))
+
+
+def _without_marked(conn: Connection, days: list[tuple[int, int]], marked_from: int,
+                    side: int) -> list[tuple[int, int]]:
+    """The day ranges less the days holding a dirty mark of `side` (of every bit of it) at
+    or after `marked_from`: that mark's refresh recomputes the same day tables."""
+    last = max(high for _, high in days)
+    if marked_from >= last:
+        return days
+    d = rollup_dirty.c
+    marked = {day_of(minute) for minute in conn.execute(sa.select(d.minute_ms).where(
+        d.minute_ms >= marked_from, d.minute_ms < last,
+        d.sides.op("&")(side) == side)).scalars()}
+    if not marked:
+        return days
+    kept: list[tuple[int, int]] = []
+    for low, high in days:
+        for day in range(low, high, DAY_MS):
+            if day in marked:
+                continue
+            if kept and kept[-1][1] == day:
+                kept[-1] = (kept[-1][0], day + DAY_MS)
+            else:
+                kept.append((day, day + DAY_MS))
+    return kept
 
 
 def _chunks(ranges: list[tuple[int, int]], size: int = 200) -> list[list[tuple[int, int]]]:

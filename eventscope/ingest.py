@@ -222,7 +222,8 @@ class _Batcher:
         next batch is parsed, rather than all at the end."""
         written = self.store.write_batch(events, invocations, quarantined, None, extra,
                                            settle=False)
-        refreshed = self.store.refresh_rollups(before=settled) if settled is not None else 0
+        refreshed = (self.store.refresh_rollups(before=settled, defer_days=True)
+                     if settled is not None else 0)
         return written, refreshed
 
     def finish(self) -> None:

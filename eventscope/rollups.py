@@ -2,14 +2,17 @@
 
 The per-minute rollup tables (see `eventscope.tables`) answer whole-store questions without
 scanning millions of rows. `Store.write_batch` marks the minutes a batch may change with
-`changed_minutes`; `Store.refresh_rollups` recomputes marked minutes with `recompute`.
+`changed_minutes`, each with the side that changed (its events, its invocations: a minute
+whose invocations alone changed keeps its `event_rollup` rows, and one whose events alone
+changed its invocation-side rows); `Store.refresh_rollups` recomputes marked minutes with
+`recompute`.
 Functions here take a connection inside the caller's transaction.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,14 +22,24 @@ from sqlalchemy.schema import CreateTable
 from sqlalchemy.sql.elements import ColumnElement
 
 from eventscope.records import EVENT_COLUMNS, Invocation
-from eventscope.tables import (DAY_MS, DURATION_EDGES_MS, EVENTS_TIME, FINDING_INDEXES,
-                               INVOCATIONS_START, LATENCY_EDGES_MS, MINUTE_MS, event_rollup,
-                               events, handling_rollup, invocation_rollup, invocations,
-                               latency_rollup, meta, rollup_dirty)
+from eventscope.tables import (BOTH_SIDES, DAY_MS, DURATION_EDGES_MS, EVENTS_SIDE, EVENTS_TIME,
+                               FINDING_INDEXES, INVOCATIONS_SIDE, INVOCATIONS_START,
+                               LATENCY_EDGES_MS, LATENCY_MEASURES, MINUTE_MS, event_rollup, events,
+                               handling_rollup, invocation_rollup, invocations, latency_rollup,
+                               meta, rollup_dirty)
+
 
 def prepare_rollups(conn: Connection, had_rollups: bool) -> None:
     """On a store made before the findings' covering indexes: add them; before the latency
-    rollup: fill it; before rollups: add the time indexes, mark every minute dirty."""
+    rollup: fill it; before marks said which side of a minute changed: add their `sides`
+    (marks already there: both); before rollups: add the time indexes, mark every minute
+    dirty."""
+    if conn.execute(sa.select(meta.c.value).where(meta.c.key == SIDES_KEY)).first() is None:
+        columns = {c["name"] for c in sa.inspect(conn).get_columns(rollup_dirty.name)}
+        if "sides" not in columns:  # created by `metadata.create_all` on a new store
+            conn.exec_driver_sql(f"ALTER TABLE {rollup_dirty.name} ADD COLUMN sides INTEGER "
+                                 f"NOT NULL DEFAULT {BOTH_SIDES}")
+        conn.execute(meta.insert().values(key=SIDES_KEY, value="added"))
     for index in FINDING_INDEXES:  # added later than the tables: a store made before them
         index.create(conn, checkfirst=True)
     if conn.execute(sa.select(meta.c.value).where(meta.c.key == LATENCY_KEY)).first() is None:
@@ -43,6 +56,7 @@ def prepare_rollups(conn: Connection, had_rollups: bool) -> None:
 
 
 LATENCY_KEY = "latency_rollup"  # meta key: the latency rollup was filled (or born) here
+SIDES_KEY = "rollup_mark_sides"  # meta key: `rollup_dirty` has its `sides` column
 
 
 def rollups_prepared(relations: set[str], meta_keys: set[str]) -> bool:
@@ -50,6 +64,7 @@ def rollups_prepared(relations: set[str], meta_keys: set[str]) -> bool:
     indexes (names) and these `meta` keys: its rollups, covering indexes and filled latency
     rollup are there."""
     return (rollup_dirty.name in relations and LATENCY_KEY in meta_keys
+            and SIDES_KEY in meta_keys
             and all(index.name in relations for index in FINDING_INDEXES))
 
 
@@ -61,11 +76,18 @@ def _fill_latency_rollup(conn: Connection) -> None:
     if low is None:
         return
     _recompute_pairs(conn, [(minute_of(low), minute_of(high) + MINUTE_MS)],
-                     ("insert_latency_rollup",))
+                     LATENCY_INSERTS)
 
 
 def minute_of(ms: int) -> int:
     return ms - ms % MINUTE_MS
+
+
+def ranges_within(ranges: Sequence[tuple[int, int]], minutes: set[int]
+                  ) -> list[tuple[int, int]]:
+    """The minutes of `ranges` that are in `minutes`, as ranges (`minute_ranges`)."""
+    return minute_ranges([minute for low, high in ranges
+                          for minute in range(low, high, MINUTE_MS) if minute in minutes])
 
 
 def minute_ranges(minutes: Sequence[int]) -> list[tuple[int, int]]:
@@ -151,12 +173,13 @@ _ID, _TIME = EVENT_COLUMNS.index("id"), EVENT_COLUMNS.index("time_ms")
 
 
 def changed_minutes(conn: Connection, event_rows: Sequence[tuple[Any, ...]],
-                     invocations_: Sequence[Invocation]) -> set[int]:
-    """Minutes whose rollups a batch may change: its events', its invocations', and those of
-    stored invocations of its events (an event arriving late changes their attribution).
-    Events are given as their rows (`records.event_row`)."""
-    minutes = {row[_TIME] - row[_TIME] % MINUTE_MS for row in event_rows}
-    minutes.update(i.start_ms - i.start_ms % MINUTE_MS for i in invocations_)
+                    invocations_: Sequence[Invocation]) -> tuple[set[int], set[int]]:
+    """Minutes whose rollups a batch may change, by side (see `tables.EVENTS_SIDE`): its
+    events' minutes (their `event_rollup`), and its invocations' with those of stored
+    invocations of its events (an event arriving late changes their attribution; the
+    invocation-side rollups). Events are given as their rows (`records.event_row`)."""
+    event_minutes = {row[_TIME] - row[_TIME] % MINUTE_MS for row in event_rows}
+    minutes = {i.start_ms - i.start_ms % MINUTE_MS for i in invocations_}
     ids = [row[_ID] for row in event_rows]
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:  # driver SQL: SQLAlchemy's per-statement IN expansion costs more than the lookup
@@ -166,7 +189,7 @@ def changed_minutes(conn: Connection, event_rows: Sequence[tuple[Any, ...]],
             minutes.update(row[0] for row in cursor.fetchall())
     finally:
         cursor.close()
-    return minutes
+    return event_minutes, minutes
 
 
 def _lookup_sql(paramstyle: str, count: int) -> str:
@@ -176,7 +199,11 @@ def _lookup_sql(paramstyle: str, count: int) -> str:
 
 
 def related_minutes(conn: Connection, dirty: Sequence[int], chunk: int) -> set[int]:
-    """Minutes outside `dirty` holding invocations of events handled in a dirty minute."""
+    """Minutes outside `dirty` holding invocations of events handled in a dirty minute
+    (`dirty`: sorted minutes whose invocations changed; a minute whose events alone changed
+    moves no (function, event) pair)."""
+    if not dirty:
+        return set()
     bounds = conn.execute(sa.select(sa.func.min(invocations.c.start_ms),
                                     sa.func.max(invocations.c.start_ms))).one()
     if bounds[0] is None:
@@ -197,8 +224,16 @@ def related_minutes(conn: Connection, dirty: Sequence[int], chunk: int) -> set[i
 RECOMPUTE_LOCK = 7461636867  # PostgreSQL advisory lock key of rollup recomputation
 
 
-def recompute(conn: Connection, ranges: Sequence[tuple[int, int]]) -> None:
-    """Replace the rollup rows of the minutes in `ranges` (one transaction, marks first)."""
+def recompute(conn: Connection, ranges: Sequence[tuple[int, int]],
+              event_minutes: Collection[int] | None = None,
+              invocation_minutes: Collection[int] | None = None
+              ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Replace the rollup rows of the minutes in `ranges` (one transaction, marks first):
+    the `event_rollup` rows of `event_minutes` and the invocation-side rows (invocation,
+    handling, latency) of `invocation_minutes` (None: every minute of `ranges`), and of
+    each side of a minute its mark names when taken (a writer may have added a side since
+    the caller read the marks). Returns the (event, invocation) ranges recomputed, whose
+    days `day_rollups.recompute_days` recomputes next."""
     if conn.dialect.name == "postgresql":  # SQLite's one writer needs no row locks
         # One recomputation at a time across processes (writers settle their own batches):
         # a minute recomputed by two at once -- a related minute has no mark to lock --
@@ -209,10 +244,29 @@ def recompute(conn: Connection, ranges: Sequence[tuple[int, int]]) -> None:
         lock = _prepared(conn, "lock_marks")
         for params in lock.params(sorted(ranges)):
             conn.exec_driver_sql(lock.sql, params).fetchall()
-    for name in _RECOMPUTE_STEPS:
-        statement = _prepared(conn, name)
-        conn.exec_driver_sql(statement.sql, statement.params(ranges))
-    _recompute_pairs(conn, ranges, ("insert_handling_rollup", "insert_latency_rollup"))
+    every: set[int] = set()
+    if event_minutes is None or invocation_minutes is None:
+        every = {minute for low, high in ranges for minute in range(low, high, MINUTE_MS)}
+    events_side = set(every if event_minutes is None else event_minutes)
+    invocations_side = set(every if invocation_minutes is None else invocation_minutes)
+    take = _prepared(conn, "delete_marks")  # one range at a time: RETURNING needs execute
+    for params in take.params(ranges):
+        for minute, sides in conn.exec_driver_sql(take.sql, params):
+            if sides & EVENTS_SIDE:
+                events_side.add(int(minute))
+            if sides & INVOCATIONS_SIDE:
+                invocations_side.add(int(minute))
+    event_ranges = ranges_within(ranges, events_side)
+    invocation_ranges = ranges_within(ranges, invocations_side)
+    for side_ranges, steps in ((event_ranges, _EVENT_STEPS),
+                               (invocation_ranges, _INVOCATION_STEPS)):
+        for name in steps if side_ranges else ():
+            statement = _prepared(conn, name)
+            conn.exec_driver_sql(statement.sql, statement.params(side_ranges))
+    if invocation_ranges:
+        _recompute_pairs(conn, invocation_ranges,
+                         ("insert_handling_rollup", *LATENCY_INSERTS))
+    return event_ranges, invocation_ranges
 
 
 def _recompute_pairs(conn: Connection, ranges: Sequence[tuple[int, int]],
@@ -402,32 +456,31 @@ def latency_bucket(value: Any, low: int = 0, high: int = len(LATENCY_EDGES_MS)) 
                    else_=latency_bucket(value, middle + 1, high))
 
 
-def _latency_rollup_select() -> sa.Select:
+def _latency_rollup_select(measure: str) -> sa.Select:
+    """The latency rollup rows of one measure (`tables.LATENCY_MEASURES`) from `PAIRS`: one
+    insert per measure, each reading the pairs once and bucketing one latency (a single
+    insert joining every pair to both measures cost a third more, its CASEs choosing the
+    measure's columns at every row)."""
     p = PAIRS.c
-    bucketed = sa.select(
-        _minute(p.first_ms).label("minute_ms"), p.consumer, p.source, p.detail_type,
-        p.first_latency.label("first"), p.skewed, p.ok_latency.label("ok"),
-        latency_bucket(p.first_latency).label("first_bucket"),
-        latency_bucket(p.ok_latency).label("ok_bucket"),
-    ).where(p.stored == 1).subquery("bucketed")  # pairs of stored events only
-    b = bucketed.c
-    # one pass over the pairs, each giving a row per measure (a union of two selects
-    # computed the pairs twice: the refresh's costliest step)
-    measures = sa.union_all(sa.select(sa.literal_column("'first'").label("measure")),
-                            sa.select(sa.literal_column("'success'"))).subquery("measures")
-    first = measures.c.measure == sa.literal_column("'first'")
-    bucket = sa.case((first, b.first_bucket), else_=b.ok_bucket)
-    keys = [b.minute_ms, b.consumer, b.source, b.detail_type, measures.c.measure, bucket]
-    return sa.select(*keys, sa.func.count(), sa.func.sum(sa.case((first, b.skewed), else_=0)),
-                     sa.func.max(sa.case((first, b.first), else_=b.ok))).select_from(
-        bucketed.join(measures, sa.true())).where(sa.or_(first, b.ok.is_not(None))).group_by(
-        *keys)
+    first = measure == "first"
+    latency = p.first_latency if first else p.ok_latency
+    minute = _minute(p.first_ms)
+    bucket = latency_bucket(latency)
+    kept = [p.stored == 1]  # pairs of stored events only
+    if not first:
+        kept.append(latency.is_not(None))  # pairs with a success
+    skewed = sa.func.sum(p.skewed) if first else sa.literal_column("0", sa.BigInteger)
+    return sa.select(
+        minute, p.consumer, p.source, p.detail_type, sa.literal_column(f"'{measure}'"), bucket,
+        sa.func.count(), skewed, sa.func.max(latency),
+    ).where(*kept).group_by(minute, p.consumer, p.source, p.detail_type, bucket)
 
 
 _BUILDERS: dict[str, Any] = {
     "related": _related_select,
     "lock_marks": _lock_marks,
-    "delete_marks": lambda: rollup_dirty.delete().where(_within(rollup_dirty.c.minute_ms)),
+    "delete_marks": lambda: rollup_dirty.delete().where(_within(rollup_dirty.c.minute_ms))
+    .returning(rollup_dirty.c.minute_ms, rollup_dirty.c.sides),
     **{f"delete_{table.name}": (lambda table=table: table.delete().where(
         _within(table.c.minute_ms))) for table in (event_rollup, invocation_rollup,
                                                     handling_rollup, latency_rollup)},
@@ -436,8 +489,11 @@ _BUILDERS: dict[str, Any] = {
                                                      _invocation_rollup_select()),
     "fill_pairs": _fill_pairs,
     "insert_handling_rollup": lambda: _insert_from(handling_rollup, _handling_rollup_select()),
-    "insert_latency_rollup": lambda: _insert_from(latency_rollup, _latency_rollup_select()),
+    **{f"insert_latency_{measure}": (lambda measure=measure: _insert_from(
+        latency_rollup, _latency_rollup_select(measure))) for measure in LATENCY_MEASURES},
 }
-_RECOMPUTE_STEPS = ("delete_marks", "delete_event_rollup", "delete_invocation_rollup",
-                    "delete_handling_rollup", "delete_latency_rollup", "insert_event_rollup",
-                    "insert_invocation_rollup")  # then the pairs' (`_recompute_pairs`)
+LATENCY_INSERTS = tuple(f"insert_latency_{measure}" for measure in LATENCY_MEASURES)
+_EVENT_STEPS = ("delete_event_rollup", "insert_event_rollup")
+_INVOCATION_STEPS = ("delete_invocation_rollup", "delete_handling_rollup",
+                     "delete_latency_rollup", "insert_invocation_rollup")
+# then the pairs' (`_recompute_pairs`)

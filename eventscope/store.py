@@ -14,7 +14,7 @@ import hashlib
 import operator
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -37,6 +37,7 @@ from eventscope.tables import (DURATION_BUCKETS, DURATION_EDGES_MS, MINUTE_MS,  
                                invocations, meta, metadata, notifications, quarantine,
                                queue_depths, redactions, replay_audit, rollup_dirty,
                                rule_snapshots, rule_targets, upsert_dialect)
+from eventscope.tables import EVENTS_SIDE, INVOCATIONS_SIDE
 
 SCHEMA_VERSION = 1
 SAMPLE_RATE_KEY = "sample_rate"  # in `meta`: see `Store.sample_rate`
@@ -148,10 +149,11 @@ class Store:
         ))
         mark = dialect.insert(rollup_dirty)
         # DO UPDATE, not DO NOTHING: it locks an existing mark, so on PostgreSQL a refresh
-        # deleting that mark waits for this batch to commit and then reads its rows.
+        # deleting that mark waits for this batch to commit and then reads its rows; and an
+        # existing mark keeps its sides and gains the offered ones.
         self._mark_dirty = _Compiled(engine, mark.on_conflict_do_update(
             index_elements=[rollup_dirty.c.minute_ms],
-            set_={"minute_ms": mark.excluded.minute_ms}))
+            set_={"sides": rollup_dirty.c.sides.op("|")(mark.excluded.sides)}))
         meta_row = dialect.insert(meta)
         self._upsert_meta = _Compiled(engine, meta_row.on_conflict_do_update(
             index_elements=[meta.c.key], set_={"value": meta_row.excluded.value}))
@@ -352,19 +354,18 @@ class Store:
                                   [{"key": SAMPLE_RATE_KEY, "value": repr(float(sample_rate))}])
                 if result.events or result.invocations:
                     if self._copy:  # the events are still staged: one lookup
-                        minutes = rollups.changed_minutes(
+                        event_minutes, minutes = rollups.changed_minutes(
                             conn, (), invocations_ if result.invocations else ())
                         if result.events:
-                            minutes.update(rollups.minute_of(int(row[_TIME]))
-                                           for row in event_rows)
+                            event_minutes.update(rollups.minute_of(int(row[_TIME]))
+                                                 for row in event_rows)
                             minutes.update(pg_write.related_minutes(conn))
                     else:
-                        minutes = rollups.changed_minutes(
+                        event_minutes, minutes = rollups.changed_minutes(
                             conn, event_rows if result.events else (),
                             invocations_ if result.invocations else ())
                     minutes.update(late_minutes)
-                    self._execute(conn, self._mark_dirty,
-                                  [{"minute_ms": m} for m in sorted(minutes)])
+                    self._execute(conn, self._mark_dirty, _marks(event_minutes, minutes))
         except sa.exc.OperationalError as exc:
             raise StoreError(f"cannot write to store {self.url}: {_first_line(exc)}") from None
         return result
@@ -655,7 +656,8 @@ class Store:
                 notifications.c.fingerprint.not_in(list(current))))
 
     # --- rollup tables ---
-    def refresh_rollups(self, chunk_minutes: int = 720, before: int | None = None) -> int:
+    def refresh_rollups(self, chunk_minutes: int = 720, before: int | None = None, *,
+                        defer_days: bool = False) -> int:
         """Recompute the rollup rows of every dirty minute from raw rows; return how many.
 
         A (function, event) pair is counted in the minute of its first attempt, so a new
@@ -668,32 +670,45 @@ class Store:
 
         With `before` (epoch ms), only minutes before it are recomputed: a minute at or
         after it that such a refresh would touch is marked dirty and waits for a later
-        refresh (a bulk ingest settles the minutes behind what it reads).
+        refresh (a bulk ingest settles the minutes behind what it reads). With `defer_days`
+        too, so does the recomputation of the day rows of a day holding such a mark
+        (`day_rollups.recompute_days`): a bulk ingest, which refreshes every mark at its end,
+        so recomputes each day about once rather than at every settle point (a writer that
+        keeps running does not: readers of whole days would miss the current one's).
         """
         from eventscope import retention
         with self.engine.connect() as conn:
-            query = sa.select(rollup_dirty.c.minute_ms)
+            query = sa.select(rollup_dirty.c.minute_ms, rollup_dirty.c.sides)
             if before is not None:
                 query = query.where(rollup_dirty.c.minute_ms < before)
             # minutes before the retention horizon lost their raw rows: their rollups are final
             pruned_before = retention.raw_pruned_before(conn) or 0
             query = query.where(rollup_dirty.c.minute_ms >= pruned_before)
-            dirty = sorted(conn.execute(query).scalars())
-            if not dirty:
+            marks = conn.execute(query).all()
+            if not marks:
                 return 0
-            minutes = {m for m in set(dirty) | rollups.related_minutes(conn, dirty, chunk_minutes)
-                       if m >= pruned_before}
-        waiting = {m for m in minutes if before is not None and m >= before}
+            dirty = {int(minute) for minute, _ in marks}
+            event_side = {int(minute) for minute, sides in marks if sides & EVENTS_SIDE}
+            invocation_side = {int(minute) for minute, sides in marks
+                               if sides & INVOCATIONS_SIDE}
+            # the related minutes hold pairs the dirty invocations may move: invocation side
+            invocation_side |= {m for m in rollups.related_minutes(
+                conn, sorted(invocation_side), chunk_minutes) if m >= pruned_before}
+        minutes = dirty | invocation_side
+        waiting = {m for m in minutes if before is not None and m >= before}  # related only
         ordered = sorted(minutes - waiting)
         try:
             if waiting:
                 with self.engine.begin() as conn:
-                    self._execute(conn, self._mark_dirty,
-                                  [{"minute_ms": m} for m in sorted(waiting)])
+                    self._execute(conn, self._mark_dirty, _marks((), waiting))
             for ranges in rollups.day_chunks(ordered, chunk_minutes):
                 with self.engine.begin() as conn:
-                    rollups.recompute(conn, ranges)
-                    day_rollups.recompute_days(conn, ranges)
+                    event_ranges, invocation_ranges = rollups.recompute(
+                        conn, ranges, event_side, invocation_side)
+                    deferred = before if defer_days else None
+                    day_rollups.recompute_days(conn, event_ranges, deferred, EVENTS_SIDE)
+                    day_rollups.recompute_days(conn, invocation_ranges, deferred,
+                                               INVOCATIONS_SIDE)
         except sa.exc.OperationalError as exc:
             raise StoreError(f"cannot refresh rollups in {self.url}: {_first_line(exc)}") from None
         return len(ordered)
@@ -710,6 +725,16 @@ class Store:
             row = conn.execute(sa.select(sa.func.count(),
                                          sa.func.min(rollup_dirty.c.minute_ms))).one()
         return int(row[0]), None if row[1] is None else int(row[1])
+
+
+def _marks(event_minutes: Collection[int], invocation_minutes: Collection[int]
+           ) -> list[dict[str, int]]:
+    """Dirty marks of these minutes, each with the sides that changed, in minute order (the
+    order PostgreSQL writers lock marks in)."""
+    sides = dict.fromkeys(event_minutes, EVENTS_SIDE)
+    for minute in invocation_minutes:
+        sides[minute] = sides.get(minute, 0) | INVOCATIONS_SIDE
+    return [{"minute_ms": minute, "sides": sides[minute]} for minute in sorted(sides)]
 
 
 def _rollup_lag_from_env() -> int:
@@ -773,7 +798,7 @@ def _current_version(conn: Connection) -> str | None:
         if not partitions.keys_in_order(relations):
             return None
     stored = dict(conn.execute(sa.select(meta.c.key, meta.c.value).where(
-        meta.c.key.in_(["schema_version", rollups.LATENCY_KEY]))).all())
+        meta.c.key.in_(["schema_version", rollups.LATENCY_KEY, rollups.SIDES_KEY]))).all())
     if ("schema_version" not in stored or not rollups.rollups_prepared(relations, set(stored))
             or day_rollups.days_to_fill(conn)):
         return None

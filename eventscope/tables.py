@@ -292,10 +292,17 @@ handling_rollup = sa.Table(  # per (function, event) pair, in the minute of its 
     sa.Index("ix_handling_rollup_minute", "minute_ms"),
 )
 
+# Which side of a minute changed, as bits of a mark's `sides`: its events (only
+# `event_rollup` reads them by their own minute) or its invocations (the invocation, handling
+# and latency rollups, keyed by invocation minutes). A mark from before the column: both.
+EVENTS_SIDE, INVOCATIONS_SIDE = 1, 2
+BOTH_SIDES = EVENTS_SIDE | INVOCATIONS_SIDE
+
 rollup_dirty = sa.Table(  # minutes whose rollup rows may be stale
     "rollup_dirty",
     metadata,
     sa.Column("minute_ms", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("sides", sa.Integer, nullable=False, server_default=str(BOTH_SIDES)),
 )
 # Range reads by time for the recomputation of a few minutes.
 INVOCATIONS_START = sa.Index("ix_invocations_start", invocations.c.start_ms)

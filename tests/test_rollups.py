@@ -20,7 +20,7 @@ from eventscope.ingest import ingest_paths
 from eventscope.records import BusEvent, Invocation
 from eventscope.store import (DURATION_EDGES_MS, Store, event_rollup, events, handling_rollup,
                               invocation_rollup, invocations, open_store)
-from eventscope.tables import LATENCY_EDGES_MS, latency_rollup
+from eventscope.tables import INVOCATIONS_SIDE, LATENCY_EDGES_MS, latency_rollup
 from tests.findings_scenario import bus_events
 
 T0 = 1_700_000_000_000
@@ -269,7 +269,7 @@ def test_a_write_committing_during_a_refresh_keeps_its_mark(store_url: str) -> N
     with store.engine.connect() as conn:
         txn = conn.begin()
         store._execute(conn, store._upsert_invocation, [extra])
-        store._execute(conn, store._mark_dirty, [{"minute_ms": minute}])
+        store._execute(conn, store._mark_dirty, [{"minute_ms": minute, "sides": INVOCATIONS_SIDE}])
         refresher = threading.Thread(target=store.refresh_rollups)
         refresher.start()
         time.sleep(0.5)

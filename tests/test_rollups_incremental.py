@@ -18,19 +18,21 @@ from eventscope.ingest import ingest_paths
 from eventscope.records import BusEvent, Invocation
 from eventscope.store import (Store, event_rollup, events, handling_rollup, invocation_rollup,
                               invocations, metadata, rollup_dirty)
-from eventscope.tables import latency_rollup
+from eventscope.tables import (DAY_MS, INVOCATIONS_SIDE, event_rollup_day, handling_rollup_day,
+                               invocation_rollup_day, latency_rollup, latency_rollup_day)
 from tests.test_rollups import MIN, T0, _rows, assert_exact
 
 ROLLUPS = (event_rollup, invocation_rollup, handling_rollup, latency_rollup)
+DAY_ROLLUPS = (event_rollup_day, invocation_rollup_day, handling_rollup_day, latency_rollup_day)
 M0 = T0 - T0 % MIN  # a minute's start
 
 
 def _tables(store: Store) -> dict[str, list[tuple[Any, ...]]]:
-    """The rollup tables' rows, sums of float durations to 6 places (the order a database
-    adds them in is its own)."""
+    """The rollup tables' rows, minute and day ones, sums of float durations to 6 places (the
+    order a database adds them in is its own)."""
     return {table.name: sorted((tuple(round(v, 6) if isinstance(v, float) else v for v in row)
                                 for row in _rows(store, table)), key=repr)
-            for table in ROLLUPS}
+            for table in (*ROLLUPS, *DAY_ROLLUPS)}
 
 
 def _stored_minutes(store: Store) -> set[int]:
@@ -52,9 +54,9 @@ def _recorded_refreshes(store: Store, monkeypatch: pytest.MonkeyPatch
         befores.append(kwargs.get("before"))
         return refresh(*args, **kwargs)
 
-    def recording_recompute(conn: Any, ranges: Any) -> None:
+    def recording_recompute(conn: Any, ranges: Any, *sides: Any) -> Any:
         recomputed.update(m for lo, hi in ranges for m in range(lo, hi, MIN))
-        recompute(conn, ranges)
+        return recompute(conn, ranges, *sides)
 
     monkeypatch.setattr(store, "refresh_rollups", recording_refresh)
     monkeypatch.setattr(rollups, "recompute", recording_recompute)
@@ -148,7 +150,7 @@ def _clear(store: Store) -> None:
 def _from_scratch(store: Store) -> dict[str, list[tuple[Any, ...]]]:
     """The rollups rebuilt over the whole store: emptied, every minute marked, refreshed."""
     with store.engine.begin() as conn:
-        for table in ROLLUPS:
+        for table in (*ROLLUPS, *DAY_ROLLUPS):
             conn.execute(table.delete())
         conn.execute(rollup_dirty.delete())
         rollups.prepare_rollups(conn, had_rollups=False)
@@ -240,3 +242,128 @@ def test_writers_refreshing_at_once_count_every_minute_once(store_url: str) -> N
 def _fields(record: Any) -> dict[str, Any]:
     from dataclasses import fields
     return {f.name: getattr(record, f.name) for f in fields(record)}
+
+
+# --- property: events-only and logs-only batches, across a day, == a refresh from scratch -----
+
+MIDNIGHT = T0 - T0 % DAY_MS + DAY_MS  # the day boundary the histories below straddle
+W0 = MIDNIGHT - 20 * MIN
+
+
+@st.composite
+def split_histories(draw: st.DrawFn
+                    ) -> tuple[list[list[Any]], list[int | None], int, bool]:
+    """A bus's events and its consumers' invocations written apart, as an events file and a
+    logs file are: batches holding only events or only invocations, interleaved at random
+    (an event may come after the invocations that handled it), over 40 minutes around
+    midnight. Invocations retry with their request id minutes later (across minute and day
+    boundaries), and some ok ones get a late "Task timed out" line in a later batch. Each
+    batch is followed by no refresh, a whole one, or one before a random minute (a settle
+    point); then the refreshes' chunk size, and whether they defer days as a bulk ingest's
+    do (`defer_days`)."""
+    evs = [BusEvent(id=f"e{n}", source="shop", detail_type=draw(st.sampled_from(["A", "B"])),
+                    time_ms=W0 + draw(st.integers(0, 40 * MIN)), detail="{}",
+                    size_bytes=draw(st.integers(1, 900)),
+                    version=draw(st.sampled_from(["1", None])))
+           for n in range(draw(st.integers(0, 10)))]
+    calls: list[Invocation] = []
+    late: list[Invocation] = []
+    for n in range(draw(st.integers(0, 10))):
+        consumer = draw(st.sampled_from(CONSUMERS))
+        event_id = draw(st.sampled_from([*(e.id for e in evs), "e-unknown", None]))
+        start = W0 + draw(st.integers(0, 40 * MIN))
+        for _attempt in range(draw(st.integers(1, 3))):
+            outcome = draw(st.sampled_from(["ok", "error", "timeout"]))
+            duration = float(draw(st.sampled_from([3, 120, 4321])))
+            call = Invocation(f"r{n}", consumer, f"/aws/lambda/{consumer}", "s", start, outcome,
+                              event_id, end_ms=start + int(duration), duration_ms=duration,
+                              error_type=None if outcome == "ok" else "E1", complete=True)
+            calls.append(call)
+            if outcome == "ok" and draw(st.booleans()):  # its late timeout line
+                late.append(Invocation(call.request_id, consumer, call.log_group, "s",
+                                       start + int(duration) + draw(st.integers(0, 4000)),
+                                       "timeout", None, error_type="Sandbox.Timedout"))
+            start += draw(st.integers(1, 3)) * MIN + draw(st.integers(0, 59_000))
+    batches = [*_cut(draw, evs), *_cut(draw, calls)]
+    batches = draw(st.permutations(batches)) + _cut(draw, late)  # timeout lines come last
+    refresh = st.one_of(st.none(), st.just(-1),
+                        st.integers(0, 45).map(lambda m: W0 + m * MIN))
+    return (batches, [draw(refresh) for _ in batches], draw(st.sampled_from([1, 3, 720])),
+            draw(st.booleans()))
+
+
+def _cut(draw: st.DrawFn, items: list[Any]) -> list[list[Any]]:
+    """Items cut into batches at random points, in order."""
+    cuts = sorted(draw(st.sets(st.integers(1, max(len(items) - 1, 1)), max_size=3)))
+    return [part for part in (items[a:b] for a, b in zip([0, *cuts], [*cuts, len(items)]))
+            if part]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[
+    HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(history=split_histories())
+def test_events_only_and_logs_only_batches_equal_a_refresh_from_scratch(
+        store: Store, history: tuple[list[list[Any]], list[int | None], int, bool]) -> None:
+    """Batches of events alone and of invocations alone (each marks only its side of a
+    minute), late events, retries across minutes and midnight, late timeouts, settled in
+    part at random points (days deferred or not): once the last refresh returns, every
+    minute and day rollup table is a full rebuild's, and the minute ones those of the raw
+    rows counted in Python."""
+    _clear(store)
+    batches, refreshes, chunk, defer = history
+    for batch, before in zip(batches, refreshes):
+        store.write_batch([x for x in batch if isinstance(x, BusEvent)],
+                          [x for x in batch if isinstance(x, Invocation)], settle=False)
+        if before is not None:
+            store.refresh_rollups(chunk_minutes=chunk, before=None if before < 0 else before,
+                                  defer_days=defer)
+    store.refresh_rollups(chunk_minutes=chunk)
+    assert store.dirty_minutes() == 0
+    incremental = _tables(store)
+    assert_exact(store)
+    assert incremental == _from_scratch(store)
+
+
+def test_a_minute_whose_invocations_alone_changed_keeps_its_event_rollup_rows(
+        store: Store) -> None:
+    """A logs-only batch marks its minutes for the invocation side only: the refresh leaves
+    their `event_rollup` rows (and days) alone, even rows a rebuild would change, and
+    recomputes the invocation side."""
+    store.write_batch([BusEvent(id="e1", source="shop", detail_type="A", time_ms=M0,
+                                detail="{}", size_bytes=10)])
+    store.refresh_rollups()
+    with store.engine.begin() as conn:  # a stand-in row only a recomputation would replace
+        conn.execute(event_rollup.update().values(bytes_sum=999))
+    store.write_batch((), [Invocation("r1", "fn", "/aws/lambda/fn", "s", M0 + 5, "ok", "e1",
+                                      duration_ms=1.0, complete=True)], settle=False)
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(rollup_dirty.c.sides)).scalars().all() == [
+            INVOCATIONS_SIDE]
+    store.refresh_rollups()
+    assert [row[5] for row in _rows(store, event_rollup)] == [999]
+    assert [row[7] for row in _rows(store, invocation_rollup)] == [1]
+
+
+def test_a_deferring_refresh_leaves_a_day_with_a_later_mark_to_that_marks_refresh(
+        store: Store) -> None:
+    """With `defer_days`, a refresh before a point inside a day that holds a mark past the
+    point leaves that day's rows as they were; the refresh of the mark recomputes them.
+    Without it, the day's rows follow its minutes at once (a running writer's readers of
+    whole days see them)."""
+    def event(n: int, minute: int) -> BusEvent:
+        return BusEvent(id=f"e{n}", source="shop", detail_type="A", time_ms=M0 + minute * MIN,
+                        detail="{}", size_bytes=10)
+
+    def day_events() -> list[int]:
+        return [row[4] for row in _rows(store, event_rollup_day)]
+
+    store.write_batch([event(1, 0), event(2, 5)], settle=False)
+    store.refresh_rollups(before=M0 + 3 * MIN, defer_days=True)
+    assert day_events() == []  # minute 0 recomputed, its day waits for minute 5's mark
+    store.refresh_rollups()
+    assert day_events() == [2]
+    store.write_batch([event(3, 1), event(4, 6)], settle=False)
+    store.refresh_rollups(before=M0 + 3 * MIN)
+    assert day_events() == [3]
+    store.refresh_rollups()
+    assert day_events() == [4]

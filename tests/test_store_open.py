@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from eventscope import day_rollups
+from eventscope import day_rollups, rollups
 from eventscope.store import SCHEMA_VERSION, Store, _current_version, create_engine, open_store
 from eventscope.tables import FINDING_INDEXES, meta
 from tests.test_rollups_days import _spread
@@ -79,6 +79,11 @@ def _empty_one_day_table(conn: sa.Connection) -> None:  # minutes there, their d
     conn.execute(sa.text("DELETE FROM handling_rollup_day"))
 
 
+def _marks_without_sides(conn: sa.Connection) -> None:  # marks not saying which side changed
+    conn.execute(sa.text("ALTER TABLE rollup_dirty DROP COLUMN sides"))
+    conn.execute(meta.delete().where(meta.c.key == rollups.SIDES_KEY))
+
+
 def _no_version(conn: sa.Connection) -> None:  # the oldest stores
     conn.execute(meta.delete().where(meta.c.key == "schema_version"))
 
@@ -89,6 +94,7 @@ OLDER: dict[str, Callable[[sa.Connection], None]] = {
     "before the covering indexes": _drop_finding_indexes,
     "a day table empty": _empty_one_day_table,
     "no schema version": _no_version,
+    "marks without sides": _marks_without_sides,
 }
 
 
@@ -121,3 +127,22 @@ def test_days_to_fill_names_each_empty_day_table_whose_minutes_have_rows(
             assert day_rollups.days_to_fill(conn) == []
             conn.rollback()
     store.engine.dispose()
+
+
+def test_marks_made_before_sides_recompute_both_sides(store_url: str) -> None:
+    """Marks left by an eventscope whose marks did not say which side of a minute changed
+    count as both: after the migration, refreshing them rebuilds every rollup table."""
+    store = _filled(store_url)
+    wanted = _rollup_rows(store)
+    with store.engine.begin() as conn:
+        _marks_without_sides(conn)
+        for table in ROLLUP_TABLES:
+            conn.execute(table.delete())
+        conn.execute(sa.text(
+            "INSERT INTO rollup_dirty (minute_ms) SELECT DISTINCT time_ms - time_ms % 60000 "
+            "FROM events UNION SELECT start_ms - start_ms % 60000 FROM invocations"))
+    store.engine.dispose()
+    reopened = open_store(store_url)
+    assert reopened.refresh_rollups() > 0
+    assert _rollup_rows(reopened) == wanted
+    reopened.engine.dispose()
