@@ -250,7 +250,9 @@ class Store:
         given (None: absent), checked and replaced first, in the batch's transaction. If
         another writer changed one since it was read, nothing of the batch is written and
         `CheckpointMoved` is raised: the caller reads the checkpoint again and redoes its
-        work (two Lambda runs on one log stream at once).
+        work (two Lambda runs on one log stream at once). A batch written apart claims with
+        its last part, so its earlier parts may be stored when that is raised: the redone
+        batch finds them stored (every write is idempotent), nothing is counted twice.
         """
         event_rows = _event_rows(events_)
         rows, refused = _storable(event_rows, invocations_, quarantined, extra_rows)
