@@ -163,15 +163,26 @@ def _iso_ms(value: Any) -> int:
 
 
 def _whole_second_ms(value: str) -> int | None:
-    """`_iso_ms` of EventBridge's own shape, `2024-05-01T10:00:12Z`, as its hour's (parsed
-    once) plus its minutes and seconds; None for any other shape (or an invalid minute)."""
-    if value[13] != ":" or value[16] != ":" or value[19] != "Z":
+    """`_iso_ms` of EventBridge's own shape, `2024-05-01T10:00:12Z`, as its minute's (read
+    once) plus its seconds; None for any other shape (or an invalid minute or second)."""
+    minute = _minute_ms(value[:17])
+    second = _SECOND_MS.get(value[17:])
+    return None if minute is None or second is None else minute + second
+
+
+_SECOND_MS = {f"{second:02d}Z": second * 1000 for second in range(60)}
+_MINUTE_MS = {f"{minute:02d}": minute * 60_000 for minute in range(60)}
+
+
+@lru_cache(maxsize=4096)
+def _minute_ms(prefix: str) -> int | None:
+    """`_iso_ms` of `YYYY-MM-DDTHH:MM:00Z` for a prefix `YYYY-MM-DDTHH:MM:`, or None (another
+    shape, or no such minute)."""
+    minute = _MINUTE_MS.get(prefix[14:16])
+    if minute is None or prefix[13:14] != ":" or prefix[16:] != ":":
         return None
-    digits = value[14:16] + value[17:19]
-    if not (digits.isascii() and digits.isdigit()) or digits[0] > "5" or digits[2] > "5":
-        return None
-    hour = _hour_ms(value[:13])
-    return None if hour is None else hour + int(digits[:2]) * 60_000 + int(digits[2:]) * 1000
+    hour = _hour_ms(prefix[:13])
+    return None if hour is None else hour + minute
 
 
 _HOUR = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}", re.ASCII)
@@ -210,9 +221,14 @@ def _split_path(dotted_path: str) -> tuple[str, ...]:
 
 
 def first_value(document: Mapping[str, Any], dotted_paths: Sequence[str]) -> str | None:
-    """The first scalar found at one of the paths, as a string."""
+    """The first scalar found at one of the paths, as a string (`lookup` of each, inline)."""
     for path in dotted_paths:
-        value = lookup(document, path)
+        value: Any = document
+        for part in _split_path(path):
+            if not isinstance(value, dict):
+                value = None
+                break
+            value = value.get(part)
         if value is not None and not isinstance(value, (dict, list)):
             return str(value)
     return None

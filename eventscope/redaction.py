@@ -122,15 +122,17 @@ def _encoded(text: str) -> bytes:
 
 def _may_hold_number(text: str, encoded: bytes) -> bool:
     """Whether a card, phone or social security number may be in the text (`encoded`)."""
+    # `find`, not `in`: Python 3.11 tries a `bytes` needle of `in` as an integer first, and
+    # builds (and drops) a TypeError each time.
     digits = encoded.translate(_DIGITS_AS_ZERO, _SEPARATORS)
     if "+" in text or "(" in text:  # a dialled number needs 8 digits
-        return b"00000000" in digits
-    if b"000000000" not in digits:  # 9: a social security number's digits
+        return digits.find(b"00000000") >= 0
+    if digits.find(b"000000000") < 0:  # 9: a social security number's digits
         return False
-    if b"0000000000" in digits:  # 10: cards, other phone numbers
+    if digits.find(b"0000000000") >= 0:  # 10: cards, other phone numbers
         return True
     shaped = encoded.translate(_DIGITS_AS_ZERO)  # AAA-GG-SSSS, dashes or spaces
-    return b"000-00-0000" in shaped or b"000 00 0000" in shaped
+    return shaped.find(b"000-00-0000") >= 0 or shaped.find(b"000 00 0000") >= 0
 
 
 def string_filter(document: str) -> Callable[[str], bool] | None:
@@ -186,6 +188,7 @@ def _numbers_match(encoded: bytes) -> bool:
 
 
 _NUMBER_SEPARATORS = b" ().-+"
+_PLUS, _OPENING = b"+("
 
 
 def _too_plain(run: bytes) -> bool:
@@ -198,7 +201,7 @@ def _too_plain(run: bytes) -> bool:
     digits = len(run.translate(None, _NUMBER_SEPARATORS))
     if digits < 8:
         return True
-    if b"+" in run or b"(" in run:
+    if _PLUS in run or _OPENING in run:  # as integers: see `_may_hold_number`
         return False
     return digits < 9 or (digits < 13 and run.strip(_NUMBER_SEPARATORS).isdigit())
 
