@@ -60,7 +60,9 @@ def checked_kept(raw: bytes, value: dict[str, Any]) -> dict[str, Any]:
     shaped = raw.translate(_SHAPE)
     if shaped.count(b"{") > MAX_JSON_DEPTH and json_depth(value) > MAX_JSON_DEPTH:
         raise _too_deep()
-    return decode_object(raw) if _big_run(raw, shaped) else value
+    if shaped.find(_RUN) >= 0 and _big_run(raw, shaped):
+        return decode_object(raw)
+    return value
 
 
 def _too_deep() -> RejectedRecord:

@@ -136,7 +136,13 @@ FUTURE_LEEWAY_MS = 86_400_000
 def parse_time_ms(value: Any, now_ms: int | None = None) -> int:
     """Milliseconds since the epoch of an EventBridge `time` (ISO 8601, UTC when unzoned),
     refused (`invalid_time`) outside [2000-01-01, `now_ms` (the clock) + one day]."""
-    time_ms = _whole_second_ms(value) if type(value) is str and len(value) == 20 else None
+    time_ms = None
+    if type(value) is str and len(value) == 20:
+        # EventBridge's own shape, `2024-05-01T10:00:12Z`: its minute's (read once) plus its
+        # seconds; any other shape, or an invalid minute or second, is left to `_iso_ms`.
+        minute, second = _minute_ms(value[:17]), _SECOND_MS.get(value[17:])
+        if minute is not None and second is not None:
+            time_ms = minute + second
     if time_ms is None:
         time_ms = _iso_ms(value)
     latest = (int(_time.time() * 1000) if now_ms is None else now_ms) + FUTURE_LEEWAY_MS
@@ -160,14 +166,6 @@ def _iso_ms(value: Any) -> int:
         return int(parsed.timestamp() * 1000)
     except (OverflowError, ValueError):  # 0001-01-01 with a positive offset
         return EARLIEST_TIME_MS - 1
-
-
-def _whole_second_ms(value: str) -> int | None:
-    """`_iso_ms` of EventBridge's own shape, `2024-05-01T10:00:12Z`, as its minute's (read
-    once) plus its seconds; None for any other shape (or an invalid minute or second)."""
-    minute = _minute_ms(value[:17])
-    second = _SECOND_MS.get(value[17:])
-    return None if minute is None or second is None else minute + second
 
 
 _SECOND_MS = {f"{second:02d}Z": second * 1000 for second in range(60)}
@@ -220,11 +218,16 @@ def _split_path(dotted_path: str) -> tuple[str, ...]:
     return tuple(dotted_path.split("."))
 
 
+@lru_cache(maxsize=64)
+def _split_paths(dotted_paths: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    return tuple(_split_path(path) for path in dotted_paths)
+
+
 def first_value(document: Mapping[str, Any], dotted_paths: Sequence[str]) -> str | None:
     """The first scalar found at one of the paths, as a string (`lookup` of each, inline)."""
-    for path in dotted_paths:
+    for parts in _split_paths(tuple(dotted_paths)):
         value: Any = document
-        for part in _split_path(path):
+        for part in parts:
             if not isinstance(value, dict):
                 value = None
                 break

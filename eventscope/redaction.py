@@ -93,16 +93,26 @@ def is_token(value: object) -> bool:
 
 
 def token(value: str, detector: str, key: bytes) -> str:
-    """The keyed hash token that replaces a PII value."""
-    keyed = _keyed(key).copy()  # cheaper than keying HMAC again for every value
-    keyed.update(value.encode())
-    return f"{TOKEN_PREFIX}{detector}:{keyed.hexdigest()[:16]}"
+    """The keyed hash token that replaces a PII value: HMAC-SHA256 of it under `key`."""
+    inner, outer = _keyed(key)
+    inner = inner.copy()  # cheaper than keying HMAC again for every value
+    inner.update(value.encode())
+    outer = outer.copy()
+    outer.update(inner.digest())
+    return f"{TOKEN_PREFIX}{detector}:{outer.hexdigest()[:16]}"
 
 
 @lru_cache(maxsize=8)
-def _keyed(key: bytes) -> hmac.HMAC:
-    """HMAC-SHA256 keyed with `key`, fed nothing yet (copied for each value)."""
-    return hmac.new(key, digestmod=hashlib.sha256)
+def _keyed(key: bytes) -> tuple[Any, Any]:
+    """HMAC-SHA256 keyed with `key` (RFC 2104, as `hmac` builds it), fed nothing yet: the
+    inner and outer SHA-256 states, copied for each value (two plain hash copies cost less
+    than `hmac.HMAC.copy`'s)."""
+    block = hashlib.sha256().block_size
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(block, b"\0")
+    return (hashlib.sha256(key.translate(hmac.trans_36)),
+            hashlib.sha256(key.translate(hmac.trans_5C)))
 
 
 def may_hold_pii(text: str) -> bool:

@@ -284,7 +284,7 @@ TIMES = (WHOLE_SECONDS
 @settings(max_examples=1000, deadline=None)
 @given(TIMES)
 def test_a_whole_second_time_is_read_as_the_iso_parser_reads_it(value: str) -> None:
-    """`2024-05-01T10:00:12Z` read from its cached hour plus minutes and seconds gives what
+    """`2024-05-01T10:00:12Z` read from its cached minute plus its seconds gives what
     `datetime.fromisoformat` gives, and every other shape (or invalid hour, minute, second)
     is refused with the same reason."""
     from eventscope.events import parse_time_ms
