@@ -42,6 +42,8 @@ def decode_unchecked(raw: bytes, exact_integers: bool = False) -> dict[str, Any]
             raise RejectedRecord("not_utf8", "not valid UTF-8") from None
         raise RejectedRecord("invalid_json", f"invalid JSON: {exc}") from None
     if type(value) is not dict:
+        if not exact_integers:  # refused as the exact decode names it (a big integer: str)
+            return decode_unchecked(raw, exact_integers=True)
         raise RejectedRecord("not_an_object", f"JSON {type(value).__name__}, not an object")
     return value
 

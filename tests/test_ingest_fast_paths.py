@@ -379,3 +379,12 @@ def test_the_first_value_is_what_looking_up_each_path_finds(doc: dict[str, Any],
     plain = next((str(value) for value in (lookup(doc, path) for path in paths)
                   if value is not None and not isinstance(value, (dict, list))), None)
     assert first_value(doc, paths) == plain
+
+
+def test_a_line_of_a_big_integer_alone_is_refused_as_the_exact_decode_names_it() -> None:
+    """A top-level integer beyond 64 bits (or a list of one) is quarantined with the plain
+    path's words, "JSON str" or "JSON list", not the float orjson makes of it."""
+    for raw in (b"20000000000000000000", b"-9223372036854775809", b"[1,20000000000000000000]"):
+        assert same_item(classify_line(raw, "f", 1), plain_classify(raw))
+    assert classify_line(b"20000000000000000000", "f", 1).detail == (  # type: ignore[union-attr]
+        "JSON str, not an object")
