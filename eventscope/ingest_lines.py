@@ -77,7 +77,9 @@ def parse_block(block: Block, options: LineOptions) -> ParsedBlock:
     """Classify, parse and redact every non-blank line of a block."""
     parsed = ParsedBlock(block.origin)
     streams: dict[tuple[str, str], tuple[str, str]] = {}  # one key per stream: smaller pickles
-    rate = options.sample_rate
+    # Read once, not per line.
+    origin, rate, redaction = block.origin, options.sample_rate, options.redaction
+    paths, rules = options.correlation_paths, options.version_rules
     # Lines as `data.split(b"\n")` gives them (a last one with no newline too), each found
     # with memchr rather than split's byte-by-byte loop.
     for line_no, raw in enumerate(io.BytesIO(block.data), block.first_line):
@@ -85,18 +87,20 @@ def parse_block(block: Block, options: LineOptions) -> ParsedBlock:
         if not raw or (raw[0] in _BLANK and not raw.strip()):
             continue
         parsed.lines += 1
-        item, detail = _classify(raw, block.origin, line_no, options.correlation_paths,
-                                 options.version_rules)
+        item, detail = _classify(raw, origin, line_no, paths, rules)
         if item is None:
             parsed.replay_echoes += 1
         elif type(item) is tuple:
             if rate < 1 and not keep(item[_ID], rate):
                 parsed.events_sampled_out += 1
                 continue
-            _add_event(parsed, item, options.redaction, detail)
+            if redaction is None:
+                parsed.event_rows.append(item)
+            else:
+                _add_event(parsed, item, redaction, detail)
         elif type(item) is Quarantined:
-            parsed.quarantined.extend(scrub_quarantined([item], options.redaction)
-                                      if options.redaction is not None else [item])
+            parsed.quarantined.extend(scrub_quarantined([item], redaction)
+                                      if redaction is not None else [item])
         else:
             parsed.log_records += 1
             facts = parse_checked_record(item)  # type: ignore[arg-type]
