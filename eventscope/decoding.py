@@ -23,8 +23,14 @@ def decode_object(raw: bytes, exact_integers: bool = True) -> dict[str, Any]:
     `exact_integers=False` skips the look for integers beyond 64 bits (orjson makes them
     floats): for a caller that reads no number the document may hold but its own small ones
     (a log record's `timestamp`, refused when not an int either way) and decodes again
-    (`needs_exact_integers`) when it keeps the document.
+    (`checked_kept`) when it keeps the document.
     """
+    return checked_depth(raw, decode_unchecked(raw, exact_integers))
+
+
+def decode_unchecked(raw: bytes, exact_integers: bool = False) -> dict[str, Any]:
+    """`decode_object` without the depth check, which the caller makes: `checked_depth`, or
+    `checked_kept` for a document it keeps (the depth and the exact integers in one pass)."""
     if len(raw) > MAX_LINE_BYTES:
         raise RejectedRecord("too_large", f"{len(raw)} bytes, over the {MAX_LINE_BYTES} limit")
     try:
@@ -35,29 +41,53 @@ def decode_object(raw: bytes, exact_integers: bool = True) -> dict[str, Any]:
         if not _is_utf8(raw):
             raise RejectedRecord("not_utf8", "not valid UTF-8") from None
         raise RejectedRecord("invalid_json", f"invalid JSON: {exc}") from None
-    if not isinstance(value, dict):
+    if type(value) is not dict:
+        if not exact_integers:  # refused as the exact decode names it (a big integer: str)
+            return decode_unchecked(raw, exact_integers=True)
         raise RejectedRecord("not_an_object", f"JSON {type(value).__name__}, not an object")
-    if _may_be_deep(raw) and json_depth(value) > MAX_JSON_DEPTH:
-        raise RejectedRecord("too_deep", f"nested deeper than {MAX_JSON_DEPTH} levels")
     return value
 
 
-_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0000000000")
+def checked_depth(raw: bytes, value: dict[str, Any]) -> dict[str, Any]:
+    """`value`, the object decoded from `raw`, unless nested deeper than the limit."""
+    if _may_be_deep(raw) and json_depth(value) > MAX_JSON_DEPTH:
+        raise _too_deep()
+    return value
+
+
+def checked_kept(raw: bytes, value: dict[str, Any]) -> dict[str, Any]:
+    """What `decode_object(raw)` gives, for `value = decode_unchecked(raw)`: refused when too
+    deep, decoded again (the full way) when an integer beyond 64 bits may have lost digits.
+    One pass over the text serves both looks (digits as "0", "[" as "{")."""
+    shaped = raw.translate(_SHAPE)
+    if shaped.count(b"{") > MAX_JSON_DEPTH and json_depth(value) > MAX_JSON_DEPTH:
+        raise _too_deep()
+    if shaped.find(_RUN) >= 0 and _big_run(raw, shaped):
+        return decode_object(raw)
+    return value
+
+
+def _too_deep() -> RejectedRecord:
+    return RejectedRecord("too_deep", f"nested deeper than {MAX_JSON_DEPTH} levels")
+
+
+# Digits become "0" (a run of 20 is a number too long for 64 bits, or a string's digits) and
+# "[" becomes "{" (their count bounds the depth).
+_SHAPE = bytes.maketrans(b"0123456789[", b"0000000000{")
 _RUN = b"0" * 20  # 20 digits: more than 2**64 - 1 has
 _BEFORE_NUMBER = b" \t\r\n-"
 _NOT_A_NUMBER = b'"0123456789'  # a run after a quote is a string; after a digit, the same run
 INT_RANGE = (-(2**63), 2**64 - 1)  # what orjson decodes exactly
 
 
-def needs_exact_integers(raw: bytes) -> bool:
-    """Whether `decode_object(raw, exact_integers=False)` may have lost an integer's digits."""
-    return _may_hold_big_integer(raw)
-
-
 def _may_hold_big_integer(raw: bytes) -> bool:
     """Whether a JSON number of 20 or more digits may be in the text: a run of 20 digits not
     at the start of a string (CloudWatch's 56-digit `eventId` strings are the common case)."""
-    shaped = raw.translate(_DIGITS_AS_ZERO)
+    return _big_run(raw, raw.translate(_SHAPE))
+
+
+def _big_run(raw: bytes, shaped: bytes) -> bool:
+    """`_may_hold_big_integer` given the text `shaped` (`_SHAPE`)."""
     start = shaped.find(_RUN)
     while start != -1:
         before = start - 1

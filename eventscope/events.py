@@ -136,7 +136,13 @@ FUTURE_LEEWAY_MS = 86_400_000
 def parse_time_ms(value: Any, now_ms: int | None = None) -> int:
     """Milliseconds since the epoch of an EventBridge `time` (ISO 8601, UTC when unzoned),
     refused (`invalid_time`) outside [2000-01-01, `now_ms` (the clock) + one day]."""
-    time_ms = _whole_second_ms(value) if type(value) is str and len(value) == 20 else None
+    time_ms = None
+    if type(value) is str and len(value) == 20:
+        # EventBridge's own shape, `2024-05-01T10:00:12Z`: its minute's (read once) plus its
+        # seconds; any other shape, or an invalid minute or second, is left to `_iso_ms`.
+        minute, second = _minute_ms(value[:17]), _SECOND_MS.get(value[17:])
+        if minute is not None and second is not None:
+            time_ms = minute + second
     if time_ms is None:
         time_ms = _iso_ms(value)
     latest = (int(_time.time() * 1000) if now_ms is None else now_ms) + FUTURE_LEEWAY_MS
@@ -162,16 +168,19 @@ def _iso_ms(value: Any) -> int:
         return EARLIEST_TIME_MS - 1
 
 
-def _whole_second_ms(value: str) -> int | None:
-    """`_iso_ms` of EventBridge's own shape, `2024-05-01T10:00:12Z`, as its hour's (parsed
-    once) plus its minutes and seconds; None for any other shape (or an invalid minute)."""
-    if value[13] != ":" or value[16] != ":" or value[19] != "Z":
+_SECOND_MS = {f"{second:02d}Z": second * 1000 for second in range(60)}
+_MINUTE_MS = {f"{minute:02d}": minute * 60_000 for minute in range(60)}
+
+
+@lru_cache(maxsize=4096)
+def _minute_ms(prefix: str) -> int | None:
+    """`_iso_ms` of `YYYY-MM-DDTHH:MM:00Z` for a prefix `YYYY-MM-DDTHH:MM:`, or None (another
+    shape, or no such minute)."""
+    minute = _MINUTE_MS.get(prefix[14:16])
+    if minute is None or prefix[13:14] != ":" or prefix[16:] != ":":
         return None
-    digits = value[14:16] + value[17:19]
-    if not (digits.isascii() and digits.isdigit()) or digits[0] > "5" or digits[2] > "5":
-        return None
-    hour = _hour_ms(value[:13])
-    return None if hour is None else hour + int(digits[:2]) * 60_000 + int(digits[2:]) * 1000
+    hour = _hour_ms(prefix[:13])
+    return None if hour is None else hour + minute
 
 
 _HOUR = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}", re.ASCII)
@@ -209,10 +218,20 @@ def _split_path(dotted_path: str) -> tuple[str, ...]:
     return tuple(dotted_path.split("."))
 
 
+@lru_cache(maxsize=64)
+def _split_paths(dotted_paths: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    return tuple(_split_path(path) for path in dotted_paths)
+
+
 def first_value(document: Mapping[str, Any], dotted_paths: Sequence[str]) -> str | None:
-    """The first scalar found at one of the paths, as a string."""
-    for path in dotted_paths:
-        value = lookup(document, path)
+    """The first scalar found at one of the paths, as a string (`lookup` of each, inline)."""
+    for parts in _split_paths(tuple(dotted_paths)):
+        value: Any = document
+        for part in parts:
+            if not isinstance(value, dict):
+                value = None
+                break
+            value = value.get(part)
         if value is not None and not isinstance(value, (dict, list)):
             return str(value)
     return None

@@ -9,12 +9,13 @@ imports neither the store nor SQLAlchemy, so workers start fast. No I/O.
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from eventscope.decoding import decode_object, needs_exact_integers
+from eventscope.decoding import checked_depth, checked_kept, decode_unchecked
 from eventscope.events import (DEFAULT_CORRELATION_PATHS, RejectedRecord, VersionRule,
                                bus_event_row, is_bus_event)
 from eventscope.lambda_logs import ParsedRecord, parse_checked_record
@@ -76,24 +77,30 @@ def parse_block(block: Block, options: LineOptions) -> ParsedBlock:
     """Classify, parse and redact every non-blank line of a block."""
     parsed = ParsedBlock(block.origin)
     streams: dict[tuple[str, str], tuple[str, str]] = {}  # one key per stream: smaller pickles
-    rate = options.sample_rate
-    for line_no, raw in enumerate(block.data.split(b"\n"), block.first_line):
-        raw = raw.rstrip(b"\r")
+    # Read once, not per line.
+    origin, rate, redaction = block.origin, options.sample_rate, options.redaction
+    paths, rules = options.correlation_paths, options.version_rules
+    # Lines as `data.split(b"\n")` gives them (a last one with no newline too), each found
+    # with memchr rather than split's byte-by-byte loop.
+    for line_no, raw in enumerate(io.BytesIO(block.data), block.first_line):
+        raw = raw.rstrip(b"\r\n")
         if not raw or (raw[0] in _BLANK and not raw.strip()):
             continue
         parsed.lines += 1
-        item, detail = _classify(raw, block.origin, line_no, options.correlation_paths,
-                                 options.version_rules)
+        item, detail = _classify(raw, origin, line_no, paths, rules)
         if item is None:
             parsed.replay_echoes += 1
         elif type(item) is tuple:
             if rate < 1 and not keep(item[_ID], rate):
                 parsed.events_sampled_out += 1
                 continue
-            _add_event(parsed, item, options.redaction, detail)
+            if redaction is None:
+                parsed.event_rows.append(item)
+            else:
+                _add_event(parsed, item, redaction, detail)
         elif type(item) is Quarantined:
-            parsed.quarantined.extend(scrub_quarantined([item], options.redaction)
-                                      if options.redaction is not None else [item])
+            parsed.quarantined.extend(scrub_quarantined([item], redaction)
+                                      if redaction is not None else [item])
         else:
             parsed.log_records += 1
             facts = parse_checked_record(item)  # type: ignore[arg-type]
@@ -140,17 +147,17 @@ def _classify(raw: bytes, origin: str, line_no: int, correlation_paths: Sequence
     The line is decoded without the look for integers beyond 64 bits, which only a bus event
     keeps (its detail is stored): a log record is read for its four fields alone, and the
     rest is quarantined as raw bytes. A bus event that may hold one is decoded again, the
-    full way, so it is exactly what `decode_object(raw)` gives."""
+    full way (`checked_kept`), so it is exactly what `decode_object(raw)` gives."""
     try:
-        record = decode_object(raw, exact_integers=False)
+        record = decode_unchecked(raw)
         if is_bus_event(record):
-            if needs_exact_integers(raw):
-                record = decode_object(raw)
+            record = checked_kept(raw, record)
             if is_echo(record):
                 return None, None
             detail = record.get("detail")
             return (bus_event_row(record, len(raw), correlation_paths, version_rules),
                     detail if type(detail) is dict else None)
+        checked_depth(raw, record)
         if "logGroupName" in record or "message" in record:
             return checked_log_record(record), None
         raise RejectedRecord("unrecognised", "neither an EventBridge envelope nor a log record")

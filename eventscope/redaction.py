@@ -42,6 +42,10 @@ _PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?"
 # a phone number shows as a run of zeros. Plain C-level byte operations, no regex.
 _DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0000000000")
 _SEPARATORS = b" ().-"
+# The same, with the letters after an AWS key id prefix's "A" as "K": each of AKIA, ASIA, AIDA
+# and AROA shows as "AKKA", found by one `find` (the pattern is tried only then). Letters
+# never become "0", so runs of zeros are those of `_DIGITS_AS_ZERO`.
+_FOLDED = bytes.maketrans(b"0123456789KSIDRO", b"0000000000KKKKKK")
 # An AWS key id's prefix: one pattern led by a literal scans several times faster than four
 # substring tests.
 _KEY_PREFIX = re.compile(r"A(?:KI|SI|ID|RO)A")
@@ -89,16 +93,26 @@ def is_token(value: object) -> bool:
 
 
 def token(value: str, detector: str, key: bytes) -> str:
-    """The keyed hash token that replaces a PII value."""
-    keyed = _keyed(key).copy()  # cheaper than keying HMAC again for every value
-    keyed.update(value.encode())
-    return f"{TOKEN_PREFIX}{detector}:{keyed.hexdigest()[:16]}"
+    """The keyed hash token that replaces a PII value: HMAC-SHA256 of it under `key`."""
+    inner, outer = _keyed(key)
+    inner = inner.copy()  # cheaper than keying HMAC again for every value
+    inner.update(value.encode())
+    outer = outer.copy()
+    outer.update(inner.digest())
+    return f"{TOKEN_PREFIX}{detector}:{outer.hexdigest()[:16]}"
 
 
 @lru_cache(maxsize=8)
-def _keyed(key: bytes) -> hmac.HMAC:
-    """HMAC-SHA256 keyed with `key`, fed nothing yet (copied for each value)."""
-    return hmac.new(key, digestmod=hashlib.sha256)
+def _keyed(key: bytes) -> tuple[Any, Any]:
+    """HMAC-SHA256 keyed with `key` (RFC 2104, as `hmac` builds it), fed nothing yet: the
+    inner and outer SHA-256 states, copied for each value (two plain hash copies cost less
+    than `hmac.HMAC.copy`'s)."""
+    block = hashlib.sha256().block_size
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(block, b"\0")
+    return (hashlib.sha256(key.translate(hmac.trans_36)),
+            hashlib.sha256(key.translate(hmac.trans_5C)))
 
 
 def may_hold_pii(text: str) -> bool:
@@ -120,17 +134,21 @@ def _encoded(text: str) -> bytes:
         return text.encode("utf-8", "surrogatepass")
 
 
-def _may_hold_number(text: str, encoded: bytes) -> bool:
-    """Whether a card, phone or social security number may be in the text (`encoded`)."""
-    digits = encoded.translate(_DIGITS_AS_ZERO, _SEPARATORS)
+def _may_hold_number(text: str, encoded: bytes, digits: bytes | None = None) -> bool:
+    """Whether a card, phone or social security number may be in the text (`encoded`);
+    `digits`, when given, is `encoded.translate(_FOLDED, _SEPARATORS)`."""
+    # `find`, not `in`: Python 3.11 tries a `bytes` needle of `in` as an integer first, and
+    # builds (and drops) a TypeError each time.
+    if digits is None:
+        digits = encoded.translate(_DIGITS_AS_ZERO, _SEPARATORS)
     if "+" in text or "(" in text:  # a dialled number needs 8 digits
-        return b"00000000" in digits
-    if b"000000000" not in digits:  # 9: a social security number's digits
+        return digits.find(b"00000000") >= 0
+    if digits.find(b"000000000") < 0:  # 9: a social security number's digits
         return False
-    if b"0000000000" in digits:  # 10: cards, other phone numbers
+    if digits.find(b"0000000000") >= 0:  # 10: cards, other phone numbers
         return True
     shaped = encoded.translate(_DIGITS_AS_ZERO)  # AAA-GG-SSSS, dashes or spaces
-    return b"000-00-0000" in shaped or b"000 00 0000" in shaped
+    return shaped.find(b"000-00-0000") >= 0 or shaped.find(b"000 00 0000") >= 0
 
 
 def string_filter(document: str) -> Callable[[str], bool] | None:
@@ -144,10 +162,11 @@ def string_filter(document: str) -> Callable[[str], bool] | None:
     runs, the detectors are tried on each run (`_numbers_match`); when none matches, or the
     text has none, only values with an "@" (e-mail addresses) need a look.
     """
-    if _KEY_PREFIX.search(document) is not None:
-        return may_hold_pii
     encoded = _encoded(document)
-    if _may_hold_number(document, encoded) and (
+    folded = encoded.translate(_FOLDED, _SEPARATORS)
+    if folded.find(b"AKKA") >= 0 and _KEY_PREFIX.search(document) is not None:
+        return may_hold_pii
+    if _may_hold_number(document, encoded, folded) and (
             _ESCAPED_CONTROL.search(document) is not None or _numbers_match(encoded)):
         return may_hold_pii
     if "@" not in document:
@@ -186,6 +205,7 @@ def _numbers_match(encoded: bytes) -> bool:
 
 
 _NUMBER_SEPARATORS = b" ().-+"
+_PLUS, _OPENING = b"+("
 
 
 def _too_plain(run: bytes) -> bool:
@@ -198,7 +218,7 @@ def _too_plain(run: bytes) -> bool:
     digits = len(run.translate(None, _NUMBER_SEPARATORS))
     if digits < 8:
         return True
-    if b"+" in run or b"(" in run:
+    if _PLUS in run or _OPENING in run:  # as integers: see `_may_hold_number`
         return False
     return digits < 9 or (digits < 13 and run.strip(_NUMBER_SEPARATORS).isdigit())
 

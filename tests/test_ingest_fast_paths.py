@@ -22,7 +22,7 @@ from eventscope.events import RejectedRecord, is_bus_event, parse_bus_event
 from eventscope.ingest_lines import (Block, LineOptions, checked_log_record, classify_line,
                                      parse_block, quarantine_item)
 from eventscope.lambda_logs import parse_log_record
-from eventscope.records import BusEvent, Invocation, Quarantined
+from eventscope.records import BusEvent, Invocation, Quarantined, event_of_row
 from eventscope.redaction import (RedactionSettings, _has_at, _may_hold_key_or_number,
                                   redact_document, redact_fields)
 from eventscope.replay_marker import is_echo
@@ -284,7 +284,7 @@ TIMES = (WHOLE_SECONDS
 @settings(max_examples=1000, deadline=None)
 @given(TIMES)
 def test_a_whole_second_time_is_read_as_the_iso_parser_reads_it(value: str) -> None:
-    """`2024-05-01T10:00:12Z` read from its cached hour plus minutes and seconds gives what
+    """`2024-05-01T10:00:12Z` read from its cached minute plus its seconds gives what
     `datetime.fromisoformat` gives, and every other shape (or invalid hour, minute, second)
     is refused with the same reason."""
     from eventscope.events import parse_time_ms
@@ -294,3 +294,97 @@ def test_a_whole_second_time_is_read_as_the_iso_parser_reads_it(value: str) -> N
     except RejectedRecord as refused:
         fast = str(refused)
     assert fast == plain_time_ms(value, now_ms)
+
+
+def nested(core: Any, shape: list[bool]) -> Any:
+    """`core` wrapped in one list (True) or object (False) per entry of `shape`."""
+    for in_list in reversed(shape):
+        core = [core] if in_list else {"k": core}
+    return core
+
+
+DEEP = st.builds(nested, JSON | BIG | st.dictionaries(st.just("n"), BIG, max_size=1),
+                 st.lists(st.booleans(), min_size=55, max_size=70))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["detail", "id", "n", "s"]), DEEP | JSON, min_size=1,
+                       max_size=3),
+       st.sampled_from(["", " ", "\n "]))
+def test_a_kept_document_is_checked_as_decode_object_checks_it(doc: Any, space: str) -> None:
+    """The one pass for depth and big integers (`checked_kept` after `decode_unchecked`)
+    gives what `decode_object` gives, or refuses with the same reason and message, around
+    the depth limit (objects and arrays) and with integers beyond 64 bits at any depth."""
+    from eventscope.decoding import checked_kept, decode_unchecked
+    import json
+    raw = json.dumps(doc, separators=("," + space, ":" + space)).encode()
+
+    def outcome(decode: Any) -> Any:
+        try:
+            return decode(raw)
+        except RejectedRecord as refused:
+            return (refused.reason, str(refused))
+    assert outcome(lambda raw: checked_kept(raw, decode_unchecked(raw))) == outcome(
+        decode_object)
+
+
+LINE_KINDS = st.sampled_from([
+    b'{"id":"e1","source":"s","detail-type":"T","time":"2024-05-01T10:00:00Z","detail":{}}',
+    b'{"logGroupName":"/aws/lambda/f","logStreamName":"s","timestamp":1714557600000,'
+    b'"message":"END RequestId: r1\\n"}',
+    b"not json", b"", b" ", b"\t \t", b"\r", b"\r\r", b"{}", b"[1]"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(LINE_KINDS, st.sampled_from([b"", b"\r", b" ", b"\r\r"])),
+                max_size=8), st.booleans(), st.integers(1, 5))
+def test_a_block_reads_the_lines_splitting_on_newlines_gives(
+        lines: list[tuple[bytes, bytes]], trailing: bool, first_line: int) -> None:
+    """Lines found by `io.BytesIO` are those of `data.split(b"\\n")` with "\\r" stripped:
+    the same items, numbered the same (blank, whitespace-only and "\\r"-ended lines among
+    them, with or without a final newline)."""
+    data = b"\n".join(line + end for line, end in lines) + (b"\n" if trailing else b"")
+    parsed = parse_block(Block("f", first_line, data), LineOptions())
+    events, quarantined, records, count = [], [], 0, 0
+    for line_no, raw in enumerate(data.split(b"\n"), first_line):
+        raw = raw.rstrip(b"\r")
+        if not raw or (raw[0] in b" \t" and not raw.strip()):  # as parse_block skips
+            continue
+        count += 1
+        item = classify_line(raw, "f", line_no)
+        if isinstance(item, BusEvent):
+            events.append(item)
+        elif isinstance(item, Quarantined):
+            quarantined.append(item)
+        elif item is not None:
+            records += 1
+    assert parsed.lines == count
+    assert [event_of_row(row) for row in parsed.event_rows] == events
+    assert parsed.quarantined == quarantined and parsed.log_records == records
+
+
+PATH_DOCS = st.recursive(SCALARS, lambda inner: st.dictionaries(
+    st.sampled_from(["detail", "orderId", "order", "id", "a.b"]), inner, max_size=3)
+    | st.lists(inner, max_size=2), max_leaves=10)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["detail", "id", "orderId"]), PATH_DOCS, max_size=3),
+       st.lists(st.sampled_from(["detail.orderId", "detail.order.id", "id", "detail",
+                                 "orderId", "detail.a", "detail.a.b"]), max_size=3))
+def test_the_first_value_is_what_looking_up_each_path_finds(doc: dict[str, Any],
+                                                            paths: list[str]) -> None:
+    """`first_value`, walking the paths inline, gives the first scalar `lookup` finds."""
+    from eventscope.events import first_value, lookup
+    plain = next((str(value) for value in (lookup(doc, path) for path in paths)
+                  if value is not None and not isinstance(value, (dict, list))), None)
+    assert first_value(doc, paths) == plain
+
+
+def test_a_line_of_a_big_integer_alone_is_refused_as_the_exact_decode_names_it() -> None:
+    """A top-level integer beyond 64 bits (or a list of one) is quarantined with the plain
+    path's words, "JSON str" or "JSON list", not the float orjson makes of it."""
+    for raw in (b"20000000000000000000", b"-9223372036854775809", b"[1,20000000000000000000]"):
+        assert same_item(classify_line(raw, "f", 1), plain_classify(raw))
+    assert classify_line(b"20000000000000000000", "f", 1).detail == (  # type: ignore[union-attr]
+        "JSON str, not an object")
