@@ -120,6 +120,7 @@ def reorder_keys(conn: Connection) -> list[str]:
     found = set(conn.exec_driver_sql(
         "SELECT conrelid::regclass::text FROM pg_constraint WHERE contype = 'p' AND "
         "conname = conrelid::regclass::text || '_pkey' AND "
+        "connamespace = current_schema()::regnamespace AND "
         "conrelid IN (SELECT partrelid FROM pg_partitioned_table)").scalars())
     changed = []
     for name in _TABLES:

@@ -308,7 +308,8 @@ def _keys(store: Store) -> dict[str, str]:
     with store.engine.connect() as conn:
         return dict(conn.exec_driver_sql(
             "SELECT conrelid::regclass::text, conname || ' ' || pg_get_constraintdef(oid) "
-            "FROM pg_constraint WHERE contype = 'p' AND conrelid IN "
+            "FROM pg_constraint WHERE contype = 'p' AND "
+            "connamespace = current_schema()::regnamespace AND conrelid IN "
             "(SELECT partrelid FROM pg_partitioned_table)").all())
 
 
