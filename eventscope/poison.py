@@ -16,7 +16,7 @@ cost little.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields, replace
 from typing import Any, TypeVar
 
@@ -64,12 +64,26 @@ def clean_value(value: Any, column: str = "?") -> Any:
 def _tuple_is_clean(row: Sequence[Any]) -> bool:
     for value in row:
         kind = type(value)
-        if kind is str:
-            if needs_escape(value):
+        if kind is str:  # `needs_escape` inline: this runs for every value written
+            if "\x00" in value or not (value.isascii() or _encodes(value)):
                 return False
         elif kind is int and not INT64_MIN <= value <= INT64_MAX:
             return False
     return True
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def rows_are_clean(rows: Iterable[Sequence[Any]]) -> bool:
+    """Whether every row (a tuple of values) is storable as it is: the common case, checked
+    in one pass with no per-row call of `clean_tuple`."""
+    return all(map(_tuple_is_clean, rows))
 
 
 def clean_tuple(row: tuple[Any, ...], names: Sequence[str]) -> tuple[Any, ...]:

@@ -887,10 +887,13 @@ def _storable(event_rows: Sequence[tuple[Any, ...]], invocations_: Sequence[Invo
                     reason=exc.reason, detail=str(exc), raw=_raw_of(row)))
         return kept
 
-    events_kept = keep("event", event_rows, lambda r: poison.clean_tuple(r, EVENT_COLUMNS),
-                       operator.itemgetter(0))
-    invocations_kept = keep("invocation", invocations_, clean_invocation,
-                            operator.attrgetter("request_id"))
+    events_kept = list(event_rows) if poison.rows_are_clean(event_rows) else keep(
+        "event", event_rows, lambda r: poison.clean_tuple(r, EVENT_COLUMNS),
+        operator.itemgetter(0))
+    invocations_kept = (list(invocations_)
+                        if poison.rows_are_clean(map(_invocation_values, invocations_))
+                        else keep("invocation", invocations_, clean_invocation,
+                                  operator.attrgetter("request_id")))
     quarantine_kept = keep("quarantine", quarantined, poison.clean_record,
                            operator.attrgetter("position"))
     extra_kept = {table: keep(table.name, rows, poison.clean_mapping,
