@@ -15,10 +15,11 @@ from typing import Any
 import botocore.exceptions
 
 from eventscope.errors import EventscopeError
+from eventscope.tables import TAP_RULE_NAME
 
 TAG_KEY = "eventscope:tap"
 SAMPLE_TAG_KEY = "eventscope:sample"
-RULE_NAME = "eventscope-tap"
+RULE_NAME = TAP_RULE_NAME  # the findings leave it out of the bus's consumers
 TARGET_ID = "eventscope-tap-queue"
 MATCH_ALL_PATTERN = {"source": [{"prefix": ""}]}
 # Receives before SQS moves a message to the tap's DLQ: SQS's maximum. A collector backing

@@ -95,6 +95,9 @@ checkpoints = sa.Table(
 
 # --- collectors tables ---
 # Bus rules and their targets as snapshots with history: one row per rule per snapshot.
+# The rule eventscope's tap puts on every bus it samples (`collectors.tap`): the findings do
+# not count it among the bus's consumers.
+TAP_RULE_NAME = "eventscope-tap"
 rule_snapshots = sa.Table(
     "rule_snapshots",
     metadata,

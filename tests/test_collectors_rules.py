@@ -132,20 +132,34 @@ def test_subscription_rows_list_rule_type_and_target(aws: Any, store: Store) -> 
         ("warranty-orders", "com.shop.orders", "OrderPlaced", "warranty")]
 
 
-def test_an_archives_managed_rule_is_named_by_its_target_id(aws: Any, store: Store) -> None:
-    """An archive subscribes through a rule EventBridge manages, whose target ARN
-    (`arn:aws:events:REGION:::`) names nothing: its subscriber is named by the target's id,
-    never an empty name (the graph drew a consumer called "")."""
+def test_archives_and_the_tap_are_not_consumers(aws: Any, store: Store) -> None:
+    """An archive subscribes through a rule EventBridge manages (`ManagedBy`) and eventscope's
+    tap through its own rule: both receive every event, and neither is one of the bus's
+    consumers, so neither gives a subscription row nor a rule the graph matches; a
+    consumer's rule beside them does."""
     from eventscope.collectors.rules_collector import subscription_rows
+    from eventscope.collectors.tap import install_tap
     from eventscope.findings.read import bus_rules
 
-    events, _ = clients(aws, "events", "sqs")
-    bus_arn = events.create_event_bus(Name=BUS)["EventBusArn"]
+    events, sqs = clients(aws, "events", "sqs")
+    make_bus_queue(events, sqs, BUS, "warranty", "warranty-orders",
+                   {"detail-type": ["OrderCancelled"]})
+    bus_arn = events.describe_event_bus(Name=BUS)["Arn"]
     events.create_archive(ArchiveName="shop-archive", EventSourceArn=bus_arn)
+    install_tap(sqs, events, BUS)
     snapshot_rules(events, store, BUS)
-    (row,) = subscription_rows(store, BUS)
-    assert (row["rule"], row["consumer"]) == ("Events-Archive-shop-archive",
-                                              "Events-Archive-shop-archive")
-    assert row["target"].endswith(":::")
-    assert [r["consumers"] for r in bus_rules(store.engine) or []] == [
-        ["Events-Archive-shop-archive"]]
+    assert {r["rule_name"] for r in latest_rules(store, BUS)} == {
+        "Events-Archive-shop-archive", "eventscope-tap", "warranty-orders"}
+    assert [(r["rule"], r["consumer"]) for r in subscription_rows(store, BUS)] == [
+        ("warranty-orders", "warranty")]
+    assert [(r["rule"], r["consumers"]) for r in bus_rules(store.engine) or []] == [
+        ("warranty-orders", ["warranty"])]
+
+
+def test_a_target_whose_arn_names_nothing_is_named_by_its_id() -> None:
+    """An archive's managed rule targets `arn:aws:events:REGION:::`: were such a target
+    shown, its name is the target's id, never an empty name."""
+    from eventscope.findings.load import target_name
+    assert target_name("arn:aws:events:eu-west-1:::", "Events-Archive-x") == "Events-Archive-x"
+    assert target_name("arn:aws:sqs:eu-west-1:123456789012:orders", "q") == "orders"
+    assert target_name("arn:aws:lambda:eu-west-1:123456789012:function:billing") == "billing"

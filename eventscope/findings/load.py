@@ -28,10 +28,9 @@ from eventscope.patterns import listed_values
 from eventscope.redaction import mask_pii, may_hold_pii, stored_query
 from eventscope.rollups import minute_of
 from eventscope.store import Store
-from eventscope.tables import (DAY_MS, DURATION_BUCKETS, MINUTE_MS, PRUNED_DETAIL, event_rollup,
-                               events, handling_rollup, invocation_rollup, invocation_rollup_day,
-                               invocations,
-                               latency_rollup, meta,
+from eventscope.tables import (DAY_MS, DURATION_BUCKETS, MINUTE_MS, PRUNED_DETAIL, TAP_RULE_NAME,
+                               event_rollup, events, handling_rollup, invocation_rollup,
+                               invocation_rollup_day, invocations, latency_rollup, meta,
                                rule_snapshots, rule_targets)
 
 if TYPE_CHECKING:
@@ -869,14 +868,24 @@ def target_name(arn: str, target_id: str = "") -> str:
     return arn.rsplit(":", 1)[-1].rsplit("/", 1)[-1] or target_id
 
 
+def delivers_to_consumers(rule: Mapping[str, Any]) -> bool:
+    """Whether a snapshotted rule routes events to the bus's consumers: an enabled pattern
+    rule that is neither managed by an AWS service (`ManagedBy`: an archive's rule, schema
+    discovery's) nor eventscope's own tap (`tables.TAP_RULE_NAME`). Those receive every
+    event and would show as a consumer of every type."""
+    return (rule["state"] == "ENABLED" and bool(rule["event_pattern"])
+            and not rule.get("managed_by") and rule["rule_name"] != TAP_RULE_NAME)
+
+
 def subscription_rows(engine: Engine, bus: str) -> list[dict[str, Any]]:
     """Who is subscribed to what in the latest snapshot of a bus: one row per rule × type ×
     target (SUBSCRIPTION_COLUMNS; `consumer` is the target ARN's last segment, the function
     or queue name). `source` / `detail_type` are None when the rule's pattern does not pin
-    them to listed values. Disabled rules and scheduled rules are left out."""
+    them to listed values. Only rules that deliver to consumers (`delivers_to_consumers`):
+    disabled and scheduled rules, AWS-managed rules and eventscope's tap are left out."""
     rows: list[dict[str, Any]] = []
     for rule in latest_rules(engine, bus):
-        if rule["state"] != "ENABLED" or not rule["event_pattern"]:
+        if not delivers_to_consumers(rule):
             continue
         try:
             pattern = orjson.loads(rule["event_pattern"])

@@ -101,7 +101,8 @@ def bus_rules(engine: Engine, catalog: Catalog | None = None) -> list[dict[str, 
     """The enabled pattern rules of the latest snapshot of every bus, as the graph matches
     them against types (`graph.build_graph`'s `rules`): rule, bus, pattern (the JSON text),
     consumers (each target named as the catalog consumer owning it, as in attempts).
-    None when rules were never collected; scheduled and disabled rules are left out."""
+    None when rules were never collected; only rules that deliver to consumers
+    (`load.delivers_to_consumers`)."""
     buses = load.rule_buses(engine)
     if not buses:
         return None
@@ -109,7 +110,7 @@ def bus_rules(engine: Engine, catalog: Catalog | None = None) -> list[dict[str, 
              "consumers": sorted({owner_name(load.target_name(t["arn"], t["target_id"]),
                                              catalog) for t in rule["targets"]})}
             for bus in buses for rule in load.latest_rules(engine, bus)
-            if rule["state"] == "ENABLED" and rule["event_pattern"]]
+            if load.delivers_to_consumers(rule)]
 
 
 def bus_subscriptions(engine: Engine, catalog: Catalog | None = None) -> pd.DataFrame | None:
