@@ -49,7 +49,8 @@ _TIME = EVENT_COLUMNS.index("time_ms")
 BATCH_ROWS = 50_000  # events + invocations per write transaction
 BLOCK_BYTES = 1 << 20  # input handed to a worker at once (whole lines, so a little more)
 SKIP_BYTES = 1 << 20  # piece of an overlong line read (and dropped) at once
-BINARY_PROBE_LINES = 5  # first lines that, all undecodable, make an input binary
+BINARY_PROBE_LINES = 5  # first lines whose bytes, mostly undecodable, make an input binary
+TEXT_SHARE = 0.1  # of those lines' bytes, what must be text for an input to be read
 MAX_WORKERS = 8
 # How far behind the oldest row of the newest batch a minute must be before a bulk ingest
 # settles its rollups: Lambda's asynchronous retries come one and two minutes apart (plus
@@ -431,22 +432,25 @@ def _finish_last_line(stream: IO[bytes] | gzip.GzipFile, data: bytes) -> bytes:
 
 
 def check_text(path: str, data: bytes) -> None:
-    """Refuse an input whose first `BINARY_PROBE_LINES` non-blank lines (all of them, if
-    fewer) are neither UTF-8 text without NUL bytes: a binary file, not NDJSON."""
+    """Refuse an input whose first `BINARY_PROBE_LINES` non-blank lines are binary: lines of
+    UTF-8 text without NUL bytes hold less than `TEXT_SHARE` of their bytes (a few short
+    lines of random bytes decode by chance; a text file's bad lines are the exception)."""
     lines = [line for line in data.split(b"\n", BINARY_PROBE_LINES * 4)[:BINARY_PROBE_LINES * 4]
              if line.strip()][:BINARY_PROBE_LINES]
-    if lines and all(not _is_text(line) for line in lines):
+    total = sum(len(line) for line in lines)
+    if lines and sum(len(line) for line in lines if _is_text(line)) < TEXT_SHARE * total:
         raise InputError(f"{path} is not text (its first {len(lines)} line(s) are not UTF-8 "
                          "or hold NUL bytes): not NDJSON, nothing read from it")
 
 
 def _is_text(line: bytes) -> bool:
-    if b"\0" in line:
+    if line.find(b"\0") >= 0:
         return False
+    probe = line[:MAX_LINE_BYTES]
     try:
-        line[:MAX_LINE_BYTES].decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return exc.start >= len(line[:MAX_LINE_BYTES]) - 3  # a character cut by the cap
+        probe.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a character cut by the cap, on a line that reached it
+        return len(line) >= MAX_LINE_BYTES and exc.start >= len(probe) - 3
     return True
 
 
