@@ -155,11 +155,26 @@ def cancelled_orders(draw: st.DrawFn) -> StoreShape:
     return StoreShape(events, calls, EXAMPLE_CATALOG if draw(st.booleans()) else None)
 
 
+def _empty_key_orders() -> StoreShape:
+    """An event and a later cancellation whose correlation key is "" (no order), the first
+    handled by a function that never handled the second (hypothesis found the SQL and pandas
+    paths counted "" as an order)."""
+    def event(n: int, kind: str) -> BusEvent:
+        return BusEvent(id=f"e{n}", source="com.shop.orders", detail_type=kind,
+                        time_ms=T0 + n * 60_000, detail="{}", size_bytes=100,
+                        correlation_key="")
+    return StoreShape(events=[event(0, "OrderCreated"), event(1, "OrderCancelled")],
+                      invocations=[Invocation("r1", "warranty-handler",
+                                              "/aws/lambda/warranty-handler", "s", T0, "ok",
+                                              event_id="e0")])
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[
     HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(shape=store_shapes(max_events=10, max_invocations=12, rules=False) | cancelled_orders())
 @example(shape=no_cancellation())
 @example(shape=StoreShape())
+@example(shape=_empty_key_orders())
 def test_every_affected_order_and_only_those_on_any_store(shapes_store: Store,
                                                           shape: StoreShape) -> None:
     """Any store: never raises, and the affected orders listed are exactly the cancelled

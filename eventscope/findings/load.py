@@ -664,10 +664,11 @@ def _cancellations(cancellations: Sequence[str], since_ms: int | None, until_ms:
                    latest: int | None) -> sa.Select:
     """The cancellation events (CANCEL_COLUMNS) of every order with a cancellation (one of
     the given types; cancelled within [since_ms, until_ms) when given; of the `latest` such
-    cancellations only when given)."""
+    cancellations only when given). An empty correlation key names no order."""
     e = events.c
     keys = sa.select(e.correlation_key).where(
-        e.detail_type.in_(list(cancellations)), e.correlation_key.is_not(None))
+        e.detail_type.in_(list(cancellations)), e.correlation_key.is_not(None),
+        e.correlation_key != "")
     keys = _within(keys, e.time_ms, since_ms, until_ms)
     if latest is not None:
         keys = keys.order_by(e.time_ms.desc()).limit(latest)

@@ -55,8 +55,8 @@ def observed_missing(events: pd.DataFrame, attempts: pd.DataFrame,
     """Per (consumer, cancellation type): orders where the consumer saw earlier events only:
     their count, the first EXAMPLES keys (sorted) and `affected`, every one of them (order,
     the cancellation's event id and time; latest first)."""
-    keyed = events[events["correlation_key"].notna()][["id", "correlation_key", "detail_type",
-                                                       "time_ms"]]
+    named = events["correlation_key"].notna() & (events["correlation_key"] != "")  # "": none
+    keyed = events[named][["id", "correlation_key", "detail_type", "time_ms"]]
     cancels = keyed[keyed["detail_type"].isin(cancellations)]
     handled = attempts[attempts["event_id"].notna()][["consumer", "event_id"]].drop_duplicates()
     seen = handled.merge(keyed, left_on="event_id", right_on="id")
