@@ -89,15 +89,14 @@ def _partitioned(table: sa.Table, time_btree: str | None) -> sa.Table:
 
 
 _TABLES = {t.name: t for t in (events, invocations, deliveries, quarantine)}
-_EXTRA_KEY = {"events": "time_ms", "deliveries": "time_ms", "quarantine": "quarantined_ms"}
 
 
 def key_columns(table: str) -> list[str]:
     """A partitioned table's primary key: the plain table's key first (its index serves
     lookups by it: an event by id, an invocation by request id, a quarantined line by its
     key), then the partition's time column when the plain key lacks it."""
-    extra = _EXTRA_KEY.get(table)
-    return [c.name for c in _TABLES[table].primary_key.columns] + ([extra] if extra else [])
+    key = [c.name for c in _TABLES[table].primary_key.columns]
+    return key + [column for column in [TIME_COLUMNS[table]] if column not in key]
 
 
 def key_name(table: str) -> str:

@@ -33,15 +33,7 @@ class Unstorable(ValueError):
 
 def needs_escape(text: str) -> bool:
     """True when the text holds NUL or a lone surrogate."""
-    if "\x00" in text:
-        return True
-    if text.isascii():
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
+    return "\x00" in text or not (text.isascii() or _encodes(text))
 
 
 def escape_text(text: str) -> str:
