@@ -439,8 +439,8 @@ def check_text(path: str, data: bytes) -> None:
              if line.strip()][:BINARY_PROBE_LINES]
     total = sum(len(line) for line in lines)
     if lines and sum(len(line) for line in lines if _is_text(line)) < TEXT_SHARE * total:
-        raise InputError(f"{path} is not text (its first {len(lines)} line(s) are not UTF-8 "
-                         "or hold NUL bytes): not NDJSON, nothing read from it")
+        raise InputError(f"{path} is not text (its first {len(lines)} line(s) are mostly not "
+                         "UTF-8 or hold NUL bytes): not NDJSON, nothing read from it")
 
 
 def _is_text(line: bytes) -> bool:
