@@ -39,6 +39,7 @@ import orjson
 from eventscope.collectors.clients import AwsSettings, make_client
 from eventscope.collectors.tap import find_tap_queue, install_tap
 from eventscope.errors import EventscopeError
+from eventscope.lifetime import PARENT_ENV
 from eventscope.simulator import (
     CONSUMERS, DEMO_CATALOG, CompanyConfig, Consumer, Invocation, LambdaFleet, iso_millis,
     iso_seconds, simulate, subscriptions)
@@ -601,7 +602,9 @@ def launch_dashboard(db_url: str, catalog: Path | None, port: int) -> subprocess
         [sys.executable, "-m", "eventscope", "dashboard", "--db", db_url, *with_catalog,
          "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True)  # its own process group: streamlit runs as its child
+        # it dies with the demo even by kill -9 (`lifetime`): it has its own session, out
+        # of reach of the terminal's Ctrl-C, so that `stop_process` stops it as one group
+        env=dict(os.environ, **{PARENT_ENV: str(os.getpid())}), start_new_session=True)
 
 
 def wait_healthy(process: subprocess.Popen[bytes], port: int, timeout_s: float = 60.0) -> None:

@@ -13,7 +13,6 @@ stored sample keeps the join between the two; what was dropped is counted in the
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import gzip
 import itertools
@@ -38,6 +37,7 @@ from eventscope.events import DEFAULT_CORRELATION_PATHS, VersionRule
 from eventscope.ingest_lines import (Block, LineOptions, ParsedBlock, classify_line,  # noqa: F401
                                      parse_block)
 from eventscope.lambda_logs import InvocationAssembler
+from eventscope.lifetime import die_with_parent
 from eventscope.limits import MAX_LINE_BYTES
 from eventscope.records import EVENT_COLUMNS, Invocation, Quarantined
 from eventscope.redaction import RedactionSettings, scrub_invocations
@@ -304,33 +304,16 @@ _worker_options = LineOptions()
 
 
 def _start_worker(options: LineOptions, parent: int | None = None) -> None:
-    """In each worker: die with the parent, however it dies (`_die_with_parent`); remember
+    """In each worker: die with the parent, however it dies (`lifetime.die_with_parent`); remember
     the options; leave Ctrl-C to the parent, which stops the pool; no cyclic garbage
     collection (parsing makes no cycles, and the collector would walk every object of a block
     many times). Workers keep the parent's priority: niced, they starved behind other work on
     a busy machine while the writer waited for their blocks."""
     global _worker_options
-    _die_with_parent(parent)
+    die_with_parent(parent)
     _worker_options = options
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.disable()
-
-
-PR_SET_PDEATHSIG = 1  # prctl(2)
-
-
-def _die_with_parent(parent: int | None) -> None:
-    """Ask Linux to kill this process when the thread that started it (the ingest process's
-    main thread) ends, even by kill -9; exit at once if the parent is already gone. Elsewhere
-    a worker notices only when it next talks to its pool."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        return
-    if parent is not None and os.getppid() != parent:
-        os._exit(1)
 
 
 def _parse_here(block: Block) -> tuple[ParsedBlock, bytes]:

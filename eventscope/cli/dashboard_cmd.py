@@ -25,6 +25,7 @@ from eventscope.cli.options import db_option
 from eventscope.dashboard.access import is_local_address, login_configured, secrets_files
 from eventscope.errors import EventscopeError
 from eventscope.extras import require
+from eventscope.lifetime import die_with_parent_named
 from eventscope.store import resolve_url
 
 
@@ -121,6 +122,7 @@ def dashboard(db_url: str | None, catalog_path: str | None, environments: tuple[
     shown = sa.engine.make_url(env["EVENTSCOPE_DB"]).render_as_string(hide_password=True)
     click.echo(f"eventscope dashboard on http://{host}:{port} (store {shown})", err=True)
     command = streamlit_command(host, port, allowed_hosts(host, hosts))
+    die_with_parent_named(env)  # started by a demo: end with it, however it ends
     # The server replaces this process, so a SIGTERM or Ctrl-C sent to `eventscope dashboard`
     # reaches Streamlit itself and nothing is left running behind it.
     os.execve(command[0], command, env)
