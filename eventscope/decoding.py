@@ -62,7 +62,7 @@ def checked_kept(raw: bytes, value: dict[str, Any]) -> dict[str, Any]:
     shaped = raw.translate(_SHAPE)
     if shaped.count(b"{") > MAX_JSON_DEPTH and json_depth(value) > MAX_JSON_DEPTH:
         raise _too_deep()
-    if shaped.find(_RUN) >= 0 and _big_run(raw, shaped):
+    if (shaped.find(_RUN) >= 0 or shaped.find(_NEGATIVE_RUN) >= 0) and _big_run(raw, shaped):
         return decode_object(raw)
     return value
 
@@ -75,27 +75,35 @@ def _too_deep() -> RejectedRecord:
 # "[" becomes "{" (their count bounds the depth).
 _SHAPE = bytes.maketrans(b"0123456789[", b"0000000000{")
 _RUN = b"0" * 20  # 20 digits: more than 2**64 - 1 has
+_NEGATIVE_RUN = b"-" + b"0" * 19  # a negative of 19 digits may be below -2**63
 _BEFORE_NUMBER = b" \t\r\n-"
 _NOT_A_NUMBER = b'"0123456789'  # a run after a quote is a string; after a digit, the same run
 INT_RANGE = (-(2**63), 2**64 - 1)  # what orjson decodes exactly
 
 
 def _may_hold_big_integer(raw: bytes) -> bool:
-    """Whether a JSON number of 20 or more digits may be in the text: a run of 20 digits not
-    at the start of a string (CloudWatch's 56-digit `eventId` strings are the common case)."""
+    """Whether a JSON number of 20 or more digits (or a negative one of 19, which may be
+    below -2**63) may be in the text: such a run of digits not at the start of a string
+    (CloudWatch's 56-digit `eventId` strings are the common case)."""
     return _big_run(raw, raw.translate(_SHAPE))
 
 
 def _big_run(raw: bytes, shaped: bytes) -> bool:
     """`_may_hold_big_integer` given the text `shaped` (`_SHAPE`)."""
-    start = shaped.find(_RUN)
+    return _run_outside_strings(raw, shaped, _RUN) or (
+        shaped.find(_NEGATIVE_RUN) >= 0 and _run_outside_strings(raw, shaped, _NEGATIVE_RUN))
+
+
+def _run_outside_strings(raw: bytes, shaped: bytes, run: bytes) -> bool:
+    """Whether `run` (in `shaped`) occurs in `raw` other than at the start of a string."""
+    start = shaped.find(run)
     while start != -1:
         before = start - 1
         while before >= 0 and raw[before] in _BEFORE_NUMBER:
             before -= 1
         if before < 0 or raw[before] not in _NOT_A_NUMBER:
             return True
-        start = shaped.find(_RUN, start + len(_RUN))
+        start = shaped.find(run, start + len(run))
     return False
 
 

@@ -37,7 +37,8 @@ def _alive(pid: int) -> bool:
 
 def test_a_demos_dashboard_ends_when_the_demo_is_killed(tmp_path: Path) -> None:
     """The demo's `launch_dashboard` in a process then killed with SIGKILL: the dashboard
-    (healthy before) is gone within seconds, and its port is free again."""
+    (healthy before) is gone within seconds. (Whether its port is free is not asserted:
+    once freed, another test's server may take it.)"""
     url = f"sqlite:///{tmp_path / 'store.db'}"
     open_store(url).engine.dispose()
     port = _free_port()
@@ -61,8 +62,6 @@ def test_a_demos_dashboard_ends_when_the_demo_is_killed(tmp_path: Path) -> None:
     if _alive(dashboard):  # leave nothing behind, then fail
         os.killpg(dashboard, 9)
         pytest.fail("the dashboard outlived the demo that started it")
-    with socket.socket() as probe:
-        assert probe.connect_ex(("127.0.0.1", port)) != 0
 
 
 def test_only_a_pid_names_the_parent_and_the_name_is_not_passed_on() -> None:

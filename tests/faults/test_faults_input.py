@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import pytest
 from click.testing import CliRunner
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from eventscope.cli import main
@@ -245,6 +245,11 @@ def test_ingest_quarantines_bad_times_and_keeps_the_rest(tmp_path: Path) -> None
 
 @settings(max_examples=100, deadline=None)
 @given(st.integers(min_value=-(10**40), max_value=10**40))
+@example(-(2**63))
+@example(-(2**63) - 1)  # 19 digits below 64 bits: once missed (only 20-digit runs were looked at)
+@example(-(10**19) + 1)
+@example(2**64 - 1)
+@example(2**64)
 def test_integers_round_trip_exactly(number: int) -> None:
     """Within 64 bits a number stays a number; beyond, its exact digits as a string."""
     decoded = decode_object(b'{"n": ' + str(number).encode() + b', "s": "x"}')["n"]
