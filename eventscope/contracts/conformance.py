@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Any
 
 import jsonschema_rs
@@ -58,7 +59,6 @@ class ConformanceChecker:
         self._types: dict[tuple[str, str], tuple[EventType | None, str | None]] = {}
         self._rules: dict[tuple[str, str], VersionRule] = {}
         self._rs_registry = jsonschema_rs.Registry(catalog_resources(catalog))
-        self._explainer_registry = catalog_registry(catalog)
         self._compiled: dict[tuple[str, str], Any] = {}
         self.drift: dict[tuple[str, str, str], Drift] = {}
 
@@ -125,7 +125,8 @@ class ConformanceChecker:
         if event_type.version(version) is None:
             known = ", ".join(v.version for v in event_type.versions)
             return f"$: version {version!r} is not in the catalog (known: {known})"
-        check = validator(version_uri(event_type.detail_type, version), self._explainer_registry)
+        check = validator(version_uri(event_type.detail_type, version),
+                          self._explainer_registry)
         error = best_match(e for e in check.iter_errors(instance) if not is_token(e.instance))
         if error is not None:
             return f"{error.json_path}: {error.message}"
@@ -136,6 +137,12 @@ class ConformanceChecker:
             if not is_token(found.instance):
                 return f"{json_path(found.instance_path)}: {found.message}"
         return "$: invalid"
+
+    @cached_property
+    def _explainer_registry(self) -> Any:
+        """jsonschema's offline registry of the catalog, built at the first failure to
+        explain (most checks never need it)."""
+        return catalog_registry(self.catalog)
 
     def results(self) -> list[Drift]:
         return sorted(self.drift.values(), key=lambda d: (d.detail_type, d.version, d.source))
