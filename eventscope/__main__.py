@@ -1,5 +1,5 @@
 """`python -m eventscope` runs the CLI."""
 
-from eventscope.cli import main
+from eventscope.cli import run
 
-main()
+run()

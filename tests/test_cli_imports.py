@@ -5,14 +5,16 @@ PostgreSQL dialect. A test of imports, read from `-X importtime`, not of time.""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
 
-from eventscope.cli import COMMANDS, SHORT_HELP, main
+from eventscope.cli import COMMANDS, SHORT_HELP, lean_process, main
 from eventscope.store import open_store
 from tests import findings_scenario as scenario
 
@@ -135,3 +137,37 @@ def test_the_graph_does_import_networkx(order_store: str) -> None:
     names, done = imported("graph", "--db", order_store, "--json")
     assert done.returncode == 0, done.stderr[-500:]
     assert "networkx" in names
+
+
+@pytest.mark.parametrize("command", ["failures", "check", "graph", "subscriptions",
+                                     "duplicates", "latency"])
+def test_a_command_process_runs_pandas_without_pyarrow_and_answers_alike(
+        command: str, order_store: str) -> None:
+    """`eventscope` as a process hides pyarrow from pandas (`lean_process`): pandas is
+    imported, pyarrow is not, and the JSON is the same as this process's, whose pandas backs
+    its strings with pyarrow."""
+    pytest.importorskip("pyarrow")
+    from click.testing import CliRunner
+    names, done = modules(command, "--db", order_store, "--json")
+    assert done.returncode in (0, 1), done.stderr[-500:]
+    # the refused `import pyarrow` is listed (5 us); no module of pyarrow's is loaded
+    assert "pandas.core.frame" in names and "pyarrow.lib" not in names
+    here = CliRunner().invoke(main, [command, "--db", order_store, "--json"])
+    assert here.exit_code == done.returncode, here.output[-500:]
+    assert json.loads(done.stdout) == json.loads(here.output)
+
+
+def test_lean_process_hides_pyarrow_only_before_pandas_and_keeps_a_users_setting() -> None:
+    """Pure: the BLAS thread setting is a default, and pyarrow is hidden only while neither
+    pandas nor pyarrow is loaded."""
+    environ: dict[str, str] = {}
+    modules: dict[str, Any] = {}
+    lean_process(environ, modules)
+    assert environ == {"OPENBLAS_NUM_THREADS": "1"} and modules == {"pyarrow": None}
+    environ, loaded = {"OPENBLAS_NUM_THREADS": "4"}, {"pandas": object()}
+    lean_process(environ, loaded)
+    assert environ == {"OPENBLAS_NUM_THREADS": "4"} and "pyarrow" not in loaded
+    arrow = object()
+    modules = {"pyarrow": arrow}
+    lean_process({}, modules)
+    assert modules == {"pyarrow": arrow}

@@ -180,3 +180,28 @@ def test_latest_attempts_keep_each_functions_newest_in_the_window(store: Store) 
     assert sorted(shared.groupby("consumer").size().to_dict().items()) == [
         ("billing-fn", 2), ("email-fn", 1), ("warranty-fn", 2)]
     assert len(load.load_latest_attempts(store.engine, per_function=5, total=1)) == 3
+
+
+def test_each_value_finds_every_distinct_type_by_index_seeks(store: Store) -> None:
+    """The loose index scan behind the samples gives what SELECT DISTINCT gives, on both
+    engines, for types that sort awkwardly (empty, case, accents, astral characters, a
+    prefix of another), nothing on an empty store, and SQLite seeks instead of scanning."""
+    import sqlalchemy as sa
+
+    from eventscope.findings.load import each_value
+    from eventscope.tables import events
+    query = each_value(events.c.detail_type)
+    with store.engine.connect() as conn:
+        assert conn.execute(query).scalars().all() == []
+    kinds = ["", " ", "A", "a", "Order", "OrderPlaced", "é", "e", "\U0001F600", "z" * 300]
+    store.write_batch([BusEvent(id=f"e{n}", source="s", detail_type=kind, time_ms=1_000 + n,
+                                detail="{}", size_bytes=2, version="1")
+                       for n, kind in enumerate(kinds * 3)])
+    with store.engine.connect() as conn:
+        found = conn.execute(query).scalars().all()
+        assert sorted(found) == sorted(kinds) == sorted(
+            conn.execute(sa.select(events.c.detail_type).distinct()).scalars().all())
+        if store.engine.dialect.name == "sqlite":
+            sql = str(query.compile(store.engine))
+            plan = " ".join(str(r) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+            assert "SCAN events" not in plan, plan

@@ -17,8 +17,10 @@ used; their shared options are in `eventscope.cli.options`.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import unicodedata
+from collections.abc import MutableMapping
 from typing import Any, NoReturn
 
 import click
@@ -176,3 +178,27 @@ class _Group(click.Group):
 @click.version_option(package_name="eventscope")
 def main() -> None:
     """eventscope: see what really happens on your event bus."""
+
+
+def run() -> None:
+    """The console script and `python -m eventscope`: `main` in a process of its own, set up
+    for a short command first (`lean_process`). Tests call `main` (Click's runner) instead."""
+    lean_process(os.environ, sys.modules)
+    main()
+
+
+def lean_process(environ: MutableMapping[str, str], modules: MutableMapping[str, Any]) -> None:
+    """What a CLI process needs less of, set before anything imports numpy or pandas:
+
+    - no OpenBLAS thread pool (`OPENBLAS_NUM_THREADS=1` unless set): numpy starts one thread
+      per core at import, ~50 ms on a busy machine, and no command does linear algebra;
+    - pandas without pyarrow: pandas imports pyarrow whenever it is installed (~80 ms) and
+      then backs its string columns with it, while no command reads or writes Arrow data.
+      pyarrow comes with the dashboard extra only, so this is how the core install runs
+      anyway. The dashboard runs in a process of its own (`eventscope dashboard` execs it)
+      and keeps pyarrow. Nothing is hidden once pandas or pyarrow is loaded (an embedding
+      process's choice stands).
+    """
+    environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    if "pandas" not in modules and "pyarrow" not in modules:
+        modules["pyarrow"] = None  # `import pyarrow` raises ImportError, as if not installed

@@ -132,10 +132,21 @@ def _within(statement: sa.Select, column: sa.ColumnElement, since_ms: int | None
     return statement
 
 
+def each_value(column: sa.ColumnElement[Any]) -> sa.Select:
+    """Every distinct non-null value of a column that leads an index, in order, one index
+    seek per value (a recursive "loose index scan"): `SELECT DISTINCT` reads the whole
+    index instead, ~40 ms for 30 detail-types among 1M events."""
+    first = sa.select(sa.func.min(column).label("value")).cte("seen", recursive=True)
+    following = sa.select(sa.select(sa.func.min(column)).where(column > first.c.value)
+                          .scalar_subquery()).where(first.c.value.is_not(None))
+    seen = first.union_all(following)
+    return sa.select(seen.c.value).where(seen.c.value.is_not(None))
+
+
 def load_samples(engine: Engine, per_type: int = 20) -> pd.DataFrame:
     """The latest `per_type` events of every (source, detail-type, version), with details."""
     with engine.connect() as conn:
-        kinds = conn.execute(sa.select(events.c.detail_type).distinct()).scalars().all()
+        kinds = conn.execute(each_value(events.c.detail_type)).scalars().all()
         rows: list[Any] = []
         for detail_type in kinds:  # one indexed range read per type, not a scan
             rows.extend(conn.execute(
