@@ -16,6 +16,7 @@ import os
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
+from functools import cached_property
 from typing import Any
 
 import sqlalchemy as sa
@@ -131,33 +132,55 @@ class Store:
         self._copy = engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg"
         self._partitioned: bool | None = None if engine.dialect.name == "postgresql" else False
         self._partition_days: dict[str, set[int]] = {}
-        dialect = upsert_dialect(engine.dialect)
-        upsert = dialect.insert(invocations)
-        checkpoint = dialect.insert(checkpoints)
-        self._insert_event = _Compiled(engine, dialect.insert(events).on_conflict_do_nothing())
-        if tuple(self._insert_event.names) != EVENT_COLUMNS:  # event rows are plain tuples
+
+    # The write statements, each compiled at its first use: a reading command (the lifecycle,
+    # a finding) opens a store and never writes.
+
+    @cached_property
+    def _insert_event(self) -> _Compiled:
+        compiled = _Compiled(self.engine, upsert_dialect(self.engine.dialect).insert(events)
+                             .on_conflict_do_nothing())
+        if tuple(compiled.names) != EVENT_COLUMNS:  # event rows are plain tuples
             raise RuntimeError("records.EVENT_COLUMNS no longer matches the events table")
-        self._insert_quarantine = _Compiled(
-            engine, dialect.insert(quarantine).on_conflict_do_nothing())
+        return compiled
+
+    @cached_property
+    def _insert_quarantine(self) -> _Compiled:
+        return _Compiled(self.engine, upsert_dialect(self.engine.dialect).insert(quarantine)
+                         .on_conflict_do_nothing())
+
+    @cached_property
+    def _upsert_invocation(self) -> _Compiled:
+        upsert = upsert_dialect(self.engine.dialect).insert(invocations)
         stored, offered = invocations.c, upsert.excluded
-        self._upsert_invocation = _Compiled(engine, upsert.on_conflict_do_update(
+        return _Compiled(self.engine, upsert.on_conflict_do_update(
             index_elements=[stored.request_id, stored.start_ms],
             set_={name: offered[name] for name in _INVOCATION_UPDATABLE},
             where=sa.and_(offered.complete, sa.or_(  # a partial row completed, or a failure
                 sa.not_(stored.complete),            # learnt late: ok -> error/timeout only
                 sa.and_(stored.outcome == _OK, offered.outcome != _OK))),
         ))
-        mark = dialect.insert(rollup_dirty)
+
+    @cached_property
+    def _mark_dirty(self) -> _Compiled:
+        mark = upsert_dialect(self.engine.dialect).insert(rollup_dirty)
         # DO UPDATE, not DO NOTHING: it locks an existing mark, so on PostgreSQL a refresh
         # deleting that mark waits for this batch to commit and then reads its rows; and an
         # existing mark keeps its sides and gains the offered ones.
-        self._mark_dirty = _Compiled(engine, mark.on_conflict_do_update(
+        return _Compiled(self.engine, mark.on_conflict_do_update(
             index_elements=[rollup_dirty.c.minute_ms],
             set_={"sides": rollup_dirty.c.sides.op("|")(mark.excluded.sides)}))
-        meta_row = dialect.insert(meta)
-        self._upsert_meta = _Compiled(engine, meta_row.on_conflict_do_update(
+
+    @cached_property
+    def _upsert_meta(self) -> _Compiled:
+        meta_row = upsert_dialect(self.engine.dialect).insert(meta)
+        return _Compiled(self.engine, meta_row.on_conflict_do_update(
             index_elements=[meta.c.key], set_={"value": meta_row.excluded.value}))
-        self._upsert_checkpoint = _Compiled(engine, checkpoint.on_conflict_do_update(
+
+    @cached_property
+    def _upsert_checkpoint(self) -> _Compiled:
+        checkpoint = upsert_dialect(self.engine.dialect).insert(checkpoints)
+        return _Compiled(self.engine, checkpoint.on_conflict_do_update(
             index_elements=[checkpoints.c.collector, checkpoints.c.key],
             set_={"value": checkpoint.excluded.value,
                   "updated_ms": checkpoint.excluded.updated_ms},

@@ -251,15 +251,23 @@ _KEY_ATTEMPTS = _attempt_select().where(invocations.c.event_id.in_(
     sa.select(events.c.id).where(_KEY == sa.bindparam("key"))))
 
 
-@lru_cache(maxsize=64)
+_COMPILED: dict[tuple[Any, ...], tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
+
+
 def _compiled(dialect: sa.engine.Dialect, statement: sa.Select
               ) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
-    """A constant statement's SQL for a dialect, its parameters' order (None: by name) and
-    their fixed values (limits), compiled once per process: compiling costs more than the
-    index read it runs."""
-    compiled = statement.compile(dialect=dialect)
-    order = tuple(compiled.positiontup) if compiled.positiontup is not None else None
-    return str(compiled), order, dict(compiled.params)
+    """A constant statement's SQL for a kind of dialect (its class, parameter style and
+    server version), its parameters' order (None: by name) and their fixed values (limits),
+    compiled once per process, not once per engine: compiling costs more than the index read
+    it runs, and a command opens a new engine. The statements are this module's constants,
+    so the cache stays small."""
+    key = (type(dialect), dialect.paramstyle, dialect.server_version_info, statement)
+    found = _COMPILED.get(key)
+    if found is None:
+        compiled = statement.compile(dialect=dialect)
+        order = tuple(compiled.positiontup) if compiled.positiontup is not None else None
+        found = _COMPILED[key] = (str(compiled), order, dict(compiled.params))
+    return found
 
 
 def _fetch(conn: sa.Connection, statement: sa.Select, params: dict[str, Any]) -> list[Any]:
