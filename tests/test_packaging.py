@@ -207,7 +207,7 @@ def test_wheel_declares_core_dependencies_and_each_extra(built: Built) -> None:
 
 def test_wheel_registers_the_command_and_the_pytest_plugin(built: Built) -> None:
     entry_points = _dist_info(built.wheel, "entry_points.txt")
-    assert "eventscope = eventscope.cli:main" in entry_points
+    assert "eventscope = eventscope.cli:run" in entry_points
     assert ("eventscope.contracts.pytest_plugin = eventscope.contracts.pytest_plugin"
             in entry_points)
 
