@@ -58,11 +58,14 @@ def checked_depth(raw: bytes, value: dict[str, Any]) -> dict[str, Any]:
 def checked_kept(raw: bytes, value: dict[str, Any]) -> dict[str, Any]:
     """What `decode_object(raw)` gives, for `value = decode_unchecked(raw)`: refused when too
     deep, decoded again (the full way) when an integer beyond 64 bits may have lost digits.
-    One pass over the text serves both looks (digits as "0", "[" as "{")."""
-    shaped = raw.translate(_SHAPE)
-    if shaped.count(b"{") > MAX_JSON_DEPTH and json_depth(value) > MAX_JSON_DEPTH:
+    One pass over the text serves both looks: digits become "0" and brackets are dropped, so
+    the text shrinks by its brackets (which bound the depth) and every run of digits shows
+    as zeros (dropped brackets may join two runs: the exact look, `_may_hold_big_integer`,
+    decides)."""
+    thin = raw.translate(_DIGITS_AS_ZERO, b"{[")
+    if len(raw) - len(thin) > MAX_JSON_DEPTH and json_depth(value) > MAX_JSON_DEPTH:
         raise _too_deep()
-    if (shaped.find(_RUN) >= 0 or shaped.find(_NEGATIVE_RUN) >= 0) and _big_run(raw, shaped):
+    if thin.find(_DIGITS_19) >= 0 and _may_hold_big_integer(raw):  # 19 digits: either run
         return decode_object(raw)
     return value
 
@@ -71,11 +74,11 @@ def _too_deep() -> RejectedRecord:
     return RejectedRecord("too_deep", f"nested deeper than {MAX_JSON_DEPTH} levels")
 
 
-# Digits become "0" (a run of 20 is a number too long for 64 bits, or a string's digits) and
-# "[" becomes "{" (their count bounds the depth).
-_SHAPE = bytes.maketrans(b"0123456789[", b"0000000000{")
+# Digits become "0": a run of 20 is a number too long for 64 bits, or a string's digits.
+_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0000000000")
 _RUN = b"0" * 20  # 20 digits: more than 2**64 - 1 has
 _NEGATIVE_RUN = b"-" + b"0" * 19  # a negative of 19 digits may be below -2**63
+_DIGITS_19 = b"0" * 19  # what both runs hold: one look for either
 _BEFORE_NUMBER = b" \t\r\n-"
 _NOT_A_NUMBER = b'"0123456789'  # a run after a quote is a string; after a digit, the same run
 INT_RANGE = (-(2**63), 2**64 - 1)  # what orjson decodes exactly
@@ -85,11 +88,7 @@ def _may_hold_big_integer(raw: bytes) -> bool:
     """Whether a JSON number of 20 or more digits (or a negative one of 19, which may be
     below -2**63) may be in the text: such a run of digits not at the start of a string
     (CloudWatch's 56-digit `eventId` strings are the common case)."""
-    return _big_run(raw, raw.translate(_SHAPE))
-
-
-def _big_run(raw: bytes, shaped: bytes) -> bool:
-    """`_may_hold_big_integer` given the text `shaped` (`_SHAPE`)."""
+    shaped = raw.translate(_DIGITS_AS_ZERO)
     return _run_outside_strings(raw, shaped, _RUN) or (
         shaped.find(_NEGATIVE_RUN) >= 0 and _run_outside_strings(raw, shaped, _NEGATIVE_RUN))
 

@@ -177,10 +177,13 @@ def changed_minutes(conn: Connection, event_rows: Sequence[tuple[Any, ...]],
     """Minutes whose rollups a batch may change, by side (see `tables.EVENTS_SIDE`): its
     events' minutes (their `event_rollup`), and its invocations' with those of stored
     invocations of its events (an event arriving late changes their attribution; the
-    invocation-side rollups). Events are given as their rows (`records.event_row`)."""
+    invocation-side rollups). Events are given as their rows (`records.event_row`); their
+    stored invocations are not looked up in a store that holds none (events ingested first)."""
     event_minutes = {row[_TIME] - row[_TIME] % MINUTE_MS for row in event_rows}
     minutes = {i.start_ms - i.start_ms % MINUTE_MS for i in invocations_}
     ids = [row[_ID] for row in event_rows]
+    if ids and not invocations_ and conn.exec_driver_sql(_ANY_INVOCATION).first() is None:
+        return event_minutes, minutes
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:  # driver SQL: SQLAlchemy's per-statement IN expansion costs more than the lookup
         for start in range(0, len(ids), LOOKUP_CHUNK):
@@ -190,6 +193,9 @@ def changed_minutes(conn: Connection, event_rows: Sequence[tuple[Any, ...]],
     finally:
         cursor.close()
     return event_minutes, minutes
+
+
+_ANY_INVOCATION = f"SELECT 1 FROM {invocations.name} LIMIT 1"
 
 
 def _lookup_sql(paramstyle: str, count: int) -> str:

@@ -36,3 +36,16 @@ def test_json_depth_counts_arrays_and_objects() -> None:
     assert json_depth(1) == 0
     assert json_depth({}) == 1
     assert json_depth({"a": [1, {"b": []}]}) == 4
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"s": "1234567890[123456789012"}',  # a bracket joins two runs of a string's digits
+    b'{"s": "-1234567890{1234567890"}',
+    b'{"a": [12345678901234567890123], "b": {"c": -9223372036854775809}}',
+    b'{"a": [1234567890, 123456789], "b": [[[1]]]}',
+])
+def test_the_one_pass_look_decides_as_the_full_decode(raw: bytes) -> None:
+    """`checked_kept` (brackets dropped from its one pass over the text, digits as zeros)
+    gives what `decode_object` gives, when a dropped bracket joins runs of digits too."""
+    from eventscope.decoding import checked_kept, decode_unchecked
+    assert checked_kept(raw, decode_unchecked(raw)) == decode_object(raw)

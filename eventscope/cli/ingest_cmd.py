@@ -9,7 +9,6 @@ from typing import Any
 
 import click
 
-from eventscope.catalog.loader import load_catalog
 from eventscope.catalog.model import Catalog
 from eventscope.cli.options import catalog_option, db_option, echo_json, json_option
 from eventscope.events import DEFAULT_CORRELATION_PATHS
@@ -48,7 +47,11 @@ def ingest(paths: tuple[str, ...], db_url: str | None, correlation_paths: tuple[
     declared PII fields are redacted whatever their values look like.
     """
     check_readable(paths)
-    catalog = load_catalog(catalog_path) if catalog_path else None
+    catalog = None
+    if catalog_path:  # imported only then: its schema checks cost a run without a catalog
+        from eventscope.catalog.loader import load_catalog
+
+        catalog = load_catalog(catalog_path)
     rules = catalog.version_rules() if catalog else None
     store = open_store(db_url)
     with _progress(paths, enabled=not as_json) as on_progress:
