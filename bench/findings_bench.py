@@ -30,7 +30,6 @@ run on are often shared. Usage:
 from __future__ import annotations
 
 import argparse
-import compileall
 import contextlib
 import json
 import os
@@ -47,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_store import ensure_store, machine_line, verdict_line  # noqa: E402
+from installed import compile_sources, installed_env  # noqa: E402
 
 LIFECYCLE_TARGET_S = 0.005
 LIFECYCLE_CLI_TARGET_S = 0.3
@@ -184,20 +184,11 @@ def _children_cpu_delta() -> float:
 
 
 def _env() -> dict[str, str]:
-    """The commands' environment: an installed user's. pip compiles a package's modules when
-    it installs it, so the children may read and write bytecode (a shell that sets
-    PYTHONDONTWRITEBYTECODE would otherwise make every start compile eventscope's ~210 KB of
-    source: ~20 % of `lifecycle`'s instructions); `compiled_sources` compiles them first."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    """The commands' environment: an installed user's (`installed.installed_env`), with no
+    catalog from this shell."""
+    env = installed_env(PYTHONPATH=str(ROOT))
     env.pop("EVENTSCOPE_CATALOG", None)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
-
-
-def compiled_sources() -> None:
-    """Compile eventscope's modules to bytecode, as installing the package does."""
-    for folder in ("eventscope", "collectors", "dashboard"):
-        compileall.compile_dir(str(ROOT / folder), quiet=1)
 
 
 # --------------------------------------------------------------------------- main
@@ -240,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
                        f"ours / peer {life['median'] / peer:.1f}x" if life else "timed out"))
     print(verdict_line("lifecycle in process, new engine per lookup", life and
                        life["fresh_median"], LIFECYCLE_TARGET_S, "ms", "median of 10"))
-    compiled_sources()
+    compile_sources()
     cli = end_to_end(url, ["lifecycle", keys[0]], args.runs, args.timeout)
     floor = end_to_end(url, ["--version"], args.runs, args.timeout)
     print(verdict_line("eventscope lifecycle, end to end", cli and cli["wall"],

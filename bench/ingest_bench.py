@@ -66,6 +66,7 @@ sys.path.insert(0, str(ROOT))
 from eventscope import simulator  # noqa: E402
 from eventscope.store import events as events_table  # noqa: E402
 from eventscope.store import open_store  # noqa: E402
+from installed import compile_sources, installed_env  # noqa: E402
 
 SEED = 7
 CHUNK = 50_000
@@ -172,7 +173,7 @@ def timed_process(argv: list[str], log_path: Path) -> tuple[float, float, float,
     seconds of it and its children, exit status)."""
     with open(log_path, "wb") as log:
         began = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=installed_env())
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - began
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -509,6 +510,7 @@ def main(argv: list[str] | None = None) -> int:
           f"(generation itself took {data.generate_seconds} s)", file=sys.stderr)
     host = machine()
     exe = find_eventscope(args.eventscope)
+    compile_sources()  # as an install does: no run compiles eventscope's modules again
     one_db, par_db = fresh_db(args.out / "ours-one-core.db"), fresh_db(args.out / "ours.db")
     runs = [
         run_ours(exe, data.events_path, one_db, data.events, "events", args.out, "events", 0),
