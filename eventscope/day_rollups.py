@@ -88,13 +88,17 @@ def recompute_days(conn: Connection, minute_ranges: Sequence[tuple[int, int]],
     lock: no other refresh can take such a mark (and recompute its day) before this one
     commits its minutes.
 
-    `later` (day starts) are days the refresh recomputes again with the minutes of a later
-    transaction of `side` (`Store.refresh_rollups`: a day split between two chunks): left
-    for that one, which sees every minute of the day recomputed. Should that one fail, its
-    marks stay, and so does the recomputation of the day."""
+    `later` (day starts) are days whose minutes of `side` a later transaction of the same
+    refresh recomputes (`Store.refresh_rollups`: a day split between two chunks). Such a
+    day still holding a dirty mark of `side` is left as it is, on the same ground: those
+    marks are not this transaction's (it deleted its own), and their refresh, this one's
+    next chunk or another's, recomputes the day after this one commits. One no longer
+    marked (another refresh took the marks first) is recomputed here."""
     if not minute_ranges:
         return
-    days = _without(day_ranges(minute_ranges), set(later))
+    days = day_ranges(minute_ranges)
+    if later and days:
+        days = _without(days, _marked_days(conn, set(later), side))
     if marked_from is not None and days:
         days = _without_marked(conn, days, marked_from, side)
     pairs = SIDE_PAIRS[side]
@@ -118,6 +122,14 @@ def _without_marked(conn: Connection, days: list[tuple[int, int]], marked_from: 
         d.minute_ms >= marked_from, d.minute_ms < last,
         d.sides.op("&")(side) == side)).scalars()}
     return _without(days, marked)
+
+
+def _marked_days(conn: Connection, days: set[int], side: int) -> set[int]:
+    """Those of the days (starts) holding a dirty mark of `side` (of every bit of it)."""
+    d = rollup_dirty.c
+    return days & {day_of(minute) for minute in conn.execute(sa.select(d.minute_ms).where(
+        d.minute_ms >= min(days), d.minute_ms < max(days) + DAY_MS,
+        d.sides.op("&")(side) == side)).scalars()}
 
 
 def _without(days: list[tuple[int, int]], skipped: set[int]) -> list[tuple[int, int]]:

@@ -736,8 +736,9 @@ def _later_days(chunks: Sequence[Sequence[tuple[int, int]]],
                 sides: Sequence[Collection[int]]) -> list[list[set[int]]]:
     """For each chunk of a refresh, for each side (its minutes in `sides`): the days whose
     minutes of that side a later chunk recomputes, so recomputes the day rows of again
-    (`day_rollups.recompute_days` leaves them to it). A dense day split between two chunks
-    had its day rows (a whole day of minute rows grouped) recomputed twice."""
+    (`day_rollups.recompute_days` leaves them to it while they hold marks). A dense day
+    split between two chunks had its day rows (a whole day of minute rows grouped)
+    recomputed twice."""
     found: list[list[set[int]]] = []
     after = [set[int]() for _ in sides]
     for ranges in reversed(chunks):
