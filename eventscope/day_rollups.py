@@ -10,7 +10,7 @@ with the minutes at a window's ends (`eventscope.findings.load`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -73,7 +73,8 @@ def _columns(minutes: sa.Table, keys: Sequence[str]) -> list[str]:
 
 
 def recompute_days(conn: Connection, minute_ranges: Sequence[tuple[int, int]],
-                   marked_from: int | None = None, side: int = BOTH_SIDES) -> None:
+                   marked_from: int | None = None, side: int = BOTH_SIDES,
+                   later: Collection[int] = ()) -> None:
     """Replace the day rows of every day the minute ranges touch (in the caller's
     transaction, after the minute rows were recomputed), in the day tables of the minute
     tables of `side` (`tables.EVENTS_SIDE`, `INVOCATIONS_SIDE` or both).
@@ -85,11 +86,20 @@ def recompute_days(conn: Connection, minute_ranges: Sequence[tuple[int, int]],
     day's rows grow with it). The marks are read here, inside the transaction that
     recomputed the minutes, which holds SQLite's write lock or PostgreSQL's recomputation
     lock: no other refresh can take such a mark (and recompute its day) before this one
-    commits its minutes."""
+    commits its minutes.
+
+    `later` (day starts) are days whose minutes of `side` a later transaction of the same
+    refresh recomputes (`Store.refresh_rollups`: a day split between two chunks). Such a
+    day still holding a dirty mark of `side` is left as it is, on the same ground: those
+    marks are not this transaction's (it deleted its own), and their refresh, this one's
+    next chunk or another's, recomputes the day after this one commits. One no longer
+    marked (another refresh took the marks first) is recomputed here."""
     if not minute_ranges:
         return
     days = day_ranges(minute_ranges)
-    if marked_from is not None:
+    if later and days:
+        days = _without(days, _marked_days(conn, set(later), side))
+    if marked_from is not None and days:
         days = _without_marked(conn, days, marked_from, side)
     pairs = SIDE_PAIRS[side]
     for part in _chunks(days):
@@ -111,12 +121,25 @@ def _without_marked(conn: Connection, days: list[tuple[int, int]], marked_from: 
     marked = {day_of(minute) for minute in conn.execute(sa.select(d.minute_ms).where(
         d.minute_ms >= marked_from, d.minute_ms < last,
         d.sides.op("&")(side) == side)).scalars()}
-    if not marked:
+    return _without(days, marked)
+
+
+def _marked_days(conn: Connection, days: set[int], side: int) -> set[int]:
+    """Those of the days (starts) holding a dirty mark of `side` (of every bit of it)."""
+    d = rollup_dirty.c
+    return days & {day_of(minute) for minute in conn.execute(sa.select(d.minute_ms).where(
+        d.minute_ms >= min(days), d.minute_ms < max(days) + DAY_MS,
+        d.sides.op("&")(side) == side)).scalars()}
+
+
+def _without(days: list[tuple[int, int]], skipped: set[int]) -> list[tuple[int, int]]:
+    """The day ranges less the days (starts) in `skipped`."""
+    if not skipped:
         return days
     kept: list[tuple[int, int]] = []
     for low, high in days:
         for day in range(low, high, DAY_MS):
-            if day in marked:
+            if day in skipped:
                 continue
             if kept and kept[-1][1] == day:
                 kept[-1] = (kept[-1][0], day + DAY_MS)

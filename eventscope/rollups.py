@@ -118,8 +118,8 @@ def day_chunks(minutes: Sequence[int], max_minutes: int) -> list[list[tuple[int,
     """`range_chunks`, cut between days where it can: a group holds whole days while they fit
     in `max_minutes`, and only a day with more dirty minutes than that (or more than
     `MAX_RANGES` ranges) is split. A refresh recomputes the days of each group
-    (`day_rollups.recompute_days`) after its minutes, so a day split between two groups is
-    recomputed twice: cut by count alone, most days were."""
+    (`day_rollups.recompute_days`) after its minutes, but of a day split between two groups
+    only the last does (`Store.refresh_rollups`); cut by count alone, most days were split."""
     chunks: list[list[tuple[int, int]]] = []
     days: list[int] = []
     for _, group in itertools.groupby(minutes, key=lambda minute: minute - minute % DAY_MS):
@@ -281,15 +281,17 @@ def _recompute_pairs(conn: Connection, ranges: Sequence[tuple[int, int]],
     one computation of each range's (function, event) pairs: grouped, joined to their event
     and their latencies clipped once into `PAIRS` (a temporary table), which both inserts
     read (each grouping the pairs and joining the events itself cost twice as much, and
-    the latency buckets were evaluated over the unclipped expression at every comparison)."""
+    the latency buckets were evaluated over the unclipped expression at every comparison).
+    The pairs of every range are filled first (a pair's first attempt is in one range only,
+    so no pair is filled twice) and each insert then runs once: run once per range, their
+    fixed cost was a sixth of a refresh of scattered minutes (thousands of short ranges)."""
     conn.exec_driver_sql(_create_pairs(conn.dialect))
+    conn.exec_driver_sql(_CLEAR_PAIRS)
     fill = _prepared(conn, "fill_pairs")
-    statements = [_prepared(conn, name) for name in inserts]
-    for params in fill.params(ranges):
-        conn.exec_driver_sql(_CLEAR_PAIRS)
-        conn.exec_driver_sql(fill.sql, params)
-        for statement in statements:
-            conn.exec_driver_sql(statement.sql, statement.defaults_only())
+    conn.exec_driver_sql(fill.sql, fill.params(ranges))  # executemany: one range at a time
+    for name in inserts:
+        statement = _prepared(conn, name)
+        conn.exec_driver_sql(statement.sql, statement.defaults_only())
     conn.exec_driver_sql(_CLEAR_PAIRS)
 
 

@@ -726,14 +726,17 @@ class Store:
             if waiting:
                 with self.engine.begin() as conn:
                     self._execute(conn, self._mark_dirty, _marks((), waiting))
-            for ranges in rollups.day_chunks(ordered, chunk_minutes):
+            chunks = rollups.day_chunks(ordered, chunk_minutes)
+            later = _later_days(chunks, (event_side, invocation_side))
+            for ranges, (later_events, later_invocations) in zip(chunks, later):
                 with self.engine.begin() as conn:
                     event_ranges, invocation_ranges = rollups.recompute(
                         conn, ranges, event_side, invocation_side)
                     deferred = before if defer_days else None
-                    day_rollups.recompute_days(conn, event_ranges, deferred, EVENTS_SIDE)
+                    day_rollups.recompute_days(conn, event_ranges, deferred, EVENTS_SIDE,
+                                               later_events)
                     day_rollups.recompute_days(conn, invocation_ranges, deferred,
-                                               INVOCATIONS_SIDE)
+                                               INVOCATIONS_SIDE, later_invocations)
         except sa.exc.OperationalError as exc:
             raise StoreError(f"cannot refresh rollups in {self.url}: {_first_line(exc)}") from None
         return len(ordered)
@@ -750,6 +753,23 @@ class Store:
             row = conn.execute(sa.select(sa.func.count(),
                                          sa.func.min(rollup_dirty.c.minute_ms))).one()
         return int(row[0]), None if row[1] is None else int(row[1])
+
+
+def _later_days(chunks: Sequence[Sequence[tuple[int, int]]],
+                sides: Sequence[Collection[int]]) -> list[list[set[int]]]:
+    """For each chunk of a refresh, for each side (its minutes in `sides`): the days whose
+    minutes of that side a later chunk recomputes, so recomputes the day rows of again
+    (`day_rollups.recompute_days` leaves them to it while they hold marks). A dense day
+    split between two chunks had its day rows (a whole day of minute rows grouped)
+    recomputed twice."""
+    found: list[list[set[int]]] = []
+    after = [set[int]() for _ in sides]
+    for ranges in reversed(chunks):
+        found.append([set(days) for days in after])
+        for days, minutes in zip(after, sides):
+            days.update(day_rollups.day_of(minute) for low, high in ranges
+                        for minute in range(low, high, MINUTE_MS) if minute in minutes)
+    return found[::-1]
 
 
 def _marks(event_minutes: Collection[int], invocation_minutes: Collection[int]

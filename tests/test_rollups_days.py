@@ -4,13 +4,16 @@ a store made before the day tables."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 
 import pandas as pd
+import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from eventscope import day_rollups
 from eventscope.day_rollups import day_ranges
 from eventscope.findings import failures, load
 from eventscope.store import Store, open_store
@@ -99,6 +102,28 @@ def test_day_rows_follow_incremental_writes(store: Store) -> None:
                       [replace(c, request_id="b" + c.request_id,
                                event_id=c.event_id and "b" + c.event_id) for c in more_calls])
     _counts_equal_raw(store, None, None)  # the writes settled their minutes
+    _counts_equal_raw(store, T0 + DAY_MS // 2, T0 + 2 * DAY_MS + 12_345)
+
+
+def test_a_day_split_between_chunks_of_a_refresh_is_recomputed_once(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refresh in chunks far smaller than a day (every day split between many): each
+    day's rows are recomputed once per side, by the last chunk holding its minutes, and the
+    totals still equal raw rows."""
+    store.rollup_lag_ms = None  # marks left for the refresh below
+    store.write_batch(*_spread())
+    recomputed: list[int] = []
+    chunks = day_rollups._chunks
+
+    def recording(ranges: list[tuple[int, int]], size: int = 200) -> list:
+        recomputed.extend(day for lo, hi in ranges for day in range(lo, hi, DAY_MS))
+        return chunks(ranges, size)
+
+    monkeypatch.setattr(day_rollups, "_chunks", recording)
+    store.refresh_rollups(chunk_minutes=5)
+    assert len(set(recomputed)) >= DAYS
+    assert all(count <= 2 for count in Counter(recomputed).values())  # events, invocations
+    _counts_equal_raw(store, None, None)
     _counts_equal_raw(store, T0 + DAY_MS // 2, T0 + 2 * DAY_MS + 12_345)
 
 
