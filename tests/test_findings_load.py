@@ -205,3 +205,26 @@ def test_each_value_finds_every_distinct_type_by_index_seeks(store: Store) -> No
             sql = str(query.compile(store.engine))
             plan = " ".join(str(r) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
             assert "SCAN events" not in plan, plan
+
+
+def test_final_failures_read_the_flagged_minutes_from_the_failed_invocations_index(
+        store: Store) -> None:
+    """The index of failed invocations is partial on both engines (new stores; older ones
+    get it on open, tests/test_store_open.py), and SQLite reads the flagged minutes'
+    failed invocations from it alone, with no row of the table."""
+    import sqlalchemy as sa
+
+    from eventscope.findings.load import _flagged_pairs
+    if store.engine.dialect.name == "sqlite":
+        definition = "SELECT sql FROM sqlite_master WHERE name = 'ix_invocations_failed'"
+    else:
+        definition = ("SELECT indexdef FROM pg_indexes WHERE indexname = "
+                      "'ix_invocations_failed' AND schemaname = current_schema()")
+    with store.engine.connect() as conn:
+        made = conn.execute(sa.text(definition)).scalar()
+        assert made is not None and "WHERE" in made and "'ok'" in made, made
+        if store.engine.dialect.name == "sqlite":
+            sql = str(_flagged_pairs(("final_failures",), (), None, None).compile(
+                store.engine, compile_kwargs={"literal_binds": True}))
+            plan = " ".join(str(r) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+            assert "COVERING INDEX ix_invocations_failed" in plan, plan

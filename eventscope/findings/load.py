@@ -28,10 +28,10 @@ from eventscope.patterns import listed_values
 from eventscope.redaction import mask_pii, may_hold_pii, stored_query
 from eventscope.rollups import minute_of
 from eventscope.store import Store
-from eventscope.tables import (DAY_MS, DURATION_BUCKETS, MINUTE_MS, PRUNED_DETAIL, TAP_RULE_NAME,
-                               event_rollup, events, handling_rollup, invocation_rollup,
-                               invocation_rollup_day, invocations, latency_rollup, meta,
-                               rule_snapshots, rule_targets)
+from eventscope.tables import (DAY_MS, DURATION_BUCKETS, FAILED_ONLY, MINUTE_MS, PRUNED_DETAIL,
+                               TAP_RULE_NAME, event_rollup, events, handling_rollup,
+                               invocation_rollup, invocation_rollup_day, invocations,
+                               latency_rollup, meta, rule_snapshots, rule_targets)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -586,7 +586,7 @@ def _flagged_pairs(flags: tuple[str, ...], functions: Sequence[str], since_ms: i
         i.consumer == minutes.c.consumer, i.start_ms >= minutes.c.minute_ms,
         i.start_ms < minutes.c.minute_ms + MINUTE_MS)).where(i.event_id.is_not(None))
     if flags == ("final_failures",):
-        pairs = pairs.where(i.outcome != "ok")
+        pairs = pairs.where(FAILED_ONLY)  # read from the failed invocations' index alone
     return pairs.distinct()
 
 
