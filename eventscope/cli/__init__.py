@@ -11,7 +11,9 @@ Owns the command group and the exit-status contract every command keeps:
   holds the traceback, written to a new file in the system's temporary directory.
 
 Commands live in the modules of this package, named in `COMMANDS` below and imported when
-used; their shared options are in `eventscope.cli.options`.
+used; their shared options are in `eventscope.cli.options`. `run` is the process entry (the
+console script, `python -m eventscope`): it sets the process up (`lean_process`), then runs
+`main`, the group tests invoke.
 """
 
 from __future__ import annotations
