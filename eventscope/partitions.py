@@ -78,9 +78,8 @@ def _partitioned(table: sa.Table, time_btree: str | None) -> sa.Table:
     columns = [sa.Column(c.name, c.type, nullable=c.nullable and c.name not in key,
                          autoincrement=False)
                for c in _aligned(table)]
-    indexes = [sa.Index(ix.name, *(c.name for c in ix.columns),  # a partial index stays one
-                        postgresql_where=ix.dialect_options["postgresql"]["where"])
-               for ix in table.indexes if ix.name != time_btree]
+    indexes = [sa.Index(ix.name, *(c.name for c in ix.columns)) for ix in table.indexes
+               if ix.name != time_btree]
     # the key in its own order, not the columns': its index answers lookups by id alone
     return sa.Table(table.name, _layout_metadata, *columns, *indexes,
                     sa.PrimaryKeyConstraint(*key, name=key_name(table.name)),

@@ -23,10 +23,10 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from eventscope.records import EVENT_COLUMNS, Invocation
 from eventscope.tables import (BOTH_SIDES, DAY_MS, DURATION_EDGES_MS, EVENTS_SIDE, EVENTS_TIME,
-                               FINDING_INDEXES, INVOCATIONS_SIDE, INVOCATIONS_START,
-                               LATENCY_EDGES_MS, LATENCY_MEASURES, MINUTE_MS, event_rollup, events,
-                               handling_rollup, invocation_rollup, invocations, latency_rollup,
-                               meta, rollup_dirty)
+                               FAILED_STARTS, FAILED_STARTS_DDL, FINDING_INDEXES, INVOCATIONS_SIDE,
+                               INVOCATIONS_START, LATENCY_EDGES_MS, LATENCY_MEASURES, MINUTE_MS,
+                               event_rollup, events, handling_rollup, invocation_rollup,
+                               invocations, latency_rollup, meta, rollup_dirty)
 
 
 def prepare_rollups(conn: Connection, had_rollups: bool) -> None:
@@ -42,6 +42,7 @@ def prepare_rollups(conn: Connection, had_rollups: bool) -> None:
         conn.execute(meta.insert().values(key=SIDES_KEY, value="added"))
     for index in FINDING_INDEXES:  # added later than the tables: a store made before them
         index.create(conn, checkfirst=True)
+    conn.exec_driver_sql(FAILED_STARTS_DDL)  # IF NOT EXISTS
     if conn.execute(sa.select(meta.c.value).where(meta.c.key == LATENCY_KEY)).first() is None:
         if had_rollups:  # else every minute is marked below: the refresh fills it
             _fill_latency_rollup(conn)
@@ -65,7 +66,8 @@ def rollups_prepared(relations: set[str], meta_keys: set[str]) -> bool:
     rollup are there."""
     return (rollup_dirty.name in relations and LATENCY_KEY in meta_keys
             and SIDES_KEY in meta_keys
-            and all(index.name in relations for index in FINDING_INDEXES))
+            and all(index.name in relations for index in FINDING_INDEXES)
+            and FAILED_STARTS in relations)
 
 
 def _fill_latency_rollup(conn: Connection) -> None:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from eventscope import day_rollups, rollups
 from eventscope.store import SCHEMA_VERSION, Store, _current_version, create_engine, open_store
-from eventscope.tables import FINDING_INDEXES, meta
+from eventscope.tables import FAILED_STARTS, FINDING_INDEXES, meta
 from tests.test_rollups_days import _spread
 
 ROLLUP_TABLES = [table for minutes, days, _ in day_rollups.PAIRS for table in (minutes, days)]
@@ -71,8 +71,8 @@ def _drop_latency_rollup(conn: sa.Connection) -> None:  # a store made before th
 
 
 def _drop_finding_indexes(conn: sa.Connection) -> None:  # before the covering indexes
-    for index in FINDING_INDEXES:
-        conn.execute(sa.text(f"DROP INDEX {index.name}"))
+    for name in [index.name for index in FINDING_INDEXES] + [FAILED_STARTS]:
+        conn.execute(sa.text(f"DROP INDEX {name}"))
 
 
 def _empty_one_day_table(conn: sa.Connection) -> None:  # minutes there, their days not
