@@ -105,3 +105,29 @@ def test_failures_json_counts_equal_what_was_written(store: Store, engines: Engi
     assert sum(r["failed"] for r in rates) == sum(i.outcome in FAILED for i in shape.invocations)
     stats = orjson.loads(invoke(store, engines, shape, ["stats"]).stdout)
     assert (stats["events"], stats["invocations"]) == (len(shape.events), len(shape.invocations))
+
+
+PANDAS_COMMANDS = [["graph"], ["failures"], ["failures", "--since", SINCE, "--until", UNTIL],
+                   ["subscriptions"], ["duplicates", "--resends"], ["latency"], ["check"],
+                   ["undocumented"]]
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[
+    HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(shape=store_shapes(max_events=8, max_invocations=10))
+@example(shape=no_cancellation())
+def test_findings_answer_alike_whatever_backs_pandas_strings(
+        store: Store, engines: EngineTracker, shape: StoreShape) -> None:
+    """A command process runs pandas without pyarrow (`cli.lean_process`), so its strings
+    are Python-backed; this process's are pyarrow-backed. On any store shape (odd types and
+    sources, missing keys and versions, unknown functions), every findings command gives the
+    same JSON both ways."""
+    import pandas as pd
+    pytest.importorskip("pyarrow")
+    write(store, shape)
+    for args in PANDAS_COMMANDS:
+        arrow = invoke(store, engines, shape, args)
+        with pd.option_context("mode.string_storage", "python"):
+            plain = invoke(store, engines, shape, args)
+        assert (plain.exit_code, orjson.loads(plain.stdout)) == \
+            (arrow.exit_code, orjson.loads(arrow.stdout)), args
