@@ -329,10 +329,11 @@ FINDING_INDEXES = (ORDER_EVENTS, EVENT_HANDLERS)
 # of its own (`rollups.prepare_rollups`), the same on both engines, not as an `sa.Index`: to
 # SQLAlchemy a partial index is a dialect option, and naming PostgreSQL's loads its dialect
 # (~40 ms) in every process, SQLite stores included.
-FAILED_ONLY = invocations.c.outcome != sa.literal_column("'ok'")
+_OK = "'ok'"  # as SQL text: the index's condition and the queries' must read alike
+FAILED_ONLY = invocations.c.outcome != sa.literal_column(_OK)
 FAILED_STARTS = "ix_invocations_failed"
 FAILED_STARTS_DDL = (f"CREATE INDEX IF NOT EXISTS {FAILED_STARTS} ON invocations "
-                     "(consumer, start_ms, event_id, outcome) WHERE outcome != 'ok'")
+                     f"(consumer, start_ms, event_id, outcome) WHERE outcome != {_OK}")
 
 # Per-day sums of the minute rollups (same columns, `minute_ms` holding the day's first
 # minute), recomputed from the minute rows of every day a refresh touches (see
