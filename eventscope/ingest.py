@@ -47,9 +47,6 @@ from eventscope.store import MINUTE_MS, Store, WriteResult, redactions
 _TIME = EVENT_COLUMNS.index("time_ms")
 
 BATCH_ROWS = 50_000  # events + invocations per write transaction
-# The first transaction's rows; each next one twice as many, up to BATCH_ROWS: the writer
-# starts while the rest is parsed instead of waiting out a whole batch's parsing.
-FIRST_BATCH_ROWS = 5_000
 BLOCK_BYTES = 1 << 20  # input handed to a worker at once (whole lines, so a little more)
 SKIP_BYTES = 1 << 20  # piece of an overlong line read (and dropped) at once
 BINARY_PROBE_LINES = 5  # first lines whose bytes, mostly undecodable, make an input binary
@@ -177,7 +174,6 @@ class _Batcher:
         self.assembler = InvocationAssembler()
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer")
         self.pending: Future[tuple[WriteResult, int]] | None = None
-        self.batch_rows = min(FIRST_BATCH_ROWS, BATCH_ROWS)
 
     def __enter__(self) -> _Batcher:
         return self
@@ -201,9 +197,8 @@ class _Batcher:
         for facts in parsed.log_facts:
             if done := feed(facts):
                 invocations += done
-        if len(self.events) + len(self.invocations) >= self.batch_rows:
+        if len(self.events) + len(self.invocations) >= BATCH_ROWS:
             self.flush()
-            self.batch_rows = min(2 * self.batch_rows, BATCH_ROWS)
 
     def flush(self) -> None:
         """Hand the collected batch to the writer once the previous write has committed."""

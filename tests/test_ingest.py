@@ -169,37 +169,6 @@ def test_parallel_ingest_stores_exactly_what_ingest_in_one_process_stores(
     assert _table(store, redactions, ("redacted_ms",)), "the bench company's e-mails"
 
 
-def test_write_transactions_start_small_and_double_to_the_batch_size(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The first transaction holds about `FIRST_BATCH_ROWS` rows, each next one twice as
-    many up to `BATCH_ROWS` (the writer starts while the rest is parsed), whole blocks at a
-    time; every row is written once and the store matches one written in large batches."""
-    paths, _ = _mixed_input(tmp_path)
-    alone = open_store(f"sqlite:///{tmp_path / 'alone.db'}")
-    expected = ingest_paths(alone, paths, workers=0)
-    store = open_store(f"sqlite:///{tmp_path / 'growing.db'}")
-    monkeypatch.setattr(ingest, "BLOCK_BYTES", 4 * 1024)
-    monkeypatch.setattr(ingest, "FIRST_BATCH_ROWS", 40)
-    monkeypatch.setattr(ingest, "BATCH_ROWS", 400)
-    sizes: list[int] = []
-    write = store.write_batch
-
-    def recording(events_: Any = (), invocations_: Any = (), *args: Any, **kwargs: Any) -> Any:
-        sizes.append(len(events_) + len(invocations_))
-        return write(events_, invocations_, *args, **kwargs)
-
-    monkeypatch.setattr(store, "write_batch", recording)
-    summary = ingest_paths(store, paths, workers=0)
-    limits = [min(40 * 2 ** n, 400) for n in range(len(sizes))]
-    block_rows = 40  # at most a block's rows (and invocations it closes) past the limit
-    assert all(limit <= size < limit + block_rows for size, limit in zip(sizes[:-1], limits))
-    assert sizes[:5] == sorted(sizes[:5]) and max(sizes) < 400 + block_rows
-    assert sum(sizes) == summary.events_read + summary.invocations_built
-    assert summary.as_dict() == expected.as_dict()
-    for table in (events, invocations, event_rollup, invocation_rollup, handling_rollup):
-        assert _table(store, table) == _table(alone, table), table.name
-
-
 def test_parallel_ingest_numbers_quarantined_lines_as_in_the_file(
         store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A bad line's position is its line number in its file, whichever block it was in."""
