@@ -805,7 +805,12 @@ def _rollup_lag_from_env() -> int:
 # and must win it back before the next row, which beside a busy Python thread (the ingest's
 # assembly of the next batch) waits out the interpreter's switch interval row after row:
 # 150,000 invocation upserts took 2 s alone and 516 s beside a pure-Python loop; bound 2,340
-# to a statement, 3 s. Alone both cost the same.
+# to a statement, 3 s. Alone both cost the same. They run as INSERT OR FAIL: a statement of
+# many rows that may abort (a NOT NULL column) makes SQLite keep a statement journal, a copy
+# of every page it touches that the transaction had already changed (most of them, batch
+# after batch): 150,000 more page writes to temporary files for 200,000 events. FAIL stops
+# at the refused row without undoing the statement's earlier rows, which the transaction's
+# rollback undoes anyway (`Store._write_apart` then writes the batch in parts).
 _SQLITE_VARIABLES = 32_766  # SQLite's default limit on bound variables since 3.32
 _TAIL_ROWS = (512, 64, 8, 1)  # statement sizes for a write's remainder: few ever prepared
 
@@ -829,7 +834,8 @@ class _Compiled:
         if engine.dialect.name == "sqlite" and self.positions is not None:
             one = "(" + ", ".join(["?"] * len(self.names)) + ")"
             head, found, tail = self.sql.partition(f" VALUES {one}")
-            if found and one not in tail:
+            if found and one not in tail and head.startswith("INSERT INTO "):
+                head = head.replace("INSERT INTO ", "INSERT OR FAIL INTO ", 1)
                 self._values = (f"{head} VALUES ", "(" + ",".join("?" * len(self.names)) + ")",
                                 tail)
         self._per_statement = 0

@@ -55,7 +55,7 @@ def test_a_large_sqlite_write_binds_many_rows_to_each_statement(tmp_path: Path) 
     news = [replace(EVENT, id=f"e-{i}") for i in range(7000)]
     written = store.write_batch(news, calls)
     assert (written.events, written.invocations) == (7000, 7000)
-    inserts = {table: sum(1 for sql in started if sql.startswith(f"INSERT INTO {table} "))
+    inserts = {table: sum(1 for sql in started if sql.startswith(f"INSERT OR FAIL INTO {table} "))
                for table in ("events", "invocations")}
     assert 0 < inserts["events"] <= 20 and 0 < inserts["invocations"] <= 20, inserts
     assert store.counts()["events"] == 7000
@@ -142,6 +142,35 @@ def test_many_rows_to_a_statement_store_and_count_what_one_per_statement_does(
             store.engine.dispose()
         for table in (events, invocations):
             assert _table(urls[0], table) == _table(urls[1], table)
+
+
+def test_a_refused_row_inside_a_statement_of_many_is_quarantined_alone(tmp_path: Path) -> None:
+    """A row the engine refuses (NOT NULL) in the middle of a statement of many rows: that
+    row is quarantined, every other row is stored once, nothing of the failed attempt stays."""
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    calls = [replace(CALL, request_id=f"r-{i}") for i in range(3000)]
+    calls[1234] = replace(calls[1234], consumer=None)  # type: ignore[arg-type]
+    written = store.write_batch([EVENT], calls)
+    assert (written.events, written.invocations, written.quarantined) == (1, 2999, 1)
+    counts = store.counts()
+    assert counts["quarantined_by_reason"] == {"store_rejected": 1}
+    assert sum(counts["invocations_by_outcome"].values()) == 2999
+    assert "r-1234" not in {row[0] for row in _table(f"sqlite:///{tmp_path / 'store.db'}",
+                                                     invocations)}
+    store.engine.dispose()
+
+
+def test_statements_of_many_rows_keep_no_statement_journal(tmp_path: Path) -> None:
+    """Statements of many rows run as INSERT OR FAIL: no statement journal (SQLite copies
+    every page such a statement touches that its transaction had already changed)."""
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    started = _statements_run(store)
+    store.write_batch([replace(EVENT, id=f"e-{i}") for i in range(20)],
+                      [replace(CALL, request_id=f"r-{i}") for i in range(20)])
+    inserts = [sql for sql in started if sql.startswith("INSERT")
+               and ("INTO events " in sql or "INTO invocations " in sql)]
+    assert inserts and all(sql.startswith("INSERT OR FAIL INTO ") for sql in inserts)
+    store.engine.dispose()
 
 
 def test_the_variable_limit_is_the_connections_own(tmp_path: Path) -> None:
