@@ -855,18 +855,19 @@ class _Compiled:
         if not self._per_statement:
             self._per_statement = max(1, _variable_limit(conn) // len(self.names))
         per, start = self._per_statement, 0
-        for size in (per, *(rows for rows in _TAIL_ROWS if rows < per)):
+        for size in (per, *(tail for tail in _TAIL_ROWS if tail < per)):
             while len(params) - start >= size:
                 yield self._statement_of(size), tuple(chain.from_iterable(
                     params[start:start + size]))
                 start += size
 
-    def _statement_of(self, rows: int) -> str:
-        if rows not in self._multirow:
+    def _statement_of(self, count: int) -> str:
+        """The statement writing `count` rows (built once per count)."""
+        if count not in self._multirow:
             assert self._values is not None
             head, one, tail = self._values
-            self._multirow[rows] = head + ",".join([one] * rows) + tail
-        return self._multirow[rows]
+            self._multirow[count] = head + ",".join([one] * count) + tail
+        return self._multirow[count]
 
     def params(self, rows: Sequence[Any]) -> Sequence[Any]:
         """Driver parameters from dict rows, from plain tuples already in parameter order
