@@ -117,19 +117,19 @@ def _without_marked(conn: Connection, days: list[tuple[int, int]], marked_from: 
     last = max(high for _, high in days)
     if marked_from >= last:
         return days
-    d = rollup_dirty.c
-    marked = {day_of(minute) for minute in conn.execute(sa.select(d.minute_ms).where(
-        d.minute_ms >= marked_from, d.minute_ms < last,
-        d.sides.op("&")(side) == side)).scalars()}
-    return _without(days, marked)
+    return _without(days, _days_marked(conn, marked_from, last, side))
 
 
 def _marked_days(conn: Connection, days: set[int], side: int) -> set[int]:
     """Those of the days (starts) holding a dirty mark of `side` (of every bit of it)."""
+    return days & _days_marked(conn, min(days), max(days) + DAY_MS, side)
+
+
+def _days_marked(conn: Connection, low: int, high: int, side: int) -> set[int]:
+    """The days (starts) of the dirty marks of `side` (every bit of it) in [low, high)."""
     d = rollup_dirty.c
-    return days & {day_of(minute) for minute in conn.execute(sa.select(d.minute_ms).where(
-        d.minute_ms >= min(days), d.minute_ms < max(days) + DAY_MS,
-        d.sides.op("&")(side) == side)).scalars()}
+    return {day_of(minute) for minute in conn.execute(sa.select(d.minute_ms).where(
+        d.minute_ms >= low, d.minute_ms < high, d.sides.op("&")(side) == side)).scalars()}
 
 
 def _without(days: list[tuple[int, int]], skipped: set[int]) -> list[tuple[int, int]]:
