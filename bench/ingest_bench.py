@@ -18,7 +18,7 @@ per event by default), then, in one run on those same files, measures
      message when JSON), the Lambda lines the bench data holds recognised by their first
      word and assembled into one invocation per START (or platform.start) of a log stream,
      `executemany` into our `invocations` table, one transaction; one core. It stores the
-     same rows as ours, every column (checked on the 200k set). It leaves out what the
+     same rows as ours, every column (compared after each run). It leaves out what the
      events floor leaves out: rollups, redaction, quarantine, and the parsing of log shapes
      the bench data does not hold.
 
@@ -348,16 +348,20 @@ def _draft(record: dict[str, Any], request_id: str, log_format: str) -> list[Any
             log_format]
 
 
-def _finished(draft: list[Any]) -> tuple[Any, ...]:
+def _finished(draft: list[Any], complete: bool = True) -> tuple[Any, ...]:
+    """The row of an invocation: complete when its REPORT came, partial at the input's end."""
     draft[_OUTCOME] = draft[_OUTCOME] or "ok"
-    draft[_COMPLETE] = True
+    draft[_COMPLETE] = complete
     return tuple(draft)
 
 
-def _text_line(record: dict[str, Any], message: str, current: dict[str, list[Any]]
+_Streams = dict[tuple[str, str], list[Any]]  # (log group, log stream): its open invocation
+
+
+def _text_line(record: dict[str, Any], message: str, current: _Streams
                ) -> tuple[Any, ...] | None:
     """A text-format line into its stream's invocation; the row when it finishes one."""
-    stream = record["logStreamName"]
+    stream = (record["logGroupName"], record["logStreamName"])
     draft = current.get(stream)
     if message.startswith("START RequestId: "):
         current[stream] = _draft(record, message[17:].split(" ", 1)[0], "text")
@@ -393,10 +397,10 @@ def _error(draft: list[Any], kind: str | None, text: str | None) -> None:
     draft[_ERROR_MESSAGE] = draft[_ERROR_MESSAGE] or text
 
 
-def _json_line(record: dict[str, Any], body: dict[str, Any], current: dict[str, list[Any]]
+def _json_line(record: dict[str, Any], body: dict[str, Any], current: _Streams
                ) -> tuple[Any, ...] | None:
     """A JSON-format line (platform record or an application's Powertools line)."""
-    stream = record["logStreamName"]
+    stream = (record["logGroupName"], record["logStreamName"])
     kind = body.get("type")
     if kind == "platform.start":
         current[stream] = _draft(record, body["record"]["requestId"], "json")
@@ -428,7 +432,7 @@ def _json_line(record: dict[str, Any], body: dict[str, Any], current: dict[str, 
 
 def invocation_chunks(path: str, size: int = CHUNK) -> Iterator[list[tuple[Any, ...]]]:
     """The logs file's invocations as rows of eventscope's `invocations` table, in chunks."""
-    current: dict[str, list[Any]] = {}
+    current: _Streams = {}
     chunk: list[tuple[Any, ...]] = []
     with open(path, "rb") as handle:
         for line in handle:
@@ -443,7 +447,7 @@ def invocation_chunks(path: str, size: int = CHUNK) -> Iterator[list[tuple[Any, 
                 if len(chunk) == size:
                     yield chunk
                     chunk = []
-    chunk += [tuple(draft) for draft in current.values()]  # their REPORT never came
+    chunk += [_finished(draft, complete=False) for draft in current.values()]  # no REPORT
     if chunk:
         yield chunk
 
