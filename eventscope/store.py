@@ -15,6 +15,7 @@ import operator
 import os
 import sqlite3
 import time
+import weakref
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from functools import cached_property
@@ -71,9 +72,27 @@ def resolve_url(url: str | None) -> str:
     return chosen
 
 
+# The engines `create_engine` made in this process and still alive: a command-line process
+# closes their connections before it exits (`close_engines`, called by `cli.run`).
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
 def create_engine(url: str | None = None) -> Engine:
     """An engine for the URL, with SQLite set to WAL and a busy timeout."""
-    resolved = resolve_url(url)
+    engine = _engine_for(resolve_url(url))
+    _ENGINES.add(engine)
+    return engine
+
+
+def close_engines() -> None:
+    """Close the pooled connections of every engine `create_engine` made in this process
+    that is still alive. The last connection to a SQLite store to close checkpoints its
+    write-ahead log and removes its -wal and -shm files."""
+    for engine in list(_ENGINES):
+        engine.dispose()
+
+
+def _engine_for(resolved: str) -> Engine:
     try:
         parsed = sa.engine.make_url(resolved)
     except sa.exc.ArgumentError:
