@@ -12,8 +12,8 @@ Owns the command group and the exit-status contract every command keeps:
 
 Commands live in the modules of this package, named in `COMMANDS` below and imported when
 used; their shared options are in `eventscope.cli.options`. `run` is the process entry (the
-console script, `python -m eventscope`): it sets the process up (`lean_process`), then runs
-`main`, the group tests invoke.
+console script, `python -m eventscope`): it sets the process up (`lean_process`), runs
+`main`, the group tests invoke, and ends the process quickly (`quick_exit`).
 """
 
 from __future__ import annotations
@@ -202,10 +202,11 @@ def quick_exit(modules: Mapping[str, Any]) -> None:
       and nothing imported, when it opened none);
     - moves every object left into the garbage collector's permanent generation
       (`gc.freeze`). The shutdown's collection then skips the hundreds of thousands of
-      objects that importing pandas, numpy and SQLAlchemy made: 0.1-0.3 s of a findings
-      command measured end to end (`bench/findings_bench.py`). That collection is also what
-      closed the stores' connections (their engines end in reference cycles), hence the
-      first step: a SQLite store's -wal and -shm files are still removed at exit.
+      objects that importing pandas, numpy and SQLAlchemy made: 0.06-0.2 s of a command run
+      end to end (paired on the findings bench's 1M store; README, Performance). That
+      collection is also what closed the stores' connections (their engines end in
+      reference cycles), hence the first step: a SQLite store's -wal and -shm files are
+      still removed at exit.
 
     Files, atexit handlers and objects freed by reference counting are finalised as before.
     """
