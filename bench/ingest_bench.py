@@ -289,31 +289,48 @@ def event_tuple(line: bytes) -> tuple[Any, ...]:
     return tuple(row[name] for name in _COLUMNS)
 
 
-def tuple_chunks(path: str, size: int = CHUNK) -> Iterator[list[tuple[Any, ...]]]:
-    """Parsed rows in chunks, so memory stays flat."""
+def chunks(rows: Iterable[tuple[Any, ...]], size: int = CHUNK
+           ) -> Iterator[list[tuple[Any, ...]]]:
+    """Rows in lists of `size`, so a floor's memory stays flat."""
     chunk: list[tuple[Any, ...]] = []
-    with open(path, "rb") as handle:
-        for line in handle:
-            chunk.append(event_tuple(line.rstrip(b"\n")))
-            if len(chunk) == size:
-                yield chunk
-                chunk = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
     if chunk:
         yield chunk
+
+
+def event_tuples(path: str) -> Iterator[tuple[Any, ...]]:
+    """The events file's lines as rows of our `events` table."""
+    with open(path, "rb") as handle:
+        for line in handle:
+            yield event_tuple(line.rstrip(b"\n"))
 
 
 def run_floor(path: str, db: Path, rows: int) -> Run:
     """Parse (orjson) + sqlite3 executemany into eventscope's own events table, one
     transaction, one core: the same work as ours without anything else."""
     run = Run("parse + sqlite3 executemany floor", rows)
-    store = open_store(f"sqlite:///{fresh_db(db)}")  # schema, keys, indexes
+    stored = _executemany_floor(run, db, "INSERT", "events", _COLUMNS, event_tuples(path))
+    run.note = f"{stored:,} rows stored; parse included"
+    return run
+
+
+def _executemany_floor(run: Run, db: Path, verb: str, table: str, columns: list[str],
+                       rows: Iterable[tuple[Any, ...]]) -> int:
+    """Time `rows` (produced as they are inserted: their parsing is timed too) going into
+    `table` of a fresh store (`open_store`'s schema, keys, indexes and pragmas) by
+    `executemany`, in chunks, one transaction; return the table's rows."""
+    store = open_store(f"sqlite:///{fresh_db(db)}")
     raw = store.engine.raw_connection()  # a connection with the store's own pragmas
     conn: sqlite3.Connection = raw.driver_connection
-    sql = (f"INSERT INTO events ({', '.join(_COLUMNS)}) "
-           f"VALUES ({', '.join('?' for _ in _COLUMNS)})")
+    sql = (f"{verb} INTO {table} ({', '.join(columns)}) "
+           f"VALUES ({', '.join('?' for _ in columns)})")
 
     def work() -> None:
-        for chunk in tuple_chunks(path):
+        for chunk in chunks(rows):
             conn.executemany(sql, chunk)
             if not conn.in_transaction:  # sqlite3 opens one implicitly; commit() closes it
                 raise RuntimeError("the floor must insert in a single transaction")
@@ -322,8 +339,7 @@ def run_floor(path: str, db: Path, rows: int) -> Run:
     _in_process(run, work)
     raw.close()
     store.engine.dispose()
-    run.note = f"{count_rows(db, 'events'):,} rows stored; parse included"
-    return run
+    return count_rows(db, table)
 
 
 # --------------------------------------------------------------------------- the logs floor
@@ -430,10 +446,9 @@ def _json_line(record: dict[str, Any], body: dict[str, Any], current: _Streams
     return None
 
 
-def invocation_chunks(path: str, size: int = CHUNK) -> Iterator[list[tuple[Any, ...]]]:
-    """The logs file's invocations as rows of eventscope's `invocations` table, in chunks."""
+def invocation_rows(path: str) -> Iterator[tuple[Any, ...]]:
+    """The logs file's invocations as rows of eventscope's `invocations` table."""
     current: _Streams = {}
-    chunk: list[tuple[Any, ...]] = []
     with open(path, "rb") as handle:
         for line in handle:
             record = orjson.loads(line)
@@ -443,34 +458,18 @@ def invocation_chunks(path: str, size: int = CHUNK) -> Iterator[list[tuple[Any, 
             else:
                 row = _text_line(record, message, current)
             if row is not None:
-                chunk.append(row)
-                if len(chunk) == size:
-                    yield chunk
-                    chunk = []
-    chunk += [_finished(draft, complete=False) for draft in current.values()]  # no REPORT
-    if chunk:
-        yield chunk
+                yield row
+    for draft in current.values():  # their REPORT never came
+        yield _finished(draft, complete=False)
 
 
 def run_logs_floor(path: str, db: Path, records: int) -> Run:
     """Parse + assemble + sqlite3 executemany into eventscope's own invocations table, one
     transaction, one core: a logs ingest's work without anything else."""
     run = Run("logs: parse + assemble + executemany floor", records)
-    store = open_store(f"sqlite:///{fresh_db(db)}")
-    raw = store.engine.raw_connection()
-    conn: sqlite3.Connection = raw.driver_connection
-    sql = (f"INSERT OR REPLACE INTO invocations ({', '.join(_INVOCATION_COLUMNS)}) "
-           f"VALUES ({', '.join('?' for _ in _INVOCATION_COLUMNS)})")
-
-    def work() -> None:
-        for chunk in invocation_chunks(path):
-            conn.executemany(sql, chunk)
-        conn.commit()
-
-    _in_process(run, work)
-    raw.close()
-    store.engine.dispose()
-    run.note = f"{count_rows(db, 'invocations'):,} invocations rows stored; parse included"
+    stored = _executemany_floor(run, db, "INSERT OR REPLACE", "invocations",
+                                _INVOCATION_COLUMNS, invocation_rows(path))
+    run.note = f"{stored:,} invocations rows stored; parse included"
     return run
 
 
