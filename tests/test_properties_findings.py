@@ -327,6 +327,98 @@ def test_final_failures_last_errors_are_the_raw_ones(store: Store, shape: StoreS
     assert records(got) == records(want)
 
 
+def _kinds_and_consumers(shape: StoreShape) -> st.SearchStrategy[tuple[list[str], list[str]]]:
+    """A selection as the CLI takes it: detail-types and consumers, each maybe one the store
+    does not hold."""
+    kinds = sorted({e.detail_type for e in shape.events} | {"NoSuchType"})
+    names = sorted({c.consumer for c in shape.invocations} | {"Billing", "no-such-consumer"})
+    return st.tuples(st.lists(st.sampled_from(kinds), max_size=2, unique=True),
+                     st.lists(st.sampled_from(names), max_size=2, unique=True))
+
+
+@SETTINGS
+@given(data=st.data(), window=WINDOWS, choice=CATALOGS, latest=st.integers(1, 4))
+def test_the_latest_final_failures_are_the_first_rows_of_them_all(
+        store: Store, data: st.DataObject, window: tuple[int | None, int | None], choice: str,
+        latest: int) -> None:
+    """`failures`' bounded read (each function's newest failed invocations) gives the first
+    `latest` rows of every final failure, row for row and in order, whatever the window,
+    the catalog (one consumer owning several functions included), the detail-types and the
+    consumers asked for (those the store does not hold included)."""
+    shape = data.draw(st.one_of(store_shapes(), retried_failures()))
+    kinds, consumers = data.draw(_kinds_and_consumers(shape))
+    write(store, shape)
+    catalog = chosen_catalog(shape, choice)
+    every = summaries.final_failures(store.engine, catalog, *window, consumers=consumers,
+                                     detail_types=kinds)
+    got = summaries.final_failures(store.engine, catalog, *window, consumers=consumers,
+                                   detail_types=kinds, latest=latest)
+    assert records(got) == records(every.head(latest))
+
+
+def _paid_event(index: int) -> BusEvent:
+    return replace(_retried_event(index), detail_type="OrderPaid")
+
+
+# Each: billing-fn's final failure e0 first, then a newer failed invocation of a pair that
+# is no answer (it succeeded once; it was first tried before the window; its event is of
+# another type): asked for one row, the bounded read must pass over it to e0.
+NO_ANSWER_FIRST = {
+    "succeeded once": (StoreShape([_retried_event(0), _retried_event(1)], [
+        _retry("a", "billing-fn", T0 - 2 * MINUTE, "e0", "error", ("ValueError", "x")),
+        _retry("b", "billing-fn", T0 - 2 * MINUTE, "e1", "ok", None),
+        _retry("c", "billing-fn", T0 - 1, "e1", "error", ("ValueError", "y"))]), (None, None),
+        ()),
+    "first tried before the window": (StoreShape([_retried_event(0), _retried_event(1)], [
+        _retry("a", "billing-fn", T0 + 1, "e0", "error", ("ValueError", "x")),
+        _retry("b", "billing-fn", T0 - 1, "e1", "error", None),
+        _retry("c", "billing-fn", T0 + MINUTE, "e1", "timeout", None)]), (T0, None), ()),
+    "another type": (StoreShape([_retried_event(0), _paid_event(1)], [
+        _retry("a", "billing-fn", T0 - 2 * MINUTE, "e0", "error", ("ValueError", "x")),
+        _retry("b", "billing-fn", T0 - 1, "e1", "error", None)]), (None, None),
+        ("OrderCreated",)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NO_ANSWER_FIRST))
+def test_the_latest_final_failure_is_found_past_newer_failures_that_are_none(
+        store: Store, case: str) -> None:
+    """The bounded read counts only final failures of the selection towards its limit: a
+    newer failed invocation of a pair that succeeded once, was first tried before the
+    window, or is of a type not asked for does not take the one row asked for."""
+    shape, window, kinds = NO_ANSWER_FIRST[case]
+    write(store, shape)
+    got = summaries.final_failures(store.engine, None, *window, detail_types=kinds, latest=1)
+    assert list(zip(got["consumer"], got["event_id"])) == [("billing-fn", "e0")]
+
+
+def test_a_functions_latest_final_failures_include_its_consumers_pairs_it_tried(
+        store: Store) -> None:
+    """Asked for one function of a consumer owning two, the bounded read finds the pair it
+    tried whose last attempt its sibling made, and not the pair only its sibling tried."""
+    write(store, StoreShape([_retried_event(0), _retried_event(1)], [
+        _retry("a", "billing-fn", T0 - 2 * MINUTE, "e0", "error", None),
+        _retry("b", "Shared Fn", T0 - MINUTE, "e0", "timeout", None),
+        _retry("c", "Shared Fn", T0 - 1, "e1", "error", None)]))
+    got = summaries.final_failures(store.engine, SHARED, consumers=["billing-fn"], latest=5)
+    assert records(got) == records(summaries.final_failures(store.engine, SHARED,
+                                                            consumers=["billing-fn"]))
+    assert list(zip(got["consumer"], got["event_id"], got["attempts"])) == [("Billing", "e0", 2)]
+
+
+@pytest.mark.parametrize("choice", ["none", "shared"])
+def test_a_consumer_the_store_does_not_hold_has_no_final_failures(store: Store,
+                                                                  choice: str) -> None:
+    """Asked for a consumer no stored function belongs to, the final failures are none (not
+    every consumer's), bounded or not."""
+    write(store, TIED)
+    catalog = None if choice == "none" else SHARED
+    assert not summaries.final_failures(store.engine, catalog).empty
+    for latest in (None, 5):
+        assert summaries.final_failures(store.engine, catalog, consumers=["nobody"],
+                                        latest=latest).empty
+
+
 @pytest.mark.parametrize("choice", ["none", "shared"])
 def test_checks_drill_downs_read_the_functions_once(store: Store, choice: str,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # pandas, networkx and the analyses are imported by the comma
     from eventscope.findings.check import Finding
 
 load_catalog_file = read.load_catalog_file  # the read model's, shared with the dashboard
+FINAL_FAILURES_SHOWN = 100  # `failures --json`: the newest final failures (last attempt)
 
 
 def _store(db_url: str | None) -> Store:
@@ -105,7 +106,7 @@ def failures(db_url: str | None, catalog_path: str | None, since_ms: int | None,
                                      "detail_types": detail_types}
         result = {"rates": records(summaries.failure_rates(store.engine, **selection)),
                   "final_failures": records(summaries.final_failures(
-                      store.engine, **selection).head(100)),
+                      store.engine, latest=FINAL_FAILURES_SHOWN, **selection)),
                   "top_errors": records(summaries.top_errors(store.engine, **selection))}
         if bucket_ms:
             result["buckets"] = records(summaries.failure_rates(
@@ -143,7 +144,7 @@ def _raw_failures(store: Store, catalog: Catalog | None, since_ms: int | None,
     if detail_types:
         attempts = attempts[attempts["detail_type"].isin(detail_types)]
     return {"rates": records(failure_rates(attempts)),
-            "final_failures": records(final_failures(attempts).head(100)),
+            "final_failures": records(final_failures(attempts).head(FINAL_FAILURES_SHOWN)),
             "top_errors": records(top_errors(attempts)),
             "buckets": records(failure_rates(attempts, bucket_ms))}
 

@@ -490,17 +490,83 @@ def load_final_failures(engine: Engine, functions: Sequence[str] = (),
     failures first tried last (by the rollup's counts): the rows include those pairs (and
     maybe older ones that failed again in those minutes), a bounded read whatever the store's
     size."""
-    i, e = invocations.c, events.c
-
     def named(table: Any) -> Any:
-        if owners:
-            return sa.case(dict(owners), value=table.consumer, else_=table.consumer)
-        # `consumer || ''` keeps SQLite, which has no statistics, from choosing the
-        # function's index over the event id's: thousands of rows per pair
-        return table.consumer + ""
+        return _named(table, owners)
 
     seen = _flagged_pairs(("final_failures",), functions, since_ms, until_ms,
-                          named(i) if owners else i.consumer, newest).subquery("seen")
+                          named(invocations.c) if owners else invocations.c.consumer,
+                          newest).subquery("seen")
+    return _final_failure_rows(engine, seen, named, since_ms, until_ms)
+
+
+def _named(table: Any, owners: Mapping[str, str] | None) -> Any:
+    """The consumer an invocation's attempt counts for, as SQL: its function, or the
+    function's name in `owners`. Without owners `consumer || ''`, which keeps SQLite (no
+    statistics) from choosing the function's index over the event id's when it joins a
+    pair's attempts: thousands of rows per pair."""
+    if owners:
+        return sa.case(dict(owners), value=table.consumer, else_=table.consumer)
+    return table.consumer + ""
+
+
+def load_latest_final_failures(engine: Engine, functions: Sequence[str], limit: int,
+                               since_ms: int | None = None, until_ms: int | None = None,
+                               owners: Mapping[str, str] | None = None,
+                               detail_types: Sequence[str] = ()) -> pd.DataFrame:
+    """`load_final_failures`' rows of the `limit` final failures whose last attempt is the
+    latest of each of these functions (of events of `detail_types` only, when given): a
+    superset of the `limit` newest of them all, whichever order `failures.newest_first`
+    then gives their consumers' names. Exact and bounded: a final failure's last attempt is
+    a failed invocation, so each function's failed invocations are read newest first
+    (`FAILED_ONLY`'s index), each kept when no attempt of its pair succeeded or came after
+    it (and, with a window, the pair's first attempt is in it), until `limit` are kept;
+    then those pairs' rows as `load_final_failures` counts them. One statement.
+
+    With `owners`, a pair is a consumer's, and it is wanted when one of the `functions` made
+    an attempt at it: the functions sharing their consumers are read too."""
+    if not functions or limit <= 0:
+        return frame([], FINAL_FAILURE_COLUMNS)
+    i, e = invocations.c, events.c
+    j = invocations.alias("attempt").c
+    # a pair's attempts: one probe of the (event id, function) index without owners
+    pair = sa.and_(j.event_id == i.event_id,
+                   _named(j, owners) == _named(i, owners) if owners else j.consumer == i.consumer)
+    settled = sa.or_(j.outcome == "ok", j.start_ms > i.start_ms)
+    first = sa.select(sa.func.min(j.start_ms)).where(pair).scalar_subquery()
+    scanned, wanted = list(functions), []
+    if owners:
+        names = {owners.get(function, function) for function in functions}
+        scanned = sorted(names | {f for f, name in owners.items() if name in names})
+        if set(scanned) != set(functions):  # a pair of theirs one of `functions` tried
+            wanted.append(sa.exists().where(pair, j.consumer.in_(list(functions))))
+    latest = []
+    for function in scanned:
+        last_attempts = sa.select(_named(i, owners).label("consumer"), i.event_id).select_from(
+            invocations.join(events, e.id == i.event_id)).where(
+            i.consumer == function, FAILED_ONLY, ~sa.exists().where(pair, settled),
+            *_window(first, since_ms, until_ms), *wanted)
+        if since_ms is not None:  # a pair first tried since then was last tried since then
+            last_attempts = last_attempts.where(i.start_ms >= minute_of(since_ms))
+        if detail_types:
+            last_attempts = last_attempts.where(e.detail_type.in_(list(detail_types)))
+        # distinct: a pair's last attempts tied in start are one (and the read stays on
+        # the failed invocations' index, which holds no request id)
+        kept = last_attempts.add_columns(i.start_ms).distinct().order_by(
+            i.start_ms.desc(), i.event_id).limit(limit).subquery()
+        latest.append(sa.select(kept.c.consumer, kept.c.event_id))
+    # union, not union all: a pair's last attempts tied in start by two of its functions
+    seen = sa.union(*latest).subquery("seen")
+    return _final_failure_rows(engine, seen, lambda table: _named(table, owners), since_ms,
+                               until_ms)
+
+
+def _final_failure_rows(engine: Engine, seen: sa.Subquery, named: Any, since_ms: int | None,
+                        until_ms: int | None) -> pd.DataFrame:
+    """FINAL_FAILURE_COLUMNS of the (consumer, event_id) pairs in `seen` (`named`: the
+    consumer's expression of an invocations table) that failed finally, first tried in the
+    window: each pair's attempts by event id, kept when every one failed, its last error type
+    and message taken in the same pass (`_last_non_null`), joined to its event."""
+    i, e = invocations.c, events.c
     failed = sa.func.sum(sa.case((i.outcome.in_(FAILED), 1), else_=0))
     dialect = engine.dialect.name
     pairs = sa.select(seen.c.consumer, seen.c.event_id, sa.func.count().label("attempts"),

@@ -71,20 +71,32 @@ def failure_rates(engine: Engine, catalog: Catalog | None = None, since_ms: int 
 def final_failures(engine: Engine, catalog: Catalog | None = None, since_ms: int | None = None,
                    until_ms: int | None = None, consumers: Sequence[str] = (),
                    detail_types: Sequence[str] = (), calls: pd.DataFrame | None = None,
-                   owners: Mapping[str, str] | None = None) -> pd.DataFrame:
+                   owners: Mapping[str, str] | None = None,
+                   latest: int | None = None) -> pd.DataFrame:
     """`failures.final_failures`' frame, counted in SQL from the pairs the rollup says failed
     finally (`load.load_final_failures`; `calls`: call totals already read, to find the
-    functions and the consumers owning them; `owners`: `shared_owners` already found)."""
+    functions and the consumers owning them; `owners`: `shared_owners` already found). With
+    `latest`, its first `latest` rows only, read from each function's newest failed
+    invocations (`load.load_latest_final_failures`: a bounded read whatever the store's
+    size). Consumers that own no function stored: no rows."""
     functions = _functions(engine, catalog, consumers, calls)
+    if consumers and not functions:
+        return failures.newest_first(load.frame([], load.FINAL_FAILURE_COLUMNS))
     if owners is None:
         owners = (shared_owners(engine, catalog) if calls is None
                   else renamed_functions(calls["consumer"], catalog))
-    found = load.load_final_failures(engine, functions, since_ms, until_ms, owners)
+    if latest is None:
+        found = load.load_final_failures(engine, functions, since_ms, until_ms, owners)
+    else:
+        found = load.load_latest_final_failures(
+            engine, functions or load.load_functions(engine), latest, since_ms, until_ms,
+            owners, detail_types)
     if catalog is not None and not owners:  # else the statement named them already
         found["consumer"] = found["consumer"].map(consumer_names(found["consumer"], catalog))
     if detail_types:
         found = found[found["detail_type"].isin(detail_types)]
-    return failures.newest_first(found)
+    found = failures.newest_first(found)
+    return found if latest is None else found.head(latest)
 
 
 def final_failure_examples(engine: Engine, catalog: Catalog | None = None,
