@@ -277,20 +277,25 @@ def failure_findings_from(rates: pd.DataFrame, finals: pd.DataFrame, th: Thresho
                                  f"{row['invocations']} invocations of "
                                  f"{_type_version(row['detail_type'], row['version'])} "
                                  f"({row['rate']:.1%})", row))
-    newest = finals.sort_values(["first_ms", "consumer", "event_id"],
-                                ascending=[False, True, True])
-    groups = dict(iter(newest.groupby(["consumer", "detail_type"])))
-    counts = ({key: len(group) for key, group in groups.items()} if counts_given is None
+    newest = finals[finals["consumer"].notna() & finals["detail_type"].notna()].sort_values(
+        ["first_ms", "consumer", "event_id"], ascending=[False, True, True])
+    examples: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
+    seen: dict[tuple[Any, Any], int] = {}
+    for row in records(newest):  # one conversion, not one per consumer x type
+        key = (row["consumer"], row["detail_type"])
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] <= EXAMPLES:
+            examples.setdefault(key, []).append(row)
+    counts = (dict(sorted(seen.items())) if counts_given is None
               else {(row.consumer, row.detail_type): int(row.events)
                     for row in counts_given.itertuples(index=False)})
     for (consumer, detail_type), count in counts.items():
         severity = _grade(count, th.final_failures_warning, th.final_failures_error)
         if severity:
-            group = groups.get((consumer, detail_type), newest.iloc[:0])
             found.append(Finding(
                 "final_failures", severity, {"consumer": consumer, "detail_type": detail_type},
                 f"{count} {detail_type} event(s) failed every attempt in {consumer}",
-                {"events": count, "examples": records(group.head(EXAMPLES))}))
+                {"events": count, "examples": examples.get((consumer, detail_type), [])}))
     return found
 
 
