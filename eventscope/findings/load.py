@@ -672,19 +672,19 @@ def load_duplicate_pairs(engine: Engine, functions: Sequence[str] = (),
     i, e = invocations.c, events.c
     seen = _flagged_pairs(("redelivered", "processed_twice"), functions, since_ms,
                           until_ms).subquery("seen")
-    # a pair's attempts through the event id index (`consumer || ''` keeps SQLite, which has
-    # no statistics, from choosing the function's index: thousands of rows per pair)
-    mine = sa.and_(i.event_id == seen.c.event_id, i.consumer + "" == seen.c.consumer)
+    # a pair's attempts through the event id index (`_named`: not the function's index)
+    function = _named(i, None)
+    mine = sa.and_(i.event_id == seen.c.event_id, function == seen.c.consumer)
     pairs = sa.select(seen.c.consumer, seen.c.event_id).select_from(
         seen.join(invocations, mine)).group_by(seen.c.consumer, seen.c.event_id).having(
         sa.or_(sa.func.count(sa.distinct(i.request_id)) > 1, _oks(i) > 1),
         *_window(sa.func.min(i.start_ms), since_ms, until_ms)).subquery("pairs")
     p = pairs.c
-    name = sa.case(dict(owners), value=p.consumer, else_=p.consumer) if owners else p.consumer
+    name = _named(p, owners) if owners else p.consumer
     return _read(engine, sa.select(
         name, p.event_id, sa.func.max(e.detail_type), sa.func.count(sa.distinct(i.request_id)),
         _oks(i)).select_from(pairs.join(invocations, sa.and_(
-            i.event_id == p.event_id, i.consumer + "" == p.consumer)).outerjoin(
+            i.event_id == p.event_id, function == p.consumer)).outerjoin(
             events, e.id == p.event_id)).group_by(name, p.event_id), DUPLICATE_COLUMNS)
 
 
