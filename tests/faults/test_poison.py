@@ -165,14 +165,17 @@ def test_a_dead_loop_thread_is_reported_failing_and_restarted(store: Store) -> N
     """A step that ends its thread (SystemExit escapes `run_loop`): the heartbeat line and
     `collector_status` say `failing`, the loop is started again and runs."""
     calls: list[int] = []
-    stop = threading.Event()
+    stop, failing_read = threading.Event(), threading.Event()
 
     def step() -> None:
         calls.append(1)
         if len(calls) == 1:
             raise SystemExit  # ends the thread, as an uncatchable error would
         if len(calls) == 2:
-            time.sleep(0.3)  # the restarted step is slow: heartbeats meanwhile see `failing`
+            # the restarted step lasts until a heartbeat has read `failing` back from the
+            # store (a fixed sleep lost that race on a loaded machine); bounded, so a state
+            # never stored fails the assertion below instead of hanging
+            failing_read.wait(10)
         if len(calls) >= 3:
             stop.set()
 
@@ -184,6 +187,8 @@ def test_a_dead_loop_thread_is_reported_failing_and_restarted(store: Store) -> N
         lines.append(line)
         with store.engine.connect() as conn:
             stored_states.extend(conn.execute(sa.select(collector_status.c.state)).scalars())
+        if "failing" in stored_states:
+            failing_read.set()
 
     run_service([loop], store, stop, heartbeat_seconds=0.05, echo=echo)
     assert len(calls) >= 3 and loop.restarts == 1
