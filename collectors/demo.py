@@ -37,6 +37,7 @@ import botocore.exceptions
 import orjson
 
 from eventscope.collectors.clients import AwsSettings, make_client
+from eventscope.collectors.service import wait_in_slices
 from eventscope.collectors.tap import find_tap_queue, install_tap
 from eventscope.errors import EventscopeError
 from eventscope.lifetime import PARENT_ENV
@@ -645,7 +646,7 @@ def run_demo(options: DemoOptions, store: Store, stop: threading.Event,
     demo = _Demo(options, store, stop, echo)
     try:
         demo.start()
-        stop.wait(options.duration_s)
+        wait_in_slices(stop, options.duration_s)
         return demo.finish()
     finally:
         demo.close()

@@ -129,7 +129,7 @@ def run_service(loops: list[Loop], store: Store, stop: threading.Event,
     instance = instance_name()
     threads = {loop.name: _start(loop, stop) for loop in loops}
     write_heartbeat(store, loops, instance)
-    while not stop.wait(heartbeat_seconds):
+    while not wait_in_slices(stop, heartbeat_seconds):
         for loop in loops:
             if not threads[loop.name].is_alive() and not stop.is_set():
                 loop.state, loop.restarts = "failing", loop.restarts + 1
@@ -142,6 +142,27 @@ def run_service(loops: list[Loop], store: Store, stop: threading.Event,
         thread.join()
     echo(heartbeat_line(loops))
     write_heartbeat(store, loops, instance)
+
+
+SIGNAL_SLICE_SECONDS = 0.5
+
+
+def wait_in_slices(stop: threading.Event, timeout: float | None) -> bool:
+    """`stop.wait(timeout)` for a main thread whose SIGTERM/SIGINT handler sets `stop`.
+
+    Python runs a signal handler only when the main thread executes bytecode, and the kernel
+    may deliver a signal sent to the process to any of its threads. A main thread blocked in
+    one long wait then never runs the handler: `eventscope demo` ignored a SIGTERM for good
+    that way, and `collect all` for up to a heartbeat. So the wait is cut into slices of at
+    most `SIGNAL_SLICE_SECONDS`; True when `stop` is set, False when `timeout` passed.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        left = SIGNAL_SLICE_SECONDS if deadline is None else deadline - time.monotonic()
+        if left <= 0:
+            return stop.is_set()
+        if stop.wait(min(left, SIGNAL_SLICE_SECONDS)):
+            return True
 
 
 def _start(loop: Loop, stop: threading.Event) -> threading.Thread:
