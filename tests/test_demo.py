@@ -8,7 +8,6 @@ truth the findings are compared with.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import re
@@ -32,6 +31,7 @@ from eventscope.cli import main
 from eventscope.findings import summaries
 from eventscope.findings.check import read_thresholds, run_check_summaries
 from eventscope.store import open_store
+from tests.signals import linux_only, signal_another_thread
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "eventscope" / "demo_catalog"
@@ -244,17 +244,7 @@ def test_findings_functions_agree_with_the_cli(run: dict[str, Any],
         (f["kind"], json.dumps(f["subject"], sort_keys=True)) for f in findings)
 
 
-def _signal_another_thread(pid: int, signum: int) -> int:
-    """Send `signum` to one of process `pid`'s threads other than its main thread (Linux's
-    tgkill), as the kernel may when a signal is sent to the process; the thread's id."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    for tid in sorted(int(name) for name in os.listdir(f"/proc/{pid}/task")):
-        if tid != pid and libc.tgkill(pid, tid, signum) == 0:
-            return tid
-    raise AssertionError(f"process {pid} has no thread besides its main thread")
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="tgkill and /proc are Linux's")
+@linux_only
 def test_sigterm_stops_everything_cleanly(tmp_path: Path) -> None:
     """SIGTERM during the live phase: collectors commit, the emulator stops, exit status 0.
 
@@ -266,7 +256,7 @@ def test_sigterm_stops_everything_cleanly(tmp_path: Path) -> None:
     try:
         _wait_for(lines, "live:", timeout=60)
         time.sleep(2)
-        _signal_another_thread(process.pid, signal.SIGTERM)
+        signal_another_thread(process.pid, signal.SIGTERM)
         stdout = _finish(process, timeout=60)
     finally:
         if process.poll() is None:
