@@ -21,6 +21,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import CreateTable
 from sqlalchemy.sql.elements import ColumnElement
 
+from eventscope.pg_locks import RECOMPUTE_LOCK, lock_store
 from eventscope.records import EVENT_COLUMNS, Invocation
 from eventscope.tables import (BOTH_SIDES, DAY_MS, DURATION_EDGES_MS, EVENTS_SIDE, EVENTS_TIME,
                                FAILED_STARTS, FAILED_STARTS_DDL, FINDING_INDEXES, INVOCATIONS_SIDE,
@@ -229,9 +230,6 @@ def related_minutes(conn: Connection, dirty: Sequence[int], chunk: int) -> set[i
     return found - wanted
 
 
-RECOMPUTE_LOCK = 7461636867  # PostgreSQL advisory lock key of rollup recomputation
-
-
 def recompute(conn: Connection, ranges: Sequence[tuple[int, int]],
               event_minutes: Collection[int] | None = None,
               invocation_minutes: Collection[int] | None = None
@@ -243,11 +241,11 @@ def recompute(conn: Connection, ranges: Sequence[tuple[int, int]],
     the caller read the marks). Returns the (event, invocation) ranges recomputed, whose
     days `day_rollups.recompute_days` recomputes next."""
     if conn.dialect.name == "postgresql":  # SQLite's one writer needs no row locks
-        # One recomputation at a time across processes (writers settle their own batches):
-        # a minute recomputed by two at once -- a related minute has no mark to lock --
-        # would be deleted by both before either inserted, then counted twice. Taken
+        # One recomputation at a time across a store's processes (writers settle their own
+        # batches): a minute recomputed by two at once -- a related minute has no mark to
+        # lock -- would be deleted by both before either inserted, then counted twice. Taken
         # before any mark: a writer never waits for it, so it cannot join a deadlock.
-        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({RECOMPUTE_LOCK})")
+        lock_store(conn, RECOMPUTE_LOCK)
         # Lock marks in ascending order, as writers take them (sorted): they cannot deadlock.
         lock = _prepared(conn, "lock_marks")
         for params in lock.params(sorted(ranges)):

@@ -31,6 +31,7 @@ from eventscope import day_rollups, poison, rollups
 from eventscope.errors import StoreError
 from eventscope.extras import require
 from eventscope.limits import QUARANTINE_RAW_CAP
+from eventscope.pg_locks import PARTITIONS_LOCK, SCHEMA_LOCK, lock_store
 from eventscope.records import EVENT_COLUMNS, BusEvent, Invocation, Quarantined, event_row
 # The schema is re-exported: callers see the store and its tables in one place.
 from eventscope.tables import (DURATION_BUCKETS, DURATION_EDGES_MS, MINUTE_MS,  # noqa: F401
@@ -234,7 +235,7 @@ class Store:
         try:
             with self.engine.begin() as conn:
                 if self.engine.dialect.name == "postgresql":  # several processes may start at once
-                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(7461636865)"))
+                    lock_store(conn, SCHEMA_LOCK)
                 had_rollups = sa.inspect(conn).has_table(rollup_dirty.name)
                 had_days = sa.inspect(conn).has_table(event_rollup_day.name)
                 new_layout = (self.engine.dialect.name == "postgresql"
@@ -358,7 +359,7 @@ class Store:
                     self._partitioned = partitions.is_partitioned(conn)
                 if not self._partitioned:
                     return
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(7461636866)"))
+                lock_store(conn, PARTITIONS_LOCK)
                 for table, days in missing.items():
                     if days:
                         partitions.ensure_days(conn, table, days)

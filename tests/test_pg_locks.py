@@ -1,0 +1,81 @@
+"""PostgreSQL's advisory locks (`eventscope.pg_locks`): a store's processes exclude each other
+from the work they must not do at once; stores in other schemas of the same database never
+wait for them; and an older eventscope's database-wide lock still excludes a newer process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from eventscope.errors import StoreError
+from eventscope.pg_locks import RECOMPUTE_LOCK, SCHEMA_LOCK, lock_store
+from eventscope.records import BusEvent, Invocation
+from eventscope.store import Store, open_store
+from tests.conftest import _fresh_pg_schema
+
+T0 = 1_767_225_600_000  # 2026-01-01
+
+
+@pytest.fixture
+def other_pg_url() -> Iterator[str]:
+    """A second fresh store's URL on the same database, in a schema of its own."""
+    yield from _fresh_pg_schema()
+
+
+def _impatient(url: str) -> str:
+    """The store's URL with a 1 s lock timeout: a wait for a lock fails instead of hanging."""
+    return url + "%20-clock_timeout%3D1000"
+
+
+def _dirty(url: str) -> Store:
+    """The store at `url` with one event and its invocation written, rollups not refreshed."""
+    store = open_store(url)
+    store.write_batch([BusEvent(id="e1", source="shop", detail_type="OrderPlaced", time_ms=T0,
+                                detail="{}", size_bytes=2)],
+                      [Invocation("r1", "fn", "/aws/lambda/fn", "s", T0 + 10, "ok", "e1",
+                                  duration_ms=5.0, complete=True)], settle=False)
+    return store
+
+
+def test_a_refresh_waits_for_its_own_stores_lock_never_another_stores(
+        pg_url: str, other_pg_url: str) -> None:
+    first, second = _dirty(pg_url), _dirty(other_pg_url)
+    with first.engine.connect() as holder, holder.begin():
+        lock_store(holder, RECOMPUTE_LOCK)  # the first store's refresh is under way
+        assert open_store(_impatient(other_pg_url)).refresh_rollups() > 0
+        with pytest.raises(StoreError, match="lock timeout"):
+            open_store(_impatient(pg_url)).refresh_rollups()
+    assert open_store(_impatient(pg_url)).refresh_rollups() > 0  # released: it runs
+    for store in (first, second):
+        store.engine.dispose()
+
+
+def test_a_new_store_is_created_while_another_stores_schema_is_locked(
+        pg_url: str, other_pg_url: str) -> None:
+    first = open_store(pg_url)
+    with first.engine.connect() as holder, holder.begin():
+        lock_store(holder, SCHEMA_LOCK)
+        created = open_store(_impatient(other_pg_url))
+        assert created.counts()["events"] == 0
+    first.engine.dispose()
+
+
+def test_an_older_eventscopes_database_wide_lock_still_excludes_a_refresh(
+        pg_url: str, other_pg_url: str) -> None:
+    """An older process took `pg_advisory_xact_lock(key)` for the whole database: a newer
+    one waits for it, and it for a newer one (a rolling upgrade stays safe)."""
+    store = _dirty(pg_url)
+    with store.engine.connect() as older, older.begin():
+        older.exec_driver_sql(f"SELECT pg_advisory_xact_lock({RECOMPUTE_LOCK})")
+        with pytest.raises(StoreError, match="lock timeout"):
+            open_store(_impatient(pg_url)).refresh_rollups()
+    other = open_store(other_pg_url)
+    with store.engine.connect() as newer, newer.begin():
+        lock_store(newer, RECOMPUTE_LOCK)
+        with other.engine.connect() as older, older.begin():
+            older.exec_driver_sql("SET LOCAL lock_timeout = '1s'")
+            with pytest.raises(Exception, match="lock timeout"):
+                older.exec_driver_sql(f"SELECT pg_advisory_xact_lock({RECOMPUTE_LOCK})")
+    for opened in (store, other):
+        opened.engine.dispose()
