@@ -37,7 +37,8 @@ import botocore.exceptions
 import orjson
 
 from eventscope.collectors.clients import AwsSettings, make_client
-from eventscope.collectors.service import wait_in_slices
+from eventscope.collectors.service import collector_loops as service_loops
+from eventscope.collectors.service import run_service, wait_in_slices
 from eventscope.collectors.tap import find_tap_queue, install_tap
 from eventscope.errors import EventscopeError
 from eventscope.lifetime import PARENT_ENV
@@ -560,7 +561,6 @@ def collector_loops(emulator: Emulator, store: Store, since_ms: int,
     """The `collect all` loops (tap, consumer logs, rules) against the emulator."""
     from eventscope.collectors.logs_collector import LogsSettings
     from eventscope.collectors.pii import redaction_filter, settings_from_env
-    from eventscope.collectors.service import collector_loops as loops
     from eventscope.collectors.tap_collector import TapSettings, queue_visibility
 
     clients = {name: emulator.client(name) for name in ("sqs", "logs", "events")}
@@ -569,8 +569,8 @@ def collector_loops(emulator: Emulator, store: Store, since_ms: int,
                       visibility_seconds=queue_visibility(clients["sqs"], queue_url))
     redaction = settings_from_env(store, demo_pii_fields())
     logs = LogsSettings(since_ms=since_ms, redaction=redaction)
-    return loops(clients, store, BUS, tap, logs, redaction_filter(redaction),
-                 logs_every_s=logs_every_s, rules_every_s=60.0)
+    return service_loops(clients, store, BUS, tap, logs, redaction_filter(redaction),
+                         logs_every_s=logs_every_s, rules_every_s=60.0)
 
 
 # --------------------------------------------------------------------------- contracts
@@ -751,8 +751,6 @@ def _thread(target: Callable[[threading.Event], None], stop: threading.Event,
 
 def _start_collectors(emulator: Emulator, store: Store, since_ms: int, logs_every_s: float,
                       stop: threading.Event, echo: Callable[[str], None]) -> threading.Thread:
-    from eventscope.collectors.service import run_service
-
     loops = collector_loops(emulator, store, since_ms, logs_every_s)
     thread = threading.Thread(target=run_service, args=(loops, store, stop, 30.0, echo),
                               name="collectors", daemon=True)
