@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from eventscope.errors import StoreError
 from eventscope.pg_locks import RECOMPUTE_LOCK, SCHEMA_LOCK, lock_store
@@ -28,6 +29,15 @@ def _impatient(url: str) -> str:
     return url + "%20-clock_timeout%3D1000"
 
 
+@pytest.fixture
+def opened() -> Iterator[list[Store]]:
+    """The stores a test opens (append them), their engines disposed of afterwards."""
+    stores: list[Store] = []
+    yield stores
+    for store in stores:
+        store.engine.dispose()
+
+
 def _dirty(url: str) -> Store:
     """The store at `url` with one event and its invocation written, rollups not refreshed."""
     store = open_store(url)
@@ -39,43 +49,43 @@ def _dirty(url: str) -> Store:
 
 
 def test_a_refresh_waits_for_its_own_stores_lock_never_another_stores(
-        pg_url: str, other_pg_url: str) -> None:
+        pg_url: str, other_pg_url: str, opened: list[Store]) -> None:
     first, second = _dirty(pg_url), _dirty(other_pg_url)
+    impatient_first, impatient_second = open_store(_impatient(pg_url)), open_store(
+        _impatient(other_pg_url))
+    opened += [first, second, impatient_first, impatient_second]
     with first.engine.connect() as holder, holder.begin():
         lock_store(holder, RECOMPUTE_LOCK)  # the first store's refresh is under way
-        assert open_store(_impatient(other_pg_url)).refresh_rollups() > 0
+        assert impatient_second.refresh_rollups() > 0
         with pytest.raises(StoreError, match="lock timeout"):
-            open_store(_impatient(pg_url)).refresh_rollups()
-    assert open_store(_impatient(pg_url)).refresh_rollups() > 0  # released: it runs
-    for store in (first, second):
-        store.engine.dispose()
+            impatient_first.refresh_rollups()
+    assert impatient_first.refresh_rollups() > 0  # released: it runs
 
 
 def test_a_new_store_is_created_while_another_stores_schema_is_locked(
-        pg_url: str, other_pg_url: str) -> None:
+        pg_url: str, other_pg_url: str, opened: list[Store]) -> None:
     first = open_store(pg_url)
+    opened.append(first)
     with first.engine.connect() as holder, holder.begin():
         lock_store(holder, SCHEMA_LOCK)
-        created = open_store(_impatient(other_pg_url))
-        assert created.counts()["events"] == 0
-    first.engine.dispose()
+        opened.append(open_store(_impatient(other_pg_url)))  # creates its schema's tables
+        assert opened[-1].counts()["events"] == 0
 
 
 def test_an_older_eventscopes_database_wide_lock_still_excludes_a_refresh(
-        pg_url: str, other_pg_url: str) -> None:
+        pg_url: str, other_pg_url: str, opened: list[Store]) -> None:
     """An older process took `pg_advisory_xact_lock(key)` for the whole database: a newer
     one waits for it, and it for a newer one (a rolling upgrade stays safe)."""
-    store = _dirty(pg_url)
-    with store.engine.connect() as older, older.begin():
+    store, other = _dirty(pg_url), open_store(other_pg_url)
+    impatient = open_store(_impatient(pg_url))
+    opened += [store, other, impatient]
+    with other.engine.connect() as older, older.begin():
         older.exec_driver_sql(f"SELECT pg_advisory_xact_lock({RECOMPUTE_LOCK})")
         with pytest.raises(StoreError, match="lock timeout"):
-            open_store(_impatient(pg_url)).refresh_rollups()
-    other = open_store(other_pg_url)
+            impatient.refresh_rollups()
     with store.engine.connect() as newer, newer.begin():
         lock_store(newer, RECOMPUTE_LOCK)
         with other.engine.connect() as older, older.begin():
             older.exec_driver_sql("SET LOCAL lock_timeout = '1s'")
-            with pytest.raises(Exception, match="lock timeout"):
+            with pytest.raises(OperationalError, match="lock timeout"):
                 older.exec_driver_sql(f"SELECT pg_advisory_xact_lock({RECOMPUTE_LOCK})")
-    for opened in (store, other):
-        opened.engine.dispose()
