@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from hypothesis import given, settings, strategies as st
 
 from eventscope.collectors import lambda_handler
 from eventscope.collectors.handler import handle
-from eventscope.collectors.service import Loop, run_loop
+from eventscope.collectors.service import Loop, run_loop, wait_in_slices
 from eventscope.collectors.tap import install_tap
 from eventscope.collectors.tap_collector import TapCounters
 from eventscope.errors import StoreError
@@ -157,3 +158,21 @@ def test_lambda_handler_entry_point_reads_the_store_url_from_the_environment(
     monkeypatch.setattr(eventscope.collectors.handler, "_STORE", None)
     assert lambda_handler(sqs_event(sqs, url), None) == {"batchItemFailures": []}
     assert scalar(db, "select count(*) from events") == 2
+
+
+@settings(max_examples=25, deadline=None)
+@given(timeout=st.one_of(st.none(), st.floats(-1.0, 0.05)), already_set=st.booleans())
+def test_wait_in_slices_answers_like_event_wait(timeout: float | None,
+                                                already_set: bool) -> None:
+    """`wait_in_slices` is `Event.wait` cut into slices: True at once when stop is set (any
+    timeout, none included), False once a timeout passed without it, never earlier."""
+    stop = threading.Event()
+    if already_set:
+        stop.set()
+    elif timeout is None:  # with no timeout it returns only when stop is set
+        threading.Timer(0.05, stop.set).start()
+    began = time.monotonic()
+    answer = wait_in_slices(stop, timeout)
+    assert answer == (already_set or timeout is None)
+    if not answer:
+        assert time.monotonic() - began >= (timeout or 0.0)

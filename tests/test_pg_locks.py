@@ -14,6 +14,7 @@ from eventscope.pg_locks import RECOMPUTE_LOCK, SCHEMA_LOCK, lock_store
 from eventscope.records import BusEvent, Invocation
 from eventscope.store import Store, open_store
 from tests.conftest import _fresh_pg_schema
+from tests.store_shapes import EngineTracker
 
 T0 = 1_767_225_600_000  # 2026-01-01
 
@@ -25,17 +26,9 @@ def other_pg_url() -> Iterator[str]:
 
 
 def _impatient(url: str) -> str:
-    """The store's URL with a 1 s lock timeout: a wait for a lock fails instead of hanging."""
+    """The store's URL (conftest's, which ends in its `options`) with a 1 s lock timeout: a
+    wait for a lock fails instead of hanging."""
     return url + "%20-clock_timeout%3D1000"
-
-
-@pytest.fixture
-def opened() -> Iterator[list[Store]]:
-    """The stores a test opens (append them), their engines disposed of afterwards."""
-    stores: list[Store] = []
-    yield stores
-    for store in stores:
-        store.engine.dispose()
 
 
 def _dirty(url: str) -> Store:
@@ -48,44 +41,39 @@ def _dirty(url: str) -> Store:
     return store
 
 
+# `engines` (conftest): every store a test opens is disposed of afterwards.
+
 def test_a_refresh_waits_for_its_own_stores_lock_never_another_stores(
-        pg_url: str, other_pg_url: str, opened: list[Store]) -> None:
-    first, second = _dirty(pg_url), _dirty(other_pg_url)
-    impatient_first, impatient_second = open_store(_impatient(pg_url)), open_store(
-        _impatient(other_pg_url))
-    opened += [first, second, impatient_first, impatient_second]
+        pg_url: str, other_pg_url: str, engines: EngineTracker) -> None:
+    first, second = _dirty(_impatient(pg_url)), _dirty(_impatient(other_pg_url))
     with first.engine.connect() as holder, holder.begin():
         lock_store(holder, RECOMPUTE_LOCK)  # the first store's refresh is under way
-        assert impatient_second.refresh_rollups() > 0
+        assert second.refresh_rollups() > 0
         with pytest.raises(StoreError, match="lock timeout"):
-            impatient_first.refresh_rollups()
-    assert impatient_first.refresh_rollups() > 0  # released: it runs
+            first.refresh_rollups()
+    assert first.refresh_rollups() > 0  # released: it runs
 
 
 def test_a_new_store_is_created_while_another_stores_schema_is_locked(
-        pg_url: str, other_pg_url: str, opened: list[Store]) -> None:
+        pg_url: str, other_pg_url: str, engines: EngineTracker) -> None:
     first = open_store(pg_url)
-    opened.append(first)
     with first.engine.connect() as holder, holder.begin():
         lock_store(holder, SCHEMA_LOCK)
-        opened.append(open_store(_impatient(other_pg_url)))  # creates its schema's tables
-        assert opened[-1].counts()["events"] == 0
+        created = open_store(_impatient(other_pg_url))  # creates its schema's tables
+        assert created.counts()["events"] == 0
 
 
 def test_an_older_eventscopes_database_wide_lock_still_excludes_a_refresh(
-        pg_url: str, other_pg_url: str, opened: list[Store]) -> None:
+        pg_url: str, other_pg_url: str, engines: EngineTracker) -> None:
     """An older process took `pg_advisory_xact_lock(key)` for the whole database: a newer
     one waits for it, and it for a newer one (a rolling upgrade stays safe)."""
-    store, other = _dirty(pg_url), open_store(other_pg_url)
-    impatient = open_store(_impatient(pg_url))
-    opened += [store, other, impatient]
+    store, other = _dirty(_impatient(pg_url)), open_store(_impatient(other_pg_url))
     with other.engine.connect() as older, older.begin():
         older.exec_driver_sql(f"SELECT pg_advisory_xact_lock({RECOMPUTE_LOCK})")
         with pytest.raises(StoreError, match="lock timeout"):
-            impatient.refresh_rollups()
+            store.refresh_rollups()
     with store.engine.connect() as newer, newer.begin():
         lock_store(newer, RECOMPUTE_LOCK)
         with other.engine.connect() as older, older.begin():
-            older.exec_driver_sql("SET LOCAL lock_timeout = '1s'")
             with pytest.raises(OperationalError, match="lock timeout"):
                 older.exec_driver_sql(f"SELECT pg_advisory_xact_lock({RECOMPUTE_LOCK})")
