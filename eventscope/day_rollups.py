@@ -1,11 +1,13 @@
-"""Day rollups: the minute rollups summed per day, kept equal to them.
+"""Day and hour rollups: the minute rollups summed per day and per hour, kept equal to them.
 
 A whole-store read of the minute rollups reads about as many rows as there are minutes with
-traffic (hundreds of thousands in a month); the day tables hold a few rows per day. Each
-refresh of minute rows recomputes, in the same transaction, the days those minutes fall in
-(`recompute_days`); a store made before the day tables gets them filled from its minute
-rows when it is opened (`prepare_day_rollups`). Readers combine whole days from these tables
-with the minutes at a window's ends (`eventscope.findings.load`).
+traffic (hundreds of thousands in a month); the day tables hold a few rows per day, the hour
+tables (events, invocations, handling) a few per hour. Each refresh of minute rows
+recomputes, in the same transaction, the days those minutes fall in and every hour of them
+(`recompute_days`); a store made before these tables gets them filled from its minute rows
+when it is opened (`prepare_day_rollups`). Readers combine whole days from the day tables
+with whole hours and the minutes at a window's ends, and read series in buckets of hours
+from the hour tables (`eventscope.findings.load`).
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from eventscope.rollups import in_ranges
-from eventscope.tables import (DAY_MS, event_rollup, event_rollup_day, handling_rollup,
-                               handling_rollup_day, invocation_rollup, invocation_rollup_day,
-                               latency_rollup, latency_rollup_day, rollup_dirty)
+from eventscope.tables import (DAY_MS, HOUR_MS, event_rollup, event_rollup_day,
+                               event_rollup_hour, handling_rollup, handling_rollup_day,
+                               handling_rollup_hour, invocation_rollup, invocation_rollup_day,
+                               invocation_rollup_hour, latency_rollup, latency_rollup_day,
+                               rollup_dirty)
 from eventscope.tables import BOTH_SIDES, EVENTS_SIDE, INVOCATIONS_SIDE
 
 # (minute table, day table, key columns); every other column is summed, except these
@@ -30,6 +34,19 @@ PAIRS = ((event_rollup, event_rollup_day, ("source", "detail_type", "version")),
          (latency_rollup, latency_rollup_day,
           ("consumer", "source", "detail_type", "measure", "bucket")))
 SIDE_PAIRS = {EVENTS_SIDE: PAIRS[:1], INVOCATIONS_SIDE: PAIRS[1:], BOTH_SIDES: PAIRS}
+# (minute table, hour table, key columns): the minute tables read in buckets of hours
+HOUR_PAIRS = ((event_rollup, event_rollup_hour, PAIRS[0][2]),
+              (invocation_rollup, invocation_rollup_hour, PAIRS[1][2]),
+              (handling_rollup, handling_rollup_hour, PAIRS[2][2]))
+SIDE_HOURS = {EVENTS_SIDE: HOUR_PAIRS[:1], INVOCATIONS_SIDE: HOUR_PAIRS[1:],
+              BOTH_SIDES: HOUR_PAIRS}
+_HOUR_OF = {minutes: hours for minutes, hours, _ in HOUR_PAIRS}
+# (hour table, else minute table, day table, keys): what each side's days are summed from
+SIDE_DAY_SOURCES = {side: tuple((_HOUR_OF.get(minutes, minutes), days, keys)
+                                for minutes, days, keys in pairs)
+                    for side, pairs in SIDE_PAIRS.items()}
+PERIOD_MS = {**{days: DAY_MS for _, days, _ in PAIRS},
+             **{hours: HOUR_MS for _, hours, _ in HOUR_PAIRS}}  # summary table -> its period
 LEAST = {"first_ms", "first_start_ms"}
 GREATEST = {"last_ms", "last_start_ms", "bytes_max", "duration_max_ms", "latency_max_ms"}
 
@@ -59,8 +76,9 @@ def aggregate(column: sa.ColumnElement[Any], name: str) -> Any:
     return sa.func.sum(column)
 
 
-def _day_select(minutes: sa.Table, keys: Sequence[str], where: Any) -> sa.Select[Any]:
-    day = (minutes.c.minute_ms - minutes.c.minute_ms % DAY_MS).label("minute_ms")
+def _day_select(minutes: sa.Table, keys: Sequence[str], where: Any,
+                period: int = DAY_MS) -> sa.Select[Any]:
+    day = (minutes.c.minute_ms - minutes.c.minute_ms % period).label("minute_ms")
     group = [day, *(minutes.c[k] for k in keys)]
     values = [aggregate(c, c.name).label(c.name) for c in minutes.columns
               if c.name != "minute_ms" and c.name not in keys]
@@ -75,7 +93,7 @@ def _columns(minutes: sa.Table, keys: Sequence[str]) -> list[str]:
 def recompute_days(conn: Connection, minute_ranges: Sequence[tuple[int, int]],
                    marked_from: int | None = None, side: int = BOTH_SIDES,
                    later: Collection[int] = ()) -> None:
-    """Replace the day rows of every day the minute ranges touch (in the caller's
+    """Replace the day and hour rows of every day the minute ranges touch (in the caller's
     transaction, after the minute rows were recomputed), in the day tables of the minute
     tables of `side` (`tables.EVENTS_SIDE`, `INVOCATIONS_SIDE` or both).
 
@@ -93,7 +111,11 @@ def recompute_days(conn: Connection, minute_ranges: Sequence[tuple[int, int]],
     day still holding a dirty mark of `side` is left as it is, on the same ground: those
     marks are not this transaction's (it deleted its own), and their refresh, this one's
     next chunk or another's, recomputes the day after this one commits. One no longer
-    marked (another refresh took the marks first) is recomputed here."""
+    marked (another refresh took the marks first) is recomputed here.
+
+    Every hour of a day recomputed is recomputed with it, from its minutes, and the day
+    then from its hours (where the minute table has an hour table): an hour's rows, like a
+    day's, wait for the day's last mark."""
     if not minute_ranges:
         return
     days = day_ranges(minute_ranges)
@@ -101,13 +123,21 @@ def recompute_days(conn: Connection, minute_ranges: Sequence[tuple[int, int]],
         days = _without(days, _marked_days(conn, set(later), side))
     if marked_from is not None and days:
         days = _without_marked(conn, days, marked_from, side)
-    pairs = SIDE_PAIRS[side]
-    for part in _chunks(days):
-        for minutes, day_table, keys in pairs:
-            conn.execute(day_table.delete().where(in_ranges(day_table.c.minute_ms, part)))
-            conn.execute(day_table.insert().from_select(
-                _columns(minutes, keys),
-                _day_select(minutes, keys, in_ranges(minutes.c.minute_ms, part))))
+    _replace(conn, days, SIDE_HOURS[side], HOUR_MS)
+    _replace(conn, days, SIDE_DAY_SOURCES[side], DAY_MS)
+
+
+def _replace(conn: Connection, periods: list[tuple[int, int]],
+             pairs: Sequence[tuple[sa.Table, sa.Table, tuple[str, ...]]], period: int) -> None:
+    """The summary rows in `periods` ([start, end) ranges of whole periods of `period` ms)
+    recomputed from a finer table's rows (minutes or hours), for each (finer table, summary
+    table, keys) of `pairs`."""
+    for part in _chunks(periods):
+        for finer, summary, keys in pairs:
+            conn.execute(summary.delete().where(in_ranges(summary.c.minute_ms, part)))
+            conn.execute(summary.insert().from_select(
+                _columns(finer, keys),
+                _day_select(finer, keys, in_ranges(finer.c.minute_ms, part), period)))
 
 
 def _without_marked(conn: Connection, days: list[tuple[int, int]], marked_from: int,
@@ -154,18 +184,20 @@ def _chunks(ranges: list[tuple[int, int]], size: int = 200) -> list[list[tuple[i
 
 def prepare_day_rollups(conn: Connection, had_days: bool) -> None:
     """On a store made before the day tables (`had_days` False), or before one of them
-    (the latency one): fill each day table that is empty while its minutes are not (each
-    is checked either way, see `days_to_fill`)."""
-    for minutes, days, keys in days_to_fill(conn):
-        conn.execute(days.insert().from_select(_columns(minutes, keys),
-                                               _day_select(minutes, keys, sa.true())))
+    (the latency one, the hour ones): fill each day or hour table that is empty while its
+    minutes are not (each is checked either way, see `days_to_fill`)."""
+    for minutes, summary, keys in days_to_fill(conn):
+        conn.execute(summary.insert().from_select(
+            _columns(minutes, keys), _day_select(minutes, keys, sa.true(), PERIOD_MS[summary])))
 
 
 def days_to_fill(conn: Connection) -> list[tuple[sa.Table, sa.Table, tuple[str, ...]]]:
-    """The PAIRS whose day table is empty while its minute table is not, in one read (an
-    EXISTS of each table): what `prepare_day_rollups` fills; none on a store up to date."""
-    tables = [table for minutes, days, _ in PAIRS for table in (minutes, days)]
+    """The PAIRS and HOUR_PAIRS whose day or hour table is empty while its minute table is
+    not, in one read (an EXISTS of each table): what `prepare_day_rollups` fills; none on a
+    store up to date."""
+    pairs = PAIRS + HOUR_PAIRS
+    tables = [table for minutes, summary, _ in pairs for table in (minutes, summary)]
     found = tuple(conn.execute(sa.select(*(sa.select(sa.literal(1)).select_from(table).exists()
                                            for table in tables))).one())
-    return [pair for pair, has_minutes, has_days in zip(PAIRS, found[::2], found[1::2])
-            if has_minutes and not has_days]
+    return [pair for pair, has_minutes, has_summary in zip(pairs, found[::2], found[1::2])
+            if has_minutes and not has_summary]

@@ -29,8 +29,9 @@ from sqlalchemy.engine import Connection, Engine
 from eventscope.errors import EventscopeError, StoreError
 # PRUNED_DETAIL (what a cleared payload holds) is kept with the schema, and named here too
 from eventscope.tables import (DAY_MS, PRUNED_DETAIL, checkpoints, deliveries, event_rollup,
-                               event_rollup_day, events, handling_rollup, handling_rollup_day,
-                               invocation_rollup, invocation_rollup_day, invocations,
+                               event_rollup_day, event_rollup_hour, events, handling_rollup,
+                               handling_rollup_day, handling_rollup_hour, invocation_rollup,
+                               invocation_rollup_day, invocation_rollup_hour, invocations,
                                latency_rollup, latency_rollup_day, meta, quarantine, redactions,
                                rollup_dirty, upsert_dialect)
 
@@ -239,8 +240,9 @@ TARGETS = (
     Target("raw", redactions, "redacted_ms"),
     Target("raw", rollup_dirty, "minute_ms"),  # marks of minutes whose raw rows are gone
     Target("quarantine", quarantine, "quarantined_ms"),
-    *(Target("minute_rollups", t, "minute_ms")
-      for t in (event_rollup, invocation_rollup, handling_rollup, latency_rollup)),
+    *(Target("minute_rollups", t, "minute_ms")  # the hour sums go with the minutes they sum
+      for t in (event_rollup, invocation_rollup, handling_rollup, latency_rollup,
+                event_rollup_hour, invocation_rollup_hour, handling_rollup_hour)),
     *(Target("day_rollups", t, "minute_ms")
       for t in (event_rollup_day, invocation_rollup_day, handling_rollup_day,
                 latency_rollup_day)),

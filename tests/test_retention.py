@@ -28,9 +28,9 @@ from eventscope.findings import load, read
 from eventscope.records import BusEvent, Invocation, Quarantined
 from eventscope.retention import PRUNED_DETAIL, Policy, horizons, prune
 from eventscope.store import Store, open_store
-from eventscope.tables import (DAY_MS, checkpoints, deliveries, event_rollup, event_rollup_day,
-                               events, invocation_rollup_day, invocations, meta, metadata,
-                               quarantine, redactions)
+from eventscope.tables import (DAY_MS, HOUR_MS, checkpoints, deliveries, event_rollup,
+                               event_rollup_day, event_rollup_hour, events, invocation_rollup_day,
+                               invocations, meta, metadata, quarantine, redactions)
 
 NOW = 1_781_517_600_000  # 2026-06-15T10:00:00Z
 DETAIL = '{"orderId":"o-1","amount":3}'
@@ -536,12 +536,15 @@ def test_the_daily_prune_loop_applies_the_stored_retention_and_survives_failures
 
 
 def test_minute_summaries_go_at_their_horizon_and_daily_ones_stay(store: Store) -> None:
-    """Minute rows of pruned minutes go with the per-minute horizon, day rows stay."""
+    """Minute rows of pruned minutes go with the per-minute horizon, and the hour rows
+    summing them with them; day rows stay."""
     old = NOW - 3 * DAY_MS
     store.write_batch(events_=[event("old", old)])
     store.refresh_rollups()
+    assert column(store, event_rollup_hour, "minute_ms") == [old - old % HOUR_MS]
     prune(store, Policy(payloads=1, raw=2, minute_rollups=2, day_rollups=10), NOW)
     assert column(store, event_rollup, "minute_ms") == []
+    assert column(store, event_rollup_hour, "minute_ms") == []
     assert column(store, event_rollup_day, "minute_ms") == [old - old % DAY_MS]
 
 

@@ -1,11 +1,13 @@
-"""Day rollups: whole days read from the day tables plus the minutes at a window's ends give
-the same totals as the raw rows, over windows crossing days, after incremental writes, and on
-a store made before the day tables."""
+"""Day and hour rollups: whole days read from the day tables, whole hours from the hour tables
+and the minutes at a window's ends give the same totals as the raw rows, over windows
+crossing days, in buckets of hours and days, after incremental writes, and on a store made
+before the day or hour tables."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -17,7 +19,7 @@ from eventscope import day_rollups
 from eventscope.day_rollups import day_ranges
 from eventscope.findings import failures, load
 from eventscope.store import Store, open_store
-from eventscope.tables import DAY_MS, MINUTE_MS, event_rollup_day
+from eventscope.tables import DAY_MS, HOUR_MS, MINUTE_MS, event_rollup_day
 from tests.test_rollups import T0, company
 
 DAYS = 3
@@ -113,13 +115,15 @@ def test_a_day_split_between_chunks_of_a_refresh_is_recomputed_once(
     store.rollup_lag_ms = None  # marks left for the refresh below
     store.write_batch(*_spread())
     recomputed: list[int] = []
-    chunks = day_rollups._chunks
+    replace_rows = day_rollups._replace
 
-    def recording(ranges: list[tuple[int, int]], size: int = 200) -> list:
-        recomputed.extend(day for lo, hi in ranges for day in range(lo, hi, DAY_MS))
-        return chunks(ranges, size)
+    def recording(conn: sa.Connection, periods: list[tuple[int, int]], pairs: Any,
+                  period: int) -> None:
+        if period == DAY_MS:  # the hours of each chunk's minutes are redone by each
+            recomputed.extend(day for lo, hi in periods for day in range(lo, hi, DAY_MS))
+        replace_rows(conn, periods, pairs, period)
 
-    monkeypatch.setattr(day_rollups, "_chunks", recording)
+    monkeypatch.setattr(day_rollups, "_replace", recording)
     store.refresh_rollups(chunk_minutes=5)
     assert len(set(recomputed)) >= DAYS
     assert all(count <= 2 for count in Counter(recomputed).values())  # events, invocations
@@ -173,3 +177,76 @@ def test_a_refresh_cuts_its_minutes_between_days_unless_a_day_is_too_big(
         own = [m for m in minutes if day <= m < day + DAY_MS]
         if len(groups) > 1:
             assert len(own) > max_minutes or len(minute_ranges(own)) > MAX_RANGES
+
+
+# --- hours: series in buckets of hours, and how a window is split between the tables --------
+
+BUCKETS = (15 * MINUTE_MS, HOUR_MS, 6 * HOUR_MS, DAY_MS, 7 * DAY_MS)
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(since=st.integers(T0 - DAY_MS, T0 + SPAN + DAY_MS),
+       length=st.integers(1, SPAN + DAY_MS), bucket=st.sampled_from(BUCKETS))
+def test_bucketed_series_equal_raw_rows_bucketed(store: Store, since: int, length: int,
+                                                 bucket: int) -> None:
+    """Event counts and invocation counts per bucket (the dashboard's series), read from the
+    day, hour and minute tables, are those of the raw rows counted per bucket of their
+    minute; the bucketed rows also sum to the window's totals."""
+    if not store.counts()["events"]:
+        store.write_batch(*_spread())
+        store.refresh_rollups()
+    until = since + length
+    raw_since, raw_until = _minute_window(since, until)
+    events = load.load_events(store.engine, raw_since, raw_until)
+    want = (events.assign(bucket_ms=events["time_ms"] - events["time_ms"] % bucket)
+            .groupby(["bucket_ms", "detail_type"]).size().rename("count").reset_index())
+    got = load.load_event_totals(store.engine, since, until, bucket_ms=bucket)
+    got = got.groupby(["bucket_ms", "detail_type"])["count"].sum().reset_index()
+    pd.testing.assert_frame_equal(_sorted(got, ["bucket_ms", "detail_type"]),
+                                  _sorted(want, ["bucket_ms", "detail_type"]),
+                                  check_dtype=False)
+    attempts = load.load_attempts(store.engine, raw_since, raw_until)
+    calls = (attempts.assign(bucket_ms=attempts["start_ms"] - attempts["start_ms"] % bucket)
+             .groupby(["bucket_ms", "function"]).size().rename("invocations").reset_index())
+    counted = load.load_call_counts(store.engine, since, until, bucket)
+    counted = counted.groupby(["bucket_ms", "consumer"])["invocations"].sum().reset_index()
+    pd.testing.assert_frame_equal(
+        _sorted(counted.rename(columns={"consumer": "function"}), ["bucket_ms", "function"]),
+        _sorted(calls, ["bucket_ms", "function"]), check_dtype=False)
+    totals = load.load_call_counts(store.engine, since, until)
+    assert int(totals["invocations"].sum()) == int(counted["invocations"].sum())
+
+
+@settings(max_examples=500, deadline=None)
+@given(low=st.none() | st.integers(0, 3 * DAY_MS // MINUTE_MS),
+       length=st.integers(0, 3 * DAY_MS // MINUTE_MS),
+       high_open=st.booleans(), bucket=st.none() | st.sampled_from(BUCKETS + (5 * MINUTE_MS,)),
+       table=st.sampled_from([minutes for minutes, _, _ in day_rollups.PAIRS]))
+def test_a_window_is_split_into_whole_days_hours_and_minutes(
+        low: int | None, length: int, high_open: bool, bucket: int | None, table: Any) -> None:
+    """`load._spans` covers the window's minutes exactly once: each part from the day table
+    is whole days, from the hour table whole hours, and neither is read when the buckets
+    split its period or the minute table has no such summary (latencies have no hours)."""
+    start = None if low is None else T0 - T0 % DAY_MS + low * MINUTE_MS
+    end = None if high_open else (start if start is not None else T0) + length * MINUTE_MS
+    spans = load._spans(table, start, end, bucket)
+    periods = {days: DAY_MS for _, days, _ in day_rollups.PAIRS}
+    periods |= {hours: HOUR_MS for _, hours, _ in day_rollups.HOUR_PAIRS}
+    periods[table] = MINUTE_MS
+    for part, lo, hi in spans:
+        assert part in periods and day_rollups.PERIOD_MS.get(part, MINUTE_MS) == periods[part]
+        assert bucket is None or periods[part] == MINUTE_MS or bucket % periods[part] == 0
+        for bound in (lo, hi):
+            assert bound is None or bound % periods[part] == 0
+    # an open end (None) reaches past any time; look at a stretch of days around the window
+    first, last = T0 - T0 % DAY_MS - 2 * DAY_MS, T0 - T0 % DAY_MS + 7 * DAY_MS
+
+    def clip(lo: int | None, hi: int | None) -> range:
+        return range(first if lo is None else max(lo, first),
+                     last if hi is None else min(hi, last), MINUTE_MS)
+
+    covered = sorted(m for _, lo, hi in spans for m in clip(lo, hi))
+    assert covered == list(clip(start, end))
+    if table.name == "latency_rollup":
+        assert all(periods[part] != HOUR_MS for part, _, _ in spans)

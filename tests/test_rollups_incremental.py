@@ -4,6 +4,7 @@ dirty minutes, at any points between writes, leave the same rollups as a rebuild
 
 from __future__ import annotations
 
+import operator
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -13,26 +14,61 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eventscope import ingest, rollups, simulator
+from eventscope import day_rollups, ingest, rollups, simulator
 from eventscope.ingest import ingest_paths
 from eventscope.records import BusEvent, Invocation
 from eventscope.store import (Store, event_rollup, events, handling_rollup, invocation_rollup,
                               invocations, metadata, rollup_dirty)
-from eventscope.tables import (DAY_MS, INVOCATIONS_SIDE, event_rollup_day, handling_rollup_day,
-                               invocation_rollup_day, latency_rollup, latency_rollup_day)
+from eventscope.tables import (DAY_MS, INVOCATIONS_SIDE, event_rollup_day, event_rollup_hour,
+                               handling_rollup_day, handling_rollup_hour, invocation_rollup_day,
+                               invocation_rollup_hour, latency_rollup, latency_rollup_day)
 from tests.test_rollups import MIN, T0, _rows, assert_exact
 
 ROLLUPS = (event_rollup, invocation_rollup, handling_rollup, latency_rollup)
-DAY_ROLLUPS = (event_rollup_day, invocation_rollup_day, handling_rollup_day, latency_rollup_day)
+DAY_ROLLUPS = (event_rollup_day, invocation_rollup_day, handling_rollup_day, latency_rollup_day,
+               event_rollup_hour, invocation_rollup_hour, handling_rollup_hour)  # and hours
 M0 = T0 - T0 % MIN  # a minute's start
 
 
 def _tables(store: Store) -> dict[str, list[tuple[Any, ...]]]:
-    """The rollup tables' rows, minute and day ones, sums of float durations to 6 places (the
+    """The rollup tables' rows, minute, hour and day ones, sums of float durations to 6 places (the
     order a database adds them in is its own)."""
     return {table.name: sorted((tuple(round(v, 6) if isinstance(v, float) else v for v in row)
                                 for row in _rows(store, table)), key=repr)
             for table in (*ROLLUPS, *DAY_ROLLUPS)}
+
+
+def assert_summaries_sum_minutes(store: Store) -> None:
+    """Every day and hour table holds its minute table's rows summed per day or hour in
+    Python (least and greatest where `day_rollups` says, sums to 4 places): the summaries
+    checked against the minutes themselves, not against another run of the same SQL."""
+    for minutes, summary, keys in day_rollups.PAIRS + day_rollups.HOUR_PAIRS:
+        period = day_rollups.PERIOD_MS[summary]
+        names = [c.name for c in minutes.columns]
+        wanted: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for row in _rows(store, minutes):
+            values = dict(zip(names, row))
+            key = (values["minute_ms"] - values["minute_ms"] % period,
+                   *(values[k] for k in keys))
+            found = wanted.setdefault(key, {"minute_ms": key[0]})
+            for name, value in values.items():
+                if name == "minute_ms" or name in keys:
+                    found[name] = value if name in keys else found[name]
+                elif name not in found:
+                    found[name] = value
+                elif value is not None and found[name] is not None:
+                    found[name] = (min if name in day_rollups.LEAST else max
+                                   if name in day_rollups.GREATEST else operator.add)(
+                        found[name], value)
+                elif found[name] is None:
+                    found[name] = value
+
+        def exact(row: tuple[Any, ...]) -> tuple[Any, ...]:
+            return tuple(round(v, 4) if isinstance(v, float) else v for v in row)
+
+        expected = sorted((exact(tuple(group[name] for name in names))
+                           for group in wanted.values()), key=repr)
+        assert sorted(map(exact, _rows(store, summary)), key=repr) == expected, summary.name
 
 
 def _stored_minutes(store: Store) -> set[int]:
@@ -176,6 +212,7 @@ def test_incremental_refreshes_equal_a_refresh_from_scratch(
     store.refresh_rollups()
     incremental = _tables(store)
     assert_exact(store)
+    assert_summaries_sum_minutes(store)
     assert incremental == _from_scratch(store)
 
 
@@ -307,7 +344,7 @@ def test_events_only_and_logs_only_batches_equal_a_refresh_from_scratch(
     """Batches of events alone and of invocations alone (each marks only its side of a
     minute), late events, retries across minutes and midnight, late timeouts, settled in
     part at random points (days deferred or not): once the last refresh returns, every
-    minute and day rollup table is a full rebuild's, and the minute ones those of the raw
+    minute, hour and day rollup table is a full rebuild's, and the minute ones those of the raw
     rows counted in Python."""
     _clear(store)
     batches, refreshes, chunk, defer = history
@@ -321,6 +358,7 @@ def test_events_only_and_logs_only_batches_equal_a_refresh_from_scratch(
     assert store.dirty_minutes() == 0
     incremental = _tables(store)
     assert_exact(store)
+    assert_summaries_sum_minutes(store)
     assert incremental == _from_scratch(store)
 
 

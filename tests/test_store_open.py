@@ -16,6 +16,7 @@ from eventscope.tables import FAILED_STARTS, FINDING_INDEXES, meta
 from tests.test_rollups_days import _spread
 
 ROLLUP_TABLES = [table for minutes, days, _ in day_rollups.PAIRS for table in (minutes, days)]
+ROLLUP_TABLES += [hours for _, hours, _ in day_rollups.HOUR_PAIRS]
 
 
 def _filled(url: str) -> Store:
@@ -64,6 +65,15 @@ def _drop_day_tables(conn: sa.Connection) -> None:  # a store made before the da
         conn.execute(sa.text(f"DROP TABLE {days.name}"))
 
 
+def _drop_hour_tables(conn: sa.Connection) -> None:  # a store made before the hour rollups
+    for _minutes, hours, _keys in day_rollups.HOUR_PAIRS:
+        conn.execute(sa.text(f"DROP TABLE {hours.name}"))
+
+
+def _empty_one_hour_table(conn: sa.Connection) -> None:  # minutes there, their hours not
+    conn.execute(sa.text("DELETE FROM invocation_rollup_hour"))
+
+
 def _drop_latency_rollup(conn: sa.Connection) -> None:  # a store made before the latency one
     conn.execute(sa.text("DROP TABLE latency_rollup_day"))
     conn.execute(sa.text("DROP TABLE latency_rollup"))
@@ -90,6 +100,8 @@ def _no_version(conn: sa.Connection) -> None:  # the oldest stores
 
 OLDER: dict[str, Callable[[sa.Connection], None]] = {
     "before day rollups": _drop_day_tables,
+    "before hour rollups": _drop_hour_tables,
+    "an hour table empty": _empty_one_hour_table,
     "before the latency rollup": _drop_latency_rollup,
     "before the covering indexes": _drop_finding_indexes,
     "a day table empty": _empty_one_day_table,
@@ -114,12 +126,12 @@ def test_an_older_store_is_migrated_then_up_to_date(store_url: str, older: str) 
     reopened.engine.dispose()
 
 
-def test_days_to_fill_names_each_empty_day_table_whose_minutes_have_rows(
+def test_days_to_fill_names_each_empty_day_or_hour_table_whose_minutes_have_rows(
         store_url: str) -> None:
     store = _filled(store_url)
     with store.engine.connect() as conn:
         assert day_rollups.days_to_fill(conn) == []
-    for minutes, days, keys in day_rollups.PAIRS:
+    for minutes, days, keys in day_rollups.PAIRS + day_rollups.HOUR_PAIRS:
         with store.engine.connect() as conn:
             conn.execute(days.delete())
             assert day_rollups.days_to_fill(conn) == [(minutes, days, keys)]

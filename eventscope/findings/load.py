@@ -21,15 +21,15 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from eventscope.day_rollups import PAIRS, aggregate
+from eventscope.day_rollups import HOUR_PAIRS, PAIRS, aggregate
 from eventscope.findings.columns import (ATTEMPT_COLUMNS, EVENT_COLUMNS, FAILED,
                                          SUBSCRIPTION_COLUMNS)
 from eventscope.patterns import listed_values
 from eventscope.redaction import mask_pii, may_hold_pii, stored_query
 from eventscope.rollups import minute_of
 from eventscope.store import Store
-from eventscope.tables import (DAY_MS, DURATION_BUCKETS, FAILED_ONLY, MINUTE_MS, PRUNED_DETAIL,
-                               TAP_RULE_NAME, event_rollup, events, handling_rollup,
+from eventscope.tables import (DAY_MS, DURATION_BUCKETS, FAILED_ONLY, HOUR_MS, MINUTE_MS,
+                               PRUNED_DETAIL, TAP_RULE_NAME, event_rollup, events, handling_rollup,
                                invocation_rollup, invocation_rollup_day, invocations,
                                latency_rollup, meta, rule_snapshots, rule_targets)
 
@@ -343,21 +343,34 @@ def _totals(engine: Engine, table: sa.Table, keys: list[str], sums: list[str],
 def _spans(minutes: sa.Table, since_ms: int | None, until_ms: int | None,
            bucket_ms: int | None) -> list[tuple[sa.Table, int | None, int | None]]:
     """(table, first minute, end minute) parts of the window [since, until) widened to whole
-    minutes: its whole days from the day table (unless buckets split days), its ends from
-    the minute table."""
+    minutes: its whole days from the day table (unless buckets split days), the whole hours
+    left at its ends from the hour table (where the minute table has one and buckets do not
+    split hours), the rest from the minute table."""
     low = None if since_ms is None else minute_of(since_ms)
     high = None if until_ms is None else minute_of(until_ms + MINUTE_MS - 1)
-    first_day = None if low is None else -(-low // DAY_MS) * DAY_MS
-    last_day = None if high is None else high - high % DAY_MS
-    if ((bucket_ms and bucket_ms % DAY_MS)
-            or (first_day is not None and last_day is not None and first_day >= last_day)):
+    levels = [(period, table) for period, table in ((DAY_MS, _DAYS.get(minutes)),
+                                                    (HOUR_MS, _HOURS.get(minutes)))
+              if table is not None and not (bucket_ms and bucket_ms % period)]
+    return _split(minutes, low, high, levels)
+
+
+def _split(minutes: sa.Table, low: int | None, high: int | None,
+           levels: Sequence[tuple[int, sa.Table]]
+           ) -> list[tuple[sa.Table, int | None, int | None]]:
+    """[low, high) (None: unbounded) as whole periods of the first level's table, the parts
+    before and after them split by the next levels, the rest read from `minutes`."""
+    if not levels:
         return [(minutes, low, high)]
-    spans: list[tuple[sa.Table, int | None, int | None]] = [(_DAYS[minutes], first_day,
-                                                             last_day)]
-    if low is not None and first_day is not None and low < first_day:
-        spans.append((minutes, low, first_day))
-    if high is not None and last_day is not None and last_day < high:
-        spans.append((minutes, last_day, high))
+    (period, table), finer = levels[0], levels[1:]
+    first = None if low is None else -(-low // period) * period
+    last = None if high is None else high - high % period
+    if first is not None and last is not None and first >= last:
+        return _split(minutes, low, high, finer)
+    spans: list[tuple[sa.Table, int | None, int | None]] = [(table, first, last)]
+    if low is not None and first is not None and low < first:
+        spans += _split(minutes, low, first, finer)
+    if high is not None and last is not None and last < high:
+        spans += _split(minutes, last, high, finer)
     return spans
 
 
@@ -367,6 +380,7 @@ def _between(column: sa.ColumnElement, low: int | None,
 
 
 _DAYS = {minutes: days for minutes, days, _ in PAIRS}
+_HOURS = {minutes: hours for minutes, hours, _ in HOUR_PAIRS}
 
 
 def load_event_totals(engine: Engine, since_ms: int | None = None, until_ms: int | None = None,
