@@ -20,7 +20,7 @@ from eventscope.findings.triage import Trend, trend, trend_words
 from eventscope.findings.failures import UNNAMED_ERRORS
 from eventscope.findings.frames import FAILED
 
-from eventscope.dashboard.views import page_url
+from eventscope.dashboard.views import only, page_url
 
 # --- numbers for people ----------------------------------------------------------------
 
@@ -239,12 +239,18 @@ def final_failures_table(finals: pd.DataFrame, error_type: str = "") -> pd.DataF
     return shown.rename(columns={"last_ms": "last_attempt"}).reset_index(drop=True)
 
 
-def error_types(finals: pd.DataFrame) -> list[str]:
-    """The last error types among final failures, most frequent first."""
-    if finals.empty:
+def failed_error_types(calls: pd.DataFrame, consumer: str = "",
+                       detail_type: str = "") -> list[str]:
+    """The error types of the selection's failed invocations (error or timeout), most
+    invocations first, from invocation counts (consumer, detail_type, outcome, error_type,
+    invocations): every last error type a final failure of the selection can have, read
+    from the rollup instead of from every final failure."""
+    if calls.empty:
         return []
-    named = finals["last_error_type"].dropna().astype(str)
-    return list(named.value_counts().index)
+    chosen = only(calls, consumer, detail_type)
+    failed = chosen[chosen["outcome"].isin(FAILED) & chosen["error_type"].notna()]
+    totals = failed.groupby(failed["error_type"].astype(str))["invocations"].sum()
+    return sorted(totals.index, key=lambda name: (-int(totals[name]), name))
 
 
 # --- contracts ---------------------------------------------------------------------------

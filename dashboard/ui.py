@@ -58,16 +58,19 @@ SHOWN_ROWS = 1_000
 failures of a 1M-event store were 3.6 MB sent over the WebSocket on every view."""
 
 
-def table(df: pd.DataFrame, name: str, **options: Any) -> Any:
+def table(df: pd.DataFrame, name: str, every_row: Callable[[], pd.DataFrame] | None = None,
+          **options: Any) -> Any:
     """A dataframe (its first `SHOWN_ROWS` rows, said so when there are more) plus a CSV
-    download of all its rows (formula cells neutralised). The CSV is made when the button
-    is clicked (deferred data), not on every run: encoding every table of a page at each
-    rerun cost script time and a media upload per table."""
+    download of all its rows (formula cells neutralised), or of `every_row()`'s when the
+    table shows a bounded part of them. The CSV is made when the button is clicked
+    (deferred data), not on every run: encoding every table of a page at each rerun cost
+    script time and a media upload per table (and the whole read, for a bounded one)."""
     if len(df) > SHOWN_ROWS:
         st.caption(f"Showing the first {SHOWN_ROWS:,} of {len(df):,} rows; the CSV below has "
                    "them all.")
     shown = st.dataframe(df.head(SHOWN_ROWS), width="stretch", hide_index=True, **options)
-    st.download_button("Download CSV", lambda: views.csv_bytes(df), file_name=f"{name}.csv",
+    rows = every_row or (lambda: df)
+    st.download_button("Download CSV", lambda: views.csv_bytes(rows()), file_name=f"{name}.csv",
                        mime="text/csv", key=f"csv-{name}", on_click="ignore")
     return shown
 

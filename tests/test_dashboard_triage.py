@@ -182,6 +182,53 @@ def test_overview_on_a_healthy_store_says_nothing_is_wrong(
     assert "No finding in this window." in [c.value for c in at.caption]
 
 
+@pytest.fixture
+def few_final_failures_shown(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The failures page shows 5 final failures at first, not 100 (caches cleared before
+    and after, so no other test sees tables bounded so), and every CSV the script offers
+    is kept by file name, its data as the page passed it (for a bounded table: a callable
+    Streamlit runs when the button is clicked)."""
+    import streamlit as st
+
+    from eventscope.dashboard import data
+    monkeypatch.setattr(data, "LATEST_FINAL_FAILURES", 5)
+    offered: dict[str, Any] = {}
+    button = st.download_button
+
+    def keeping(label: str, contents: Any, *args: Any, **kwargs: Any) -> Any:
+        offered[kwargs["file_name"]] = contents
+        return button(label, contents, *args, **kwargs)
+
+    monkeypatch.setattr(st, "download_button", keeping)
+    st.cache_data.clear()
+    yield offered
+    st.cache_data.clear()
+
+
+def test_failures_shows_the_latest_final_failures_and_its_csv_holds_every_one(
+        demo: str, few_final_failures_shown: dict[str, Any]) -> None:
+    """With no error type chosen, the final-failures table holds the ones last tried latest
+    (a bounded read), says so, and its CSV -- made on click, outside the script's run --
+    holds every final failure the findings compute, in the same order."""
+    import io
+
+    from eventscope.dashboard import data
+    from eventscope.findings import summaries
+    every = summaries.final_failures(open_store(demo).engine,
+                                     data.catalog(str(DEMO_CATALOG))[0])
+    assert len(every) > 5  # else nothing was bounded
+    at = page("failures")
+    assert not at.exception
+    finals = next(d.value for d in at.dataframe if "last_error_type" in d.value.columns)
+    assert list(finals["event_id"]) == list(every["event_id"][:5])
+    assert any(c.value.startswith("The 5 whose last attempt is the latest") for c in at.caption)
+    made = few_final_failures_shown["final-failures.csv"]
+    assert callable(made)
+    rows = pd.read_csv(io.BytesIO(made()))
+    assert list(rows["event_id"]) == list(every["event_id"])
+    assert set(every["last_error_type"].dropna()) <= set(at.selectbox(key="final-error").options)
+
+
 def test_failures_filters_final_failures_by_error_type_from_the_url(demo: str) -> None:
     """?error=KeyError keeps the final failures whose last error is a KeyError (the demo's
     broken invoice-generator) and keeps the choice in a keyed select."""

@@ -6,6 +6,8 @@ error type."""
 from __future__ import annotations
 
 import time
+
+import pandas as pd
 import streamlit as st
 
 from eventscope.dashboard import data, figures, triage, ui, views
@@ -103,16 +105,29 @@ if ui.require_data(ctx):
             st.code(triage.insights_query(latest["request_id"].tolist()), language="sql")
 
     st.subheader("Final failures (every attempt failed)")
-    finals = data.final_failures(ctx.url, ctx.window, ctx.catalog_path, consumer, detail_type)
-    kinds = triage.error_types(finals)
+    kinds = triage.failed_error_types(data.call_counts(ctx.url, ctx.window,
+                                                       ctx.catalog_path)[0],
+                                      consumer, detail_type)
     error_type = ui.url_select("Last error type", [""] + kinds, "error", key="final-error",
-                               format_func=lambda e: e or "(all error types)")
-    shown_finals = views.mask_columns(triage.final_failures_table(finals, error_type),
-                                      ("last_error_message",), ctx.reveal_pii)
+                               format_func=lambda e: e or "(all error types)",
+                               help="The error types of this selection's failed invocations.")
+
+    def final_failures_shown(latest: bool) -> pd.DataFrame:
+        """The final failures' table: the latest ones, or every one (of the error type)."""
+        read = data.latest_final_failures if latest else data.final_failures
+        finals = read(ctx.url, ctx.window, ctx.catalog_path, consumer, detail_type)
+        return views.with_lifecycle_links(views.mask_columns(
+            triage.final_failures_table(finals, error_type), ("last_error_message",),
+            ctx.reveal_pii), "event_id", ui.carried())
+
+    shown_finals = final_failures_shown(latest=not error_type)  # a type: read them all
     if shown_finals.empty:
         st.caption("No event failed every attempt in this selection and window.")
-    ui.table(views.with_lifecycle_links(shown_finals, "event_id", ui.carried()),
-             "final-failures", column_config={"lifecycle": LINK})
+    elif not error_type and len(shown_finals) >= data.LATEST_FINAL_FAILURES:
+        st.caption(f"The {data.LATEST_FINAL_FAILURES} whose last attempt is the latest; the "
+                   "CSV below has every one (choose an error type to see all of its).")
+    ui.table(shown_finals, "final-failures", every_row=lambda: final_failures_shown(False),
+             column_config={"lifecycle": LINK})
 
     st.subheader("Latency: event → consumer")
     st.caption(f"Milliseconds from the event's time on the bus to the consumer's first "
