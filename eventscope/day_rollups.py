@@ -196,8 +196,15 @@ def days_to_fill(conn: Connection) -> list[tuple[sa.Table, sa.Table, tuple[str, 
     not, in one read (an EXISTS of each table): what `prepare_day_rollups` fills; none on a
     store up to date."""
     pairs = PAIRS + HOUR_PAIRS
-    tables = [table for minutes, summary, _ in pairs for table in (minutes, summary)]
-    found = tuple(conn.execute(sa.select(*(sa.select(sa.literal(1)).select_from(table).exists()
-                                           for table in tables))).one())
+    sql = _FILL_CHECKS.get(conn.dialect.name)
+    if sql is None:  # every command opens a store, each with a new engine (and its own cache)
+        tables = [table for minutes, summary, _ in pairs for table in (minutes, summary)]
+        sql = _FILL_CHECKS[conn.dialect.name] = str(sa.select(*(
+            sa.select(sa.literal_column("1")).select_from(table).exists() for table in tables
+        )).compile(dialect=conn.dialect))
+    found = tuple(conn.exec_driver_sql(sql).one())
     return [pair for pair, has_minutes, has_summary in zip(pairs, found[::2], found[1::2])
             if has_minutes and not has_summary]
+
+
+_FILL_CHECKS: dict[str, str] = {}  # per dialect: `days_to_fill`'s read, compiled once

@@ -908,6 +908,10 @@ class _Compiled:
 
 # The store's tables and indexes by name, from the catalog: one read. On PostgreSQL those the
 # search path shows, as SQLAlchemy's `has_table` and `has_index` see them.
+# the meta keys `_current_version` reads: our own constants, written into the SQL (a
+# statement compiled by SQLAlchemy is compiled again by each new engine: every command's)
+_META_KEYS = (f"SELECT key, value FROM {meta.name} WHERE key IN "
+              f"('schema_version', '{rollups.LATENCY_KEY}', '{rollups.SIDES_KEY}')")
 _RELATIONS = {
     "sqlite": "SELECT name FROM sqlite_master WHERE type IN ('table', 'index')",
     "postgresql": "SELECT c.relname FROM pg_catalog.pg_class c WHERE c.relkind IN "
@@ -926,8 +930,7 @@ def _current_version(conn: Connection) -> str | None:
         from eventscope import partitions
         if not partitions.keys_in_order(relations):
             return None
-    stored = dict(conn.execute(sa.select(meta.c.key, meta.c.value).where(
-        meta.c.key.in_(["schema_version", rollups.LATENCY_KEY, rollups.SIDES_KEY]))).all())
+    stored = {str(key): str(value) for key, value in conn.exec_driver_sql(_META_KEYS)}
     if ("schema_version" not in stored or not rollups.rollups_prepared(relations, set(stored))
             or day_rollups.days_to_fill(conn)):
         return None
