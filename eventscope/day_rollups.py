@@ -13,12 +13,13 @@ from the hour tables (`eventscope.findings.load`).
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from eventscope.rollups import in_ranges
+from eventscope.rollups import prepared, within
 from eventscope.tables import (DAY_MS, HOUR_MS, event_rollup, event_rollup_day,
                                event_rollup_hour, handling_rollup, handling_rollup_day,
                                handling_rollup_hour, invocation_rollup, invocation_rollup_day,
@@ -131,13 +132,25 @@ def _replace(conn: Connection, periods: list[tuple[int, int]],
              pairs: Sequence[tuple[sa.Table, sa.Table, tuple[str, ...]]], period: int) -> None:
     """The summary rows in `periods` ([start, end) ranges of whole periods of `period` ms)
     recomputed from a finer table's rows (minutes or hours), for each (finer table, summary
-    table, keys) of `pairs`."""
-    for part in _chunks(periods):
-        for finer, summary, keys in pairs:
-            conn.execute(summary.delete().where(in_ranges(summary.c.minute_ms, part)))
-            conn.execute(summary.insert().from_select(
-                _columns(finer, keys),
-                _day_select(finer, keys, in_ranges(finer.c.minute_ms, part), period)))
+    table, keys) of `pairs`: two statements per pair, compiled once per process, each run
+    once per range."""
+    if not periods:
+        return
+    for finer, summary, keys in pairs:
+        delete = prepared(conn, f"delete {summary.name}", partial(_delete, summary))
+        fill = prepared(conn, f"fill {summary.name} from {finer.name}",
+                        partial(_fill, finer, summary, keys, period))
+        for statement in (delete, fill):
+            conn.exec_driver_sql(statement.sql, statement.params(periods))
+
+
+def _delete(summary: sa.Table) -> Any:
+    return summary.delete().where(within(summary.c.minute_ms))
+
+
+def _fill(finer: sa.Table, summary: sa.Table, keys: Sequence[str], period: int) -> Any:
+    return summary.insert().from_select(
+        _columns(finer, keys), _day_select(finer, keys, within(finer.c.minute_ms), period))
 
 
 def _without_marked(conn: Connection, days: list[tuple[int, int]], marked_from: int,
@@ -176,10 +189,6 @@ def _without(days: list[tuple[int, int]], skipped: set[int]) -> list[tuple[int, 
             else:
                 kept.append((day, day + DAY_MS))
     return kept
-
-
-def _chunks(ranges: list[tuple[int, int]], size: int = 200) -> list[list[tuple[int, int]]]:
-    return [ranges[i:i + size] for i in range(0, len(ranges), size)]
 
 
 def prepare_day_rollups(conn: Connection, had_days: bool) -> None:

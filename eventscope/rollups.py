@@ -12,7 +12,7 @@ Functions here take a connection inside the caller's transaction.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -223,7 +223,7 @@ def related_minutes(conn: Connection, dirty: Sequence[int], chunk: int) -> set[i
     if any(a <= lo and hi <= b for a, b in all_ranges):
         return set()  # every stored invocation is in a dirty minute already
     found: set[int] = set()
-    related = _prepared(conn, "related")
+    related = prepared(conn, "related")
     for ranges in range_chunks(dirty, chunk):
         for params in related.params(ranges):
             found.update(row[0] for row in conn.exec_driver_sql(related.sql, params))
@@ -247,7 +247,7 @@ def recompute(conn: Connection, ranges: Sequence[tuple[int, int]],
         # before any mark: a writer never waits for it, so it cannot join a deadlock.
         lock_store(conn, RECOMPUTE_LOCK)
         # Lock marks in ascending order, as writers take them (sorted): they cannot deadlock.
-        lock = _prepared(conn, "lock_marks")
+        lock = prepared(conn, "lock_marks")
         for params in lock.params(sorted(ranges)):
             conn.exec_driver_sql(lock.sql, params).fetchall()
     every: set[int] = set()
@@ -255,7 +255,7 @@ def recompute(conn: Connection, ranges: Sequence[tuple[int, int]],
         every = {minute for low, high in ranges for minute in range(low, high, MINUTE_MS)}
     events_side = set(every if event_minutes is None else event_minutes)
     invocations_side = set(every if invocation_minutes is None else invocation_minutes)
-    take = _prepared(conn, "delete_marks")  # one range at a time: RETURNING needs execute
+    take = prepared(conn, "delete_marks")  # one range at a time: RETURNING needs execute
     for params in take.params(ranges):
         for minute, sides in conn.exec_driver_sql(take.sql, params):
             if sides & EVENTS_SIDE:
@@ -267,7 +267,7 @@ def recompute(conn: Connection, ranges: Sequence[tuple[int, int]],
     for side_ranges, steps in ((event_ranges, _EVENT_STEPS),
                                (invocation_ranges, _INVOCATION_STEPS)):
         for name in steps if side_ranges else ():
-            statement = _prepared(conn, name)
+            statement = prepared(conn, name)
             conn.exec_driver_sql(statement.sql, statement.params(side_ranges))
     if invocation_ranges:
         _recompute_pairs(conn, invocation_ranges,
@@ -287,10 +287,10 @@ def _recompute_pairs(conn: Connection, ranges: Sequence[tuple[int, int]],
     fixed cost was a sixth of a refresh of scattered minutes (thousands of short ranges)."""
     conn.exec_driver_sql(_create_pairs(conn.dialect))
     conn.exec_driver_sql(_CLEAR_PAIRS)
-    fill = _prepared(conn, "fill_pairs")
+    fill = prepared(conn, "fill_pairs")
     conn.exec_driver_sql(fill.sql, fill.params(ranges))  # executemany: one range at a time
     for name in inserts:
-        statement = _prepared(conn, name)
+        statement = prepared(conn, name)
         conn.exec_driver_sql(statement.sql, statement.defaults_only())
     conn.exec_driver_sql(_CLEAR_PAIRS)
 
@@ -302,7 +302,7 @@ def _recompute_pairs(conn: Connection, ranges: Sequence[tuple[int, int]],
 # ranges written in, on every refresh.
 
 
-class _Prepared:
+class Prepared:
     """One statement compiled for a dialect, its constants kept as default parameters."""
 
     def __init__(self, statement: Any, dialect: Any) -> None:
@@ -326,18 +326,20 @@ class _Prepared:
         return tuple(self.defaults[name] for name in self.order)
 
 
-_PREPARED: dict[tuple[str, str], _Prepared] = {}
+_PREPARED: dict[tuple[str, str], Prepared] = {}
 
 
-def _prepared(conn: Connection, name: str) -> _Prepared:
+def prepared(conn: Connection, name: str, build: Callable[[], Any] | None = None) -> Prepared:
+    """The statement `name` (built by `build`, else by this module's builder of that name)
+    compiled once per process and dialect."""
     key = (conn.dialect.name, name)
     found = _PREPARED.get(key)
     if found is None:
-        found = _PREPARED[key] = _Prepared(_BUILDERS[name](), conn.dialect)
+        found = _PREPARED[key] = Prepared((build or _BUILDERS[name])(), conn.dialect)
     return found
 
 
-def _within(column: Any) -> Any:
+def within(column: Any) -> Any:
     """`column` in the statement's [lo, hi) range."""
     return sa.and_(column >= sa.bindparam("lo", 0, type_=sa.BigInteger),
                    column < sa.bindparam("hi", 0, type_=sa.BigInteger))
@@ -345,12 +347,12 @@ def _within(column: Any) -> Any:
 
 def _related_select() -> sa.Select:
     i = invocations.c
-    touched = sa.select(i.event_id).where(_within(i.start_ms), i.event_id.is_not(None))
+    touched = sa.select(i.event_id).where(within(i.start_ms), i.event_id.is_not(None))
     return sa.select(_minute(i.start_ms)).distinct().where(i.event_id.in_(touched))
 
 
 def _lock_marks() -> sa.Select:
-    return (sa.select(rollup_dirty.c.minute_ms).where(_within(rollup_dirty.c.minute_ms))
+    return (sa.select(rollup_dirty.c.minute_ms).where(within(rollup_dirty.c.minute_ms))
             .order_by(rollup_dirty.c.minute_ms).with_for_update())
 
 
@@ -364,7 +366,7 @@ def _event_rollup_select() -> sa.Select:
     return sa.select(
         minute, e.source, e.detail_type, e.version, sa.func.count(), sa.func.sum(e.size_bytes),
         sa.func.max(e.size_bytes), sa.func.min(e.time_ms), sa.func.max(e.time_ms),
-    ).where(_within(e.time_ms)).group_by(minute, e.source, e.detail_type, e.version)
+    ).where(within(e.time_ms)).group_by(minute, e.source, e.detail_type, e.version)
 
 
 def _count_if(condition: Any) -> Any:
@@ -389,7 +391,7 @@ def _invocation_rollup_select() -> sa.Select:
         sa.func.coalesce(sa.func.sum(i.duration_ms), 0.0), sa.func.max(i.duration_ms),
         sa.func.min(i.start_ms), sa.func.max(i.start_ms), *_duration_buckets(i.duration_ms),
     ).select_from(invocations.outerjoin(events, e.id == i.event_id)).where(
-        _within(i.start_ms)).group_by(
+        within(i.start_ms)).group_by(
         minute, i.consumer, e.source, e.detail_type, e.version, i.outcome, i.error_type)
 
 
@@ -420,7 +422,7 @@ def _create_pairs(dialect: Any) -> str:
 
 def _fill_pairs() -> Any:
     i, e = invocations.c, events.c
-    touched = sa.select(i.event_id).where(_within(i.start_ms), i.event_id.is_not(None))
+    touched = sa.select(i.event_id).where(within(i.start_ms), i.event_id.is_not(None))
     pairs = sa.select(
         i.consumer, i.event_id, sa.func.min(i.start_ms).label("first_ms"),
         sa.func.count().label("attempts"),
@@ -438,7 +440,7 @@ def _fill_pairs() -> Any:
         sa.case((e.id.is_(None), 0), else_=1), e.source, e.detail_type, e.version,
         sa.case((first_raw < 0, zero), else_=first_raw), sa.case((first_raw < 0, 1), else_=0),
         sa.case((ok_raw < 0, zero), else_=ok_raw),
-    ).select_from(pairs.outerjoin(events, e.id == p.event_id)).where(_within(p.first_ms))
+    ).select_from(pairs.outerjoin(events, e.id == p.event_id)).where(within(p.first_ms))
     return PAIRS.insert().from_select([c.name for c in PAIRS.columns], select)
 
 
@@ -487,10 +489,10 @@ def _latency_rollup_select(measure: str) -> sa.Select:
 _BUILDERS: dict[str, Any] = {
     "related": _related_select,
     "lock_marks": _lock_marks,
-    "delete_marks": lambda: rollup_dirty.delete().where(_within(rollup_dirty.c.minute_ms))
+    "delete_marks": lambda: rollup_dirty.delete().where(within(rollup_dirty.c.minute_ms))
     .returning(rollup_dirty.c.minute_ms, rollup_dirty.c.sides),
     **{f"delete_{table.name}": (lambda table=table: table.delete().where(
-        _within(table.c.minute_ms))) for table in (event_rollup, invocation_rollup,
+        within(table.c.minute_ms))) for table in (event_rollup, invocation_rollup,
                                                     handling_rollup, latency_rollup)},
     "insert_event_rollup": lambda: _insert_from(event_rollup, _event_rollup_select()),
     "insert_invocation_rollup": lambda: _insert_from(invocation_rollup,
