@@ -4,6 +4,7 @@ wait for them; and an older eventscope's database-wide lock still excludes a new
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -41,13 +42,24 @@ def _dirty(url: str) -> Store:
     return store
 
 
+@pytest.fixture
+def recompute_key(monkeypatch: pytest.MonkeyPatch) -> int:
+    """The recomputation's lock key, made this test process's own: an older eventscope's
+    database-wide lock, taken below, would otherwise make every refresh in the database
+    wait, the 1 s-impatient ones of a test running beside this one on another worker too."""
+    from eventscope import rollups
+    key = RECOMPUTE_LOCK + os.getpid()
+    monkeypatch.setattr(rollups, "RECOMPUTE_LOCK", key)
+    return key
+
+
 # `engines` (conftest): every store a test opens is disposed of afterwards.
 
 def test_a_refresh_waits_for_its_own_stores_lock_never_another_stores(
-        pg_url: str, other_pg_url: str, engines: EngineTracker) -> None:
+        pg_url: str, other_pg_url: str, engines: EngineTracker, recompute_key: int) -> None:
     first, second = _dirty(_impatient(pg_url)), _dirty(_impatient(other_pg_url))
     with first.engine.connect() as holder, holder.begin():
-        lock_store(holder, RECOMPUTE_LOCK)  # the first store's refresh is under way
+        lock_store(holder, recompute_key)  # the first store's refresh is under way
         assert second.refresh_rollups() > 0
         with pytest.raises(StoreError, match="lock timeout"):
             first.refresh_rollups()
@@ -64,16 +76,16 @@ def test_a_new_store_is_created_while_another_stores_schema_is_locked(
 
 
 def test_an_older_eventscopes_database_wide_lock_still_excludes_a_refresh(
-        pg_url: str, other_pg_url: str, engines: EngineTracker) -> None:
+        pg_url: str, other_pg_url: str, engines: EngineTracker, recompute_key: int) -> None:
     """An older process took `pg_advisory_xact_lock(key)` for the whole database: a newer
     one waits for it, and it for a newer one (a rolling upgrade stays safe)."""
     store, other = _dirty(_impatient(pg_url)), open_store(_impatient(other_pg_url))
     with other.engine.connect() as older, older.begin():
-        older.exec_driver_sql(f"SELECT pg_advisory_xact_lock({RECOMPUTE_LOCK})")
+        older.exec_driver_sql(f"SELECT pg_advisory_xact_lock({recompute_key})")
         with pytest.raises(StoreError, match="lock timeout"):
             store.refresh_rollups()
     with store.engine.connect() as newer, newer.begin():
-        lock_store(newer, RECOMPUTE_LOCK)
+        lock_store(newer, recompute_key)
         with other.engine.connect() as older, older.begin():
             with pytest.raises(OperationalError, match="lock timeout"):
-                older.exec_driver_sql(f"SELECT pg_advisory_xact_lock({RECOMPUTE_LOCK})")
+                older.exec_driver_sql(f"SELECT pg_advisory_xact_lock({recompute_key})")
