@@ -3,7 +3,7 @@
 A whole-store read of the minute rollups reads about as many rows as there are minutes with
 traffic (hundreds of thousands in a month); the day tables hold a few rows per day, the hour
 tables (events, invocations, handling) a few per hour. Each refresh of minute rows
-recomputes, in the same transaction, the days those minutes fall in and every hour of them
+recomputes, in the same transaction, the hours and the days those minutes fall in
 (`recompute_days`); a store made before these tables gets them filled from its minute rows
 when it is opened (`prepare_day_rollups`). Readers combine whole days from the day tables
 with whole hours and the minutes at a window's ends, and read series in buckets of hours
@@ -56,16 +56,18 @@ def day_of(ms: int) -> int:
     return ms - ms % DAY_MS
 
 
-def day_ranges(minute_ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The [start, end) ranges of whole days that the minute ranges touch, merged."""
-    days: list[tuple[int, int]] = []
+def day_ranges(minute_ranges: Sequence[tuple[int, int]], period: int = DAY_MS
+               ) -> list[tuple[int, int]]:
+    """The [start, end) ranges of whole days (or periods of `period` ms: hours) that the
+    minute ranges touch, merged."""
+    found: list[tuple[int, int]] = []
     for low, high in sorted(minute_ranges):
-        start, end = day_of(low), day_of(high - 1) + DAY_MS
-        if days and days[-1][1] >= start:
-            days[-1] = (days[-1][0], max(days[-1][1], end))
+        start, end = low - low % period, (high - 1) - (high - 1) % period + period
+        if found and found[-1][1] >= start:
+            found[-1] = (found[-1][0], max(found[-1][1], end))
         else:
-            days.append((start, end))
-    return days
+            found.append((start, end))
+    return found
 
 
 def aggregate(column: sa.ColumnElement[Any], name: str) -> Any:
@@ -94,9 +96,9 @@ def _columns(minutes: sa.Table, keys: Sequence[str]) -> list[str]:
 def recompute_days(conn: Connection, minute_ranges: Sequence[tuple[int, int]],
                    marked_from: int | None = None, side: int = BOTH_SIDES,
                    later: Collection[int] = ()) -> None:
-    """Replace the day and hour rows of every day the minute ranges touch (in the caller's
-    transaction, after the minute rows were recomputed), in the day tables of the minute
-    tables of `side` (`tables.EVENTS_SIDE`, `INVOCATIONS_SIDE` or both).
+    """Replace the rows of every hour and day the minute ranges touch (in the caller's
+    transaction, after the minute rows were recomputed), in the hour and day tables of the
+    minute tables of `side` (`tables.EVENTS_SIDE`, `INVOCATIONS_SIDE` or both).
 
     With `marked_from` (the `before` of a bulk ingest's refresh), a day still holding a
     dirty mark of `side` at or after it is left as it is: the refresh of that mark, which
@@ -114,17 +116,18 @@ def recompute_days(conn: Connection, minute_ranges: Sequence[tuple[int, int]],
     next chunk or another's, recomputes the day after this one commits. One no longer
     marked (another refresh took the marks first) is recomputed here.
 
-    Every hour of a day recomputed is recomputed with it, from its minutes, and the day
-    then from its hours (where the minute table has an hour table): an hour's rows, like a
-    day's, wait for the day's last mark."""
+    The hour rows of every hour the minute ranges touch are recomputed first, always, from
+    their minutes (an hour holds at most 60 of them: nothing to defer), so every hour of a
+    day is current whenever the day is recomputed, from its hours (where the minute table
+    has an hour table: 24 rows per key rather than 1,440)."""
     if not minute_ranges:
         return
+    _replace(conn, day_ranges(minute_ranges, HOUR_MS), SIDE_HOURS[side], HOUR_MS)
     days = day_ranges(minute_ranges)
     if later and days:
         days = _without(days, _marked_days(conn, set(later), side))
     if marked_from is not None and days:
         days = _without_marked(conn, days, marked_from, side)
-    _replace(conn, days, SIDE_HOURS[side], HOUR_MS)
     _replace(conn, days, SIDE_DAY_SOURCES[side], DAY_MS)
 
 
