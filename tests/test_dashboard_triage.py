@@ -209,7 +209,8 @@ def test_failures_shows_the_latest_final_failures_and_its_csv_holds_every_one(
         demo: str, few_final_failures_shown: dict[str, Any]) -> None:
     """With no error type chosen, the final-failures table holds the ones last tried latest
     (a bounded read), says so, and its CSV -- made on click, outside the script's run --
-    holds every final failure the findings compute, in the same order."""
+    holds every final failure the findings compute, in the same order, its order links
+    carrying the page's window as the table's do."""
     import io
 
     from eventscope.dashboard import data
@@ -217,7 +218,7 @@ def test_failures_shows_the_latest_final_failures_and_its_csv_holds_every_one(
     every = summaries.final_failures(open_store(demo).engine,
                                      data.catalog(str(DEMO_CATALOG))[0])
     assert len(every) > 5  # else nothing was bounded
-    at = page("failures")
+    at = page("failures", window="30d")  # the demo's days, carried by every order link
     assert not at.exception
     finals = next(d.value for d in at.dataframe if "last_error_type" in d.value.columns)
     assert list(finals["event_id"]) == list(every["event_id"][:5])
@@ -226,6 +227,8 @@ def test_failures_shows_the_latest_final_failures_and_its_csv_holds_every_one(
     assert callable(made)
     rows = pd.read_csv(io.BytesIO(made()))
     assert list(rows["event_id"]) == list(every["event_id"])
+    assert list(rows["lifecycle"][:5]) == list(finals["lifecycle"])  # the page's window
+    assert all("window=30d" in link for link in rows["lifecycle"])
     assert set(every["last_error_type"].dropna()) <= set(at.selectbox(key="final-error").options)
 
 

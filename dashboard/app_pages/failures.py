@@ -112,13 +112,15 @@ if ui.require_data(ctx):
                                format_func=lambda e: e or "(all error types)",
                                help="The error types of this selection's failed invocations.")
 
+    carried = ui.carried()  # read here: the CSV's rows are made outside the script's run
+
     def final_failures_shown(latest: bool) -> pd.DataFrame:
         """The final failures' table: the latest ones, or every one (of the error type)."""
         read = data.latest_final_failures if latest else data.final_failures
         finals = read(ctx.url, ctx.window, ctx.catalog_path, consumer, detail_type)
         return views.with_lifecycle_links(views.mask_columns(
             triage.final_failures_table(finals, error_type), ("last_error_message",),
-            ctx.reveal_pii), "event_id", ui.carried())
+            ctx.reveal_pii), "event_id", carried)
 
     shown_finals = final_failures_shown(latest=not error_type)  # a type: read them all
     if shown_finals.empty:
