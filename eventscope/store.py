@@ -906,12 +906,12 @@ class _Compiled:
         return [values(row) for row in rows]
 
 
-# The store's tables and indexes by name, from the catalog: one read. On PostgreSQL those the
-# search path shows, as SQLAlchemy's `has_table` and `has_index` see them.
-# the meta keys `_current_version` reads: our own constants, written into the SQL (a
-# statement compiled by SQLAlchemy is compiled again by each new engine: every command's)
+# The meta keys `_current_version` reads: our own constants, written into the SQL (a
+# statement compiled by SQLAlchemy is compiled again by each new engine: every command's).
 _META_KEYS = (f"SELECT key, value FROM {meta.name} WHERE key IN "
               f"('schema_version', '{rollups.LATENCY_KEY}', '{rollups.SIDES_KEY}')")
+# The store's tables and indexes by name, from the catalog: one read. On PostgreSQL those the
+# search path shows, as SQLAlchemy's `has_table` and `has_index` see them.
 _RELATIONS = {
     "sqlite": "SELECT name FROM sqlite_master WHERE type IN ('table', 'index')",
     "postgresql": "SELECT c.relname FROM pg_catalog.pg_class c WHERE c.relkind IN "

@@ -341,10 +341,11 @@ FAILED_STARTS_DDL = (f"CREATE INDEX IF NOT EXISTS {FAILED_STARTS} ON invocations
 DAY_MS = 86_400_000
 
 
-def _per_day(minutes: sa.Table) -> sa.Table:
-    return sa.Table(f"{minutes.name}_day", metadata,
+def _per_day(minutes: sa.Table, period: str = "day") -> sa.Table:
+    """The minute table's columns in a table of its sums per day (or per `period`)."""
+    return sa.Table(f"{minutes.name}_{period}", metadata,
                     *(sa.Column(c.name, c.type, nullable=c.nullable) for c in minutes.columns),
-                    sa.Index(f"ix_{minutes.name}_day_minute", "minute_ms"))
+                    sa.Index(f"ix_{minutes.name}_{period}_minute", "minute_ms"))
 
 
 event_rollup_day = _per_day(event_rollup)
@@ -356,17 +357,9 @@ handling_rollup_day = _per_day(handling_rollup)
 # a few rows per hour rather than every minute's. No hour table for latencies: nothing reads
 # them by the hour.
 HOUR_MS = 3_600_000
-
-
-def _per_hour(minutes: sa.Table) -> sa.Table:
-    return sa.Table(f"{minutes.name}_hour", metadata,
-                    *(sa.Column(c.name, c.type, nullable=c.nullable) for c in minutes.columns),
-                    sa.Index(f"ix_{minutes.name}_hour_minute", "minute_ms"))
-
-
-event_rollup_hour = _per_hour(event_rollup)
-invocation_rollup_hour = _per_hour(invocation_rollup)
-handling_rollup_hour = _per_hour(handling_rollup)
+event_rollup_hour = _per_day(event_rollup, "hour")
+invocation_rollup_hour = _per_day(invocation_rollup, "hour")
+handling_rollup_hour = _per_day(handling_rollup, "hour")
 
 
 def _latency_edges(exact_below: int = 20, ratio: float = 1.1,
