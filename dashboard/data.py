@@ -265,28 +265,18 @@ def prefetch_overview(url: str, window: Window, catalog_path: str | None) -> Non
                  (_bucketed_counts, (url, before_and_now(window))))
 
 
-@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def final_failures(url: str, window: Window, catalog_path: str | None, consumer: str = "",
-                   detail_type: str = "") -> pd.DataFrame:
-    """Events every attempt failed on (drill-down reads of the minutes the rollup names)."""
-    return summaries.final_failures(_engine(url), catalog(catalog_path)[0], window.since_ms,
-                                    window.until_ms, calls=_counts(url, window)[0],
-                                    **_selection(consumer, detail_type))
-
-
 LATEST_FINAL_FAILURES = 100  # shown at first; the CSV reads them all when it is asked for
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def latest_final_failures(url: str, window: Window, catalog_path: str | None,
-                          consumer: str = "", detail_type: str = "") -> pd.DataFrame:
-    """`final_failures`' first `LATEST_FINAL_FAILURES` rows, the latest last attempts, in a
-    read bounded whatever the store's size (`summaries.final_failures(latest=...)`, as
-    `eventscope failures` shows them)."""
+def final_failures(url: str, window: Window, catalog_path: str | None, consumer: str = "",
+                   detail_type: str = "", latest: int | None = None) -> pd.DataFrame:
+    """Events every attempt failed on (drill-down reads of the minutes the rollup names);
+    with `latest`, the first `latest` of them, the latest last attempts, in a read bounded
+    whatever the store's size (as `eventscope failures` shows them)."""
     return summaries.final_failures(_engine(url), catalog(catalog_path)[0], window.since_ms,
                                     window.until_ms, calls=_counts(url, window)[0],
-                                    latest=LATEST_FINAL_FAILURES,
-                                    **_selection(consumer, detail_type))
+                                    latest=latest, **_selection(consumer, detail_type))
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

@@ -41,9 +41,10 @@ HOUR_PAIRS = ((event_rollup, event_rollup_hour, PAIRS[0][2]),
               (handling_rollup, handling_rollup_hour, PAIRS[2][2]))
 SIDE_HOURS = {EVENTS_SIDE: HOUR_PAIRS[:1], INVOCATIONS_SIDE: HOUR_PAIRS[1:],
               BOTH_SIDES: HOUR_PAIRS}
-_HOUR_OF = {minutes: hours for minutes, hours, _ in HOUR_PAIRS}
+DAYS_OF = {minutes: days for minutes, days, _ in PAIRS}  # minute table -> its day table
+HOURS_OF = {minutes: hours for minutes, hours, _ in HOUR_PAIRS}  # -> its hour table, if any
 # (hour table, else minute table, day table, keys): what each side's days are summed from
-SIDE_DAY_SOURCES = {side: tuple((_HOUR_OF.get(minutes, minutes), days, keys)
+SIDE_DAY_SOURCES = {side: tuple((HOURS_OF.get(minutes, minutes), days, keys)
                                 for minutes, days, keys in pairs)
                     for side, pairs in SIDE_PAIRS.items()}
 PERIOD_MS = {**{days: DAY_MS for _, days, _ in PAIRS},

@@ -17,9 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import CreateTable
-from sqlalchemy.sql.elements import ColumnElement
 
 from eventscope.pg_locks import RECOMPUTE_LOCK, lock_store
 from eventscope.records import EVENT_COLUMNS, Invocation
@@ -104,7 +102,7 @@ def minute_ranges(minutes: Sequence[int]) -> list[tuple[int, int]]:
     return ranges
 
 
-MAX_RANGES = 200  # ranges OR-ed in one `in_ranges`: SQLite refuses expression trees over 1000 deep
+MAX_RANGES = 200  # ranges per group of a refresh (one transaction each, with `max_minutes`)
 
 
 def range_chunks(minutes: Sequence[int], max_minutes: int) -> list[list[tuple[int, int]]]:
@@ -134,35 +132,6 @@ def day_chunks(minutes: Sequence[int], max_minutes: int) -> list[list[tuple[int,
     if days:
         chunks.extend(range_chunks(days, max_minutes))
     return chunks
-
-
-def in_ranges(column: Any, ranges: Sequence[tuple[int, int]]) -> Any:
-    """`column` within one of the [start, end) ranges (at most `MAX_RANGES` of them)."""
-    return _InRanges(column, [(int(lo), int(hi)) for lo, hi in ranges])
-
-
-class _InRanges(ColumnElement[bool]):
-    """`column` in one of many [start, end) ranges of integers, built and compiled as one
-    element: as SQLAlchemy expressions (two comparisons, two parameters and an AND per
-    range) a refresh of thousands of scattered minutes spent 95 % of its time building and
-    compiling them. The bounds, our own integers, are written into the SQL."""
-
-    # not Boolean: SQLite would get "(...) = 1" and no index (hence the ignore: a NullType
-    # where ColumnElement[bool] declares a TypeEngine[bool])
-    type = sa.types.NullType()  # type: ignore[assignment]
-    inherit_cache = False  # a new statement each time: the ranges are in its text
-
-    def __init__(self, column: Any, ranges: list[tuple[int, int]]) -> None:
-        self.column, self.ranges = column, ranges
-
-
-@compiles(_InRanges)
-def _compile_in_ranges(element: _InRanges, compiler: Any, **kw: Any) -> str:
-    column = compiler.process(element.column, **kw)
-    if not element.ranges:
-        return "1 = 0"
-    return "(" + " OR ".join(f"({column} >= {lo} AND {column} < {hi})"
-                             for lo, hi in element.ranges) + ")"
 
 
 def _minute(column: Any) -> Any:

@@ -114,21 +114,22 @@ if ui.require_data(ctx):
 
     carried = ui.carried()  # read here: the CSV's rows are made outside the script's run
 
-    def final_failures_shown(latest: bool) -> pd.DataFrame:
-        """The final failures' table: the latest ones, or every one (of the error type)."""
-        read = data.latest_final_failures if latest else data.final_failures
-        finals = read(ctx.url, ctx.window, ctx.catalog_path, consumer, detail_type)
+    def final_failures_shown(latest: int | None) -> pd.DataFrame:
+        """The final failures' table: the `latest` ones, or every one (of the error type)."""
+        finals = data.final_failures(ctx.url, ctx.window, ctx.catalog_path, consumer,
+                                     detail_type, latest)
         return views.with_lifecycle_links(views.mask_columns(
             triage.final_failures_table(finals, error_type), ("last_error_message",),
             ctx.reveal_pii), "event_id", carried)
 
-    shown_finals = final_failures_shown(latest=not error_type)  # a type: read them all
+    shown_finals = final_failures_shown(  # a type chosen: read them all
+        None if error_type else data.LATEST_FINAL_FAILURES)
     if shown_finals.empty:
         st.caption("No event failed every attempt in this selection and window.")
     elif not error_type and len(shown_finals) >= data.LATEST_FINAL_FAILURES:
         st.caption(f"The {data.LATEST_FINAL_FAILURES} whose last attempt is the latest; the "
                    "CSV below has every one (choose an error type to see all of its).")
-    ui.table(shown_finals, "final-failures", every_row=lambda: final_failures_shown(False),
+    ui.table(shown_finals, "final-failures", every_row=lambda: final_failures_shown(None),
              column_config={"lifecycle": LINK})
 
     st.subheader("Latency: event → consumer")

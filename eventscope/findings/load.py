@@ -21,7 +21,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from eventscope.day_rollups import HOUR_PAIRS, PAIRS, aggregate
+from eventscope.day_rollups import DAYS_OF, HOURS_OF, aggregate
 from eventscope.findings.columns import (ATTEMPT_COLUMNS, EVENT_COLUMNS, FAILED,
                                          SUBSCRIPTION_COLUMNS)
 from eventscope.patterns import listed_values
@@ -348,8 +348,8 @@ def _spans(minutes: sa.Table, since_ms: int | None, until_ms: int | None,
     split hours), the rest from the minute table."""
     low = None if since_ms is None else minute_of(since_ms)
     high = None if until_ms is None else minute_of(until_ms + MINUTE_MS - 1)
-    levels = [(period, table) for period, table in ((DAY_MS, _DAYS.get(minutes)),
-                                                    (HOUR_MS, _HOURS.get(minutes)))
+    levels = [(period, table) for period, table in ((DAY_MS, DAYS_OF.get(minutes)),
+                                                    (HOUR_MS, HOURS_OF.get(minutes)))
               if table is not None and not (bucket_ms and bucket_ms % period)]
     return _split(minutes, low, high, levels)
 
@@ -379,8 +379,6 @@ def _between(column: sa.ColumnElement, low: int | None,
     return ([] if low is None else [column >= low]) + ([] if high is None else [column < high])
 
 
-_DAYS = {minutes: days for minutes, days, _ in PAIRS}
-_HOURS = {minutes: hours for minutes, hours, _ in HOUR_PAIRS}
 
 
 def load_event_totals(engine: Engine, since_ms: int | None = None, until_ms: int | None = None,
