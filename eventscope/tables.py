@@ -341,25 +341,25 @@ FAILED_STARTS_DDL = (f"CREATE INDEX IF NOT EXISTS {FAILED_STARTS} ON invocations
 DAY_MS = 86_400_000
 
 
-def _per_day(minutes: sa.Table, period: str = "day") -> sa.Table:
-    """The minute table's columns in a table of its sums per day (or per `period`)."""
+def _summed(minutes: sa.Table, period: str = "day") -> sa.Table:
+    """The minute table's columns in a table of its sums per `period` (day, hour)."""
     return sa.Table(f"{minutes.name}_{period}", metadata,
                     *(sa.Column(c.name, c.type, nullable=c.nullable) for c in minutes.columns),
                     sa.Index(f"ix_{minutes.name}_{period}_minute", "minute_ms"))
 
 
-event_rollup_day = _per_day(event_rollup)
-invocation_rollup_day = _per_day(invocation_rollup)
-handling_rollup_day = _per_day(handling_rollup)
+event_rollup_day = _summed(event_rollup)
+invocation_rollup_day = _summed(invocation_rollup)
+handling_rollup_day = _summed(handling_rollup)
 
 # Per-hour sums of the same minute rollups, kept the same way (`minute_ms` holding the hour's
 # first minute): a chart of a long window in buckets of hours (the dashboard's series) sums
 # a few rows per hour rather than every minute's. No hour table for latencies: nothing reads
 # them by the hour.
 HOUR_MS = 3_600_000
-event_rollup_hour = _per_day(event_rollup, "hour")
-invocation_rollup_hour = _per_day(invocation_rollup, "hour")
-handling_rollup_hour = _per_day(handling_rollup, "hour")
+event_rollup_hour = _summed(event_rollup, "hour")
+invocation_rollup_hour = _summed(invocation_rollup, "hour")
+handling_rollup_hour = _summed(handling_rollup, "hour")
 
 
 def _latency_edges(exact_below: int = 20, ratio: float = 1.1,
@@ -390,4 +390,4 @@ latency_rollup = sa.Table(  # per (function, event) pair, in the minute of its f
     sa.Column("latency_max_ms", sa.BigInteger, nullable=False),  # exact, in the bucket
     sa.Index("ix_latency_rollup_minute", "minute_ms"),
 )
-latency_rollup_day = _per_day(latency_rollup)
+latency_rollup_day = _summed(latency_rollup)

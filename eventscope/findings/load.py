@@ -379,8 +379,6 @@ def _between(column: sa.ColumnElement, low: int | None,
     return ([] if low is None else [column >= low]) + ([] if high is None else [column < high])
 
 
-
-
 def load_event_totals(engine: Engine, since_ms: int | None = None, until_ms: int | None = None,
                       bucket_ms: int | None = None) -> pd.DataFrame:
     """Per (source, detail-type, version) (x bucket of event time, whole minutes) from the
